@@ -1,0 +1,226 @@
+"""Feature definitions shared by serving (worker, screen), replay (backtest) and training.
+
+State stores return integer *facts* about the accounts and entities a transfer touches, as of
+that transfer's event time; `derive_features` turns them into the named features that rules
+and the model read. Keeping this the one path from facts to features is what makes replayed
+history score exactly as live traffic does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from models.events import Transfer
+
+MS_PER_MINUTE = 60_000
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
+
+WINDOW_1H_MS = MS_PER_HOUR
+WINDOW_24H_MS = 24 * MS_PER_HOUR
+WINDOW_7D_MS = 7 * MS_PER_DAY
+WINDOW_30D_MS = 30 * MS_PER_DAY
+# The longest window any fact looks back over; older window entries may be dropped.
+RETENTION_MS = WINDOW_30D_MS
+
+UNKNOWN = -1  # integer facts use -1 for "not known" (no profile, no previous event, no entity)
+MISSING = math.nan  # features use NaN for "not known"; rule conditions treat it as no match
+
+
+class PayerFacts(NamedTuple):
+    """What the payer's own windows say, as of the transfer (the transfer itself included)."""
+
+    out_n_1h: int
+    out_n_24h: int
+    payees_1h: int
+    payees_24h: int
+    new_payees_24h: int
+    first_time_payee: int
+    out_amt_24h: int
+    out_n_30d_prior: int
+    out_amt_30d_prior: int
+    in_n_24h: int
+    in_amt_24h: int
+    payers_24h: int
+    last_in_ts: int
+    first_seen_ts: int
+    opened_at: int
+    birth_year: int
+    is_business: int
+    devices_7d: int
+
+
+class PayeeFacts(NamedTuple):
+    """What the payee's windows say, as of the transfer (the transfer itself included)."""
+
+    in_n_1h: int
+    in_n_24h: int
+    payers_1h: int
+    payers_24h: int
+    new_payers_24h: int
+    in_amt_24h: int
+    out_amt_24h: int
+    first_seen_ts: int
+    opened_at: int
+    birth_year: int
+    is_business: int
+
+
+class EntityFacts(NamedTuple):
+    """Distinct payer accounts seen on the transfer's device, phone and IP over 7 days."""
+
+    device_accounts_7d: int
+    phone_accounts_7d: int
+    ip_accounts_7d: int
+
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "amount_minor",
+    "hour_of_day",
+    "is_first_time_payee",
+    "amount_to_avg_30d",
+    "src_out_count_1h",
+    "src_out_count_24h",
+    "src_distinct_payees_1h",
+    "src_distinct_payees_24h",
+    "src_new_payees_24h",
+    "src_new_payee_share_24h",
+    "src_out_amount_24h_minor",
+    "src_in_count_24h",
+    "src_in_amount_24h_minor",
+    "src_distinct_payers_24h",
+    "src_pass_through_24h",
+    "src_dwell_minutes",
+    "src_account_age_days",
+    "src_known_days",
+    "src_holder_age",
+    "src_is_business",
+    "src_devices_7d",
+    "dst_in_count_1h",
+    "dst_in_count_24h",
+    "dst_distinct_payers_1h",
+    "dst_distinct_payers_24h",
+    "dst_new_payers_24h",
+    "dst_in_amount_24h_minor",
+    "dst_out_amount_24h_minor",
+    "dst_pass_through_24h",
+    "dst_account_age_days",
+    "dst_known_days",
+    "dst_holder_age",
+    "dst_is_business",
+    "device_accounts_7d",
+    "phone_accounts_7d",
+    "ip_accounts_7d",
+)
+
+FEATURE_DESCRIPTIONS: dict[str, str] = {
+    "amount_minor": "amount of this transfer in minor units",
+    "hour_of_day": "hour of day in the payer's local time",
+    "is_first_time_payee": "1 if the payer has never paid this payee before",
+    "amount_to_avg_30d": "amount ÷ the payer's average outgoing transfer over the prior 30 days",
+    "src_out_count_1h": "payer's outgoing transfers in the last hour",
+    "src_out_count_24h": "payer's outgoing transfers in the last 24 hours",
+    "src_distinct_payees_1h": "distinct payees of the payer in the last hour",
+    "src_distinct_payees_24h": "distinct payees of the payer in the last 24 hours",
+    "src_new_payees_24h": "first-time payees of the payer in the last 24 hours",
+    "src_new_payee_share_24h": "share of the payer's payees in 24 hours that were first-time",
+    "src_out_amount_24h_minor": "money the payer sent in the last 24 hours (minor units)",
+    "src_in_count_24h": "transfers the payer received in the last 24 hours",
+    "src_in_amount_24h_minor": "money the payer received in the last 24 hours (minor units)",
+    "src_distinct_payers_24h": "distinct accounts that paid the payer in the last 24 hours",
+    "src_pass_through_24h": "money out ÷ money in for the payer over 24 hours",
+    "src_dwell_minutes": "minutes since money last arrived in the payer's account",
+    "src_account_age_days": "days since the payer's account was opened",
+    "src_known_days": "days since fraudwatch first saw the payer's account",
+    "src_holder_age": "age of the payer account's holder in years",
+    "src_is_business": "1 if the payer's account is a business account",
+    "src_devices_7d": "distinct devices the payer used in 7 days",
+    "dst_in_count_1h": "transfers the payee received in the last hour",
+    "dst_in_count_24h": "transfers the payee received in the last 24 hours",
+    "dst_distinct_payers_1h": "distinct payers into the payee in the last hour",
+    "dst_distinct_payers_24h": "distinct payers into the payee in the last 24 hours",
+    "dst_new_payers_24h": "payers that paid the payee for the first time in the last 24 hours",
+    "dst_in_amount_24h_minor": "money the payee received in the last 24 hours (minor units)",
+    "dst_out_amount_24h_minor": "money the payee sent on in the last 24 hours (minor units)",
+    "dst_pass_through_24h": "money out ÷ money in for the payee over 24 hours",
+    "dst_account_age_days": "days since the payee's account was opened",
+    "dst_known_days": "days since fraudwatch first saw the payee's account",
+    "dst_holder_age": "age of the payee account's holder in years",
+    "dst_is_business": "1 if the payee's account is a business account",
+    "device_accounts_7d": "distinct payer accounts on this transfer's device in 7 days",
+    "phone_accounts_7d": "distinct payer accounts on this transfer's phone number in 7 days",
+    "ip_accounts_7d": "distinct payer accounts on this transfer's IP address in 7 days",
+}
+
+Features = dict[str, float]
+
+
+def _known(value: int) -> float:
+    return MISSING if value == UNKNOWN else float(value)
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return MISSING if denominator <= 0 else numerator / denominator
+
+
+def _days_since(ts_ms: int, then_ms: int) -> float:
+    return MISSING if then_ms == UNKNOWN else max(0, ts_ms - then_ms) / MS_PER_DAY
+
+
+def _age_years(ts_ms: int, birth_year: int) -> float:
+    if birth_year == UNKNOWN:
+        return MISSING
+    # Calendar year of the event, from its UTC time; close enough for an age band.
+    year = 1970 + ts_ms / (365.2425 * MS_PER_DAY)
+    return float(int(year) - birth_year)
+
+
+def derive_features(
+    transfer: Transfer, payer: PayerFacts, payee: PayeeFacts, entities: EntityFacts
+) -> Features:
+    """The named features of one transfer, from the facts its state store returned."""
+    ts = transfer.ts_ms
+    avg_prior = _ratio(payer.out_amt_30d_prior, payer.out_n_30d_prior)
+    return {
+        "amount_minor": float(transfer.amount_minor),
+        "hour_of_day": float(transfer.local_hour),
+        "is_first_time_payee": float(payer.first_time_payee),
+        "amount_to_avg_30d": MISSING
+        if math.isnan(avg_prior)
+        else transfer.amount_minor / avg_prior,
+        "src_out_count_1h": float(payer.out_n_1h),
+        "src_out_count_24h": float(payer.out_n_24h),
+        "src_distinct_payees_1h": float(payer.payees_1h),
+        "src_distinct_payees_24h": float(payer.payees_24h),
+        "src_new_payees_24h": float(payer.new_payees_24h),
+        "src_new_payee_share_24h": _ratio(payer.new_payees_24h, payer.payees_24h),
+        "src_out_amount_24h_minor": float(payer.out_amt_24h),
+        "src_in_count_24h": float(payer.in_n_24h),
+        "src_in_amount_24h_minor": float(payer.in_amt_24h),
+        "src_distinct_payers_24h": float(payer.payers_24h),
+        "src_pass_through_24h": _ratio(payer.out_amt_24h, payer.in_amt_24h),
+        "src_dwell_minutes": MISSING
+        if payer.last_in_ts == UNKNOWN
+        else max(0, ts - payer.last_in_ts) / MS_PER_MINUTE,
+        "src_account_age_days": _days_since(ts, payer.opened_at),
+        "src_known_days": _days_since(ts, payer.first_seen_ts),
+        "src_holder_age": _age_years(ts, payer.birth_year),
+        "src_is_business": _known(payer.is_business),
+        "src_devices_7d": float(payer.devices_7d),
+        "dst_in_count_1h": float(payee.in_n_1h),
+        "dst_in_count_24h": float(payee.in_n_24h),
+        "dst_distinct_payers_1h": float(payee.payers_1h),
+        "dst_distinct_payers_24h": float(payee.payers_24h),
+        "dst_new_payers_24h": float(payee.new_payers_24h),
+        "dst_in_amount_24h_minor": float(payee.in_amt_24h),
+        "dst_out_amount_24h_minor": float(payee.out_amt_24h),
+        "dst_pass_through_24h": _ratio(payee.out_amt_24h, payee.in_amt_24h),
+        "dst_account_age_days": _days_since(ts, payee.opened_at),
+        "dst_known_days": _days_since(ts, payee.first_seen_ts),
+        "dst_holder_age": _age_years(ts, payee.birth_year),
+        "dst_is_business": _known(payee.is_business),
+        "device_accounts_7d": _known(entities.device_accounts_7d),
+        "phone_accounts_7d": _known(entities.phone_accounts_7d),
+        "ip_accounts_7d": _known(entities.ip_accounts_7d),
+    }

@@ -1,0 +1,96 @@
+"""The one settings object: every knob comes from a `FRAUDWATCH_` environment variable.
+
+The README's configuration table lists each field with its default; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "library"
+DEV_PII_KEY = "fraudwatch-dev-only-pii-key"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read once per process from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDWATCH_", extra="ignore")
+
+    env: Literal["dev", "prod"] = "dev"
+    home: Path = Path(".fraudwatch")
+
+    kafka_bootstrap: str | None = None
+    redis_url: str | None = None
+    partitions: int = Field(3, ge=1, le=256)
+
+    topic_transfers: str = "transfers"
+    topic_accounts: str = "accounts"
+    topic_alerts: str = "alerts"
+    topic_dlq: str = "transfers.dlq"
+    consumer_group: str = "fraudwatch-worker"
+
+    batch_size: int = Field(500, ge=1, le=20000)
+    batch_wait_ms: int = Field(50, ge=1, le=10000)
+    # Tansu waits this long for group members to (re)join; small keeps rebalances quick.
+    max_poll_interval_ms: int = Field(30000, ge=1000)
+    session_timeout_ms: int = Field(10000, ge=1000)
+
+    rules_dir: Path = DEFAULT_RULES_DIR
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    # Comma-separated bootstrap keys with the admin role; more keys come from `fraudwatch keys`.
+    api_keys: SecretStr = SecretStr("")
+
+    worker_metrics_port: int = Field(9464, ge=0, le=65535)
+
+    state_ttl_days: int = Field(35, ge=1)
+    dedupe_ttl_hours: int = Field(72, ge=1)
+    window_cap: int = Field(1000, ge=10)
+
+    alert_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    severity_medium: float = Field(0.65, ge=0.0, le=1.0)
+    severity_high: float = Field(0.8, ge=0.0, le=1.0)
+    severity_critical: float = Field(0.92, ge=0.0, le=1.0)
+
+    # Keys personal data (device ids, phones, IPs) before they reach Redis or logs.
+    pii_key: SecretStr = SecretStr(DEV_PII_KEY)
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_prod(self) -> Settings:
+        if self.env == "prod" and self.pii_key.get_secret_value() == DEV_PII_KEY:
+            raise ValueError("FRAUDWATCH_PII_KEY must be set to a secret when FRAUDWATCH_ENV=prod")
+        if not (
+            self.alert_threshold
+            <= self.severity_medium
+            <= self.severity_high
+            <= self.severity_critical
+        ):
+            raise ValueError(
+                "severity bands must rise: alert_threshold <= severity_medium "
+                "<= severity_high <= severity_critical"
+            )
+        return self
+
+    @property
+    def run_file(self) -> Path:
+        """Where `fraudwatch up` records the running stack's addresses and key."""
+        return self.home / "run.json"
+
+    def bootstrap_api_keys(self) -> list[str]:
+        """The admin keys given by configuration."""
+        raw = self.api_keys.get_secret_value()
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings (read once; tests build their own `Settings`)."""
+    return Settings()

@@ -1,0 +1,42 @@
+"""Prometheus metrics of the scoring pipeline (the names operators and dashboards rely on)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+TRANSFERS = Counter(
+    "fraudwatch_transfers", "Valid transfers scored (dead-lettered ones excluded)"
+)
+ALERTS = Counter(
+    "fraudwatch_alerts", "Alerts raised, by rule that fired and severity", ["rule", "severity"]
+)
+DLQ = Counter("fraudwatch_dlq", "Messages sent to the dead-letter topic, by reason", ["reason"])
+BATCH_SECONDS = Histogram(
+    "fraudwatch_batch_seconds",
+    "Wall time to process one micro-batch, poll to commit",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+EVENT_TO_ALERT_SECONDS = Histogram(
+    "fraudwatch_event_to_alert_seconds",
+    "Event time of a transfer to its alert being written",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0),
+)
+CONSUMER_LAG = Gauge(
+    "fraudwatch_consumer_lag",
+    "Messages behind the partition's high watermark (0 = caught up)",
+    ["topic", "partition"],
+    multiprocess_mode="livemax",
+)
+REDIS_ERRORS = Counter("fraudwatch_redis_errors", "Failed Redis round trips (retried)")
+DUPLICATES = Counter(
+    "fraudwatch_duplicate_transfers", "Redelivered transfers recognised and not counted twice"
+)
+MODEL_INFO = Gauge(
+    "fraudwatch_model_info",
+    "The model in service (value 1), by name and version",
+    ["name", "version"],
+    multiprocess_mode="livemax",
+)
+RULES_LOADED = Gauge(
+    "fraudwatch_rules_loaded", "Rules in force in this worker", multiprocess_mode="livemax"
+)
