@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-TRANSFERS = Counter(
-    "fraudwatch_transfers", "Valid transfers scored (dead-lettered ones excluded)"
-)
+TRANSFERS = Counter("fraudwatch_transfers", "Valid transfers scored (dead-lettered ones excluded)")
 ALERTS = Counter(
     "fraudwatch_alerts", "Alerts raised, by rule that fired and severity", ["rule", "severity"]
 )

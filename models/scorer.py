@@ -1,0 +1,106 @@
+"""From features to a verdict: rule hits, the model's probability, the combined score.
+
+One code path for the worker, `fraudwatch backtest` and pre-transfer screening, so that each
+raises exactly the alerts the others would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.alerts import Alert, ModelVerdict, Reason, SeverityBands, build_alert
+from models.events import Transfer
+from models.features import Features
+from rules.engine import RuleHit, RuleSet
+
+
+class TransferModel(Protocol):
+    """A trained model that scores a batch of feature vectors in one vectorised call."""
+
+    name: str
+    version: str
+
+    def explain_batch(self, features: Sequence[Features]) -> list[tuple[float, Reason]]:
+        """Fraud probability of each transfer and a `model` reason with its top features."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The verdict on one transfer, alert or not."""
+
+    score: float
+    severity: str | None
+    reasons: list[Reason]
+    model: ModelVerdict | None
+    hits: list[RuleHit]
+
+
+def rules_score(hits: Sequence[RuleHit]) -> float:
+    """Noisy-OR of the hits' contributions: independent pieces of evidence add up, below 1."""
+    remaining = 1.0
+    for hit in hits:
+        remaining *= 1.0 - hit.score
+    return 1.0 - remaining
+
+
+def _reason_of(hit: RuleHit) -> Reason:
+    return Reason(
+        rule=hit.rule_id,
+        title=hit.title,
+        evidence=dict(hit.evidence),
+        version=hit.version,
+        score=round(hit.score, 4),
+        summary=hit.summary or None,
+    )
+
+
+class Scorer:
+    """Scores batches of transfers with the rule set and, when there is one, the model."""
+
+    def __init__(
+        self, rules: RuleSet, bands: SeverityBands, model: TransferModel | None = None
+    ) -> None:
+        self.rules = rules
+        self.bands = bands
+        self.model = model
+
+    def assess(
+        self, transfers: Sequence[Transfer], features: Sequence[Features]
+    ) -> list[Assessment]:
+        """A verdict for every transfer, in input order."""
+        explained = self.model.explain_batch(features) if self.model else None
+        assessments = []
+        for index, feature_row in enumerate(features):
+            hits = self.rules.evaluate(feature_row)
+            reasons = [_reason_of(hit) for hit in hits]
+            score = rules_score(hits)
+            verdict = None
+            if explained is not None and self.model is not None:
+                probability, model_reason = explained[index]
+                verdict = ModelVerdict(self.model.name, self.model.version, round(probability, 4))
+                score = combine(score, probability)
+                reasons.append(model_reason)
+                reasons.sort(key=lambda reason: -(reason.score or 0.0))
+            assessments.append(
+                Assessment(score, self.bands.severity(score), reasons, verdict, hits)
+            )
+        return assessments
+
+    def alerts(
+        self, transfers: Sequence[Transfer], features: Sequence[Features], created_at: str
+    ) -> list[Alert | None]:
+        """The alert each transfer raises, or None where it stays below the threshold."""
+        return [
+            None
+            if a.severity is None
+            else build_alert(t, a.score, a.severity, a.reasons, a.model, created_at)
+            for t, a in zip(transfers, self.assess(transfers, features), strict=True)
+        ]
+
+
+def combine(rule_score: float, model_probability: float) -> float:
+    """Blend of rule evidence and model probability (both in 0..1), as a noisy-OR."""
+    return 1.0 - (1.0 - rule_score) * (1.0 - model_probability)

@@ -1,0 +1,169 @@
+"""Alerts in Redis: bodies plus sorted-set indexes (by event time) for the API's filters.
+
+Every alert key carries the `{al}` hash tag: alerts are few next to transfers, and one slot
+lets an alert and its indexes change atomically even on Redis Cluster. Alert keys have no
+TTL, so a `volatile-*` eviction policy never evicts them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import redis
+
+from models.alerts import Alert, alert_decoder, alert_encoder
+
+PREFIX = "fw:{al}"
+ALL_INDEX = f"{PREFIX}:ix:all"
+
+
+def alert_key(alert_id: str) -> str:
+    """Where an alert's JSON body lives."""
+    return f"{PREFIX}:a:{alert_id}"
+
+
+def index_key(dimension: str, value: str) -> str:
+    """The sorted set of alert ids (scored by event time) for one filter value."""
+    return f"{PREFIX}:ix:{dimension}:{value}"
+
+
+def indexes_of(alert: Alert) -> list[str]:
+    """Every index an alert belongs to, as raised (status `open`)."""
+    names = [
+        ALL_INDEX,
+        index_key("account", alert.src_account),
+        index_key("account", alert.dst_account),
+        index_key("severity", alert.severity),
+        index_key("status", alert.status),
+    ]
+    names += [index_key("rule", reason.rule) for reason in alert.reasons]
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """The API's alert filters; None means any."""
+
+    account: str | None = None
+    severity: str | None = None
+    rule: str | None = None
+    status: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+    def index(self) -> str:
+        """The most selective index these filters can read from."""
+        for dimension, value in (
+            ("account", self.account),
+            ("rule", self.rule),
+            ("status", self.status),
+            ("severity", self.severity),
+        ):
+            if value is not None:
+                return index_key(dimension, value)
+        return ALL_INDEX
+
+    def matches(self, alert: Alert) -> bool:
+        """Whether an alert read from the chosen index passes the other filters."""
+        return (
+            (self.account is None or self.account in (alert.src_account, alert.dst_account))
+            and (self.severity is None or alert.severity == self.severity)
+            and (self.status is None or alert.status == self.status)
+            and (self.rule is None or any(r.rule == self.rule for r in alert.reasons))
+        )
+
+
+class BadCursor(ValueError):
+    """A cursor that this store did not issue."""
+
+
+def encode_cursor(score: int, alert_id: str) -> str:
+    """Opaque position after (score, alert_id) in newest-first order."""
+    return base64.urlsafe_b64encode(f"{score}:{alert_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """Inverse of `encode_cursor`; raises `BadCursor` on anything else."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        score, alert_id = base64.urlsafe_b64decode(padded).decode().split(":", 1)
+        return int(score), alert_id
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor("cursor is not one this API issued") from None
+
+
+class AlertStore:
+    """Writes alerts idempotently and reads them back by id or by filters."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        source = resources.files("streams.state").joinpath("lua", "alert_put.lua").read_text()
+        self._put = client.register_script(source)
+
+    def put_alerts(self, alerts: Sequence[Alert]) -> list[bool]:
+        """Store the alerts in one round trip; True for each one that was new."""
+        if not alerts:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for alert in alerts:
+            keys = [alert_key(alert.alert_id), *indexes_of(alert)]
+            self._put(keys=keys, args=[alert.alert_id, alert.ts_ms, alert_encoder.encode(alert)],
+                      client=pipe)  # fmt: skip
+        return [bool(flag) for flag in pipe.execute()]
+
+    def get(self, alert_id: str) -> Alert | None:
+        """One alert by id."""
+        raw = self._redis.get(alert_key(alert_id))
+        return None if raw is None else alert_decoder.decode(raw)
+
+    def get_many(self, alert_ids: Iterable[str]) -> list[Alert]:
+        """Alerts by id, in the given order, skipping unknown ids."""
+        ids = list(alert_ids)
+        if not ids:
+            return []
+        raws = self._redis.mget([alert_key(i) for i in ids])
+        return [alert_decoder.decode(raw) for raw in raws if raw is not None]
+
+    def list(
+        self, filters: AlertFilter, limit: int, cursor: str | None = None
+    ) -> tuple[list[Alert], str | None]:
+        """Newest first; returns the page and the cursor of the next page (None at the end)."""
+        index = filters.index()
+        high: float | str = "+inf" if filters.until_ms is None else filters.until_ms
+        low: float | str = "-inf" if filters.since_ms is None else filters.since_ms
+        after: tuple[int, str] | None = decode_cursor(cursor) if cursor else None
+        if after is not None:
+            high = after[0] if high == "+inf" else min(int(high), after[0])
+        page: list[Alert] = []
+        offset = 0
+        chunk = max(limit * 2, 50)
+        while len(page) < limit:
+            rows = self._redis.zrevrangebyscore(
+                index, high, low, start=offset, num=chunk, withscores=True
+            )
+            if not rows:
+                return page, None
+            offset += len(rows)
+            candidates = []
+            for member, score in rows:
+                alert_id = member.decode()
+                if after is not None and int(score) == after[0] and alert_id >= after[1]:
+                    continue
+                candidates.append(alert_id)
+            for alert in self.get_many(candidates):
+                if filters.matches(alert) and len(page) < limit:
+                    page.append(alert)
+            if len(page) == limit:
+                last = page[-1]
+                return page, encode_cursor(last.ts_ms, last.alert_id)
+            if len(rows) < chunk:
+                return page, None
+        return page, None
+
+    def for_account(self, account_id: str, limit: int = 50) -> list[Alert]:
+        """The account's most recent alerts, payer or payee side."""
+        ids = self._redis.zrevrange(index_key("account", account_id), 0, limit - 1)
+        return self.get_many(member.decode() for member in ids)

@@ -1,0 +1,105 @@
+"""The state-store interface and what both implementations (Redis, in-memory) share.
+
+A store applies transfers in arrival order and returns, for each, the facts as of that
+transfer's event time. Each fact comes from the keys of one owner (the payer, the payee, or
+one device / phone / IP), so every update touches one Redis hash slot. An owner keeps the facts
+it computed for a transfer under that transfer's id: a redelivered transfer changes nothing
+and gets back exactly the facts of its first delivery.
+
+Window semantics (both stores implement exactly these; a parity test holds them equal):
+- payer: `out` entries (ts, tid, payee, amount) and `in` entries of the same account; a window
+  `W` of a transfer at `ts` covers entries with `ts - W <= entry_ts <= ts`;
+- `payees` / `payers`: first time each counterparty appeared (kept at its minimum);
+- `devices` and entity `accounts`: last time each member was seen (kept at its maximum);
+  "seen in 7 days" counts members whose last time is `>= ts - 7d`;
+- entries older than `RETENTION_MS + TRIM_SLACK_MS` before the newest transfer's ts are
+  dropped, and each sorted set keeps at most `window_cap` members (oldest dropped first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from models.events import AccountProfile, Transfer
+from models.features import (
+    MS_PER_MINUTE,
+    RETENTION_MS,
+    WINDOW_7D_MS,
+    EntityFacts,
+    PayeeFacts,
+    PayerFacts,
+)
+
+# Events may arrive up to 10 minutes late; trimming waits longer than that.
+TRIM_SLACK_MS = 60 * MS_PER_MINUTE
+ENTITY_KINDS = ("device", "phone", "ip")
+
+
+class TransferFacts(NamedTuple):
+    """Facts about one transfer, and whether this delivery was its first."""
+
+    payer: PayerFacts
+    payee: PayeeFacts
+    entities: EntityFacts
+    first_delivery: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StateLimits:
+    """Bounds that keep state memory fixed per account (shared by both stores)."""
+
+    window_cap: int = 1000
+    retention_ms: int = RETENTION_MS + TRIM_SLACK_MS
+    entity_retention_ms: int = WINDOW_7D_MS + TRIM_SLACK_MS
+
+
+class StateStore(Protocol):
+    """Applies transfers and profiles; returns per-transfer facts in input order."""
+
+    def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
+        """Record the transfers (once each) and return their facts, in input order."""
+        ...
+
+    def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
+        """Merge account profile updates (later fields replace earlier ones)."""
+        ...
+
+
+class EntityHasher:
+    """Keyed hash of personal identifiers, so raw phones, IPs and device ids never reach state."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key.encode()
+
+    def __call__(self, kind: str, value: str) -> str:
+        """A stable 20-hex-digit pseudonym of `value` of the given kind."""
+        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:20]
+
+    def entities_of(self, transfer: Transfer) -> tuple[str | None, str | None, str | None]:
+        """Pseudonyms of the transfer's device, phone and IP (None where absent)."""
+        return (
+            None if transfer.device_id is None else self("device", transfer.device_id),
+            None if transfer.phone is None else self("phone", transfer.phone),
+            None if transfer.ip is None else self("ip", transfer.ip),
+        )
+
+
+def entry_member(transfer_id: str, counterparty: str, amount_minor: int) -> str:
+    """A window entry's member: transfer id, counterparty and amount, `|`-separated.
+
+    Transfer ids cannot contain `|` and amounts are digits, so the counterparty is whatever
+    lies between the first and the last separator.
+    """
+    return f"{transfer_id}|{counterparty}|{amount_minor}"
+
+
+def split_member(member: str) -> tuple[str, str, int]:
+    """Inverse of `entry_member`."""
+    tid, rest = member.split("|", 1)
+    counterparty, amount = rest.rsplit("|", 1)
+    return tid, counterparty, int(amount)

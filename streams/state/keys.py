@@ -1,0 +1,46 @@
+"""Redis key names. Each owner's keys share a hash tag, so one script touches one slot."""
+
+from __future__ import annotations
+
+
+def account_tag(account_id: str) -> str:
+    """The hash-tagged prefix of every key of one account."""
+    return f"fw:{{a:{account_id}}}"
+
+
+def account_keys(account_id: str) -> dict[str, str]:
+    """The account's window and profile keys, by role."""
+    tag = account_tag(account_id)
+    return {
+        "out": f"{tag}:out",
+        "in": f"{tag}:in",
+        "payees": f"{tag}:payees",
+        "payers": f"{tag}:payers",
+        "devices": f"{tag}:dev",
+        "meta": f"{tag}:meta",
+    }
+
+
+def payer_facts_key(account_id: str, transfer_id: str) -> str:
+    """Where the payer side keeps the facts it computed for one transfer."""
+    return f"{account_tag(account_id)}:pf:{transfer_id}"
+
+
+def payee_facts_key(account_id: str, transfer_id: str) -> str:
+    """Where the payee side keeps the facts it computed for one transfer."""
+    return f"{account_tag(account_id)}:qf:{transfer_id}"
+
+
+def entity_tag(kind: str, pseudonym: str) -> str:
+    """The hash-tagged prefix of a device's, phone's or IP's keys (pseudonymised)."""
+    return f"fw:{{e:{kind}:{pseudonym}}}"
+
+
+def entity_accounts_key(kind: str, pseudonym: str) -> str:
+    """Payer accounts seen on the entity, scored by last time seen."""
+    return f"{entity_tag(kind, pseudonym)}:accts"
+
+
+def entity_facts_key(kind: str, pseudonym: str, transfer_id: str) -> str:
+    """Where the entity keeps the count it computed for one transfer."""
+    return f"{entity_tag(kind, pseudonym)}:f:{transfer_id}"

@@ -1,0 +1,163 @@
+"""The Redis state store: one pipeline of per-owner Lua scripts per batch (one round trip).
+
+Scripts go in batch order, so each key sees the batch's updates in arrival order. If a worker
+dies mid-pipeline, each key has applied a prefix of its updates; the redelivered batch gets the
+stored facts for that prefix and computes the rest on exactly the state they first saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import redis
+
+from models.events import AccountProfile, Transfer
+from models.features import (
+    UNKNOWN,
+    WINDOW_1H_MS,
+    WINDOW_7D_MS,
+    WINDOW_24H_MS,
+    WINDOW_30D_MS,
+    EntityFacts,
+    PayeeFacts,
+    PayerFacts,
+)
+from streams.state import keys
+from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
+
+_SCRIPTS = ("payer", "payee", "entity")
+
+
+def _script_source(name: str) -> str:
+    return resources.files("streams.state").joinpath("lua", f"{name}.lua").read_text()
+
+
+class RedisStateStore:
+    """State in Redis, shaped for Redis Cluster: every script touches one hash slot."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        hasher: EntityHasher,
+        limits: StateLimits | None = None,
+        *,
+        state_ttl_s: int = 35 * 86400,
+        dedupe_ttl_s: int = 72 * 3600,
+    ) -> None:
+        self._redis = client
+        self._hasher = hasher
+        self._limits = limits or StateLimits()
+        self._state_ttl = str(state_ttl_s)
+        self._dedupe_ttl = str(dedupe_ttl_s)
+        self._sources = {name: _script_source(name) for name in _SCRIPTS}
+        self._sha: dict[str, str] = {}
+        self.round_trips = 0
+
+    def _load_scripts(self) -> None:
+        self._sha = {name: self._redis.script_load(src) for name, src in self._sources.items()}
+
+    def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
+        """Merge profile fields into each account's meta hash, in one round trip."""
+        if not profiles:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for profile in profiles:
+            fields: dict[str, str] = {}
+            if profile.opened_at_ms is not None:
+                fields["oa"] = str(profile.opened_at_ms)
+            if profile.holder_birth_year is not None:
+                fields["by"] = str(profile.holder_birth_year)
+            if profile.kind is not None:
+                fields["ib"] = "1" if profile.kind == "business" else "0"
+            if fields:
+                meta = keys.account_keys(profile.account_id)["meta"]
+                pipe.hset(meta, mapping=fields)
+                pipe.expire(meta, self._state_ttl)
+        pipe.execute()
+        self.round_trips += 1
+
+    def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
+        """Apply the batch in one pipeline; retried whole once if Redis lost the scripts."""
+        if not transfers:
+            return []
+        if not self._sha:
+            self._load_scripts()
+        try:
+            return self._apply(transfers)
+        except redis.exceptions.NoScriptError:
+            # Redis restarted or flushed its script cache; replaying the batch is idempotent.
+            self._load_scripts()
+            return self._apply(transfers)
+
+    def _apply(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
+        pipe = self._redis.pipeline(transaction=False)
+        limits = self._limits
+        windows = (str(WINDOW_1H_MS), str(WINDOW_24H_MS), str(WINDOW_7D_MS), str(WINDOW_30D_MS))
+        retention, entity_retention = str(limits.retention_ms), str(limits.entity_retention_ms)
+        cap = str(limits.window_cap)
+        entity_counts: list[tuple[bool, bool, bool]] = []
+        for t in transfers:
+            ts = str(t.ts_ms)
+            amount = str(t.amount_minor)
+            src, dst = keys.account_keys(t.src_account), keys.account_keys(t.dst_account)
+            device, phone, ip = self._hasher.entities_of(t)
+            pipe.evalsha(
+                self._sha["payer"],
+                6,
+                src["out"], src["in"], src["payees"], src["devices"], src["meta"],
+                keys.payer_facts_key(t.src_account, t.transfer_id),
+                t.transfer_id, ts, t.dst_account, amount, device or "", retention, cap,
+                self._state_ttl, self._dedupe_ttl, *windows,
+            )  # fmt: skip
+            pipe.evalsha(
+                self._sha["payee"],
+                5,
+                dst["in"], dst["out"], dst["payers"], dst["meta"],
+                keys.payee_facts_key(t.dst_account, t.transfer_id),
+                t.transfer_id, ts, t.src_account, amount, retention, cap,
+                self._state_ttl, self._dedupe_ttl, windows[0], windows[1],
+            )  # fmt: skip
+            present = []
+            for kind, pseudonym in zip(ENTITY_KINDS, (device, phone, ip), strict=True):
+                present.append(pseudonym is not None)
+                if pseudonym is not None:
+                    pipe.evalsha(
+                        self._sha["entity"],
+                        2,
+                        keys.entity_accounts_key(kind, pseudonym),
+                        keys.entity_facts_key(kind, pseudonym, t.transfer_id),
+                        t.transfer_id, ts, t.src_account, entity_retention, cap,
+                        self._state_ttl, self._dedupe_ttl, windows[2],
+                    )  # fmt: skip
+            entity_counts.append((present[0], present[1], present[2]))
+        replies: list[Any] = pipe.execute()
+        self.round_trips += 1
+        return _facts_from_replies(replies, entity_counts)
+
+
+def _ints(csv: bytes | str) -> list[int]:
+    text = csv.decode() if isinstance(csv, bytes) else csv
+    return [int(part) for part in text.split(",")]
+
+
+def _facts_from_replies(
+    replies: list[Any], entity_presence: list[tuple[bool, bool, bool]]
+) -> list[TransferFacts]:
+    results = []
+    position = 0
+    for presence in entity_presence:
+        first_flag, payer_csv = replies[position]
+        payer = PayerFacts(*_ints(payer_csv))
+        payee = PayeeFacts(*_ints(replies[position + 1]))
+        position += 2
+        counts = []
+        for present in presence:
+            if present:
+                counts.append(int(replies[position]))
+                position += 1
+            else:
+                counts.append(UNKNOWN)
+        results.append(TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag)))
+    return results
