@@ -1,0 +1,85 @@
+"""The early-warning risk level of an account: its alerts and its mule-like facts. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from models.alerts import SEVERITIES, Alert
+
+LEVELS = ("none", "low", "medium", "high", "critical")
+OPEN_STATUSES = ("open", "escalated", "confirmed", "appealed")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """The windowed facts the risk view weighs (from the state snapshot)."""
+
+    distinct_payers_24h: int
+    distinct_payees_1h: int
+    pass_through_24h: float | None
+    in_amount_24h_minor: int
+    accounts_sharing_devices: int
+    account_age_days: float | None
+    is_business: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskReason:
+    """One reason for the level, in words and with its figure."""
+
+    code: str
+    text: str
+    level: str
+
+
+def _max_level(levels: Sequence[str]) -> str:
+    return max(levels, key=LEVELS.index, default="none")
+
+
+def assess_account(facts: AccountFacts, alerts: Sequence[Alert]) -> tuple[str, list[RiskReason]]:
+    """Risk level (none…critical) and its reasons, strongest first."""
+    reasons: list[RiskReason] = []
+    live = [a for a in alerts if a.status in OPEN_STATUSES]
+    if live:
+        worst = max(live, key=lambda a: SEVERITIES.index(a.severity))
+        confirmed = [a for a in live if a.status == "confirmed"]
+        level = "critical" if confirmed else worst.severity
+        text = f"{len(live)} unresolved alert(s), worst {worst.severity}"
+        if confirmed:
+            text += f"; {len(confirmed)} confirmed as fraud"
+        reasons.append(RiskReason("alerts", text, level))
+    business = facts.is_business is True
+    young = facts.account_age_days is not None and facts.account_age_days < 90
+    if facts.distinct_payers_24h >= 10 and not business:
+        level = "high" if young or facts.distinct_payers_24h >= 20 else "medium"
+        reasons.append(
+            RiskReason("fan_in", f"{facts.distinct_payers_24h} distinct payers in 24 hours", level)
+        )
+    if facts.distinct_payees_1h >= 8 and not business:
+        reasons.append(
+            RiskReason("fan_out", f"{facts.distinct_payees_1h} distinct payees in 1 hour", "high")
+        )
+    if (
+        facts.pass_through_24h is not None
+        and facts.pass_through_24h >= 0.8
+        and facts.in_amount_24h_minor >= 1_000_000
+        and not business
+    ):
+        reasons.append(
+            RiskReason(
+                "pass_through",
+                f"{facts.pass_through_24h:.0%} of money received in 24 hours already sent on",
+                "high" if young else "medium",
+            )
+        )
+    if facts.accounts_sharing_devices >= 3:
+        reasons.append(
+            RiskReason(
+                "shared_device",
+                f"its devices also operate {facts.accounts_sharing_devices} other accounts",
+                "high",
+            )
+        )
+    reasons.sort(key=lambda r: -LEVELS.index(r.level))
+    return _max_level([r.level for r in reasons]), reasons

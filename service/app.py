@@ -1,0 +1,83 @@
+"""The FastAPI application: clients built in the lifespan, routers per resource."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.routing import Match
+
+from rules.problems import RuleLibraryError
+from service import wiring
+from service.auth import ConfiguredKeys
+from service.errors import install_error_handlers
+from service.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from service.routes import accounts, alerts, health
+from service.settings import Settings
+from streams.state.alert_store import AlertStore
+
+DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
+investigators, an early-warning view of accounts for banks, metrics for operators.
+Every `/v1` route needs `Authorization: Bearer <key>`."""
+
+
+def _route_label(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "other"))
+    return "unmatched"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for the given settings (read from the environment when omitted)."""
+    config = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = wiring.redis_client(config)
+        app.state.settings = config
+        app.state.redis = client
+        app.state.alert_store = AlertStore(client)
+        app.state.keys = ConfiguredKeys(config.bootstrap_api_keys())
+        try:
+            app.state.rules = wiring.load_rules(config)
+        except RuleLibraryError:
+            app.state.rules = None  # /readyz says so; the API still serves what it can
+        yield
+        client.close()
+
+    app = FastAPI(
+        title="fraudwatch",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    @app.exception_handler(redis.RedisError)
+    async def redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "unavailable", "detail": f"Redis did not answer ({type(exc).__name__})"},
+            status_code=503,
+        )
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_label(request)
+        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+        HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        return response
+
+    app.include_router(health.router)
+    app.include_router(alerts.router)
+    app.include_router(accounts.router)
+    return app

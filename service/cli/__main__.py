@@ -1,0 +1,7 @@
+"""`python -m service.cli` runs the `fraudwatch` command."""
+
+import sys
+
+from service.cli import main
+
+sys.exit(main())

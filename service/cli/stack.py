@@ -1,0 +1,119 @@
+"""Running fraudwatch: `up`, `demo`, `worker`, `api` and `produce`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from service.settings import Settings
+from service.stack_runtime import (
+    RunningStack,
+    resolve_settings,
+    run_demo_traffic,
+    start_stack,
+)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from service import wiring
+    from service.logs import configure_logging
+
+    settings = resolve_settings()
+    configure_logging(settings.log_level)
+    worker = wiring.build_worker(settings)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
+    worker.install_signal_handlers()
+    return worker.run()
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+    from service.logs import configure_logging
+
+    settings = resolve_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from streams.produce import produce_accounts_file, produce_file
+
+    settings = resolve_settings()
+    if not settings.kafka_bootstrap:
+        print(
+            "no running stack found (start `fraudwatch up`) and FRAUDWATCH_KAFKA_BOOTSTRAP "
+            "is not set",
+            file=sys.stderr,
+        )
+        return 2
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"{path}: no such file", file=sys.stderr)
+        return 2
+    if args.accounts:
+        count = produce_accounts_file(path, settings.kafka_bootstrap, settings.topic_accounts)
+        topic = settings.topic_accounts
+    else:
+        count = produce_file(path, settings.kafka_bootstrap, settings.topic_transfers)
+        topic = settings.topic_transfers
+    print(f"sent {count} messages to {topic} at {settings.kafka_bootstrap}")
+    return 0
+
+
+def _announce(stack: RunningStack) -> None:
+    print(f"fraudwatch is running\n  API:      {stack.api_url}  (docs at {stack.api_url}/docs)")
+    print(f"  API key:  {stack.api_key}")
+    print(f"  Kafka:    {stack.kafka_bootstrap}\n  Redis:    {stack.redis_url}")
+    print(f"  run file: {stack.run_file}\nPress Ctrl-C to stop.", flush=True)
+
+
+def _up(args: argparse.Namespace) -> int:
+    with start_stack(Settings()) as stack:
+        _announce(stack)
+        return stack.wait()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    with start_stack(Settings()) as stack:
+        _announce(stack)
+        return run_demo_traffic(stack, rate=args.rate, seed=args.seed, accounts=args.accounts)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the running commands."""
+    up = subparsers.add_parser(
+        "up", help="start broker, Redis, worker and API (embedded unless addresses are set)"
+    )
+    up.set_defaults(run=_up)
+
+    demo = subparsers.add_parser("demo", help="`up` plus a live stream of synthetic traffic")
+    demo.add_argument("--rate", type=float, default=1000.0, help="transfers per second")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--accounts", type=int, default=20000, help="simulated accounts")
+    demo.set_defaults(run=_demo)
+
+    worker = subparsers.add_parser("worker", help="run one scoring worker")
+    worker.set_defaults(run=_worker)
+
+    api = subparsers.add_parser("api", help="run the HTTP API")
+    api.set_defaults(run=_api)
+
+    produce = subparsers.add_parser(
+        "produce", help="send a JSON Lines file (plain or .gz) to the running stack"
+    )
+    produce.add_argument("file")
+    produce.add_argument("--accounts", action="store_true", help="the file holds account profiles")
+    produce.set_defaults(run=_produce)

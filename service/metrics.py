@@ -1,0 +1,46 @@
+"""The API's own metrics, and the exposition that gathers workers' metrics when they share
+a multiprocess directory (the embedded stack)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import redis
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+HTTP_REQUESTS = Counter(
+    "fraudwatch_http_requests", "HTTP requests served", ["route", "method", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "fraudwatch_http_request_seconds",
+    "HTTP request handling time",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+REDIS_MEMORY = Gauge(
+    "fraudwatch_redis_used_memory_bytes",
+    "Memory Redis reports in use",
+    multiprocess_mode="livemax",
+)
+
+
+def render_metrics(client: redis.Redis) -> tuple[bytes, str]:
+    """The exposition text; Redis memory is read at scrape time."""
+    # /readyz reports Redis; a scrape should still return the other metrics without it.
+    with contextlib.suppress(redis.RedisError):
+        REDIS_MEMORY.set(float(client.info("memory")["used_memory"]))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,95 @@
+"""The early-warning view of an account."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from models.account_risk import AccountFacts, assess_account
+from models.features import MS_PER_DAY
+from service.auth import Caller
+from service.deps import AlertStoreDep, RedisDep, require
+from service.schemas import (
+    AccountFactsOut,
+    AccountRiskOut,
+    AlertOut,
+    RiskReasonOut,
+    SharedDevices,
+)
+from streams.state.account_view import read_account
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _money(minor: int) -> str:
+    return f"{Decimal(minor) / 100:.2f}"
+
+
+@router.get("/{account_id}/risk", summary="Early-warning risk of an account",
+            response_model=AccountRiskOut)  # fmt: skip
+def account_risk(
+    client: RedisDep,
+    store: AlertStoreDep,
+    _: Viewer,
+    account_id: Annotated[str, Path(min_length=1, max_length=64)],
+) -> AccountRiskOut:
+    """Risk level with reasons, unresolved alerts, and the windowed facts behind them."""
+    snap = read_account(client, account_id)
+    alerts = store.for_account(account_id, limit=100)
+    age_days = None
+    if snap.opened_at_ms is not None and snap.as_of_ms is not None:
+        age_days = max(0, snap.as_of_ms - snap.opened_at_ms) / MS_PER_DAY
+    level, reasons = assess_account(
+        AccountFacts(
+            distinct_payers_24h=snap.distinct_payers_24h,
+            distinct_payees_1h=snap.distinct_payees_1h,
+            pass_through_24h=snap.pass_through_24h,
+            in_amount_24h_minor=snap.in_amount_24h_minor,
+            accounts_sharing_devices=len(snap.accounts_sharing_devices),
+            account_age_days=age_days,
+            is_business=snap.is_business,
+        ),
+        alerts,
+    )
+    kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")
+    ratio = snap.pass_through_24h
+    return AccountRiskOut(
+        account_id=account_id,
+        risk_level=level,  # type: ignore[arg-type]
+        reasons=[RiskReasonOut(code=r.code, text=r.text, level=r.level) for r in reasons],
+        open_alerts=[AlertOut.of(a) for a in alerts if a.status in ("open", "escalated")],
+        facts=AccountFactsOut(
+            as_of=_iso(snap.as_of_ms),
+            fan_out={
+                "transfers_24h": snap.out_count_24h,
+                "distinct_payees_1h": snap.distinct_payees_1h,
+                "distinct_payees_24h": snap.distinct_payees_24h,
+                "first_time_payees_24h": snap.new_payees_24h,
+            },
+            fan_in={
+                "transfers_24h": snap.in_count_24h,
+                "distinct_payers_1h": snap.distinct_payers_1h,
+                "distinct_payers_24h": snap.distinct_payers_24h,
+                "first_time_payers_24h": snap.new_payers_24h,
+            },
+            amount_out_24h=_money(snap.out_amount_24h_minor),
+            amount_in_24h=_money(snap.in_amount_24h_minor),
+            pass_through_ratio_24h=None if ratio is None else round(ratio, 4),
+            account_age_days=None if age_days is None else round(age_days, 1),
+            holder_birth_year=snap.holder_birth_year,
+            kind=kind,
+            shared_devices=SharedDevices(
+                devices_7d=snap.devices_7d, accounts=snap.accounts_sharing_devices
+            ),
+        ),
+    )

@@ -1,0 +1,43 @@
+"""Liveness, readiness and Prometheus metrics (unversioned, unauthenticated)."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from service.deps import RedisDep
+from service.metrics import render_metrics
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    """Always 200 while the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis answers and the rule library is loaded")
+def readyz(request: Request, client: RedisDep) -> JSONResponse:
+    """200 when Redis answers PING and rules are loaded, else 503 naming what is missing."""
+    checks: dict[str, str] = {}
+    try:
+        client.ping()
+        checks["redis"] = "ok"
+    except redis.RedisError as error:
+        checks["redis"] = f"unreachable: {type(error).__name__}"
+    rules = request.app.state.rules
+    checks["rules"] = f"ok: {len(rules)} rules ({rules.fingerprint})" if rules else "not loaded"
+    ready = all(value.startswith("ok") for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Text exposition of this process's metrics (and the workers' in the embedded stack)."""
+    body, content_type = render_metrics(request.app.state.redis)
+    return Response(body, media_type=content_type)

@@ -1,0 +1,107 @@
+"""Response models at the HTTP boundary (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from pydantic import BaseModel, Field
+
+from models.alerts import Alert
+
+
+class ReasonOut(BaseModel):
+    """Why an alert was raised: a rule that fired, or the model (`rule` = "model")."""
+
+    rule: str = Field(examples=["fan_out_rapid"])
+    title: str = Field(examples=["Rapid fan-out to new payees"])
+    evidence: dict[str, Any] = Field(examples=[{"src_distinct_payees_1h": 12}])
+    version: int | None = None
+    score: float | None = None
+    summary: str | None = Field(None, examples=["12 distinct payees in 1 hour; 11 first-time"])
+
+
+class ModelOut(BaseModel):
+    """The model's opinion of the transfer."""
+
+    name: str
+    version: str
+    score: float
+
+
+class AlertOut(BaseModel):
+    """One alert per flagged transfer (CONTRACT.md §3)."""
+
+    alert_id: str = Field(examples=["al_3f1c9a0b7d2e4f5a6b7c8d9e"])
+    transfer_id: str
+    ts: str = Field(examples=["2026-03-01T22:15:03.120+08:00"])
+    src_account: str
+    dst_account: str
+    amount: str = Field(examples=["49900.00"])
+    currency: str = Field(examples=["CNY"])
+    score: float = Field(ge=0, le=1)
+    severity: Literal["low", "medium", "high", "critical"]
+    reasons: list[ReasonOut]
+    model: ModelOut | None
+    status: Literal["open", "escalated", "confirmed", "appealed", "dismissed"]
+    created_at: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertOut:
+        """From the stored alert."""
+        data = msgspec.to_builtins(alert)
+        data.pop("ts_ms", None)
+        return cls.model_validate(data)
+
+
+class AlertPage(BaseModel):
+    """A page of alerts, newest first."""
+
+    items: list[AlertOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+
+
+class RiskReasonOut(BaseModel):
+    """One reason for an account's risk level."""
+
+    code: str = Field(examples=["fan_in"])
+    text: str = Field(examples=["23 distinct payers in 24 hours"])
+    level: str
+
+
+class SharedDevices(BaseModel):
+    """Other accounts operated from this account's devices in the last 7 days."""
+
+    devices_7d: int
+    accounts: list[str]
+
+
+class AccountFactsOut(BaseModel):
+    """Windowed facts behind the risk level, as of the account's latest transfer."""
+
+    as_of: str | None
+    fan_out: dict[str, int] = Field(
+        examples=[{"transfers_24h": 14, "distinct_payees_1h": 9, "distinct_payees_24h": 12,
+                   "first_time_payees_24h": 11}]
+    )  # fmt: skip
+    fan_in: dict[str, int]
+    amount_out_24h: str
+    amount_in_24h: str
+    pass_through_ratio_24h: float | None
+    account_age_days: float | None
+    holder_birth_year: int | None
+    kind: Literal["personal", "business"] | None
+    shared_devices: SharedDevices
+
+
+class AccountRiskOut(BaseModel):
+    """The early-warning view of an account, for a bank deciding whether to let a customer
+    pay it."""
+
+    account_id: str
+    risk_level: Literal["none", "low", "medium", "high", "critical"]
+    reasons: list[RiskReasonOut]
+    open_alerts: list[AlertOut]
+    facts: AccountFactsOut

@@ -1,0 +1,102 @@
+"""Builds the running parts from `Settings`: the composition root, so `streams/` and `models/`
+never read configuration themselves. Nothing here connects at import time."""
+
+from __future__ import annotations
+
+import redis
+
+from models.alerts import SeverityBands
+from models.scorer import Scorer
+from rules.engine import RuleSet
+from rules.loader import load_rule_library
+from service.settings import Settings
+from streams.batch import BatchProcessor
+from streams.kafka_io import acked_producer, worker_consumer
+from streams.state.alert_store import AlertStore
+from streams.state.base import EntityHasher, StateLimits
+from streams.state.redis_store import RedisStateStore
+from streams.worker import Worker, WorkerOptions
+
+
+class NotConfigured(RuntimeError):
+    """A service address is missing (no embedded stack running and no variable set)."""
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A Redis client for the configured URL."""
+    if not settings.redis_url:
+        raise NotConfigured("FRAUDWATCH_REDIS_URL is not set and no embedded stack is running")
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30)
+
+
+def severity_bands(settings: Settings) -> SeverityBands:
+    """The alert threshold and severity bands from configuration."""
+    return SeverityBands(
+        settings.alert_threshold,
+        settings.severity_medium,
+        settings.severity_high,
+        settings.severity_critical,
+    )
+
+
+def entity_hasher(settings: Settings) -> EntityHasher:
+    """The keyed pseudonymiser for devices, phones and IPs."""
+    return EntityHasher(settings.pii_key.get_secret_value())
+
+
+def state_limits(settings: Settings) -> StateLimits:
+    """Per-account memory bounds."""
+    return StateLimits(window_cap=settings.window_cap)
+
+
+def load_rules(settings: Settings) -> RuleSet:
+    """The rule library from `rules_dir` (raises `RuleLibraryError` naming file and field)."""
+    return load_rule_library(settings.rules_dir)
+
+
+def build_scorer(settings: Settings, rules: RuleSet | None = None) -> Scorer:
+    """Rules (and the model, when one is configured) with the configured bands."""
+    return Scorer(rules or load_rules(settings), severity_bands(settings))
+
+
+def redis_state_store(settings: Settings, client: redis.Redis) -> RedisStateStore:
+    """The Redis state store with the configured TTLs and bounds."""
+    return RedisStateStore(
+        client,
+        entity_hasher(settings),
+        state_limits(settings),
+        state_ttl_s=settings.state_ttl_days * 86400,
+        dedupe_ttl_s=settings.dedupe_ttl_hours * 3600,
+    )
+
+
+def build_worker(settings: Settings) -> Worker:
+    """A worker wired to the configured broker and Redis."""
+    if not settings.kafka_bootstrap:
+        raise NotConfigured(
+            "FRAUDWATCH_KAFKA_BOOTSTRAP is not set and no embedded stack is running"
+        )
+    client = redis_client(settings)
+    processor = BatchProcessor(
+        redis_state_store(settings, client),
+        AlertStore(client),
+        build_scorer(settings),
+        settings.topic_transfers,
+    )
+    consumer = worker_consumer(
+        settings.kafka_bootstrap,
+        [settings.topic_transfers, settings.topic_accounts],
+        settings.consumer_group,
+        batch_size=settings.batch_size,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+    )
+    options = WorkerOptions(
+        transfers_topic=settings.topic_transfers,
+        accounts_topic=settings.topic_accounts,
+        alerts_topic=settings.topic_alerts,
+        dlq_topic=settings.topic_dlq,
+        batch_size=settings.batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+    )
+    return Worker(consumer, acked_producer(settings.kafka_bootstrap), processor, options)

@@ -1,0 +1,206 @@
+"""The streaming worker: poll a micro-batch, process it, publish, then commit.
+
+Offsets are committed only after state, alerts in Redis, alerts on Kafka and dead letters
+have all succeeded, so a worker killed at any instant redelivers at most its last batch, and
+the idempotent state and alert writes make that redelivery change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from models.alerts import alert_encoder
+from streams import metrics
+from streams.batch import BatchOutcome, BatchProcessor, Message
+from streams.dead_letter import dead_letter_value
+
+log = logging.getLogger("fraudwatch.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Topic names and batching knobs the loop needs."""
+
+    transfers_topic: str
+    accounts_topic: str
+    alerts_topic: str
+    dlq_topic: str
+    batch_size: int = 500
+    batch_wait_ms: int = 50
+    retry_backoff_s: float = 0.5
+
+
+class Worker:
+    """Runs the consume → process → publish → commit loop until asked to stop."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        processor: BatchProcessor,
+        options: WorkerOptions,
+        on_batch: Callable[[BatchOutcome], None] | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.processor = processor
+        self.options = options
+        self.on_batch = on_batch
+        self._stopping = False
+        self._batch_number = 0
+
+    def stop(self, *_: object) -> None:
+        """Ask the loop to finish its current batch, commit and return."""
+        self._stopping = True
+
+    def install_signal_handlers(self, reload: Callable[[], None] | None = None) -> None:
+        """SIGTERM / SIGINT stop gracefully; SIGHUP calls `reload` when given."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        if reload is not None:
+
+            def on_hup(_signum: int, _frame: FrameType | None) -> None:
+                reload()
+
+            signal.signal(signal.SIGHUP, on_hup)
+
+    def run(self) -> int:
+        """Loop until stopped; returns the process exit code (0 on a graceful stop)."""
+        log.info("worker started", extra={"event": "worker_started"})
+        while not self._stopping:
+            messages = self._poll()
+            if messages:
+                self._process_until_done(messages)
+            self._report_lag()
+        self.consumer.close(autocommit=False)
+        self.producer.flush()
+        self.producer.close()
+        log.info("worker stopped", extra={"event": "worker_stopped"})
+        return 0
+
+    def _poll(self) -> list[Message]:
+        """Up to `batch_size` messages, waiting at most `batch_wait_ms` for them."""
+        deadline = time.monotonic() + self.options.batch_wait_ms / 1000
+        messages: list[Message] = []
+        while len(messages) < self.options.batch_size and not self._stopping:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0 and messages:
+                break
+            records = self.consumer.poll(
+                timeout_ms=max(remaining_ms, 0),
+                max_records=self.options.batch_size - len(messages),
+            )
+            for tp in sorted(records, key=lambda p: (p.topic, p.partition)):
+                messages.extend(
+                    Message(r.topic, r.partition, r.offset, r.value) for r in records[tp]
+                )
+            if remaining_ms <= 0:
+                break
+        return messages
+
+    def _process_until_done(self, messages: list[Message]) -> None:
+        """Process, publish and commit one batch, retrying it whole until it goes through."""
+        self._batch_number += 1
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            try:
+                outcome = self.processor.process(messages)
+                self._publish(outcome)
+                break
+            except redis.RedisError as error:
+                metrics.REDIS_ERRORS.inc()
+                reason = f"redis: {type(error).__name__}"
+            except KafkaError as error:
+                reason = f"kafka: {type(error).__name__}"
+            attempt += 1
+            log.warning(
+                "batch failed, retrying",
+                extra={"event": "batch_retry", "batch": self._batch_number,
+                       "attempt": attempt, "error": reason},
+            )  # fmt: skip
+            time.sleep(min(self.options.retry_backoff_s * attempt, 5.0))
+            if self._stopping and attempt >= 3:
+                # Leave the batch uncommitted: the next worker redelivers it, idempotently.
+                return
+        self._commit(messages)
+        elapsed = time.perf_counter() - started
+        self._record(outcome, elapsed)
+        if self.on_batch is not None:
+            self.on_batch(outcome)
+
+    def _publish(self, outcome: BatchOutcome) -> None:
+        """Send the batch's alerts and dead letters and wait for the broker's acks."""
+        futures = []
+        for rejected in outcome.rejected:
+            m = rejected.message
+            value = dead_letter_value(
+                m.value, m.topic, m.partition, m.offset, rejected.code, rejected.reason
+            )
+            futures.append(self.producer.send(self.options.dlq_topic, value=value))
+        for alert in outcome.alerts:
+            futures.append(
+                self.producer.send(
+                    self.options.alerts_topic,
+                    key=alert.src_account.encode(),
+                    value=alert_encoder.encode(alert),
+                )
+            )
+        self.producer.flush()
+        for future in futures:
+            future.get(timeout=30)
+
+    def _commit(self, messages: list[Message]) -> None:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for m in messages:
+            offsets[TopicPartition(m.topic, m.partition)] = OffsetAndMetadata(m.offset + 1, "", -1)
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced mid-batch; the new owner redelivers it, idempotently.
+            log.warning("commit refused after a rebalance", extra={"event": "commit_failed"})
+
+    def _record(self, outcome: BatchOutcome, elapsed: float) -> None:
+        metrics.BATCH_SECONDS.observe(elapsed)
+        metrics.TRANSFERS.inc(outcome.first_deliveries)
+        if outcome.redeliveries:
+            metrics.DUPLICATES.inc(outcome.redeliveries)
+        for rejected in outcome.rejected:
+            metrics.DLQ.labels(rejected.code).inc()
+        now_ms = time.time() * 1000
+        for alert in outcome.new_alerts:
+            top_rule = alert.reasons[0].rule if alert.reasons else "none"
+            metrics.ALERTS.labels(top_rule, alert.severity).inc()
+            metrics.EVENT_TO_ALERT_SECONDS.observe(max(0.0, now_ms - alert.ts_ms) / 1000)
+        log.info(
+            "batch done",
+            extra={
+                "event": "batch_done",
+                "batch": self._batch_number,
+                "transfers": len(outcome.transfers),
+                "redeliveries": outcome.redeliveries,
+                "alerts": len(outcome.new_alerts),
+                "rejected": len(outcome.rejected),
+                "seconds": round(elapsed, 4),
+            },
+        )
+
+    def _report_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self.consumer.position(tp)
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                max(0, highwater - position)
+            )
