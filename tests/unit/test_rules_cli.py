@@ -1,0 +1,66 @@
+"""`fraudwatch rules check|list`: output and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import service.cli
+from service.cli import main
+from service.settings import DEFAULT_RULES_DIR
+
+FIXTURES = Path(__file__).parent / "rules_fixtures"
+
+
+@pytest.fixture(autouse=True)
+def only_rules_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Build the parser with this command family alone, so these tests do not depend on the
+    # imports of the other families.
+    monkeypatch.setattr(service.cli, "COMMAND_MODULES", ("service.cli.rules_cmd",))
+
+
+def test_check_default_library(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "check"]) == 0
+    assert capsys.readouterr().out == "6 rules OK\n"
+
+
+def test_check_reads_rules_dir_from_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FRAUDWATCH_RULES_DIR", str(FIXTURES))
+    assert main(["rules", "check"]) == 1
+    assert "unknown_feature.yaml:9: when.all[1].feature" in capsys.readouterr().out
+
+
+def test_check_prints_every_problem_one_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "check", str(FIXTURES)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) >= 12
+    assert all(line.startswith(str(FIXTURES)) for line in lines)
+    assert captured.err == f"{len(lines)} problems\n"
+
+
+def test_check_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "check", str(tmp_path / "nope")]) == 1
+    assert "rule library directory not found" in capsys.readouterr().out
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "list", str(DEFAULT_RULES_DIR)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6
+    assert lines[0].split()[:2] == ["fan_in_collection", "v1"]
+    assert any("Rapid fan-out to many first-time payees" in line for line in lines)
+
+
+def test_list_broken_library(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "list", str(FIXTURES)]) == 1
+    assert "problems:" in capsys.readouterr().err
+
+
+def test_rules_needs_an_action() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["rules"])
+    assert exited.value.code == 2
