@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 COMMAND_MODULES = (
     "service.cli.stack",
     "service.cli.rules_cmd",
+    "service.cli.simulate_cmd",
 )
 
 Runner = Callable[[argparse.Namespace], int]

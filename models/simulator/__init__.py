@@ -1,0 +1,15 @@
+"""A deterministic, labelled synthetic bank-traffic simulator (telecom-fraud typologies and
+hard-negative background), for training, evaluation, demos and load tests."""
+
+from models.simulator.config import DEFAULT_START, TYPOLOGIES, SimulationConfig
+from models.simulator.engine import Simulation, simulate
+from models.simulator.writer import write_simulation
+
+__all__ = [
+    "DEFAULT_START",
+    "TYPOLOGIES",
+    "Simulation",
+    "SimulationConfig",
+    "simulate",
+    "write_simulation",
+]
