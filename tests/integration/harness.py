@@ -1,0 +1,112 @@
+"""Running a real worker in tests: in a thread, or as a process that can be SIGKILLed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from service import wiring
+from service.settings import Settings
+from streams.worker import Worker
+
+
+def produce(
+    bootstrap: str, topic: str, values: list[bytes], key_field: str = "src_account"
+) -> None:
+    """Send raw values in order to partition 0's leader, keyed like `fraudwatch produce`."""
+    from streams.produce import produce_lines
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    try:
+        produce_lines(values, topic, key_field=key_field, producer=producer)
+    finally:
+        producer.close()
+
+
+@contextlib.contextmanager
+def worker_thread(settings: Settings) -> Iterator[Worker]:
+    """A worker running in a background thread until the block ends."""
+    worker = wiring.build_worker(settings)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "worker did not stop"
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 45.0, what: str = "") -> None:
+    """Poll until `condition()` holds; fail with `what` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def committed(settings: Settings, topic: str, partition: int = 0) -> int:
+    """The group's committed offset on a partition (0 when nothing is committed)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    try:
+        return consumer.committed(TopicPartition(topic, partition)) or 0
+    finally:
+        consumer.close()
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes `fraudwatch worker` use these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"FRAUDWATCH_{name.upper()}"] = str(value)
+    return env
+
+
+def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`fraudwatch worker` as a child process, logging to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            env=worker_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def redis_dump(client: redis.Redis) -> dict[bytes, object]:
+    """Every key's type and content (TTLs aside), for comparing whole states."""
+    dump: dict[bytes, object] = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        if kind == b"string":
+            dump[key] = client.get(key)
+        elif kind == b"zset":
+            dump[key] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"hash":
+            dump[key] = client.hgetall(key)
+        elif kind == b"set":
+            dump[key] = sorted(client.smembers(key))
+        elif kind == b"list":
+            dump[key] = client.lrange(key, 0, -1)
+        else:
+            dump[key] = kind
+    return dump

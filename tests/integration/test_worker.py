@@ -1,0 +1,196 @@
+"""The streaming worker end to end on the session's real broker and Redis."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import orjson
+import redis
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from streams.state.alert_store import ALL_INDEX
+from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicReader, TopicSet
+from tests.integration.harness import (
+    committed,
+    produce,
+    redis_dump,
+    start_worker_process,
+    wait_for,
+    worker_thread,
+)
+from tests.traffic import (
+    background,
+    fan_out_ring,
+    merchant,
+    payroll,
+    profiles_for_negatives,
+)
+
+AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+def lines(events: list[dict]) -> list[bytes]:
+    return [json.dumps(e).encode() for e in events]
+
+
+def scored(client: redis.Redis) -> int:
+    """Transfers whose payer side has been applied."""
+    return sum(1 for _ in client.scan_iter(match="fw:{a:*}:pf:*", count=1000))
+
+
+def test_fan_out_ring_alert_is_served_by_the_api(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    settings = settings_for(topics)
+    ring = fan_out_ring()
+    produce(settings.kafka_bootstrap, topics.transfers, lines(ring))
+    with worker_thread(settings), TestClient(create_app(settings)) as api:
+        wait_for(lambda: committed(settings, topics.transfers) == len(ring), what="commit")
+        page = api.get("/v1/alerts", params={"rule": "fan_out_rapid"}, headers=AUTH).json()
+    flagged = {alert["transfer_id"] for alert in page["items"]}
+    assert "ring-out-11" in flagged
+    alert = next(a for a in page["items"] if a["transfer_id"] == "ring-out-11")
+    assert alert["src_account"] == "ring-mule"
+    assert alert["amount"] == "9900.00"
+    assert alert["status"] == "open"
+    assert alert["model"] is None
+    assert alert["reasons"][0]["rule"] == "fan_out_rapid"
+    assert alert["reasons"][0]["evidence"]["src_distinct_payees_1h"] == 12
+
+
+def test_payroll_and_merchant_do_not_alert(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    settings = settings_for(topics)
+    produce(settings.kafka_bootstrap, topics.accounts, lines(profiles_for_negatives()),
+            key_field="account_id")  # fmt: skip
+    negatives = payroll() + merchant()
+    with worker_thread(settings):
+        wait_for(lambda: committed(settings, topics.accounts) == 2, what="profiles")
+        produce(settings.kafka_bootstrap, topics.transfers, lines(negatives))
+        wait_for(lambda: committed(settings, topics.transfers) == len(negatives), what="commit")
+    assert scored(redis_client) == len(negatives)
+    assert redis_client.zcard(ALL_INDEX) == 0
+
+
+def test_bad_events_go_to_the_dead_letter_topic_with_reasons(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory,
+    read_topic: TopicReader,
+) -> None:  # fmt: skip
+    settings = settings_for(topics)
+    good = background(seed=1, count=6)
+    bad = [
+        b'{"transfer_id": "broken", "amount": ',
+        json.dumps({k: v for k, v in good[0].items() if k != "amount"} | {"transfer_id": "nf"}),
+        json.dumps(good[0] | {"transfer_id": "neg", "amount": "-20.00"}),
+        json.dumps(good[0] | {"transfer_id": "badts", "ts": "2026-13-45 25:61"}),
+    ]
+    values = [lines(good)[0], bad[0].encode() if isinstance(bad[0], str) else bad[0]]
+    values += [lines(good)[1], bad[1].encode(), lines(good)[2], bad[2].encode()]
+    values += [bad[3].encode(), *lines(good[3:])]
+    produce(settings.kafka_bootstrap, topics.transfers, values)
+    with worker_thread(settings):
+        wait_for(lambda: committed(settings, topics.transfers) == len(values), what="commit")
+    assert scored(redis_client) == len(good)
+    dead = [orjson.loads(r.value) for r in read_topic(topics.dlq, count=4)]
+    by_code = {d["reason_code"]: d for d in dead}
+    assert set(by_code) == {"malformed_json", "missing_field", "bad_amount", "bad_timestamp"}
+    assert by_code["malformed_json"]["original_text"] == '{"transfer_id": "broken", "amount": '
+    assert "amount" in by_code["missing_field"]["reason"]
+    assert "greater than 0" in by_code["bad_amount"]["reason"]
+    assert by_code["bad_timestamp"]["offset"] == 6
+    assert all(d["topic"] == topics.transfers and d["partition"] == 0 for d in dead)
+
+
+def test_redelivered_transfer_changes_nothing(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory,
+    read_topic: TopicReader,
+) -> None:  # fmt: skip
+    settings = settings_for(topics)
+    ring = lines(fan_out_ring())
+    produce(settings.kafka_bootstrap, topics.transfers, ring)
+    with worker_thread(settings):
+        wait_for(lambda: committed(settings, topics.transfers) == len(ring), what="first pass")
+        before = redis_dump(redis_client)
+        alerts_before = redis_client.zcard(ALL_INDEX)
+        produce(settings.kafka_bootstrap, topics.transfers, ring[-3:] + ring[:2])
+        wait_for(lambda: committed(settings, topics.transfers) == len(ring) + 5, what="replay")
+    assert alerts_before > 0
+    assert redis_client.zcard(ALL_INDEX) == alerts_before
+    assert redis_dump(redis_client) == before
+
+
+def _comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
+    """Alert bodies without their processing time; everything else as is."""
+    out = {}
+    for key, value in dump.items():
+        if key.startswith(b"fw:{al}:a:") and isinstance(value, bytes):
+            body = orjson.loads(value)
+            body.pop("created_at")
+            out[key] = body
+        else:
+            out[key] = value
+    return out
+
+
+def test_worker_killed_mid_stream_ends_like_an_uninterrupted_run(
+    services, redis_client, make_topics, settings_for: SettingsFactory, tmp_path: Path
+) -> None:
+    events = background(seed=7, count=1500)
+    for n, ring in enumerate([fan_out_ring(f"r{n}") for n in range(4)]):
+        events[200 + 300 * n : 200 + 300 * n] = ring
+    values = lines(events)
+    reference_db = redis.Redis.from_url(services.redis_url.rsplit("/", 1)[0] + "/1")
+    reference_db.flushdb()
+
+    straight_topics = make_topics()
+    straight = settings_for(straight_topics, batch_size=40,
+                            redis_url=services.redis_url.rsplit("/", 1)[0] + "/1")  # fmt: skip
+    produce(straight.kafka_bootstrap, straight_topics.transfers, values)
+    with worker_thread(straight):
+        wait_for(lambda: committed(straight, straight_topics.transfers) == len(values),
+                 timeout_s=120, what="uninterrupted run")  # fmt: skip
+    expected = _comparable(redis_dump(reference_db))
+
+    killed_topics = make_topics()
+    killed = settings_for(killed_topics, batch_size=40)
+    produce(killed.kafka_bootstrap, killed_topics.transfers, values)
+    log = tmp_path / "worker.log"
+    kills = 0
+    for progress in (150, 600, 1100):
+        proc = start_worker_process(killed, log)
+        wait_for(lambda p=progress: scored(redis_client) >= p, timeout_s=120,
+                 what=f"progress to {progress}")  # fmt: skip
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    proc = start_worker_process(killed, log)
+    try:
+        wait_for(lambda: committed(killed, killed_topics.transfers) == len(values),
+                 timeout_s=120, what="run after kills")  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert kills == 3
+    actual = _comparable(redis_dump(redis_client))
+    assert actual.keys() == expected.keys()
+    assert actual == expected
+    assert redis_client.zcard(ALL_INDEX) >= 4
+
+
+def test_sigterm_finishes_the_batch_and_exits_zero(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory, tmp_path: Path
+) -> None:
+    settings = settings_for(topics)
+    values = lines(background(seed=3, count=300))
+    produce(settings.kafka_bootstrap, topics.transfers, values)
+    proc = start_worker_process(settings, tmp_path / "worker.log")
+    wait_for(lambda: scored(redis_client) > 0, what="first batch")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    done = committed(settings, topics.transfers)
+    assert 0 < done <= len(values)
+    assert scored(redis_client) == done

@@ -1,0 +1,84 @@
+"""Small, deterministic transfer streams for tests: fraud shapes and their hard negatives."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+CST = timezone(timedelta(hours=8))
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=CST)
+
+
+def event(tid: str, src: str, dst: str, at: datetime, amount: str, **extra: object) -> dict:
+    """One transfer in the contract's shape."""
+    return {
+        "transfer_id": tid, "ts": at.isoformat(timespec="milliseconds"), "src_account": src,
+        "dst_account": dst, "amount": amount, "currency": "CNY", "channel": "mobile", **extra,
+    }  # fmt: skip
+
+
+def fan_out_ring(prefix: str = "ring", payees: int = 12, start: datetime = T0) -> list[dict]:
+    """A victim pays a mule, which splits the money across many new payees within minutes."""
+    events = [event(f"{prefix}-in", f"{prefix}-victim", f"{prefix}-mule", start, "120000.00")]
+    for i in range(payees):
+        events.append(
+            event(f"{prefix}-out-{i}", f"{prefix}-mule", f"{prefix}-layer2-{i}",
+                  start + timedelta(minutes=3 + 2 * i), "9900.00", device_id=f"{prefix}-dev",
+                  phone="+8613800138000", ip="203.0.113.9")
+        )  # fmt: skip
+    return events
+
+
+def payroll(employer: str = "acme-payroll", employees: int = 60, months: int = 2) -> list[dict]:
+    """An established business paying the same employees on the same day each month."""
+    events = []
+    for month in range(months):
+        payday = T0 + timedelta(days=30 * month)
+        for i in range(employees):
+            events.append(
+                event(f"pay-{month}-{i}", employer, f"employee-{i}",
+                      payday + timedelta(seconds=5 * i), f"{8000 + 37 * i}.00", channel="api")
+            )  # fmt: skip
+    return events
+
+
+def merchant(shop: str = "corner-shop", customers: int = 150) -> list[dict]:
+    """Many customers paying one established business in a day."""
+    return [
+        event(f"buy-{i}", f"customer-{i}", shop, T0 + timedelta(minutes=4 * i),
+              f"{20 + i % 90}.50", channel="pos")
+        for i in range(customers)
+    ]  # fmt: skip
+
+
+def profiles_for_negatives(employer: str = "acme-payroll", shop: str = "corner-shop") -> list[dict]:
+    """Profiles saying the employer and the shop are old business accounts."""
+    opened = (T0 - timedelta(days=3 * 365)).isoformat()
+    return [
+        {"account_id": employer, "opened_at": opened, "kind": "business"},
+        {"account_id": shop, "opened_at": opened, "kind": "business"},
+    ]
+
+
+def background(seed: int, count: int, accounts: int = 300) -> list[dict]:
+    """Ordinary person-to-person traffic with devices, phones and IPs; some late arrivals."""
+    rng = random.Random(seed)
+    events = []
+    at = T0
+    for i in range(count):
+        at += timedelta(seconds=rng.randint(1, 90))
+        src, dst = rng.sample(range(accounts), 2)
+        late = timedelta(minutes=rng.randint(1, 9)) if rng.random() < 0.02 else timedelta()
+        events.append(
+            event(f"bg-{seed}-{i}", f"person-{src}", f"person-{dst}", at - late,
+                  f"{rng.randint(1, 5000)}.{rng.randint(0, 99):02d}",
+                  device_id=f"device-{src % 250}", phone=f"+86139{src:08d}",
+                  ip=f"198.51.100.{src % 200}")
+        )  # fmt: skip
+    return events
+
+
+def as_jsonl(events: list[dict]) -> bytes:
+    """JSON Lines bytes of the events."""
+    return b"".join(json.dumps(e).encode() + b"\n" for e in events)

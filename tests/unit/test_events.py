@@ -1,0 +1,84 @@
+"""The transfer contract: what is accepted, and the reason given for what is not."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from models.events import InvalidEvent, parse_account, parse_transfer
+
+GOOD = {
+    "transfer_id": "tx-1",
+    "ts": "2026-03-01T22:15:03.120+08:00",
+    "src_account": "A1",
+    "dst_account": "B1",
+    "amount": "1250.10",
+    "currency": "CNY",
+}
+
+
+def encode(**changes: object) -> bytes:
+    event = {**GOOD, **changes}
+    return orjson.dumps({k: v for k, v in event.items() if v is not ...})
+
+
+def test_valid_transfer_is_normalised() -> None:
+    t = parse_transfer(encode(unknown_field="ignored"))
+    assert t.amount == Decimal("1250.10")
+    assert t.amount_minor == 125010
+    assert t.ts_ms == 1772374503120
+    assert t.utc_offset_min == 480
+    assert t.local_hour == 22
+    assert t.channel == "other"
+
+
+def test_json_number_amount_is_exact() -> None:
+    raw = encode().replace(b'"1250.10"', b"1250.10")
+    assert parse_transfer(raw).amount_minor == 125010
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "fragment"),
+    [
+        (b"not json", "malformed_json", "not valid JSON"),
+        (b"[1, 2]", "not_an_object", "Expected `object`"),
+        (encode(amount=...), "missing_field", "amount"),
+        (encode(transfer_id=...), "missing_field", "transfer_id"),
+        (encode(amount="-5"), "bad_amount", "greater than 0"),
+        (encode(amount="0"), "bad_amount", "greater than 0"),
+        (encode(amount="12.345"), "bad_amount", "2 decimal places"),
+        (encode(amount="1000000000000"), "bad_amount", "below 10^12"),
+        (encode(amount=True), "bad_amount", "amount"),
+        (encode(ts="yesterday"), "bad_timestamp", "RFC 3339"),
+        (encode(ts="2026-03-01T22:15:03"), "bad_timestamp", "UTC offset"),
+        (encode(dst_account="A1"), "same_account", "must differ"),
+        (encode(transfer_id="has space"), "invalid_field", "transfer_id"),
+        (encode(currency="yuan"), "invalid_field", "currency"),
+        (encode(channel="pigeon"), "invalid_field", "channel"),
+        (encode(ip="999.1.1.1"), "invalid_field", "`ip`"),
+        (encode(memo="x" * 141), "invalid_field", "memo"),
+    ],
+)
+def test_invalid_transfer_has_code_and_reason(raw: bytes, code: str, fragment: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_transfer(raw)
+    assert caught.value.code == code
+    assert fragment in caught.value.reason
+
+
+def test_trailing_zero_decimals_are_accepted() -> None:
+    assert parse_transfer(encode(amount="12.300")).amount_minor == 1230
+
+
+def test_account_profile() -> None:
+    profile = parse_account(
+        b'{"account_id":"A1","opened_at":"2026-01-01T00:00:00Z","holder_birth_year":1950,'
+        b'"kind":"personal","phone":"+8613800000000"}'
+    )
+    assert profile.opened_at_ms == 1767225600000
+    assert profile.holder_birth_year == 1950
+    with pytest.raises(InvalidEvent) as caught:
+        parse_account(b'{"account_id":"A1","kind":"alien"}')
+    assert "kind" in caught.value.reason
