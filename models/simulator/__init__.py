@@ -3,6 +3,7 @@ hard-negative background), for training, evaluation, demos and load tests."""
 
 from models.simulator.config import DEFAULT_START, TYPOLOGIES, SimulationConfig
 from models.simulator.engine import Simulation, simulate
+from models.simulator.live import live_profiles, live_stream
 from models.simulator.writer import write_simulation
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "TYPOLOGIES",
     "Simulation",
     "SimulationConfig",
+    "live_profiles",
+    "live_stream",
     "simulate",
     "write_simulation",
 ]
