@@ -1,0 +1,43 @@
+"""deploy/redis/redis.conf loads in a real redis-server with AOF and volatile-lru."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from tests.deploy.helpers import REDIS_CONF, require_tool
+
+
+def test_redis_conf_loads_with_aof_and_volatile_lru(tmp_path):
+    server = require_tool("redis-server", "redis-server")
+    cli = require_tool("redis-cli", "redis-tools")
+    sock = tmp_path / "redis.sock"
+    conf = REDIS_CONF.read_text().replace("dir /data", f"dir {tmp_path}")
+    conf += f"\nport 0\nunixsocket {sock}\n"
+    (tmp_path / "redis.conf").write_text(conf)
+    proc = subprocess.Popen(
+        [server, str(tmp_path / "redis.conf"), "--maxmemory", "64mb"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert proc.poll() is None, f"redis-server refused the config:\n{proc.stdout.read()}"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+        def get(key: str) -> str:
+            out = subprocess.run(
+                [cli, "-s", str(sock), "CONFIG", "GET", key], capture_output=True, text=True
+            ).stdout.split()
+            return out[1]
+
+        assert get("appendonly") == "yes"
+        assert get("appendfsync") == "everysec"
+        assert get("maxmemory-policy") == "volatile-lru"
+        assert get("maxmemory") == str(64 * 1024 * 1024)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
