@@ -71,11 +71,14 @@ class RiskReasonOut(BaseModel):
     level: str
 
 
-class SharedDevices(BaseModel):
-    """Other accounts operated from this account's devices in the last 7 days."""
+class SharedIdentifierOut(BaseModel):
+    """A device, phone or IP the account used in 7 days, and the other accounts on it.
 
-    devices_7d: int
-    accounts: list[str]
+    `value` is personal data: shown in clear only to roles that need it, and audited."""
+
+    kind: Literal["device", "phone", "ip"]
+    value: str = Field(examples=["+86 138 0013 8000"])
+    other_accounts: list[str]
 
 
 class AccountFactsOut(BaseModel):
@@ -93,7 +96,8 @@ class AccountFactsOut(BaseModel):
     account_age_days: float | None
     holder_birth_year: int | None
     kind: Literal["personal", "business"] | None
-    shared_devices: SharedDevices
+    shared_identifiers: list[SharedIdentifierOut]
+    accounts_sharing_identifiers: list[str]
 
 
 class AccountRiskOut(BaseModel):

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
 
     state_ttl_days: int = Field(35, ge=1)
     dedupe_ttl_hours: int = Field(72, ge=1)
+    trace_ttl_days: int = Field(30, ge=1)
     window_cap: int = Field(1000, ge=10)
 
     alert_threshold: float = Field(0.5, ge=0.0, le=1.0)

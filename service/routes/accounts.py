@@ -17,7 +17,7 @@ from service.schemas import (
     AccountRiskOut,
     AlertOut,
     RiskReasonOut,
-    SharedDevices,
+    SharedIdentifierOut,
 )
 from streams.state.account_view import read_account
 
@@ -55,7 +55,7 @@ def account_risk(
             distinct_payees_1h=snap.distinct_payees_1h,
             pass_through_24h=snap.pass_through_24h,
             in_amount_24h_minor=snap.in_amount_24h_minor,
-            accounts_sharing_devices=len(snap.accounts_sharing_devices),
+            accounts_sharing_devices=len(snap.accounts_sharing_identifiers),
             account_age_days=age_days,
             is_business=snap.is_business,
         ),
@@ -88,8 +88,10 @@ def account_risk(
             account_age_days=None if age_days is None else round(age_days, 1),
             holder_birth_year=snap.holder_birth_year,
             kind=kind,
-            shared_devices=SharedDevices(
-                devices_7d=snap.devices_7d, accounts=snap.accounts_sharing_devices
-            ),
+            shared_identifiers=[
+                SharedIdentifierOut(kind=i.kind, value=i.value, other_accounts=i.other_accounts)
+                for i in snap.identifiers
+            ],
+            accounts_sharing_identifiers=snap.accounts_sharing_identifiers,
         ),
     )

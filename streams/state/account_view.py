@@ -12,6 +12,15 @@ from streams.state.base import split_member
 
 
 @dataclass(frozen=True, slots=True)
+class SharedIdentifier:
+    """A device, phone or IP the account used in the last 7 days, and who else used it."""
+
+    kind: str
+    value: str
+    other_accounts: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     """What the state says about one account as of its latest activity (event time)."""
 
@@ -30,8 +39,17 @@ class AccountSnapshot:
     opened_at_ms: int | None = None
     holder_birth_year: int | None = None
     is_business: bool | None = None
-    devices_7d: int = 0
-    accounts_sharing_devices: list[str] = field(default_factory=list)
+    identifiers: list[SharedIdentifier] = field(default_factory=list)
+
+    @property
+    def devices_7d(self) -> int:
+        """Distinct devices the account used in the last 7 days."""
+        return sum(1 for i in self.identifiers if i.kind == "device")
+
+    @property
+    def accounts_sharing_identifiers(self) -> list[str]:
+        """Other accounts that used any of this account's devices, phones or IPs."""
+        return sorted({a for i in self.identifiers for a in i.other_accounts})
 
     @property
     def pass_through_24h(self) -> float | None:
@@ -74,14 +92,7 @@ def read_account(client: redis.Redis, account_id: str) -> AccountSnapshot:
     low = as_of - WINDOW_24H_MS
     out_n, out_amt, payees, payees_1h = _window(client, k["out"], low, as_of)
     in_n, in_amt, payers, payers_1h = _window(client, k["in"], low, as_of)
-    devices = [m.decode() for m in client.zrangebyscore(k["devices"], as_of - WINDOW_7D_MS, "+inf")]
-    sharing: set[str] = set()
-    for pseudonym in devices:
-        members = client.zrangebyscore(
-            keys.entity_accounts_key("device", pseudonym), as_of - WINDOW_7D_MS, "+inf"
-        )
-        sharing.update(m.decode() for m in members)
-    sharing.discard(account_id)
+    identifiers = _shared_identifiers(client, account_id, as_of - WINDOW_7D_MS)
     return AccountSnapshot(
         account_id=account_id,
         as_of_ms=as_of,
@@ -95,10 +106,35 @@ def read_account(client: redis.Redis, account_id: str) -> AccountSnapshot:
         distinct_payers_1h=len(payers_1h),
         distinct_payers_24h=len(payers),
         new_payers_24h=int(client.zcount(k["payers"], low, as_of)),
-        devices_7d=len(devices),
-        accounts_sharing_devices=sorted(sharing),
+        identifiers=identifiers,
         **_profile_fields(profile),
     )
+
+
+_KIND_KEYS = (("device", "devices"), ("phone", "phones"), ("ip", "ips"))
+
+
+def _shared_identifiers(
+    client: redis.Redis, account_id: str, since_ms: int
+) -> list[SharedIdentifier]:
+    k = keys.account_keys(account_id)
+    pipe = client.pipeline(transaction=False)
+    for _, role in _KIND_KEYS:
+        pipe.zrangebyscore(k[role], since_ms, "+inf")
+    pipe.hgetall(k["identifiers"])
+    *used, raw_values = pipe.execute()
+    raw = {key.decode(): value.decode() for key, value in raw_values.items()}
+    pipe = client.pipeline(transaction=False)
+    found: list[tuple[str, str]] = []
+    for (kind, _), pseudonyms in zip(_KIND_KEYS, used, strict=True):
+        for pseudonym in (p.decode() for p in pseudonyms):
+            found.append((kind, pseudonym))
+            pipe.zrangebyscore(keys.entity_accounts_key(kind, pseudonym), since_ms, "+inf")
+    shared = []
+    for (kind, pseudonym), members in zip(found, pipe.execute(), strict=True):
+        others = sorted(m.decode() for m in members if m.decode() != account_id)
+        shared.append(SharedIdentifier(kind, raw.get(pseudonym, pseudonym), others))
+    return shared
 
 
 def _profile_fields(profile: dict[str, str]) -> dict[str, object]:

@@ -17,6 +17,9 @@ def account_keys(account_id: str) -> dict[str, str]:
         "payees": f"{tag}:payees",
         "payers": f"{tag}:payers",
         "devices": f"{tag}:dev",
+        "phones": f"{tag}:phone",
+        "ips": f"{tag}:ip",
+        "identifiers": f"{tag}:ids",
         "meta": f"{tag}:meta",
     }
 
@@ -44,3 +47,8 @@ def entity_accounts_key(kind: str, pseudonym: str) -> str:
 def entity_facts_key(kind: str, pseudonym: str, transfer_id: str) -> str:
     """Where the entity keeps the count it computed for one transfer."""
     return f"{entity_tag(kind, pseudonym)}:f:{transfer_id}"
+
+
+def transfer_record_key(transfer_id: str) -> str:
+    """Who paid whom, when and how much, by transfer id (the starting point of a trace)."""
+    return f"fw:tx:{{{transfer_id}}}"

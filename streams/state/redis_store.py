@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+import orjson
 import redis
 
 from models.events import AccountProfile, Transfer
@@ -45,12 +46,14 @@ class RedisStateStore:
         *,
         state_ttl_s: int = 35 * 86400,
         dedupe_ttl_s: int = 72 * 3600,
+        transfer_ttl_s: int = 30 * 86400,
     ) -> None:
         self._redis = client
         self._hasher = hasher
         self._limits = limits or StateLimits()
         self._state_ttl = str(state_ttl_s)
         self._dedupe_ttl = str(dedupe_ttl_s)
+        self._transfer_ttl = transfer_ttl_s
         self._sources = {name: _script_source(name) for name in _SCRIPTS}
         self._sha: dict[str, str] = {}
         self.round_trips = 0
@@ -105,11 +108,13 @@ class RedisStateStore:
             device, phone, ip = self._hasher.entities_of(t)
             pipe.evalsha(
                 self._sha["payer"],
-                6,
+                9,
                 src["out"], src["in"], src["payees"], src["devices"], src["meta"],
                 keys.payer_facts_key(t.src_account, t.transfer_id),
+                src["phones"], src["ips"], src["identifiers"],
                 t.transfer_id, ts, t.dst_account, amount, device or "", retention, cap,
-                self._state_ttl, self._dedupe_ttl, *windows,
+                self._state_ttl, self._dedupe_ttl, *windows, phone or "", ip or "",
+                t.device_id or "", t.phone or "", t.ip or "",
             )  # fmt: skip
             pipe.evalsha(
                 self._sha["payee"],
@@ -132,6 +137,10 @@ class RedisStateStore:
                         self._state_ttl, self._dedupe_ttl, windows[2],
                     )  # fmt: skip
             entity_counts.append((present[0], present[1], present[2]))
+        for t in transfers:
+            # Idempotent (same value each time); trace starts from it.
+            record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
+            pipe.set(keys.transfer_record_key(t.transfer_id), record, ex=self._transfer_ttl)
         replies: list[Any] = pipe.execute()
         self.round_trips += 1
         return _facts_from_replies(replies, entity_counts)
@@ -140,6 +149,15 @@ class RedisStateStore:
 def _ints(csv: bytes | str) -> list[int]:
     text = csv.decode() if isinstance(csv, bytes) else csv
     return [int(part) for part in text.split(",")]
+
+
+def read_transfer_record(client: redis.Redis, transfer_id: str) -> tuple[str, str, int, int] | None:
+    """(payer, payee, ts_ms, amount_minor) of a transfer still within the trace TTL."""
+    raw = client.get(keys.transfer_record_key(transfer_id))
+    if raw is None:
+        return None
+    src, dst, ts_ms, amount_minor = orjson.loads(raw)
+    return src, dst, ts_ms, amount_minor
 
 
 def _facts_from_replies(

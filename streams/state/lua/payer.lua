@@ -1,7 +1,9 @@
 -- Apply one transfer to its payer's keys (one hash slot) and return the payer facts.
--- KEYS: out, in, payees, devices, meta, facts-of-this-transfer
+-- KEYS: out, in, payees, devices, meta, facts-of-this-transfer, phones, ips, identifiers
 -- ARGV: tid, ts, payee, amount, device|'', retention_ms, cap, state_ttl_s, dedupe_ttl_s,
---       w1h, w24h, w7d, w30d
+--       w1h, w24h, w7d, w30d, phone|'', ip|'', raw device|'', raw phone|'', raw ip|''
+-- Devices, phones and IPs are pseudonyms; `identifiers` maps each back to the raw value so
+-- that investigators (and only they, audited) can see it.
 -- Returns {first_delivery 0|1, "comma-separated PayerFacts"}; a redelivery returns the
 -- facts stored by its first delivery and changes nothing.
 local stored = redis.call('GET', KEYS[6])
@@ -22,14 +24,20 @@ if (not old) or tonumber(old) > ts then
   redis.call('ZADD', KEYS[3], s(ts), payee)
 end
 redis.call('ZADD', KEYS[1], s(ts), tid .. '|' .. payee .. '|' .. amount)
-if device ~= '' then redis.call('ZADD', KEYS[4], 'GT', s(ts), device) end
 local min_score = '(' .. s(ts - retention)
 local over = -(cap + 1)
+for i, slot in ipairs({{4, 5, 16}, {7, 14, 17}, {8, 15, 18}}) do
+  local key, pseudonym, raw = KEYS[slot[1]], ARGV[slot[2]], ARGV[slot[3]]
+  if pseudonym ~= '' then
+    redis.call('ZADD', key, 'GT', s(ts), pseudonym)
+    redis.call('HSET', KEYS[9], pseudonym, raw)
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', min_score)
+  redis.call('ZREMRANGEBYRANK', key, 0, over)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', min_score)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over)
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', min_score)
-redis.call('ZREMRANGEBYRANK', KEYS[4], 0, over)
 
 local out_1h, out_24h, amt_24h, n_prior, amt_prior = 0, 0, 0, 0, 0
 local payees_1h, payees_24h, n_payees_1h, n_payees_24h = {}, {}, 0, 0
@@ -80,5 +88,5 @@ local facts = table.concat({
   s(redis.call('ZCOUNT', KEYS[4], s(ts - w7d), '+inf')),
 }, ',')
 redis.call('SET', KEYS[6], facts, 'EX', ARGV[9])
-for i = 1, 5 do redis.call('EXPIRE', KEYS[i], state_ttl) end
+for _, i in ipairs({1, 2, 3, 4, 5, 7, 8, 9}) do redis.call('EXPIRE', KEYS[i], state_ttl) end
 return {1, facts}

@@ -1,0 +1,119 @@
+"""The HTTP API on a real Redis: auth, parameter errors, alert paging, the account risk view."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
+from tests.integration.harness import committed, produce, wait_for, worker_thread
+from tests.traffic import fan_out_ring
+
+AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+@pytest.fixture
+def api_with_ring(services, redis_client, topics: TopicSet, settings_for: SettingsFactory):
+    """The API over a Redis in which a worker has scored one fan-out ring."""
+    settings = settings_for(topics)
+    ring = [json.dumps(e).encode() for e in fan_out_ring()]
+    produce(settings.kafka_bootstrap, topics.transfers, ring)
+    with worker_thread(settings):
+        wait_for(lambda: committed(settings, topics.transfers) == len(ring), what="commit")
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}],
+    ids=["missing", "unknown", "not-bearer"],
+)
+def test_missing_or_wrong_key_is_401_json(api_with_ring: TestClient, headers: dict) -> None:
+    response = api_with_ring.get("/v1/alerts", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"severity": "apocalyptic"}, "severity"),
+        ({"since": "last tuesday"}, "since"),
+        ({"cursor": "not-a-cursor!"}, "cursor"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_parameter(
+    api_with_ring: TestClient, params: dict, parameter: str
+) -> None:
+    response = api_with_ring.get("/v1/alerts", params=params, headers=AUTH)
+    assert response.status_code == 422
+    body = response.json()
+    named = body.get("parameter") or [p["parameter"] for p in body["detail"]]
+    assert parameter in named
+
+
+def test_alert_pages_are_newest_first_and_complete(api_with_ring: TestClient) -> None:
+    seen: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api_with_ring.get("/v1/alerts", params=params, headers=AUTH).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    everything = api_with_ring.get("/v1/alerts", params={"limit": 500}, headers=AUTH).json()
+    assert [a["alert_id"] for a in seen] == [a["alert_id"] for a in everything["items"]]
+    assert len(seen) >= 3
+    times = [a["ts"] for a in seen]
+    assert times == sorted(times, reverse=True)
+
+
+def test_filters_and_single_alert(api_with_ring: TestClient) -> None:
+    by_account = api_with_ring.get(
+        "/v1/alerts", params={"account": "ring-layer2-11"}, headers=AUTH
+    ).json()["items"]
+    assert [a["dst_account"] for a in by_account] == ["ring-layer2-11"]
+    alert_id = by_account[0]["alert_id"]
+    one = api_with_ring.get(f"/v1/alerts/{alert_id}", headers=AUTH)
+    assert one.status_code == 200 and one.json() == by_account[0]
+    missing = api_with_ring.get("/v1/alerts/al_000000000000000000000000", headers=AUTH)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    none = api_with_ring.get(
+        "/v1/alerts", params={"since": "2030-01-01T00:00:00Z"}, headers=AUTH
+    ).json()
+    assert none == {"items": [], "next_cursor": None}
+
+
+def test_account_risk_view_of_the_mule(api_with_ring: TestClient) -> None:
+    body = api_with_ring.get("/v1/accounts/ring-mule/risk", headers=AUTH).json()
+    assert body["risk_level"] in ("high", "critical")
+    assert body["facts"]["fan_out"]["distinct_payees_1h"] == 12
+    assert body["facts"]["amount_in_24h"] == "120000.00"
+    assert body["facts"]["pass_through_ratio_24h"] == pytest.approx(0.99)
+    assert {r["code"] for r in body["reasons"]} >= {"alerts", "fan_out", "pass_through"}
+    assert len(body["open_alerts"]) >= 3
+    kinds = {i["kind"] for i in body["facts"]["shared_identifiers"]}
+    assert kinds == {"device", "phone", "ip"}
+
+
+def test_unknown_account_has_no_risk(api_with_ring: TestClient) -> None:
+    body = api_with_ring.get("/v1/accounts/nobody/risk", headers=AUTH).json()
+    assert body["risk_level"] == "none"
+    assert body["facts"]["as_of"] is None
+
+
+def test_health_readiness_metrics_openapi(api_with_ring: TestClient) -> None:
+    assert api_with_ring.get("/healthz").json() == {"status": "ok"}
+    ready = api_with_ring.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["checks"]["rules"].startswith("ok")
+    assert "fraudwatch_http_requests_total" in api_with_ring.get("/metrics").text
+    paths = api_with_ring.get("/openapi.json").json()["paths"]
+    assert all(p.startswith("/v1/") or p in ("/healthz", "/readyz", "/metrics") for p in paths)
