@@ -171,6 +171,7 @@ def simulate(config: SimulationConfig) -> Simulation:
     fraud = fraud_columns(world)
 
     cols = {name: np.concatenate([background[name], fraud[name]]) for name in COLUMNS}
+    del background, fraud  # large runs: keep at most two copies of the columns alive
     inside = (cols["ts"] >= start) & (cols["ts"] < end)
     cols = {name: col[inside] for name, col in cols.items()}
     by_time = np.argsort(cols["ts"], kind="stable")
