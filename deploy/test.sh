@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets this machine up and runs the linter and the whole test suite; exits with pytest's code.
+# Run from the repo root: sudo bash deploy/test.sh   (as root: bash deploy/test.sh)
+# Extra arguments go to pytest, e.g. `bash deploy/test.sh -m "not integration"`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash deploy/setup.sh test
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

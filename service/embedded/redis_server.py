@@ -1,0 +1,57 @@
+"""The embedded Redis: Debian's `redis-server`, no persistence, loopback only."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import redis
+
+from service.embedded.process import (
+    ManagedProcess,
+    ServiceStartError,
+    spawn,
+    start_with_port_retry,
+    wait_ready,
+)
+
+
+def redis_binary() -> str:
+    """The path of `redis-server`, or a clear error saying how to install it."""
+    # Root's PATH under some sudo setups lacks /usr/sbin and friends; look there too.
+    found = shutil.which("redis-server") or shutil.which(
+        "redis-server", path="/usr/bin:/usr/sbin:/usr/local/bin"
+    )
+    if found is None:
+        raise ServiceStartError(
+            "redis-server is not installed; install it: apt-get install -y redis-server"
+        )
+    return found
+
+
+def _pings(port: int) -> bool:
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def start_redis(
+    workdir: Path, port: int | None = None, *, timeout_s: float = 15.0
+) -> ManagedProcess:
+    """Start `redis-server` on 127.0.0.1 (`port`, or a free one) and wait until it PINGs."""
+    binary = redis_binary()
+    data_dir = workdir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(p: int) -> ManagedProcess:
+        argv = [binary, "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        argv += ["--daemonize", "no", "--dir", str(data_dir)]
+        proc = spawn("redis-server", argv, workdir / "redis.log", port=p)
+        wait_ready(proc, lambda: _pings(p), timeout_s=timeout_s, what=f"redis-server on port {p}")
+        return proc
+
+    return start_with_port_retry(start, port)

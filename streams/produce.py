@@ -1,0 +1,86 @@
+"""Sending JSON Lines files to a topic, each line's bytes exactly as they are in the file.
+
+The worker must see what the bank sent, malformed lines included (it routes those to the DLQ),
+so lines are never parsed-and-reserialised; a line is parsed only to find its key.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+from kafka import KafkaProducer
+
+from streams.kafka_io import acked_producer
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of a JSON Lines file (plain or gzip), without their line endings."""
+    with path.open("rb") as raw:
+        is_gzip = raw.read(2) == _GZIP_MAGIC
+    opener = gzip.open if is_gzip else open
+    with opener(path, "rb") as lines:
+        for line in lines:
+            record = line.rstrip(b"\r\n")
+            if record.strip():
+                yield record
+
+
+def key_of(line: bytes, key_field: str) -> bytes | None:
+    """The UTF-8 key for a line: its `key_field` when the line is a JSON object with that string."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, dict):
+        key = value.get(key_field)
+        if isinstance(key, str):
+            return key.encode()
+    return None
+
+
+def produce_lines(
+    lines: Iterable[bytes],
+    topic: str,
+    *,
+    key_field: str,
+    producer: KafkaProducer,
+) -> int:
+    """Send each line as one message keyed by its `key_field`; flush and return the count.
+
+    Raises the first delivery error, after the flush, if any send failed.
+    """
+    failures: list[BaseException] = []
+    count = 0
+    for line in lines:
+        future = producer.send(topic, value=line, key=key_of(line, key_field))
+        future.add_errback(failures.append)
+        count += 1
+    producer.flush()
+    if failures:
+        raise failures[0]
+    return count
+
+
+def produce_file(
+    path: Path,
+    bootstrap: str,
+    topic: str,
+    *,
+    key_field: str = "src_account",
+) -> int:
+    """Send a JSON Lines file (plain or .gz) of transfers to `topic`; return how many were sent."""
+    producer = acked_producer(bootstrap, client_id="fraudwatch-produce")
+    try:
+        return produce_lines(iter_lines(path), topic, key_field=key_field, producer=producer)
+    finally:
+        producer.close()
+
+
+def produce_accounts_file(path: Path, bootstrap: str, topic: str) -> int:
+    """Send a JSON Lines file of account profiles to `topic`, keyed by `account_id`."""
+    return produce_file(path, bootstrap, topic, key_field="account_id")
