@@ -112,6 +112,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "device_accounts_7d",
     "phone_accounts_7d",
     "ip_accounts_7d",
+    "watchlist_hits",
 )
 
 FEATURE_DESCRIPTIONS: dict[str, str] = {
@@ -151,6 +152,7 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "device_accounts_7d": "distinct payer accounts on this transfer's device in 7 days",
     "phone_accounts_7d": "distinct payer accounts on this transfer's phone number in 7 days",
     "ip_accounts_7d": "distinct payer accounts on this transfer's IP address in 7 days",
+    "watchlist_hits": "parties of this transfer (payer, payee, device, phone, IP) on a watchlist",
 }
 
 Features = dict[str, float]
@@ -177,9 +179,14 @@ def _age_years(ts_ms: int, birth_year: int) -> float:
 
 
 def derive_features(
-    transfer: Transfer, payer: PayerFacts, payee: PayeeFacts, entities: EntityFacts
+    transfer: Transfer,
+    payer: PayerFacts,
+    payee: PayeeFacts,
+    entities: EntityFacts,
+    watchlist_hits: int = 0,
 ) -> Features:
-    """The named features of one transfer, from the facts its state store returned."""
+    """The named features of one transfer, from the facts its state store returned and the
+    number of its parties on a watchlist (lists are outside knowledge, not model input)."""
     ts = transfer.ts_ms
     avg_prior = _ratio(payer.out_amt_30d_prior, payer.out_n_30d_prior)
     return {
@@ -223,4 +230,5 @@ def derive_features(
         "device_accounts_7d": _known(entities.device_accounts_7d),
         "phone_accounts_7d": _known(entities.phone_accounts_7d),
         "ip_accounts_7d": _known(entities.ip_accounts_7d),
+        "watchlist_hits": float(watchlist_hits),
     }
