@@ -8,18 +8,19 @@ trimming instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedList
 
 from models.events import AccountProfile, Transfer
 from models.features import (
+    MS_PER_HOUR,
     UNKNOWN,
     WINDOW_1H_MS,
     WINDOW_7D_MS,
     WINDOW_24H_MS,
-    WINDOW_30D_MS,
     EntityFacts,
     PayeeFacts,
     PayerFacts,
@@ -32,6 +33,9 @@ from streams.state.base import (
     split_member,
 )
 
+INF = float("inf")
+NO_MIN = -(2**62)  # trim by rank only
+
 
 class SortedSet:
     """A Redis sorted set: members ordered by (score, member), scores unique per member."""
@@ -42,6 +46,14 @@ class SortedSet:
 
     def __len__(self) -> int:
         return len(self._scores)
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, int]]) -> SortedSet:
+        """A sorted set holding the (member, score) pairs, built in one sort."""
+        made = cls()
+        made._scores = dict(pairs)
+        made._order = SortedList((score, member) for member, score in made._scores.items())
+        return made
 
     def score(self, member: str) -> int | None:
         """ZSCORE."""
@@ -54,6 +66,24 @@ class SortedSet:
             self._order.remove((old, member))
         self._scores[member] = score
         self._order.add((score, member))
+
+    def add_new(self, member: str, score: int) -> bool:
+        """ZADD NX: add an absent member; True if it was added."""
+        if member in self._scores:
+            return False
+        self.add(member, score)
+        return True
+
+    def lowest_score(self) -> int:
+        """Score of the lowest-ranked member (the set must not be empty)."""
+        score: int = self._order[0][0]
+        return score
+
+    def pop_lowest(self) -> str:
+        """Remove and return the lowest-ranked member (ZREMRANGEBYRANK 0 0)."""
+        _, member = self._order.pop(0)
+        del self._scores[member]
+        return member
 
     def add_min(self, member: str, score: int) -> bool:
         """ZADD LT (or insert); True if the member was absent or its score went down."""
@@ -98,7 +128,13 @@ class _Account:
     inbound: SortedSet = field(default_factory=SortedSet)
     payees: SortedSet = field(default_factory=SortedSet)
     payers: SortedSet = field(default_factory=SortedSet)
+    payees_last: SortedSet = field(default_factory=SortedSet)
+    payers_last: SortedSet = field(default_factory=SortedSet)
     devices: SortedSet = field(default_factory=SortedSet)
+    out_amount: dict[int, int] = field(default_factory=dict)
+    in_amount: dict[int, int] = field(default_factory=dict)
+    out_n: int = 0
+    out_sum: int = 0
     first_seen: int = UNKNOWN
     opened_at: int = UNKNOWN
     birth_year: int = UNKNOWN
@@ -113,15 +149,22 @@ class _Entity:
     facts: dict[str, int] = field(default_factory=dict)
 
 
-def _window_sums(entries: SortedSet, ts: int, window_ms: int) -> tuple[int, int, set[str]]:
-    count = amount = 0
-    parties: set[str] = set()
-    for _, member in entries.range_by_score(ts - window_ms, ts):
-        _, party, amt = split_member(member)
-        count += 1
-        amount += amt
-        parties.add(party)
-    return count, amount, parties
+def _hour_of(ts_ms: int) -> int:
+    return ts_ms // MS_PER_HOUR
+
+
+def hour_sum(buckets: dict[int, int], ts_ms: int) -> int:
+    """Sum of the clock hour of `ts_ms` and the 23 before it (the 24-hour amount window)."""
+    hour = _hour_of(ts_ms)
+    return sum(buckets.get(hour - i, 0) for i in range(24))
+
+
+def _add_to_hour(buckets: dict[int, int], ts_ms: int, amount: int) -> None:
+    hour = _hour_of(ts_ms)
+    buckets[hour] = buckets.get(hour, 0) + amount
+    if len(buckets) > 30:
+        for old in [h for h in buckets if h < hour - 26]:
+            del buckets[old]
 
 
 class MemoryStateStore:
@@ -138,6 +181,38 @@ class MemoryStateStore:
         if account is None:
             account = self._accounts[account_id] = _Account()
         return account
+
+    def seed_account(self, account_id: str, **state: Any) -> None:
+        """Replace one account's state with a copy of what another store holds (e.g. the raw
+        Redis keys), so that applying a transfer here gives the facts it would get there.
+
+        Keywords are the account record's fields (`out`, `inbound`, `payees`, `first_seen`,
+        `payer_facts`, ...); sorted sets are given as (member, score) pairs. Fields left out
+        start empty, as for an account never seen.
+        """
+        account = _Account()
+        for name, value in state.items():
+            if not hasattr(account, name):
+                raise TypeError(f"seed_account: an account has no field {name!r}")
+            current = getattr(account, name)
+            if isinstance(current, SortedSet):
+                value = SortedSet.of(value)
+            elif isinstance(current, dict):
+                value = dict(value)
+            setattr(account, name, value)
+        self._accounts[account_id] = account
+
+    def seed_entity(
+        self,
+        kind: str,
+        pseudonym: str,
+        *,
+        accounts: Iterable[tuple[str, int]] = (),
+        facts: Mapping[str, int] | None = None,
+    ) -> None:
+        """Replace one device's, phone's or IP's state (its payer accounts by last time seen,
+        and counts stored per transfer id), like `seed_account`."""
+        self._entities[f"{kind}:{pseudonym}"] = _Entity(SortedSet.of(accounts), dict(facts or {}))
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
         """Merge profile fields into the accounts' records."""
@@ -156,7 +231,7 @@ class MemoryStateStore:
         for transfer in transfers:
             device, phone, ip = self._hasher.entities_of(transfer)
             first = transfer.transfer_id not in self._account(transfer.src_account).payer_facts
-            payer = self._apply_payer(transfer, device)
+            payer = self._apply_payer(transfer, (device, phone, ip))
             payee = self._apply_payee(transfer)
             entities = EntityFacts(
                 self._apply_entity("device", device, transfer),
@@ -166,58 +241,58 @@ class MemoryStateStore:
             results.append(TransferFacts(payer, payee, entities, first))
         return results
 
-    def _apply_payer(self, t: Transfer, device: str | None) -> PayerFacts:
+    def _apply_payer(
+        self, t: Transfer, pseudonyms: tuple[str | None, str | None, str | None]
+    ) -> PayerFacts:
         account = self._account(t.src_account)
         stored = account.payer_facts.get(t.transfer_id)
         if stored is not None:
             return stored
-        ts, cap = t.ts_ms, self._limits.window_cap
+        ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
         account.first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        first_time = int(account.payees.add_min(t.dst_account, ts))
-        account.out.add(entry_member(t.transfer_id, t.dst_account, t.amount_minor), ts)
+        # Retained outgoing history (count and sum), kept in step with every removal.
+        while account.out and account.out.lowest_score() < ts - retention:
+            account.out_n -= 1
+            account.out_sum -= split_member(account.out.pop_lowest())[2]
+        n_prior, amt_prior = account.out_n, account.out_sum
+
+        first_time = account.payees.add_min(t.dst_account, ts)
+        if first_time:
+            account.payees.trim(NO_MIN, cap)
+        if account.out.add_new(entry_member(t.transfer_id, t.dst_account, t.amount_minor), ts):
+            account.out_n += 1
+            account.out_sum += t.amount_minor
+            while account.out_n > cap:
+                account.out_n -= 1
+                account.out_sum -= split_member(account.out.pop_lowest())[2]
+            _add_to_hour(account.out_amount, ts, t.amount_minor)
+        account.payees_last.add_max(t.dst_account, ts)
+        account.payees_last.trim(ts - retention, cap)
+        device = pseudonyms[0]
         if device is not None:
             account.devices.add_max(device, ts)
-        min_score = ts - self._limits.retention_ms
-        account.out.trim(min_score, cap)
-        account.payees.trim(-(2**62), cap)
-        account.devices.trim(min_score, cap)
+            account.devices.trim(ts - retention, cap)
 
-        out_1h = out_24h = amt_24h = n_prior = amt_prior = 0
-        payees_1h: set[str] = set()
-        payees_24h: set[str] = set()
-        for score, member in account.out.range_by_score(ts - WINDOW_30D_MS, ts):
-            tid, payee, amt = split_member(member)
-            if score >= ts - WINDOW_1H_MS:
-                out_1h += 1
-                payees_1h.add(payee)
-            if score >= ts - WINDOW_24H_MS:
-                out_24h += 1
-                amt_24h += amt
-                payees_24h.add(payee)
-            if tid != t.transfer_id:
-                n_prior += 1
-                amt_prior += amt
-        in_24h, in_amt_24h, payers_24h = _window_sums(account.inbound, ts, WINDOW_24H_MS)
         last_in = account.inbound.last_at_or_before(ts)
         facts = PayerFacts(
-            out_n_1h=out_1h,
-            out_n_24h=out_24h,
-            payees_1h=len(payees_1h),
-            payees_24h=len(payees_24h),
+            out_n_1h=account.out.count(ts - WINDOW_1H_MS, ts),
+            out_n_24h=account.out.count(ts - WINDOW_24H_MS, ts),
+            payees_1h=account.payees_last.count(ts - WINDOW_1H_MS, INF),
+            payees_24h=account.payees_last.count(ts - WINDOW_24H_MS, INF),
             new_payees_24h=account.payees.count(ts - WINDOW_24H_MS, ts),
-            first_time_payee=first_time,
-            out_amt_24h=amt_24h,
+            first_time_payee=int(first_time),
+            out_amt_24h=hour_sum(account.out_amount, ts),
             out_n_30d_prior=n_prior,
             out_amt_30d_prior=amt_prior,
-            in_n_24h=in_24h,
-            in_amt_24h=in_amt_24h,
-            payers_24h=len(payers_24h),
+            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts),
+            in_amt_24h=hour_sum(account.in_amount, ts),
+            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF),
             last_in_ts=UNKNOWN if last_in is None else last_in,
             first_seen_ts=account.first_seen,
             opened_at=account.opened_at,
             birth_year=account.birth_year,
             is_business=account.is_business,
-            devices_7d=account.devices.count(ts - WINDOW_7D_MS, float("inf")),
+            devices_7d=account.devices.count(ts - WINDOW_7D_MS, INF),
         )
         account.payer_facts[t.transfer_id] = facts
         return facts
@@ -227,24 +302,23 @@ class MemoryStateStore:
         stored = account.payee_facts.get(t.transfer_id)
         if stored is not None:
             return stored
-        ts, cap = t.ts_ms, self._limits.window_cap
+        ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
         account.first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        account.payers.add_min(t.src_account, ts)
-        account.inbound.add(entry_member(t.transfer_id, t.src_account, t.amount_minor), ts)
-        account.inbound.trim(ts - self._limits.retention_ms, cap)
-        account.payers.trim(-(2**62), cap)
-
-        in_1h, _, payers_1h = _window_sums(account.inbound, ts, WINDOW_1H_MS)
-        in_24h, in_amt_24h, payers_24h = _window_sums(account.inbound, ts, WINDOW_24H_MS)
-        _, out_amt_24h, _ = _window_sums(account.out, ts, WINDOW_24H_MS)
+        if account.payers.add_min(t.src_account, ts):
+            account.payers.trim(NO_MIN, cap)
+        if account.inbound.add_new(entry_member(t.transfer_id, t.src_account, t.amount_minor), ts):
+            _add_to_hour(account.in_amount, ts, t.amount_minor)
+        account.inbound.trim(ts - retention, cap)
+        account.payers_last.add_max(t.src_account, ts)
+        account.payers_last.trim(ts - retention, cap)
         facts = PayeeFacts(
-            in_n_1h=in_1h,
-            in_n_24h=in_24h,
-            payers_1h=len(payers_1h),
-            payers_24h=len(payers_24h),
+            in_n_1h=account.inbound.count(ts - WINDOW_1H_MS, ts),
+            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts),
+            payers_1h=account.payers_last.count(ts - WINDOW_1H_MS, INF),
+            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF),
             new_payers_24h=account.payers.count(ts - WINDOW_24H_MS, ts),
-            in_amt_24h=in_amt_24h,
-            out_amt_24h=out_amt_24h,
+            in_amt_24h=hour_sum(account.in_amount, ts),
+            out_amt_24h=hour_sum(account.out_amount, ts),
             first_seen_ts=account.first_seen,
             opened_at=account.opened_at,
             birth_year=account.birth_year,
@@ -266,6 +340,6 @@ class MemoryStateStore:
         ts = t.ts_ms
         entity.accounts.add_max(t.src_account, ts)
         entity.accounts.trim(ts - self._limits.entity_retention_ms, self._limits.window_cap)
-        count = entity.accounts.count(ts - WINDOW_7D_MS, float("inf"))
+        count = entity.accounts.count(ts - WINDOW_7D_MS, INF)
         entity.facts[t.transfer_id] = count
         return count

@@ -20,7 +20,6 @@ from models.features import (
     WINDOW_1H_MS,
     WINDOW_7D_MS,
     WINDOW_24H_MS,
-    WINDOW_30D_MS,
     EntityFacts,
     PayeeFacts,
     PayerFacts,
@@ -97,7 +96,7 @@ class RedisStateStore:
     def _apply(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         pipe = self._redis.pipeline(transaction=False)
         limits = self._limits
-        windows = (str(WINDOW_1H_MS), str(WINDOW_24H_MS), str(WINDOW_7D_MS), str(WINDOW_30D_MS))
+        windows = (str(WINDOW_1H_MS), str(WINDOW_24H_MS), str(WINDOW_7D_MS))
         retention, entity_retention = str(limits.retention_ms), str(limits.entity_retention_ms)
         cap = str(limits.window_cap)
         entity_counts: list[tuple[bool, bool, bool]] = []
@@ -108,19 +107,21 @@ class RedisStateStore:
             device, phone, ip = self._hasher.entities_of(t)
             pipe.evalsha(
                 self._sha["payer"],
-                9,
+                13,
                 src["out"], src["in"], src["payees"], src["devices"], src["meta"],
                 keys.payer_facts_key(t.src_account, t.transfer_id),
-                src["phones"], src["ips"], src["identifiers"],
+                src["phones"], src["ips"], src["identifiers"], src["payees_last"],
+                src["payers_last"], src["out_amount"], src["in_amount"],
                 t.transfer_id, ts, t.dst_account, amount, device or "", retention, cap,
-                self._state_ttl, self._dedupe_ttl, *windows, phone or "", ip or "",
-                t.device_id or "", t.phone or "", t.ip or "",
+                self._state_ttl, self._dedupe_ttl, windows[0], windows[1], windows[2],
+                phone or "", ip or "", t.device_id or "", t.phone or "", t.ip or "",
             )  # fmt: skip
             pipe.evalsha(
                 self._sha["payee"],
-                5,
-                dst["in"], dst["out"], dst["payers"], dst["meta"],
+                7,
+                dst["in"], dst["out_amount"], dst["payers"], dst["meta"],
                 keys.payee_facts_key(t.dst_account, t.transfer_id),
+                dst["payers_last"], dst["in_amount"],
                 t.transfer_id, ts, t.src_account, amount, retention, cap,
                 self._state_ttl, self._dedupe_ttl, windows[0], windows[1],
             )  # fmt: skip
