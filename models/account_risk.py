@@ -22,6 +22,10 @@ class AccountFacts:
     accounts_sharing_devices: int
     account_age_days: float | None
     is_business: bool | None
+    # Why the account itself is on a watchlist (None when it is not), and the listed
+    # accounts it paid or was paid by within its windows.
+    watchlisted: str | None = None
+    listed_counterparties: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +41,47 @@ def _max_level(levels: Sequence[str]) -> str:
     return max(levels, key=LEVELS.index, default="none")
 
 
+def alerts_reason(alerts: Sequence[Alert]) -> RiskReason | None:
+    """The reason unresolved alerts give (their worst severity; critical once one is
+    confirmed as fraud), or None without any."""
+    live = [a for a in alerts if a.status in OPEN_STATUSES]
+    if not live:
+        return None
+    worst = max(live, key=lambda a: SEVERITIES.index(a.severity))
+    confirmed = [a for a in live if a.status == "confirmed"]
+    level = "critical" if confirmed else worst.severity
+    text = f"{len(live)} unresolved alert(s), worst {worst.severity}"
+    if confirmed:
+        text += f"; {len(confirmed)} confirmed as fraud"
+    return RiskReason("alerts", text, level)
+
+
+def _watchlist_reasons(facts: AccountFacts) -> list[RiskReason]:
+    reasons = []
+    if facts.watchlisted is not None:
+        reasons.append(
+            RiskReason("watchlisted", f"on a watchlist: {facts.watchlisted}", "critical")
+        )
+    if facts.listed_counterparties:
+        shown = ", ".join(facts.listed_counterparties[:5])
+        more = len(facts.listed_counterparties) - 5
+        reasons.append(
+            RiskReason(
+                "watchlist_neighbour",
+                f"paid or was paid by watchlisted account(s) {shown}"
+                + (f" and {more} more" if more > 0 else ""),
+                "high",
+            )
+        )
+    return reasons
+
+
 def assess_account(facts: AccountFacts, alerts: Sequence[Alert]) -> tuple[str, list[RiskReason]]:
     """Risk level (none…critical) and its reasons, strongest first."""
-    reasons: list[RiskReason] = []
-    live = [a for a in alerts if a.status in OPEN_STATUSES]
-    if live:
-        worst = max(live, key=lambda a: SEVERITIES.index(a.severity))
-        confirmed = [a for a in live if a.status == "confirmed"]
-        level = "critical" if confirmed else worst.severity
-        text = f"{len(live)} unresolved alert(s), worst {worst.severity}"
-        if confirmed:
-            text += f"; {len(confirmed)} confirmed as fraud"
-        reasons.append(RiskReason("alerts", text, level))
+    reasons = _watchlist_reasons(facts)
+    from_alerts = alerts_reason(alerts)
+    if from_alerts is not None:
+        reasons.append(from_alerts)
     business = facts.is_business is True
     young = facts.account_age_days is not None and facts.account_age_days < 90
     if facts.distinct_payers_24h >= 10 and not business:

@@ -16,7 +16,7 @@ from service import wiring
 from service.auth import ConfiguredKeys
 from service.errors import install_error_handlers
 from service.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from service.routes import accounts, alerts, health
+from service.routes import accounts, alerts, health, screen, trace, watchlists
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
 
@@ -48,6 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.rules = wiring.load_rules(config)
         except RuleLibraryError:
             app.state.rules = None  # /readyz says so; the API still serves what it can
+        # Screening scores with the worker's own scorer (rules + model) on a state twin.
+        app.state.scorer = (
+            None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
+        )
+        app.state.hasher = wiring.entity_hasher(config)
+        app.state.limits = wiring.state_limits(config)
+        app.state.watchlists = wiring.watchlist_view(config, client)
         yield
         client.close()
 
@@ -80,4 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(accounts.router)
+    app.include_router(screen.router)
+    app.include_router(trace.router)
+    app.include_router(watchlists.router)
     return app

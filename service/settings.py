@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     state_ttl_days: int = Field(35, ge=1)
     dedupe_ttl_hours: int = Field(72, ge=1)
     trace_ttl_days: int = Field(30, ge=1)
+    # A trace stops (and says `truncated`) at this many transfers.
+    trace_max_edges: int = Field(500, ge=10, le=10000)
+    # Workers and API processes check the watchlist version at most this often.
+    watchlist_refresh_s: float = Field(1.0, ge=0.0, le=60.0)
     window_cap: int = Field(1000, ge=10)
 
     alert_threshold: float = Field(0.5, ge=0.0, le=1.0)

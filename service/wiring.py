@@ -15,6 +15,7 @@ from streams.kafka_io import acked_producer, worker_consumer
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.redis_store import RedisStateStore
+from streams.state.watchlists import WatchlistStore, WatchlistView
 from streams.worker import Worker, WorkerOptions
 
 
@@ -54,6 +55,13 @@ def load_rules(settings: Settings) -> RuleSet:
     return load_rule_library(settings.rules_dir)
 
 
+def watchlist_view(settings: Settings, client: redis.Redis) -> WatchlistView:
+    """The in-memory watchlists, reloaded when their Redis version moves."""
+    return WatchlistView(
+        WatchlistStore(client), entity_hasher(settings), settings.watchlist_refresh_s
+    )
+
+
 def build_scorer(settings: Settings, rules: RuleSet | None = None) -> Scorer:
     """Rules (and the model, when one is configured) with the configured bands."""
     return Scorer(rules or load_rules(settings), severity_bands(settings))
@@ -83,6 +91,7 @@ def build_worker(settings: Settings) -> Worker:
         AlertStore(client),
         build_scorer(settings),
         settings.topic_transfers,
+        watchlists=watchlist_view(settings, client),
     )
     consumer = worker_consumer(
         settings.kafka_bootstrap,

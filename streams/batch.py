@@ -57,8 +57,19 @@ class BatchOutcome:
     redeliveries: int = 0
 
 
+class WatchlistSource(Protocol):
+    """Counts, per transfer, its parties on a watchlist (refreshing at most once per call)."""
+
+    def hits(self, transfers: Sequence[Transfer]) -> list[int]:
+        """Listed parties of each transfer at its event time, in input order."""
+        ...
+
+
 class BatchProcessor:
-    """Validates, updates state, scores and stores the alerts of one batch."""
+    """Validates, updates state, scores and stores the alerts of one batch.
+
+    Without `watchlists` (backtest, training) no party counts as listed.
+    """
 
     def __init__(
         self,
@@ -67,12 +78,14 @@ class BatchProcessor:
         scorer: Scorer,
         transfers_topic: str,
         clock: Callable[[], str] = rfc3339_now,
+        watchlists: WatchlistSource | None = None,
     ) -> None:
         self.state = state
         self.sink = sink
         self.scorer = scorer
         self.transfers_topic = transfers_topic
         self._clock = clock
+        self.watchlists = watchlists
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Process messages in the given order (profiles before the batch's transfers)."""
@@ -90,9 +103,14 @@ class BatchProcessor:
                 outcome.rejected.append(Rejected(message, invalid.code, invalid.reason))
         self.state.apply_profiles(profiles)
         facts = self.state.apply_transfers(outcome.transfers)
+        listed = (
+            self.watchlists.hits(outcome.transfers)
+            if self.watchlists is not None
+            else [0] * len(outcome.transfers)
+        )
         outcome.features = [
-            derive_features(t, f.payer, f.payee, f.entities)
-            for t, f in zip(outcome.transfers, facts, strict=True)
+            derive_features(t, f.payer, f.payee, f.entities, hits)
+            for t, f, hits in zip(outcome.transfers, facts, listed, strict=True)
         ]
         outcome.first_deliveries = sum(f.first_delivery for f in facts)
         outcome.redeliveries = len(facts) - outcome.first_deliveries

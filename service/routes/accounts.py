@@ -8,10 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from models.account_risk import AccountFacts, assess_account
-from models.features import MS_PER_DAY
 from service.auth import Caller
 from service.deps import AlertStoreDep, RedisDep, require
+from service.lists import WatchlistViewDep
 from service.schemas import (
     AccountFactsOut,
     AccountRiskOut,
@@ -19,7 +18,7 @@ from service.schemas import (
     RiskReasonOut,
     SharedIdentifierOut,
 )
-from streams.state.account_view import read_account
+from streams.state.risk_read import read_account_risk
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
@@ -41,26 +40,13 @@ def account_risk(
     client: RedisDep,
     store: AlertStoreDep,
     _: Viewer,
+    lists: WatchlistViewDep,
     account_id: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> AccountRiskOut:
     """Risk level with reasons, unresolved alerts, and the windowed facts behind them."""
-    snap = read_account(client, account_id)
-    alerts = store.for_account(account_id, limit=100)
-    age_days = None
-    if snap.opened_at_ms is not None and snap.as_of_ms is not None:
-        age_days = max(0, snap.as_of_ms - snap.opened_at_ms) / MS_PER_DAY
-    level, reasons = assess_account(
-        AccountFacts(
-            distinct_payers_24h=snap.distinct_payers_24h,
-            distinct_payees_1h=snap.distinct_payees_1h,
-            pass_through_24h=snap.pass_through_24h,
-            in_amount_24h_minor=snap.in_amount_24h_minor,
-            accounts_sharing_devices=len(snap.accounts_sharing_identifiers),
-            account_age_days=age_days,
-            is_business=snap.is_business,
-        ),
-        alerts,
-    )
+    risk = read_account_risk(client, store, lists.store, lists.current(), account_id)
+    snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
+    level, reasons = risk.level, risk.reasons
     kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")
     ratio = snap.pass_through_24h
     return AccountRiskOut(

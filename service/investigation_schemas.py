@@ -1,0 +1,127 @@
+"""Request and response models of screening, follow-the-money and watchlists (OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas import ModelOut, ReasonOut, RiskReasonOut
+
+RiskLevel = Literal["none", "low", "medium", "high", "critical"]
+WatchlistKind = Literal["account", "device", "phone", "ip"]
+
+
+class ScreenRequest(BaseModel):
+    """A prospective transfer, in the shape of a `transfers` event (CONTRACT.md §1).
+
+    Validated by the contract's own parser: a bad field is a 422 naming it."""
+
+    transfer_id: str = Field(examples=["pay-20260302-000123"], pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    ts: str = Field(examples=["2026-03-02T09:41:07.120+08:00"])
+    src_account: str = Field(examples=["6222020000000001"], min_length=1, max_length=64)
+    dst_account: str = Field(examples=["6222020000000777"], min_length=1, max_length=64)
+    amount: str = Field(examples=["49900.00"])
+    currency: str = Field(examples=["CNY"], pattern=r"^[A-Z]{3}$")
+    channel: Literal["mobile", "web", "atm", "counter", "pos", "api", "other"] = "other"
+    src_bank: str | None = None
+    dst_bank: str | None = None
+    device_id: str | None = Field(None, examples=["d-7f3a9c"])
+    ip: str | None = Field(None, examples=["203.0.113.9"])
+    phone: str | None = Field(None, examples=["+8613800138000"])
+    src_country: str | None = None
+    dst_country: str | None = None
+    memo: str | None = Field(None, max_length=140)
+
+
+class PayeeRiskOut(BaseModel):
+    """The payee's early-warning risk, as in `GET /v1/accounts/{id}/risk`."""
+
+    account_id: str = Field(examples=["6222020000000777"])
+    risk_level: RiskLevel = Field(examples=["high"])
+    reasons: list[RiskReasonOut]
+
+
+class ScreenOut(BaseModel):
+    """Would this transfer alert if made now, and how risky is its payee? Nothing is stored."""
+
+    transfer_id: str = Field(examples=["pay-20260302-000123"])
+    would_alert: bool = Field(examples=[True])
+    score: float = Field(ge=0, le=1, examples=[0.84])
+    severity: Literal["low", "medium", "high", "critical"] | None = Field(examples=["high"])
+    reasons: list[ReasonOut]
+    model: ModelOut | None
+    payee_risk: PayeeRiskOut
+    already_processed: bool = Field(
+        description="True when this transfer_id was already scored: the verdict is on the "
+        "facts stored then",
+        examples=[False],
+    )
+
+
+class TraceTransferOut(BaseModel):
+    """One transfer in a flow graph."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    transfer_id: str = Field(examples=["tx-000981"])
+    from_: str = Field(alias="from", examples=["6222020000000777"])
+    to: str = Field(examples=["6222020000000901"])
+    amount: str = Field(examples=["9900.00"])
+    ts: str = Field(examples=["2026-03-02T01:44:07.120Z"])
+
+
+class TraceNodeOut(BaseModel):
+    """One account in a flow graph, with the money that went through it in the graph."""
+
+    account: str = Field(examples=["6222020000000901"])
+    depth: int = Field(ge=0, examples=[2])
+    amount_in: str = Field(examples=["9900.00"])
+    amount_out: str = Field(examples=["9800.00"])
+    risk_level: RiskLevel = Field(examples=["medium"])
+    alert_count: int = Field(ge=0, examples=[1])
+    watchlisted: bool = Field(examples=[False])
+
+
+class TraceOut(BaseModel):
+    """Where the money of a transfer went (down) or came from (up)."""
+
+    root: TraceTransferOut
+    nodes: list[TraceNodeOut]
+    edges: list[TraceTransferOut]
+    truncated: bool = Field(description="True when the graph was cut at the edge limit")
+
+
+class WatchlistEntryIn(BaseModel):
+    """A listing to add (or replace) on the list named in the path."""
+
+    value: str = Field(
+        description="account id, device id, phone number or IP address",
+        examples=["6222020000000777"],
+    )
+    source: str = Field(examples=["police notice 2026-0311"])
+    reason: str = Field(examples=["collection account of an investment scam"])
+    expires_at: str | None = Field(
+        None, description="RFC 3339 with offset; null = never", examples=["2027-03-01T00:00:00Z"]
+    )
+
+
+class WatchlistEntryOut(BaseModel):
+    """A listing. `value` of a device, phone or IP is personal data (admins only)."""
+
+    kind: WatchlistKind = Field(examples=["account"])
+    value: str = Field(examples=["6222020000000777"])
+    source: str = Field(examples=["police notice 2026-0311"])
+    reason: str = Field(examples=["collection account of an investment scam"])
+    added_at: str = Field(examples=["2026-03-02T09:41:07.120Z"])
+    expires_at: str | None = Field(examples=["2027-03-01T00:00:00.000Z"])
+    active: bool = Field(description="False once expired", examples=[True])
+
+
+class WatchlistPage(BaseModel):
+    """A page of one list, in key order."""
+
+    items: list[WatchlistEntryOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )

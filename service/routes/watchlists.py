@@ -1,0 +1,111 @@
+"""Watchlists from outside sources: list, add or replace, remove (admin only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from models.watchlist import (
+    InvalidEntry,
+    WatchlistEntry,
+    entry_key,
+    iso_ms,
+    make_entry,
+    now_ms,
+    parse_expiry,
+)
+from service.auth import Caller
+from service.deps import require
+from service.errors import InvalidParameter, NotFound
+from service.investigation_schemas import (
+    WatchlistEntryIn,
+    WatchlistEntryOut,
+    WatchlistKind,
+    WatchlistPage,
+)
+from service.lists import WatchlistViewDep
+from streams.state.watchlists import BadCursor
+
+router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"])
+Admin = Annotated[Caller, Depends(require())]
+
+
+def _out(entry: WatchlistEntry, at_ms: int) -> WatchlistEntryOut:
+    return WatchlistEntryOut(
+        kind=entry.kind,
+        value=entry.value,
+        source=entry.source,
+        reason=entry.reason,
+        added_at=iso_ms(entry.added_at_ms) or "",
+        expires_at=iso_ms(entry.expires_at_ms),
+        active=entry.active_at(at_ms),
+    )
+
+
+@router.get("/{kind}", summary="List one watchlist", response_model=WatchlistPage)
+def list_entries(
+    lists: WatchlistViewDep,
+    _: Admin,
+    kind: WatchlistKind,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> WatchlistPage:
+    """Entries of the list in value-key order (expired ones included, `active` false)."""
+    try:
+        items, next_cursor = lists.store.page(kind, limit, cursor)
+    except BadCursor as error:
+        raise InvalidParameter("cursor", str(error)) from None
+    at = now_ms()
+    return WatchlistPage(items=[_out(e, at) for e in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "/{kind}",
+    summary="Add or replace a watchlist entry",
+    response_model=WatchlistEntryOut,
+    status_code=201,
+    responses={200: {"model": WatchlistEntryOut, "description": "an entry was replaced"}},
+)
+def put_entry(
+    request: Request,
+    response: Response,
+    lists: WatchlistViewDep,
+    _: Admin,
+    kind: WatchlistKind,
+    body: WatchlistEntryIn,
+) -> WatchlistEntryOut:
+    """List the value (201), or replace its entry (200); workers see it within a second."""
+    at = now_ms()
+    try:
+        entry = make_entry(
+            kind,
+            body.value,
+            body.source,
+            body.reason,
+            parse_expiry(body.expires_at),
+            now_ms=at,
+            pseudonymise=request.app.state.hasher,
+        )
+    except InvalidEntry as bad:
+        raise InvalidParameter(bad.field, bad.reason) from None
+    (new,) = lists.store.put([entry])
+    lists.current(force=True)
+    if not new:
+        response.status_code = 200
+    return _out(entry, at)
+
+
+@router.delete("/{kind}/{value:path}", summary="Remove a watchlist entry", status_code=204)
+def delete_entry(
+    request: Request,
+    lists: WatchlistViewDep,
+    _: Admin,
+    kind: WatchlistKind,
+    value: Annotated[str, Path(min_length=1, max_length=256)],
+) -> Response:
+    """Remove the value from the list (404 if it is not on it)."""
+    if not lists.store.delete(kind, entry_key(kind, value, request.app.state.hasher)):
+        raise NotFound(f"{value!r} is not on the {kind} list")
+    lists.current(force=True)
+    return Response(status_code=204)

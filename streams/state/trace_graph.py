@@ -1,0 +1,83 @@
+"""Reads for follow-the-money: the root transfer, one layer of edges per round trip, and the
+cheap per-account flags (alerts, watchlist) a trace shows on each node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import redis
+
+from models.account_risk import alerts_reason
+from models.trace import Direction, Edge, FetchLayer
+from models.watchlist import Watchlists
+from streams.state import keys
+from streams.state.alert_store import AlertStore, index_key
+from streams.state.base import split_member
+from streams.state.redis_store import read_transfer_record
+
+# Alerts read per node to judge its level; the count covers all of them.
+ALERTS_PER_NODE = 20
+
+
+def read_root(client: redis.Redis, transfer_id: str) -> Edge | None:
+    """The transfer a trace starts from, if it is still within the trace TTL."""
+    record = read_transfer_record(client, transfer_id)
+    if record is None:
+        return None
+    src, dst, ts_ms, amount_minor = record
+    return Edge(transfer_id, src, dst, amount_minor, ts_ms)
+
+
+def layer_reader(client: redis.Redis, direction: Direction) -> FetchLayer:
+    """Reads a layer's edges in one pipeline: outgoing (down) or incoming (up) windows."""
+    role = "out" if direction == "down" else "in"
+
+    def fetch(ranges: Mapping[str, tuple[int, int]]) -> dict[str, list[Edge]]:
+        accounts = list(ranges)
+        pipe = client.pipeline(transaction=False)
+        for account in accounts:
+            low, high = ranges[account]
+            pipe.zrangebyscore(keys.account_keys(account)[role], low, high, withscores=True)
+        layer: dict[str, list[Edge]] = {}
+        for account, rows in zip(accounts, pipe.execute(), strict=True):
+            edges = []
+            for member, score in rows:
+                tid, party, amount = split_member(member.decode())
+                src, dst = (account, party) if direction == "down" else (party, account)
+                edges.append(Edge(tid, src, dst, amount, int(score)))
+            layer[account] = edges
+        return layer
+
+    return fetch
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFlags:
+    """What a trace shows of an account's risk without computing its full risk view."""
+
+    risk_level: str
+    alert_count: int
+    watchlisted: bool
+
+
+def node_flags(
+    client: redis.Redis, alerts: AlertStore, lists: Watchlists, accounts: Iterable[str], at_ms: int
+) -> dict[str, NodeFlags]:
+    """Alert count, worst unresolved alert level and watchlist status of each account."""
+    names = list(accounts)
+    pipe = client.pipeline(transaction=False)
+    for account in names:
+        pipe.zcard(index_key("account", account))
+        pipe.zrevrange(index_key("account", account), 0, ALERTS_PER_NODE - 1)
+    replies = pipe.execute()
+    recent = {account: [m.decode() for m in replies[2 * i + 1]] for i, account in enumerate(names)}
+    wanted = dict.fromkeys(i for ids in recent.values() for i in ids)
+    by_id = {a.alert_id: a for a in alerts.get_many(wanted)}
+    flags = {}
+    for i, account in enumerate(names):
+        listed = lists.listed("account", account, at_ms)
+        reason = alerts_reason([by_id[a] for a in recent[account] if a in by_id])
+        level = "critical" if listed else (reason.level if reason else "none")
+        flags[account] = NodeFlags(level, int(replies[2 * i]), listed)
+    return flags

@@ -1,0 +1,163 @@
+"""Watchlists in Redis, and the in-memory view that workers and the API match against.
+
+Layout (all keys in the `{wl}` slot, so each change is one transaction, also on Redis
+Cluster; no TTL, entries expire by their own `expires_at`):
+- `fw:{wl}:e:<kind>`   hash  key → entry JSON (key = account id, or the value's pseudonym)
+- `fw:{wl}:ix:<kind>`  zset  keys at score 0, for paging in key order
+- `fw:{wl}:version`    counter bumped by every change; views reload when it moves
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+
+import orjson
+import redis
+
+from models.events import Transfer
+from models.watchlist import KINDS, WatchlistEntry, Watchlists
+from streams.state.base import EntityHasher
+
+PREFIX = "fw:{wl}"
+VERSION_KEY = f"{PREFIX}:version"
+
+
+def entries_key(kind: str) -> str:
+    """The hash of one kind's entries."""
+    return f"{PREFIX}:e:{kind}"
+
+
+def index_key(kind: str) -> str:
+    """The lexicographic index of one kind's keys."""
+    return f"{PREFIX}:ix:{kind}"
+
+
+def _encode(entry: WatchlistEntry) -> bytes:
+    return orjson.dumps(
+        [entry.value, entry.source, entry.reason, entry.added_at_ms, entry.expires_at_ms]
+    )
+
+
+def _decode(kind: str, key: str, raw: bytes) -> WatchlistEntry:
+    value, source, reason, added, expires = orjson.loads(raw)
+    return WatchlistEntry(kind, value, key, source, reason, added, expires)  # type: ignore[arg-type]
+
+
+class BadCursor(ValueError):
+    """A cursor this store did not issue."""
+
+
+def _cursor_of(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _key_of(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor("cursor is not one this API issued") from None
+
+
+class WatchlistStore:
+    """Adds, removes, pages and snapshots watchlist entries; every change bumps the version."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def put(self, entries: Sequence[WatchlistEntry]) -> list[bool]:
+        """Add or replace entries in one transaction; True for each one that was new."""
+        if not entries:
+            return []
+        pipe = self._redis.pipeline(transaction=True)
+        for entry in entries:
+            pipe.hset(entries_key(entry.kind), entry.key, _encode(entry))
+            pipe.zadd(index_key(entry.kind), {entry.key: 0})
+        pipe.incr(VERSION_KEY)
+        replies = pipe.execute()
+        return [bool(flag) for flag in replies[0:-1:2]]
+
+    def delete(self, kind: str, key: str) -> bool:
+        """Remove one entry; False if there was none (the version is then left alone)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hdel(entries_key(kind), key)
+        pipe.zrem(index_key(kind), key)
+        removed, _ = pipe.execute()
+        if removed:
+            self._redis.incr(VERSION_KEY)
+        return bool(removed)
+
+    def get(self, kind: str, key: str) -> WatchlistEntry | None:
+        """One entry by kind and key."""
+        raw = self._redis.hget(entries_key(kind), key)
+        return None if raw is None else _decode(kind, key, raw)
+
+    def page(
+        self, kind: str, limit: int, cursor: str | None = None
+    ) -> tuple[list[WatchlistEntry], str | None]:
+        """Entries in key order after `cursor`; returns the page and the next cursor."""
+        low = "-" if cursor is None else "(" + _key_of(cursor)
+        keys = [k.decode() for k in self._redis.zrangebylex(index_key(kind), low, "+", 0, limit)]
+        if not keys:
+            return [], None
+        raws = self._redis.hmget(entries_key(kind), keys)
+        items = [_decode(kind, k, raw) for k, raw in zip(keys, raws, strict=True) if raw]
+        return items, (_cursor_of(keys[-1]) if len(keys) == limit else None)
+
+    def version(self) -> int:
+        """The change counter (0 before any change)."""
+        return int(self._redis.get(VERSION_KEY) or 0)
+
+    def snapshot(self) -> Watchlists:
+        """Every list, read consistently with its version in one transaction."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.get(VERSION_KEY)
+        for kind in KINDS:
+            pipe.hgetall(entries_key(kind))
+        version, *hashes = pipe.execute()
+        expiries = {
+            kind: {key.decode(): orjson.loads(raw)[4] for key, raw in entries.items()}
+            for kind, entries in zip(KINDS, hashes, strict=True)
+        }
+        return Watchlists(int(version or 0), expiries)
+
+
+class WatchlistView:
+    """An in-memory snapshot of the lists, reloaded when the Redis version moves.
+
+    The version is checked at most once per `refresh_s` (one GET), so a worker pays O(1)
+    round trips per batch and a burst of API requests pays one per second.
+    """
+
+    def __init__(
+        self,
+        store: WatchlistStore,
+        hasher: EntityHasher,
+        refresh_s: float = 1.0,
+    ) -> None:
+        self.store = store
+        self._hasher = hasher
+        self._refresh_s = refresh_s
+        self._lists = Watchlists()
+        self._checked_at: float | None = None
+
+    def current(self, *, force: bool = False) -> Watchlists:
+        """The lists, reloaded first if the version changed (checked when due or forced)."""
+        now = time.monotonic()
+        due = self._checked_at is None or now - self._checked_at >= self._refresh_s
+        if force or due:
+            self._checked_at = now
+            if self.store.version() != self._lists.version:
+                self._lists = self.store.snapshot()
+        return self._lists
+
+    def hits(self, transfers: Sequence[Transfer]) -> list[int]:
+        """For each transfer, how many of its parties are listed at its event time."""
+        lists = self.current()
+        if not lists.expiries or not any(lists.expiries.values()):
+            return [0] * len(transfers)
+        return [
+            lists.hits((t.src_account, t.dst_account), self._hasher.entities_of(t), t.ts_ms)
+            for t in transfers
+        ]

@@ -1,0 +1,76 @@
+"""Pre-transfer screening on a real Redis: read-only, and the same verdict the worker gives."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
+from tests.integration.harness import committed, produce, redis_dump, wait_for, worker_thread
+from tests.traffic import T0, event, fan_out_ring
+
+AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+def _send(settings, topics: TopicSet, events: list[dict], total: int) -> None:
+    produce(settings.kafka_bootstrap, topics.transfers, [json.dumps(e).encode() for e in events])
+    wait_for(lambda: committed(settings, topics.transfers) == total, what="worker commit")
+
+
+def _verdict(body: dict) -> tuple:
+    return body["score"], body["severity"], body["reasons"], body["model"]
+
+
+def test_screen_changes_nothing_and_agrees_with_the_worker(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    # No per-key rate limiting: its counters are the one thing an API request may write.
+    settings = settings_for(topics, rate_limit_per_minute=0)
+    ring = fan_out_ring()
+    *history, last = ring
+    with worker_thread(settings), TestClient(create_app(settings)) as api:
+        _send(settings, topics, history, len(history))
+        before = redis_dump(redis_client)
+        screened = api.post("/v1/screen", json=last, headers=AUTH)
+        assert screened.status_code == 200, screened.text
+        assert redis_dump(redis_client) == before
+        body = screened.json()
+        assert body["would_alert"] and not body["already_processed"]
+        assert "fan_out_rapid" in {r["rule"] for r in body["reasons"]}
+
+        _send(settings, topics, [last], len(ring))
+        alerts = api.get(
+            "/v1/alerts", params={"account": last["dst_account"]}, headers=AUTH
+        ).json()["items"]
+        assert [a["transfer_id"] for a in alerts] == [last["transfer_id"]]
+        assert _verdict(alerts[0]) == _verdict(body)
+
+        again = api.post("/v1/screen", json=last, headers=AUTH).json()
+        assert again["already_processed"] and _verdict(again) == _verdict(body)
+
+        # A new victim about to pay the mule: the payee's risk is what the bank needs.
+        victim = event("new-victim-1", "new-victim", "ring-mule", T0, "30000.00")
+        payee = api.post("/v1/screen", json=victim, headers=AUTH).json()["payee_risk"]
+        assert payee["account_id"] == "ring-mule"
+        assert payee["risk_level"] in ("high", "critical")
+        assert {"alerts", "fan_out"} <= {r["code"] for r in payee["reasons"]}
+
+
+def test_screen_rejects_what_the_contract_rejects(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    good = event("s-1", "a", "b", T0, "10.00")
+    with TestClient(create_app(settings_for(topics))) as api:
+        for body, field in [
+            ({**good, "amount": "-5"}, "amount"),
+            ({k: v for k, v in good.items() if k != "src_account"}, "src_account"),
+            ({**good, "ts": "yesterday"}, "ts"),
+            ({**good, "dst_account": "a"}, "src_account"),
+        ]:
+            answer = api.post("/v1/screen", json=body, headers=AUTH)
+            assert answer.status_code == 422, body
+            assert answer.json()["parameter"] == field
+        assert api.post("/v1/screen", content=b"{", headers=AUTH).status_code == 422
+        assert api.post("/v1/screen", json=good).status_code == 401
