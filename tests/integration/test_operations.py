@@ -1,0 +1,177 @@
+"""Operating the embedded stack: a real Prometheus scrapes it, its logs keep personal data out,
+and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service.embedded import free_port
+from tests.integration.harness import wait_for
+from tests.traffic import as_jsonl, background, fan_out_ring
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+@dataclass
+class Stack:
+    """A running `fraudwatch up` and what it was sent."""
+
+    proc: subprocess.Popen[bytes]
+    home: Path
+    run: dict[str, str]
+    sent: list[dict]
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant process of `pid`."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == parent and int(entry.name) not in found:
+                found.add(int(entry.name))
+                frontier.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """`fraudwatch up` on its own embedded services, fed a fan-out ring and background traffic."""
+    home = tmp_path_factory.mktemp("fw-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
+    env |= {
+        "FRAUDWATCH_HOME": str(home),
+        "FRAUDWATCH_API_PORT": str(free_port()),
+        "FRAUDWATCH_MAX_POLL_INTERVAL_MS": "3000",
+        "FRAUDWATCH_SESSION_TIMEOUT_MS": "6000",
+    }
+    log = (home / "up.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "up"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for(lambda: (home / "run.json").exists(), timeout_s=90, what="run.json")
+        run = json.loads((home / "run.json").read_text())
+        sent = fan_out_ring("ops") + background(seed=11, count=200)
+        data = home / "traffic.jsonl"
+        data.write_bytes(as_jsonl(sent) + b"this line is not json\n")
+        subprocess.run([sys.executable, "-m", "service.cli", "produce", str(data)], env=env,
+                       check=True, capture_output=True)  # fmt: skip
+        yield Stack(proc, home, run, sent)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        log.close()
+
+
+def _metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def _prom_query(base: str, query: str) -> list[dict]:
+    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        result: list[dict] = json.loads(response.read())["data"]["result"]
+    return result
+
+
+def test_prometheus_scrapes_transfers_alerts_and_dead_letters(stack: Stack, tmp_path: Path) -> None:
+    assert PROMETHEUS, "prometheus is missing: apt-get install -y prometheus"
+    metrics_url = stack.run["metrics_url"]
+    wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total") == len(stack.sent),
+             timeout_s=90, what="all transfers scored")  # fmt: skip
+    target = urllib.parse.urlparse(metrics_url).netloc
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: fraudwatch\n    static_configs: [{{targets: ['{target}']}}]\n"
+    )
+    port = free_port()
+    prometheus = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def scraped() -> bool:
+            try:
+                series = _prom_query(base, "fraudwatch_transfers_total")
+            except OSError:
+                return False
+            return bool(series) and float(series[0]["value"][1]) == len(stack.sent)
+
+        wait_for(scraped, timeout_s=60, what="Prometheus to scrape fraudwatch_transfers_total")
+        alerts = _prom_query(base, 'fraudwatch_alerts_total{rule="fan_out_rapid"}')
+        assert alerts and sum(float(s["value"][1]) for s in alerts) >= 1
+        assert {s["metric"]["severity"] for s in alerts} <= {"low", "medium", "high", "critical"}
+        dead = _prom_query(base, 'fraudwatch_dlq_total{reason="malformed_json"}')
+        assert dead and float(dead[0]["value"][1]) == 1
+        assert _prom_query(base, "fraudwatch_batch_seconds_count")
+        assert _prom_query(base, 'up{job="fraudwatch"} == 1')
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
+
+
+def test_logs_never_hold_phone_numbers_ips_or_device_ids(stack: Stack) -> None:
+    metrics_url = stack.run["metrics_url"]
+    wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total") == len(stack.sent),
+             timeout_s=90, what="all transfers scored")  # fmt: skip
+    secrets = {
+        str(e[field]) for e in stack.sent for field in ("phone", "ip", "device_id") if e.get(field)
+    }
+    assert len(secrets) > 100
+    logs = list(stack.home.rglob("*.log"))
+    assert any(p.name == "worker.log" for p in logs)
+    text = "\n".join(p.read_text(errors="replace") for p in logs)
+    assert '"event":"batch_done"' in text.replace(" ", "")
+    leaked = sorted(s for s in secrets if s in text)
+    assert leaked == []
+
+
+def test_ctrl_c_stops_everything_it_started(stack: Stack) -> None:
+    children = _children(stack.proc.pid)
+    assert len(children) >= 4  # broker, redis-server, worker, API
+    stack.proc.send_signal(signal.SIGINT)
+    assert stack.proc.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert [pid for pid in children if _alive(pid)] == []
+    assert not (stack.home / "run.json").exists()
