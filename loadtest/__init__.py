@@ -1,0 +1,1 @@
+"""The throughput, latency, resource and correctness benchmark: `python -m loadtest`."""

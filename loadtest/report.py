@@ -1,0 +1,127 @@
+"""`latest.md` (figures, parameters, machine, command) and `latest.png` (the two plots)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("raw_read_tps", "raw read (consume + decode, no scoring)", "transfers/s"),
+    ("pipeline_tps", "pipeline, cold start to last commit", "transfers/s"),
+    ("pipeline_steady_tps", "pipeline, first to last commit", "transfers/s"),
+    ("pipeline_vs_raw", "pipeline / raw read", "ratio"),
+    ("pipeline_first_commit_s", "cold start to first commit", "s"),
+    ("offered_rate", "latency phase: offered rate", "transfers/s"),
+    ("achieved_rate", "latency phase: achieved rate", "transfers/s"),
+    ("redis_roundtrips_per_transfer", "Redis round trips per transfer", ""),
+    ("redis_roundtrips_per_batch", "Redis round trips per batch", ""),
+    ("redis_commands_per_transfer", "Redis commands per transfer", ""),
+    ("redis_bytes_per_transfer", "Redis bytes (in + out) per transfer", "bytes"),
+    ("transfers_per_batch", "transfers per batch", ""),
+    ("cpu_s_per_1k", "worker CPU per 1,000 transfers (steady)", "s"),
+    ("cpu_s_per_1k_with_startup", "worker CPU per 1,000 transfers (with start-up)", "s"),
+    ("worker_rss_max_mb", "worker resident memory, max", "MiB"),
+    ("redis_memory_per_account_bytes", "Redis memory per active account", "bytes"),
+    ("produce_tps", "pre-load produce rate", "transfers/s"),
+    ("processed", "transfers with state applied", ""),
+    ("lost", "lost", ""),
+    ("duplicated", "duplicated", ""),
+    ("redelivered", "redeliveries recognised (harmless)", ""),
+    ("dlq", "dead letters", ""),
+    ("alerts", "alerts (pipeline phase)", ""),
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The report as Markdown."""
+    latency = result["latency_ms"]
+    lines = [
+        "# fraudwatch load test — latest run",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Started: {result['started_at']} · target: {result['target']} · "
+        f"duration {result['wall_s']} s",
+        "",
+        "| figure | value | unit |",
+        "|---|---:|---|",
+    ]
+    lines += [f"| {label} | {_cell(result.get(key))} | {unit} |" for key, label, unit in _ROWS]
+    for name in ("p50", "p95", "p99", "max"):
+        lines.append(f"| event → alert latency {name} | {_cell(latency[name])} | ms |")
+    lines.append(f"| alerts measured for latency | {_cell(latency['count'])} | |")
+    for workers, tps in result["pipeline_tps_by_workers"].items():
+        lines.append(f"| pipeline with {workers} worker(s) | {_cell(tps)} | transfers/s |")
+    lines += [
+        "",
+        f"Latency: {result['latency_note']}.",
+        "",
+        f"Redis round trips: {result['redis_roundtrips_source']}.",
+        "",
+        "![throughput and latency](latest.png)",
+        "",
+        "## Parameters",
+        "",
+        "```json",
+        json.dumps(result["parameters"], indent=2),
+        "```",
+        "",
+        "## Machine",
+        "",
+        "```json",
+        json.dumps(result["machine"], indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: Path) -> bool:
+    """Throughput over time and the latency percentiles; False if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    timeline = result["throughput_timeline"]
+    times = [t for t, _ in timeline]
+    rates = [0.0] + [
+        (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+        for (t0, c0), (t1, c1) in itertools.pairwise(timeline)
+    ]
+    left.plot(times, rates, drawstyle="steps-pre")
+    left.axhline(result["raw_read_tps"], linestyle="--", color="grey", label="raw read rate")
+    left.set(title=f"Pipeline throughput, {result['parameters']['workers']} worker(s)",
+             xlabel="seconds since cold start", ylabel="transfers committed / s")  # fmt: skip
+    left.legend()
+    latency = result["latency_ms"]
+    names = ["p50", "p95", "p99", "max"]
+    right.bar(names, [latency[n] or 0 for n in names])
+    right.set(title=f"Event → alert latency at {_cell(result['offered_rate'])} transfers/s "
+              f"({latency['count']} alerts)", ylabel="ms")  # fmt: skip
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def write_report(result: dict[str, Any], directory: Path) -> tuple[Path, Path | None]:
+    """Write latest.md and latest.png into `directory`; return both paths (PNG None if skipped)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    md_path, png_path = directory / "latest.md", directory / "latest.png"
+    md_path.write_text(markdown(result), encoding="utf-8")
+    return md_path, (png_path if plot(result, png_path) else None)

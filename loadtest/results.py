@@ -1,0 +1,131 @@
+"""The one JSON object the benchmark prints, assembled from the phases' results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from loadtest.config import LoadtestConfig
+from loadtest.data import Dataset
+from loadtest.kafka_tools import Produced
+from loadtest.phases.latency import LatencyResult
+from loadtest.phases.pipeline import PipelineResult
+from loadtest.phases.raw_read import RawReadResult
+
+LATENCY_NOTE = (
+    "event-to-alert latency of every alert raised in the measured window: alert created_at "
+    "(stamped when its batch is scored, before the Redis write) minus the transfer's event ts "
+    "(stamped as it was produced); transfers without an alert carry no processing time"
+)
+_TIMELINE_POINTS = 240
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _per(value: float, count: int, digits: int = 3) -> float | None:
+    return round(value / count, digits) if count else None
+
+
+def _timeline(run: PipelineResult) -> list[list[float]]:
+    step = max(1, len(run.samples) // _TIMELINE_POINTS)
+    picked = run.samples[::step]
+    if picked[-1] is not run.samples[-1]:
+        picked.append(run.samples[-1])
+    return [[round(s.t, 2), s.committed] for s in picked]
+
+
+def _round_trips(run: PipelineResult) -> tuple[float | None, str]:
+    batches = int(run.counters.get("fraudwatch_batch_seconds_count", 0))
+    if run.round_trips is not None:
+        return _per(run.round_trips, run.transfers, 4), "measured: redis-py requests sent"
+    return _per(batches, run.transfers, 4), "estimated: one per batch (lower bound)"
+
+
+def _run_summary(run: PipelineResult) -> dict[str, object]:
+    return {
+        "pipeline_tps": _round(run.tps),
+        "pipeline_steady_tps": _round(run.steady_tps),
+        "elapsed_s": round(run.elapsed_s, 2),
+        "lost": run.lost,
+        "duplicated": run.duplicated,
+        "redelivered": run.redelivered,
+        "dlq": run.dlq,
+        "alerts": run.alerts,
+    }
+
+
+def build_result(
+    config: LoadtestConfig,
+    dataset: Dataset,
+    produced: Produced,
+    produce_s: float,
+    raw: RawReadResult,
+    runs: list[PipelineResult],
+    latency: LatencyResult,
+    context: dict[str, object],
+) -> dict[str, object]:
+    """Every figure of the run, flat where the issue names a key."""
+    main = runs[0]
+    n = main.transfers
+    round_trips, round_trips_source = _round_trips(main)
+    batches = int(main.counters.get("fraudwatch_batch_seconds_count", 0))
+    redis_bytes = main.redis.net_input_bytes + main.redis.net_output_bytes
+    return {
+        "raw_read_tps": _round(raw.tps),
+        "raw_read_cold_tps": _round(raw.cold_tps),
+        "pipeline_tps": _round(main.tps),
+        "pipeline_steady_tps": _round(main.steady_tps),
+        "pipeline_vs_raw": round(main.tps / raw.tps, 3),
+        "pipeline_steady_vs_raw": _round((main.steady_tps or 0) / raw.tps, 3),
+        "pipeline_first_commit_s": round(main.first_commit_s, 2),
+        "pipeline_elapsed_s": round(main.elapsed_s, 2),
+        "pipeline_tps_by_workers": {str(r.workers): _round(r.tps) for r in runs},
+        "offered_rate": _round(latency.offered_rate),
+        "achieved_rate": _round(latency.achieved_rate),
+        "latency_ms": {
+            "p50": _round(latency.p50_ms),
+            "p95": _round(latency.p95_ms),
+            "p99": _round(latency.p99_ms),
+            "max": _round(latency.max_ms),
+            "count": latency.alerts,
+        },
+        "latency_transfers_sent": latency.sent,
+        "latency_injected_fan_out_transfers": latency.injected,
+        "latency_drain_s": round(latency.drain_s, 2),
+        "latency_note": LATENCY_NOTE,
+        "redis_roundtrips_per_transfer": round_trips,
+        "redis_roundtrips_source": round_trips_source,
+        "redis_roundtrips_per_batch": _per(main.round_trips or 0, batches, 2),
+        "redis_commands_per_transfer": _per(main.redis.commands, n, 2),
+        "redis_bytes_per_transfer": _per(redis_bytes, n, 1),
+        "redis_bytes_in_per_transfer": _per(main.redis.net_input_bytes, n, 1),
+        "redis_bytes_out_per_transfer": _per(main.redis.net_output_bytes, n, 1),
+        "batches": batches,
+        "transfers_per_batch": _per(n, batches, 1),
+        "cpu_s_per_1k": _per(main.steady_cpu_s * 1000, main.steady_transfers),
+        "cpu_s_per_1k_with_startup": _per(main.worker_cpu_s * 1000, n),
+        "server_cpu_s_per_1k": {k: _per(v * 1000, n) for k, v in main.server_cpu_s.items()},
+        "worker_rss_max_mb": round(main.worker_rss_max_bytes / 2**20, 1),
+        "redis_memory_per_account_bytes": _per(main.redis.used_memory, dataset.accounts, 0),
+        "active_accounts": dataset.accounts,
+        "produce_tps": round(produced.total / produce_s, 1),
+        "produce_s": round(produce_s, 2),
+        "processed": main.processed,
+        "lost": sum(r.lost for r in runs),
+        "duplicated": sum(r.duplicated for r in runs),
+        "redelivered": sum(r.redelivered for r in runs),
+        "dlq": sum(r.dlq for r in runs),
+        "raw_read_invalid": raw.invalid,
+        "alerts": main.alerts,
+        "fraud_transfers_in_input": dataset.fraud_transfers,
+        "by_workers": {str(r.workers): _run_summary(r) for r in runs},
+        "throughput_timeline": _timeline(main),
+        "parameters": {
+            **asdict(config),
+            "simulated_accounts": dataset.simulated_accounts,
+            "simulated_days": dataset.simulated_days,
+            "partition_counts": {str(p): c for p, c in sorted(produced.per_partition.items())},
+        },
+        **context,
+    }

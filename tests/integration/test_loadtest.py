@@ -1,0 +1,55 @@
+"""`python -m loadtest` at a tiny size: it runs end to end and finds nothing lost or doubled.
+
+Wall-clock figures depend on the machine and decide nothing here; only their presence and the
+correctness counts are checked. The benchmark starts its own embedded broker and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+KEYS = (
+    "raw_read_tps",
+    "pipeline_tps",
+    "pipeline_vs_raw",
+    "offered_rate",
+    "latency_ms",
+    "redis_roundtrips_per_transfer",
+    "redis_bytes_per_transfer",
+    "cpu_s_per_1k",
+    "redis_memory_per_account_bytes",
+    "lost",
+    "duplicated",
+    "dlq",
+    "machine",
+    "parameters",
+    "pipeline_tps_by_workers",
+)
+
+
+def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "loadtest", "--transfers", "2000", "--duration", "3",
+         "--json", "--report-dir", str(tmp_path / "report"), "--timeout", "120"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    for key in KEYS:
+        assert key in result, key
+    assert set(result["latency_ms"]) >= {"p50", "p95", "p99", "max", "count"}
+    assert result["lost"] == 0
+    assert result["duplicated"] == 0
+    assert result["dlq"] == 0
+    assert result["processed"] == 2000
+    assert (tmp_path / "report" / "latest.md").is_file()
