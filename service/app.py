@@ -13,10 +13,13 @@ from starlette.routing import Match
 
 from rules.problems import RuleLibraryError
 from service import wiring
-from service.auth import ConfiguredKeys
+from service.audit import AuditLog
+from service.auth import Authenticator, ConfiguredKeys, KeyCache
 from service.errors import install_error_handlers
+from service.keys_store import KeyStore
 from service.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from service.routes import accounts, alerts, health, screen, trace, watchlists
+from service.rate_limit import RateLimit, RateLimiter
+from service.routes import accounts, alerts, audit, health, keys, rules, screen, trace, watchlists
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
 
@@ -33,6 +36,12 @@ def _route_label(request: Request) -> str:
     return "unmatched"
 
 
+def _rate_limiter(config: Settings) -> RateLimiter | None:
+    if config.rate_limit_per_minute == 0:
+        return None
+    return RateLimiter(RateLimit(config.rate_limit_per_minute, config.rate_limit_burst))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for the given settings (read from the environment when omitted)."""
     config = settings or Settings()
@@ -43,7 +52,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = config
         app.state.redis = client
         app.state.alert_store = AlertStore(client)
-        app.state.keys = ConfiguredKeys(config.bootstrap_api_keys())
+        app.state.key_store = KeyStore(client)
+        app.state.authenticator = Authenticator(
+            client,
+            ConfiguredKeys(config.bootstrap_api_keys()),
+            app.state.key_store,
+            KeyCache(config.key_cache_seconds),
+            _rate_limiter(config),
+        )
+        app.state.audit_log = AuditLog(client)
         try:
             app.state.rules = wiring.load_rules(config)
         except RuleLibraryError:
@@ -90,4 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(screen.router)
     app.include_router(trace.router)
     app.include_router(watchlists.router)
+    app.include_router(rules.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
     return app

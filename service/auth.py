@@ -1,14 +1,30 @@
-"""API keys and roles. A caller is who a bearer key says it is; routes declare their roles."""
+"""API keys and roles. A caller is who a bearer key says it is; routes declare their roles.
+
+Keys come from two places: the bootstrap admin keys of `FRAUDWATCH_API_KEYS` (what
+`fraudwatch up` prints), and keys made with `fraudwatch keys create` / `POST /v1/keys`, held
+hashed in Redis. A Redis key's record is cached in this process for `key_cache_s` seconds
+(default 5), so a revocation takes effect on every replica within that time (at once on the
+replica that revoked it) while a request normally costs no lookup round trip.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import redis
+
+if TYPE_CHECKING:
+    from service.keys_store import KeyStore
+    from service.rate_limit import RateLimiter
 
 Role = Literal["admin", "investigator", "analyst", "bank"]
 ROLES: tuple[Role, ...] = ("admin", "investigator", "analyst", "bank")
+CACHE_MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +47,89 @@ class ConfiguredKeys:
     def __init__(self, keys: list[str]) -> None:
         self._digests = [key_digest(key) for key in keys]
 
-    def lookup(self, key: str) -> Caller | None:
-        """The caller for a presented key, or None."""
-        digest = key_digest(key)
+    def by_digest(self, digest: str) -> Caller | None:
+        """The caller for a presented key's digest, or None."""
         for index, known in enumerate(self._digests):
             if hmac.compare_digest(digest, known):
                 return Caller(key_id=f"config-{index}", name="configured admin", role="admin")
         return None
+
+
+class Rejected(Exception):
+    """Why a key was refused: `unknown` (or revoked), or rate-limited for `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int | None = None) -> None:
+        super().__init__("rate limited" if retry_after_s else "unknown or revoked key")
+        self.retry_after_s = retry_after_s
+
+
+class KeyCache:
+    """Digest → caller (or None for an unknown key) for `ttl_s` seconds, bounded in size."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Caller | None]] = {}
+
+    def get(self, digest: str) -> tuple[bool, Caller | None]:
+        """(hit, caller): a hit may hold None, meaning known not to be a valid key."""
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] <= self._clock():
+            return False, None
+        return True, entry[1]
+
+    def put(self, digest: str, caller: Caller | None) -> None:
+        """Remember the lookup's outcome until the TTL passes."""
+        if len(self._entries) >= CACHE_MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[digest] = (self._clock() + self.ttl_s, caller)
+
+    def forget(self, key_id: str) -> None:
+        """Drop the entry of a key revoked here, so this replica refuses it at once."""
+        for digest, (_, caller) in list(self._entries.items()):
+            if caller is not None and caller.key_id == key_id:
+                del self._entries[digest]
+
+
+class Authenticator:
+    """Turns a presented key into a caller, counting it against its rate limit, in at most
+    one Redis round trip (none when the key is cached and no limit is set)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        configured: ConfiguredKeys,
+        store: KeyStore,
+        cache: KeyCache,
+        limiter: RateLimiter | None,
+    ) -> None:
+        self._redis = client
+        self._configured = configured
+        self._store = store
+        self.cache = cache
+        self._limiter = limiter
+
+    def authenticate(self, key: str) -> Caller:
+        """The caller, or raises `Rejected` (unknown, revoked, or over its limit)."""
+        digest = key_digest(key)
+        caller = self._configured.by_digest(digest)
+        hit = caller is not None
+        if not hit:
+            hit, caller = self.cache.get(digest)
+        now_s = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        if not hit:
+            self._store.queue_lookup(pipe, digest)
+        if self._limiter is not None:
+            self._limiter.queue(pipe, digest[:20], now_s)
+        replies = pipe.execute() if len(pipe) else []
+        if not hit:
+            caller = self._store.caller_from(replies.pop(0))
+            self.cache.put(digest, caller)
+        if caller is None:
+            raise Rejected()
+        if self._limiter is not None:
+            retry = self._limiter.judge(replies, now_s)
+            if retry is not None:
+                raise Rejected(retry)
+        return caller

@@ -8,8 +8,10 @@ from typing import Annotated
 import redis
 from fastapi import Depends, Request
 
-from service.auth import Caller, ConfiguredKeys, Role
-from service.errors import Forbidden, Unauthorized
+from service.audit import AuditLog, Disclosure
+from service.auth import Authenticator, Caller, Rejected, Role
+from service.errors import Forbidden, RateLimited, Unauthorized
+from service.keys_store import KeyStore
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
 
@@ -29,9 +31,21 @@ def _alert_store(request: Request) -> AlertStore:
     return store
 
 
+def _key_store(request: Request) -> KeyStore:
+    store: KeyStore = request.app.state.key_store
+    return store
+
+
+def _audit_log(request: Request) -> AuditLog:
+    log: AuditLog = request.app.state.audit_log
+    return log
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 AlertStoreDep = Annotated[AlertStore, Depends(_alert_store)]
+KeyStoreDep = Annotated[KeyStore, Depends(_key_store)]
+AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 
 
 def _caller(request: Request) -> Caller:
@@ -41,10 +55,16 @@ def _caller(request: Request) -> Caller:
         raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Authorization must be 'Bearer <key>'")
-    keys: ConfiguredKeys = request.app.state.keys
-    caller = keys.lookup(key.strip())
-    if caller is None:
-        raise Unauthorized("unknown or revoked API key")
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        caller = authenticator.authenticate(key.strip())
+    except Rejected as rejected:
+        if rejected.retry_after_s is None:
+            raise Unauthorized("unknown or revoked API key") from None
+        raise RateLimited(
+            f"this key's request budget is spent; retry in {rejected.retry_after_s} s",
+            headers={"Retry-After": str(rejected.retry_after_s)},
+        ) from None
     request.state.caller = caller
     return caller
 
@@ -62,3 +82,11 @@ def require(*roles: Role) -> Callable[[Caller], Caller]:
         return caller
 
     return check
+
+
+def _disclosure(request: Request, caller: CallerDep, log: AuditLogDep) -> Disclosure:
+    return Disclosure(caller, log, request.method, request.url.path)
+
+
+# How a route that returns personal data shows it (masked or in clear) and audits the access.
+DisclosureDep = Annotated[Disclosure, Depends(_disclosure)]

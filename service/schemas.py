@@ -109,3 +109,123 @@ class AccountRiskOut(BaseModel):
     reasons: list[RiskReasonOut]
     open_alerts: list[AlertOut]
     facts: AccountFactsOut
+
+
+class AlertActionIn(BaseModel):
+    """An investigator's decision on an alert, with the reason for it."""
+
+    action: Literal["escalate", "confirm_fraud", "dismiss", "appeal", "restore"] = Field(
+        examples=["confirm_fraud"]
+    )
+    note: str = Field(
+        min_length=1,
+        max_length=2000,
+        examples=["Payee confirmed as a rented card by the branch; victim reached by phone."],
+    )
+
+
+class ActorOut(BaseModel):
+    """Who took an action: the API key's id, name and role."""
+
+    key_id: str = Field(examples=["key_4f2a9c0d1e3b"])
+    name: str = Field(examples=["anti-fraud desk 3"])
+    role: str = Field(examples=["investigator"])
+
+
+class HistoryEntryOut(BaseModel):
+    """One workflow action on an alert."""
+
+    action: str = Field(examples=["confirm_fraud"])
+    from_status: str = Field(alias="from", examples=["open"])
+    to: str = Field(examples=["confirmed"])
+    by: ActorOut
+    at: str = Field(examples=["2026-03-02T09:41:07.215Z"])
+    note: str
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class AlertActionOut(BaseModel):
+    """The alert after the action, and the history entry the action wrote."""
+
+    alert: AlertOut
+    entry: HistoryEntryOut
+
+
+class HistoryPage(BaseModel):
+    """An alert's workflow history, oldest first."""
+
+    items: list[HistoryEntryOut]
+    next_cursor: str | None
+
+
+class RuleOut(BaseModel):
+    """One rule in force."""
+
+    id: str = Field(examples=["fan_out_rapid"])
+    version: int = Field(examples=[2])
+    title: str = Field(examples=["Rapid fan-out to new payees"])
+    score: float
+
+
+class RuleLibraryOut(BaseModel):
+    """The rule library this API process has in force."""
+
+    fingerprint: str = Field(examples=["3b9f0c2a71de"])
+    rules: list[RuleOut]
+
+
+class RuleReloadOut(RuleLibraryOut):
+    """A reload the API accepted: workers pick up `generation` within about a second."""
+
+    generation: int
+
+
+class KeyIn(BaseModel):
+    """A new API key's role and a name saying who holds it."""
+
+    role: Literal["admin", "investigator", "analyst", "bank"] = Field(examples=["bank"])
+    name: str = Field("", max_length=100, examples=["core banking, branch 0417"])
+
+
+class KeyOut(BaseModel):
+    """An API key's record; the key itself is never shown again after creation."""
+
+    id: str = Field(examples=["key_4f2a9c0d1e3b"])
+    name: str
+    role: str
+    created_at: str
+    revoked_at: str | None
+
+
+class NewKeyOut(KeyOut):
+    """A key just created: `key` is shown this once only."""
+
+    key: str = Field(examples=["fw_Q2hhbmdlIG1lIQ..."])
+
+
+class KeyPage(BaseModel):
+    """API keys, oldest first."""
+
+    items: list[KeyOut]
+    next_cursor: str | None
+
+
+class AuditEntryOut(BaseModel):
+    """One access to personal data (or an admin action): who, what, when."""
+
+    id: str = Field(examples=["1772414467215-0"])
+    at: str = Field(examples=["2026-03-02T09:41:07.215Z"])
+    key_id: str
+    key_name: str
+    role: str
+    method: str = Field(examples=["GET"])
+    path: str = Field(examples=["/v1/accounts/6222020000000001/risk"])
+    resource: str = Field(examples=["account 6222020000000001: shared identifiers, birth year"])
+
+
+class AuditPage(BaseModel):
+    """Audit entries, newest first."""
+
+    items: list[AuditEntryOut]
+    next_cursor: str | None

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     # Comma-separated bootstrap keys with the admin role; more keys come from `fraudwatch keys`.
     api_keys: SecretStr = SecretStr("")
+    # Keys from `fraudwatch keys` are cached this long per API process: a revocation takes
+    # effect on every replica within it.
+    key_cache_seconds: float = Field(5.0, ge=0.0, le=300.0)
+    # Per key, shared by all API replicas (0 = no limit); burst = most requests in one second.
+    rate_limit_per_minute: int = Field(6000, ge=0)
+    rate_limit_burst: int = Field(200, ge=1)
+    # How often a worker checks whether `POST /v1/rules/reload` asked for a reload.
+    rules_check_seconds: float = Field(1.0, gt=0.0, le=60.0)
 
     worker_metrics_port: int = Field(9464, ge=0, le=65535)
 

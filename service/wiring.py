@@ -12,6 +12,7 @@ from rules.loader import load_rule_library
 from service.settings import Settings
 from streams.batch import BatchProcessor
 from streams.kafka_io import acked_producer, worker_consumer
+from streams.rules_reload import RuleReloader
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.redis_store import RedisStateStore
@@ -86,12 +87,16 @@ def build_worker(settings: Settings) -> Worker:
             "FRAUDWATCH_KAFKA_BOOTSTRAP is not set and no embedded stack is running"
         )
     client = redis_client(settings)
+    scorer = build_scorer(settings)
     processor = BatchProcessor(
         redis_state_store(settings, client),
         AlertStore(client),
-        build_scorer(settings),
+        scorer,
         settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
+    )
+    reloader = RuleReloader(
+        client, scorer, lambda: load_rules(settings), settings.rules_check_seconds
     )
     consumer = worker_consumer(
         settings.kafka_bootstrap,
@@ -109,4 +114,5 @@ def build_worker(settings: Settings) -> Worker:
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
     )
-    return Worker(consumer, acked_producer(settings.kafka_bootstrap), processor, options)
+    producer = acked_producer(settings.kafka_bootstrap)
+    return Worker(consumer, producer, processor, options, reloader=reloader)

@@ -6,7 +6,7 @@ state store, which is why they raise the same alerts for the same input order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,8 +39,11 @@ class Rejected:
 class AlertSink(Protocol):
     """Where alerts are kept; writing one twice keeps the first."""
 
-    def put_alerts(self, alerts: Sequence[Alert]) -> list[bool]:
-        """Store the alerts; True for each one that was new."""
+    def put_alerts(
+        self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
+    ) -> list[bool]:
+        """Store the alerts (with the feature vectors they were scored on, aligned, when
+        given); True for each one that was new."""
         ...
 
 
@@ -115,12 +118,12 @@ class BatchProcessor:
         outcome.first_deliveries = sum(f.first_delivery for f in facts)
         outcome.redeliveries = len(facts) - outcome.first_deliveries
         raised = self.scorer.alerts(outcome.transfers, outcome.features, self._clock())
-        unique: dict[str, Alert] = {}
-        for alert in raised:
+        unique: dict[str, tuple[Alert, Features]] = {}
+        for alert, vector in zip(raised, outcome.features, strict=True):
             if alert is not None:
-                unique.setdefault(alert.alert_id, alert)
-        outcome.alerts = list(unique.values())
-        fresh = self.sink.put_alerts(outcome.alerts)
+                unique.setdefault(alert.alert_id, (alert, vector))
+        outcome.alerts = [alert for alert, _ in unique.values()]
+        fresh = self.sink.put_alerts(outcome.alerts, [vector for _, vector in unique.values()])
         outcome.new_alerts = [a for a, new in zip(outcome.alerts, fresh, strict=True) if new]
         return outcome
 
@@ -131,8 +134,10 @@ class MemoryAlertSink:
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
 
-    def put_alerts(self, alerts: Sequence[Alert]) -> list[bool]:
-        """Store new alerts; True for each one that was new."""
+    def put_alerts(
+        self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
+    ) -> list[bool]:
+        """Store new alerts (features are not kept here); True for each one that was new."""
         flags = []
         for alert in alerts:
             new = alert.alert_id not in self.alerts

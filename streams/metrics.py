@@ -38,3 +38,9 @@ MODEL_INFO = Gauge(
 RULES_LOADED = Gauge(
     "fraudwatch_rules_loaded", "Rules in force in this worker", multiprocess_mode="livemax"
 )
+RULES_INFO = Gauge(
+    "fraudwatch_rules_info",
+    "The rule library in force (value 1), by fingerprint",
+    ["fingerprint"],
+    multiprocess_mode="livemax",
+)

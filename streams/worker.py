@@ -23,6 +23,7 @@ from models.alerts import alert_encoder
 from streams import metrics
 from streams.batch import BatchOutcome, BatchProcessor, Message
 from streams.dead_letter import dead_letter_value
+from streams.rules_reload import RuleReloader
 
 log = logging.getLogger("fraudwatch.worker")
 
@@ -50,12 +51,14 @@ class Worker:
         processor: BatchProcessor,
         options: WorkerOptions,
         on_batch: Callable[[BatchOutcome], None] | None = None,
+        reloader: RuleReloader | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
         self.processor = processor
         self.options = options
         self.on_batch = on_batch
+        self.reloader = reloader
         self._stopping = False
         self._batch_number = 0
 
@@ -64,9 +67,12 @@ class Worker:
         self._stopping = True
 
     def install_signal_handlers(self, reload: Callable[[], None] | None = None) -> None:
-        """SIGTERM / SIGINT stop gracefully; SIGHUP calls `reload` when given."""
+        """SIGTERM / SIGINT stop gracefully; SIGHUP calls `reload` when given, else asks the
+        rule reloader (if any) to reload before the next batch."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        if reload is None and self.reloader is not None:
+            reload = self.reloader.request
         if reload is not None:
 
             def on_hup(_signum: int, _frame: FrameType | None) -> None:
@@ -78,6 +84,8 @@ class Worker:
         """Loop until stopped; returns the process exit code (0 on a graceful stop)."""
         log.info("worker started", extra={"event": "worker_started"})
         while not self._stopping:
+            if self.reloader is not None:
+                self.reloader.between_batches()
             messages = self._poll()
             if messages:
                 self._process_until_done(messages)

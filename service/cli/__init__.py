@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "service.cli.stack",
     "service.cli.rules_cmd",
     "service.cli.simulate_cmd",
+    "service.cli.keys_cmd",
     "service.cli.watchlist_cmd",
 )
 

@@ -1,4 +1,7 @@
-"""The early-warning view of an account."""
+"""The early-warning view of an account.
+
+Its identifiers and the holder's birth year are personal data: masked for the bank role,
+in clear (and audited) for investigators and admins."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from service.auth import Caller
-from service.deps import AlertStoreDep, RedisDep, require
+from service.deps import AlertStoreDep, DisclosureDep, RedisDep, require
 from service.lists import WatchlistViewDep
 from service.schemas import (
     AccountFactsOut,
@@ -40,14 +43,18 @@ def account_risk(
     client: RedisDep,
     store: AlertStoreDep,
     _: Viewer,
+    disclosure: DisclosureDep,
     lists: WatchlistViewDep,
     account_id: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> AccountRiskOut:
-    """Risk level with reasons, unresolved alerts, and the windowed facts behind them."""
+    """Risk level with reasons, unresolved alerts, and the windowed facts behind them.
+    Shared identifiers and the birth year are masked for the bank role."""
     risk = read_account_risk(client, store, lists.store, lists.current(), account_id)
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
     kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")
+    if snap.identifiers or snap.holder_birth_year is not None:
+        disclosure.audit(f"account {account_id}: shared identifiers, holder birth year")
     ratio = snap.pass_through_24h
     return AccountRiskOut(
         account_id=account_id,
@@ -72,10 +79,14 @@ def account_risk(
             amount_in_24h=_money(snap.in_amount_24h_minor),
             pass_through_ratio_24h=None if ratio is None else round(ratio, 4),
             account_age_days=None if age_days is None else round(age_days, 1),
-            holder_birth_year=snap.holder_birth_year,
+            holder_birth_year=disclosure.birth_year(snap.holder_birth_year),
             kind=kind,
             shared_identifiers=[
-                SharedIdentifierOut(kind=i.kind, value=i.value, other_accounts=i.other_accounts)
+                SharedIdentifierOut(
+                    kind=i.kind,
+                    value=disclosure.identifier(i.kind, i.value),
+                    other_accounts=i.other_accounts,
+                )
                 for i in snap.identifiers
             ],
             accounts_sharing_identifiers=snap.accounts_sharing_identifiers,

@@ -1,4 +1,5 @@
-"""The alert queue: list with filters and cursor paging, and one alert by id."""
+"""The alert queue: list with filters and cursor paging, one alert by id, and the workflow
+(actions and their history)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,27 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from models.alerts import rfc3339_now
+from models.workflow import MOVES, Actor, MoveRefused
 from service.auth import Caller
 from service.deps import AlertStoreDep, require
-from service.errors import InvalidParameter, NotFound
-from service.schemas import AlertOut, AlertPage
-from streams.state.alert_store import AlertFilter, BadCursor
+from service.errors import Conflict, InvalidParameter, NotFound
+from service.params import cursor_offset, offset_cursor, timestamp_ms
+from service.schemas import (
+    ActorOut,
+    AlertActionIn,
+    AlertActionOut,
+    AlertOut,
+    AlertPage,
+    HistoryEntryOut,
+    HistoryPage,
+)
+from streams.state.alert_store import AlertFilter, AlertMissing, BadCursor
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 Reader = Annotated[Caller, Depends(require("investigator", "analyst"))]
+Investigator = Annotated[Caller, Depends(require("investigator"))]
 ALERT_ID = r"^al_[0-9a-f]{24}$"
-
-
-def _ms(value: datetime | None, name: str) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise InvalidParameter(name, f"`{name}` needs a UTC offset, e.g. 2026-03-01T00:00:00Z")
-    return int(value.timestamp() * 1000)
 
 
 @router.get("", summary="List alerts, newest first", response_model=AlertPage)
@@ -45,8 +50,8 @@ def list_alerts(
         severity=severity,
         rule=rule,
         status=status,
-        since_ms=_ms(since, "since"),
-        until_ms=_ms(until, "until"),
+        since_ms=timestamp_ms(since, "since"),
+        until_ms=timestamp_ms(until, "until"),
     )
     try:
         items, next_cursor = store.list(filters, limit, cursor)
@@ -66,3 +71,63 @@ def get_alert(
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
     return AlertOut.of(alert)
+
+
+@router.post(
+    "/{alert_id}/actions",
+    summary="Record a decision on an alert",
+    response_model=AlertActionOut,
+    responses={404: {"description": "No such alert"},
+               409: {"description": "The action is not allowed in the alert's status"}},
+)  # fmt: skip
+def act_on_alert(
+    store: AlertStoreDep,
+    caller: Investigator,
+    alert_id: Annotated[str, Path(pattern=ALERT_ID)],
+    body: AlertActionIn,
+) -> AlertActionOut:
+    """Move the alert through the workflow: `escalate` (open → escalated), `confirm_fraud`
+    (open | escalated | appealed → confirmed), `dismiss` (open | escalated → dismissed),
+    `appeal` (confirmed → appealed), `restore` (appealed → dismissed). Anything else is 409
+    with the reason and the allowed actions. Who, when and the note go into the history."""
+    actor = Actor(caller.key_id, caller.name, caller.role)
+    at = rfc3339_now()
+    try:
+        source = store.apply(alert_id, body.action, actor, body.note, at)
+    except AlertMissing:
+        raise NotFound(f"no alert {alert_id}") from None
+    except MoveRefused as refused:
+        raise Conflict(str(refused)) from None
+    alert = store.get(alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    entry = HistoryEntryOut(
+        action=body.action,
+        from_status=source,
+        to=MOVES[body.action].target,
+        by=ActorOut(key_id=actor.key_id, name=actor.name, role=actor.role),
+        at=at,
+        note=body.note,
+    )
+    return AlertActionOut(alert=AlertOut.of(alert), entry=entry)
+
+
+@router.get("/{alert_id}/history", summary="The decisions taken on an alert",
+            response_model=HistoryPage)  # fmt: skip
+def alert_history(
+    store: AlertStoreDep,
+    _: Reader,
+    alert_id: Annotated[str, Path(pattern=ALERT_ID)],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HistoryPage:
+    """Every action taken on the alert, oldest first: action, from, to, by, at, note."""
+    if store.get(alert_id) is None:
+        raise NotFound(f"no alert {alert_id}")
+    start = cursor_offset(cursor)
+    rows = store.history(alert_id, start, limit + 1)
+    more = len(rows) > limit
+    return HistoryPage(
+        items=[HistoryEntryOut.model_validate(row) for row in rows[:limit]],
+        next_cursor=offset_cursor(start + limit) if more else None,
+    )

@@ -8,13 +8,16 @@ TTL, so a `volatile-*` eviction policy never evicts them.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
+import msgspec
 import redis
 
-from models.alerts import Alert, alert_decoder, alert_encoder
+from models.alerts import STATUSES, Alert, alert_decoder, alert_encoder
+from models.workflow import MOVES, Action, Actor, MoveRefused
 
 PREFIX = "fw:{al}"
 ALL_INDEX = f"{PREFIX}:ix:all"
@@ -23,6 +26,16 @@ ALL_INDEX = f"{PREFIX}:ix:all"
 def alert_key(alert_id: str) -> str:
     """Where an alert's JSON body lives."""
     return f"{PREFIX}:a:{alert_id}"
+
+
+def features_key(alert_id: str) -> str:
+    """The feature vector the alert was scored on (JSON, NaN as null): a training row."""
+    return f"{PREFIX}:f:{alert_id}"
+
+
+def history_key(alert_id: str) -> str:
+    """The list of workflow actions taken on an alert, oldest first (JSON entries)."""
+    return f"{PREFIX}:h:{alert_id}"
 
 
 def index_key(dimension: str, value: str) -> str:
@@ -95,16 +108,32 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise BadCursor("cursor is not one this API issued") from None
 
 
+class AlertMissing(LookupError):
+    """No alert has this id."""
+
+
+def _script(client: redis.Redis, name: str) -> Any:
+    source = resources.files("streams.state").joinpath("lua", name).read_text()
+    return client.register_script(source)
+
+
 class AlertStore:
-    """Writes alerts idempotently and reads them back by id or by filters."""
+    """Writes alerts idempotently, reads them back by id or by filters, and moves them
+    through the workflow."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        source = resources.files("streams.state").joinpath("lua", "alert_put.lua").read_text()
-        self._put = client.register_script(source)
+        self._put = _script(client, "alert_put.lua")
+        self._act = _script(client, "alert_action.lua")
 
-    def put_alerts(self, alerts: Sequence[Alert]) -> list[bool]:
-        """Store the alerts in one round trip; True for each one that was new."""
+    def put_alerts(
+        self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
+    ) -> list[bool]:
+        """Store the alerts (and, when given, the feature vector each was scored on, aligned
+        with `alerts`) in one round trip; True for each alert that was new.
+
+        Both writes keep the first version, so a replay changes neither status nor features.
+        """
         if not alerts:
             return []
         pipe = self._redis.pipeline(transaction=False)
@@ -112,7 +141,33 @@ class AlertStore:
             keys = [alert_key(alert.alert_id), *indexes_of(alert)]
             self._put(keys=keys, args=[alert.alert_id, alert.ts_ms, alert_encoder.encode(alert)],
                       client=pipe)  # fmt: skip
-        return [bool(flag) for flag in pipe.execute()]
+        if features is not None:
+            for alert, vector in zip(alerts, features, strict=True):
+                pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
+        flags = pipe.execute()[: len(alerts)]
+        return [bool(flag) for flag in flags]
+
+    def apply(self, alert_id: str, action: Action, actor: Actor, note: str, at: str) -> str:
+        """Take a workflow action atomically; returns the status it moved from.
+
+        Raises `AlertMissing`, or `MoveRefused` when the current status does not allow it.
+        """
+        move = MOVES[action]
+        keys = [alert_key(alert_id), history_key(alert_id)]
+        keys += [index_key("status", status) for status in STATUSES]
+        args = [alert_id, action, move.target, " ".join(move.sources),
+                actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
+        reply = self._act(keys=keys, args=args)
+        if reply[0] == -1:
+            raise AlertMissing(alert_id)
+        if reply[0] == 0:
+            raise MoveRefused(action, reply[1].decode())
+        return str(reply[1].decode())
+
+    def history(self, alert_id: str, start: int, count: int) -> list[dict[str, Any]]:
+        """Up to `count` workflow entries from position `start`, oldest first."""
+        rows = self._redis.lrange(history_key(alert_id), start, start + count - 1)
+        return [msgspec.json.decode(row) for row in rows]
 
     def get(self, alert_id: str) -> Alert | None:
         """One alert by id."""

@@ -1,0 +1,39 @@
+"""Investigators' dispositions as training labels: confirmed fraud → 1, dismissed → 0.
+
+Each alert keeps the feature vector it was scored on (`AlertStore.put_alerts(features=...)`),
+so `fraudwatch train --with-feedback` learns from decisions without replaying history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import msgspec
+import redis
+
+from models.workflow import LABELS
+from streams.state.alert_store import features_key, index_key
+
+CHUNK = 500
+
+LabelledRow = tuple[dict[str, float], int, str]
+
+
+def _vector(raw: bytes) -> dict[str, float]:
+    decoded: dict[str, float | None] = msgspec.json.decode(raw)
+    return {name: math.nan if value is None else float(value) for name, value in decoded.items()}
+
+
+def iter_labelled_features(client: redis.Redis) -> Iterator[LabelledRow]:
+    """(features, label, alert_id) for every confirmed or dismissed alert that kept its
+    features (alerts stored before features were kept are skipped), confirmed first, then
+    each status oldest event first."""
+    for status, label in LABELS.items():
+        ids = [member.decode() for member in client.zrange(index_key("status", status), 0, -1)]
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            for alert_id, raw in zip(chunk, client.mget([features_key(i) for i in chunk]),
+                                     strict=True):  # fmt: skip
+                if raw is not None:
+                    yield _vector(raw), label, alert_id
