@@ -80,6 +80,11 @@ def reload_rules(
             status_code=422,
         )
     request.app.state.rules = rules
+    scorer = getattr(request.app.state, "scorer", None)  # the screening scorer
+    if scorer is None:
+        request.app.state.scorer = wiring.build_scorer(settings, rules)
+    else:
+        scorer.rules = rules
     generation = bump_generation(client)
     audit.append(caller, request.method, request.url.path, f"rules {rules.fingerprint}")
     return RuleReloadOut(

@@ -16,7 +16,7 @@ from models.watchlist import (
     parse_expiry,
 )
 from service.auth import Caller
-from service.deps import require
+from service.deps import DisclosureDep, require
 from service.errors import InvalidParameter, NotFound
 from service.investigation_schemas import (
     WatchlistEntryIn,
@@ -29,6 +29,8 @@ from streams.state.watchlists import BadCursor
 
 router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"])
 Admin = Annotated[Caller, Depends(require())]
+# Devices, phones and IPs are personal data: every response that carries them is audited.
+PERSONAL_KINDS = ("device", "phone", "ip")
 
 
 def _out(entry: WatchlistEntry, at_ms: int) -> WatchlistEntryOut:
@@ -47,6 +49,7 @@ def _out(entry: WatchlistEntry, at_ms: int) -> WatchlistEntryOut:
 def list_entries(
     lists: WatchlistViewDep,
     _: Admin,
+    disclosure: DisclosureDep,
     kind: WatchlistKind,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
@@ -57,6 +60,8 @@ def list_entries(
     except BadCursor as error:
         raise InvalidParameter("cursor", str(error)) from None
     at = now_ms()
+    if items and kind in PERSONAL_KINDS:
+        disclosure.audit(f"watchlist {kind}: {len(items)} entries")
     return WatchlistPage(items=[_out(e, at) for e in items], next_cursor=next_cursor)
 
 
@@ -72,6 +77,7 @@ def put_entry(
     response: Response,
     lists: WatchlistViewDep,
     _: Admin,
+    disclosure: DisclosureDep,
     kind: WatchlistKind,
     body: WatchlistEntryIn,
 ) -> WatchlistEntryOut:
@@ -93,6 +99,8 @@ def put_entry(
     lists.current(force=True)
     if not new:
         response.status_code = 200
+    if kind in PERSONAL_KINDS:
+        disclosure.audit(f"watchlist {kind}: entry {'added' if new else 'replaced'}")
     return _out(entry, at)
 
 

@@ -86,3 +86,20 @@ def test_audit_pages_and_time_filters(api: TestClient) -> None:
     assert future.json()["items"] == []
     bad = api.get("/v1/audit", params={"cursor": "not-ours"}, headers=ADMIN)
     assert bad.status_code == 422 and bad.json()["parameter"] == "cursor"
+
+
+def test_watchlist_personal_entries_are_audited(api: TestClient) -> None:
+    listing = {"value": "+8613900139000", "source": "police notice 17", "reason": "fraud SIM"}
+    assert api.post("/v1/watchlists/phone", json=listing, headers=ADMIN).status_code == 201
+    assert (
+        api.get("/v1/watchlists/phone", headers=ADMIN).json()["items"][0]["value"]
+        == (listing["value"])
+    )
+    api.post("/v1/watchlists/account", json={**listing, "value": "acct-1"}, headers=ADMIN)
+    api.get("/v1/watchlists/account", headers=ADMIN)  # account ids are not personal data
+    log = api.get("/v1/audit", headers=ADMIN).json()["items"]
+    assert [(e["method"], e["path"], e["resource"]) for e in log] == [
+        ("GET", "/v1/watchlists/phone", "watchlist phone: 1 entries"),
+        ("POST", "/v1/watchlists/phone", "watchlist phone: entry added"),
+    ]
+    assert "13900139000" not in json.dumps(log)

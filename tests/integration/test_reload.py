@@ -78,6 +78,10 @@ def test_broken_library_keeps_old_rules_and_valid_one_takes_over(
         assert REGISTRY.get_sample_value("fraudwatch_rules_info", {"fingerprint": new}) == 1
         assert REGISTRY.get_sample_value("fraudwatch_rules_info", {"fingerprint": old}) == 0
 
+        probe = event("huge-0", "payer-0", "payee-0", T0, "60000000.00")
+        screened = api.post("/v1/screen", headers=AUTH, json=probe)
+        assert "huge_transfer" in {r["rule"] for r in screened.json()["reasons"]}
+
         huge = event("huge-1", "payer-1", "payee-1", T0, "60000000.00")
         produce(settings.kafka_bootstrap, topics.transfers, [json.dumps(huge).encode()])
 
