@@ -35,6 +35,7 @@ from streams.state.base import (
 
 INF = float("inf")
 NO_MIN = -(2**62)  # trim by rank only
+NO_CAP = 2**62  # trim by score only
 
 
 class SortedSet:
@@ -93,11 +94,12 @@ class SortedSet:
         self.add(member, score)
         return True
 
-    def add_max(self, member: str, score: int) -> None:
-        """ZADD GT (or insert)."""
+    def add_max(self, member: str, score: int) -> bool:
+        """ZADD GT (or insert); True if the member was new (what ZADD GT returns)."""
         old = self._scores.get(member)
         if old is None or old < score:
             self.add(member, score)
+        return old is None
 
     def range_by_score(self, low: int, high: int) -> Iterator[tuple[int, str]]:
         """ZRANGEBYSCORE low high WITHSCORES, ascending."""
@@ -135,6 +137,8 @@ class _Account:
     in_amount: dict[int, int] = field(default_factory=dict)
     out_n: int = 0
     out_sum: int = 0
+    payer_housekeeping_hour: int | None = None
+    payee_housekeeping_hour: int | None = None
     first_seen: int = UNKNOWN
     opened_at: int = UNKNOWN
     birth_year: int = UNKNOWN
@@ -159,9 +163,8 @@ def hour_sum(buckets: dict[int, int], ts_ms: int) -> int:
     return sum(buckets.get(hour - i, 0) for i in range(24))
 
 
-def _add_to_hour(buckets: dict[int, int], ts_ms: int, amount: int) -> None:
-    hour = _hour_of(ts_ms)
-    buckets[hour] = buckets.get(hour, 0) + amount
+def _drop_old_hours(buckets: dict[int, int], hour: int) -> None:
+    """Housekeeping of hour buckets: keep them few (only the last 24 hours are ever read)."""
     if len(buckets) > 30:
         for old in [h for h in buckets if h < hour - 26]:
             del buckets[old]
@@ -249,15 +252,19 @@ class MemoryStateStore:
         if stored is not None:
             return stored
         ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
+        hour = _hour_of(ts)
         account.first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        # Retained outgoing history (count and sum), kept in step with every removal.
-        while account.out and account.out.lowest_score() < ts - retention:
-            account.out_n -= 1
-            account.out_sum -= split_member(account.out.pop_lowest())[2]
+        housekeeping = account.payer_housekeeping_hour != hour
+        if housekeeping:
+            # Retained outgoing history (count and sum), kept in step with every removal.
+            while account.out and account.out.lowest_score() < ts - retention:
+                account.out_n -= 1
+                account.out_sum -= split_member(account.out.pop_lowest())[2]
         n_prior, amt_prior = account.out_n, account.out_sum
 
+        known = account.payees.score(t.dst_account)
         first_time = account.payees.add_min(t.dst_account, ts)
-        if first_time:
+        if known is None:
             account.payees.trim(NO_MIN, cap)
         if account.out.add_new(entry_member(t.transfer_id, t.dst_account, t.amount_minor), ts):
             account.out_n += 1
@@ -265,13 +272,17 @@ class MemoryStateStore:
             while account.out_n > cap:
                 account.out_n -= 1
                 account.out_sum -= split_member(account.out.pop_lowest())[2]
-            _add_to_hour(account.out_amount, ts, t.amount_minor)
-        account.payees_last.add_max(t.dst_account, ts)
-        account.payees_last.trim(ts - retention, cap)
+            account.out_amount[hour] = account.out_amount.get(hour, 0) + t.amount_minor
+        if account.payees_last.add_max(t.dst_account, ts):
+            account.payees_last.trim(NO_MIN, cap)
         device = pseudonyms[0]
-        if device is not None:
-            account.devices.add_max(device, ts)
-            account.devices.trim(ts - retention, cap)
+        if device is not None and account.devices.add_max(device, ts):
+            account.devices.trim(NO_MIN, cap)
+        if housekeeping:
+            account.payees_last.trim(ts - retention, NO_CAP)
+            account.devices.trim(ts - retention, NO_CAP)
+            _drop_old_hours(account.out_amount, hour)
+            account.payer_housekeeping_hour = hour
 
         last_in = account.inbound.last_at_or_before(ts)
         facts = PayerFacts(
@@ -303,14 +314,22 @@ class MemoryStateStore:
         if stored is not None:
             return stored
         ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
+        hour = _hour_of(ts)
         account.first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        if account.payers.add_min(t.src_account, ts):
+        known = account.payers.score(t.src_account)
+        account.payers.add_min(t.src_account, ts)
+        if known is None:
             account.payers.trim(NO_MIN, cap)
         if account.inbound.add_new(entry_member(t.transfer_id, t.src_account, t.amount_minor), ts):
-            _add_to_hour(account.in_amount, ts, t.amount_minor)
-        account.inbound.trim(ts - retention, cap)
-        account.payers_last.add_max(t.src_account, ts)
-        account.payers_last.trim(ts - retention, cap)
+            account.in_amount[hour] = account.in_amount.get(hour, 0) + t.amount_minor
+            account.inbound.trim(NO_MIN, cap)
+        if account.payers_last.add_max(t.src_account, ts):
+            account.payers_last.trim(NO_MIN, cap)
+        if account.payee_housekeeping_hour != hour:
+            account.inbound.trim(ts - retention, NO_CAP)
+            account.payers_last.trim(ts - retention, NO_CAP)
+            _drop_old_hours(account.in_amount, hour)
+            account.payee_housekeeping_hour = hour
         facts = PayeeFacts(
             in_n_1h=account.inbound.count(ts - WINDOW_1H_MS, ts),
             in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts),
@@ -338,8 +357,8 @@ class MemoryStateStore:
         if stored is not None:
             return stored
         ts = t.ts_ms
-        entity.accounts.add_max(t.src_account, ts)
-        entity.accounts.trim(ts - self._limits.entity_retention_ms, self._limits.window_cap)
+        if entity.accounts.add_max(t.src_account, ts):
+            entity.accounts.trim(ts - self._limits.entity_retention_ms, self._limits.window_cap)
         count = entity.accounts.count(ts - WINDOW_7D_MS, INF)
         entity.facts[t.transfer_id] = count
         return count
