@@ -1,0 +1,224 @@
+"""Latency of pre-transfer screening under load: `python -m loadtest.screen_bench`.
+
+Starts the embedded Redis and broker, preloads state with simulated traffic (straight into
+the Redis state store, as a worker would leave it), starts the API in its own process(es),
+then offers `POST /v1/screen` at a fixed rate from a separate load process (open loop: each
+request has a scheduled send time, and its latency counts from that time, so a slow server
+cannot hide queueing by slowing the load down). Prints one JSON object.
+
+Per-key rate limiting is switched off for the API under test: the benchmark measures
+screening, not the limiter (one key at 500 req/s is far above the default budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+API_KEY = "screen-bench-key"
+
+
+def _stream(seed: int, accounts: int, start: datetime, step: timedelta) -> Iterator[dict]:
+    from models.simulator import live_stream
+
+    moment = [start]
+
+    def clock() -> datetime:
+        moment[0] += step
+        return moment[0]
+
+    return live_stream(seed, accounts, 1000.0, clock)
+
+
+def preload(redis_url: str, transfers: int, seed: int, accounts: int) -> Iterator[dict]:
+    """Apply `transfers` simulated transfers over the last 2 days to Redis state; return the
+    stream, positioned at "now", for the prospective transfers to screen."""
+    from models.events import parse_transfer
+    from service import wiring
+    from service.settings import Settings
+
+    settings = Settings(redis_url=redis_url)
+    client = wiring.redis_client(settings)
+    store = wiring.redis_state_store(settings, client)
+    step = timedelta(days=2) / max(transfers, 1)
+    stream = _stream(seed, accounts, datetime.now(UTC) - timedelta(days=2), step)
+    batch = []
+    for _ in range(transfers):
+        batch.append(parse_transfer(json.dumps(next(stream)).encode()))
+        if len(batch) == 500:
+            store.apply_transfers(batch)
+            batch = []
+    store.apply_transfers(batch)
+    client.close()
+    return stream
+
+
+def _start_api(redis_url: str, port: int, workers: int, log: Path) -> object:
+    from service.embedded import spawn
+
+    env = {
+        **os.environ,
+        "FRAUDWATCH_REDIS_URL": redis_url,
+        "FRAUDWATCH_API_KEYS": API_KEY,
+        "FRAUDWATCH_RATE_LIMIT_PER_MINUTE": "0",
+        "FRAUDWATCH_LOG_LEVEL": "WARNING",
+    }
+    argv = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    return spawn("api", argv, log, port=port, env=env)
+
+
+def _wait_ready(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"API at {url} not ready after {timeout_s:.0f} s")
+
+
+def _client_thread(
+    port: int,
+    bodies: list[bytes],
+    next_index: list[int],
+    lock: threading.Lock,
+    start: float,
+    rate: float,
+    out: list[tuple[float, int]],
+) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while True:
+        with lock:
+            index = next_index[0]
+            next_index[0] += 1
+        if index >= len(bodies):
+            break
+        due = start + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            conn.request("POST", "/v1/screen", bodies[index], headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            status = 0
+        out.append((time.perf_counter() - due, status))
+    conn.close()
+
+
+def _load(port: int, bodies: list[bytes], rate: float, threads: int, queue: object) -> None:
+    """The load process: open-loop pacing over keep-alive connections."""
+    results: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    next_index = [0]
+    start = time.perf_counter() + 0.2
+    pool = [
+        threading.Thread(
+            target=_client_thread, args=(port, bodies, next_index, lock, start, rate, results)
+        )
+        for _ in range(threads)
+    ]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    queue.put((results, elapsed))  # type: ignore[attr-defined]
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return float("nan")
+    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    """Start everything, preload, measure, stop; return the figures."""
+    from service.embedded import embedded_services, free_port
+
+    with (
+        tempfile.TemporaryDirectory(prefix="screen-bench-") as tmp,
+        embedded_services(Path(tmp) / "services") as services,
+    ):
+        stream = preload(services.redis_url, args.preload, args.seed, args.accounts)
+        count = int(args.rate * args.duration)
+        bodies = []
+        for i in range(count):
+            transfer = next(stream)
+            transfer["transfer_id"] = f"screen-{i}"
+            bodies.append(json.dumps(transfer).encode())
+        port = free_port()
+        api = _start_api(services.redis_url, port, args.api_workers, Path(tmp) / "api.log")
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}")
+            warmup = bodies[: min(200, count)]
+            _load_in_process(port, warmup, min(args.rate, 200.0), args.threads)
+            results, elapsed = _load_in_process(port, bodies, args.rate, args.threads)
+        finally:
+            api.stop()  # type: ignore[attr-defined]
+    latencies = sorted(ms * 1000 for ms, status in results if status == 200)
+    return {
+        "offered_rate": args.rate,
+        "achieved_rate": round(len(results) / elapsed, 1),
+        "requests": len(results),
+        "errors": sum(1 for _, status in results if status != 200),
+        "p50_ms": round(_percentile(latencies, 0.50), 2),
+        "p95_ms": round(_percentile(latencies, 0.95), 2),
+        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "max_ms": round(latencies[-1], 2) if latencies else None,
+        "preloaded_transfers": args.preload,
+        "api_workers": args.api_workers,
+        "client_threads": args.threads,
+        "cpus": os.cpu_count(),
+    }
+
+
+def _load_in_process(
+    port: int, bodies: list[bytes], rate: float, threads: int
+) -> tuple[list[tuple[float, int]], float]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    proc = context.Process(target=_load, args=(port, bodies, rate, threads, queue))
+    proc.start()
+    results, elapsed = queue.get()
+    proc.join()
+    return results, elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the benchmark, print its JSON."""
+    parser = argparse.ArgumentParser(prog="python -m loadtest.screen_bench", description=__doc__)
+    parser.add_argument("--rate", type=float, default=500.0, help="requests per second offered")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument("--preload", type=int, default=50_000, help="transfers preloaded")
+    parser.add_argument("--accounts", type=int, default=20_000, help="simulated accounts")
+    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--threads", type=int, default=32, help="client threads (connections)")
+    parser.add_argument("--seed", type=int, default=7)
+    print(json.dumps(run(parser.parse_args(argv)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
