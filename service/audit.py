@@ -90,7 +90,9 @@ class AuditLog:
         page: list[AuditEntry] = []
         chunk = max(limit * 2, 100)
         while len(page) < limit:
-            rows = self._redis.xrevrange(STREAM, max=high, min=low, count=chunk)
+            rows: list[tuple[bytes, dict[bytes, bytes]]] = self._redis.xrevrange(  # type: ignore[assignment]
+                STREAM, max=high, min=low, count=chunk
+            )
             for stream_id, fields in rows:
                 entry = _entry(stream_id, fields)
                 if key_id is None or entry.key_id == key_id:

@@ -83,7 +83,8 @@ class KeyStore:
 
     def list(self) -> list[KeyRecord]:
         """Every key ever created (revoked ones included), oldest first."""
-        digests = [d.decode() for d in self._redis.hvals(IDS)]
+        stored: list[bytes] = self._redis.hvals(IDS)  # type: ignore[assignment]
+        digests = [d.decode() for d in stored]
         pipe = self._redis.pipeline(transaction=False)
         for digest in digests:
             pipe.hgetall(record_key(digest))
@@ -92,9 +93,10 @@ class KeyStore:
 
     def revoke(self, key_id: str, now: str) -> KeyRecord | None:
         """Mark the key revoked (idempotent: the first revocation time stays); None if unknown."""
-        digest = self._redis.hget(IDS, key_id)
+        digest: bytes | None = self._redis.hget(IDS, key_id)  # type: ignore[assignment]
         if digest is None:
             return None
         key = record_key(digest.decode())
         self._redis.hsetnx(key, "revoked_at", now)
-        return KeyRecord.from_hash(self._redis.hgetall(key))
+        fields: dict[bytes, bytes] = self._redis.hgetall(key)  # type: ignore[assignment]
+        return KeyRecord.from_hash(fields)

@@ -30,10 +30,11 @@ def iter_labelled_features(client: redis.Redis) -> Iterator[LabelledRow]:
     features (alerts stored before features were kept are skipped), confirmed first, then
     each status oldest event first."""
     for status, label in LABELS.items():
-        ids = [member.decode() for member in client.zrange(index_key("status", status), 0, -1)]
+        members: list[bytes] = client.zrange(index_key("status", status), 0, -1)  # type: ignore[assignment]
+        ids = [member.decode() for member in members]
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            for alert_id, raw in zip(chunk, client.mget([features_key(i) for i in chunk]),
-                                     strict=True):  # fmt: skip
+            raws: list[bytes | None] = client.mget([features_key(i) for i in chunk])  # type: ignore[assignment]
+            for alert_id, raw in zip(chunk, raws, strict=True):
                 if raw is not None:
                     yield _vector(raw), label, alert_id
