@@ -137,8 +137,9 @@ class _Account:
     in_amount: dict[int, int] = field(default_factory=dict)
     out_n: int = 0
     out_sum: int = 0
-    payer_housekeeping_hour: int | None = None
-    payee_housekeeping_hour: int | None = None
+    # Event hour of the last housekeeping (trims, clean-up); it only moves forward.
+    payer_housekeeping_hour: int = -1
+    payee_housekeeping_hour: int = -1
     first_seen: int = UNKNOWN
     opened_at: int = UNKNOWN
     birth_year: int = UNKNOWN
@@ -254,7 +255,7 @@ class MemoryStateStore:
         ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
         hour = _hour_of(ts)
         account.first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        housekeeping = account.payer_housekeeping_hour != hour
+        housekeeping = hour > account.payer_housekeeping_hour
         if housekeeping:
             # Retained outgoing history (count and sum), kept in step with every removal.
             while account.out and account.out.lowest_score() < ts - retention:
@@ -325,7 +326,7 @@ class MemoryStateStore:
             account.inbound.trim(NO_MIN, cap)
         if account.payers_last.add_max(t.src_account, ts):
             account.payers_last.trim(NO_MIN, cap)
-        if account.payee_housekeeping_hour != hour:
+        if hour > account.payee_housekeeping_hour:
             account.inbound.trim(ts - retention, NO_CAP)
             account.payers_last.trim(ts - retention, NO_CAP)
             _drop_old_hours(account.in_amount, hour)

@@ -40,7 +40,7 @@ end
 if redis.call('ZADD', KEYS[6], 'GT', sts, payer) == 1 then
   redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(CAP + 1))
 end
-if tonumber(meta[5]) ~= hour then
+if hour > (tonumber(meta[5]) or -1) then
   local oldest = '(' .. s(ts - RETENTION)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', oldest)

@@ -34,7 +34,8 @@ end
 local meta = redis.call('HMGET', KEYS[5], 'fs', 'on', 'os', 'oa', 'by', 'ib', 'tp')
 local fs = tonumber(meta[1])
 if (not fs) or fs > ts then fs = ts; redis.call('HSET', KEYS[5], 'fs', sts) end
-local housekeeping = tonumber(meta[7]) ~= hour
+-- Only a later hour triggers it, so the end state does not depend on arrival order.
+local housekeeping = hour > (tonumber(meta[7]) or -1)
 
 -- Retained outgoing history (count and sum), kept in step with every removal.
 local out_n, out_sum = tonumber(meta[2]) or 0, tonumber(meta[3]) or 0

@@ -1,0 +1,77 @@
+"""The Redis state store and its in-memory twin return identical facts for the same input:
+redeliveries, late events, shared devices, profiles, window caps and months of history."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+import redis
+
+from models.events import AccountProfile, Transfer
+from streams.state.base import EntityHasher, StateLimits
+from streams.state.memory import MemoryStateStore
+from streams.state.redis_store import RedisStateStore
+
+BASE_MS = 1772374503000
+ACCOUNTS = [f"A{i}" for i in range(40)] + ["pipe|in|name", "ünïcode"]
+
+
+def traffic(seed: int, count: int, max_gap_ms: int) -> tuple[list[Transfer], list[AccountProfile]]:
+    rng = random.Random(seed)
+    ts = BASE_MS
+    events: list[Transfer] = []
+    for i in range(count):
+        ts += rng.randint(0, max_gap_ms)
+        late = rng.randint(0, 600_000) if rng.random() < 0.1 else 0
+        src, dst = rng.sample(ACCOUNTS, 2)
+        amount = rng.randint(1, 10**7)
+        events.append(
+            Transfer(
+                transfer_id=f"t{i}",
+                ts="-",
+                ts_ms=ts - late,
+                utc_offset_min=480,
+                src_account=src,
+                dst_account=dst,
+                amount=Decimal(amount) / 100,
+                amount_minor=amount,
+                currency="CNY",
+                device_id=rng.choice([None, "d1", "d2", "d3"]),
+                phone=rng.choice([None, "p1", "p2"]),
+                ip=rng.choice([None, "198.51.100.4"]),
+            )
+        )
+        if rng.random() < 0.05:
+            events.append(rng.choice(events))  # a redelivery
+    profiles = [
+        AccountProfile(
+            account_id=a,
+            opened_at_ms=BASE_MS - 86_400_000 * rng.randint(1, 900),
+            holder_birth_year=rng.randint(1940, 2008),
+            kind=rng.choice(["personal", "business"]),
+        )
+        for a in ACCOUNTS[:20]
+    ]
+    return events, profiles
+
+
+@pytest.mark.parametrize(
+    ("max_gap_ms", "cap"),
+    [(600_000, 50), (7_200_000, 50), (60_000, 1000)],
+    ids=["days-small-cap", "months-small-cap", "hours-default-cap"],
+)
+def test_redis_and_memory_stores_agree(
+    redis_client: redis.Redis, max_gap_ms: int, cap: int
+) -> None:
+    events, profiles = traffic(seed=max_gap_ms, count=2500, max_gap_ms=max_gap_ms)
+    hasher, limits = EntityHasher("parity"), StateLimits(window_cap=cap)
+    in_redis = RedisStateStore(redis_client, hasher, limits)
+    in_memory = MemoryStateStore(hasher, limits)
+    in_redis.apply_profiles(profiles)
+    in_memory.apply_profiles(profiles)
+    for start in range(0, len(events), 97):
+        batch = events[start : start + 97]
+        assert in_redis.apply_transfers(batch) == in_memory.apply_transfers(batch), start
+    assert sum(1 for _ in redis_client.scan_iter(match="fw:{a:*}:pf:*")) == 2500
