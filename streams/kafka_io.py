@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams import metrics
+
+
+class ForgetRevokedLag(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Drops the lag gauge of partitions this worker gave up, so no stale value lingers."""
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        """Called by the consumer before a rebalance takes partitions away."""
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        """Nothing to do: lag is reported after each poll."""
 
 
 def worker_consumer(
@@ -31,7 +47,7 @@ def worker_consumer(
         fetch_max_wait_ms=20,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    consumer.subscribe(list(topics))
+    consumer.subscribe(list(topics), listener=ForgetRevokedLag())
     return consumer
 
 
