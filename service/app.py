@@ -65,12 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.rules = wiring.load_rules(config)
         except RuleLibraryError:
             app.state.rules = None  # /readyz says so; the API still serves what it can
-        # Screening scores with the worker's own scorer (rules + model) on a state twin.
+        # Screening runs the worker's own state scripts (dry) and its scorer (rules + model).
         app.state.scorer = (
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
         )
         app.state.hasher = wiring.entity_hasher(config)
-        app.state.limits = wiring.state_limits(config)
+        app.state.state_store = wiring.redis_state_store(config, client)
         app.state.watchlists = wiring.watchlist_view(config, client)
         yield
         client.close()

@@ -16,7 +16,6 @@ from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest
 from service.lists import ScorerDep, WatchlistViewDep
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
 from streams.state.risk_read import read_account_risk
-from streams.state.screening import screen_facts
 
 router = APIRouter(prefix="/v1", tags=["screening"])
 Screener = Annotated[Caller, Depends(require("bank", "investigator"))]
@@ -67,7 +66,7 @@ async def screen(
         transfer = parse_transfer(await request.body())
     except InvalidEvent as invalid:
         raise InvalidParameter(_field_of(invalid), invalid.reason) from None
-    facts = screen_facts(client, request.app.state.hasher, request.app.state.limits, transfer)
+    facts = request.app.state.state_store.peek(transfer)
     (listed,) = lists.hits([transfer])
     features = derive_features(transfer, facts.payer, facts.payee, facts.entities, listed)
     (verdict,) = scorer.assess([transfer], [features])

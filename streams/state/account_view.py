@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from models.features import WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
+from models.features import MS_PER_HOUR, WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
 from streams.state import keys
-from streams.state.base import split_member
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,82 +58,83 @@ class AccountSnapshot:
         return self.out_amount_24h_minor / self.in_amount_24h_minor
 
 
-def _window(
-    client: redis.Redis, key: str, low: int, high: int
-) -> tuple[int, int, set[str], set[str]]:
-    rows = client.zrangebyscore(key, low, high, withscores=True)
-    count = amount = 0
-    parties: set[str] = set()
-    recent: set[str] = set()
-    for member, score in rows:
-        _, party, amt = split_member(member.decode())
-        count += 1
-        amount += amt
-        parties.add(party)
-        if score >= high - WINDOW_1H_MS:
-            recent.add(party)
-    return count, amount, parties, recent
-
-
-def read_account(client: redis.Redis, account_id: str) -> AccountSnapshot:
-    """The account's windowed facts as of its own latest transfer, in few round trips."""
-    k = keys.account_keys(account_id)
-    pipe = client.pipeline(transaction=False)
-    pipe.zrevrange(k["out"], 0, 0, withscores=True)
-    pipe.zrevrange(k["in"], 0, 0, withscores=True)
-    pipe.hgetall(k["meta"])
-    last_out, last_in, meta = pipe.execute()
-    latest = [int(rows[0][1]) for rows in (last_out, last_in) if rows]
-    profile = {key.decode(): value.decode() for key, value in meta.items()}
-    if not latest:
-        return AccountSnapshot(account_id, None, **_profile_fields(profile))
-    as_of = max(latest)
-    low = as_of - WINDOW_24H_MS
-    out_n, out_amt, payees, payees_1h = _window(client, k["out"], low, as_of)
-    in_n, in_amt, payers, payers_1h = _window(client, k["in"], low, as_of)
-    identifiers = _shared_identifiers(client, account_id, as_of - WINDOW_7D_MS)
-    return AccountSnapshot(
-        account_id=account_id,
-        as_of_ms=as_of,
-        out_count_24h=out_n,
-        out_amount_24h_minor=out_amt,
-        distinct_payees_1h=len(payees_1h),
-        distinct_payees_24h=len(payees),
-        new_payees_24h=int(client.zcount(k["payees"], low, as_of)),
-        in_count_24h=in_n,
-        in_amount_24h_minor=in_amt,
-        distinct_payers_1h=len(payers_1h),
-        distinct_payers_24h=len(payers),
-        new_payers_24h=int(client.zcount(k["payers"], low, as_of)),
-        identifiers=identifiers,
-        **_profile_fields(profile),
-    )
+def _hours(as_of_ms: int) -> list[int]:
+    """The 24 hour buckets of the 24-hour amount window ending at `as_of_ms`."""
+    hour = as_of_ms // MS_PER_HOUR
+    return [hour - i for i in range(24)]
 
 
 _KIND_KEYS = (("device", "devices"), ("phone", "phones"), ("ip", "ips"))
 
 
-def _shared_identifiers(
-    client: redis.Redis, account_id: str, since_ms: int
-) -> list[SharedIdentifier]:
+def read_account(client: redis.Redis, account_id: str) -> AccountSnapshot:
+    """The account's windowed facts as of its own latest transfer, in two round trips.
+
+    The counts and sums are read the way the worker's scripts read them (sorted-set counts,
+    hour buckets), never by scanning a window, so a busy merchant costs what a quiet one does.
+    """
     k = keys.account_keys(account_id)
     pipe = client.pipeline(transaction=False)
+    pipe.zrevrange(k["out"], 0, 0, withscores=True)
+    pipe.zrevrange(k["in"], 0, 0, withscores=True)
+    pipe.hgetall(k["meta"])
     for _, role in _KIND_KEYS:
-        pipe.zrangebyscore(k[role], since_ms, "+inf")
+        pipe.zrange(k[role], 0, -1, withscores=True)
     pipe.hgetall(k["identifiers"])
-    *used, raw_values = pipe.execute()
-    raw = {key.decode(): value.decode() for key, value in raw_values.items()}
+    last_out, last_in, meta, *used, raw_values = pipe.execute()
+    latest = [int(rows[0][1]) for rows in (last_out, last_in) if rows]
+    profile = {key.decode(): value.decode() for key, value in meta.items()}
+    if not latest:
+        return AccountSnapshot(account_id, None, **_profile_fields(profile))
+    as_of = max(latest)
+    day, hour_ago, week = as_of - WINDOW_24H_MS, as_of - WINDOW_1H_MS, as_of - WINDOW_7D_MS
+    hours = _hours(as_of)
+    recent = [
+        (kind, member.decode())
+        for (kind, _), rows in zip(_KIND_KEYS, used, strict=True)
+        for member, score in rows
+        if score >= week
+    ]
     pipe = client.pipeline(transaction=False)
-    found: list[tuple[str, str]] = []
-    for (kind, _), pseudonyms in zip(_KIND_KEYS, used, strict=True):
-        for pseudonym in (p.decode() for p in pseudonyms):
-            found.append((kind, pseudonym))
-            pipe.zrangebyscore(keys.entity_accounts_key(kind, pseudonym), since_ms, "+inf")
-    shared = []
-    for (kind, pseudonym), members in zip(found, pipe.execute(), strict=True):
-        others = sorted(m.decode() for m in members if m.decode() != account_id)
-        shared.append(SharedIdentifier(kind, raw.get(pseudonym, pseudonym), others))
-    return shared
+    pipe.zcount(k["out"], day, as_of)
+    pipe.hmget(k["out_amount"], hours)
+    pipe.zcount(k["payees_last"], hour_ago, "+inf")
+    pipe.zcount(k["payees_last"], day, "+inf")
+    pipe.zcount(k["payees"], day, as_of)
+    pipe.zcount(k["in"], day, as_of)
+    pipe.hmget(k["in_amount"], hours)
+    pipe.zcount(k["payers_last"], hour_ago, "+inf")
+    pipe.zcount(k["payers_last"], day, "+inf")
+    pipe.zcount(k["payers"], day, as_of)
+    for kind, pseudonym in recent:
+        pipe.zrangebyscore(keys.entity_accounts_key(kind, pseudonym), week, "+inf")
+    (out_n, out_amt, payees_1h, payees_24h, new_payees, in_n, in_amt, payers_1h, payers_24h,
+     new_payers, *sharing) = pipe.execute()  # fmt: skip
+    raw = {key.decode(): value.decode() for key, value in raw_values.items()}
+    identifiers = [
+        SharedIdentifier(
+            kind,
+            raw.get(pseudonym, pseudonym),
+            sorted(m.decode() for m in members if m.decode() != account_id),
+        )
+        for (kind, pseudonym), members in zip(recent, sharing, strict=True)
+    ]
+    return AccountSnapshot(
+        account_id=account_id,
+        as_of_ms=as_of,
+        out_count_24h=out_n,
+        out_amount_24h_minor=sum(int(v) for v in out_amt if v is not None),
+        distinct_payees_1h=payees_1h,
+        distinct_payees_24h=payees_24h,
+        new_payees_24h=new_payees,
+        in_count_24h=in_n,
+        in_amount_24h_minor=sum(int(v) for v in in_amt if v is not None),
+        distinct_payers_1h=payers_1h,
+        distinct_payers_24h=payers_24h,
+        new_payers_24h=new_payers,
+        identifiers=identifiers,
+        **_profile_fields(profile),
+    )
 
 
 def _profile_fields(profile: dict[str, str]) -> dict[str, object]:

@@ -8,9 +8,8 @@ trimming instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -48,14 +47,6 @@ class SortedSet:
     def __len__(self) -> int:
         return len(self._scores)
 
-    @classmethod
-    def of(cls, pairs: Iterable[tuple[str, int]]) -> SortedSet:
-        """A sorted set holding the (member, score) pairs, built in one sort."""
-        made = cls()
-        made._scores = dict(pairs)
-        made._order = SortedList((score, member) for member, score in made._scores.items())
-        return made
-
     def score(self, member: str) -> int | None:
         """ZSCORE."""
         return self._scores.get(member)
@@ -75,10 +66,11 @@ class SortedSet:
         self.add(member, score)
         return True
 
-    def lowest_score(self) -> int:
-        """Score of the lowest-ranked member (the set must not be empty)."""
-        score: int = self._order[0][0]
-        return score
+    def members_below(self, score: int) -> list[str]:
+        """ZRANGEBYSCORE -inf (score: members scored strictly below `score`."""
+        return [
+            member for _, member in self._order.irange(maximum=(score, ""), inclusive=(True, False))
+        ]
 
     def pop_lowest(self) -> str:
         """Remove and return the lowest-ranked member (ZREMRANGEBYRANK 0 0)."""
@@ -164,6 +156,11 @@ def hour_sum(buckets: dict[int, int], ts_ms: int) -> int:
     return sum(buckets.get(hour - i, 0) for i in range(24))
 
 
+def _newly(last: int | None, since_ms: int) -> int:
+    """1 if a member last seen at `last` (or never) is not yet counted from `since_ms` on."""
+    return 1 if last is None or last < since_ms else 0
+
+
 def _drop_old_hours(buckets: dict[int, int], hour: int) -> None:
     """Housekeeping of hour buckets: keep them few (only the last 24 hours are ever read)."""
     if len(buckets) > 30:
@@ -186,38 +183,6 @@ class MemoryStateStore:
             account = self._accounts[account_id] = _Account()
         return account
 
-    def seed_account(self, account_id: str, **state: Any) -> None:
-        """Replace one account's state with a copy of what another store holds (e.g. the raw
-        Redis keys), so that applying a transfer here gives the facts it would get there.
-
-        Keywords are the account record's fields (`out`, `inbound`, `payees`, `first_seen`,
-        `payer_facts`, ...); sorted sets are given as (member, score) pairs. Fields left out
-        start empty, as for an account never seen.
-        """
-        account = _Account()
-        for name, value in state.items():
-            if not hasattr(account, name):
-                raise TypeError(f"seed_account: an account has no field {name!r}")
-            current = getattr(account, name)
-            if isinstance(current, SortedSet):
-                value = SortedSet.of(value)
-            elif isinstance(current, dict):
-                value = dict(value)
-            setattr(account, name, value)
-        self._accounts[account_id] = account
-
-    def seed_entity(
-        self,
-        kind: str,
-        pseudonym: str,
-        *,
-        accounts: Iterable[tuple[str, int]] = (),
-        facts: Mapping[str, int] | None = None,
-    ) -> None:
-        """Replace one device's, phone's or IP's state (its payer accounts by last time seen,
-        and counts stored per transfer id), like `seed_account`."""
-        self._entities[f"{kind}:{pseudonym}"] = _Entity(SortedSet.of(accounts), dict(facts or {}))
-
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
         """Merge profile fields into the accounts' records."""
         for profile in profiles:
@@ -231,22 +196,28 @@ class MemoryStateStore:
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """Apply each transfer in order; see `streams.state.base` for the semantics."""
-        results = []
-        for transfer in transfers:
-            device, phone, ip = self._hasher.entities_of(transfer)
-            first = transfer.transfer_id not in self._account(transfer.src_account).payer_facts
-            payer = self._apply_payer(transfer, (device, phone, ip))
-            payee = self._apply_payee(transfer)
-            entities = EntityFacts(
-                self._apply_entity("device", device, transfer),
-                self._apply_entity("phone", phone, transfer),
-                self._apply_entity("ip", ip, transfer),
-            )
-            results.append(TransferFacts(payer, payee, entities, first))
-        return results
+        return [self._transfer(t, dry=False) for t in transfers]
+
+    def peek(self, transfer: Transfer) -> TransferFacts:
+        """The facts the transfer would get if applied now, changing nothing (screening)."""
+        return self._transfer(transfer, dry=True)
+
+    def _transfer(self, transfer: Transfer, *, dry: bool) -> TransferFacts:
+        device, phone, ip = self._hasher.entities_of(transfer)
+        first = transfer.transfer_id not in self._account(transfer.src_account).payer_facts
+        return TransferFacts(
+            self._apply_payer(transfer, (device, phone, ip), dry),
+            self._apply_payee(transfer, dry),
+            EntityFacts(
+                self._apply_entity("device", device, transfer, dry),
+                self._apply_entity("phone", phone, transfer, dry),
+                self._apply_entity("ip", ip, transfer, dry),
+            ),
+            first,
+        )
 
     def _apply_payer(
-        self, t: Transfer, pseudonyms: tuple[str | None, str | None, str | None]
+        self, t: Transfer, pseudonyms: tuple[str | None, str | None, str | None], dry: bool
     ) -> PayerFacts:
         account = self._account(t.src_account)
         stored = account.payer_facts.get(t.transfer_id)
@@ -254,20 +225,58 @@ class MemoryStateStore:
             return stored
         ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
         hour = _hour_of(ts)
-        account.first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        housekeeping = hour > account.payer_housekeeping_hour
-        if housekeeping:
-            # Retained outgoing history (count and sum), kept in step with every removal.
-            while account.out and account.out.lowest_score() < ts - retention:
-                account.out_n -= 1
-                account.out_sum -= split_member(account.out.pop_lowest())[2]
-        n_prior, amt_prior = account.out_n, account.out_sum
+        member = entry_member(t.transfer_id, t.dst_account, t.amount_minor)
+        first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
+        first_paid = account.payees.score(t.dst_account)
+        first_time = int(first_paid is None or first_paid > ts)
+        # A replay past the dedupe horizon finds its entry already there and adds nothing.
+        added = int(account.out.score(member) is None)
+        last_paid = account.payees_last.score(t.dst_account)
+        device = pseudonyms[0]
+        device_new = (
+            0 if device is None else _newly(account.devices.score(device), ts - WINDOW_7D_MS)
+        )
+        last_in = account.inbound.last_at_or_before(ts)
+        # Retained history without the entries past retention that housekeeping has yet to drop.
+        expired = account.out.members_below(ts - retention)
+        prior_n = account.out_n - len(expired)
+        prior_sum = account.out_sum - sum(split_member(m)[2] for m in expired)
+        facts = PayerFacts(
+            out_n_1h=account.out.count(ts - WINDOW_1H_MS, ts) + added,
+            out_n_24h=account.out.count(ts - WINDOW_24H_MS, ts) + added,
+            payees_1h=account.payees_last.count(ts - WINDOW_1H_MS, INF)
+            + _newly(last_paid, ts - WINDOW_1H_MS),
+            payees_24h=account.payees_last.count(ts - WINDOW_24H_MS, INF)
+            + _newly(last_paid, ts - WINDOW_24H_MS),
+            new_payees_24h=account.payees.count(ts - WINDOW_24H_MS, ts) + first_time,
+            first_time_payee=first_time,
+            out_amt_24h=hour_sum(account.out_amount, ts) + added * t.amount_minor,
+            out_n_30d_prior=prior_n,
+            out_amt_30d_prior=prior_sum,
+            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts),
+            in_amt_24h=hour_sum(account.in_amount, ts),
+            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF),
+            last_in_ts=UNKNOWN if last_in is None else last_in,
+            first_seen_ts=first_seen,
+            opened_at=account.opened_at,
+            birth_year=account.birth_year,
+            is_business=account.is_business,
+            devices_7d=account.devices.count(ts - WINDOW_7D_MS, INF) + device_new,
+        )
+        if dry:
+            return facts
 
-        known = account.payees.score(t.dst_account)
-        first_time = account.payees.add_min(t.dst_account, ts)
-        if known is None:
-            account.payees.trim(NO_MIN, cap)
-        if account.out.add_new(entry_member(t.transfer_id, t.dst_account, t.amount_minor), ts):
+        housekeeping = hour > account.payer_housekeeping_hour  # only forward: order-independent
+        account.first_seen = first_seen
+        if first_time:
+            account.payees.add(t.dst_account, ts)
+            if first_paid is None:
+                account.payees.trim(NO_MIN, cap)
+        if housekeeping:
+            account.out_n, account.out_sum = prior_n, prior_sum
+            account.out.trim(ts - retention, NO_CAP)
+        if added:
+            account.out.add(member, ts)
             account.out_n += 1
             account.out_sum += t.amount_minor
             while account.out_n > cap:
@@ -276,7 +285,6 @@ class MemoryStateStore:
             account.out_amount[hour] = account.out_amount.get(hour, 0) + t.amount_minor
         if account.payees_last.add_max(t.dst_account, ts):
             account.payees_last.trim(NO_MIN, cap)
-        device = pseudonyms[0]
         if device is not None and account.devices.add_max(device, ts):
             account.devices.trim(NO_MIN, cap)
         if housekeeping:
@@ -284,70 +292,60 @@ class MemoryStateStore:
             account.devices.trim(ts - retention, NO_CAP)
             _drop_old_hours(account.out_amount, hour)
             account.payer_housekeeping_hour = hour
-
-        last_in = account.inbound.last_at_or_before(ts)
-        facts = PayerFacts(
-            out_n_1h=account.out.count(ts - WINDOW_1H_MS, ts),
-            out_n_24h=account.out.count(ts - WINDOW_24H_MS, ts),
-            payees_1h=account.payees_last.count(ts - WINDOW_1H_MS, INF),
-            payees_24h=account.payees_last.count(ts - WINDOW_24H_MS, INF),
-            new_payees_24h=account.payees.count(ts - WINDOW_24H_MS, ts),
-            first_time_payee=int(first_time),
-            out_amt_24h=hour_sum(account.out_amount, ts),
-            out_n_30d_prior=n_prior,
-            out_amt_30d_prior=amt_prior,
-            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts),
-            in_amt_24h=hour_sum(account.in_amount, ts),
-            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF),
-            last_in_ts=UNKNOWN if last_in is None else last_in,
-            first_seen_ts=account.first_seen,
-            opened_at=account.opened_at,
-            birth_year=account.birth_year,
-            is_business=account.is_business,
-            devices_7d=account.devices.count(ts - WINDOW_7D_MS, INF),
-        )
         account.payer_facts[t.transfer_id] = facts
         return facts
 
-    def _apply_payee(self, t: Transfer) -> PayeeFacts:
+    def _apply_payee(self, t: Transfer, dry: bool) -> PayeeFacts:
         account = self._account(t.dst_account)
         stored = account.payee_facts.get(t.transfer_id)
         if stored is not None:
             return stored
         ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
         hour = _hour_of(ts)
-        account.first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        known = account.payers.score(t.src_account)
-        account.payers.add_min(t.src_account, ts)
-        if known is None:
-            account.payers.trim(NO_MIN, cap)
-        if account.inbound.add_new(entry_member(t.transfer_id, t.src_account, t.amount_minor), ts):
-            account.in_amount[hour] = account.in_amount.get(hour, 0) + t.amount_minor
-            account.inbound.trim(NO_MIN, cap)
-        if account.payers_last.add_max(t.src_account, ts):
-            account.payers_last.trim(NO_MIN, cap)
-        if hour > account.payee_housekeeping_hour:
-            account.inbound.trim(ts - retention, NO_CAP)
-            account.payers_last.trim(ts - retention, NO_CAP)
-            _drop_old_hours(account.in_amount, hour)
-            account.payee_housekeeping_hour = hour
+        member = entry_member(t.transfer_id, t.src_account, t.amount_minor)
+        first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
+        first_paid = account.payers.score(t.src_account)
+        first_time = int(first_paid is None or first_paid > ts)
+        added = int(account.inbound.score(member) is None)
+        last_paid = account.payers_last.score(t.src_account)
         facts = PayeeFacts(
-            in_n_1h=account.inbound.count(ts - WINDOW_1H_MS, ts),
-            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts),
-            payers_1h=account.payers_last.count(ts - WINDOW_1H_MS, INF),
-            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF),
-            new_payers_24h=account.payers.count(ts - WINDOW_24H_MS, ts),
-            in_amt_24h=hour_sum(account.in_amount, ts),
+            in_n_1h=account.inbound.count(ts - WINDOW_1H_MS, ts) + added,
+            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts) + added,
+            payers_1h=account.payers_last.count(ts - WINDOW_1H_MS, INF)
+            + _newly(last_paid, ts - WINDOW_1H_MS),
+            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF)
+            + _newly(last_paid, ts - WINDOW_24H_MS),
+            new_payers_24h=account.payers.count(ts - WINDOW_24H_MS, ts) + first_time,
+            in_amt_24h=hour_sum(account.in_amount, ts) + added * t.amount_minor,
             out_amt_24h=hour_sum(account.out_amount, ts),
-            first_seen_ts=account.first_seen,
+            first_seen_ts=first_seen,
             opened_at=account.opened_at,
             birth_year=account.birth_year,
             is_business=account.is_business,
         )
+        if dry:
+            return facts
+
+        account.first_seen = first_seen
+        if first_time:
+            account.payers.add(t.src_account, ts)
+            if first_paid is None:
+                account.payers.trim(NO_MIN, cap)
+        if added:
+            account.inbound.add(member, ts)
+            account.in_amount[hour] = account.in_amount.get(hour, 0) + t.amount_minor
+            account.inbound.trim(NO_MIN, cap)
+        if account.payers_last.add_max(t.src_account, ts):
+            account.payers_last.trim(NO_MIN, cap)
+        if hour > account.payee_housekeeping_hour:  # only forward: order-independent
+            account.inbound.trim(ts - retention, NO_CAP)
+            account.payers_last.trim(ts - retention, NO_CAP)
+            _drop_old_hours(account.in_amount, hour)
+            account.payee_housekeeping_hour = hour
         account.payee_facts[t.transfer_id] = facts
         return facts
 
-    def _apply_entity(self, kind: str, pseudonym: str | None, t: Transfer) -> int:
+    def _apply_entity(self, kind: str, pseudonym: str | None, t: Transfer, dry: bool) -> int:
         if pseudonym is None:
             return UNKNOWN
         key = f"{kind}:{pseudonym}"
@@ -358,8 +356,12 @@ class MemoryStateStore:
         if stored is not None:
             return stored
         ts = t.ts_ms
+        count = entity.accounts.count(ts - WINDOW_7D_MS, INF) + _newly(
+            entity.accounts.score(t.src_account), ts - WINDOW_7D_MS
+        )
+        if dry:
+            return count
         if entity.accounts.add_max(t.src_account, ts):
             entity.accounts.trim(ts - self._limits.entity_retention_ms, self._limits.window_cap)
-        count = entity.accounts.count(ts - WINDOW_7D_MS, INF)
         entity.facts[t.transfer_id] = count
         return count

@@ -95,19 +95,27 @@ class RedisStateStore:
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """Apply the batch in one pipeline; retried whole once if Redis lost the scripts."""
-        if not transfers:
-            return []
+        return self._run(transfers, dry=False) if transfers else []
+
+    def peek(self, transfer: Transfer) -> TransferFacts:
+        """The facts the transfer would get if applied now, changing nothing (screening).
+
+        The same scripts compute them, in a dry run, so screening agrees with the worker."""
+        return self._run([transfer], dry=True)[0]
+
+    def _run(self, transfers: Sequence[Transfer], *, dry: bool) -> list[TransferFacts]:
         if not self._sha:
             self._load_scripts()
         try:
-            return self._apply(transfers)
+            return self._apply(transfers, dry)
         except redis.exceptions.NoScriptError:
             # Redis restarted or flushed its script cache; replaying the batch is idempotent.
             self._load_scripts()
-            return self._apply(transfers)
+            return self._apply(transfers, dry)
 
-    def _apply(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
+    def _apply(self, transfers: Sequence[Transfer], dry: bool) -> list[TransferFacts]:
         pipe = self._redis.pipeline(transaction=False)
+        flag = "1" if dry else "0"
         entity_counts: list[tuple[bool, bool, bool]] = []
         for t in transfers:
             ts = str(t.ts_ms)
@@ -122,7 +130,7 @@ class RedisStateStore:
                 src["phones"], src["ips"], src["identifiers"], src["payees_last"],
                 src["payers_last"], src["out_amount"], src["in_amount"],
                 t.transfer_id, ts, t.dst_account, amount, device or "", phone or "", ip or "",
-                t.device_id or "", t.phone or "", t.ip or "",
+                t.device_id or "", t.phone or "", t.ip or "", flag,
             )  # fmt: skip
             pipe.evalsha(
                 self._sha["payee"],
@@ -130,7 +138,7 @@ class RedisStateStore:
                 dst["in"], dst["out_amount"], dst["payers"], dst["meta"],
                 keys.payee_facts_key(t.dst_account, t.transfer_id),
                 dst["payers_last"], dst["in_amount"],
-                t.transfer_id, ts, t.src_account, amount,
+                t.transfer_id, ts, t.src_account, amount, flag,
             )  # fmt: skip
             present = []
             for kind, pseudonym in zip(ENTITY_KINDS, (device, phone, ip), strict=True):
@@ -141,13 +149,14 @@ class RedisStateStore:
                         2,
                         keys.entity_accounts_key(kind, pseudonym),
                         keys.entity_facts_key(kind, pseudonym, t.transfer_id),
-                        t.transfer_id, ts, t.src_account,
+                        t.transfer_id, ts, t.src_account, flag,
                     )  # fmt: skip
             entity_counts.append((present[0], present[1], present[2]))
-        for t in transfers:
-            # Idempotent (same value each time); trace starts from it.
-            record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
-            pipe.set(keys.transfer_record_key(t.transfer_id), record, ex=self._transfer_ttl)
+        if not dry:
+            for t in transfers:
+                # Idempotent (same value each time); trace starts from it.
+                record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
+                pipe.set(keys.transfer_record_key(t.transfer_id), record, ex=self._transfer_ttl)
         replies: list[Any] = pipe.execute()
         self.round_trips += 1
         return _facts_from_replies(replies, entity_counts)

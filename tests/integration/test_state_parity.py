@@ -1,5 +1,6 @@
 """The Redis state store and its in-memory twin return identical facts for the same input:
-redeliveries, late events, shared devices, profiles, window caps and months of history."""
+redeliveries, late events, shared devices, profiles, window caps and months of history; and a
+dry run (screening) gives the facts that applying the transfer then gives."""
 
 from __future__ import annotations
 
@@ -73,5 +74,10 @@ def test_redis_and_memory_stores_agree(
     in_memory.apply_profiles(profiles)
     for start in range(0, len(events), 97):
         batch = events[start : start + 97]
-        assert in_redis.apply_transfers(batch) == in_memory.apply_transfers(batch), start
+        # Screening's dry run agrees across stores and with what applying then gives.
+        peeked = in_redis.peek(batch[0])
+        assert peeked == in_memory.peek(batch[0]), start
+        applied = in_redis.apply_transfers(batch)
+        assert applied == in_memory.apply_transfers(batch), start
+        assert applied[0][:3] == peeked[:3], start
     assert sum(1 for _ in redis_client.scan_iter(match="fw:{a:*}:pf:*")) == 2500

@@ -75,8 +75,9 @@ def test_shared_device_counts_distinct_payers() -> None:
 def test_window_cap_bounds_memory() -> None:
     s = MemoryStateStore(EntityHasher("test"), StateLimits(window_cap=10))
     facts = s.apply_transfers([transfer(f"t{i}", "A", f"P{i}", i / 10) for i in range(50)])
-    assert facts[-1].payer.out_n_1h == 10
-    assert facts[-1].payer.payees_1h == 10
+    # At most `cap` entries are kept; a transfer's counts are those plus itself.
+    assert facts[-1].payer.out_n_1h == 11
+    assert facts[-1].payer.payees_1h == 11
 
 
 def test_old_entries_are_trimmed_by_event_time() -> None:

@@ -1,8 +1,8 @@
--- Apply one transfer to its payee's keys (one hash slot) and return the payee facts.
+-- One transfer on its payee's keys (one hash slot): compute the payee facts, then apply it.
 -- KEYS: in, out_amount, payers, meta, facts-of-this-transfer, payers_last, in_amount
--- ARGV: tid, ts, payer, amount
--- Returns "comma-separated PayeeFacts"; a redelivery returns the stored facts unchanged.
--- Window facts are counts and hour-bucket sums; housekeeping runs once per event hour.
+-- ARGV: tid, ts, payer, amount, dry ('1' = screening: compute only, write nothing)
+-- Returns "comma-separated PayeeFacts": the current state plus this transfer, computed before
+-- any write. A redelivery returns the stored facts unchanged.
 local stored = redis.call('GET', KEYS[5])
 if stored then return stored end
 
@@ -13,10 +13,9 @@ local tid, sts, payer, amount = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ts = tonumber(sts)
 local hour = math.floor(ts / 3600000)
 local t1h, t24h = s(ts - W1H), s(ts - W24H)
--- The 24 hour buckets of the 24-hour amount windows, named once for both sums.
+local member = tid .. '|' .. payer .. '|' .. amount
 local hours = {}
 for i = 0, 23 do hours[i + 1] = s(hour - i) end
-
 local function hour_sum(key)
   local total = 0
   for _, v in ipairs(redis.call('HMGET', key, unpack(hours))) do
@@ -24,23 +23,44 @@ local function hour_sum(key)
   end
   return total
 end
+local function newly(last, from) if (not last) or tonumber(last) < from then return 1 end return 0 end
 
 local meta = redis.call('HMGET', KEYS[4], 'fs', 'oa', 'by', 'ib', 'tq')
 local fs = tonumber(meta[1])
-if (not fs) or fs > ts then fs = ts; redis.call('HSET', KEYS[4], 'fs', sts) end
-local old = redis.call('ZSCORE', KEYS[3], payer)
-if (not old) or tonumber(old) > ts then
+local earlier_seen = fs and fs <= ts
+if not earlier_seen then fs = ts end
+local first_paid = redis.call('ZSCORE', KEYS[3], payer)
+local first_time = 0
+if (not first_paid) or tonumber(first_paid) > ts then first_time = 1 end
+local added, added_amount = 1, tonumber(amount)
+if redis.call('ZSCORE', KEYS[1], member) then added, added_amount = 0, 0 end
+local last_paid = redis.call('ZSCORE', KEYS[6], payer)
+
+local facts = table.concat({
+  redis.call('ZCOUNT', KEYS[1], t1h, sts) + added,
+  redis.call('ZCOUNT', KEYS[1], t24h, sts) + added,
+  redis.call('ZCOUNT', KEYS[6], t1h, '+inf') + newly(last_paid, ts - W1H),
+  redis.call('ZCOUNT', KEYS[6], t24h, '+inf') + newly(last_paid, ts - W24H),
+  redis.call('ZCOUNT', KEYS[3], t24h, sts) + first_time,
+  s(hour_sum(KEYS[7]) + added_amount), s(hour_sum(KEYS[2])), s(fs),
+  meta[2] or '-1', meta[3] or '-1', meta[4] or '-1',
+}, ',')
+if ARGV[5] == '1' then return facts end
+
+if not earlier_seen then redis.call('HSET', KEYS[4], 'fs', sts) end
+if first_time == 1 then
   redis.call('ZADD', KEYS[3], sts, payer)
-  if not old then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
+  if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
 end
-if redis.call('ZADD', KEYS[1], sts, tid .. '|' .. payer .. '|' .. amount) == 1 then
+if added == 1 then
+  redis.call('ZADD', KEYS[1], sts, member)
   redis.call('HINCRBY', KEYS[7], hours[1], amount)
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(CAP + 1))
 end
 if redis.call('ZADD', KEYS[6], 'GT', sts, payer) == 1 then
   redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(CAP + 1))
 end
-if hour > (tonumber(meta[5]) or -1) then
+if hour > (tonumber(meta[5]) or -1) then  -- only forward: order-independent
   local oldest = '(' .. s(ts - RETENTION)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', oldest)
@@ -52,13 +72,5 @@ if hour > (tonumber(meta[5]) or -1) then
   redis.call('HSET', KEYS[4], 'tq', hours[1])
   for _, i in ipairs({1, 3, 4, 6, 7}) do redis.call('EXPIRE', KEYS[i], STATE_TTL) end
 end
-
-local facts = table.concat({
-  redis.call('ZCOUNT', KEYS[1], t1h, sts), redis.call('ZCOUNT', KEYS[1], t24h, sts),
-  redis.call('ZCOUNT', KEYS[6], t1h, '+inf'), redis.call('ZCOUNT', KEYS[6], t24h, '+inf'),
-  redis.call('ZCOUNT', KEYS[3], t24h, sts),
-  s(hour_sum(KEYS[7])), s(hour_sum(KEYS[2])), s(fs),
-  meta[2] or '-1', meta[3] or '-1', meta[4] or '-1',
-}, ',')
 redis.call('SET', KEYS[5], facts, 'EX', DEDUPE_TTL)
 return facts

@@ -1,12 +1,14 @@
--- Apply one transfer to its payer's keys (one hash slot) and return the payer facts.
+-- One transfer on its payer's keys (one hash slot): compute the payer facts, then apply it.
 -- KEYS: out, in, payees, devices, meta, facts-of-this-transfer, phones, ips, identifiers,
 --       payees_last, payers_last, out_amount, in_amount
--- ARGV: tid, ts, payee, amount, device|'', phone|'', ip|'', raw device, raw phone, raw ip
--- Returns {first_delivery 0|1, "comma-separated PayerFacts"}; a redelivery returns the facts
--- stored by its first delivery and changes nothing. Window facts are counts and hour-bucket
--- sums (O(log n)), and housekeeping (time trims, TTLs) runs once per account per event hour,
--- so a busy account costs what a quiet one costs. Devices, phones and IPs are pseudonyms;
--- `identifiers` maps each back to its raw value for audited investigator views.
+-- ARGV: tid, ts, payee, amount, device|'', phone|'', ip|'', raw device, raw phone, raw ip,
+--       dry ('1' = screening: compute only, write nothing)
+-- Returns {first_delivery 0|1, "comma-separated PayerFacts"}. Facts are the current state
+-- plus this transfer's own contribution, computed before any write, so a dry run (screening)
+-- and the real one agree exactly. A redelivery returns the facts stored by its first delivery
+-- and changes nothing. Every fact is a count or an hour-bucket sum (O(log n)); housekeeping
+-- (time trims, TTLs) runs when the account's event time enters a new hour. Devices, phones
+-- and IPs are pseudonyms; `identifiers` maps each to its raw value for audited views.
 local stored = redis.call('GET', KEYS[6])
 if stored then return {0, stored} end
 
@@ -16,13 +18,11 @@ local function s(n) return string.format('%d', n) end
 local tid, sts, payee, amount = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local ts = tonumber(sts)
 local hour = math.floor(ts / 3600000)
-local oldest = '(' .. s(ts - RETENTION)
 local t1h, t24h, t7d = s(ts - W1H), s(ts - W24H), s(ts - W7D)
+local member = tid .. '|' .. payee .. '|' .. ARGV[4]
 -- The 24 hour buckets of the 24-hour amount windows, named once for both sums.
 local hours = {}
 for i = 0, 23 do hours[i + 1] = s(hour - i) end
-
-local function amount_of(member) return tonumber(string.sub(member, string.match(member, '.*()|') + 1)) end
 local function hour_sum(key)
   local total = 0
   for _, v in ipairs(redis.call('HMGET', key, unpack(hours))) do
@@ -30,30 +30,63 @@ local function hour_sum(key)
   end
   return total
 end
+-- 1 if a member last seen at `last` (or never) is not yet counted from `from` on.
+local function newly(last, from) if (not last) or tonumber(last) < from then return 1 end return 0 end
 
 local meta = redis.call('HMGET', KEYS[5], 'fs', 'on', 'os', 'oa', 'by', 'ib', 'tp')
 local fs = tonumber(meta[1])
-if (not fs) or fs > ts then fs = ts; redis.call('HSET', KEYS[5], 'fs', sts) end
--- Only a later hour triggers it, so the end state does not depend on arrival order.
-local housekeeping = hour > (tonumber(meta[7]) or -1)
-
--- Retained outgoing history (count and sum), kept in step with every removal.
-local out_n, out_sum = tonumber(meta[2]) or 0, tonumber(meta[3]) or 0
-if housekeeping then
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest)
-  for _, m in ipairs(expired) do out_n = out_n - 1; out_sum = out_sum - amount_of(m) end
-  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest) end
-end
-local n_prior, amt_prior = out_n, out_sum
-
+local earlier_seen = fs and fs <= ts
+if not earlier_seen then fs = ts end
+local first_paid = redis.call('ZSCORE', KEYS[3], payee)
 local first_time = 0
-local old = redis.call('ZSCORE', KEYS[3], payee)
-if (not old) or tonumber(old) > ts then
-  first_time = 1
+if (not first_paid) or tonumber(first_paid) > ts then first_time = 1 end
+-- A replay past the dedupe horizon finds its entry already there and adds nothing.
+local added, added_amount = 1, amount
+if redis.call('ZSCORE', KEYS[1], member) then added, added_amount = 0, 0 end
+local last_paid = redis.call('ZSCORE', KEYS[10], payee)
+local device = ARGV[5]
+local device_new = 0
+if device ~= '' then device_new = newly(redis.call('ZSCORE', KEYS[4], device), ts - W7D) end
+local last_in = -1
+local last = redis.call('ZREVRANGEBYSCORE', KEYS[2], sts, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #last > 0 then last_in = tonumber(last[2]) end
+-- Retained outgoing history (count and sum, kept in step with every removal), without the
+-- entries past retention that housekeeping has yet to drop.
+local function amount_of(m) return tonumber(string.sub(m, string.match(m, '.*()|') + 1)) end
+local oldest = '(' .. s(ts - RETENTION)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest)
+local out_n, out_sum = tonumber(meta[2]) or 0, tonumber(meta[3]) or 0
+for _, m in ipairs(expired) do out_n = out_n - 1; out_sum = out_sum - amount_of(m) end
+local prior_n, prior_sum = out_n, out_sum
+
+-- Counts are small integers (tostring is exact); sums and times go through %d.
+local facts = table.concat({
+  redis.call('ZCOUNT', KEYS[1], t1h, sts) + added,
+  redis.call('ZCOUNT', KEYS[1], t24h, sts) + added,
+  redis.call('ZCOUNT', KEYS[10], t1h, '+inf') + newly(last_paid, ts - W1H),
+  redis.call('ZCOUNT', KEYS[10], t24h, '+inf') + newly(last_paid, ts - W24H),
+  redis.call('ZCOUNT', KEYS[3], t24h, sts) + first_time,
+  first_time, s(hour_sum(KEYS[12]) + added_amount), prior_n, s(prior_sum),
+  redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13])),
+  redis.call('ZCOUNT', KEYS[11], t24h, '+inf'),
+  s(last_in), s(fs), meta[4] or '-1', meta[5] or '-1', meta[6] or '-1',
+  redis.call('ZCOUNT', KEYS[4], t7d, '+inf') + device_new,
+}, ',')
+if ARGV[11] == '1' then return {1, facts} end
+
+local housekeeping = hour > (tonumber(meta[7]) or -1)  -- only forward: order-independent
+if not earlier_seen then redis.call('HSET', KEYS[5], 'fs', sts) end
+if first_time == 1 then
   redis.call('ZADD', KEYS[3], sts, payee)
-  if not old then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
+  if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
 end
-if redis.call('ZADD', KEYS[1], sts, tid .. '|' .. payee .. '|' .. ARGV[4]) == 1 then
+if not housekeeping then
+  out_n, out_sum = tonumber(meta[2]) or 0, tonumber(meta[3]) or 0  -- expired stay till then
+elseif #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
+end
+if added == 1 then
+  redis.call('ZADD', KEYS[1], sts, member)
   out_n = out_n + 1
   out_sum = out_sum + amount
   if out_n > CAP then
@@ -87,20 +120,5 @@ if housekeeping then
   redis.call('HSET', KEYS[5], 'tp', hours[1])
   for _, i in ipairs({1, 3, 4, 5, 7, 8, 9, 10, 12}) do redis.call('EXPIRE', KEYS[i], STATE_TTL) end
 end
-
-local last_in = -1
-local last = redis.call('ZREVRANGEBYSCORE', KEYS[2], sts, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if #last > 0 then last_in = tonumber(last[2]) end
--- Counts are small integers (tostring is exact); sums and times go through %d.
-local facts = table.concat({
-  redis.call('ZCOUNT', KEYS[1], t1h, sts), redis.call('ZCOUNT', KEYS[1], t24h, sts),
-  redis.call('ZCOUNT', KEYS[10], t1h, '+inf'), redis.call('ZCOUNT', KEYS[10], t24h, '+inf'),
-  redis.call('ZCOUNT', KEYS[3], t24h, sts),
-  first_time, s(hour_sum(KEYS[12])), n_prior, s(amt_prior),
-  redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13])),
-  redis.call('ZCOUNT', KEYS[11], t24h, '+inf'),
-  s(last_in), s(fs), meta[4] or '-1', meta[5] or '-1', meta[6] or '-1',
-  redis.call('ZCOUNT', KEYS[4], t7d, '+inf'),
-}, ',')
 redis.call('SET', KEYS[6], facts, 'EX', DEDUPE_TTL)
 return {1, facts}
