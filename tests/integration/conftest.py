@@ -71,21 +71,26 @@ def redis_client(services: EmbeddedServices) -> Iterator[redis.Redis]:
     client.close()
 
 
+def make_topic_set(bootstrap: str, partitions: int = 1) -> TopicSet:
+    """A fresh, uniquely named topic set, created on the broker."""
+    suffix = uuid.uuid4().hex[:10]
+    topic_set = TopicSet(
+        transfers=f"transfers-{suffix}",
+        accounts=f"accounts-{suffix}",
+        alerts=f"alerts-{suffix}",
+        dlq=f"transfers.dlq-{suffix}",
+        partitions=partitions,
+    )
+    ensure_topics(bootstrap, topic_set.names, partitions)
+    return topic_set
+
+
 @pytest.fixture
 def make_topics(services: EmbeddedServices) -> TopicFactory:
     """Creates a fresh, uniquely named topic set: `make_topics(partitions=3)`."""
 
     def make(partitions: int = 1) -> TopicSet:
-        suffix = uuid.uuid4().hex[:10]
-        topic_set = TopicSet(
-            transfers=f"transfers-{suffix}",
-            accounts=f"accounts-{suffix}",
-            alerts=f"alerts-{suffix}",
-            dlq=f"transfers.dlq-{suffix}",
-            partitions=partitions,
-        )
-        ensure_topics(services.kafka_bootstrap, topic_set.names, partitions)
-        return topic_set
+        return make_topic_set(services.kafka_bootstrap, partitions)
 
     return make
 
@@ -96,32 +101,39 @@ def topics(make_topics: TopicFactory) -> TopicSet:
     return make_topics()
 
 
+def settings_of(
+    services: EmbeddedServices, topic_set: TopicSet, home: Path, **overrides: Any
+) -> Settings:
+    """`Settings` for the session services and a topic set; keyword args override."""
+    values: dict[str, Any] = {
+        "home": home,
+        "kafka_bootstrap": services.kafka_bootstrap,
+        "redis_url": services.redis_url,
+        "partitions": topic_set.partitions,
+        "topic_transfers": topic_set.transfers,
+        "topic_accounts": topic_set.accounts,
+        "topic_alerts": topic_set.alerts,
+        "topic_dlq": topic_set.dlq,
+        "consumer_group": f"fw-test-{uuid.uuid4().hex[:10]}",
+        # Tansu holds a rebalance open this long; small keeps group joins quick.
+        "max_poll_interval_ms": 3000,
+        "session_timeout_ms": 6000,
+        "batch_wait_ms": 20,
+        "api_keys": SecretStr(TEST_API_KEY),
+        # Port 0: parallel sessions must not fight over a fixed metrics port.
+        "worker_metrics_port": 0,
+        "api_port": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 @pytest.fixture
 def settings_for(services: EmbeddedServices, tmp_path: Path) -> SettingsFactory:
     """Builds `Settings` for the session services and a topic set; keyword args override."""
 
     def build(topic_set: TopicSet, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "home": tmp_path / "fraudwatch-home",
-            "kafka_bootstrap": services.kafka_bootstrap,
-            "redis_url": services.redis_url,
-            "partitions": topic_set.partitions,
-            "topic_transfers": topic_set.transfers,
-            "topic_accounts": topic_set.accounts,
-            "topic_alerts": topic_set.alerts,
-            "topic_dlq": topic_set.dlq,
-            "consumer_group": f"fw-test-{uuid.uuid4().hex[:10]}",
-            # Tansu holds a rebalance open this long; small keeps group joins quick.
-            "max_poll_interval_ms": 3000,
-            "session_timeout_ms": 6000,
-            "batch_wait_ms": 20,
-            "api_keys": SecretStr(TEST_API_KEY),
-            # Port 0: parallel sessions must not fight over a fixed metrics port.
-            "worker_metrics_port": 0,
-            "api_port": 0,
-        }
-        values.update(overrides)
-        return Settings(**values)
+        return settings_of(services, topic_set, tmp_path / "fraudwatch-home", **overrides)
 
     return build
 

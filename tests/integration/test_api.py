@@ -5,20 +5,27 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
+from tests.integration.conftest import TEST_API_KEY, make_topic_set, settings_of
 from tests.integration.harness import committed, produce, wait_for, worker_thread
 from tests.traffic import fan_out_ring
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 
 
-@pytest.fixture
-def api_with_ring(services, redis_client, topics: TopicSet, settings_for: SettingsFactory):
-    """The API over a Redis in which a worker has scored one fan-out ring."""
-    settings = settings_for(topics)
+@pytest.fixture(scope="module")
+def api_with_ring(services, tmp_path_factory: pytest.TempPathFactory):
+    """The API over a Redis in which a worker has scored one fan-out ring (read-only tests
+    share it; its own Redis database keeps other tests' flushes away)."""
+    topics = make_topic_set(services.kafka_bootstrap)
+    settings = settings_of(
+        services, topics, tmp_path_factory.mktemp("api"),
+        redis_url=services.redis_url.rsplit("/", 1)[0] + "/2",
+    )  # fmt: skip
+    redis.Redis.from_url(settings.redis_url).flushdb()
     ring = [json.dumps(e).encode() for e in fan_out_ring()]
     produce(settings.kafka_bootstrap, topics.transfers, ring)
     with worker_thread(settings):
