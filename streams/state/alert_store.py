@@ -136,11 +136,23 @@ class AlertStore:
         """
         if not alerts:
             return []
+        try:
+            return self._put_all(alerts, features)
+        except redis.exceptions.NoScriptError:
+            # Redis lost its script cache (restart); the writes are idempotent, so retry.
+            self._redis.script_load(self._put.script)
+            return self._put_all(alerts, features)
+
+    def _put_all(
+        self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None
+    ) -> list[bool]:
+        # EVALSHA directly: a registered script in a pipeline costs an extra SCRIPT EXISTS
+        # round trip per batch.
         pipe = self._redis.pipeline(transaction=False)
         for alert in alerts:
             keys = [alert_key(alert.alert_id), *indexes_of(alert)]
-            self._put(keys=keys, args=[alert.alert_id, alert.ts_ms, alert_encoder.encode(alert)],
-                      client=pipe)  # fmt: skip
+            pipe.evalsha(self._put.sha, len(keys), *keys,
+                         alert.alert_id, alert.ts_ms, alert_encoder.encode(alert))  # fmt: skip
         if features is not None:
             for alert, vector in zip(alerts, features, strict=True):
                 pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
