@@ -15,6 +15,10 @@ from models.events import Transfer
 from models.features import Features
 from rules.engine import RuleHit, RuleSet
 
+# The model's share of the combined score; chosen on a held-out simulated seed (see
+# `fraudwatch evaluate`) and configurable as FRAUDWATCH_MODEL_WEIGHT.
+DEFAULT_MODEL_WEIGHT = 0.75
+
 
 class TransferModel(Protocol):
     """A trained model that scores a batch of feature vectors in one vectorised call."""
@@ -61,11 +65,16 @@ class Scorer:
     """Scores batches of transfers with the rule set and, when there is one, the model."""
 
     def __init__(
-        self, rules: RuleSet, bands: SeverityBands, model: TransferModel | None = None
+        self,
+        rules: RuleSet,
+        bands: SeverityBands,
+        model: TransferModel | None = None,
+        model_weight: float = DEFAULT_MODEL_WEIGHT,
     ) -> None:
         self.rules = rules
         self.bands = bands
         self.model = model
+        self.model_weight = model_weight
 
     def assess(
         self, transfers: Sequence[Transfer], features: Sequence[Features]
@@ -81,7 +90,7 @@ class Scorer:
             if explained is not None and self.model is not None:
                 probability, model_reason = explained[index]
                 verdict = ModelVerdict(self.model.name, self.model.version, round(probability, 4))
-                score = combine(score, probability)
+                score = combine(score, probability, self.model_weight)
                 reasons.append(model_reason)
                 reasons.sort(key=lambda reason: -(reason.score or 0.0))
             assessments.append(
@@ -101,6 +110,12 @@ class Scorer:
         ]
 
 
-def combine(rule_score: float, model_probability: float) -> float:
-    """Blend of rule evidence and model probability (both in 0..1), as a noisy-OR."""
-    return 1.0 - (1.0 - rule_score) * (1.0 - model_probability)
+def combine(
+    rule_score: float, model_probability: float, model_weight: float = DEFAULT_MODEL_WEIGHT
+) -> float:
+    """Weighted mean of rule evidence and the calibrated model probability (both in 0..1).
+
+    Unlike a noisy-OR, the model can hold back a rule that fires on a transfer it has learnt
+    is ordinary, and a rule hit lifts a borderline model score over the threshold.
+    """
+    return model_weight * model_probability + (1.0 - model_weight) * rule_score
