@@ -19,7 +19,22 @@ from service.errors import install_error_handlers
 from service.keys_store import KeyStore
 from service.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from service.rate_limit import RateLimit, RateLimiter
-from service.routes import accounts, alerts, audit, health, keys, rules, screen, trace, watchlists
+from service.routes import (
+    account_transfers,
+    accounts,
+    alert_counts,
+    alerts,
+    audit,
+    health,
+    keys,
+    me,
+    rules,
+    screen,
+    trace,
+    watchlist_import,
+    watchlists,
+)
+from service.routes.console import install_console
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
 
@@ -102,12 +117,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(health.router)
+    app.include_router(me.router)
+    app.include_router(alert_counts.router)  # before /v1/alerts/{alert_id}
     app.include_router(alerts.router)
     app.include_router(accounts.router)
+    app.include_router(account_transfers.router)
     app.include_router(screen.router)
     app.include_router(trace.router)
+    app.include_router(watchlist_import.router)  # before /v1/watchlists/{kind}
     app.include_router(watchlists.router)
     app.include_router(rules.router)
     app.include_router(keys.router)
     app.include_router(audit.router)
+    install_console(app)
     return app

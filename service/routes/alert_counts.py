@@ -1,0 +1,27 @@
+"""How many alerts are in each status: the queue's header. Its own router, included before
+`/v1/alerts/{alert_id}` so that `counts` is not read as an alert id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from models.alerts import STATUSES
+from service.auth import Caller
+from service.console_schemas import AlertCountsOut
+from service.deps import RedisDep, require
+from streams.state.alert_store import index_key
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+Reader = Annotated[Caller, Depends(require("investigator", "analyst"))]
+
+
+@router.get("/counts", summary="Alerts per status", response_model=AlertCountsOut)
+def alert_counts(client: RedisDep, _: Reader) -> AlertCountsOut:
+    """The number of alerts in each workflow status (one round trip, O(1) per status)."""
+    pipe = client.pipeline(transaction=False)
+    for status in STATUSES:
+        pipe.zcard(index_key("status", status))
+    counts = {status: int(n) for status, n in zip(STATUSES, pipe.execute(), strict=True)}
+    return AlertCountsOut(counts=counts, total=sum(counts.values()))  # type: ignore[arg-type]

@@ -1,0 +1,109 @@
+"""Import watchlist entries from CSV over HTTP: the same parser and store as
+`fraudwatch watchlist import`, every bad row reported by line (admin only).
+
+Its own router, included before `/v1/watchlists/{kind}` so that `import` is not read as a
+list kind."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from models.watchlist import now_ms, parse_csv
+from service.audit import Disclosure
+from service.auth import Caller
+from service.console_schemas import ImportProblemOut, WatchlistImportOut
+from service.deps import DisclosureDep, require
+from service.errors import ApiError
+from service.investigation_schemas import WatchlistKind
+from service.lists import WatchlistViewDep
+from streams.state.watchlists import WatchlistView
+
+router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"])
+Admin = Annotated[Caller, Depends(require())]
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+CSV_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "kind,value,source,reason,expires_at\n"
+            "account,6222020000000777,police notice 2026-0311,collection account,\n",
+        }
+    },
+}
+
+
+class PayloadTooLarge(ApiError):
+    """The uploaded file is larger than the import accepts."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class BadEncoding(ApiError):
+    """The uploaded file is not UTF-8 text."""
+
+    status = 422
+    code = "invalid_request"
+
+
+@router.post(
+    "/import",
+    summary="Import watchlist entries from CSV",
+    response_model=WatchlistImportOut,
+    openapi_extra={"requestBody": CSV_BODY},
+    responses={413: {"description": "Larger than 5 MiB"}},
+)
+async def import_csv(
+    request: Request,
+    lists: WatchlistViewDep,
+    _: Admin,
+    disclosure: DisclosureDep,
+    kind: Annotated[
+        WatchlistKind | None, Query(description="the kind of every row; then `kind` may be omitted")
+    ] = None,
+) -> WatchlistImportOut:
+    """A `text/csv` body with a header row `kind,value,source,reason,expires_at`
+    (`expires_at` RFC 3339 with an offset, or empty for never; with `?kind=` the `kind`
+    column may be left out). Good rows are imported (an existing entry of the same kind and
+    value is replaced), each bad row is reported by its line number and skipped: the same
+    rules as `fraudwatch watchlist import`."""
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise PayloadTooLarge(f"the file is {len(body)} bytes; at most {MAX_IMPORT_BYTES}")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        where = f"{error.reason} at byte {error.start}"
+        raise BadEncoding(f"the file is not UTF-8 text ({where})") from None
+    # Parsing and the Redis write block: off the event loop.
+    return await run_in_threadpool(_import, request, lists, disclosure, text, kind)
+
+
+def _import(
+    request: Request,
+    lists: WatchlistView,
+    disclosure: Disclosure,
+    text: str,
+    kind: str | None,
+) -> WatchlistImportOut:
+    entries, problems = parse_csv(
+        text.splitlines(keepends=True),
+        now_ms=now_ms(),
+        pseudonymise=request.app.state.hasher,
+        kind=kind,
+    )
+    new = lists.store.put(entries)
+    if entries:
+        lists.current(force=True)
+        kinds = sorted({e.kind for e in entries})
+        disclosure.audit(f"watchlist import: {len(entries)} entries ({', '.join(kinds)})")
+    return WatchlistImportOut(
+        imported=len(entries),
+        new=sum(new),
+        replaced=len(entries) - sum(new),
+        errors=[ImportProblemOut(line=p.line, reason=p.reason) for p in problems],
+    )

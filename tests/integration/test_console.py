@@ -1,0 +1,301 @@
+"""The investigator console in a real browser (Debian's Chromium through Playwright) against
+the embedded stack: a real worker scores a fan-out ring and a layered mule ring from the
+session broker, the API serves the console and the data, and the tests click through it as
+an investigator, an admin, an analyst and a bank would.
+
+Screenshots of each page land in tests/artifacts/; with FRAUDWATCH_UPDATE_SCREENSHOTS=1 the
+queue and the money trail are also copied to service/console/screenshots/ for the README."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from models.watchlist import make_entry, now_ms
+from service import wiring
+from streams.state.watchlists import WatchlistStore
+from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
+from tests.integration.console_browser import (
+    CHROMIUM,
+    VIEWPORT,
+    api_server,
+    launch_chromium,
+    screenshot,
+    without_missing_model,
+)
+from tests.integration.harness import committed, produce, wait_for, worker_thread
+from tests.integration.keyed_api import api_settings, score_ring
+from tests.integration.test_trace import layered_ring
+from tests.traffic import T0, fan_out_ring
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+ADMIN = {"Authorization": f"Bearer {TEST_API_KEY}"}
+README = os.environ.get("FRAUDWATCH_UPDATE_SCREENSHOTS") == "1"
+DOWNSTREAM = {"mule1", "mule2a", "mule2b", "cash1", "cash2"}
+expect = sync_api.expect
+NOTICE_CSV = b"""kind,value,source,reason,expires_at
+account,cash1,police notice 2026-0312,cash-out account,
+account,,police notice 2026-0312,no value,
+account,cash2,police notice 2026-0312,cash-out account,yesterday
+account,cash3,police notice 2026-0312,cash-out account,2030-01-01T00:00:00Z
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module's tests (each test opens its own context)."""
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser: Any, base: str) -> tuple[Any, list[str]]:
+    """A fresh tab (own session storage) on the console, polling for new alerts every 1 s,
+    and the list its uncaught script errors go to."""
+    context = browser.new_context(
+        viewport=VIEWPORT, timezone_id="Asia/Shanghai", locale="en-US", accept_downloads=True
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base}/console/?poll=1000")
+    return page, errors
+
+
+def sign_in(page: Any, key: str) -> None:
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def create_key(base: str, role: str, name: str) -> str:
+    response = httpx.post(f"{base}/v1/keys", json={"role": role, "name": name}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
+def events_json(events: list[dict]) -> list[bytes]:
+    return [json.dumps(e).encode() for e in sorted(events, key=lambda e: e["ts"])]
+
+
+def list_mule(client: redis.Redis, settings) -> None:
+    """Put the layered ring's first mule on the account watchlist before the worker runs,
+    so transfers touching it alert at high severity."""
+    entry = make_entry(
+        "account", "mule1", "police notice 2026-0311", "collection account of an investment scam",
+        None, now_ms=now_ms(), pseudonymise=wiring.entity_hasher(settings),
+    )  # fmt: skip
+    WatchlistStore(client).put([entry])
+
+
+def test_investigator_works_an_alert_and_follows_the_money(
+    services, redis_client: redis.Redis, topics: TopicSet, settings_for: SettingsFactory, browser
+) -> None:
+    settings = without_missing_model(settings_for(topics))
+    list_mule(redis_client, settings)
+    first = fan_out_ring("ring") + layered_ring()
+    produce(settings.kafka_bootstrap, topics.transfers, events_json(first))
+    with worker_thread(settings), api_server(settings) as base:
+        wait_for(lambda: committed(settings, topics.transfers) == len(first), what="commit")
+        desk = create_key(base, "investigator", "anti-fraud desk 3")
+        page, errors = new_page(browser, base)
+
+        # Sign in: who and which role; an investigator has no watchlists.
+        sign_in(page, desk)
+        expect(page.locator("#who")).to_contain_text("anti-fraud desk 3 (investigator)")
+        expect(page.get_by_role("link", name="Watchlists")).to_be_hidden()
+        queue = page.locator("table.queue tbody tr")
+        expect(queue.first).to_be_visible()
+        total = queue.count()
+        assert total >= 8, total
+        expect(page.locator(".counts [data-status=open] .count")).to_have_text(str(total))
+        screenshot(page, "queue", for_readme=README)
+
+        # Filter: severity high keeps the transfers that touch the listed mule.
+        page.get_by_label("Severity").select_option("high")
+        page.get_by_role("button", name="Apply filters").click()
+        expect(page).to_have_url(re.compile(r"#/alerts\?severity=high$"))
+        expect(queue.first.locator(".sev-high")).to_be_visible()
+        high = queue.count()
+        assert 0 < high < total
+        for index in range(high):
+            expect(queue.nth(index).locator("td").nth(4)).to_have_text("high")
+        page.get_by_label("Rule").select_option("fan_out_rapid")
+        page.get_by_label("Severity").select_option("")
+        page.get_by_role("button", name="Apply filters").click()
+        expect(queue.first.locator(".reason")).to_contain_text("payees")
+        assert queue.count() == 5
+        screenshot(page, "queue-filtered")
+
+        # Open the victim's transfer to the listed mule, confirm it with a note.
+        page.goto(f"{base}/console/?poll=1000#/alerts?account=victim&severity=high")
+        expect(queue).to_have_count(1)
+        queue.first.get_by_role("link", name=re.compile("Open alert")).click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("50,000.00 CNY")
+        expect(page.locator(".reason-card").first).to_contain_text(re.compile("watchlist", re.I))
+        expect(page.locator(".evidence").first).to_contain_text("on a watchlist")
+        confirm = page.get_by_role("button", name="Confirm fraud")
+        expect(confirm).to_be_disabled()
+        expect(page.get_by_role("button", name="Record customer appeal")).to_have_count(0)
+        page.get_by_label("Note (required)").fill("Payee is a listed collection account.")
+        expect(confirm).to_be_enabled()
+        screenshot(page, "alert")
+        alert_id = page.url.rsplit("/", 1)[-1]
+        confirm.click()
+        expect(page.locator("#alert-status")).to_have_text("confirmed")
+        expect(page.locator("table.history")).to_contain_text("listed collection account")
+        expect(page.get_by_role("button", name="Record customer appeal")).to_be_visible()
+        expect(page.get_by_role("button", name="Confirm fraud")).to_have_count(0)
+        stored = httpx.get(f"{base}/v1/alerts/{alert_id}", headers=ADMIN).json()
+        assert stored["status"] == "confirmed"
+        assert stored["transfer_id"] == "x-victim"
+
+        # Follow the money: the layered ring left to right, export, through to a mule.
+        page.get_by_role("link", name="Follow the money").click()
+        trail = page.locator("svg.trail")
+        expect(trail).to_be_visible()
+        nodes = trail.locator("a.trail-node")
+        expect(nodes).to_have_count(len(DOWNSTREAM) + 1)
+        expect(trail.locator("[data-account=mule1] rect.listed")).to_have_count(1)
+        xs = {
+            account: float(trail.locator(f"[data-account={account}] rect").get_attribute("x"))
+            for account in ("victim", "mule1", "mule2a", "cash1")
+        }
+        assert xs["victim"] < xs["mule1"] < xs["mule2a"] < xs["cash1"], xs
+        screenshot(page, "trail", for_readme=README)
+        with page.expect_download() as download:
+            page.get_by_role("button", name=re.compile("Export for freezing request")).click()
+        rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
+        assert {row["account"] for row in rows} == DOWNSTREAM
+        cash1 = next(row for row in rows if row["account"] == "cash1")
+        assert (cash1["amount"], cash1["currency"], cash1["counterparty"]) == (
+            "24000.00", "CNY", "mule2a",
+        )  # fmt: skip
+        assert cash1["at"] == "2026-03-02T01:20:00.000Z"
+        trail.locator("[data-account=mule2a]").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Account mule2a")
+        expect(page.locator("table.transfers-in")).to_contain_text("mule1")
+        expect(page.locator("table.transfers-out")).to_contain_text("cash1")
+        screenshot(page, "account")
+        page.locator("table.transfers-in").get_by_role("link", name="mule1").click()
+        expect(page.locator("#watchlist-status")).to_contain_text("Listed")
+        expect(page.locator("#risk-level")).to_have_text("critical")
+
+        # New alerts appear in the open queue without a reload, and are announced.
+        page.goto(f"{base}/console/?poll=1000#/alerts")
+        expect(queue).to_have_count(total)
+        late = fan_out_ring("late", start=T0 + timedelta(hours=2))
+        produce(settings.kafka_bootstrap, topics.transfers, events_json(late))
+        expect(page.locator("table.queue tbody tr.arrived")).to_have_count(5, timeout=30_000)
+        expect(queue.first).to_contain_text("late-mule")
+        expect(page.locator("#announce")).to_contain_text("new alert")
+        page.get_by_label("From (event time)").fill("2026-03-02T10:30")
+        page.get_by_role("button", name="Apply filters").click()
+        expect(queue).to_have_count(5)
+
+        # Cursor paging, 4 per page: older twice, then back to the same page.
+        page.goto(f"{base}/console/?poll=60000#/alerts?rule=fan_out_rapid&limit=4")
+        older = page.get_by_role("button", name="Older →")
+        newer = page.get_by_role("button", name="← Newer")
+        expect(queue).to_have_count(4)
+        expect(newer).to_be_disabled()
+        older.click()
+        expect(page.locator(".page-status")).to_have_text("Page 2 · 4 alerts")
+        second = queue.first.get_attribute("data-alert-id")
+        older.click()
+        expect(page.locator(".page-status")).to_have_text("Page 3 · 2 alerts")
+        expect(older).to_be_disabled()
+        newer.click()
+        expect(page.locator(".page-status")).to_have_text("Page 2 · 4 alerts")
+        assert queue.first.get_attribute("data-alert-id") == second
+        assert not errors, errors
+
+        # Admin: watchlists, with a CSV import whose bad rows are shown by line.
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, TEST_API_KEY)
+        page.get_by_role("link", name="Watchlists").click()
+        expect(page.locator("table.watchlist tbody")).to_contain_text("mule1")
+        notice = {"name": "notice.csv", "mimeType": "text/csv", "buffer": NOTICE_CSV}
+        page.get_by_label("CSV file", exact=True).set_input_files(files=[notice])
+        page.get_by_role("button", name="Import").click()
+        expect(page.locator("#import-result")).to_contain_text("Imported 2 entries")
+        bad_rows = page.locator("table.import-errors tbody tr")
+        expect(bad_rows).to_have_count(2)
+        expect(bad_rows.first.locator("td").first).to_have_text("3")
+        expect(page.locator("table.watchlist tbody")).to_contain_text("cash3")
+        screenshot(page, "watchlists")
+        page.get_by_role("button", name="Remove cash3").click()
+        expect(page.locator("table.watchlist tbody")).not_to_contain_text("cash3")
+        listed = httpx.get(f"{base}/v1/watchlists/account", headers=ADMIN).json()["items"]
+        assert {e["value"] for e in listed} == {"mule1", "cash1"}
+        assert not errors, errors
+        page.context.close()
+
+
+def test_analyst_reads_only_and_a_bank_key_is_refused(
+    services, redis_client: redis.Redis, tmp_path, browser
+) -> None:
+    settings = without_missing_model(api_settings(services, tmp_path))
+    outcome = score_ring(settings, redis_client)
+    alert_id = outcome.new_alerts[0].alert_id
+    with api_server(settings) as base:
+        analyst = create_key(base, "analyst", "risk analyst")
+        bank = create_key(base, "bank", "core banking")
+        page, errors = new_page(browser, base)
+
+        sign_in(page, bank)
+        expect(page.get_by_role("alert")).to_contain_text("Bank keys are for the API")
+        expect(page.locator("#who")).to_be_hidden()
+        sign_in(page, "not-a-key")
+        expect(page.get_by_role("alert")).to_contain_text("does not know this key")
+
+        sign_in(page, analyst)
+        expect(page.locator("#who")).to_contain_text("(analyst)")
+        expect(page.locator("table.queue tbody tr").first).to_be_visible()
+        # Accounts are plain text for an analyst: the account pages are not theirs.
+        expect(page.locator("table.queue a.acct")).to_have_count(0)
+        page.goto(f"{base}/console/#/alerts/{alert_id}")
+        expect(page.locator(".decide")).to_contain_text("may read alerts but not decide")
+        expect(page.locator(".decide button")).to_have_count(0)
+        expect(page.get_by_role("link", name="Follow the money")).to_have_count(0)
+        screenshot(page, "alert-analyst")
+
+        # Forcing the action anyway: the API refuses it, and nothing changes.
+        refused = page.evaluate(
+            """async (alertId) => {
+                const key = sessionStorage.getItem("fraudwatch.console.key");
+                const response = await fetch(`/v1/alerts/${alertId}/actions`, {
+                    method: "POST",
+                    headers: {"Authorization": `Bearer ${key}`, "Content-Type": "application/json"},
+                    body: JSON.stringify({action: "confirm_fraud", note: "forced"}),
+                });
+                return {status: response.status, body: await response.json()};
+            }""",
+            alert_id,
+        )
+        assert refused["status"] == 403, refused
+        assert "analyst" in refused["body"]["detail"]
+        stored = httpx.get(f"{base}/v1/alerts/{alert_id}", headers=ADMIN).json()
+        assert stored["status"] == "open"
+
+        # Pages outside the role show the API's refusal.
+        page.goto(f"{base}/console/#/accounts/ring-mule")
+        expect(page.get_by_role("alert")).to_contain_text("role 'analyst' may not use this route")
+        page.goto(f"{base}/console/#/watchlists")
+        expect(page.get_by_role("alert")).to_contain_text("managed by admins")
+        assert not errors, errors
+        page.context.close()
