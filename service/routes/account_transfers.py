@@ -37,7 +37,9 @@ def account_transfers(
     counterparty = payer), newest event time first, paged by `cursor`."""
     start = cursor_offset(cursor)
     key = keys.account_keys(account_id)[direction]
-    rows = client.zrevrange(key, start, start + limit, withscores=True)
+    rows: list[tuple[bytes, float]] = client.zrevrange(  # type: ignore[assignment]
+        key, start, start + limit, withscores=True
+    )
     items = []
     for member, score in rows[:limit]:
         transfer_id, counterparty, amount_minor = split_member(member.decode())

@@ -18,11 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import redis
 
+from models.alerts import Alert, ModelVerdict, Reason, alert_id_for
 from models.watchlist import make_entry, now_ms
 from service import wiring
+from streams.state.alert_store import AlertStore
 from streams.state.watchlists import WatchlistStore
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
 from tests.integration.console_browser import (
@@ -30,8 +33,8 @@ from tests.integration.console_browser import (
     VIEWPORT,
     api_server,
     launch_chromium,
+    rules_only,
     screenshot,
-    without_missing_model,
 )
 from tests.integration.harness import committed, produce, wait_for, worker_thread
 from tests.integration.keyed_api import api_settings, score_ring
@@ -92,6 +95,19 @@ def events_json(events: list[dict]) -> list[bytes]:
     return [json.dumps(e).encode() for e in sorted(events, key=lambda e: e["ts"])]
 
 
+def with_model_reason(alert: Alert) -> Alert:
+    """The alert as a model would also have explained it (its own transfer and id)."""
+    explained = Reason(
+        "model", "Model: fraudwatch-gbt 1",
+        {"src_distinct_payees_1h": 8, "src_out_amount_24h_minor": 7_920_000},
+        score=0.91, summary="fraud probability 91%; strongest signals: distinct payees",
+    )  # fmt: skip
+    return msgspec.structs.replace(
+        alert, alert_id=alert_id_for("ring-modelled"), transfer_id="ring-modelled",
+        reasons=[*alert.reasons, explained], model=ModelVerdict("fraudwatch-gbt", "1", 0.91),
+    )  # fmt: skip
+
+
 def list_mule(client: redis.Redis, settings) -> None:
     """Put the layered ring's first mule on the account watchlist before the worker runs,
     so transfers touching it alert at high severity."""
@@ -105,7 +121,7 @@ def list_mule(client: redis.Redis, settings) -> None:
 def test_investigator_works_an_alert_and_follows_the_money(
     services, redis_client: redis.Redis, topics: TopicSet, settings_for: SettingsFactory, browser
 ) -> None:
-    settings = without_missing_model(settings_for(topics))
+    settings = rules_only(settings_for(topics))
     list_mule(redis_client, settings)
     first = fan_out_ring("ring") + layered_ring()
     produce(settings.kafka_bootstrap, topics.transfers, events_json(first))
@@ -249,9 +265,11 @@ def test_investigator_works_an_alert_and_follows_the_money(
 def test_analyst_reads_only_and_a_bank_key_is_refused(
     services, redis_client: redis.Redis, tmp_path, browser
 ) -> None:
-    settings = without_missing_model(api_settings(services, tmp_path))
+    settings = rules_only(api_settings(services, tmp_path))
     outcome = score_ring(settings, redis_client)
     alert_id = outcome.new_alerts[0].alert_id
+    modelled = with_model_reason(outcome.new_alerts[-1])
+    AlertStore(redis_client).put_alerts([modelled])
     with api_server(settings) as base:
         analyst = create_key(base, "analyst", "risk analyst")
         bank = create_key(base, "bank", "core banking")
@@ -273,6 +291,12 @@ def test_analyst_reads_only_and_a_bank_key_is_refused(
         expect(page.locator(".decide button")).to_have_count(0)
         expect(page.get_by_role("link", name="Follow the money")).to_have_count(0)
         screenshot(page, "alert-analyst")
+        page.goto(f"{base}/console/#/alerts/{modelled.alert_id}")
+        model = page.get_by_role("region", name="The model's top features")
+        expect(model).to_contain_text("fraud probability 91%")
+        expect(model.locator("tr", has_text="payees the payer last paid")).to_contain_text("8")
+        expect(model.locator("tr", has_text="money the payer sent")).to_contain_text("79,200.00")
+        expect(page.locator("dl.facts")).to_contain_text("91% fraud probability")
 
         # Forcing the action anyway: the API refuses it, and nothing changes.
         refused = page.evaluate(

@@ -12,14 +12,14 @@ from fastapi.testclient import TestClient
 from models.features import FEATURE_DESCRIPTIONS
 from models.workflow import MOVES
 from service.app import create_app
-from tests.integration.console_browser import without_missing_model
+from tests.integration.console_browser import rules_only
 from tests.integration.keyed_api import ADMIN, api_settings, key_for, score_ring
 
 
 @pytest.fixture
 def api(services, redis_client: redis.Redis, tmp_path) -> Iterator[tuple[TestClient, list]]:
     """The API over a scored fan-out ring, and the ring's alerts."""
-    settings = without_missing_model(api_settings(services, tmp_path))
+    settings = rules_only(api_settings(services, tmp_path))
     outcome = score_ring(settings, redis_client)
     with TestClient(create_app(settings)) as client:
         yield client, outcome.new_alerts
