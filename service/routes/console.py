@@ -45,4 +45,7 @@ def install_console(app: FastAPI) -> None:
     def console_root() -> RedirectResponse:
         return RedirectResponse("/console/", status_code=308)
 
-    app.mount("/console", ConsoleFiles(directory=CONSOLE_DIR, html=True), name="console")
+    # check_dir=False: an install without the files (a wheel built without them as package
+    # data) serves 404 under /console/ rather than refusing to start the API.
+    files = ConsoleFiles(directory=CONSOLE_DIR, html=True, check_dir=False)
+    app.mount("/console", files, name="console")
