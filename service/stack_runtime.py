@@ -217,8 +217,10 @@ def run_demo_traffic(stack: RunningStack, *, rate: float, seed: int, accounts: i
                 tps = (scored - last_scored) / (now - last_report)
                 last_scored = scored
                 rules = ", ".join(f"{r} {n:.0f}" for r, n in sorted(by_rule.items())) or "none yet"
+                behind = max(0, sent - int(scored))
                 print(
-                    f"\rsent {sent}  scored {scored:.0f}  {tps:7.0f} transfers/s  alerts: {rules}",
+                    f"\rsent {sent}  scored {scored:.0f} ({behind} behind)  {tps:6.0f} transfers/s"
+                    f"  alerts: {rules}",
                     end="",
                     flush=True,
                 )

@@ -100,7 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     up.set_defaults(run=_up)
 
     demo = subparsers.add_parser("demo", help="`up` plus a live stream of synthetic traffic")
-    demo.add_argument("--rate", type=float, default=1000.0, help="transfers per second")
+    demo.add_argument(
+        "--rate", type=float, default=300.0, help="transfers per second (default 300)"
+    )
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--accounts", type=int, default=20000, help="simulated accounts")
     demo.set_defaults(run=_demo)

@@ -21,6 +21,7 @@ import httpx
 import msgspec
 import pytest
 import redis
+from playwright import sync_api
 
 from models.alerts import Alert, ModelVerdict, Reason, alert_id_for
 from models.watchlist import make_entry, now_ms
@@ -41,9 +42,8 @@ from tests.integration.keyed_api import api_settings, score_ring
 from tests.integration.test_trace import layered_ring
 from tests.traffic import T0, fan_out_ring
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+# The browser tests are part of CI: a missing browser fails them, it never skips them.
+assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
 
 ADMIN = {"Authorization": f"Bearer {TEST_API_KEY}"}
 README = os.environ.get("FRAUDWATCH_UPDATE_SCREENSHOTS") == "1"
