@@ -13,6 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from zipfile import ZIP_DEFLATED
 
 import numpy as np
 import skops.io as sio
@@ -40,7 +41,7 @@ def _sha256(data: bytes) -> str:
 
 def save_model(path: Path, model: GradientBoostedModel, metadata: dict[str, Any]) -> dict[str, Any]:
     """Write the model and its metadata (adding checksum and explanation data); return it."""
-    payload = sio.dumps(model.classifier)
+    payload = sio.dumps(model.classifier, compression=ZIP_DEFLATED, compresslevel=9)
     full = {
         **metadata,
         "name": model.name,

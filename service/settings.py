@@ -9,10 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "library"
+DEFAULT_MODEL_PATH = (
+    Path(__file__).resolve().parent.parent / "models" / "artifacts" / "fraudwatch-gbt.skops"
+)
 DEV_PII_KEY = "fraudwatch-dev-only-pii-key"
 
 
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(10000, ge=1000)
 
     rules_dir: Path = DEFAULT_RULES_DIR
+    # The trained model scored alongside the rules; set it empty to score with rules alone.
+    model_path: Path | None = DEFAULT_MODEL_PATH
+    # The model's share of the combined score (the rules get the rest); see models/scorer.py.
+    model_weight: float = Field(0.75, ge=0.0, le=1.0)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
@@ -75,6 +82,11 @@ class Settings(BaseSettings):
     pii_key: SecretStr = SecretStr(DEV_PII_KEY)
 
     log_level: str = "INFO"
+
+    @field_validator("model_path", mode="before")
+    @classmethod
+    def _empty_means_no_model(cls, value: object) -> object:
+        return None if value in ("", None) else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_prod(self) -> Settings:

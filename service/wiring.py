@@ -6,7 +6,7 @@ from __future__ import annotations
 import redis
 
 from models.alerts import SeverityBands
-from models.scorer import Scorer
+from models.scorer import Scorer, TransferModel
 from rules.engine import RuleSet
 from rules.loader import load_rule_library
 from service.settings import Settings
@@ -63,9 +63,24 @@ def watchlist_view(settings: Settings, client: redis.Redis) -> WatchlistView:
     )
 
 
+def load_model(settings: Settings) -> TransferModel | None:
+    """The configured model, verified (raises `ModelArtifactError`), or None when disabled."""
+    if settings.model_path is None:
+        return None
+    # Imported here: scikit-learn is heavy and only the scoring processes need it.
+    from models.registry import load_model as load_artifact
+
+    return load_artifact(settings.model_path)
+
+
 def build_scorer(settings: Settings, rules: RuleSet | None = None) -> Scorer:
-    """Rules (and the model, when one is configured) with the configured bands."""
-    return Scorer(rules or load_rules(settings), severity_bands(settings))
+    """Rules and the model (when one is configured) with the configured bands and blend."""
+    return Scorer(
+        rules or load_rules(settings),
+        severity_bands(settings),
+        load_model(settings),
+        model_weight=settings.model_weight,
+    )
 
 
 def redis_state_store(settings: Settings, client: redis.Redis) -> RedisStateStore:

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "service.cli.simulate_cmd",
     "service.cli.keys_cmd",
     "service.cli.watchlist_cmd",
+    "service.cli.model_cmd",
 )
 
 Runner = Callable[[argparse.Namespace], int]

@@ -1,0 +1,181 @@
+"""The model: reproducible training, safe artifacts, batch explanations, blend and evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from models.dataset import MODEL_FEATURES, load_labelled
+from models.evaluation import evaluate, minutes_to_first_alert, score_dataset
+from models.features import FEATURE_NAMES
+from models.feedback import FeedbackFileError, JsonlFeedback
+from models.model import GradientBoostedModel, TrainingParams
+from models.registry import ModelArtifactError, load_model, metadata_path, save_model
+from models.replay import read_lines
+from models.scorer import combine
+from models.simulator import SimulationConfig, simulate, write_simulation
+from models.training import add_feedback, load_training_set, train_model
+from rules.loader import load_rule_library
+from service.cli import main
+from service.settings import DEFAULT_MODEL_PATH, DEFAULT_RULES_DIR
+
+TINY = SimulationConfig(seed=3, accounts=400, days=2)
+QUICK = TrainingParams(max_iter=30, calibration_folds=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    write_simulation(simulate(TINY), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dir: Path) -> tuple[GradientBoostedModel, dict]:
+    return train_model(load_training_set([tiny_dir]), seed=5, params=QUICK)
+
+
+def test_model_features_are_known_features_without_outside_knowledge() -> None:
+    assert set(MODEL_FEATURES) <= set(FEATURE_NAMES)
+    assert len(set(MODEL_FEATURES)) == len(MODEL_FEATURES)
+    assert "watchlist_hits" not in MODEL_FEATURES
+
+
+def test_artifact_round_trip_and_refusals(
+    tmp_path: Path, tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
+) -> None:
+    model, metadata = trained
+    path = tmp_path / "m.skops"
+    saved = save_model(path, model, metadata)
+    assert saved["features"] == list(MODEL_FEATURES)
+    loaded = load_model(path)
+    matrix = load_labelled(tiny_dir).table.columns()
+    np.testing.assert_array_equal(loaded.probabilities(matrix), model.probabilities(matrix))
+    assert (loaded.name, loaded.version) == (model.name, model.version)
+
+    meta = json.loads(metadata_path(path).read_text())
+    metadata_path(path).write_text(json.dumps({**meta, "features": meta["features"][:-1]}))
+    with pytest.raises(ModelArtifactError, match="other features"):
+        load_model(path)
+    metadata_path(path).write_text(json.dumps(meta))
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ModelArtifactError, match="checksum"):
+        load_model(path)
+    with pytest.raises(ModelArtifactError, match="not found"):
+        load_model(tmp_path / "absent.skops")
+
+
+def test_explain_batch_scores_the_batch_in_one_call(
+    tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
+) -> None:
+    model = trained[0]
+    data = load_labelled(tiny_dir)
+    rows = data.table.rows(0, 200)
+    calls = []
+    original = model.classifier.predict_proba
+    model.classifier.predict_proba = lambda m: calls.append(len(m)) or original(m)  # type: ignore[method-assign]
+    try:
+        explained = model.explain_batch(rows)
+    finally:
+        del model.classifier.predict_proba
+    assert len(calls) == 1
+    probabilities = model.probabilities(data.table.columns()[:200])
+    assert [p for p, _ in explained] == pytest.approx(probabilities.tolist())
+    p, reason = explained[int(np.argmax(probabilities))]
+    assert reason.rule == "model" and reason.title.startswith("Model: fraudwatch-gbt ")
+    assert len(reason.evidence) == 3 and set(reason.evidence) <= set(MODEL_FEATURES)
+    assert reason.score == round(p, 4)
+    assert model.explain_batch([]) == []
+
+
+def test_shipped_model_loads_matches_features_and_is_small() -> None:
+    model = load_model(DEFAULT_MODEL_PATH)
+    assert DEFAULT_MODEL_PATH.stat().st_size < 5_000_000
+    meta = json.loads(metadata_path(DEFAULT_MODEL_PATH).read_text())
+    assert meta["features"] == list(MODEL_FEATURES)
+    assert {"seed", "parameters", "training_data", "libraries", "evaluation"} <= set(meta)
+    assert model.name == meta["name"]
+
+
+def test_combine_is_a_bounded_monotone_blend() -> None:
+    assert combine(0.0, 0.0) == 0.0
+    assert combine(1.0, 1.0) == pytest.approx(1.0)
+    assert combine(0.6, 0.9) > combine(0.0, 0.9) > combine(0.0, 0.5)
+    assert combine(0.6, 0.0) < 0.5  # a rule hit the model finds ordinary does not alert alone
+
+
+def test_minutes_to_first_alert_per_ring() -> None:
+    ts = np.array([0, 60_000, 120_000, 0, 600_000])
+    rings, delays = minutes_to_first_alert(
+        ["a", "a", "a", "b", "b"], ts, np.array([False, True, True, False, False])
+    )
+    assert rings == 2 and delays == [1.0]
+
+
+def test_evaluation_compares_rules_model_and_combined(
+    tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
+) -> None:
+    data = load_labelled(tiny_dir)
+    rules = load_rule_library(DEFAULT_RULES_DIR)
+    results = evaluate(data, score_dataset(data, rules, trained[0], 0.75), 0.5)
+    assert set(results["overall"]) == {"rules", "model", "combined"}
+    assert set(results) - {"overall"} <= set(data.labels.typology.values())
+    overall = results["overall"]["model"]
+    assert overall.transfers == len(data.y) and overall.positives == int(data.y.sum())
+    assert 0 <= overall.precision <= 1 and 0 <= overall.pr_auc <= 1
+
+
+def test_evaluate_command_writes_report_and_json(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", str(tiny_dir), "--json", "--out", str(tmp_path / "r")]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["slices"]["overall"]["combined"]["transfers"] > 0
+    assert (tmp_path / "r" / "pr_curves.png").read_bytes().startswith(b"\x89PNG")
+    assert "| F1 |" in (tmp_path / "r" / "evaluation.md").read_text()
+
+
+def test_feedback_file_labels_and_training_with_it(tiny_dir: Path, tmp_path: Path) -> None:
+    transfers = [orjson.loads(line) for line in read_lines(tiny_dir / "transfers.jsonl.gz")]
+    path = tmp_path / "feedback.jsonl"
+    records = [
+        {"transfer": {**transfers[0], "transfer_id": "fb-1"}, "label": "confirmed"},
+        {"transfer": {**transfers[1], "transfer_id": "fb-2"}, "label": "dismissed"},
+        {"transfer": {**transfers[2], "transfer_id": "fb-3"}, "label": "appealed"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert [(t["transfer_id"], label) for t, label in JsonlFeedback(path)] == [
+        ("fb-1", 1),
+        ("fb-2", 0),
+    ]
+    training = load_training_set([tiny_dir])
+    rows = len(training.labels)
+    digest = add_feedback(training, JsonlFeedback(path))
+    assert training.feedback_rows == 2 and len(training.labels) == rows + 2
+    assert training.labels[-2:].tolist() == [1, 0] and len(digest) == 64
+
+    (tmp_path / "bad.jsonl").write_text('{"label": 1}\n')
+    with pytest.raises(FeedbackFileError, match=r"bad\.jsonl:1"):
+        list(JsonlFeedback(tmp_path / "bad.jsonl"))
+
+
+def test_train_command_twice_with_one_seed_reproduces_the_model(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = [tmp_path / "a.skops", tmp_path / "b.skops"]
+    for out in paths:
+        argv = ["train", "--data", str(tiny_dir), "--out", str(out), "--seed", "2"]
+        assert main([*argv, "--max-iter", "20"]) == 0
+    assert "prediction fingerprint" in capsys.readouterr().out
+    first, second = (json.loads(metadata_path(p).read_text()) for p in paths)
+    assert first["prediction_fingerprint"] == second["prediction_fingerprint"]
+    assert first["training_data"] == second["training_data"]
+    assert first["training_data"]["rows"] > 0 and first["seed"] == 2
+    matrix = load_labelled(tiny_dir).table.columns()
+    a, b = (load_model(p) for p in paths)
+    np.testing.assert_array_equal(a.probabilities(matrix), b.probabilities(matrix))
+    assert a.version == b.version and a.version.startswith("s2-")

@@ -1,0 +1,122 @@
+"""Replaying history through the worker's batch path, and `fraudwatch backtest` on top of it."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from models.alerts import SeverityBands
+from models.backtest import run_backtest
+from models.dataset import FeatureTable, feature_matrix, replay_table
+from models.features import FEATURE_NAMES
+from models.replay import read_lines, replay
+from models.scorer import Scorer
+from models.simulator import SimulationConfig, simulate, write_simulation
+from rules.loader import load_rule_library
+from service.cli import main
+from service.settings import DEFAULT_RULES_DIR
+
+TINY = SimulationConfig(seed=3, accounts=400, days=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    write_simulation(simulate(TINY), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def lines(tiny_dir: Path) -> list[bytes]:
+    return list(read_lines(tiny_dir / "transfers.jsonl.gz"))
+
+
+def _table(lines: list[bytes], tiny_dir: Path, batch_size: int) -> FeatureTable:
+    profiles = read_lines(tiny_dir / "accounts.jsonl")
+    ids, blocks = [], []
+    for outcome in replay(lines, profiles, batch_size=batch_size):
+        ids += [t.transfer_id for t in outcome.transfers]
+        blocks.append(feature_matrix(outcome.features, FEATURE_NAMES))
+    return FeatureTable(ids, np.empty(0), np.vstack(blocks), 0)
+
+
+def test_read_lines_reads_plain_and_gzip_and_skips_blank_lines(tmp_path: Path) -> None:
+    body = b'{"a": 1}\r\n\n{"b": 2}\n   \n'
+    (tmp_path / "plain.jsonl").write_bytes(body)
+    (tmp_path / "packed.jsonl.gz").write_bytes(gzip.compress(body))
+    expected = [b'{"a": 1}', b'{"b": 2}']
+    assert list(read_lines(tmp_path / "plain.jsonl")) == expected
+    assert list(read_lines(tmp_path / "packed.jsonl.gz")) == expected
+
+
+def test_features_do_not_depend_on_batch_boundaries(lines: list[bytes], tiny_dir: Path) -> None:
+    one_by_one = _table(lines[:300], tiny_dir, batch_size=1)
+    in_batches = _table(lines[:300], tiny_dir, batch_size=128)
+    assert one_by_one.transfer_ids == in_batches.transfer_ids
+    np.testing.assert_array_equal(one_by_one.features, in_batches.features)
+
+
+def test_replay_table_counts_rejects_and_keeps_one_row_per_transfer(lines: list[bytes]) -> None:
+    noisy = [lines[0], b"{not json", lines[1], lines[0], b'{"transfer_id": "x"}', lines[2]]
+    table = replay_table(noisy)
+    assert table.rejected == 2
+    assert table.transfer_ids == [orjson.loads(line)["transfer_id"] for line in lines[:3]]
+    assert table.features.shape[0] == 3
+
+
+def _scorer() -> Scorer:
+    return Scorer(load_rule_library(DEFAULT_RULES_DIR), SeverityBands())
+
+
+def test_backtest_writes_each_alert_once_and_counts_invalid_lines(
+    lines: list[bytes], tiny_dir: Path
+) -> None:
+    noisy = [*lines, b"{broken", json.dumps({"transfer_id": "neg"}).encode(), *lines[:50]]
+    out = io.BytesIO()
+    profiles = list(read_lines(tiny_dir / "accounts.jsonl"))
+    summary = run_backtest(noisy, profiles, _scorer(), out, batch_size=200)
+    alerts = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    assert summary.transfers == len(lines)
+    assert summary.redeliveries == 50
+    assert summary.invalid == {"malformed_json": 1, "missing_field": 1}
+    assert summary.alerts == len(alerts) > 0
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+    assert {a["status"] for a in alerts} == {"open"}
+    assert "invalid lines: 2" in "\n".join(summary.lines())
+
+    again = io.BytesIO()
+    run_backtest(lines, profiles, _scorer(), again, batch_size=500)
+    strip = [{**a, "created_at": None} for a in alerts]
+    assert [{**orjson.loads(x), "created_at": None} for x in again.getvalue().splitlines()] == strip
+
+
+def test_backtest_command_writes_gzip_alerts_and_a_summary(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "alerts.jsonl.gz"
+    code = main(
+        [
+            "backtest",
+            str(tiny_dir / "transfers.jsonl.gz"),
+            "--alerts-out",
+            str(out),
+            "--accounts",
+            str(tiny_dir / "accounts.jsonl"),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    alerts = [orjson.loads(line) for line in gzip.decompress(out.read_bytes()).splitlines()]
+    assert f"alerts: {len(alerts)} " in printed
+    assert alerts and all(a["model"]["name"] == "fraudwatch-gbt" for a in alerts)
+    assert all(any(r["rule"] == "model" for r in a["reasons"]) for a in alerts)
+
+
+def test_backtest_command_refuses_a_missing_input(tmp_path: Path) -> None:
+    assert main(["backtest", str(tmp_path / "nope.jsonl"), "--alerts-out", "x.jsonl"]) == 2
