@@ -43,6 +43,8 @@ class TrainingParams:
     l2_regularization: float = 1.0
     calibration: str = "sigmoid"
     calibration_folds: int = 3
+    # Share of rows copied once without profile facts and once without device/phone/IP facts.
+    missing_context_share: float = 0.3
 
     def as_dict(self) -> dict[str, object]:
         """The parameters as a JSON-ready dict."""
@@ -64,8 +66,39 @@ def fit_classifier(
     )
     folds = StratifiedKFold(params.calibration_folds, shuffle=True, random_state=seed)
     calibrated = CalibratedClassifierCV(trees, method=params.calibration, cv=folds)
+    rows, targets = with_missing_context(matrix, labels, seed, params.missing_context_share)
     with threadpool_limits(_THREADS, user_api="openmp"):
-        return calibrated.fit(matrix, labels)
+        return calibrated.fit(rows, targets)
+
+
+# Context a bank may not send: account profiles are an optional topic, and device, phone and IP
+# are optional transfer fields. Behaviour (flows, dwell, fan-in/out) is always there.
+PROFILE_FEATURES = (
+    "src_account_age_days",
+    "src_holder_age",
+    "src_is_business",
+    "dst_account_age_days",
+    "dst_holder_age",
+    "dst_is_business",
+)
+ENTITY_FEATURES = ("device_accounts_7d", "phone_accounts_7d", "ip_accounts_7d")
+
+
+def with_missing_context(
+    matrix: np.ndarray, labels: np.ndarray, seed: int, share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Append copies of a random `share` of rows with profile facts, and of another with entity
+    facts, set to NaN: without them, a model trained where every account has a profile learns
+    to lean on the profile and misses plain behavioural patterns when a bank sends none."""
+    rng = np.random.default_rng(seed)
+    blocks, targets = [matrix], [labels]
+    for names in (PROFILE_FEATURES, ENTITY_FEATURES):
+        rows = np.flatnonzero(rng.random(len(labels)) < share)
+        copy = matrix[rows].copy()
+        copy[:, [MODEL_FEATURES.index(name) for name in names]] = np.nan
+        blocks.append(copy)
+        targets.append(labels[rows])
+    return np.vstack(blocks), np.concatenate(targets)
 
 
 def _log_odds(probability: np.ndarray) -> np.ndarray:

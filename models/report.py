@@ -48,6 +48,8 @@ def _cell(fig: Figures, field: str) -> str:
         return f"{value}/{fig.rings}"
     if field == "alert_rate":
         return f"{value:.2%}"
+    if field == "median_minutes_to_first_alert":
+        return f"{value:.1f}"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 

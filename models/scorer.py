@@ -17,7 +17,7 @@ from rules.engine import RuleHit, RuleSet
 
 # The model's share of the combined score; chosen on a held-out simulated seed (see
 # `fraudwatch evaluate`) and configurable as FRAUDWATCH_MODEL_WEIGHT.
-DEFAULT_MODEL_WEIGHT = 0.75
+DEFAULT_MODEL_WEIGHT = 0.8
 
 
 class TransferModel(Protocol):

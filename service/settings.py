@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     # The trained model scored alongside the rules; set it empty to score with rules alone.
     model_path: Path | None = DEFAULT_MODEL_PATH
     # The model's share of the combined score (the rules get the rest); see models/scorer.py.
-    model_weight: float = Field(0.75, ge=0.0, le=1.0)
+    model_weight: float = Field(0.8, ge=0.0, le=1.0)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)

@@ -14,6 +14,7 @@ from models.backtest import run_backtest
 from models.features import FEATURE_NAMES
 from models.replay import memory_store, read_lines, replay
 from models.simulator import SimulationConfig, simulate, write_simulation
+from service.settings import DEFAULT_MODEL_PATH
 from service.wiring import build_scorer
 from streams.state.base import EntityHasher, StateStore
 from streams.state.redis_store import RedisStateStore
@@ -62,7 +63,8 @@ def test_backtest_raises_exactly_the_alerts_of_the_streaming_worker(
     read_topic: TopicReader,
     tiny_dir: Path,
 ) -> None:
-    settings = settings_for(topics, batch_size=200)
+    # The shipped model explicitly: this test is about the model's alerts too.
+    settings = settings_for(topics, batch_size=200, model_path=DEFAULT_MODEL_PATH)
     transfers = list(read_lines(tiny_dir / "transfers.jsonl.gz"))
     profiles = list(read_lines(tiny_dir / "accounts.jsonl"))
     out = io.BytesIO()
