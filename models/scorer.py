@@ -93,6 +93,7 @@ class Scorer:
                 score = combine(score, probability, self.model_weight)
                 reasons.append(model_reason)
                 reasons.sort(key=lambda reason: -(reason.score or 0.0))
+            score = max(score, max((h.floor for h in hits if h.floor is not None), default=0.0))
             assessments.append(
                 Assessment(score, self.bands.severity(score), reasons, verdict, hits)
             )

@@ -23,6 +23,7 @@ class RuleHit:
     score: float
     evidence: dict[str, float | int | None]  # evidence features; ints where integral, None for NaN
     summary: str  # the rendered summary template, or "" when the rule has none
+    floor: float | None = None  # lowest combined score this hit allows (confirmed knowledge)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class Rule:
     evidence: tuple[str, ...]
     summary: str
     source: Path
+    floor: float | None
     matches: Predicate = field(repr=False, compare=False)
     render_summary: Renderer | None = field(repr=False, compare=False)
 
@@ -52,6 +54,7 @@ class Rule:
             evidence=tuple(spec.evidence),
             summary=spec.summary or "",
             source=source,
+            floor=spec.floor,
             matches=compile_condition(spec.when),
             render_summary=compile_summary(spec.summary) if spec.summary else None,
         )
@@ -65,6 +68,7 @@ class Rule:
             score=self.score,
             evidence={name: evidence_value(features.get(name, NAN)) for name in self.evidence},
             summary=self.render_summary(features) if self.render_summary else "",
+            floor=self.floor,
         )
 
 

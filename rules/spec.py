@@ -178,5 +178,8 @@ class RuleSpec(BaseModel):
     description: Text
     when: Condition
     score: Score
+    # Lowest combined score a hit gives, whatever the model says: for confirmed knowledge
+    # (a watchlist), not for patterns the model should be able to overrule.
+    floor: Score | None = None
     evidence: Evidence
     summary: Summary | None = None

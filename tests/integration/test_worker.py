@@ -56,9 +56,11 @@ def test_fan_out_ring_alert_is_served_by_the_api(
     assert alert["src_account"] == "ring-mule"
     assert alert["amount"] == "9900.00"
     assert alert["status"] == "open"
-    assert alert["model"] is None
-    assert alert["reasons"][0]["rule"] == "fan_out_rapid"
-    assert alert["reasons"][0]["evidence"]["src_distinct_payees_1h"] == 12
+    # The shipped model scores it too: its verdict and its reason sit beside the rule's.
+    assert alert["model"]["score"] > 0.5
+    by_rule = {reason["rule"]: reason for reason in alert["reasons"]}
+    assert set(by_rule) == {"fan_out_rapid", "model"}
+    assert by_rule["fan_out_rapid"]["evidence"]["src_distinct_payees_1h"] == 12
 
 
 def test_payroll_and_merchant_do_not_alert(

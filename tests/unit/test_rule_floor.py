@@ -1,0 +1,57 @@
+"""A rule with a floor alerts whatever the model says; pattern rules stay overrulable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from models.alerts import Reason, SeverityBands
+from models.events import Transfer
+from models.features import FEATURE_NAMES, Features
+from models.scorer import Scorer
+from rules.loader import load_rule_library
+
+LIBRARY = Path(__file__).resolve().parents[2] / "rules" / "library"
+
+
+class ConfidentlyLegit:
+    """A model that is sure every transfer is ordinary."""
+
+    name, version = "stub-legit", "1"
+
+    def explain_batch(self, features: Sequence[Features]) -> list[tuple[float, Reason]]:
+        return [(0.01, Reason(rule="model", title="model", evidence={}, score=0.01))] * len(
+            features
+        )
+
+
+def transfer() -> Transfer:
+    return Transfer(
+        transfer_id="t1", ts="2026-03-02T09:00:00+08:00", ts_ms=1772413200000,
+        utc_offset_min=480, src_account="A", dst_account="B", amount=Decimal("100.00"),
+        amount_minor=10000, currency="CNY",
+    )  # fmt: skip
+
+
+def quiet(**changes: float) -> Features:
+    return {name: 0.0 for name in FEATURE_NAMES} | changes
+
+
+def test_watchlist_hit_alerts_at_high_even_when_the_model_disagrees() -> None:
+    scorer = Scorer(load_rule_library(LIBRARY), SeverityBands(), ConfidentlyLegit())
+    (verdict,) = scorer.assess([transfer()], [quiet(watchlist_hits=1.0)])
+    assert verdict.severity == "high"
+    assert verdict.score >= 0.85
+    assert [h.rule_id for h in verdict.hits] == ["watchlist_hit"]
+
+
+def test_pattern_rules_can_be_overruled_by_the_model() -> None:
+    scorer = Scorer(load_rule_library(LIBRARY), SeverityBands(), ConfidentlyLegit())
+    fan_out = quiet(
+        src_distinct_payees_1h=12, src_new_payees_24h=12, src_new_payee_share_24h=1.0,
+        src_distinct_payees_24h=12, src_out_amount_24h_minor=11_880_000,
+    )  # fmt: skip
+    (verdict,) = scorer.assess([transfer()], [fan_out])
+    assert [h.rule_id for h in verdict.hits] == ["fan_out_rapid"]
+    assert verdict.severity is None
