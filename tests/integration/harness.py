@@ -110,3 +110,46 @@ def redis_dump(client: redis.Redis) -> dict[bytes, object]:
         else:
             dump[key] = kind
     return dump
+
+
+def start_worker_process_as_configured(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """Like `start_worker_process`, but a setting that is None reaches the child as empty
+    rather than falling back to its default (e.g. `model_path=None`: no model there either)."""
+    env = worker_env(settings)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            env[f"FRAUDWATCH_{name.upper()}"] = ""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def redis_dump_pipelined(client: redis.Redis, chunk: int = 2000) -> dict[bytes, object]:
+    """What `redis_dump` returns, read in pipelined chunks (two round trips per chunk rather
+    than two per key): for dumps of tens of thousands of keys."""
+    readers = {
+        b"string": lambda p, k: p.get(k),
+        b"zset": lambda p, k: p.zrange(k, 0, -1, withscores=True),
+        b"hash": lambda p, k: p.hgetall(k),
+        b"set": lambda p, k: p.smembers(k),
+        b"list": lambda p, k: p.lrange(k, 0, -1),
+    }
+    keys = list(client.scan_iter(count=1000))
+    dump: dict[bytes, object] = {}
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        pipe = client.pipeline(transaction=False)
+        for key in part:
+            pipe.type(key)
+        kinds = pipe.execute()
+        for key, kind in zip(part, kinds, strict=True):
+            readers.get(kind, lambda p, _k: p.echo(b""))(pipe, key)
+        for key, kind, value in zip(part, kinds, pipe.execute(), strict=True):
+            if kind == b"set":
+                value = sorted(value)
+            dump[key] = value if kind in readers else kind
+    return dump
