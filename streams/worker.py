@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from models.alerts import alert_encoder
+from models.alerts import Alert, alert_encoder
 from streams import metrics
 from streams.batch import BatchOutcome, BatchProcessor, Message
 from streams.dead_letter import dead_letter_value
@@ -39,6 +39,12 @@ class WorkerOptions:
     batch_size: int = 500
     batch_wait_ms: int = 50
     retry_backoff_s: float = 0.5
+
+
+def _alert_rule(alert: Alert) -> str:
+    """The label an alert is counted under: its strongest rule, or `model` when no rule fired
+    (operators watch rules; the model's reason is often the strongest)."""
+    return next((r.rule for r in alert.reasons if r.rule != "model"), "model")
 
 
 class Worker:
@@ -187,8 +193,7 @@ class Worker:
             metrics.DLQ.labels(rejected.code).inc()
         now_ms = time.time() * 1000
         for alert in outcome.new_alerts:
-            top_rule = alert.reasons[0].rule if alert.reasons else "none"
-            metrics.ALERTS.labels(top_rule, alert.severity).inc()
+            metrics.ALERTS.labels(_alert_rule(alert), alert.severity).inc()
             metrics.EVENT_TO_ALERT_SECONDS.observe(max(0.0, now_ms - alert.ts_ms) / 1000)
         log.info(
             "batch done",

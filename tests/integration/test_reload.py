@@ -29,6 +29,8 @@ when:
     - feature: amount_major
       gte: 5
 score: 0.9
+# A floor, so the new rule alerts on its own whatever the model makes of the transfer.
+floor: 0.9
 evidence: [amount_minor]
 """
 HUGE_TRANSFER = """id: huge_transfer
@@ -40,6 +42,8 @@ when:
     - feature: amount_minor
       gte: 5000000000
 score: 0.9
+# A floor, so the new rule alerts on its own whatever the model makes of the transfer.
+floor: 0.9
 evidence: [amount_minor]
 """
 

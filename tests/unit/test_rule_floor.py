@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -48,10 +49,24 @@ def test_watchlist_hit_alerts_at_high_even_when_the_model_disagrees() -> None:
 
 def test_pattern_rules_can_be_overruled_by_the_model() -> None:
     scorer = Scorer(load_rule_library(LIBRARY), SeverityBands(), ConfidentlyLegit())
+    # No profile: a first payroll run looks the same, so the model may overrule the rule.
     fan_out = quiet(
         src_distinct_payees_1h=12, src_new_payees_24h=12, src_new_payee_share_24h=1.0,
         src_distinct_payees_24h=12, src_out_amount_24h_minor=11_880_000,
+        src_is_business=math.nan, dst_is_business=math.nan,
     )  # fmt: skip
     (verdict,) = scorer.assess([transfer()], [fan_out])
     assert [h.rule_id for h in verdict.hits] == ["fan_out_rapid"]
     assert verdict.severity is None
+
+
+def test_fan_out_from_a_known_personal_account_alerts_on_its_own() -> None:
+    scorer = Scorer(load_rule_library(LIBRARY), SeverityBands(), ConfidentlyLegit())
+    fan_out = quiet(
+        src_distinct_payees_1h=12, src_new_payees_24h=12, src_new_payee_share_24h=1.0,
+        src_distinct_payees_24h=12, src_out_amount_24h_minor=11_880_000,
+        dst_is_business=math.nan,
+    )  # fmt: skip
+    (verdict,) = scorer.assess([transfer()], [fan_out])
+    assert {h.rule_id for h in verdict.hits} == {"fan_out_rapid", "fan_out_rapid_personal"}
+    assert verdict.severity == "medium"

@@ -125,6 +125,7 @@ FIRING = {
         "personal account": {**FAN_OUT, **PERSONAL_SRC},
         "business opened last month": {**FAN_OUT, "src_is_business": 1, "src_account_age_days": 20},
     },
+    "fan_out_rapid_personal": {"personal account": {**FAN_OUT, **PERSONAL_SRC}},
     "fan_in_collection": {
         "quiet, no profile": FAN_IN,
         "young by profile": {**FAN_IN, "dst_account_age_days": 40, "dst_known_days": 40},
