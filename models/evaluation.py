@@ -18,7 +18,7 @@ from sklearn.metrics import average_precision_score
 from models.dataset import LabelledData
 from models.features import MS_PER_MINUTE
 from models.model import GradientBoostedModel
-from models.scorer import combine, rules_score
+from models.scorer import final_score
 from rules.engine import RuleSet
 
 SYSTEMS = ("rules", "model", "combined")
@@ -43,18 +43,20 @@ def score_dataset(
 ) -> SystemScores:
     """Score every transfer of a replayed dataset with the rules, the model and the blend."""
     table = data.table
-    rule_scores = np.array(
-        [
-            rules_score(rules.evaluate(row))
-            for start in range(0, len(table.transfer_ids), _BATCH)
-            for row in table.rows(start, start + _BATCH)
-        ]
-    )
+    hits = [
+        rules.evaluate(row)
+        for start in range(0, len(table.transfer_ids), _BATCH)
+        for row in table.rows(start, start + _BATCH)
+    ]
+    rule_scores = np.array([final_score(row_hits, None, model_weight) for row_hits in hits])
     if model is None:
         return SystemScores(rule_scores, None, None)
     probability = model.probabilities(table.columns())
     blended = np.array(
-        [combine(r, p, model_weight) for r, p in zip(rule_scores, probability, strict=True)]
+        [
+            final_score(row_hits, float(p), model_weight)
+            for row_hits, p in zip(hits, probability, strict=True)
+        ]
     )
     return SystemScores(rule_scores, probability, blended)
 

@@ -85,15 +85,14 @@ class Scorer:
         for index, feature_row in enumerate(features):
             hits = self.rules.evaluate(feature_row)
             reasons = [_reason_of(hit) for hit in hits]
-            score = rules_score(hits)
+            probability = None
             verdict = None
             if explained is not None and self.model is not None:
                 probability, model_reason = explained[index]
                 verdict = ModelVerdict(self.model.name, self.model.version, round(probability, 4))
-                score = combine(score, probability, self.model_weight)
                 reasons.append(model_reason)
                 reasons.sort(key=lambda reason: -(reason.score or 0.0))
-            score = max(score, max((h.floor for h in hits if h.floor is not None), default=0.0))
+            score = final_score(hits, probability, self.model_weight)
             assessments.append(
                 Assessment(score, self.bands.severity(score), reasons, verdict, hits)
             )
@@ -109,6 +108,17 @@ class Scorer:
             else build_alert(t, a.score, a.severity, a.reasons, a.model, created_at)
             for t, a in zip(transfers, self.assess(transfers, features), strict=True)
         ]
+
+
+def final_score(
+    hits: Sequence[RuleHit], model_probability: float | None, model_weight: float
+) -> float:
+    """A transfer's combined score: rules and model blended (rules alone without a model),
+    raised to the highest `floor` among the hits (confirmed knowledge, precise rules)."""
+    score = rules_score(hits)
+    if model_probability is not None:
+        score = combine(score, model_probability, model_weight)
+    return max(score, max((hit.floor for hit in hits if hit.floor is not None), default=0.0))
 
 
 def combine(
