@@ -144,6 +144,13 @@ class GradientBoostedModel:
         odds = _log_odds(probability).reshape(len(self.probes) + 1, n)
         return probability[:n], (odds[0] - odds[1:]).T
 
+    def probability_batch(self, features: Sequence[Features]) -> list[float]:
+        """Fraud probability of each transfer, in one vectorised call."""
+        if not features:
+            return []
+        probabilities: list[float] = self.probabilities(feature_matrix(features)).tolist()
+        return probabilities
+
     def explain_batch(self, features: Sequence[Features]) -> list[tuple[float, Reason]]:
         """Probability and `model` reason (top features as evidence) for each transfer."""
         if not features:

@@ -30,9 +30,14 @@ from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, Transfer
 _SCRIPTS = ("payer", "payee", "entity")
 
 
+def _lua(name: str) -> str:
+    return resources.files("streams.state").joinpath("lua", f"{name}.lua").read_text()
+
+
 def _script_source(name: str, constants: dict[str, int]) -> str:
-    """A script's Lua with its constants filled in (fewer arguments to send per call)."""
-    source = resources.files("streams.state").joinpath("lua", f"{name}.lua").read_text()
+    """A script's Lua with the shared prelude and its constants filled in (fewer arguments to
+    send per call)."""
+    source = _lua(name).replace("__PRELUDE__", _lua("prelude"))
     for placeholder, value in constants.items():
         source = source.replace(f"__{placeholder}__", str(value))
     return source

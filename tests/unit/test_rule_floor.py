@@ -21,6 +21,9 @@ class ConfidentlyLegit:
 
     name, version = "stub-legit", "1"
 
+    def probability_batch(self, features: Sequence[Features]) -> list[float]:
+        return [0.01] * len(features)
+
     def explain_batch(self, features: Sequence[Features]) -> list[tuple[float, Reason]]:
         return [(0.01, Reason(rule="model", title="model", evidence={}, score=0.01))] * len(
             features

@@ -6,16 +6,17 @@
 local stored = redis.call('GET', KEYS[2])
 if stored then return tonumber(stored) end
 
+__PRELUDE__
 local RETENTION, CAP, STATE_TTL, DEDUPE_TTL = __ENTITY_RETENTION__, __CAP__, __STATE_TTL__, __DEDUPE_TTL__
 local W7D = __W7D__
 local ts = tonumber(ARGV[2])
 local last = redis.call('ZSCORE', KEYS[1], ARGV[3])
-local count = redis.call('ZCOUNT', KEYS[1], string.format('%d', ts - W7D), '+inf')
+local count = redis.call('ZCOUNT', KEYS[1], s(ts - W7D), '+inf')
 if (not last) or tonumber(last) < ts - W7D then count = count + 1 end
 if ARGV[4] == '1' then return count end
 
 if redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[3]) == 1 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%d', ts - RETENTION))
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. s(ts - RETENTION))
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(CAP + 1))
 end
 redis.call('SET', KEYS[2], count, 'EX', DEDUPE_TTL)

@@ -6,24 +6,15 @@
 local stored = redis.call('GET', KEYS[5])
 if stored then return stored end
 
+__PRELUDE__
 local RETENTION, CAP, STATE_TTL, DEDUPE_TTL = __RETENTION__, __CAP__, __STATE_TTL__, __DEDUPE_TTL__
 local W1H, W24H = __W1H__, __W24H__
-local function s(n) return string.format('%d', n) end
 local tid, sts, payer, amount = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ts = tonumber(sts)
 local hour = math.floor(ts / 3600000)
 local t1h, t24h = s(ts - W1H), s(ts - W24H)
 local member = tid .. '|' .. payer .. '|' .. amount
-local hours = {}
-for i = 0, 23 do hours[i + 1] = s(hour - i) end
-local function hour_sum(key)
-  local total = 0
-  for _, v in ipairs(redis.call('HMGET', key, unpack(hours))) do
-    if v then total = total + tonumber(v) end
-  end
-  return total
-end
-local function newly(last, from) if (not last) or tonumber(last) < from then return 1 end return 0 end
+local hours = hour_buckets(hour)
 
 local meta = redis.call('HMGET', KEYS[4], 'fs', 'oa', 'by', 'ib', 'tq')
 local fs = tonumber(meta[1])
@@ -42,7 +33,7 @@ local facts = table.concat({
   redis.call('ZCOUNT', KEYS[6], t1h, '+inf') + newly(last_paid, ts - W1H),
   redis.call('ZCOUNT', KEYS[6], t24h, '+inf') + newly(last_paid, ts - W24H),
   redis.call('ZCOUNT', KEYS[3], t24h, sts) + first_time,
-  s(hour_sum(KEYS[7]) + added_amount), s(hour_sum(KEYS[2])), s(fs),
+  s(hour_sum(KEYS[7], hours) + added_amount), s(hour_sum(KEYS[2], hours)), s(fs),
   meta[2] or '-1', meta[3] or '-1', meta[4] or '-1',
 }, ',')
 if ARGV[5] == '1' then return facts end

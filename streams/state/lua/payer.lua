@@ -12,26 +12,15 @@
 local stored = redis.call('GET', KEYS[6])
 if stored then return {0, stored} end
 
+__PRELUDE__
 local RETENTION, CAP, STATE_TTL, DEDUPE_TTL = __RETENTION__, __CAP__, __STATE_TTL__, __DEDUPE_TTL__
 local W1H, W24H, W7D = __W1H__, __W24H__, __W7D__
-local function s(n) return string.format('%d', n) end
 local tid, sts, payee, amount = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local ts = tonumber(sts)
 local hour = math.floor(ts / 3600000)
 local t1h, t24h, t7d = s(ts - W1H), s(ts - W24H), s(ts - W7D)
 local member = tid .. '|' .. payee .. '|' .. ARGV[4]
--- The 24 hour buckets of the 24-hour amount windows, named once for both sums.
-local hours = {}
-for i = 0, 23 do hours[i + 1] = s(hour - i) end
-local function hour_sum(key)
-  local total = 0
-  for _, v in ipairs(redis.call('HMGET', key, unpack(hours))) do
-    if v then total = total + tonumber(v) end
-  end
-  return total
-end
--- 1 if a member last seen at `last` (or never) is not yet counted from `from` on.
-local function newly(last, from) if (not last) or tonumber(last) < from then return 1 end return 0 end
+local hours = hour_buckets(hour)
 
 local meta = redis.call('HMGET', KEYS[5], 'fs', 'on', 'os', 'oa', 'by', 'ib', 'tp')
 local fs = tonumber(meta[1])
@@ -66,8 +55,8 @@ local facts = table.concat({
   redis.call('ZCOUNT', KEYS[10], t1h, '+inf') + newly(last_paid, ts - W1H),
   redis.call('ZCOUNT', KEYS[10], t24h, '+inf') + newly(last_paid, ts - W24H),
   redis.call('ZCOUNT', KEYS[3], t24h, sts) + first_time,
-  first_time, s(hour_sum(KEYS[12]) + added_amount), prior_n, s(prior_sum),
-  redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13])),
+  first_time, s(hour_sum(KEYS[12], hours) + added_amount), prior_n, s(prior_sum),
+  redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13], hours)),
   redis.call('ZCOUNT', KEYS[11], t24h, '+inf'),
   s(last_in), s(fs), meta[4] or '-1', meta[5] or '-1', meta[6] or '-1',
   redis.call('ZCOUNT', KEYS[4], t7d, '+inf') + device_new,
