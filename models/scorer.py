@@ -82,15 +82,11 @@ class Scorer:
         self.model_weight = model_weight
 
     def assess(
-        self,
-        transfers: Sequence[Transfer],
-        features: Sequence[Features],
-        *,
-        explain_all: bool = False,
+        self, transfers: Sequence[Transfer], features: Sequence[Features]
     ) -> list[Assessment]:
         """A verdict for every transfer, in input order. The model's reason (its top features)
-        is worked out for the transfers that alert, or for all with `explain_all`: explaining
-        costs several model calls, and ~99 % of transfers raise nothing to explain."""
+        is worked out only for the transfers that alert: explaining probes the model once per
+        explained feature, and ~99 % of transfers raise nothing to explain."""
         probabilities: Sequence[float | None] = (
             self.model.probability_batch(features) if self.model else [None] * len(features)
         )
@@ -103,7 +99,7 @@ class Scorer:
             wanted = [
                 index
                 for index, (_, score) in enumerate(scored)
-                if explain_all or self.bands.severity(score) is not None
+                if self.bands.severity(score) is not None
             ]
             if wanted:
                 reasons = self.model.explain_batch([features[i] for i in wanted])

@@ -69,7 +69,7 @@ async def screen(
     facts = request.app.state.state_store.peek(transfer)
     (listed,) = lists.hits([transfer])
     features = derive_features(transfer, facts.payer, facts.payee, facts.entities, listed)
-    (verdict,) = scorer.assess([transfer], [features], explain_all=True)
+    (verdict,) = scorer.assess([transfer], [features])
     payee = read_account_risk(client, alerts, lists.store, lists.current(), transfer.dst_account)
     return ScreenOut(
         transfer_id=transfer.transfer_id,
