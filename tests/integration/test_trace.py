@@ -47,8 +47,13 @@ def test_trace_down_and_up_on_a_layered_ring(
         down = api.get("/v1/trace/x-victim", headers=AUTH)
         assert down.status_code == 200, down.text
         graph = down.json()
-        assert graph["root"] == {"transfer_id": "x-victim", "from": "victim", "to": "mule1",
-                                 "amount": "50000.00", "ts": "2026-03-02T01:00:00.000Z"}  # fmt: skip
+        assert graph["root"] == {
+            "transfer_id": "x-victim",
+            "from": "victim",
+            "to": "mule1",
+            "amount": "50000.00",
+            "ts": "2026-03-02T01:00:00.000Z",
+        }
         assert {n["account"] for n in graph["nodes"] if n["depth"] >= 1} == DOWNSTREAM
         assert {e["transfer_id"] for e in graph["edges"]} == {"x-victim", "x-2a", "x-2b",
                                                               "x-c1", "x-c2"}  # fmt: skip

@@ -60,11 +60,10 @@ def test_admin_api_adds_lists_pages_and_deletes(
     imported: str, topics: TopicSet, settings_for: SettingsFactory
 ) -> None:
     with TestClient(create_app(settings_for(topics))) as api:
-        added = api.post("/v1/watchlists/ip", headers=AUTH,
-                         json={"value": "203.0.113.66", "source": "bank C", "reason": "bot"})  # fmt: skip
+        entry = {"value": "203.0.113.66", "source": "bank C", "reason": "bot"}
+        added = api.post("/v1/watchlists/ip", headers=AUTH, json=entry)
         assert added.status_code == 201 and added.json()["active"]
-        replaced = api.post("/v1/watchlists/ip", headers=AUTH,
-                            json={"value": "203.0.113.66", "source": "bank C", "reason": "botnet"})  # fmt: skip
+        replaced = api.post("/v1/watchlists/ip", headers=AUTH, json={**entry, "reason": "botnet"})
         assert replaced.status_code == 200 and replaced.json()["reason"] == "botnet"
         bad = api.post("/v1/watchlists/ip", headers=AUTH,
                        json={"value": "1.2.3.4", "source": "x", "reason": "y",
@@ -128,6 +127,6 @@ def test_worker_fires_watchlist_hit_and_neighbours_get_elevated_risk(
         entries = api.get("/v1/watchlists/account", headers=AUTH).json()["items"]
         assert {e["value"]: e["active"] for e in entries}["lapsed"] is False
 
-        screened = api.post("/v1/screen", headers=AUTH,
-                            json=event("w-9", "anyone", "listed-mule", NOW, "10.00")).json()  # fmt: skip
+        probe = event("w-9", "anyone", "listed-mule", NOW, "10.00")
+        screened = api.post("/v1/screen", headers=AUTH, json=probe).json()
         assert screened["would_alert"] and screened["payee_risk"]["risk_level"] == "critical"
