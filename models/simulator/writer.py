@@ -18,7 +18,7 @@ import orjson
 from models.simulator.accounts import NONE, AccountTable, EntityPool
 from models.simulator.config import CHANNELS, COUNTRIES, MEMOS
 from models.simulator.formatting import format_amount, format_ts, transfer_id
-from models.simulator.traffic import Columns
+from models.simulator.traffic import COLUMNS, Columns
 
 if TYPE_CHECKING:
     from models.simulator.engine import Simulation
@@ -61,21 +61,8 @@ def iter_transfer_dicts(
     cols: Columns, rank: np.ndarray, table: AccountTable, entities: EntityPool, seed: int
 ) -> Iterator[dict[str, object]]:
     """Transfers as dicts, in the order of the columns, converted a chunk at a time."""
-    names = (
-        "ts",
-        "src",
-        "dst",
-        "amount",
-        "channel",
-        "device",
-        "ip",
-        "phone",
-        "country",
-        "memo",
-        "ring",
-    )
     for lo in range(0, rank.size, _CHUNK):
-        chunk = [cols[name][lo : lo + _CHUNK].tolist() for name in names]
+        chunk = [cols[name][lo : lo + _CHUNK].tolist() for name in COLUMNS]
         for row, r in zip(zip(*chunk, strict=True), rank[lo : lo + _CHUNK].tolist(), strict=True):
             yield transfer_dict(row, transfer_id(seed, r), format_ts(row[0]), table, entities)
 
