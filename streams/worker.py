@@ -88,6 +88,9 @@ class Worker:
 
     def run(self) -> int:
         """Loop until stopped; returns the process exit code (0 on a graceful stop)."""
+        model = self.processor.scorer.model
+        if model is not None:
+            metrics.MODEL_INFO.labels(model.name, model.version).set(1)
         log.info("worker started", extra={"event": "worker_started"})
         while not self._stopping:
             if self.reloader is not None:

@@ -159,6 +159,8 @@ def test_prometheus_scrapes_transfers_alerts_and_dead_letters(stack: Stack, tmp_
         dead = _prom_query(base, 'fraudwatch_dlq_total{reason="malformed_json"}')
         assert dead and float(dead[0]["value"][1]) == 1
         assert _prom_query(base, "fraudwatch_batch_seconds_count")
+        # The dashboard's "model in service" panel: the worker reports its model.
+        assert _prom_query(base, "fraudwatch_model_info == 1")
         assert _prom_query(base, 'up{job="fraudwatch"} == 1')
     finally:
         prometheus.terminate()
