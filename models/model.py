@@ -17,11 +17,12 @@ import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from models.alerts import Reason
 from models.dataset import MODEL_FEATURES, feature_matrix
 from models.features import FEATURE_DESCRIPTIONS, Features
+from models.forest import CalibratedForest
 from rules.compile import evidence_value
 
 EVIDENCE_FEATURES = 3  # features an alert's model reason shows
@@ -30,6 +31,9 @@ _EPSILON = 1e-6  # keeps log-odds finite at probabilities 0 and 1
 # One OpenMP thread: on a shared or busy host, the trees' thread pool spin-waits against other
 # processes and runs ~20x slower; workers scale out by process instead.
 _THREADS = 1
+# Up to this many rows, the flat forest is faster than scikit-learn's fixed ~12 ms per call.
+FLAT_FOREST_MAX_ROWS = 200
+_THREADPOOLS = ThreadpoolController()  # found once: each lookup walks the loaded libraries
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def fit_classifier(
     folds = StratifiedKFold(params.calibration_folds, shuffle=True, random_state=seed)
     calibrated = CalibratedClassifierCV(trees, method=params.calibration, cv=folds)
     rows, targets = with_missing_context(matrix, labels, seed, params.missing_context_share)
-    with threadpool_limits(_THREADS, user_api="openmp"):
+    with _THREADPOOLS.limit(limits=_THREADS, user_api="openmp"):
         return calibrated.fit(rows, targets)
 
 
@@ -120,6 +124,7 @@ class GradientBoostedModel:
         self.name = name
         self.version = version
         self.classifier = classifier
+        self.forest = CalibratedForest(classifier)
         self.baseline = np.asarray(baseline, dtype=np.float64)
         order = np.argsort(-np.asarray(importance, dtype=np.float64), kind="stable")
         self.probes = order[:PROBE_FEATURES]
@@ -128,8 +133,11 @@ class GradientBoostedModel:
         """Fraud probability of each row of a `MODEL_FEATURES` matrix."""
         if len(matrix) == 0:
             return np.empty(0)
-        with threadpool_limits(_THREADS, user_api="openmp"):
-            return self.classifier.predict_proba(matrix)[:, 1]
+        if len(matrix) <= FLAT_FOREST_MAX_ROWS:
+            return self.forest.probabilities(matrix)
+        with _THREADPOOLS.limit(limits=_THREADS, user_api="openmp"):
+            probability: np.ndarray = self.classifier.predict_proba(matrix)[:, 1]
+        return probability
 
     def contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities, and for each row the log-odds each probed feature adds (rows × probes).

@@ -13,7 +13,7 @@ from models.dataset import MODEL_FEATURES, load_labelled
 from models.evaluation import evaluate, minutes_to_first_alert, score_dataset
 from models.features import FEATURE_NAMES
 from models.feedback import FeedbackFileError, JsonlFeedback
-from models.model import GradientBoostedModel, TrainingParams
+from models.model import FLAT_FOREST_MAX_ROWS, GradientBoostedModel, TrainingParams
 from models.registry import ModelArtifactError, load_model, metadata_path, save_model
 from models.replay import read_lines
 from models.scorer import combine
@@ -90,6 +90,17 @@ def test_explain_batch_scores_the_batch_in_one_call(
     assert len(reason.evidence) == 3 and set(reason.evidence) <= set(MODEL_FEATURES)
     assert reason.score == round(p, 4)
     assert model.explain_batch([]) == []
+
+
+def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> None:
+    model = load_model(DEFAULT_MODEL_PATH)
+    matrix = load_labelled(tiny_dir).table.columns()[:2000].copy()
+    holes = np.random.default_rng(1).random(matrix.shape) < 0.15
+    matrix[holes] = np.nan  # every missing-value branch is taken somewhere
+    expected = model.classifier.predict_proba(matrix)[:, 1]
+    np.testing.assert_array_equal(model.forest.probabilities(matrix), expected)
+    for rows in (1, FLAT_FOREST_MAX_ROWS, FLAT_FOREST_MAX_ROWS + 1):
+        np.testing.assert_array_equal(model.probabilities(matrix[:rows]), expected[:rows])
 
 
 def test_shipped_model_loads_matches_features_and_is_small() -> None:
