@@ -28,3 +28,19 @@ def rss_bytes(pid: int) -> int:
             return int(statm.read().split()[1]) * _PAGE
     except OSError:
         return 0
+
+
+def session_pids(session_id: int) -> list[int]:
+    """Every live process in the session (a managed child and the workers it forked)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session_id:
+            pids.append(int(entry))
+    return pids

@@ -25,6 +25,12 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadtest import procstats
+
+if TYPE_CHECKING:
+    from service.embedded.process import ManagedProcess
 
 API_KEY = "screen-bench-key"
 
@@ -38,7 +44,8 @@ def _stream(seed: int, accounts: int, start: datetime, step: timedelta) -> Itera
         moment[0] += step
         return moment[0]
 
-    return live_stream(seed, accounts, 1000.0, clock)
+    # The rings' spacing follows the simulated pace, so fraud stays a realistic share of it.
+    return live_stream(seed, accounts, 1 / step.total_seconds(), clock)
 
 
 def preload(redis_url: str, transfers: int, seed: int, accounts: int) -> Iterator[dict]:
@@ -64,7 +71,7 @@ def preload(redis_url: str, transfers: int, seed: int, accounts: int) -> Iterato
     return stream
 
 
-def _start_api(redis_url: str, port: int, workers: int, log: Path) -> object:
+def _start_api(redis_url: str, port: int, workers: int, log: Path) -> ManagedProcess:
     from service.embedded import spawn
 
     env = {
@@ -144,7 +151,7 @@ def _load(port: int, bodies: list[bytes], rate: float, threads: int, queue: obje
     for thread in pool:
         thread.join()
     elapsed = time.perf_counter() - start
-    queue.put((results, elapsed))  # type: ignore[attr-defined]
+    queue.put((results, elapsed, time.process_time()))  # type: ignore[attr-defined]
 
 
 def _percentile(sorted_ms: list[float], q: float) -> float:
@@ -174,9 +181,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             _wait_ready(f"http://127.0.0.1:{port}")
             warmup = bodies[: min(200, count)]
             _load_in_process(port, warmup, min(args.rate, 200.0), args.threads)
-            results, elapsed = _load_in_process(port, bodies, args.rate, args.threads)
+            api_pids = procstats.session_pids(api.pid)
+            api_cpu = sum(procstats.cpu_seconds(pid) for pid in api_pids)
+            redis_cpu = procstats.cpu_seconds(services.redis.pid)
+            results, elapsed, load_cpu = _load_in_process(port, bodies, args.rate, args.threads)
+            api_cpu = sum(procstats.cpu_seconds(pid) for pid in api_pids) - api_cpu
+            redis_cpu = procstats.cpu_seconds(services.redis.pid) - redis_cpu
         finally:
-            api.stop()  # type: ignore[attr-defined]
+            api.stop()
     latencies = sorted(ms * 1000 for ms, status in results if status == 200)
     return {
         "offered_rate": args.rate,
@@ -187,6 +199,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "p95_ms": round(_percentile(latencies, 0.95), 2),
         "p99_ms": round(_percentile(latencies, 0.99), 2),
         "max_ms": round(latencies[-1], 2) if latencies else None,
+        # CPU per request, by process: what a request costs this machine's two cores.
+        "cpu_ms_per_request": {
+            "api": round(api_cpu * 1000 / max(len(results), 1), 3),
+            "redis": round(redis_cpu * 1000 / max(len(results), 1), 3),
+            "load_generator": round(load_cpu * 1000 / max(len(results), 1), 3),
+        },
         "preloaded_transfers": args.preload,
         "api_workers": args.api_workers,
         "client_threads": args.threads,
@@ -196,14 +214,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 def _load_in_process(
     port: int, bodies: list[bytes], rate: float, threads: int
-) -> tuple[list[tuple[float, int]], float]:
+) -> tuple[list[tuple[float, int]], float, float]:
+    """Latencies and statuses, the seconds the load took, and the CPU seconds it used itself."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     proc = context.Process(target=_load, args=(port, bodies, rate, threads, queue))
     proc.start()
-    results, elapsed = queue.get()
+    results, elapsed, cpu_s = queue.get()
     proc.join()
-    return results, elapsed
+    return results, elapsed, cpu_s
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import redis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.routing import Match
 
+from models.events import Transfer
+from models.scorer import Scorer
 from rules.problems import RuleLibraryError
 from service import wiring
 from service.audit import AuditLog
 from service.auth import Authenticator, ConfiguredKeys, KeyCache
-from service.errors import install_error_handlers
+from service.batcher import RequestBatcher
+from service.errors import Unavailable, install_error_handlers
 from service.keys_store import KeyStore
-from service.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from service.rate_limit import RateLimit, RateLimiter
+from service.request_metrics import RequestMetrics
 from service.routes import (
     account_transfers,
     accounts,
@@ -35,20 +36,13 @@ from service.routes import (
     watchlists,
 )
 from service.routes.console import install_console
+from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
 
 DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
 investigators, an early-warning view of accounts for banks, metrics for operators.
 Every `/v1` route needs `Authorization: Bearer <key>`."""
-
-
-def _route_label(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
 
 
 def _rate_limiter(config: Settings) -> RateLimiter | None:
@@ -87,7 +81,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hasher = wiring.entity_hasher(config)
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.watchlists = wiring.watchlist_view(config, client)
+        context = ScreeningContext(
+            client, app.state.state_store, app.state.watchlists, app.state.alert_store
+        )
+
+        def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
+            scorer: Scorer | None = app.state.scorer  # the one in force: reload swaps it
+            if scorer is None:
+                raise Unavailable("the rule library did not load; see /readyz")
+            return screen_transfers(context, scorer, transfers)
+
+        app.state.screening = RequestBatcher(screen_batch)
+        app.state.screening.start()
         yield
+        await app.state.screening.stop()
         client.close()
 
     app = FastAPI(
@@ -105,16 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=503,
         )
 
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_label(request)
-        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestMetrics)
 
     app.include_router(health.router)
     app.include_router(me.router)

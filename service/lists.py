@@ -11,12 +11,12 @@ from service.errors import Unavailable
 from streams.state.watchlists import WatchlistView
 
 
-def _watchlists(request: Request) -> WatchlistView:
+async def _watchlists(request: Request) -> WatchlistView:
     view: WatchlistView = request.app.state.watchlists
     return view
 
 
-def _scorer(request: Request) -> Scorer:
+async def _scorer(request: Request) -> Scorer:
     scorer: Scorer | None = getattr(request.app.state, "scorer", None)
     if scorer is None:
         raise Unavailable("the rule library did not load; see /readyz")

@@ -21,7 +21,7 @@ from service.schemas import (
     RiskReasonOut,
     SharedIdentifierOut,
 )
-from streams.state.risk_read import read_account_risk
+from streams.state.risk_read import read_account_risks
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
@@ -49,7 +49,7 @@ def account_risk(
 ) -> AccountRiskOut:
     """Risk level with reasons, unresolved alerts, and the windowed facts behind them.
     Shared identifiers and the birth year are masked for the bank role."""
-    risk = read_account_risk(client, store, lists.store, lists.current(), account_id)
+    (risk,) = read_account_risks(client, store, lists.store, lists.current(), [account_id])
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
     kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")

@@ -7,15 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from models.events import InvalidEvent, parse_transfer
-from models.features import derive_features
+from models.events import InvalidEvent, Transfer, parse_transfer
 from service.auth import Caller
-from service.deps import AlertStoreDep, RedisDep, require
+from service.batcher import RequestBatcher
+from service.deps import require
 from service.errors import InvalidParameter
 from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest
-from service.lists import ScorerDep, WatchlistViewDep
+from service.lists import ScorerDep
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
-from streams.state.risk_read import read_account_risk
+from service.screening import Screened
 
 router = APIRouter(prefix="/v1", tags=["screening"])
 Screener = Annotated[Caller, Depends(require("bank", "investigator"))]
@@ -52,25 +52,18 @@ def _field_of(invalid: InvalidEvent) -> str:
     response_model=ScreenOut,
     openapi_extra={"requestBody": _BODY},
 )
-async def screen(
-    request: Request,
-    _: Screener,
-    client: RedisDep,
-    alerts: AlertStoreDep,
-    lists: WatchlistViewDep,
-    scorer: ScorerDep,
-) -> ScreenOut:
+async def screen(request: Request, _: Screener, __: ScorerDep) -> ScreenOut:
     """Score the transfer on the state as it stands, as the worker would, without storing
-    anything; with the payee's risk. A transfer already processed gets its stored verdict."""
+    anything; with the payee's risk. A transfer already processed gets its stored verdict.
+
+    Concurrent requests are screened together (one dry run, one model call per batch)."""
     try:
         transfer = parse_transfer(await request.body())
     except InvalidEvent as invalid:
         raise InvalidParameter(_field_of(invalid), invalid.reason) from None
-    facts = request.app.state.state_store.peek(transfer)
-    (listed,) = lists.hits([transfer])
-    features = derive_features(transfer, facts.payer, facts.payee, facts.entities, listed)
-    (verdict,) = scorer.assess([transfer], [features])
-    payee = read_account_risk(client, alerts, lists.store, lists.current(), transfer.dst_account)
+    batcher: RequestBatcher[Transfer, Screened] = request.app.state.screening
+    screened = await batcher.submit(transfer)
+    verdict, payee = screened.verdict, screened.payee
     return ScreenOut(
         transfer_id=transfer.transfer_id,
         would_alert=verdict.severity is not None,
@@ -87,5 +80,5 @@ async def screen(
             risk_level=payee.level,  # type: ignore[arg-type]
             reasons=[RiskReasonOut(code=r.code, text=r.text, level=r.level) for r in payee.reasons],
         ),
-        already_processed=not facts.first_delivery,
+        already_processed=screened.already_processed,
     )

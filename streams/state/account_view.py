@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
-from models.features import MS_PER_HOUR, WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
+from models.features import WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
 from streams.state import keys
+from streams.state.scripts import script_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,88 +61,81 @@ class AccountSnapshot:
         return self.out_amount_24h_minor / self.in_amount_24h_minor
 
 
-def _hours(as_of_ms: int) -> list[int]:
-    """The 24 hour buckets of the 24-hour amount window ending at `as_of_ms`."""
-    hour = as_of_ms // MS_PER_HOUR
-    return [hour - i for i in range(24)]
+_VIEW_KEYS = ("out", "in", "meta", "devices", "phones", "ips", "identifiers", "out_amount",
+              "payees_last", "payees", "in_amount", "payers_last", "payers")  # fmt: skip
+_VIEW_SOURCE = script_source(
+    "account_view", {"W1H": WINDOW_1H_MS, "W24H": WINDOW_24H_MS, "W7D": WINDOW_7D_MS}
+)
 
 
-_KIND_KEYS = (("device", "devices"), ("phone", "phones"), ("ip", "ips"))
+def read_accounts(client: redis.Redis, account_ids: Sequence[str]) -> list[AccountSnapshot]:
+    """Each account's windowed facts as of its own latest transfer, in two round trips for all.
 
-
-def read_account(client: redis.Redis, account_id: str) -> AccountSnapshot:
-    """The account's windowed facts as of its own latest transfer, in two round trips.
-
-    The counts and sums are read the way the worker's scripts read them (sorted-set counts,
-    hour buckets), never by scanning a window, so a busy merchant costs what a quiet one does.
+    One script per account computes them in Redis (the counts and hour-bucket sums the
+    worker's scripts compute, never a window scan, so a busy merchant costs what a quiet one
+    does); a second round trip finds who else used its devices, phones and IPs (other slots).
     """
-    k = keys.account_keys(account_id)
+    if not account_ids:
+        return []
+    view = client.register_script(_VIEW_SOURCE)
     pipe = client.pipeline(transaction=False)
-    pipe.zrevrange(k["out"], 0, 0, withscores=True)
-    pipe.zrevrange(k["in"], 0, 0, withscores=True)
-    pipe.hgetall(k["meta"])
-    for _, role in _KIND_KEYS:
-        pipe.zrange(k[role], 0, -1, withscores=True)
-    pipe.hgetall(k["identifiers"])
-    last_out, last_in, meta, *used, raw_values = pipe.execute()
-    latest = [int(rows[0][1]) for rows in (last_out, last_in) if rows]
-    profile = {key.decode(): value.decode() for key, value in meta.items()}
-    if not latest:
-        return AccountSnapshot(account_id, None, **_profile_fields(profile))
-    as_of = max(latest)
-    day, hour_ago, week = as_of - WINDOW_24H_MS, as_of - WINDOW_1H_MS, as_of - WINDOW_7D_MS
-    hours = _hours(as_of)
-    recent = [
-        (kind, member.decode())
-        for (kind, _), rows in zip(_KIND_KEYS, used, strict=True)
-        for member, score in rows
-        if score >= week
+    for account_id in account_ids:
+        k = keys.account_keys(account_id)
+        view(keys=[k[role] for role in _VIEW_KEYS], client=pipe)
+    replies = pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    for reply in replies:
+        as_of = int(reply[0])
+        for kind, pseudonym, _ in _identifiers(reply):
+            pipe.zrangebyscore(
+                keys.entity_accounts_key(kind, pseudonym), as_of - WINDOW_7D_MS, "+inf"
+            )
+    sharing = iter(pipe.execute() if len(pipe) else [])
+    return [
+        _snapshot(account_id, reply, sharing)
+        for account_id, reply in zip(account_ids, replies, strict=True)
     ]
-    pipe = client.pipeline(transaction=False)
-    pipe.zcount(k["out"], day, as_of)
-    pipe.hmget(k["out_amount"], hours)
-    pipe.zcount(k["payees_last"], hour_ago, "+inf")
-    pipe.zcount(k["payees_last"], day, "+inf")
-    pipe.zcount(k["payees"], day, as_of)
-    pipe.zcount(k["in"], day, as_of)
-    pipe.hmget(k["in_amount"], hours)
-    pipe.zcount(k["payers_last"], hour_ago, "+inf")
-    pipe.zcount(k["payers_last"], day, "+inf")
-    pipe.zcount(k["payers"], day, as_of)
-    for kind, pseudonym in recent:
-        pipe.zrangebyscore(keys.entity_accounts_key(kind, pseudonym), week, "+inf")
-    (out_n, out_amt, payees_1h, payees_24h, new_payees, in_n, in_amt, payers_1h, payers_24h,
-     new_payers, *sharing) = pipe.execute()  # fmt: skip
-    raw = {key.decode(): value.decode() for key, value in raw_values.items()}
+
+
+def _identifiers(reply: list[Any]) -> list[tuple[str, str, str]]:
+    """(kind, pseudonym, raw value) of each identifier the script found in the last 7 days."""
+    cells = [cell.decode() for cell in reply[14:]]
+    return [(cells[i], cells[i + 1], cells[i + 2]) for i in range(0, len(cells), 3)]
+
+
+def _snapshot(account_id: str, reply: list[Any], sharing: Iterator[Any]) -> AccountSnapshot:
+    """The snapshot from the account's script reply; its identifiers' users come off `sharing`."""
+    as_of = int(reply[0])
+    profile = _profile_fields(*(value.decode() for value in reply[11:14]))
+    if as_of < 0:
+        return AccountSnapshot(account_id, None, **profile)
     identifiers = [
         SharedIdentifier(
-            kind,
-            raw.get(pseudonym, pseudonym),
-            sorted(m.decode() for m in members if m.decode() != account_id),
+            kind, raw, sorted(m.decode() for m in next(sharing) if m.decode() != account_id)
         )
-        for (kind, pseudonym), members in zip(recent, sharing, strict=True)
+        for kind, _, raw in _identifiers(reply)
     ]
     return AccountSnapshot(
         account_id=account_id,
         as_of_ms=as_of,
-        out_count_24h=out_n,
-        out_amount_24h_minor=sum(int(v) for v in out_amt if v is not None),
-        distinct_payees_1h=payees_1h,
-        distinct_payees_24h=payees_24h,
-        new_payees_24h=new_payees,
-        in_count_24h=in_n,
-        in_amount_24h_minor=sum(int(v) for v in in_amt if v is not None),
-        distinct_payers_1h=payers_1h,
-        distinct_payers_24h=payers_24h,
-        new_payers_24h=new_payers,
+        out_count_24h=reply[1],
+        out_amount_24h_minor=int(reply[2]),
+        distinct_payees_1h=reply[3],
+        distinct_payees_24h=reply[4],
+        new_payees_24h=reply[5],
+        in_count_24h=reply[6],
+        in_amount_24h_minor=int(reply[7]),
+        distinct_payers_1h=reply[8],
+        distinct_payers_24h=reply[9],
+        new_payers_24h=reply[10],
         identifiers=identifiers,
-        **_profile_fields(profile),
+        **profile,
     )
 
 
-def _profile_fields(profile: dict[str, str]) -> dict[str, object]:
+def _profile_fields(opened_at: str, birth_year: str, is_business: str) -> dict[str, Any]:
     return {
-        "opened_at_ms": int(profile["oa"]) if "oa" in profile else None,
-        "holder_birth_year": int(profile["by"]) if "by" in profile else None,
-        "is_business": (profile["ib"] == "1") if "ib" in profile else None,
+        "opened_at_ms": int(opened_at) if opened_at else None,
+        "holder_birth_year": int(birth_year) if birth_year else None,
+        "is_business": (is_business == "1") if is_business else None,
     }

@@ -194,6 +194,15 @@ class AlertStore:
         raws = self._redis.mget([alert_key(i) for i in ids])
         return [alert_decoder.decode(raw) for raw in raws if raw is not None]
 
+    def for_accounts(self, account_ids: Sequence[str], limit: int = 50) -> list[list[Alert]]:
+        """Each account's most recent alerts, payer or payee side, in two round trips."""
+        pipe = self._redis.pipeline(transaction=False)
+        for account_id in account_ids:
+            pipe.zrevrange(index_key("account", account_id), 0, limit - 1)
+        per_account = [[m.decode() for m in ids] for ids in pipe.execute()] if account_ids else []
+        found = {a.alert_id: a for a in self.get_many({i for ids in per_account for i in ids})}
+        return [[found[i] for i in ids if i in found] for ids in per_account]
+
     def list(
         self, filters: AlertFilter, limit: int, cursor: str | None = None
     ) -> tuple[list[Alert], str | None]:
@@ -229,8 +238,3 @@ class AlertStore:
             if len(rows) < chunk:
                 return page, None
         return page, None
-
-    def for_account(self, account_id: str, limit: int = 50) -> list[Alert]:
-        """The account's most recent alerts, payer or payee side."""
-        ids = self._redis.zrevrange(index_key("account", account_id), 0, limit - 1)
-        return self.get_many(member.decode() for member in ids)

@@ -198,9 +198,9 @@ class MemoryStateStore:
         """Apply each transfer in order; see `streams.state.base` for the semantics."""
         return [self._transfer(t, dry=False) for t in transfers]
 
-    def peek(self, transfer: Transfer) -> TransferFacts:
-        """The facts the transfer would get if applied now, changing nothing (screening)."""
-        return self._transfer(transfer, dry=True)
+    def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
+        """The facts each transfer would get if applied now on its own, changing nothing."""
+        return [self._transfer(t, dry=True) for t in transfers]
 
     def _transfer(self, transfer: Transfer, *, dry: bool) -> TransferFacts:
         device, phone, ip = self._hasher.entities_of(transfer)

@@ -8,7 +8,6 @@ stored facts for that prefix and computes the rest on exactly the state they fir
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -26,21 +25,9 @@ from models.features import (
 )
 from streams.state import keys
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
+from streams.state.scripts import script_source
 
 _SCRIPTS = ("payer", "payee", "entity")
-
-
-def _lua(name: str) -> str:
-    return resources.files("streams.state").joinpath("lua", f"{name}.lua").read_text()
-
-
-def _script_source(name: str, constants: dict[str, int]) -> str:
-    """A script's Lua with the shared prelude and its constants filled in (fewer arguments to
-    send per call)."""
-    source = _lua(name).replace("__PRELUDE__", _lua("prelude"))
-    for placeholder, value in constants.items():
-        source = source.replace(f"__{placeholder}__", str(value))
-    return source
 
 
 class RedisStateStore:
@@ -71,7 +58,7 @@ class RedisStateStore:
             "W7D": WINDOW_7D_MS,
         }
         self._state_ttl = str(state_ttl_s)
-        self._sources = {name: _script_source(name, constants) for name in _SCRIPTS}
+        self._sources = {name: script_source(name, constants) for name in _SCRIPTS}
         self._sha: dict[str, str] = {}
         self.round_trips = 0
 
@@ -102,11 +89,12 @@ class RedisStateStore:
         """Apply the batch in one pipeline; retried whole once if Redis lost the scripts."""
         return self._run(transfers, dry=False) if transfers else []
 
-    def peek(self, transfer: Transfer) -> TransferFacts:
-        """The facts the transfer would get if applied now, changing nothing (screening).
+    def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
+        """The facts each transfer would get if applied now on its own, changing nothing
+        (screening), in one round trip.
 
         The same scripts compute them, in a dry run, so screening agrees with the worker."""
-        return self._run([transfer], dry=True)[0]
+        return self._run(transfers, dry=True) if transfers else []
 
     def _run(self, transfers: Sequence[Transfer], *, dry: bool) -> list[TransferFacts]:
         if not self._sha:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
@@ -74,3 +75,28 @@ def test_screen_rejects_what_the_contract_rejects(
             assert answer.json()["parameter"] == field
         assert api.post("/v1/screen", content=b"{", headers=AUTH).status_code == 422
         assert api.post("/v1/screen", json=good).status_code == 401
+
+
+def test_concurrent_screens_share_batches_and_each_gets_its_own_answer(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    settings = settings_for(topics, rate_limit_per_minute=0)
+    ring = fan_out_ring()
+    prospective = [
+        event(f"pro-{i}", f"payer-{i % 5}", "ring-mule" if i % 2 else f"shop-{i % 3}", T0, "900.00")
+        for i in range(48)
+    ] + ring[-3:]
+    with worker_thread(settings), TestClient(create_app(settings)) as api:
+        _send(settings, topics, ring[:-3], len(ring) - 3)
+        alone = [api.post("/v1/screen", json=t, headers=AUTH).json() for t in prospective]
+        batcher = api.app.state.screening  # type: ignore[attr-defined]
+        batches_before, items_before = batcher.batches, batcher.items
+        with ThreadPoolExecutor(16) as pool:
+            together = list(
+                pool.map(lambda t: api.post("/v1/screen", json=t, headers=AUTH).json(), prospective)
+            )
+        assert together == alone
+        assert {a["transfer_id"] for a in together} == {t["transfer_id"] for t in prospective}
+        assert any(a["would_alert"] for a in together) and not all(a["would_alert"] for a in alone)
+        assert batcher.items - items_before == len(prospective)
+        assert batcher.batches - batches_before < len(prospective)  # some requests shared one

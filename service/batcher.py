@@ -1,0 +1,78 @@
+"""Opportunistic batching of concurrent requests' work, for screening under load.
+
+Each request submits its item and awaits the result. One task takes whatever is queued, runs
+the batch function on a worker thread, and hands each request its result. While a batch runs,
+new requests keep arriving on the event loop and queue up: they become the next batch. A lone
+request therefore waits for nothing, and under load the fixed costs of a batch (Redis round
+trips, the model call) are shared, which is what lets one process keep up with hundreds of
+requests a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class RequestBatcher(Generic[Item, Result]):
+    """Runs `work` over the items submitted while the previous batch ran (at most `max_batch`).
+
+    `work` returns one result per item, in order; if it raises, every request in that batch
+    gets the exception. Start and stop it inside the event loop that serves the requests.
+    """
+
+    def __init__(
+        self, work: Callable[[Sequence[Item]], Sequence[Result]], max_batch: int = 64
+    ) -> None:
+        self._work = work
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="batch")
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.items = 0
+
+    def start(self) -> None:
+        """Begin taking batches (call from the running event loop)."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop taking batches; waits for the batch in progress."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, item: Item) -> Result:
+        """The item's result, computed in the next batch."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            waiting = [(item, future) for item, future in batch if not future.cancelled()]
+            if not waiting:
+                continue
+            items = [item for item, _ in waiting]
+            try:
+                results = await loop.run_in_executor(self._executor, self._work, items)
+            except Exception as error:  # every request of the batch answers with it
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.batches += 1
+            self.items += len(items)
+            for (_, future), result in zip(waiting, results, strict=True):
+                if not future.done():
+                    future.set_result(result)

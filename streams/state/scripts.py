@@ -1,0 +1,18 @@
+"""The state's Lua scripts, read from the package with the shared prelude and constants in."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+
+def _lua(name: str) -> str:
+    return resources.files("streams.state").joinpath("lua", f"{name}.lua").read_text()
+
+
+def script_source(name: str, constants: dict[str, int]) -> str:
+    """A script's Lua with the shared prelude and its constants filled in (fewer arguments to
+    send per call)."""
+    source = _lua(name).replace("__PRELUDE__", _lua("prelude"))
+    for placeholder, value in constants.items():
+        source = source.replace(f"__{placeholder}__", str(value))
+    return source
