@@ -97,6 +97,8 @@ def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> N
     matrix = load_labelled(tiny_dir).table.columns()[:2000].copy()
     holes = np.random.default_rng(1).random(matrix.shape) < 0.15
     matrix[holes] = np.nan  # every missing-value branch is taken somewhere
+    matrix[:50, :5] = np.inf  # present but infinite: left of a missing-vs-present split
+    matrix[50:100, :5] = -np.inf
     expected = model.classifier.predict_proba(matrix)[:, 1]
     np.testing.assert_array_equal(model.forest.probabilities(matrix), expected)
     for rows in (1, FLAT_FOREST_MAX_ROWS, FLAT_FOREST_MAX_ROWS + 1):
