@@ -81,9 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hasher = wiring.entity_hasher(config)
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.watchlists = wiring.watchlist_view(config, client)
-        context = ScreeningContext(
-            client, app.state.state_store, app.state.watchlists, app.state.alert_store
-        )
+        context = ScreeningContext(client, app.state.state_store, app.state.watchlists)
 
         def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
             scorer: Scorer | None = app.state.scorer  # the one in force: reload swaps it

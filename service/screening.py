@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from models.events import Transfer
 from models.features import derive_features
 from models.scorer import Assessment, Scorer
-from streams.state.alert_store import AlertStore
-from streams.state.redis_store import RedisStateStore
-from streams.state.risk_read import AccountRisk, read_account_risks
+from streams.state.account_view import load_view_script
+from streams.state.redis_store import PendingFacts, RedisStateStore
+from streams.state.risk_read import AccountRisk, PendingRisks
 from streams.state.watchlists import WatchlistView
 
 
@@ -32,30 +33,45 @@ class Screened:
 
 @dataclass(frozen=True, slots=True)
 class ScreeningContext:
-    """What screening reads: the state (dry run), the lists, alerts, and the scorer in force."""
+    """What screening reads: the state (dry run) and the watchlists."""
 
     client: redis.Redis
     state: RedisStateStore
     lists: WatchlistView
-    alerts: AlertStore
 
 
 def screen_transfers(
     context: ScreeningContext, scorer: Scorer, transfers: Sequence[Transfer]
 ) -> list[Screened]:
     """Score each transfer on the state as it stands, as the worker would, storing nothing;
-    with its payee's risk. A transfer already processed gets its stored facts' verdict."""
-    facts = context.state.peek(transfers)
+    with its payee's risk. A transfer already processed gets its stored facts' verdict.
+
+    Two round trips for the batch: the state scripts' dry run together with the payees' risk
+    reads, then the reads that depend on those (who shares their devices, their alerts)."""
+    payees = list(dict.fromkeys(t.dst_account for t in transfers))
+    risks = PendingRisks(payees, context.lists.current())
+
+    def first() -> tuple[PendingFacts, list[Any]]:
+        pipe = context.client.pipeline(transaction=False)
+        dry_run = context.state.queue_peek(pipe, transfers)
+        risks.queue(pipe)
+        return dry_run, pipe.execute()
+
+    try:
+        dry_run, replies = first()
+    except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
+        context.state.load_scripts()
+        load_view_script(context.client)
+        dry_run, replies = first()
+    facts = dry_run.facts(replies[: dry_run.replies])
     listed = context.lists.hits(transfers)
     features = [
         derive_features(t, f.payer, f.payee, f.entities, hits)
         for t, f, hits in zip(transfers, facts, listed, strict=True)
     ]
     verdicts = scorer.assess(transfers, features)
-    payees = list(dict.fromkeys(t.dst_account for t in transfers))
-    lists = context.lists
-    risks = read_account_risks(context.client, context.alerts, lists.store, lists.current(), payees)
-    by_payee = dict(zip(payees, risks, strict=True))
+    payee_risks = risks.finish(context.client, context.lists.store, replies[dry_run.replies :])
+    by_payee = dict(zip(payees, payee_risks, strict=True))
     return [
         Screened(t, verdict, by_payee[t.dst_account], not f.first_delivery)
         for t, verdict, f in zip(transfers, verdicts, facts, strict=True)

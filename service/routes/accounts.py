@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from service.auth import Caller
-from service.deps import AlertStoreDep, DisclosureDep, RedisDep, require
+from service.deps import DisclosureDep, RedisDep, require
 from service.lists import WatchlistViewDep
 from service.schemas import (
     AccountFactsOut,
@@ -41,7 +41,6 @@ def _money(minor: int) -> str:
             response_model=AccountRiskOut)  # fmt: skip
 def account_risk(
     client: RedisDep,
-    store: AlertStoreDep,
     _: Viewer,
     disclosure: DisclosureDep,
     lists: WatchlistViewDep,
@@ -49,7 +48,7 @@ def account_risk(
 ) -> AccountRiskOut:
     """Risk level with reasons, unresolved alerts, and the windowed facts behind them.
     Shared identifiers and the birth year are masked for the bank role."""
-    (risk,) = read_account_risks(client, store, lists.store, lists.current(), [account_id])
+    (risk,) = read_account_risks(client, lists.store, lists.current(), [account_id])
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
     kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")

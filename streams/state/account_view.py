@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from models.features import WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
 from streams.state import keys
@@ -68,33 +70,40 @@ _VIEW_SOURCE = script_source(
 )
 
 
-def read_accounts(client: redis.Redis, account_ids: Sequence[str]) -> list[AccountSnapshot]:
-    """Each account's windowed facts as of its own latest transfer, in two round trips for all.
+_VIEW_SHA = hashlib.sha1(_VIEW_SOURCE.encode()).hexdigest()
 
-    One script per account computes them in Redis (the counts and hour-bucket sums the
-    worker's scripts compute, never a window scan, so a busy merchant costs what a quiet one
-    does); a second round trip finds who else used its devices, phones and IPs (other slots).
-    """
-    if not account_ids:
-        return []
-    view = client.register_script(_VIEW_SOURCE)
-    pipe = client.pipeline(transaction=False)
+
+def load_view_script(client: redis.Redis) -> None:
+    """Load the account-view script into Redis (again, after a restart or a SCRIPT FLUSH)."""
+    client.script_load(_VIEW_SOURCE)
+
+
+def queue_views(pipe: Pipeline, account_ids: Sequence[str]) -> None:
+    """Queue one account-view script per account (one reply each)."""
     for account_id in account_ids:
         k = keys.account_keys(account_id)
-        view(keys=[k[role] for role in _VIEW_KEYS], client=pipe)
-    replies = pipe.execute()
-    pipe = client.pipeline(transaction=False)
-    for reply in replies:
-        as_of = int(reply[0])
-        for kind, pseudonym, _ in _identifiers(reply):
+        pipe.evalsha(_VIEW_SHA, len(_VIEW_KEYS), *(k[role] for role in _VIEW_KEYS))
+
+
+def queue_sharing(pipe: Pipeline, views: Sequence[list[Any]]) -> int:
+    """Queue, for each view's devices, phones and IPs, who else used them; returns how many."""
+    queued = 0
+    for view in views:
+        as_of = int(view[0])
+        for kind, pseudonym, _ in _identifiers(view):
             pipe.zrangebyscore(
                 keys.entity_accounts_key(kind, pseudonym), as_of - WINDOW_7D_MS, "+inf"
             )
-    sharing = iter(pipe.execute() if len(pipe) else [])
-    return [
-        _snapshot(account_id, reply, sharing)
-        for account_id, reply in zip(account_ids, replies, strict=True)
-    ]
+            queued += 1
+    return queued
+
+
+def snapshots(
+    account_ids: Sequence[str], views: Sequence[list[Any]], sharing: Sequence[Any]
+) -> list[AccountSnapshot]:
+    """The accounts' snapshots from their views and the replies to `queue_sharing`."""
+    users = iter(sharing)
+    return [_snapshot(a, view, users) for a, view in zip(account_ids, views, strict=True)]
 
 
 def _identifiers(reply: list[Any]) -> list[tuple[str, str, str]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 import redis
+from redis.client import Pipeline
 
 from models.alerts import STATUSES, Alert, alert_decoder, alert_encoder
 from models.workflow import MOVES, Action, Actor, MoveRefused
@@ -194,14 +195,22 @@ class AlertStore:
         raws = self._redis.mget([alert_key(i) for i in ids])
         return [alert_decoder.decode(raw) for raw in raws if raw is not None]
 
-    def for_accounts(self, account_ids: Sequence[str], limit: int = 50) -> list[list[Alert]]:
-        """Each account's most recent alerts, payer or payee side, in two round trips."""
-        pipe = self._redis.pipeline(transaction=False)
+    @staticmethod
+    def queue_recent_ids(pipe: Pipeline, account_ids: Sequence[str], limit: int) -> None:
+        """Queue, per account, the ids of its `limit` most recent alerts (payer or payee)."""
         for account_id in account_ids:
             pipe.zrevrange(index_key("account", account_id), 0, limit - 1)
-        per_account = [[m.decode() for m in ids] for ids in pipe.execute()] if account_ids else []
-        found = {a.alert_id: a for a in self.get_many({i for ids in per_account for i in ids})}
-        return [[found[i] for i in ids if i in found] for ids in per_account]
+
+    @staticmethod
+    def queue_get(pipe: Pipeline, alert_ids: Sequence[str]) -> None:
+        """Queue one MGET of the alerts (decode its reply with `decode_found`)."""
+        pipe.mget([alert_key(i) for i in alert_ids])
+
+    @staticmethod
+    def decode_found(raws: Sequence[bytes | None]) -> dict[str, Alert]:
+        """The alerts an MGET found, by id."""
+        found = (alert_decoder.decode(raw) for raw in raws if raw is not None)
+        return {alert.alert_id: alert for alert in found}
 
     def list(
         self, filters: AlertFilter, limit: int, cursor: str | None = None

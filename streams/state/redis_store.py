@@ -8,10 +8,12 @@ stored facts for that prefix and computes the rest on exactly the state they fir
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from models.events import AccountProfile, Transfer
 from models.features import (
@@ -62,7 +64,8 @@ class RedisStateStore:
         self._sha: dict[str, str] = {}
         self.round_trips = 0
 
-    def _load_scripts(self) -> None:
+    def load_scripts(self) -> None:
+        """Load the state scripts into Redis (again, after a restart or a SCRIPT FLUSH)."""
         self._sha = {name: self._redis.script_load(src) for name, src in self._sources.items()}
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
@@ -96,18 +99,36 @@ class RedisStateStore:
         The same scripts compute them, in a dry run, so screening agrees with the worker."""
         return self._run(transfers, dry=True) if transfers else []
 
+    def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
+        """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
+        all); the caller loads the scripts first and retries on `NoScriptError`."""
+        if not self._sha:
+            self.load_scripts()
+        return self._queue(pipe, transfers, dry=True)
+
     def _run(self, transfers: Sequence[Transfer], *, dry: bool) -> list[TransferFacts]:
         if not self._sha:
-            self._load_scripts()
+            self.load_scripts()
         try:
             return self._apply(transfers, dry)
         except redis.exceptions.NoScriptError:
             # Redis restarted or flushed its script cache; replaying the batch is idempotent.
-            self._load_scripts()
+            self.load_scripts()
             return self._apply(transfers, dry)
 
     def _apply(self, transfers: Sequence[Transfer], dry: bool) -> list[TransferFacts]:
         pipe = self._redis.pipeline(transaction=False)
+        pending = self._queue(pipe, transfers, dry)
+        if not dry:
+            for t in transfers:
+                # Idempotent (same value each time); trace starts from it.
+                record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
+                pipe.set(keys.transfer_record_key(t.transfer_id), record, ex=self._transfer_ttl)
+        replies: list[Any] = pipe.execute()
+        self.round_trips += 1
+        return pending.facts(replies[: pending.replies])
+
+    def _queue(self, pipe: Pipeline, transfers: Sequence[Transfer], dry: bool) -> PendingFacts:
         flag = "1" if dry else "0"
         entity_counts: list[tuple[bool, bool, bool]] = []
         for t in transfers:
@@ -145,14 +166,7 @@ class RedisStateStore:
                         t.transfer_id, ts, t.src_account, flag,
                     )  # fmt: skip
             entity_counts.append((present[0], present[1], present[2]))
-        if not dry:
-            for t in transfers:
-                # Idempotent (same value each time); trace starts from it.
-                record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
-                pipe.set(keys.transfer_record_key(t.transfer_id), record, ex=self._transfer_ttl)
-        replies: list[Any] = pipe.execute()
-        self.round_trips += 1
-        return _facts_from_replies(replies, entity_counts)
+        return PendingFacts(entity_counts)
 
 
 def _ints(csv: bytes | str) -> list[int]:
@@ -167,6 +181,22 @@ def read_transfer_record(client: redis.Redis, transfer_id: str) -> tuple[str, st
         return None
     src, dst, ts_ms, amount_minor = orjson.loads(raw)
     return src, dst, ts_ms, amount_minor
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFacts:
+    """The scripts queued for a batch, per transfer which entities it carried."""
+
+    entity_presence: list[tuple[bool, bool, bool]]
+
+    @property
+    def replies(self) -> int:
+        """How many pipeline replies the queued scripts produce."""
+        return sum(2 + sum(present) for present in self.entity_presence)
+
+    def facts(self, replies: list[Any]) -> list[TransferFacts]:
+        """Each transfer's facts, from the replies of the queued scripts."""
+        return _facts_from_replies(replies, self.entity_presence)
 
 
 def _facts_from_replies(
