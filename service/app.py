@@ -89,10 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise Unavailable("the rule library did not load; see /readyz")
             return screen_transfers(context, scorer, transfers)
 
-        app.state.screening = RequestBatcher(screen_batch)
-        app.state.screening.start()
+        # Its own, not app.state's at exit: a second lifespan on another loop (a test's ASGI
+        # transport) replaces app.state.screening, and each must stop the batcher it started.
+        screening = RequestBatcher(screen_batch)
+        app.state.screening = screening
+        screening.start()
         yield
-        await app.state.screening.stop()
+        await screening.stop()
         client.close()
 
     app = FastAPI(
