@@ -31,7 +31,7 @@ _EPSILON = 1e-6  # keeps log-odds finite at probabilities 0 and 1
 # One OpenMP thread: on a shared or busy host, the trees' thread pool spin-waits against other
 # processes and runs ~20x slower; workers scale out by process instead.
 _THREADS = 1
-# Up to this many rows, the flat forest is faster than scikit-learn's fixed ~12 ms per call.
+# Up to this many rows the flat forest is faster than scikit-learn (they meet near 500 rows).
 FLAT_FOREST_MAX_ROWS = 400
 _THREADPOOLS = ThreadpoolController()  # found once: each lookup walks the loaded libraries
 

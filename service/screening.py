@@ -18,6 +18,7 @@ from models.scorer import Assessment, Scorer
 from streams.state.account_view import load_view_script
 from streams.state.redis_store import PendingFacts, RedisStateStore
 from streams.state.risk_read import AccountRisk, PendingRisks
+from streams.state.scripts import after_script_reload
 from streams.state.watchlists import WatchlistView
 
 
@@ -57,12 +58,11 @@ def screen_transfers(
         risks.queue(pipe)
         return dry_run, pipe.execute()
 
-    try:
-        dry_run, replies = first()
-    except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
+    def reload() -> None:
         context.state.load_scripts()
         load_view_script(context.client)
-        dry_run, replies = first()
+
+    dry_run, replies = after_script_reload(first, reload)
     facts = dry_run.facts(replies[: dry_run.replies])
     listed = context.lists.hits(transfers)
     features = [

@@ -13,7 +13,6 @@ from service.batcher import RequestBatcher
 from service.deps import require
 from service.errors import InvalidParameter
 from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest
-from service.lists import ScorerDep
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
 from service.screening import Screened
 
@@ -52,7 +51,7 @@ def _field_of(invalid: InvalidEvent) -> str:
     response_model=ScreenOut,
     openapi_extra={"requestBody": _BODY},
 )
-async def screen(request: Request, _: Screener, __: ScorerDep) -> ScreenOut:
+async def screen(request: Request, _: Screener) -> ScreenOut:
     """Score the transfer on the state as it stands, as the worker would, without storing
     anything; with the payee's risk. A transfer already processed gets its stored verdict.
 

@@ -27,7 +27,7 @@ from models.features import (
 )
 from streams.state import keys
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
-from streams.state.scripts import script_source
+from streams.state.scripts import after_script_reload, script_source
 
 _SCRIPTS = ("payer", "payee", "entity")
 
@@ -109,12 +109,7 @@ class RedisStateStore:
     def _run(self, transfers: Sequence[Transfer], *, dry: bool) -> list[TransferFacts]:
         if not self._sha:
             self.load_scripts()
-        try:
-            return self._apply(transfers, dry)
-        except redis.exceptions.NoScriptError:
-            # Redis restarted or flushed its script cache; replaying the batch is idempotent.
-            self.load_scripts()
-            return self._apply(transfers, dry)
+        return after_script_reload(lambda: self._apply(transfers, dry), self.load_scripts)
 
     def _apply(self, transfers: Sequence[Transfer], dry: bool) -> list[TransferFacts]:
         pipe = self._redis.pipeline(transaction=False)

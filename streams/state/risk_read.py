@@ -23,6 +23,7 @@ from streams.state.account_view import (
     snapshots,
 )
 from streams.state.alert_store import AlertStore
+from streams.state.scripts import after_script_reload
 from streams.state.watchlists import WatchlistStore
 
 
@@ -139,9 +140,5 @@ def read_account_risks(
         pending.queue(pipe)
         return pipe.execute()
 
-    try:
-        replies = first()
-    except redis.exceptions.NoScriptError:
-        load_view_script(client)
-        replies = first()
+    replies = after_script_reload(first, lambda: load_view_script(client))
     return pending.finish(client, watchlists, replies)

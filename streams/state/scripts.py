@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
+from typing import TypeVar
+
+import redis
+
+T = TypeVar("T")
 
 
 def _lua(name: str) -> str:
@@ -16,3 +22,13 @@ def script_source(name: str, constants: dict[str, int]) -> str:
     for placeholder, value in constants.items():
         source = source.replace(f"__{placeholder}__", str(value))
     return source
+
+
+def after_script_reload(attempt: Callable[[], T], reload: Callable[[], None]) -> T:
+    """`attempt()`, run once more after `reload()` if Redis lost the scripts it calls (a
+    restart or a SCRIPT FLUSH). Safe because every script call is idempotent on replay."""
+    try:
+        return attempt()
+    except redis.exceptions.NoScriptError:
+        reload()
+        return attempt()
