@@ -1,11 +1,11 @@
 """The trained transfer model: calibrated gradient-boosted trees over `MODEL_FEATURES`.
 
-`GradientBoostedModel` is the scorer's `TransferModel`: it scores a batch in one vectorised
-`predict_proba` call and explains each score by its strongest features. The explanation is a
-cheap attribution: for the few globally most important features, how much the log-odds drop
-when that feature alone is set to a typical legitimate value (its training median among
-negatives). The probes are stacked under the batch so that the whole batch, probes included,
-is still one call.
+`GradientBoostedModel` is the scorer's `TransferModel`: it scores a batch in one call of its
+compiled forest (`models.forest`) and explains each score by its strongest features. The
+explanation is a cheap attribution: for the few globally most important features, how much
+the log-odds drop when that feature alone is set to a typical legitimate value (its training
+median among negatives). The probes are stacked under the batch so that the whole batch,
+probes included, is still one call.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ _EPSILON = 1e-6  # keeps log-odds finite at probabilities 0 and 1
 # One OpenMP thread: on a shared or busy host, the trees' thread pool spin-waits against other
 # processes and runs ~20x slower; workers scale out by process instead.
 _THREADS = 1
-# Up to this many rows the flat forest is faster than scikit-learn (they meet near 500 rows).
-FLAT_FOREST_MAX_ROWS = 400
 _THREADPOOLS = ThreadpoolController()  # found once: each lookup walks the loaded libraries
 
 
@@ -133,16 +131,12 @@ class GradientBoostedModel:
         """Fraud probability of each row of a `MODEL_FEATURES` matrix."""
         if len(matrix) == 0:
             return np.empty(0)
-        if len(matrix) <= FLAT_FOREST_MAX_ROWS:
-            return self.forest.probabilities(matrix)
-        with _THREADPOOLS.limit(limits=_THREADS, user_api="openmp"):
-            probability: np.ndarray = self.classifier.predict_proba(matrix)[:, 1]
-        return probability
+        return self.forest.probabilities(matrix)
 
     def contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities, and for each row the log-odds each probed feature adds (rows × probes).
 
-        One `predict_proba` call covers the rows and every probe of every row.
+        One forest call covers the rows and every probe of every row.
         """
         n = len(matrix)
         stacked = np.tile(matrix, (len(self.probes) + 1, 1))

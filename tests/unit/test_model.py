@@ -13,7 +13,7 @@ from models.dataset import MODEL_FEATURES, load_labelled
 from models.evaluation import evaluate, minutes_to_first_alert, score_dataset
 from models.features import FEATURE_NAMES
 from models.feedback import FeedbackFileError, JsonlFeedback
-from models.model import FLAT_FOREST_MAX_ROWS, GradientBoostedModel, TrainingParams
+from models.model import GradientBoostedModel, TrainingParams
 from models.registry import ModelArtifactError, load_model, metadata_path, save_model
 from models.replay import read_lines
 from models.scorer import combine
@@ -76,12 +76,12 @@ def test_explain_batch_scores_the_batch_in_one_call(
     data = load_labelled(tiny_dir)
     rows = data.table.rows(0, 200)
     calls = []
-    original = model.classifier.predict_proba
-    model.classifier.predict_proba = lambda m: calls.append(len(m)) or original(m)  # type: ignore[method-assign]
+    original = model.forest.probabilities
+    model.forest.probabilities = lambda m: calls.append(len(m)) or original(m)  # type: ignore[method-assign]
     try:
         explained = model.explain_batch(rows)
     finally:
-        del model.classifier.predict_proba
+        del model.forest.probabilities
     assert len(calls) == 1
     probabilities = model.probabilities(data.table.columns()[:200])
     assert [p for p, _ in explained] == pytest.approx(probabilities.tolist())
@@ -101,7 +101,7 @@ def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> N
     matrix[50:100, :5] = -np.inf
     expected = model.classifier.predict_proba(matrix)[:, 1]
     np.testing.assert_array_equal(model.forest.probabilities(matrix), expected)
-    for rows in (1, FLAT_FOREST_MAX_ROWS, FLAT_FOREST_MAX_ROWS + 1):
+    for rows in (1, 200, 401):
         np.testing.assert_array_equal(model.probabilities(matrix[:rows]), expected[:rows])
 
 
