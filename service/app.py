@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         screening = RequestBatcher(screen_batch)
         app.state.screening = screening
         screening.start()
+        # What start-up built (model, rules, libraries) lives as long as the process: out of
+        # the collector's sight, a full collection no longer walks it mid-request.
+        gc.freeze()
         yield
         await screening.stop()
         client.close()
