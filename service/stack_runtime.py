@@ -15,7 +15,6 @@ import secrets
 import shutil
 import signal
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -55,11 +54,14 @@ class RunningStack:
     redis_url: str
     run_file: Path
     children: list[ManagedProcess] = field(default_factory=list)
-    stop_requested: threading.Event = field(default_factory=threading.Event)
+    # A plain flag, set by the signal handler: setting a threading.Event there deadlocks when
+    # the signal lands while this same thread holds the event's lock inside `wait`.
+    stop_requested: bool = False
 
     def wait(self) -> int:
         """Block until Ctrl-C / SIGTERM (exit 0) or a child dies (exit 1)."""
-        while not self.stop_requested.wait(0.5):
+        while not self.stop_requested:
+            time.sleep(0.2)
             for child in self.children:
                 if not child.alive():
                     print(
@@ -129,7 +131,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
 
         def request_stop(_signum: int, _frame: object) -> None:
             assert stack is not None
-            stack.stop_requested.set()
+            stack.stop_requested = True
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
@@ -200,7 +202,7 @@ def run_demo_traffic(stack: RunningStack, *, rate: float, seed: int, accounts: i
     sent = 0
     last_report = started
     last_scored = 0.0
-    while not stack.stop_requested.is_set():
+    while not stack.stop_requested:
         due = int((time.monotonic() - started) * rate)
         while sent < due:
             transfer = next(stream)
