@@ -14,7 +14,7 @@ from models.alerts import Alert, rfc3339_now
 from models.events import AccountProfile, InvalidEvent, Transfer, parse_account, parse_transfer
 from models.features import Features, derive_features
 from models.scorer import Scorer
-from streams.state.base import StateStore
+from streams.state.base import SentTransfers, StateStore, TransferFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,28 @@ class BatchOutcome:
     redeliveries: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class StagedBatch:
+    """A batch validated and applied to state, not yet scored."""
+
+    transfers: list[Transfer]
+    rejected: list[Rejected]
+    facts: list[TransferFacts]
+
+
+@dataclass(frozen=True, slots=True)
+class SentBatch:
+    """A batch validated and on its way into state."""
+
+    transfers: list[Transfer]
+    rejected: list[Rejected]
+    sent: SentTransfers
+
+    def applied(self) -> StagedBatch:
+        """Wait until its state is applied (once)."""
+        return StagedBatch(self.transfers, self.rejected, self.sent.facts())
+
+
 class WatchlistSource(Protocol):
     """Counts, per transfer, its parties on a watchlist (refreshing at most once per call)."""
 
@@ -92,20 +114,35 @@ class BatchProcessor:
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Process messages in the given order (profiles before the batch's transfers)."""
-        outcome = BatchOutcome()
+        return self.finish(self.apply_state(messages))
+
+    def apply_state(self, messages: Sequence[Message]) -> StagedBatch:
+        """Validate the batch and apply it to state: the first half of `process`."""
+        return self.send_state(messages).applied()
+
+    def send_state(self, messages: Sequence[Message]) -> SentBatch:
+        """Validate the batch and start applying it to state, without waiting for the facts:
+        the worker scores the previous batch meanwhile (see `StateStore.send_transfers`)."""
+        transfers: list[Transfer] = []
+        rejected: list[Rejected] = []
         profiles: list[AccountProfile] = []
         for message in messages:
             try:
                 if message.value is None:
                     raise InvalidEvent("empty", "message has no value")
                 if message.topic == self.transfers_topic:
-                    outcome.transfers.append(parse_transfer(message.value))
+                    transfers.append(parse_transfer(message.value))
                 else:
                     profiles.append(parse_account(message.value))
             except InvalidEvent as invalid:
-                outcome.rejected.append(Rejected(message, invalid.code, invalid.reason))
+                rejected.append(Rejected(message, invalid.code, invalid.reason))
         self.state.apply_profiles(profiles)
-        facts = self.state.apply_transfers(outcome.transfers)
+        return SentBatch(transfers, rejected, self.state.send_transfers(transfers))
+
+    def finish(self, staged: StagedBatch) -> BatchOutcome:
+        """Score a batch whose state is applied and store its alerts (safe to repeat)."""
+        outcome = BatchOutcome(rejected=staged.rejected, transfers=staged.transfers)
+        facts = staged.facts
         listed = (
             self.watchlists.hits(outcome.transfers)
             if self.watchlists is not None

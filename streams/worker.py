@@ -1,8 +1,9 @@
 """The streaming worker: poll a micro-batch, process it, publish, then commit.
 
 Offsets are committed only after state, alerts in Redis, alerts on Kafka and dead letters
-have all succeeded, so a worker killed at any instant redelivers at most its last batch, and
-the idempotent state and alert writes make that redelivery change nothing.
+have all succeeded, so a worker killed at any instant redelivers at most its last two batches
+(one being scored, one being applied to state), and the idempotent state and alert writes make
+that redelivery change nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
+from typing import TypeVar
 
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -22,7 +25,7 @@ from kafka.structs import OffsetAndMetadata
 
 from models.alerts import Alert, alert_encoder
 from streams import metrics
-from streams.batch import BatchOutcome, BatchProcessor, Message
+from streams.batch import BatchOutcome, BatchProcessor, Message, StagedBatch
 from streams.dead_letter import dead_letter_value
 from streams.rules_reload import RuleReloader
 
@@ -40,6 +43,19 @@ class WorkerOptions:
     batch_size: int = 500
     batch_wait_ms: int = 50
     retry_backoff_s: float = 0.5
+
+
+_Done = TypeVar("_Done")
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A polled batch on its way into state."""
+
+    number: int
+    messages: list[Message]
+    started: float
+    applied: Callable[[], StagedBatch]
 
 
 def _alert_rule(alert: Alert) -> str:
@@ -88,7 +104,13 @@ class Worker:
             signal.signal(signal.SIGHUP, on_hup)
 
     def run(self) -> int:
-        """Loop until stopped; returns the process exit code (0 on a graceful stop)."""
+        """Loop until stopped; returns the process exit code (0 on a graceful stop).
+
+        Two batches are in hand at once: batch N+1 is sent to Redis before batch N is scored,
+        published and committed, so the worker's CPU and Redis's work overlap. N+1 is sent
+        only after N's state went through, so every key still sees its updates in arrival
+        order, and a crash redelivers both, idempotently.
+        """
         model = self.processor.scorer.model
         if model is not None:
             metrics.MODEL_INFO.labels(model.name, model.version).set(1)
@@ -96,22 +118,38 @@ class Worker:
         # Start-up's objects (model, rules, clients) live as long as the process: out of the
         # collector's sight, a full collection no longer walks them between batches.
         gc.freeze()
+        in_flight: _InFlight | None = None
         while not self._stopping:
             if self.reloader is not None:
                 self.reloader.between_batches()
-            messages = self._poll()
-            if messages:
-                self._process_until_done(messages)
+            # With a batch in flight, take only what is already fetched: waiting for more
+            # would hold back that batch's alerts when traffic is light.
+            messages = self._poll(0 if in_flight else self.options.batch_wait_ms)
+            if in_flight is None:
+                in_flight = self._start(messages)
+            else:
+                staged = self._applied(in_flight)
+                if staged is None:
+                    return self._close()
+                ready, in_flight = in_flight, self._start(messages)
+                self._finish(ready, staged)
             self._report_lag()
+        if in_flight is not None:
+            staged = self._applied(in_flight)
+            if staged is not None:
+                self._finish(in_flight, staged)
+        return self._close()
+
+    def _close(self) -> int:
         self.consumer.close(autocommit=False)
         self.producer.flush()
         self.producer.close()
         log.info("worker stopped", extra={"event": "worker_stopped"})
         return 0
 
-    def _poll(self) -> list[Message]:
-        """Up to `batch_size` messages, waiting at most `batch_wait_ms` for them."""
-        deadline = time.monotonic() + self.options.batch_wait_ms / 1000
+    def _poll(self, wait_ms: int) -> list[Message]:
+        """Up to `batch_size` messages, waiting at most `wait_ms` for them."""
+        deadline = time.monotonic() + wait_ms / 1000
         messages: list[Message] = []
         while len(messages) < self.options.batch_size and not self._stopping:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
@@ -129,36 +167,65 @@ class Worker:
                 break
         return messages
 
-    def _process_until_done(self, messages: list[Message]) -> None:
-        """Process, publish and commit one batch, retrying it whole until it goes through."""
+    def _start(self, messages: list[Message]) -> _InFlight | None:
+        """Send a polled batch's state updates (None when there is none)."""
+        if not messages:
+            return None
         self._batch_number += 1
         started = time.perf_counter()
-        attempt = 0
+        try:
+            applied = self.processor.send_state(messages).applied
+        except redis.RedisError:
+            # Not sent: `_applied` applies it afresh, retrying (and logging) as for any batch.
+            applied = partial(self.processor.apply_state, messages)
+        return _InFlight(self._batch_number, messages, started, applied)
+
+    def _applied(self, batch: _InFlight) -> StagedBatch | None:
+        """The batch with its state applied, re-applying it until that goes through."""
+        return self._until_done(
+            batch.number, batch.applied, partial(self.processor.apply_state, batch.messages)
+        )
+
+    def _finish(self, batch: _InFlight, staged: StagedBatch) -> None:
+        """Score, store and publish the alerts of a batch whose state is applied, then commit."""
+
+        def finish() -> BatchOutcome:
+            outcome = self.processor.finish(staged)
+            self._publish(outcome)
+            return outcome
+
+        outcome = self._until_done(batch.number, finish, finish)
+        if outcome is None:
+            # Left uncommitted: the next worker redelivers it, idempotently.
+            return
+        self._commit(batch.messages)
+        self._record(batch.number, outcome, time.perf_counter() - batch.started)
+        if self.on_batch is not None:
+            self.on_batch(outcome)
+
+    def _until_done(
+        self, number: int, first: Callable[[], _Done], again: Callable[[], _Done]
+    ) -> _Done | None:
+        """`first()`, then `again()` after each Redis or Kafka failure, until one succeeds;
+        None if the worker is stopping and three attempts failed."""
+        step, attempt = first, 0
         while True:
             try:
-                outcome = self.processor.process(messages)
-                self._publish(outcome)
-                break
+                return step()
             except redis.RedisError as error:
                 metrics.REDIS_ERRORS.inc()
                 reason = f"redis: {type(error).__name__}"
             except KafkaError as error:
                 reason = f"kafka: {type(error).__name__}"
-            attempt += 1
+            step, attempt = again, attempt + 1
             log.warning(
                 "batch failed, retrying",
-                extra={"event": "batch_retry", "batch": self._batch_number,
+                extra={"event": "batch_retry", "batch": number,
                        "attempt": attempt, "error": reason},
             )  # fmt: skip
             time.sleep(min(self.options.retry_backoff_s * attempt, 5.0))
             if self._stopping and attempt >= 3:
-                # Leave the batch uncommitted: the next worker redelivers it, idempotently.
-                return
-        self._commit(messages)
-        elapsed = time.perf_counter() - started
-        self._record(outcome, elapsed)
-        if self.on_batch is not None:
-            self.on_batch(outcome)
+                return None
 
     def _publish(self, outcome: BatchOutcome) -> None:
         """Send the batch's alerts and dead letters and wait for the broker's acks."""
@@ -182,16 +249,23 @@ class Worker:
             future.get(timeout=30)
 
     def _commit(self, messages: list[Message]) -> None:
+        # A rebalance while the batch was in hand may have moved some of its partitions to
+        # another worker, which redelivers them: committing those could move it backwards.
+        owned = self.consumer.assignment()
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for m in messages:
-            offsets[TopicPartition(m.topic, m.partition)] = OffsetAndMetadata(m.offset + 1, "", -1)
+            tp = TopicPartition(m.topic, m.partition)
+            if tp in owned:
+                offsets[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
+        if not offsets:
+            return
         try:
             self.consumer.commit(offsets)
         except CommitFailedError:
             # The group rebalanced mid-batch; the new owner redelivers it, idempotently.
             log.warning("commit refused after a rebalance", extra={"event": "commit_failed"})
 
-    def _record(self, outcome: BatchOutcome, elapsed: float) -> None:
+    def _record(self, number: int, outcome: BatchOutcome, elapsed: float) -> None:
         metrics.BATCH_SECONDS.observe(elapsed)
         metrics.TRANSFERS.inc(outcome.first_deliveries)
         if outcome.redeliveries:
@@ -206,7 +280,7 @@ class Worker:
             "batch done",
             extra={
                 "event": "batch_done",
-                "batch": self._batch_number,
+                "batch": number,
                 "transfers": len(outcome.transfers),
                 "redeliveries": outcome.redeliveries,
                 "alerts": len(outcome.new_alerts),

@@ -57,11 +57,35 @@ class StateLimits:
     entity_retention_ms: int = WINDOW_7D_MS + TRIM_SLACK_MS
 
 
+class SentTransfers(Protocol):
+    """Transfers handed to a store that may still be applying them."""
+
+    def facts(self) -> list[TransferFacts]:
+        """Wait until they are applied; their facts, in input order (call once)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedTransfers:
+    """Transfers a store applied at once (no I/O to overlap with other work)."""
+
+    applied: list[TransferFacts]
+
+    def facts(self) -> list[TransferFacts]:
+        """The facts, in input order."""
+        return self.applied
+
+
 class StateStore(Protocol):
     """Applies transfers and profiles; returns per-transfer facts in input order."""
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """Record the transfers (once each) and return their facts, in input order."""
+        ...
+
+    def send_transfers(self, transfers: Sequence[Transfer]) -> SentTransfers:
+        """Start applying the transfers and return without waiting for the facts, so the
+        caller can work meanwhile; the next batch goes only after these facts were read."""
         ...
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:

@@ -25,6 +25,7 @@ from models.features import (
     PayerFacts,
 )
 from streams.state.base import (
+    AppliedTransfers,
     EntityHasher,
     StateLimits,
     TransferFacts,
@@ -197,6 +198,10 @@ class MemoryStateStore:
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """Apply each transfer in order; see `streams.state.base` for the semantics."""
         return [self._transfer(t, dry=False) for t in transfers]
+
+    def send_transfers(self, transfers: Sequence[Transfer]) -> AppliedTransfers:
+        """Apply the transfers now (nothing here to wait for)."""
+        return AppliedTransfers(self.apply_transfers(transfers))
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing."""

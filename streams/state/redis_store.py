@@ -1,4 +1,5 @@
-"""The Redis state store: one pipeline of per-owner Lua scripts per batch (one round trip).
+"""The Redis state store: one pipeline of per-owner Lua scripts per batch (one round trip),
+sent at once and read later, so the worker can score the previous batch meanwhile.
 
 Scripts go in batch order, so each key sees the batch's updates in arrival order. If a worker
 dies mid-pipeline, each key has applied a prefix of its updates; the redelivered batch gets the
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 import redis
 from redis.client import Pipeline
+from redis.connection import Connection, ConnectionPool
 
 from models.events import AccountProfile, Transfer
 from models.features import (
@@ -59,7 +61,7 @@ class RedisStateStore:
             "W24H": WINDOW_24H_MS,
             "W7D": WINDOW_7D_MS,
         }
-        self._state_ttl = str(state_ttl_s)
+        self._state_ttl = state_ttl_s
         self._sources = {name: script_source(name, constants) for name in _SCRIPTS}
         self._sha: dict[str, str] = {}
         self.round_trips = 0
@@ -89,15 +91,37 @@ class RedisStateStore:
         self.round_trips += 1
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
-        """Apply the batch in one pipeline; retried whole once if Redis lost the scripts."""
-        return self._run(transfers, dry=False) if transfers else []
+        """Apply the batch in one round trip; retried whole once if Redis lost the scripts."""
+        if not transfers:
+            return []
+        return after_script_reload(
+            lambda: self.send_transfers(transfers).facts(), self.load_scripts
+        )
+
+    def send_transfers(self, transfers: Sequence[Transfer]) -> SentScripts:
+        """Send the batch's scripts (and trace records) and return without reading a reply:
+        Redis applies them while the caller works; `facts()` then reads the replies."""
+        if not self._sha:
+            self.load_scripts()
+        pipe = self._redis.pipeline(transaction=False)
+        pending = self._queue(pipe, transfers, dry=False)
+        for t in transfers:
+            # Idempotent (same value each time); trace starts from it.
+            record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
+            pipe.set(keys.transfer_record_key(t.transfer_id), record, ex=self._transfer_ttl)
+        self.round_trips += 1
+        return SentScripts.send(self._redis, pipe, pending)
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing
         (screening), in one round trip.
 
         The same scripts compute them, in a dry run, so screening agrees with the worker."""
-        return self._run(transfers, dry=True) if transfers else []
+        if not transfers:
+            return []
+        if not self._sha:
+            self.load_scripts()
+        return after_script_reload(lambda: self._peek(transfers), self.load_scripts)
 
     def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
         """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
@@ -106,22 +130,12 @@ class RedisStateStore:
             self.load_scripts()
         return self._queue(pipe, transfers, dry=True)
 
-    def _run(self, transfers: Sequence[Transfer], *, dry: bool) -> list[TransferFacts]:
-        if not self._sha:
-            self.load_scripts()
-        return after_script_reload(lambda: self._apply(transfers, dry), self.load_scripts)
-
-    def _apply(self, transfers: Sequence[Transfer], dry: bool) -> list[TransferFacts]:
+    def _peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         pipe = self._redis.pipeline(transaction=False)
-        pending = self._queue(pipe, transfers, dry)
-        if not dry:
-            for t in transfers:
-                # Idempotent (same value each time); trace starts from it.
-                record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
-                pipe.set(keys.transfer_record_key(t.transfer_id), record, ex=self._transfer_ttl)
+        pending = self._queue(pipe, transfers, dry=True)
         replies: list[Any] = pipe.execute()
         self.round_trips += 1
-        return pending.facts(replies[: pending.replies])
+        return pending.facts(replies)
 
     def _queue(self, pipe: Pipeline, transfers: Sequence[Transfer], dry: bool) -> PendingFacts:
         flag = "1" if dry else "0"
@@ -176,6 +190,47 @@ def read_transfer_record(client: redis.Redis, transfer_id: str) -> tuple[str, st
         return None
     src, dst, ts_ms, amount_minor = orjson.loads(raw)
     return src, dst, ts_ms, amount_minor
+
+
+class SentScripts:
+    """A pipeline's commands written to a connection of their own, replies not yet read."""
+
+    def __init__(self, pool: ConnectionPool, connection: Connection, pending: PendingFacts,
+                 sent: int) -> None:  # fmt: skip
+        self._pool = pool
+        self._connection: Connection | None = connection
+        self._pending = pending
+        self._sent = sent
+
+    @classmethod
+    def send(cls, client: redis.Redis, pipe: Pipeline, pending: PendingFacts) -> SentScripts:
+        """Write the pipeline's commands on a pooled connection (held until `facts`)."""
+        pool = client.connection_pool
+        connection = pool.get_connection()
+        commands = [args for args, _options in pipe.command_stack]
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+        return cls(pool, connection, pending, len(commands))
+
+    def facts(self) -> list[TransferFacts]:
+        """Read every reply (raising the first error reply), then the transfers' facts."""
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError("the replies of these scripts were already read")
+        self._connection = None
+        try:
+            replies = [connection.read_response() for _ in range(self._sent)]
+        except BaseException:
+            # Replies left unread would be taken for the next command's: drop them.
+            connection.disconnect()
+            raise
+        finally:
+            self._pool.release(connection)
+        return self._pending.facts(replies[: self._pending.replies])
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,3 +81,31 @@ def test_redis_and_memory_stores_agree(
         assert applied == in_memory.apply_transfers(batch), start
         assert applied[0][:3] == peeked[0][:3], start
     assert sum(1 for _ in redis_client.scan_iter(match="fw:{a:*}:pf:*")) == 2500
+
+
+def test_sent_batches_read_later_and_a_lost_script_cache_change_nothing(
+    redis_client: redis.Redis,
+) -> None:
+    """The worker's path: a batch is sent, other Redis work happens, then its facts are read;
+    a SCRIPT FLUSH mid-stream (a Redis restart) fails that batch, and applying it again gives
+    exactly the facts an undisturbed store gives."""
+    events, profiles = traffic(seed=11, count=600, max_gap_ms=600_000)
+    hasher = EntityHasher("parity")
+    in_redis = RedisStateStore(redis_client, hasher)
+    in_memory = MemoryStateStore(hasher)
+    in_redis.apply_profiles(profiles)
+    in_memory.apply_profiles(profiles)
+    batches = [events[start : start + 150] for start in range(0, len(events), 150)]
+
+    sent = in_redis.send_transfers(batches[0])
+    assert redis_client.ping()  # the pool serves other commands meanwhile
+    assert sent.facts() == in_memory.apply_transfers(batches[0])
+    with pytest.raises(RuntimeError, match="already read"):
+        sent.facts()
+
+    redis_client.script_flush()
+    with pytest.raises(redis.exceptions.NoScriptError):
+        in_redis.send_transfers(batches[1]).facts()
+    assert redis_client.ping()  # the failed batch's unread replies were dropped with its link
+    for batch in batches[1:]:
+        assert in_redis.apply_transfers(batch) == in_memory.apply_transfers(batch)

@@ -19,13 +19,13 @@ if as_of < 0 then
 end
 local sts = s(as_of)
 local day, hour_ago, week = s(as_of - W24H), s(as_of - W1H), s(as_of - W7D)
-local hours = hour_buckets(math.floor(as_of / 3600000))
+local hour = math.floor(as_of / 3600000)
 local view = {
   sts,
-  redis.call('ZCOUNT', KEYS[1], day, sts), s(hour_sum(KEYS[8], hours)),
+  redis.call('ZCOUNT', KEYS[1], day, sts), s(hour_sum(KEYS[8], hour)),
   redis.call('ZCOUNT', KEYS[9], hour_ago, '+inf'), redis.call('ZCOUNT', KEYS[9], day, '+inf'),
   redis.call('ZCOUNT', KEYS[10], day, sts),
-  redis.call('ZCOUNT', KEYS[2], day, sts), s(hour_sum(KEYS[11], hours)),
+  redis.call('ZCOUNT', KEYS[2], day, sts), s(hour_sum(KEYS[11], hour)),
   redis.call('ZCOUNT', KEYS[12], hour_ago, '+inf'), redis.call('ZCOUNT', KEYS[12], day, '+inf'),
   redis.call('ZCOUNT', KEYS[13], day, sts),
   profile[1], profile[2], profile[3],

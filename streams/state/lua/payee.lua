@@ -14,7 +14,7 @@ local ts = tonumber(sts)
 local hour = math.floor(ts / 3600000)
 local t1h, t24h = s(ts - W1H), s(ts - W24H)
 local member = tid .. '|' .. payer .. '|' .. amount
-local hours = hour_buckets(hour)
+local shour = s(hour)
 
 local meta = redis.call('HMGET', KEYS[4], 'fs', 'oa', 'by', 'ib', 'tq')
 local fs = tonumber(meta[1])
@@ -33,25 +33,30 @@ local facts = table.concat({
   redis.call('ZCOUNT', KEYS[6], t1h, '+inf') + newly(last_paid, ts - W1H),
   redis.call('ZCOUNT', KEYS[6], t24h, '+inf') + newly(last_paid, ts - W24H),
   redis.call('ZCOUNT', KEYS[3], t24h, sts) + first_time,
-  s(hour_sum(KEYS[7], hours) + added_amount), s(hour_sum(KEYS[2], hours)), s(fs),
+  s(hour_sum(KEYS[7], hour) + added_amount), s(hour_sum(KEYS[2], hour)), s(fs),
   meta[2] or '-1', meta[3] or '-1', meta[4] or '-1',
 }, ',')
 if ARGV[5] == '1' then return facts end
 
-if not earlier_seen then redis.call('HSET', KEYS[4], 'fs', sts) end
 if first_time == 1 then
   redis.call('ZADD', KEYS[3], sts, payer)
   if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
 end
 if added == 1 then
   redis.call('ZADD', KEYS[1], sts, member)
-  redis.call('HINCRBY', KEYS[7], hours[1], amount)
+  redis.call('HINCRBY', KEYS[7], shour, amount)
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(CAP + 1))
 end
 if redis.call('ZADD', KEYS[6], 'GT', sts, payer) == 1 then
   redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(CAP + 1))
 end
-if hour > (tonumber(meta[5]) or -1) then  -- only forward: order-independent
+local housekeeping = hour > (tonumber(meta[5]) or -1)  -- only forward: order-independent
+-- One write of the meta fields this transfer changed (before its TTL is set).
+local changed = {}
+if not earlier_seen then changed[#changed + 1] = 'fs'; changed[#changed + 1] = sts end
+if housekeeping then changed[#changed + 1] = 'tq'; changed[#changed + 1] = shour end
+if #changed > 0 then redis.call('HSET', KEYS[4], unpack(changed)) end
+if housekeeping then
   local oldest = '(' .. s(ts - RETENTION)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', oldest)
@@ -60,7 +65,6 @@ if hour > (tonumber(meta[5]) or -1) then  -- only forward: order-independent
       if tonumber(field) < hour - 26 then redis.call('HDEL', KEYS[7], field) end
     end
   end
-  redis.call('HSET', KEYS[4], 'tq', hours[1])
   for _, i in ipairs({1, 3, 4, 6, 7}) do redis.call('EXPIRE', KEYS[i], STATE_TTL) end
 end
 redis.call('SET', KEYS[5], facts, 'EX', DEDUPE_TTL)

@@ -6,7 +6,7 @@
 -- Returns {first_delivery 0|1, "comma-separated PayerFacts"}. Facts are the current state
 -- plus this transfer's own contribution, computed before any write, so a dry run (screening)
 -- and the real one agree exactly. A redelivery returns the facts stored by its first delivery
--- and changes nothing. Every fact is a count or an hour-bucket sum (O(log n)); housekeeping
+-- and changes nothing. Every fact is a count (O(log n)) or a sum of at most ~30 hour buckets; housekeeping
 -- (time trims, TTLs) runs when the account's event time enters a new hour. Devices, phones
 -- and IPs are pseudonyms; `identifiers` maps each to its raw value for audited views.
 local stored = redis.call('GET', KEYS[6])
@@ -20,7 +20,7 @@ local ts = tonumber(sts)
 local hour = math.floor(ts / 3600000)
 local t1h, t24h, t7d = s(ts - W1H), s(ts - W24H), s(ts - W7D)
 local member = tid .. '|' .. payee .. '|' .. ARGV[4]
-local hours = hour_buckets(hour)
+local shour = s(hour)
 
 local meta = redis.call('HMGET', KEYS[5], 'fs', 'on', 'os', 'oa', 'by', 'ib', 'tp')
 local fs = tonumber(meta[1])
@@ -55,8 +55,8 @@ local facts = table.concat({
   redis.call('ZCOUNT', KEYS[10], t1h, '+inf') + newly(last_paid, ts - W1H),
   redis.call('ZCOUNT', KEYS[10], t24h, '+inf') + newly(last_paid, ts - W24H),
   redis.call('ZCOUNT', KEYS[3], t24h, sts) + first_time,
-  first_time, s(hour_sum(KEYS[12], hours) + added_amount), prior_n, s(prior_sum),
-  redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13], hours)),
+  first_time, s(hour_sum(KEYS[12], hour) + added_amount), prior_n, s(prior_sum),
+  redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13], hour)),
   redis.call('ZCOUNT', KEYS[11], t24h, '+inf'),
   s(last_in), s(fs), meta[4] or '-1', meta[5] or '-1', meta[6] or '-1',
   redis.call('ZCOUNT', KEYS[4], t7d, '+inf') + device_new,
@@ -64,7 +64,6 @@ local facts = table.concat({
 if ARGV[11] == '1' then return {1, facts} end
 
 local housekeeping = hour > (tonumber(meta[7]) or -1)  -- only forward: order-independent
-if not earlier_seen then redis.call('HSET', KEYS[5], 'fs', sts) end
 if first_time == 1 then
   redis.call('ZADD', KEYS[3], sts, payee)
   if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
@@ -84,9 +83,8 @@ if added == 1 then
     end
     redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(CAP + 1))
   end
-  redis.call('HINCRBY', KEYS[12], hours[1], ARGV[4])
+  redis.call('HINCRBY', KEYS[12], shour, ARGV[4])
 end
-redis.call('HSET', KEYS[5], 'on', s(out_n), 'os', s(out_sum))
 if redis.call('ZADD', KEYS[10], 'GT', sts, payee) == 1 then
   redis.call('ZREMRANGEBYRANK', KEYS[10], 0, -(CAP + 1))
 end
@@ -95,10 +93,17 @@ for _, slot in ipairs({{4, 5, 8}, {7, 6, 9}, {8, 7, 10}}) do
   if pseudonym ~= '' and redis.call('ZADD', KEYS[slot[1]], 'GT', sts, pseudonym) == 1 then
     redis.call('HSET', KEYS[9], pseudonym, ARGV[slot[3]])
     redis.call('ZREMRANGEBYRANK', KEYS[slot[1]], 0, -(CAP + 1))
-    redis.call('EXPIRE', KEYS[slot[1]], STATE_TTL)
-    redis.call('EXPIRE', KEYS[9], STATE_TTL)
+    if not housekeeping then  -- else housekeeping sets these TTLs below
+      redis.call('EXPIRE', KEYS[slot[1]], STATE_TTL)
+      redis.call('EXPIRE', KEYS[9], STATE_TTL)
+    end
   end
 end
+-- One write of the meta fields this transfer changed (before its TTL is set).
+local changed = {'on', s(out_n), 'os', s(out_sum)}
+if not earlier_seen then changed[#changed + 1] = 'fs'; changed[#changed + 1] = sts end
+if housekeeping then changed[#changed + 1] = 'tp'; changed[#changed + 1] = shour end
+redis.call('HSET', KEYS[5], unpack(changed))
 if housekeeping then
   for _, i in ipairs({10, 4, 7, 8}) do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', oldest) end
   if redis.call('HLEN', KEYS[12]) > 30 then
@@ -106,7 +111,6 @@ if housekeeping then
       if tonumber(field) < hour - 26 then redis.call('HDEL', KEYS[12], field) end
     end
   end
-  redis.call('HSET', KEYS[5], 'tp', hours[1])
   for _, i in ipairs({1, 3, 4, 5, 7, 8, 9, 10, 12}) do redis.call('EXPIRE', KEYS[i], STATE_TTL) end
 end
 redis.call('SET', KEYS[6], facts, 'EX', DEDUPE_TTL)
