@@ -20,7 +20,7 @@ from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 
 
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, cache=True)
 def _raw_scores(
     matrix: np.ndarray,
     roots: np.ndarray,
