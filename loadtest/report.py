@@ -23,6 +23,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("cpu_s_per_1k", "worker CPU per 1,000 transfers (steady)", "s"),
     ("cpu_s_per_1k_with_startup", "worker CPU per 1,000 transfers (with start-up)", "s"),
     ("worker_rss_max_mb", "worker resident memory, max", "MiB"),
+    ("worker_rss_mb_by_progress", "worker resident memory at 10 / 50 / 100 % of the input", "MiB"),
     ("redis_memory_per_account_bytes", "Redis memory per active account", "bytes"),
     ("produce_tps", "pre-load produce rate", "transfers/s"),
     ("processed", "transfers with state applied", ""),
@@ -37,6 +38,8 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
 def _cell(value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, dict):
+        return " / ".join(_cell(v) for v in value.values())
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
     if isinstance(value, int):

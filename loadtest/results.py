@@ -17,6 +17,8 @@ LATENCY_NOTE = (
     "(stamped as it was produced); transfers without an alert carry no processing time"
 )
 _TIMELINE_POINTS = 240
+# Shares of the input at which worker memory is reported (growth would show between them).
+_PROGRESS = (0.1, 0.5, 1.0)
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -107,6 +109,9 @@ def build_result(
         "cpu_s_per_1k_with_startup": _per(main.worker_cpu_s * 1000, n),
         "server_cpu_s_per_1k": {k: _per(v * 1000, n) for k, v in main.server_cpu_s.items()},
         "worker_rss_max_mb": round(main.worker_rss_max_bytes / 2**20, 1),
+        "worker_rss_mb_by_progress": {
+            f"{share:.0%}": round(main.worker_rss_at(share) / 2**20, 1) for share in _PROGRESS
+        },
         "redis_memory_per_account_bytes": _per(main.redis.used_memory, dataset.accounts, 0),
         "active_accounts": dataset.accounts,
         "produce_tps": round(produced.total / produce_s, 1),

@@ -30,11 +30,13 @@ SAMPLE_S = 0.25
 
 @dataclass(frozen=True)
 class Sample:
-    """One progress sample: seconds since the workers started, transfers committed, CPU."""
+    """One progress sample: seconds since the workers started, transfers committed, CPU, and
+    the largest worker's resident memory."""
 
     t: float
     committed: int
     worker_cpu_s: float
+    worker_rss_bytes: int
 
 
 @dataclass
@@ -49,7 +51,6 @@ class PipelineResult:
     worker_cpu_s: float
     steady_cpu_s: float
     steady_transfers: int
-    worker_rss_max_bytes: int
     server_cpu_s: dict[str, float]
     redis: RedisSnapshot
     round_trips: int | None
@@ -68,6 +69,17 @@ class PipelineResult:
         """Transfers per second from the first to the last sample with progress."""
         span = self.elapsed_s - self.first_commit_s
         return self.steady_transfers / span if span > 0 and self.steady_transfers else None
+
+    @property
+    def worker_rss_max_bytes(self) -> int:
+        """The largest worker's resident memory at its highest sample."""
+        return max((s.worker_rss_bytes for s in self.samples), default=0)
+
+    def worker_rss_at(self, share: float) -> int:
+        """The largest worker's resident memory when `share` of the input was committed:
+        flat from 10 % to 100 % means memory does not grow with the input."""
+        target = share * self.transfers
+        return next((s.worker_rss_bytes for s in self.samples if s.committed >= target), 0)
 
     @property
     def lost(self) -> int:
@@ -100,7 +112,7 @@ def _wait_for_drain(
         done = committed_total(admin, group, produced)
         now = time.monotonic()
         if done is not None:
-            samples.append(Sample(now - started, done, workers.cpu_seconds()))
+            samples.append(Sample(now - started, done, workers.cpu_seconds(), workers.rss_bytes()))
             if done >= produced.total:
                 return samples
         workers.check_alive()
@@ -139,7 +151,6 @@ def run_pipeline(
         servers_before = _server_cpu(target)
         with running_workers(settings, workers, rundir) as group_procs:
             samples = _wait_for_drain(admin, group, produced, group_procs, timeout_s)
-            rss = group_procs.rss_bytes()
             after = RedisSnapshot.take(client)
             servers_after = _server_cpu(target)
         round_trips = read_round_trips(group_procs.probe_dir, workers)
@@ -158,7 +169,6 @@ def run_pipeline(
             worker_cpu_s=last.worker_cpu_s,
             steady_cpu_s=last.worker_cpu_s - first.worker_cpu_s,
             steady_transfers=last.committed - first.committed,
-            worker_rss_max_bytes=rss,
             server_cpu_s={k: servers_after[k] - servers_before[k] for k in servers_after},
             redis=RedisSnapshot(
                 delta.commands, delta.net_input_bytes, delta.net_output_bytes, memory

@@ -52,4 +52,10 @@ def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert result["duplicated"] == 0
     assert result["dlq"] == 0
     assert result["processed"] == 2000
-    assert (tmp_path / "report" / "latest.md").is_file()
+    memory = result["worker_rss_mb_by_progress"]
+    assert list(memory) == ["10%", "50%", "100%"]
+    assert all(0 < mb <= result["worker_rss_max_mb"] for mb in memory.values())
+    assert (
+        "worker resident memory at 10 / 50 / 100 %"
+        in (tmp_path / "report" / "latest.md").read_text()
+    )
