@@ -102,8 +102,8 @@ class Scorer:
                 if self.bands.severity(score) is not None
             ]
             if wanted:
-                reasons = self.model.explain_batch([features[i] for i in wanted])
-                explained = {i: reason for i, (_, reason) in zip(wanted, reasons, strict=True)}
+                explanations = self.model.explain_batch([features[i] for i in wanted])
+                explained = {i: reason for i, (_, reason) in zip(wanted, explanations, strict=True)}
         assessments = []
         for index, ((hits, score), probability) in enumerate(
             zip(scored, probabilities, strict=True)
