@@ -1,7 +1,7 @@
 """A measuring probe loaded into each worker process through its PYTHONPATH.
 
-`sitecustomize.py` in this folder counts redis-py request writes (one per pipeline or single
-command, i.e. one per round trip) and, when the worker exits, writes the count to
+`sitecustomize.py` in this folder counts redis-py round trips (the writes of a command or a
+pipeline up to its first reply read) and, when the worker exits, writes the count to
 `$LOADTEST_PROBE_DIR/<pid>.json`. The worker's own code is not touched.
 """
 

@@ -1,8 +1,9 @@
 """Counts Redis round trips in a worker process (see `loadtest.probe`).
 
 Python imports this at start-up because its folder is on the worker's PYTHONPATH. It wraps
-`AbstractConnection.send_packed_command`, through which redis-py sends every command and every
-pipeline: one call per request written, each answered before the next is sent.
+`AbstractConnection.send_packed_command`, through which every command and pipeline is written,
+and `read_response`: a round trip is the writes on a connection up to the first reply read,
+so a batch written in several chunks before any reply counts once.
 """
 
 from __future__ import annotations
@@ -18,11 +19,19 @@ def _install(directory: str) -> None:
     from redis.connection import AbstractConnection
 
     sent = [0]
-    original = AbstractConnection.send_packed_command
+    original_send = AbstractConnection.send_packed_command
+    original_read = AbstractConnection.read_response
+    writing: set[int] = set()  # connections written to since their last reply was read
 
     def counted(self: AbstractConnection, command: object, check_health: bool = True) -> None:
-        sent[0] += 1
-        original(self, command, check_health)
+        if id(self) not in writing:
+            writing.add(id(self))
+            sent[0] += 1
+        original_send(self, command, check_health)
+
+    def read(self: AbstractConnection, *args: object, **kwargs: object) -> object:
+        writing.discard(id(self))
+        return original_read(self, *args, **kwargs)
 
     def write() -> None:
         path = os.path.join(directory, f"{os.getpid()}.json")
@@ -30,6 +39,7 @@ def _install(directory: str) -> None:
             json.dump({"round_trips": sent[0]}, out)
 
     AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
+    AbstractConnection.read_response = read  # type: ignore[method-assign,assignment]
     atexit.register(write)
 
 
