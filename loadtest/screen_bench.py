@@ -80,11 +80,12 @@ def _start_api(redis_url: str, port: int, workers: int, log: Path) -> ManagedPro
         "FRAUDWATCH_API_KEYS": API_KEY,
         "FRAUDWATCH_RATE_LIMIT_PER_MINUTE": "0",
         "FRAUDWATCH_LOG_LEVEL": "WARNING",
+        "FRAUDWATCH_API_HOST": "127.0.0.1",
+        "FRAUDWATCH_API_PORT": str(port),
+        "FRAUDWATCH_API_WORKERS": str(workers),
     }
-    argv = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    return spawn("api", argv, log, port=port, env=env)
+    # The product's own command, as an operator runs it.
+    return spawn("api", [sys.executable, "-m", "service.cli", "api"], log, port=port, env=env)
 
 
 def _wait_ready(url: str, timeout_s: float = 60.0) -> None:
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--preload", type=int, default=50_000, help="transfers preloaded")
     parser.add_argument("--accounts", type=int, default=20_000, help="simulated accounts")
-    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--api-workers", type=int, default=1, help="FRAUDWATCH_API_WORKERS")
     parser.add_argument("--threads", type=int, default=32, help="client threads (connections)")
     parser.add_argument("--seed", type=int, default=7)
     print(json.dumps(run(parser.parse_args(argv)), indent=2))

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
+    # Processes serving the API (uvicorn workers); each uses about one core under load.
+    api_workers: int = Field(1, ge=1, le=64)
     # Comma-separated bootstrap keys with the admin role; more keys come from `fraudwatch keys`.
     api_keys: SecretStr = SecretStr("")
     # Keys from `fraudwatch keys` are cached this long per API process: a revocation takes

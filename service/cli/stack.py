@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.settings import Settings
 from service.stack_runtime import (
@@ -13,6 +14,9 @@ from service.stack_runtime import (
     run_demo_traffic,
     start_stack,
 )
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -30,16 +34,29 @@ def _worker(args: argparse.Namespace) -> int:
     return worker.run()
 
 
-def _api(args: argparse.Namespace) -> int:
-    import uvicorn
-
+def served_app() -> FastAPI:
+    """The app of one `fraudwatch api` process. uvicorn calls it in every worker process it
+    starts, so each resolves the settings (and finds a running stack) as the command does."""
     from service.app import create_app
     from service.logs import configure_logging
 
     settings = resolve_settings()
     configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.logs import configure_logging
+
+    settings = resolve_settings()
+    configure_logging(settings.log_level)
+    # More than one process serves in parallel on more cores; each screens its own batches.
     uvicorn.run(
-        create_app(settings),
+        "service.cli.stack:served_app",
+        factory=True,
+        workers=settings.api_workers,
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
