@@ -193,7 +193,7 @@ def run_demo_traffic(stack: RunningStack, *, rate: float, seed: int, accounts: i
     for profile in live_profiles(seed, accounts):
         producer.send(
             settings.topic_accounts,
-            key=profile["account_id"].encode(),
+            key=str(profile["account_id"]).encode(),
             value=json.dumps(profile).encode(),
         )
     producer.flush()
@@ -208,7 +208,7 @@ def run_demo_traffic(stack: RunningStack, *, rate: float, seed: int, accounts: i
             transfer = next(stream)
             producer.send(
                 settings.topic_transfers,
-                key=transfer["src_account"].encode(),
+                key=str(transfer["src_account"]).encode(),
                 value=json.dumps(transfer).encode(),
             )
             sent += 1

@@ -111,14 +111,14 @@ def build_population(seed_seq: np.random.SeedSequence, n: int, start_ms: int) ->
     start_year = datetime.fromtimestamp(start_ms / 1000, CN_TZ).year
     birth = np.where(is_business, NONE, start_year - age - (g.random(n) < 0.2))
     for i in range(n):
-        business = bool(is_business[i])
+        is_firm = bool(is_business[i])
         table.add(
-            kind=KIND_BUSINESS if business else KIND_PERSONAL,
+            kind=KIND_BUSINESS if is_firm else KIND_PERSONAL,
             opened_ms=int(opened[i]),
             birth_year=int(birth[i]),
             phone=entities.new_phone(),
             device=entities.new_device(),
-            home_ip=entities.new_office_ip() if business else entities.new_home_ip(),
+            home_ip=entities.new_office_ip() if is_firm else entities.new_home_ip(),
         )
     device = np.array(table.device)
     home_ip = np.array(table.home_ip)

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from service.settings import Settings
 
@@ -124,7 +124,8 @@ def _print_table(results: dict[str, Any]) -> None:
 
 def _open_output(path: Path) -> BinaryIO:
     if path.suffix == ".gz":
-        return gzip.GzipFile(filename="", mode="wb", fileobj=path.open("wb"), mtime=0)
+        compressed = gzip.GzipFile(filename="", mode="wb", fileobj=path.open("wb"), mtime=0)
+        return cast(BinaryIO, compressed)
     return path.open("wb")
 
 

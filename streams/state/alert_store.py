@@ -11,7 +11,7 @@ import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import redis
@@ -226,8 +226,11 @@ class AlertStore:
         offset = 0
         chunk = max(limit * 2, 50)
         while len(page) < limit:
-            rows = self._redis.zrevrangebyscore(
-                index, high, low, start=offset, num=chunk, withscores=True
+            rows = cast(
+                list[tuple[bytes, float]],
+                self._redis.zrevrangebyscore(
+                    index, high, low, start=offset, num=chunk, withscores=True
+                ),
             )
             if not rows:
                 return page, None

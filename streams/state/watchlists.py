@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import orjson
 import redis
@@ -40,7 +41,7 @@ def _encode(entry: WatchlistEntry) -> bytes:
     )
 
 
-def _decode(kind: str, key: str, raw: bytes) -> WatchlistEntry:
+def _decode(kind: str, key: str, raw: bytes | str) -> WatchlistEntry:
     value, source, reason, added, expires = orjson.loads(raw)
     return WatchlistEntry(kind, value, key, source, reason, added, expires)  # type: ignore[arg-type]
 
@@ -98,7 +99,8 @@ class WatchlistStore:
     ) -> tuple[list[WatchlistEntry], str | None]:
         """Entries in key order after `cursor`; returns the page and the next cursor."""
         low = "-" if cursor is None else "(" + _key_of(cursor)
-        keys = [k.decode() for k in self._redis.zrangebylex(index_key(kind), low, "+", 0, limit)]
+        members = cast(list[bytes], self._redis.zrangebylex(index_key(kind), low, "+", 0, limit))
+        keys = [k.decode() for k in members]
         if not keys:
             return [], None
         raws = self._redis.hmget(entries_key(kind), keys)
@@ -116,7 +118,7 @@ class WatchlistStore:
         for kind in KINDS:
             pipe.hgetall(entries_key(kind))
         version, *hashes = pipe.execute()
-        expiries = {
+        expiries: dict[str, dict[str, int | None]] = {
             kind: {key.decode(): orjson.loads(raw)[4] for key, raw in entries.items()}
             for kind, entries in zip(KINDS, hashes, strict=True)
         }
