@@ -20,11 +20,13 @@ from streams.worker import Worker
 
 
 def produce(
-    bootstrap: str, topic: str, values: list[bytes], key_field: str = "src_account"
+    bootstrap: str | None, topic: str, values: list[bytes], key_field: str = "src_account"
 ) -> None:
-    """Send raw values in order to partition 0's leader, keyed like `fraudwatch produce`."""
+    """Send raw values in order to partition 0's leader, keyed like `fraudwatch produce`
+    (`bootstrap` straight from a test's settings, where it is always set)."""
     from streams.produce import produce_lines
 
+    assert bootstrap is not None, "the test's settings name no broker"
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     try:
         produce_lines(values, topic, key_field=key_field, producer=producer)

@@ -25,6 +25,7 @@ def api_with_ring(services, tmp_path_factory: pytest.TempPathFactory):
         services, topics, tmp_path_factory.mktemp("api"),
         redis_url=services.redis_url.rsplit("/", 1)[0] + "/2",
     )  # fmt: skip
+    assert settings.redis_url is not None
     redis.Redis.from_url(settings.redis_url).flushdb()
     ring = [json.dumps(e).encode() for e in fan_out_ring()]
     produce(settings.kafka_bootstrap, topics.transfers, ring)

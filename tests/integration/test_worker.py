@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -39,6 +40,11 @@ def lines(events: list[dict]) -> list[bytes]:
 def scored(client: redis.Redis) -> int:
     """Transfers whose payer side has been applied."""
     return sum(1 for _ in client.scan_iter(match="fw:{a:*}:pf:*", count=1000))
+
+
+def scored_at_least(client: redis.Redis, count: int) -> bool:
+    """Whether at least `count` transfers have their state applied."""
+    return scored(client) >= count
 
 
 def test_fan_out_ring_alert_is_served_by_the_api(
@@ -84,15 +90,15 @@ def test_bad_events_go_to_the_dead_letter_topic_with_reasons(
 ) -> None:  # fmt: skip
     settings = settings_for(topics)
     good = background(seed=1, count=6)
-    bad = [
+    bad: list[bytes | str] = [
         b'{"transfer_id": "broken", "amount": ',
         json.dumps({k: v for k, v in good[0].items() if k != "amount"} | {"transfer_id": "nf"}),
         json.dumps(good[0] | {"transfer_id": "neg", "amount": "-20.00"}),
         json.dumps(good[0] | {"transfer_id": "badts", "ts": "2026-13-45 25:61"}),
     ]
-    values = [lines(good)[0], bad[0].encode() if isinstance(bad[0], str) else bad[0]]
-    values += [lines(good)[1], bad[1].encode(), lines(good)[2], bad[2].encode()]
-    values += [bad[3].encode(), *lines(good[3:])]
+    broken = [b if isinstance(b, bytes) else b.encode() for b in bad]
+    values = [lines(good)[0], broken[0], lines(good)[1], broken[1], lines(good)[2], broken[2]]
+    values += [broken[3], *lines(good[3:])]
     produce(settings.kafka_bootstrap, topics.transfers, values)
     with worker_thread(settings):
         wait_for(lambda: committed(settings, topics.transfers) == len(values), what="commit")
@@ -164,7 +170,7 @@ def test_worker_killed_mid_stream_ends_like_an_uninterrupted_run(
     kills = 0
     for progress in (150, 600, 1100):
         proc = start_worker_process(killed, log)
-        wait_for(lambda p=progress: scored(redis_client) >= p, timeout_s=120,
+        wait_for(partial(scored_at_least, redis_client, progress), timeout_s=120,
                  what=f"progress to {progress}")  # fmt: skip
         proc.send_signal(signal.SIGKILL)
         proc.wait()

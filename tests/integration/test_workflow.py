@@ -12,13 +12,16 @@ from fastapi.testclient import TestClient
 from models.alerts import STATUSES
 from models.workflow import ACTIONS, MOVES
 from service.app import create_app
+from streams.batch import BatchOutcome
 from streams.state.alert_store import AlertStore, index_key
 from streams.state.dispositions import iter_labelled_features
 from tests.integration.keyed_api import ADMIN, api_settings, key_for, score_ring
 
 
 @pytest.fixture
-def scored(services, redis_client: redis.Redis, tmp_path) -> Iterator[tuple[TestClient, list]]:
+def scored(
+    services, redis_client: redis.Redis, tmp_path
+) -> Iterator[tuple[TestClient, dict[str, str], BatchOutcome]]:
     """The API, an investigator's headers and the ring's alerts (all `open`)."""
     settings = api_settings(services, tmp_path)
     outcome = score_ring(settings, redis_client)
@@ -50,7 +53,7 @@ def test_legal_paths_record_history_and_move_indexes(scored, redis_client) -> No
             assert response.status_code == 200, response.text
             body = response.json()
             assert body["entry"]["from"] == status
-            status = MOVES[action].target
+            status = MOVES[action].target  # type: ignore[index]  # an Action, by the parameters
             assert body["alert"]["status"] == body["entry"]["to"] == status
         assert status == final
         history = api.get(f"/v1/alerts/{alert.alert_id}/history", headers=desk).json()
@@ -110,7 +113,8 @@ def test_replayed_alert_keeps_its_status_and_dispositions_become_labels(
         outcome.alerts, [features[a.transfer_id] for a in outcome.alerts]
     )
     assert not any(replay)
-    assert AlertStore(redis_client).get(confirmed.alert_id).status == "confirmed"
+    confirmed_now = AlertStore(redis_client).get(confirmed.alert_id)
+    assert confirmed_now is not None and confirmed_now.status == "confirmed"
     rows = {alert_id: (vector, label) for vector, label, alert_id in
             iter_labelled_features(redis_client)}  # fmt: skip
     assert {alert_id: label for alert_id, (_, label) in rows.items()} == {

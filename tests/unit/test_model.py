@@ -77,7 +77,12 @@ def test_explain_batch_scores_the_batch_in_one_call(
     rows = data.table.rows(0, 200)
     calls = []
     original = model.forest.probabilities
-    model.forest.probabilities = lambda m: calls.append(len(m)) or original(m)  # type: ignore[method-assign]
+
+    def counted(matrix: np.ndarray) -> np.ndarray:
+        calls.append(len(matrix))
+        return original(matrix)
+
+    model.forest.probabilities = counted  # type: ignore[method-assign]
     try:
         explained = model.explain_batch(rows)
     finally:

@@ -102,7 +102,8 @@ def test_mules_are_young_new_accounts_sharing_operator_sessions(
 ) -> None:
     profiles = {p["account_id"]: p for p in small.accounts}
     mules = [a for a, v in small.labels["accounts"].items() if v["role"] in ("mule", "cashout")]
-    young = [a for a in mules if a in profiles and profiles[a]["holder_birth_year"] >= 2000]
+    born = {a: p.get("holder_birth_year") for a, p in profiles.items()}
+    young = [a for a in mules if isinstance(year := born.get(a), int) and year >= 2000]
     assert len(young) > len(mules) / 2
     accounts_per_device: dict[str, set[str]] = defaultdict(set)
     for t in parsed:

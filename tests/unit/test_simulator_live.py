@@ -37,7 +37,7 @@ def test_stream_is_valid_stamped_with_now_and_uses_profiled_accounts() -> None:
 
 def test_every_typology_shows_up_within_the_first_minute() -> None:
     world = _live_world(SEED, ACCOUNTS)
-    first_ring = {}
+    first_ring: dict[str, set[str]] = {}
     for typology, rows in zip(world.typologies, world.rings, strict=True):
         first_ring.setdefault(typology, {world.table.ids[r[1]] for _, r in rows})
     minute = int(60 * RATE)
