@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Sets this machine up and runs the linter and the whole test suite; exits with pytest's code.
+# Sets this machine up and runs the linter, the type checker and the whole test suite; exits
+# with the first failure's code (pytest's when both checks pass).
 # Run from the repo root: sudo bash deploy/test.sh   (as root: bash deploy/test.sh)
 # Extra arguments go to pytest, e.g. `bash deploy/test.sh -m "not integration"`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash deploy/setup.sh test
 .venv/bin/ruff check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
