@@ -132,7 +132,9 @@ class Worker:
                 if staged is None:
                     return self._close()
                 ready, in_flight = in_flight, self._start(messages)
-                self._finish(ready, staged)
+                if not self._finish(ready, staged):
+                    # Given up while stopping: committing the next batch would skip this one.
+                    return self._close()
             self._report_lag()
         if in_flight is not None:
             staged = self._applied(in_flight)
@@ -186,8 +188,9 @@ class Worker:
             batch.number, batch.applied, partial(self.processor.apply_state, batch.messages)
         )
 
-    def _finish(self, batch: _InFlight, staged: StagedBatch) -> None:
-        """Score, store and publish the alerts of a batch whose state is applied, then commit."""
+    def _finish(self, batch: _InFlight, staged: StagedBatch) -> bool:
+        """Score, store and publish the alerts of a batch whose state is applied, then commit;
+        False if the worker gave up on it while stopping."""
 
         def finish() -> BatchOutcome:
             outcome = self.processor.finish(staged)
@@ -197,11 +200,12 @@ class Worker:
         outcome = self._until_done(batch.number, finish, finish)
         if outcome is None:
             # Left uncommitted: the next worker redelivers it, idempotently.
-            return
+            return False
         self._commit(batch.messages)
         self._record(batch.number, outcome, time.perf_counter() - batch.started)
         if self.on_batch is not None:
             self.on_batch(outcome)
+        return True
 
     def _until_done(
         self, number: int, first: Callable[[], _Done], again: Callable[[], _Done]

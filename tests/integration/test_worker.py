@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import redis
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from service.app import create_app
 from streams.state.alert_store import ALL_INDEX
@@ -187,6 +188,50 @@ def test_worker_killed_mid_stream_ends_like_an_uninterrupted_run(
     assert actual.keys() == expected.keys()
     assert actual == expected
     assert redis_client.zcard(ALL_INDEX) >= 4
+
+
+def _redis_errors() -> float:
+    return REGISTRY.get_sample_value("fraudwatch_redis_errors_total") or 0.0
+
+
+def test_redis_refusing_writes_mid_stream_ends_like_an_uninterrupted_run(
+    services, redis_client, make_topics, settings_for: SettingsFactory
+) -> None:
+    """Batches whose state scripts fail (Redis out of memory, refusing writes) are retried
+    until Redis recovers; nothing is lost, applied twice or scored on other state."""
+    events = background(seed=5, count=600)
+    events[300:300] = fan_out_ring("oom")
+    values = lines(events)
+    reference_db = redis.Redis.from_url(services.redis_url.rsplit("/", 1)[0] + "/1")
+    reference_db.flushdb()
+    straight_topics = make_topics()
+    straight = settings_for(straight_topics, batch_size=40,
+                            redis_url=services.redis_url.rsplit("/", 1)[0] + "/1")  # fmt: skip
+    produce(straight.kafka_bootstrap, straight_topics.transfers, values)
+    with worker_thread(straight):
+        wait_for(lambda: committed(straight, straight_topics.transfers) == len(values),
+                 timeout_s=120, what="uninterrupted run")  # fmt: skip
+    expected = _comparable(redis_dump(reference_db))
+
+    refused_topics = make_topics()
+    refused = settings_for(refused_topics, batch_size=40)
+    errors_before = _redis_errors()
+    with worker_thread(refused):
+        produce(refused.kafka_bootstrap, refused_topics.transfers, values[:200])
+        wait_for(partial(scored_at_least, redis_client, 200), what="first 200")
+        redis_client.config_set("maxmemory", 1)
+        try:
+            produce(refused.kafka_bootstrap, refused_topics.transfers, values[200:])
+            wait_for(lambda: _redis_errors() >= errors_before + 2, what="failed batches")
+            assert committed(refused, refused_topics.transfers) < len(values)
+        finally:
+            redis_client.config_set("maxmemory", 0)
+        wait_for(lambda: committed(refused, refused_topics.transfers) == len(values),
+                 timeout_s=120, what="run after Redis recovered")  # fmt: skip
+    actual = _comparable(redis_dump(redis_client))
+    assert actual.keys() == expected.keys()
+    assert actual == expected
+    assert redis_client.zcard(ALL_INDEX) >= 1
 
 
 def test_sigterm_finishes_the_batch_and_exits_zero(
