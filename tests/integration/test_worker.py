@@ -145,6 +145,22 @@ def _comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
     return out
 
 
+def _uninterrupted_run(
+    services, make_topics, settings_for: SettingsFactory, values: list[bytes]
+) -> dict[bytes, object]:
+    """Redis after one worker ran over `values` undisturbed (in database 1), comparable."""
+    reference_url = services.redis_url.rsplit("/", 1)[0] + "/1"
+    reference_db = redis.Redis.from_url(reference_url)
+    reference_db.flushdb()
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40, redis_url=reference_url)
+    produce(settings.kafka_bootstrap, topics.transfers, values)
+    with worker_thread(settings):
+        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+                 timeout_s=120, what="uninterrupted run")  # fmt: skip
+    return _comparable(redis_dump(reference_db))
+
+
 def test_worker_killed_mid_stream_ends_like_an_uninterrupted_run(
     services, redis_client, make_topics, settings_for: SettingsFactory, tmp_path: Path
 ) -> None:
@@ -152,17 +168,7 @@ def test_worker_killed_mid_stream_ends_like_an_uninterrupted_run(
     for n, ring in enumerate([fan_out_ring(f"r{n}") for n in range(4)]):
         events[200 + 300 * n : 200 + 300 * n] = ring
     values = lines(events)
-    reference_db = redis.Redis.from_url(services.redis_url.rsplit("/", 1)[0] + "/1")
-    reference_db.flushdb()
-
-    straight_topics = make_topics()
-    straight = settings_for(straight_topics, batch_size=40,
-                            redis_url=services.redis_url.rsplit("/", 1)[0] + "/1")  # fmt: skip
-    produce(straight.kafka_bootstrap, straight_topics.transfers, values)
-    with worker_thread(straight):
-        wait_for(lambda: committed(straight, straight_topics.transfers) == len(values),
-                 timeout_s=120, what="uninterrupted run")  # fmt: skip
-    expected = _comparable(redis_dump(reference_db))
+    expected = _uninterrupted_run(services, make_topics, settings_for, values)
 
     killed_topics = make_topics()
     killed = settings_for(killed_topics, batch_size=40)
@@ -202,16 +208,7 @@ def test_redis_refusing_writes_mid_stream_ends_like_an_uninterrupted_run(
     events = background(seed=5, count=600)
     events[300:300] = fan_out_ring("oom")
     values = lines(events)
-    reference_db = redis.Redis.from_url(services.redis_url.rsplit("/", 1)[0] + "/1")
-    reference_db.flushdb()
-    straight_topics = make_topics()
-    straight = settings_for(straight_topics, batch_size=40,
-                            redis_url=services.redis_url.rsplit("/", 1)[0] + "/1")  # fmt: skip
-    produce(straight.kafka_bootstrap, straight_topics.transfers, values)
-    with worker_thread(straight):
-        wait_for(lambda: committed(straight, straight_topics.transfers) == len(values),
-                 timeout_s=120, what="uninterrupted run")  # fmt: skip
-    expected = _comparable(redis_dump(reference_db))
+    expected = _uninterrupted_run(services, make_topics, settings_for, values)
 
     refused_topics = make_topics()
     refused = settings_for(refused_topics, batch_size=40)
