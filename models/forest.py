@@ -88,7 +88,7 @@ class CalibratedForest:
         )
         self.slopes = slopes
         self.intercepts = intercepts
-        # Compile now (about a second), not on the first transfer or screening request.
+        # Compile now (or load numba's cached build), not on the first transfer or request.
         self.probabilities(np.zeros((1, int(classifier.n_features_in_))))
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:

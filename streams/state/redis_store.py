@@ -107,8 +107,6 @@ class RedisStateStore:
     def send_transfers(self, transfers: Sequence[Transfer]) -> SentScripts:
         """Send the batch's scripts (and trace records) and return without reading a reply:
         Redis applies them while the caller works; `facts()` then reads the replies."""
-        if not self._sha:
-            self.load_scripts()
         commands, pending = self._scripts(transfers, dry=False)
         for t in transfers:
             # Idempotent (same value each time); trace starts from it.
@@ -125,15 +123,11 @@ class RedisStateStore:
         The same scripts compute them, in a dry run, so screening agrees with the worker."""
         if not transfers:
             return []
-        if not self._sha:
-            self.load_scripts()
         return after_script_reload(lambda: self._peek(transfers), self.load_scripts)
 
     def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
         """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
-        all); the caller loads the scripts first and retries on `NoScriptError`."""
-        if not self._sha:
-            self.load_scripts()
+        all); the caller retries on `NoScriptError`."""
         commands, pending = self._scripts(transfers, dry=True)
         for command in commands:
             pipe.execute_command(*command)
@@ -149,7 +143,10 @@ class RedisStateStore:
     def _scripts(
         self, transfers: Sequence[Transfer], dry: bool
     ) -> tuple[list[Command], PendingFacts]:
-        """The script calls of a batch, in order, and how to read their replies."""
+        """The script calls of a batch, in order, and how to read their replies (loading the
+        scripts into Redis on first use)."""
+        if not self._sha:
+            self.load_scripts()
         flag = "1" if dry else "0"
         payer_sha, payee_sha, entity_sha = (self._sha[name] for name in _SCRIPTS)
         commands: list[Command] = []
