@@ -177,9 +177,13 @@ class Worker:
         started = time.perf_counter()
         try:
             applied = self.processor.send_state(messages).applied
-        except redis.RedisError:
-            # Not sent: `_applied` applies it afresh, retrying (and logging) as for any batch.
-            applied = partial(self.processor.apply_state, messages)
+        except redis.RedisError as error:
+            failed = error
+
+            def applied() -> StagedBatch:
+                # `_applied` counts, logs and retries this like any failed batch.
+                raise failed
+
         return _InFlight(self._batch_number, messages, started, applied)
 
     def _applied(self, batch: _InFlight) -> StagedBatch | None:
