@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from loadtest.procstats import session_pids
 from service.embedded import EmbeddedServices
 from service.embedded.process import free_port, spawn
 from tests.integration.conftest import TEST_API_KEY
@@ -27,21 +28,17 @@ def _status(url: str, key: str | None = None) -> int:
         return 0
 
 
-def _served_by(parent: int) -> list[int]:
-    """uvicorn's worker processes under `parent` (started by multiprocessing's spawn)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def _served_by(session: int) -> list[int]:
+    """uvicorn's worker processes in the API's session (started by multiprocessing's spawn)."""
+    served = []
+    for pid in session_pids(session):
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"spawn_main" in cmdline:
-            pids.append(int(entry))
-    return pids
+        if b"spawn_main" in cmdline:
+            served.append(pid)
+    return served
 
 
 def test_api_runs_the_configured_number_of_processes(
