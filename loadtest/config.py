@@ -17,6 +17,7 @@ class LoadtestConfig:
     partitions: int = 3
     batch_size: int | None = None  # None = the service's default
     duration_s: float = 20.0
+    near_max_share: float = 0.9  # second latency phase at this share of the steady rate; 0 = skip
     compare_workers: tuple[int, ...] = ()
     redis_db: int = 15
     force: bool = False
@@ -50,6 +51,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
     return value
 
 
@@ -115,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of paced traffic in the latency phase (default 20)",
     )
     parser.add_argument(
+        "--near-max",
+        type=_share,
+        default=0.9,
+        metavar="SHARE",
+        help="also measure latency at this share of the steady pipeline rate, the goal's "
+        "'90%% of maximum' (default 0.9; 0 skips it)",
+    )
+    parser.add_argument(
         "--compare-workers",
         type=_worker_list,
         default=(),
@@ -164,6 +180,7 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadtestConfig:
         partitions=args.partitions,
         batch_size=args.batch_size,
         duration_s=args.duration,
+        near_max_share=args.near_max,
         compare_workers=args.compare_workers,
         redis_db=args.redis_db,
         force=args.force,

@@ -64,6 +64,16 @@ def markdown(result: dict[str, Any]) -> str:
     for name in ("p50", "p95", "p99", "max"):
         lines.append(f"| event → alert latency {name} | {_cell(latency[name])} | ms |")
     lines.append(f"| alerts measured for latency | {_cell(latency['count'])} | |")
+    near = result.get("latency_near_max_ms")
+    if near:
+        where = f"at {near['share_of_steady_tps']:.0%} of the steady rate"
+        lines.append(f"| latency phase {where}: offered rate | {_cell(near['offered_rate'])} "
+                     "| transfers/s |")  # fmt: skip
+        lines.append(f"| latency phase {where}: achieved rate | {_cell(near['achieved_rate'])} "
+                     "| transfers/s |")  # fmt: skip
+        for name in ("p50", "p95", "p99", "max"):
+            lines.append(f"| event → alert latency {name} {where} | {_cell(near[name])} | ms |")
+        lines.append(f"| alerts measured {where} | {_cell(near['count'])} | |")
     for workers, tps in result["pipeline_tps_by_workers"].items():
         lines.append(f"| pipeline with {workers} worker(s) | {_cell(tps)} | transfers/s |")
     lines += [
@@ -111,11 +121,21 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     left.set(title=f"Pipeline throughput, {result['parameters']['workers']} worker(s)",
              xlabel="seconds since cold start", ylabel="transfers committed / s")  # fmt: skip
     left.legend()
-    latency = result["latency_ms"]
     names = ["p50", "p95", "p99", "max"]
-    right.bar(names, [latency[n] or 0 for n in names])
-    right.set(title=f"Event → alert latency at {_cell(result['offered_rate'])} transfers/s "
-              f"({latency['count']} alerts)", ylabel="ms")  # fmt: skip
+    phases = [(f"{_cell(result['offered_rate'])}/s", result["latency_ms"])]
+    if near := result.get("latency_near_max_ms"):
+        phases.append((f"{_cell(near['offered_rate'])}/s", near))
+    width = 0.8 / len(phases)
+    for index, (label, latency) in enumerate(phases):
+        right.bar(
+            [i + index * width for i in range(len(names))],
+            [latency[n] or 0 for n in names],
+            width,
+            label=f"{label} ({latency['count']} alerts)",
+        )
+    right.set_xticks([i + width * (len(phases) - 1) / 2 for i in range(len(names))], names)
+    right.set(title="Event → alert latency by offered rate", ylabel="ms")
+    right.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -44,6 +44,28 @@ def _round_trips(run: PipelineResult) -> tuple[float | None, str]:
     return _per(batches, run.transfers, 4), "estimated: one per batch (lower bound)"
 
 
+def _percentiles(latency: LatencyResult) -> dict[str, float | int | None]:
+    return {
+        "p50": _round(latency.p50_ms),
+        "p95": _round(latency.p95_ms),
+        "p99": _round(latency.p99_ms),
+        "max": _round(latency.max_ms),
+        "count": latency.alerts,
+    }
+
+
+def _near_max(latency: LatencyResult | None, share: float) -> dict[str, object] | None:
+    if latency is None:
+        return None
+    return {
+        "share_of_steady_tps": share,
+        "offered_rate": _round(latency.offered_rate),
+        "achieved_rate": _round(latency.achieved_rate),
+        "drain_s": round(latency.drain_s, 2),
+        **_percentiles(latency),
+    }
+
+
 def _run_summary(run: PipelineResult) -> dict[str, object]:
     return {
         "pipeline_tps": _round(run.tps),
@@ -65,6 +87,7 @@ def build_result(
     raw: RawReadResult,
     runs: list[PipelineResult],
     latency: LatencyResult,
+    near_max: LatencyResult | None,
     context: dict[str, object],
 ) -> dict[str, object]:
     """Every figure of the run, flat where the issue names a key."""
@@ -85,13 +108,8 @@ def build_result(
         "pipeline_tps_by_workers": {str(r.workers): _round(r.tps) for r in runs},
         "offered_rate": _round(latency.offered_rate),
         "achieved_rate": _round(latency.achieved_rate),
-        "latency_ms": {
-            "p50": _round(latency.p50_ms),
-            "p95": _round(latency.p95_ms),
-            "p99": _round(latency.p99_ms),
-            "max": _round(latency.max_ms),
-            "count": latency.alerts,
-        },
+        "latency_ms": _percentiles(latency),
+        "latency_near_max_ms": _near_max(near_max, config.near_max_share),
         "latency_transfers_sent": latency.sent,
         "latency_injected_fan_out_transfers": latency.injected,
         "latency_drain_s": round(latency.drain_s, 2),

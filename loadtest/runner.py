@@ -74,6 +74,12 @@ def run(config: LoadtestConfig) -> dict[str, object]:
         latency = run_latency(target, config.workers, config.partitions, config.batch_size,
                               rate, config.duration_s, config.seed)  # fmt: skip
         say(f"latency: p99 {latency.p99_ms} ms over {latency.alerts} alerts")
+        near_max = None
+        if config.near_max_share:
+            near_rate = config.near_max_share * (runs[0].steady_tps or runs[0].tps)
+            near_max = run_latency(target, config.workers, config.partitions, config.batch_size,
+                                   near_rate, config.duration_s, config.seed)  # fmt: skip
+            say(f"latency near the maximum: p99 {near_max.p99_ms} ms over {near_max.alerts} alerts")
         context: dict[str, object] = {
             "target": "embedded" if target.embedded is not None else "external",
             "machine": machine,
@@ -82,4 +88,6 @@ def run(config: LoadtestConfig) -> dict[str, object]:
             "command": shlex.join([Path(sys.executable).name, "-m", "loadtest", *sys.argv[1:]]),
             "run_id": uuid.uuid4().hex[:12],
         }
-        return build_result(config, dataset, produced, produce_s, raw, runs, latency, context)
+        return build_result(
+            config, dataset, produced, produce_s, raw, runs, latency, near_max, context
+        )

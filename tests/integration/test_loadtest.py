@@ -48,6 +48,9 @@ def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
     for key in KEYS:
         assert key in result, key
     assert set(result["latency_ms"]) >= {"p50", "p95", "p99", "max", "count"}
+    near_max = result["latency_near_max_ms"]
+    assert set(near_max) >= {"p50", "p95", "p99", "max", "count", "offered_rate"}
+    assert near_max["offered_rate"] > result["offered_rate"]
     assert result["lost"] == 0
     assert result["duplicated"] == 0
     assert result["dlq"] == 0
