@@ -61,6 +61,8 @@ class RedisStateStore:
             "RETENTION": self._limits.retention_ms,
             "ENTITY_RETENTION": self._limits.entity_retention_ms,
             "CAP": self._limits.window_cap,
+            # ZREMRANGEBYRANK's start rank that keeps a sorted set's newest CAP members.
+            "KEEP_NEWEST": -(self._limits.window_cap + 1),
             "STATE_TTL": state_ttl_s,
             "DEDUPE_TTL": dedupe_ttl_s,
             "W1H": WINDOW_1H_MS,

@@ -7,7 +7,9 @@ local stored = redis.call('GET', KEYS[2])
 if stored then return tonumber(stored) end
 
 __PRELUDE__
-local RETENTION, CAP, STATE_TTL, DEDUPE_TTL = __ENTITY_RETENTION__, __CAP__, __STATE_TTL__, __DEDUPE_TTL__
+local RETENTION, CAP = __ENTITY_RETENTION__, __CAP__
+-- Arguments to redis.call are passed as strings: a Lua number costs a printf in each call.
+local STATE_TTL, DEDUPE_TTL, KEEP_NEWEST = '__STATE_TTL__', '__DEDUPE_TTL__', '__KEEP_NEWEST__'
 local W7D = __W7D__
 local ts = tonumber(ARGV[2])
 local last = redis.call('ZSCORE', KEYS[1], ARGV[3])
@@ -17,7 +19,7 @@ if ARGV[4] == '1' then return count end
 
 if redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[3]) == 1 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. s(ts - RETENTION))
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(CAP + 1))
+  redis.call('ZREMRANGEBYRANK', KEYS[1], '0', KEEP_NEWEST)
 end
 redis.call('SET', KEYS[2], count, 'EX', DEDUPE_TTL)
 redis.call('EXPIRE', KEYS[1], STATE_TTL)

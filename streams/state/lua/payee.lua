@@ -7,7 +7,9 @@ local stored = redis.call('GET', KEYS[5])
 if stored then return stored end
 
 __PRELUDE__
-local RETENTION, CAP, STATE_TTL, DEDUPE_TTL = __RETENTION__, __CAP__, __STATE_TTL__, __DEDUPE_TTL__
+local RETENTION, CAP = __RETENTION__, __CAP__
+-- Arguments to redis.call are passed as strings: a Lua number costs a printf in each call.
+local STATE_TTL, DEDUPE_TTL, KEEP_NEWEST = '__STATE_TTL__', '__DEDUPE_TTL__', '__KEEP_NEWEST__'
 local W1H, W24H = __W1H__, __W24H__
 local tid, sts, payer, amount = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ts = tonumber(sts)
@@ -40,15 +42,15 @@ if ARGV[5] == '1' then return facts end
 
 if first_time == 1 then
   redis.call('ZADD', KEYS[3], sts, payer)
-  if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
+  if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], '0', KEEP_NEWEST) end
 end
 if added == 1 then
   redis.call('ZADD', KEYS[1], sts, member)
   redis.call('HINCRBY', KEYS[7], shour, amount)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(CAP + 1))
+  redis.call('ZREMRANGEBYRANK', KEYS[1], '0', KEEP_NEWEST)
 end
 if redis.call('ZADD', KEYS[6], 'GT', sts, payer) == 1 then
-  redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(CAP + 1))
+  redis.call('ZREMRANGEBYRANK', KEYS[6], '0', KEEP_NEWEST)
 end
 local housekeeping = hour > (tonumber(meta[5]) or -1)  -- only forward: order-independent
 -- One write of the meta fields this transfer changed (before its TTL is set).

@@ -13,7 +13,9 @@ local stored = redis.call('GET', KEYS[6])
 if stored then return {0, stored} end
 
 __PRELUDE__
-local RETENTION, CAP, STATE_TTL, DEDUPE_TTL = __RETENTION__, __CAP__, __STATE_TTL__, __DEDUPE_TTL__
+local RETENTION, CAP = __RETENTION__, __CAP__
+-- Arguments to redis.call are passed as strings: a Lua number costs a printf in each call.
+local STATE_TTL, DEDUPE_TTL, KEEP_NEWEST = '__STATE_TTL__', '__DEDUPE_TTL__', '__KEEP_NEWEST__'
 local W1H, W24H, W7D = __W1H__, __W24H__, __W7D__
 local tid, sts, payee, amount = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local ts = tonumber(sts)
@@ -37,7 +39,7 @@ local device = ARGV[5]
 local device_new = 0
 if device ~= '' then device_new = newly(redis.call('ZSCORE', KEYS[4], device), ts - W7D) end
 local last_in = -1
-local last = redis.call('ZREVRANGEBYSCORE', KEYS[2], sts, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local last = redis.call('ZREVRANGEBYSCORE', KEYS[2], sts, '-inf', 'WITHSCORES', 'LIMIT', '0', '1')
 if #last > 0 then last_in = tonumber(last[2]) end
 -- Retained outgoing history (count and sum, kept in step with every removal), without the
 -- entries past retention that housekeeping has yet to drop.
@@ -66,7 +68,7 @@ if ARGV[11] == '1' then return {1, facts} end
 local housekeeping = hour > (tonumber(meta[7]) or -1)  -- only forward: order-independent
 if first_time == 1 then
   redis.call('ZADD', KEYS[3], sts, payee)
-  if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(CAP + 1)) end
+  if not first_paid then redis.call('ZREMRANGEBYRANK', KEYS[3], '0', KEEP_NEWEST) end
 end
 if not housekeeping then
   out_n, out_sum = tonumber(meta[2]) or 0, tonumber(meta[3]) or 0  -- expired stay till then
@@ -81,18 +83,18 @@ if added == 1 then
     for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, out_n - CAP - 1)) do
       out_n = out_n - 1; out_sum = out_sum - amount_of(m)
     end
-    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(CAP + 1))
+    redis.call('ZREMRANGEBYRANK', KEYS[1], '0', KEEP_NEWEST)
   end
   redis.call('HINCRBY', KEYS[12], shour, ARGV[4])
 end
 if redis.call('ZADD', KEYS[10], 'GT', sts, payee) == 1 then
-  redis.call('ZREMRANGEBYRANK', KEYS[10], 0, -(CAP + 1))
+  redis.call('ZREMRANGEBYRANK', KEYS[10], '0', KEEP_NEWEST)
 end
 for _, slot in ipairs({{4, 5, 8}, {7, 6, 9}, {8, 7, 10}}) do
   local pseudonym = ARGV[slot[2]]
   if pseudonym ~= '' and redis.call('ZADD', KEYS[slot[1]], 'GT', sts, pseudonym) == 1 then
     redis.call('HSET', KEYS[9], pseudonym, ARGV[slot[3]])
-    redis.call('ZREMRANGEBYRANK', KEYS[slot[1]], 0, -(CAP + 1))
+    redis.call('ZREMRANGEBYRANK', KEYS[slot[1]], '0', KEEP_NEWEST)
     if not housekeeping then  -- else housekeeping sets these TTLs below
       redis.call('EXPIRE', KEYS[slot[1]], STATE_TTL)
       redis.call('EXPIRE', KEYS[9], STATE_TTL)
