@@ -14,7 +14,7 @@ from models.alerts import Alert, rfc3339_now
 from models.events import AccountProfile, InvalidEvent, Transfer, parse_account, parse_transfer
 from models.features import Features, derive_features
 from models.scorer import Scorer
-from streams.state.base import SentTransfers, StateStore, TransferFacts
+from streams.state.base import PreparedTransfers, SentTransfers, StateStore, TransferFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,22 @@ class StagedBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch validated and encoded for state, not yet sent."""
+
+    state: StateStore
+    transfers: list[Transfer]
+    rejected: list[Rejected]
+    profiles: list[AccountProfile]
+    prepared: PreparedTransfers
+
+    def send(self) -> SentBatch:
+        """Apply its profile updates, then start applying its transfers (once)."""
+        self.state.apply_profiles(self.profiles)
+        return SentBatch(self.transfers, self.rejected, self.prepared.send())
+
+
+@dataclass(frozen=True, slots=True)
 class SentBatch:
     """A batch validated and on its way into state."""
 
@@ -118,11 +134,12 @@ class BatchProcessor:
 
     def apply_state(self, messages: Sequence[Message]) -> StagedBatch:
         """Validate the batch and apply it to state: the first half of `process`."""
-        return self.send_state(messages).applied()
+        return self.prepare_state(messages).send().applied()
 
-    def send_state(self, messages: Sequence[Message]) -> SentBatch:
-        """Validate the batch and start applying it to state, without waiting for the facts:
-        the worker scores the previous batch meanwhile (see `StateStore.send_transfers`)."""
+    def prepare_state(self, messages: Sequence[Message]) -> PreparedBatch:
+        """Validate the batch and encode its state updates, without I/O: the worker does this
+        while the previous batch is still being applied, then sends it, and scores the
+        previous batch while state applies this one (see `StateStore.prepare_transfers`)."""
         transfers: list[Transfer] = []
         rejected: list[Rejected] = []
         profiles: list[AccountProfile] = []
@@ -136,8 +153,8 @@ class BatchProcessor:
                     profiles.append(parse_account(message.value))
             except InvalidEvent as invalid:
                 rejected.append(Rejected(message, invalid.code, invalid.reason))
-        self.state.apply_profiles(profiles)
-        return SentBatch(transfers, rejected, self.state.send_transfers(transfers))
+        prepared = self.state.prepare_transfers(transfers)
+        return PreparedBatch(self.state, transfers, rejected, profiles, prepared)
 
     def finish(self, staged: StagedBatch) -> BatchOutcome:
         """Score a batch whose state is applied and store its alerts (safe to repeat)."""

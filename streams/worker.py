@@ -25,7 +25,7 @@ from kafka.structs import OffsetAndMetadata
 
 from models.alerts import Alert, alert_encoder
 from streams import metrics
-from streams.batch import BatchOutcome, BatchProcessor, Message, StagedBatch
+from streams.batch import BatchOutcome, BatchProcessor, Message, PreparedBatch, StagedBatch
 from streams.dead_letter import dead_letter_value
 from streams.rules_reload import RuleReloader
 
@@ -46,6 +46,15 @@ class WorkerOptions:
 
 
 _Done = TypeVar("_Done")
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A polled batch, validated and encoded for state."""
+
+    messages: list[Message]
+    started: float
+    batch: PreparedBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +116,10 @@ class Worker:
         """Loop until stopped; returns the process exit code (0 on a graceful stop).
 
         Two batches are in hand at once: batch N+1 is sent to Redis before batch N is scored,
-        published and committed, so the worker's CPU and Redis's work overlap. N+1 is sent
-        only after N's state went through, so every key still sees its updates in arrival
-        order, and a crash redelivers both, idempotently.
+        published and committed, so the worker's CPU and Redis's work overlap. N+1 is polled
+        and encoded while Redis still applies N, but sent only after N's state went through,
+        so every key still sees its updates in arrival order, and a crash redelivers both,
+        idempotently.
         """
         model = self.processor.scorer.model
         if model is not None:
@@ -124,14 +134,14 @@ class Worker:
                 self.reloader.between_batches()
             # With a batch in flight, take only what is already fetched: waiting for more
             # would hold back that batch's alerts when traffic is light.
-            messages = self._poll(0 if in_flight else self.options.batch_wait_ms)
+            prepared = self._prepare(self._poll(0 if in_flight else self.options.batch_wait_ms))
             if in_flight is None:
-                in_flight = self._start(messages)
+                in_flight = self._start(prepared)
             else:
                 staged = self._applied(in_flight)
                 if staged is None:
                     return self._close()
-                ready, in_flight = in_flight, self._start(messages)
+                ready, in_flight = in_flight, self._start(prepared)
                 if not self._finish(ready, staged):
                     # Given up while stopping: committing the next batch would skip this one.
                     return self._close()
@@ -169,14 +179,20 @@ class Worker:
                 break
         return messages
 
-    def _start(self, messages: list[Message]) -> _InFlight | None:
-        """Send a polled batch's state updates (None when there is none)."""
+    def _prepare(self, messages: list[Message]) -> _Prepared | None:
+        """Validate and encode a polled batch (None when there is none); no I/O."""
         if not messages:
             return None
-        self._batch_number += 1
         started = time.perf_counter()
+        return _Prepared(messages, started, self.processor.prepare_state(messages))
+
+    def _start(self, prepared: _Prepared | None) -> _InFlight | None:
+        """Send a prepared batch's state updates (None when there is none)."""
+        if prepared is None:
+            return None
+        self._batch_number += 1
         try:
-            applied = self.processor.send_state(messages).applied
+            applied = prepared.batch.send().applied
         except redis.RedisError as error:
             failed = error
 
@@ -184,7 +200,7 @@ class Worker:
                 # `_applied` counts, logs and retries this like any failed batch.
                 raise failed
 
-        return _InFlight(self._batch_number, messages, started, applied)
+        return _InFlight(self._batch_number, prepared.messages, prepared.started, applied)
 
     def _applied(self, batch: _InFlight) -> StagedBatch | None:
         """The batch with its state applied, re-applying it until that goes through."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -65,6 +65,14 @@ class SentTransfers(Protocol):
         ...
 
 
+class PreparedTransfers(Protocol):
+    """Transfers encoded for a store, not yet sent to it."""
+
+    def send(self) -> SentTransfers:
+        """Start applying them (once); the caller reads their facts later."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class AppliedTransfers:
     """Transfers a store applied at once (no I/O to overlap with other work)."""
@@ -76,6 +84,17 @@ class AppliedTransfers:
         return self.applied
 
 
+@dataclass(frozen=True, slots=True)
+class ImmediateTransfers:
+    """Transfers that a store without I/O applies when they are sent."""
+
+    apply: Callable[[], list[TransferFacts]]
+
+    def send(self) -> AppliedTransfers:
+        """Apply them now."""
+        return AppliedTransfers(self.apply())
+
+
 class StateStore(Protocol):
     """Applies transfers and profiles; returns per-transfer facts in input order."""
 
@@ -83,9 +102,11 @@ class StateStore(Protocol):
         """Record the transfers (once each) and return their facts, in input order."""
         ...
 
-    def send_transfers(self, transfers: Sequence[Transfer]) -> SentTransfers:
-        """Start applying the transfers and return without waiting for the facts, so the
-        caller can work meanwhile; the next batch goes only after these facts were read."""
+    def prepare_transfers(self, transfers: Sequence[Transfer]) -> PreparedTransfers:
+        """Encode the transfers' state updates without any I/O, so a batch can be made ready
+        while the previous one is still being applied. Its `send()` starts applying them and
+        returns without waiting for the facts, so the caller can work meanwhile; the next
+        batch is sent only after these facts were read."""
         ...
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from sortedcontainers import SortedList
 
@@ -25,8 +26,8 @@ from models.features import (
     PayerFacts,
 )
 from streams.state.base import (
-    AppliedTransfers,
     EntityHasher,
+    ImmediateTransfers,
     StateLimits,
     TransferFacts,
     entry_member,
@@ -199,9 +200,9 @@ class MemoryStateStore:
         """Apply each transfer in order; see `streams.state.base` for the semantics."""
         return [self._transfer(t, dry=False) for t in transfers]
 
-    def send_transfers(self, transfers: Sequence[Transfer]) -> AppliedTransfers:
-        """Apply the transfers now (nothing here to wait for)."""
-        return AppliedTransfers(self.apply_transfers(transfers))
+    def prepare_transfers(self, transfers: Sequence[Transfer]) -> ImmediateTransfers:
+        """The transfers, applied when sent (nothing here to wait for)."""
+        return ImmediateTransfers(partial(self.apply_transfers, list(transfers)))
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing."""

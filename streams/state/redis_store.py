@@ -1,5 +1,6 @@
 """The Redis state store: one pipeline of per-owner Lua scripts per batch (one round trip),
-sent at once and read later, so the worker can score the previous batch meanwhile.
+encoded ahead, sent at once and read later, so the worker can score the previous batch
+meanwhile and Redis goes from one batch's scripts straight to the next's.
 
 Scripts go in batch order, so each key sees the batch's updates in arrival order. If a worker
 dies mid-pipeline, each key has applied a prefix of its updates; the redelivered batch gets the
@@ -8,7 +9,8 @@ stored facts for that prefix and computes the rest on exactly the state they fir
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +36,6 @@ from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, Transfer
 from streams.state.scripts import after_script_reload, script_source
 
 _SCRIPTS = ("payer", "payee", "entity")
-_SEND_CHUNK_BYTES = 64 * 1024
 
 # One Redis command: its name and arguments.
 Command = tuple[str | bytes | int, ...]
@@ -71,12 +72,23 @@ class RedisStateStore:
         }
         self._state_ttl = state_ttl_s
         self._sources = {name: script_source(name, constants) for name in _SCRIPTS}
-        self._sha: dict[str, str] = {}
+        # Redis names a script by the SHA1 of its source: batches are encoded without asking.
+        self._sha = {n: hashlib.sha1(src.encode()).hexdigest() for n, src in self._sources.items()}
+        self._loaded = False
         self.round_trips = 0
 
     def load_scripts(self) -> None:
         """Load the state scripts into Redis (again, after a restart or a SCRIPT FLUSH)."""
-        self._sha = {name: self._redis.script_load(src) for name, src in self._sources.items()}
+        for source in self._sources.values():
+            self._redis.script_load(source)
+        self._loaded = True
+
+    def _before_send(self) -> None:
+        """Load the scripts on first use (a restarted Redis raises NOSCRIPT, and the callers
+        reload), and count the round trip that follows."""
+        if not self._loaded:
+            self.load_scripts()
+        self.round_trips += 1
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
         """Merge profile fields into each account's meta hash, in one round trip."""
@@ -103,20 +115,21 @@ class RedisStateStore:
         if not transfers:
             return []
         return after_script_reload(
-            lambda: self.send_transfers(transfers).facts(), self.load_scripts
+            lambda: self.prepare_transfers(transfers).send().facts(), self.load_scripts
         )
 
-    def send_transfers(self, transfers: Sequence[Transfer]) -> SentScripts:
-        """Send the batch's scripts (and trace records) and return without reading a reply:
-        Redis applies them while the caller works; `facts()` then reads the replies."""
+    def prepare_transfers(self, transfers: Sequence[Transfer]) -> PreparedScripts:
+        """The batch's scripts (and trace records) in Redis's wire format, no I/O yet;
+        `send()` writes them and returns without reading a reply: Redis applies them while
+        the caller works, and `facts()` then reads the replies."""
         commands, pending = self._scripts(transfers, dry=False)
         for t in transfers:
             # Idempotent (same value each time); trace starts from it.
             record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
             key = keys.transfer_record_key(t.transfer_id)
             commands.append(("SET", key, record, "EX", self._transfer_ttl))
-        self.round_trips += 1
-        return SentScripts.send(self._redis, commands, pending)
+        return PreparedScripts(self._redis, self._before_send, _packed(commands),
+                               len(commands), pending)  # fmt: skip
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing
@@ -130,6 +143,8 @@ class RedisStateStore:
     def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
         """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
         all); the caller retries on `NoScriptError`."""
+        if not self._loaded:
+            self.load_scripts()
         commands, pending = self._scripts(transfers, dry=True)
         for command in commands:
             pipe.execute_command(*command)
@@ -145,10 +160,7 @@ class RedisStateStore:
     def _scripts(
         self, transfers: Sequence[Transfer], dry: bool
     ) -> tuple[list[Command], PendingFacts]:
-        """The script calls of a batch, in order, and how to read their replies (loading the
-        scripts into Redis on first use)."""
-        if not self._sha:
-            self.load_scripts()
+        """The script calls of a batch, in order, and how to read their replies."""
         flag = "1" if dry else "0"
         payer_sha, payee_sha, entity_sha = (self._sha[name] for name in _SCRIPTS)
         commands: list[Command] = []
@@ -200,6 +212,36 @@ def read_transfer_record(client: redis.Redis, transfer_id: str) -> tuple[str, st
     return src, dst, ts_ms, amount_minor
 
 
+def _packed(commands: Sequence[Command]) -> bytes:
+    """The commands in Redis's wire format, by hiredis's C encoder (a third of the cost of
+    redis-py's pipeline packing)."""
+    return b"".join(hiredis.pack_command(c) for c in commands)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedScripts:
+    """A batch's commands, encoded, waiting to be sent."""
+
+    client: redis.Redis
+    before_send: Callable[[], None]
+    packed: bytes
+    commands: int
+    pending: PendingFacts
+
+    def send(self) -> SentScripts:
+        """Write the commands on a pooled connection of their own (held until `facts`)."""
+        self.before_send()
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command([self.packed], check_health=False)
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+        return SentScripts(pool, connection, self.pending, self.commands)
+
+
 class SentScripts:
     """A pipeline's commands written to a connection of their own, replies not yet read."""
 
@@ -209,33 +251,6 @@ class SentScripts:
         self._connection: Connection | None = connection
         self._pending = pending
         self._sent = sent
-
-    @classmethod
-    def send(
-        cls, client: redis.Redis, commands: Sequence[Command], pending: PendingFacts
-    ) -> SentScripts:
-        """Write the commands on a pooled connection (held until `facts`), a chunk at a
-        time, so Redis starts on the first while the rest are still being encoded."""
-        pool = client.connection_pool
-        connection = pool.get_connection()
-        try:
-            chunk: list[bytes] = []
-            size = 0
-            for command in commands:
-                # hiredis's C encoder: a third of the cost of redis-py's pipeline packing.
-                packed = hiredis.pack_command(command)  # type: ignore[arg-type]  # stub: 1-tuple
-                chunk.append(packed)
-                size += len(packed)
-                if size >= _SEND_CHUNK_BYTES:
-                    connection.send_packed_command([b"".join(chunk)], check_health=False)
-                    chunk, size = [], 0
-            if chunk:
-                connection.send_packed_command([b"".join(chunk)], check_health=False)
-        except BaseException:
-            connection.disconnect()
-            pool.release(connection)
-            raise
-        return cls(pool, connection, pending, len(commands))
 
     def facts(self) -> list[TransferFacts]:
         """Read every reply (raising the first error reply), then the transfers' facts."""

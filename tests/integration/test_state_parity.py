@@ -97,7 +97,9 @@ def test_sent_batches_read_later_and_a_lost_script_cache_change_nothing(
     in_memory.apply_profiles(profiles)
     batches = [events[start : start + 150] for start in range(0, len(events), 150)]
 
-    sent = in_redis.send_transfers(batches[0])
+    # Encoded ahead without I/O, as the worker does while the batch before is still applied.
+    prepared = [in_redis.prepare_transfers(batch) for batch in batches[:2]]
+    sent = prepared[0].send()
     assert redis_client.ping()  # the pool serves other commands meanwhile
     assert sent.facts() == in_memory.apply_transfers(batches[0])
     with pytest.raises(RuntimeError, match="already read"):
@@ -105,7 +107,7 @@ def test_sent_batches_read_later_and_a_lost_script_cache_change_nothing(
 
     redis_client.script_flush()
     with pytest.raises(redis.exceptions.NoScriptError):
-        in_redis.send_transfers(batches[1]).facts()
+        prepared[1].send().facts()
     assert redis_client.ping()  # the failed batch's unread replies were dropped with its link
     for batch in batches[1:]:
         assert in_redis.apply_transfers(batch) == in_memory.apply_transfers(batch)
