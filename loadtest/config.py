@@ -17,7 +17,7 @@ class LoadtestConfig:
     partitions: int = 3
     batch_size: int | None = None  # None = the service's default
     duration_s: float = 20.0
-    near_max_share: float = 0.9  # second latency phase at this share of the steady rate; 0 = skip
+    near_max_share: float = 0.9  # second latency phase at this share of pipeline_tps; 0 = skip
     compare_workers: tuple[int, ...] = ()
     redis_db: int = 15
     force: bool = False
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_share,
         default=0.9,
         metavar="SHARE",
-        help="also measure latency at this share of the steady pipeline rate, the goal's "
+        help="also measure latency at this share of the measured pipeline throughput, the goal's "
         "'90%% of maximum' (default 0.9; 0 skips it)",
     )
     parser.add_argument(

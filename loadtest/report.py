@@ -66,7 +66,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append(f"| alerts measured for latency | {_cell(latency['count'])} | |")
     near = result.get("latency_near_max_ms")
     if near:
-        where = f"at {near['share_of_steady_tps']:.0%} of the steady rate"
+        where = f"at {near['share_of_pipeline_tps']:.0%} of pipeline throughput"
         lines.append(f"| latency phase {where}: offered rate | {_cell(near['offered_rate'])} "
                      "| transfers/s |")  # fmt: skip
         lines.append(f"| latency phase {where}: achieved rate | {_cell(near['achieved_rate'])} "

@@ -58,7 +58,7 @@ def _near_max(latency: LatencyResult | None, share: float) -> dict[str, object] 
     if latency is None:
         return None
     return {
-        "share_of_steady_tps": share,
+        "share_of_pipeline_tps": share,
         "offered_rate": _round(latency.offered_rate),
         "achieved_rate": _round(latency.achieved_rate),
         "drain_s": round(latency.drain_s, 2),

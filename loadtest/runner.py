@@ -76,7 +76,7 @@ def run(config: LoadtestConfig) -> dict[str, object]:
         say(f"latency: p99 {latency.p99_ms} ms over {latency.alerts} alerts")
         near_max = None
         if config.near_max_share:
-            near_rate = config.near_max_share * (runs[0].steady_tps or runs[0].tps)
+            near_rate = config.near_max_share * runs[0].tps
             near_max = run_latency(target, config.workers, config.partitions, config.batch_size,
                                    near_rate, config.duration_s, config.seed)  # fmt: skip
             say(f"latency near the maximum: p99 {near_max.p99_ms} ms over {near_max.alerts} alerts")
