@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     consumer_group: str = "fraudwatch-worker"
 
     batch_size: int = Field(500, ge=1, le=20000)
-    batch_wait_ms: int = Field(50, ge=1, le=10000)
+    batch_wait_ms: int = Field(10, ge=1, le=10000)
     # Tansu waits this long for group members to (re)join; small keeps rebalances quick.
     max_poll_interval_ms: int = Field(30000, ge=1000)
     session_timeout_ms: int = Field(10000, ge=1000)

@@ -41,7 +41,7 @@ class WorkerOptions:
     alerts_topic: str
     dlq_topic: str
     batch_size: int = 500
-    batch_wait_ms: int = 50
+    batch_wait_ms: int = 10
     retry_backoff_s: float = 0.5
 
 
