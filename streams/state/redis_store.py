@@ -83,11 +83,14 @@ class RedisStateStore:
             self._redis.script_load(source)
         self._loaded = True
 
-    def _before_send(self) -> None:
-        """Load the scripts on first use (a restarted Redis raises NOSCRIPT, and the callers
-        reload), and count the round trip that follows."""
+    def _ensure_loaded(self) -> None:
+        """Load the scripts on first use (later, a restarted Redis answers NOSCRIPT and the
+        callers reload)."""
         if not self._loaded:
             self.load_scripts()
+
+    def _before_send(self) -> None:
+        self._ensure_loaded()
         self.round_trips += 1
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
@@ -143,8 +146,7 @@ class RedisStateStore:
     def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
         """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
         all); the caller retries on `NoScriptError`."""
-        if not self._loaded:
-            self.load_scripts()
+        self._ensure_loaded()
         commands, pending = self._scripts(transfers, dry=True)
         for command in commands:
             pipe.execute_command(*command)
