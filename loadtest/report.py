@@ -47,6 +47,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _latency_rows(latency: dict[str, Any], where: str) -> list[str]:
+    """The percentile rows of one latency phase (`where` names it, "" for the default)."""
+    rows = [
+        f"| event → alert latency {name}{where} | {_cell(latency[name])} | ms |"
+        for name in ("p50", "p95", "p99", "max")
+    ]
+    rows.append(f"| alerts measured{where or ' for latency'} | {_cell(latency['count'])} | |")
+    return rows
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The report as Markdown."""
     latency = result["latency_ms"]
@@ -61,19 +71,14 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---:|---|",
     ]
     lines += [f"| {label} | {_cell(result.get(key))} | {unit} |" for key, label, unit in _ROWS]
-    for name in ("p50", "p95", "p99", "max"):
-        lines.append(f"| event → alert latency {name} | {_cell(latency[name])} | ms |")
-    lines.append(f"| alerts measured for latency | {_cell(latency['count'])} | |")
+    lines += _latency_rows(latency, "")
     near = result.get("latency_near_max_ms")
     if near:
-        where = f"at {near['share_of_pipeline_tps']:.0%} of pipeline throughput"
-        lines.append(f"| latency phase {where}: offered rate | {_cell(near['offered_rate'])} "
-                     "| transfers/s |")  # fmt: skip
-        lines.append(f"| latency phase {where}: achieved rate | {_cell(near['achieved_rate'])} "
-                     "| transfers/s |")  # fmt: skip
-        for name in ("p50", "p95", "p99", "max"):
-            lines.append(f"| event → alert latency {name} {where} | {_cell(near[name])} | ms |")
-        lines.append(f"| alerts measured {where} | {_cell(near['count'])} | |")
+        where = f" at {near['share_of_pipeline_tps']:.0%} of pipeline throughput"
+        for name in ("offered", "achieved"):
+            rate = _cell(near[f"{name}_rate"])
+            lines.append(f"| latency phase{where}: {name} rate | {rate} | transfers/s |")
+        lines += _latency_rows(near, where)
     for workers, tps in result["pipeline_tps_by_workers"].items():
         lines.append(f"| pipeline with {workers} worker(s) | {_cell(tps)} | transfers/s |")
     lines += [

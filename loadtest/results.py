@@ -40,7 +40,9 @@ def _timeline(run: PipelineResult) -> list[list[float]]:
 def _round_trips(run: PipelineResult) -> tuple[float | None, str]:
     batches = int(run.counters.get("fraudwatch_batch_seconds_count", 0))
     if run.round_trips is not None:
-        return _per(run.round_trips, run.transfers, 4), "measured: redis-py requests sent"
+        return _per(
+            run.round_trips, run.transfers, 4
+        ), "measured: redis-py writes up to each first reply read"
     return _per(batches, run.transfers, 4), "estimated: one per batch (lower bound)"
 
 
