@@ -7,7 +7,7 @@ local stored = redis.call('GET', KEYS[2])
 if stored then return tonumber(stored) end
 
 __PRELUDE__
-local RETENTION, CAP = __ENTITY_RETENTION__, __CAP__
+local RETENTION = __ENTITY_RETENTION__
 -- Arguments to redis.call are passed as strings: a Lua number costs a printf in each call.
 local STATE_TTL, DEDUPE_TTL, KEEP_NEWEST = '__STATE_TTL__', '__DEDUPE_TTL__', '__KEEP_NEWEST__'
 local W7D = __W7D__

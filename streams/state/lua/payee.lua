@@ -7,7 +7,7 @@ local stored = redis.call('GET', KEYS[5])
 if stored then return stored end
 
 __PRELUDE__
-local RETENTION, CAP = __RETENTION__, __CAP__
+local RETENTION = __RETENTION__
 -- Arguments to redis.call are passed as strings: a Lua number costs a printf in each call.
 local STATE_TTL, DEDUPE_TTL, KEEP_NEWEST = '__STATE_TTL__', '__DEDUPE_TTL__', '__KEEP_NEWEST__'
 local W1H, W24H = __W1H__, __W24H__
