@@ -59,11 +59,10 @@ class _Prepared:
 
 @dataclass(frozen=True, slots=True)
 class _InFlight:
-    """A polled batch on its way into state."""
+    """A prepared batch on its way into state."""
 
     number: int
-    messages: list[Message]
-    started: float
+    prepared: _Prepared
     applied: Callable[[], StagedBatch]
 
 
@@ -200,12 +199,14 @@ class Worker:
                 # `_applied` counts, logs and retries this like any failed batch.
                 raise failed
 
-        return _InFlight(self._batch_number, prepared.messages, prepared.started, applied)
+        return _InFlight(self._batch_number, prepared, applied)
 
     def _applied(self, batch: _InFlight) -> StagedBatch | None:
         """The batch with its state applied, re-applying it until that goes through."""
         return self._until_done(
-            batch.number, batch.applied, partial(self.processor.apply_state, batch.messages)
+            batch.number,
+            batch.applied,
+            partial(self.processor.apply_state, batch.prepared.messages),
         )
 
     def _finish(self, batch: _InFlight, staged: StagedBatch) -> bool:
@@ -221,8 +222,8 @@ class Worker:
         if outcome is None:
             # Left uncommitted: the next worker redelivers it, idempotently.
             return False
-        self._commit(batch.messages)
-        self._record(batch.number, outcome, time.perf_counter() - batch.started)
+        self._commit(batch.prepared.messages)
+        self._record(batch.number, outcome, time.perf_counter() - batch.prepared.started)
         if self.on_batch is not None:
             self.on_batch(outcome)
         return True
