@@ -44,3 +44,12 @@ def session_pids(session_id: int) -> list[int]:
         if int(fields[3]) == session_id:
             pids.append(int(entry))
     return pids
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of the machine have spent busy since boot (not idle or waiting
+    for I/O): every process counts, the benchmark's own included."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / _TICKS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 
 from loadtest.config import LoadtestConfig
@@ -35,6 +36,11 @@ def _timeline(run: PipelineResult) -> list[list[float]]:
     if picked[-1] is not run.samples[-1]:
         picked.append(run.samples[-1])
     return [[round(s.t, 2), s.committed] for s in picked]
+
+
+def _cores() -> int:
+    """Cores this process may run on (what the benchmark's processes share)."""
+    return len(os.sched_getaffinity(0))
 
 
 def _round_trips(run: PipelineResult) -> tuple[float | None, str]:
@@ -127,7 +133,11 @@ def build_result(
         "transfers_per_batch": _per(n, batches, 1),
         "cpu_s_per_1k": _per(main.steady_cpu_s * 1000, main.steady_transfers),
         "cpu_s_per_1k_with_startup": _per(main.worker_cpu_s * 1000, n),
-        "server_cpu_s_per_1k": {k: _per(v * 1000, n) for k, v in main.server_cpu_s.items()},
+        "redis_cpu_s_per_1k": _per(main.server_cpu_s.get("redis", 0) * 1000, n),
+        "broker_cpu_s_per_1k": _per(main.server_cpu_s.get("tansu", 0) * 1000, n),
+        "machine_cpu_s_per_1k": _per(main.machine_busy_s * 1000, n),
+        "machine_busy_cores": round(main.machine_busy_s / main.elapsed_s, 2),
+        "cpu_bound_tps": _round(_cores() * n / main.machine_busy_s),
         "worker_rss_max_mb": round(main.worker_rss_max_bytes / 2**20, 1),
         "worker_rss_mb_by_progress": {
             f"{share:.0%}": round(main.worker_rss_at(share) / 2**20, 1) for share in _PROGRESS

@@ -18,7 +18,7 @@ from loadtest.data import Dataset, load_profiles
 from loadtest.environment import LoadtestError, Target
 from loadtest.kafka_tools import Produced, committed_total, read_topic
 from loadtest.probe import read_round_trips
-from loadtest.procstats import cpu_seconds
+from loadtest.procstats import cpu_seconds, machine_busy_seconds
 from loadtest.progress import say
 from loadtest.redis_stats import RedisSnapshot
 from loadtest.settings import phase_settings
@@ -52,6 +52,7 @@ class PipelineResult:
     steady_cpu_s: float
     steady_transfers: int
     server_cpu_s: dict[str, float]
+    machine_busy_s: float  # all cores, every process, over `elapsed_s`
     redis: RedisSnapshot
     round_trips: int | None
     counters: dict[str, float]
@@ -149,10 +150,12 @@ def run_pipeline(
         load_profiles(settings, client, dataset.profiles)
         before = RedisSnapshot.take(client)
         servers_before = _server_cpu(target)
+        machine_before = machine_busy_seconds()
         with running_workers(settings, workers, rundir) as group_procs:
             samples = _wait_for_drain(admin, group, produced, group_procs, timeout_s)
             after = RedisSnapshot.take(client)
             servers_after = _server_cpu(target)
+            machine_after = machine_busy_seconds()
         round_trips = read_round_trips(group_procs.probe_dir, workers)
         counters = read_counters(group_procs.metrics_dir)
         delta = after.minus(before)
@@ -170,6 +173,7 @@ def run_pipeline(
             steady_cpu_s=last.worker_cpu_s - first.worker_cpu_s,
             steady_transfers=last.committed - first.committed,
             server_cpu_s={k: servers_after[k] - servers_before[k] for k in servers_after},
+            machine_busy_s=machine_after - machine_before,
             redis=RedisSnapshot(
                 delta.commands, delta.net_input_bytes, delta.net_output_bytes, memory
             ),
