@@ -46,7 +46,10 @@ class BacktestSummary:
         out.append(f"invalid lines: {invalid}" + (f" ({_counts(self.invalid)})" if invalid else ""))
         if self.invalid_profiles:
             out.append(f"invalid account lines: {self.invalid_profiles}")
-        out.append(f"took {self.seconds:.1f} s")
+        took = f"took {self.seconds:.1f} s"
+        if self.seconds > 0:
+            took += f" ({(self.transfers + self.redeliveries) / self.seconds:,.0f} transfers/s)"
+        out.append(took)
         return out
 
 

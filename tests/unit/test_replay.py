@@ -89,6 +89,7 @@ def test_backtest_writes_each_alert_once_and_counts_invalid_lines(
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
     assert {a["status"] for a in alerts} == {"open"}
     assert "invalid lines: 2" in "\n".join(summary.lines())
+    assert summary.lines()[-1].endswith(" transfers/s)")
 
     again = io.BytesIO()
     run_backtest(lines, profiles, _scorer(), again, batch_size=500)
