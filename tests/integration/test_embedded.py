@@ -139,8 +139,10 @@ HOLDER = textwrap.dedent(
     import signal, sys, time
     from pathlib import Path
     from service.embedded import embedded_services
-    # A shell's background job inherits SIGINT ignored; act like a process in a terminal.
+    # A shell's background job inherits SIGINT ignored, and a run under nohup SIGHUP ignored
+    # (which the services rightly respect); act like a process in a terminal.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     with embedded_services(Path(sys.argv[1])) as running:
         print(*(p.pid for p in running.processes), flush=True)
         time.sleep(120)
