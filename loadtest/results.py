@@ -43,6 +43,12 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def _server_cpu_per_1k(run: PipelineResult, name: str) -> float | None:
+    """CPU seconds per 1,000 transfers of an embedded server; None when it runs elsewhere."""
+    seconds = run.server_cpu_s.get(name)
+    return None if seconds is None else _per(seconds * 1000, run.transfers)
+
+
 def _round_trips(run: PipelineResult) -> tuple[float | None, str]:
     batches = int(run.counters.get("fraudwatch_batch_seconds_count", 0))
     if run.round_trips is not None:
@@ -133,11 +139,13 @@ def build_result(
         "transfers_per_batch": _per(n, batches, 1),
         "cpu_s_per_1k": _per(main.steady_cpu_s * 1000, main.steady_transfers),
         "cpu_s_per_1k_with_startup": _per(main.worker_cpu_s * 1000, n),
-        "redis_cpu_s_per_1k": _per(main.server_cpu_s.get("redis", 0) * 1000, n),
-        "broker_cpu_s_per_1k": _per(main.server_cpu_s.get("tansu", 0) * 1000, n),
+        "redis_cpu_s_per_1k": _server_cpu_per_1k(main, "redis"),
+        "broker_cpu_s_per_1k": _server_cpu_per_1k(main, "tansu"),
         "machine_cpu_s_per_1k": _per(main.machine_busy_s * 1000, n),
         "machine_busy_cores": round(main.machine_busy_s / main.elapsed_s, 2),
-        "cpu_bound_tps": _round(_cores() * n / main.machine_busy_s),
+        "cpu_bound_tps": _round(
+            _cores() * n / main.machine_busy_s if main.machine_busy_s else None
+        ),
         "worker_rss_max_mb": round(main.worker_rss_max_bytes / 2**20, 1),
         "worker_rss_mb_by_progress": {
             f"{share:.0%}": round(main.worker_rss_at(share) / 2**20, 1) for share in _PROGRESS

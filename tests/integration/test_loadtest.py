@@ -60,10 +60,10 @@ def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert all(0 < mb <= result["worker_rss_max_mb"] for mb in memory.values())
     report = (tmp_path / "report" / "latest.md").read_text()
     assert "worker resident memory at 10 / 50 / 100 %" in report
-    # The CPU budget: the embedded Redis and broker were measured, and the machine-wide
-    # figure covers at least those two processes.
+    # The CPU budget: the embedded Redis was measured (the broker too, though a tiny run may
+    # cost it less than one clock tick), and the machine-wide figure includes Redis.
     assert result["redis_cpu_s_per_1k"] > 0
-    assert result["broker_cpu_s_per_1k"] > 0
+    assert result["broker_cpu_s_per_1k"] is not None
     assert result["machine_cpu_s_per_1k"] >= result["redis_cpu_s_per_1k"]
     assert result["cpu_bound_tps"] > 0
     assert "throughput with every core busy at this CPU cost" in report
