@@ -19,14 +19,21 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from prometheus_client import start_http_server
-
-    from service import wiring
+def _logged_settings() -> Settings:
+    """The resolved settings, with logging configured by them (each serving process's start)."""
     from service.logs import configure_logging
 
     settings = resolve_settings()
     configure_logging(settings.log_level)
+    return settings
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from service import wiring
+
+    settings = _logged_settings()
     worker = wiring.build_worker(settings)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
@@ -38,20 +45,14 @@ def served_app() -> FastAPI:
     """The app of one `fraudwatch api` process. uvicorn calls it in every worker process it
     starts, so each resolves the settings (and finds a running stack) as the command does."""
     from service.app import create_app
-    from service.logs import configure_logging
 
-    settings = resolve_settings()
-    configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(_logged_settings())
 
 
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.logs import configure_logging
-
-    settings = resolve_settings()
-    configure_logging(settings.log_level)
+    settings = _logged_settings()
     # More than one process serves in parallel on more cores; each screens its own batches.
     uvicorn.run(
         "service.cli.stack:served_app",
