@@ -5,12 +5,16 @@ The README's configuration table lists each field with its default; keep the two
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.events import EARLIEST_EVENT_TIME, MAX_EVENT_AHEAD_HOURS
+from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "library"
 DEFAULT_MODEL_PATH = (
@@ -35,6 +39,9 @@ class Settings(BaseSettings):
     topic_accounts: str = "accounts"
     topic_alerts: str = "alerts"
     topic_dlq: str = "transfers.dlq"
+    # A dead letter keeps this much of the rejected message (with its full length and sha256),
+    # so the envelope always fits the broker's record limit.
+    dlq_original_max_bytes: int = Field(DEFAULT_ORIGINAL_MAX_BYTES, ge=1024, le=256 * 1024)
     consumer_group: str = "fraudwatch-worker"
 
     batch_size: int = Field(500, ge=1, le=20000)
@@ -74,6 +81,10 @@ class Settings(BaseSettings):
     # Workers and API processes check the watchlist version at most this often.
     watchlist_refresh_s: float = Field(1.0, ge=0.0, le=60.0)
     window_cap: int = Field(1000, ge=10)
+    # Transfers timed outside [ts_earliest, clock + ts_max_ahead_hours] are dead-lettered
+    # (`ts_out_of_range`) and screening answers 422 for them.
+    ts_earliest: datetime = EARLIEST_EVENT_TIME
+    ts_max_ahead_hours: int = Field(MAX_EVENT_AHEAD_HOURS, ge=0, le=24 * 365)
 
     alert_threshold: float = Field(0.5, ge=0.0, le=1.0)
     severity_medium: float = Field(0.65, ge=0.0, le=1.0)
@@ -89,6 +100,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_no_model(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("ts_earliest")
+    @classmethod
+    def _earliest_has_offset(cls, value: datetime) -> datetime:
+        if value.utcoffset() is None:
+            raise ValueError("must carry a UTC offset, e.g. 2000-01-01T00:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_prod(self) -> Settings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import redis
 
 from models.alerts import SeverityBands
+from models.events import EventTimeBounds
 from models.scorer import Scorer, TransferModel
 from rules.engine import RuleSet
 from rules.loader import load_rule_library
@@ -49,6 +50,14 @@ def entity_hasher(settings: Settings) -> EntityHasher:
 def state_limits(settings: Settings) -> StateLimits:
     """Per-account memory bounds."""
     return StateLimits(window_cap=settings.window_cap)
+
+
+def event_time_bounds(settings: Settings) -> EventTimeBounds:
+    """The accepted range of event times, relative to the checker's clock."""
+    return EventTimeBounds(
+        earliest_ms=int(settings.ts_earliest.timestamp() * 1000),
+        max_ahead_ms=settings.ts_max_ahead_hours * 3_600_000,
+    )
 
 
 def load_rules(settings: Settings) -> RuleSet:
@@ -109,6 +118,7 @@ def build_worker(settings: Settings) -> Worker:
         scorer,
         settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
+        time_bounds=event_time_bounds(settings),
     )
     reloader = RuleReloader(
         client, scorer, lambda: load_rules(settings), settings.rules_check_seconds
@@ -128,6 +138,8 @@ def build_worker(settings: Settings) -> Worker:
         dlq_topic=settings.topic_dlq,
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
+        dlq_original_max_bytes=settings.dlq_original_max_bytes,
+        rebalance_timeout_s=settings.max_poll_interval_ms / 1000,
     )
     producer = acked_producer(settings.kafka_bootstrap)
     return Worker(consumer, producer, processor, options, reloader=reloader)

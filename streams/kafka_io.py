@@ -1,26 +1,68 @@
-"""Kafka clients configured for the worker: manual commits, bounded polls, acked produces."""
+"""Kafka clients configured for the worker: manual commits, bounded polls, acked produces,
+and a group membership that is logged and never left half-joined."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import MemberState
 
 from streams import metrics
 
+log = logging.getLogger("fraudwatch.worker")
 
-class ForgetRevokedLag(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Drops the lag gauge of partitions this worker gave up, so no stale value lingers."""
+
+def _partition_names(partitions: Sequence[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+
+
+class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs every rebalance and assignment, and drops the lag gauge of partitions this worker
+    gave up, so no stale value lingers."""
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        """Called by the consumer before a rebalance takes partitions away."""
+        """Called by the consumer as a (re)join of the group begins."""
+        log.info(
+            "joining the consumer group",
+            extra={"event": "group_joining", "revoked": _partition_names(revoked)},
+        )
         for tp in revoked:
             with contextlib.suppress(KeyError):
                 metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        """Nothing to do: lag is reported after each poll."""
+        """Called by the consumer once the join completed with this worker's partitions."""
+        metrics.GROUP_REBALANCES.inc()
+        log.info(
+            "joined the consumer group",
+            extra={"event": "group_joined", "assigned": _partition_names(assigned)},
+        )
+
+
+def group_member_stable(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer is a settled member of its group (joined and synced, no join in
+    flight). kafka-python keeps this in its coordinator's state, which it does not publish;
+    the pinned version range and tests/integration/test_faults.py hold us to it."""
+    return bool(consumer._coordinator.state is MemberState.STABLE)
+
+
+def close_consumer(consumer: KafkaConsumer, timeout_ms: int = 10_000) -> None:
+    """Close without committing; leave the group only when settled in it.
+
+    A member that sends LeaveGroup while its JoinGroup is still being answered can wedge the
+    group on some brokers (Tansu 0.6 keeps the departed member as leader forever, so nobody
+    gets a partition again). Forgetting the half-made membership instead makes the broker
+    expire it after the session timeout, as if the worker had died, and the group heals.
+    """
+    coordinator = consumer._coordinator
+    with coordinator._lock:
+        if coordinator.state is not MemberState.STABLE:
+            # No member id, no LeaveGroup; a late JoinGroup answer is then ignored.
+            coordinator.reset_generation()
+    consumer.close(autocommit=False, timeout_ms=timeout_ms)
 
 
 def worker_consumer(
@@ -47,12 +89,15 @@ def worker_consumer(
         fetch_max_wait_ms=20,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    consumer.subscribe(list(topics), listener=ForgetRevokedLag())
+    consumer.subscribe(list(topics), listener=GroupMembershipLog())
     return consumer
 
 
-def acked_producer(bootstrap: str, client_id: str = "fraudwatch") -> KafkaProducer:
-    """A producer whose sends are acknowledged by all in-sync replicas before `flush` returns."""
+def acked_producer(
+    bootstrap: str, client_id: str = "fraudwatch", *, max_request_bytes: int = 1024 * 1024
+) -> KafkaProducer:
+    """A producer whose sends are acknowledged by all in-sync replicas before `flush` returns;
+    a record over `max_request_bytes` is refused at `send`."""
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
@@ -60,4 +105,5 @@ def acked_producer(bootstrap: str, client_id: str = "fraudwatch") -> KafkaProduc
         linger_ms=5,
         batch_size=256 * 1024,
         retries=5,
+        max_request_size=max_request_bytes,
     )

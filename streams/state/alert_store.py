@@ -17,7 +17,7 @@ import msgspec
 import redis
 from redis.client import Pipeline
 
-from models.alerts import STATUSES, Alert, alert_decoder, alert_encoder
+from models.alerts import STATUSES, Alert, StoredAlert, alert_decoder, alert_encoder
 from models.workflow import MOVES, Action, Actor, MoveRefused
 
 PREFIX = "fw:{al}"
@@ -129,9 +129,9 @@ class AlertStore:
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
-    ) -> list[bool]:
+    ) -> list[StoredAlert]:
         """Store the alerts (and, when given, the feature vector each was scored on, aligned
-        with `alerts`) in one round trip; True for each alert that was new.
+        with `alerts`) in one round trip; for each, whether it was new and the version kept.
 
         Both writes keep the first version, so a replay changes neither status nor features.
         """
@@ -146,7 +146,7 @@ class AlertStore:
 
     def _put_all(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None
-    ) -> list[bool]:
+    ) -> list[StoredAlert]:
         # EVALSHA directly: a registered script in a pipeline costs an extra SCRIPT EXISTS
         # round trip per batch.
         pipe = self._redis.pipeline(transaction=False)
@@ -157,8 +157,13 @@ class AlertStore:
         if features is not None:
             for alert, vector in zip(alerts, features, strict=True):
                 pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
-        flags = pipe.execute()[: len(alerts)]
-        return [bool(flag) for flag in flags]
+        replies = pipe.execute()[: len(alerts)]
+        return [
+            StoredAlert(True, alert)
+            if reply == 1
+            else StoredAlert(False, alert_decoder.decode(reply))
+            for alert, reply in zip(alerts, replies, strict=True)
+        ]
 
     def apply(self, alert_id: str, action: Action, actor: Actor, note: str, at: str) -> str:
         """Take a workflow action atomically; returns the status it moved from.

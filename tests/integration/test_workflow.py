@@ -112,7 +112,10 @@ def test_replayed_alert_keeps_its_status_and_dispositions_become_labels(
     replay = AlertStore(redis_client).put_alerts(
         outcome.alerts, [features[a.transfer_id] for a in outcome.alerts]
     )
-    assert not any(replay)
+    assert not any(kept.new for kept in replay)
+    kept_status = {kept.alert.alert_id: kept.alert.status for kept in replay}
+    assert kept_status[confirmed.alert_id] == "confirmed"
+    assert kept_status[dismissed.alert_id] == "dismissed"
     confirmed_now = AlertStore(redis_client).get(confirmed.alert_id)
     assert confirmed_now is not None and confirmed_now.status == "confirmed"
     rows = {alert_id: (vector, label) for vector, label, alert_id in
