@@ -29,9 +29,15 @@ class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
             "joining the consumer group",
             extra={"event": "group_joining", "revoked": _partition_names(revoked)},
         )
-        for tp in revoked:
-            with contextlib.suppress(KeyError):
-                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        _forget_lag(revoked)
+
+    def on_partitions_lost(self, lost: Sequence[TopicPartition]) -> None:
+        """Called when the membership ended without a handover (expired, or dropped at close
+        while half-made)."""
+        log.info(
+            "left the consumer group", extra={"event": "group_left", "lost": _partition_names(lost)}
+        )
+        _forget_lag(lost)
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         """Called by the consumer once the join completed with this worker's partitions."""
@@ -42,6 +48,12 @@ class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
+def _forget_lag(partitions: Sequence[TopicPartition]) -> None:
+    for tp in partitions:
+        with contextlib.suppress(KeyError):
+            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+
+
 def group_member_stable(consumer: KafkaConsumer) -> bool:
     """Whether the consumer is a settled member of its group (joined and synced, no join in
     flight). kafka-python keeps this in its coordinator's state, which it does not publish;
@@ -50,16 +62,20 @@ def group_member_stable(consumer: KafkaConsumer) -> bool:
 
 
 def close_consumer(consumer: KafkaConsumer, timeout_ms: int = 10_000) -> None:
-    """Close without committing; leave the group only when settled in it.
+    """Close without committing; leave the group only as a settled member that is not its
+    leader.
 
-    A member that sends LeaveGroup while its JoinGroup is still being answered can wedge the
-    group on some brokers (Tansu 0.6 keeps the departed member as leader forever, so nobody
-    gets a partition again). Forgetting the half-made membership instead makes the broker
-    expire it after the session timeout, as if the worker had died, and the group heals.
+    On Tansu 0.6 a LeaveGroup from the group's leader while the group is forming (our own
+    JoinGroup still being answered, or another member's join under way, as in a rolling
+    restart) leaves the departed member as leader forever, and nobody gets a partition again
+    (deploy/upstream/tansu-leave-during-join.md). Forgetting the membership instead makes the
+    broker expire it after the session timeout, as if the worker had died, and the group
+    heals. A settled follower's leave is safe and hands its partitions over at once.
     """
     coordinator = consumer._coordinator
     with coordinator._lock:
-        if coordinator.state is not MemberState.STABLE:
+        # Read before close(): it clears the leader flag before it leaves.
+        if coordinator.state is not MemberState.STABLE or coordinator._is_leader:
             # No member id, no LeaveGroup; a late JoinGroup answer is then ignored.
             coordinator.reset_generation()
     consumer.close(autocommit=False, timeout_ms=timeout_ms)

@@ -289,6 +289,20 @@ class Worker:
         permanent failures in a row, `isolated()` (the batch one message at a time) instead.
         Transient failures are retried with a growing pause for as long as they last. None
         if the worker is stopping and three attempts failed."""
+        try:
+            return self._attempts(number, first, again, isolated)
+        finally:
+            # Retries pause every partition (see `_keep_membership`); polling resumes them.
+            if paused := self.consumer.paused():
+                self.consumer.resume(*paused)
+
+    def _attempts(
+        self,
+        number: int,
+        first: Callable[[], _Done],
+        again: Callable[[], _Done],
+        isolated: Callable[[], _Done],
+    ) -> _Done | None:
         step, attempt, permanent = first, 0, 0
         while True:
             try:
@@ -314,11 +328,24 @@ class Worker:
             self._pause(min(backoff, self.options.retry_backoff_max_s))
 
     def _pause(self, seconds: float) -> None:
-        """Sleep, keeping the stall gauge current and waking early when asked to stop."""
+        """Sleep between attempts, keeping the group membership and the stall gauge current
+        and waking early when asked to stop."""
         deadline = time.monotonic() + seconds
         while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._keep_membership()
             self._liveness.report()
             time.sleep(min(left, 0.5))
+
+    def _keep_membership(self) -> None:
+        """Poll with every partition paused: without a poll for max.poll.interval.ms the
+        client leaves the group, and every worker waiting out the same Redis outage would
+        then rebalance at once. Records of partitions assigned meanwhile are put back."""
+        try:
+            self.consumer.pause(*self.consumer.assignment())
+            for tp, records in self.consumer.poll(timeout_ms=0).items():
+                self.consumer.seek(tp, records[0].offset)
+        except KafkaError as error:
+            log.warning("poll failed", extra={"event": "poll_failed", "error": describe(error)})
 
     def _publish(self, outcome: BatchOutcome) -> None:
         """Send the batch's dead letters and alerts and wait for the broker's acks.

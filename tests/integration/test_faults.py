@@ -252,6 +252,36 @@ def test_worker_stopped_while_joining_its_group_leaves_the_group_usable(
     assert scored(redis_client) == len(values)
 
 
+def test_the_group_leader_stopped_while_another_worker_joins_leaves_the_group_usable(
+    services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
+    settings_for: SettingsFactory, tmp_path: Path,
+) -> None:  # fmt: skip
+    """A rolling restart: the settled worker (the group's leader) is stopped while a new
+    worker's join is under way; the new worker must end up with every partition."""
+    topics = make_topics(partitions=3)
+    settings = settings_for(topics)
+    values = lines(background(seed=11, count=300))
+
+    def all_committed() -> bool:
+        return sum(committed(settings, topics.transfers, p) for p in range(3)) == len(values)
+
+    leader_log, joiner_log = tmp_path / "leader.log", tmp_path / "joiner.log"
+    leader = start_worker_process(settings, leader_log)
+    wait_for(lambda: '"group_joined"' in leader_log.read_text(), timeout_s=60,
+             what="the first worker settled in its group")  # fmt: skip
+    joiner = start_worker_process(settings, joiner_log)
+    try:
+        wait_for(lambda: _joins_begun(joiner_log) > 0, timeout_s=60, what="the second joining")
+        leader.send_signal(signal.SIGTERM)
+        assert leader.wait(timeout=30) == 0
+        produce(settings.kafka_bootstrap, topics.transfers, values)
+        wait_for(all_committed, timeout_s=60, what="the remaining worker scoring everything")
+    finally:
+        joiner.send_signal(signal.SIGTERM)
+        assert joiner.wait(timeout=30) == 0
+    assert scored(redis_client) == len(values)
+
+
 def _hostile(good: dict[str, object]) -> dict[str, tuple[bytes, str]]:
     """Messages a hostile or broken producer sends, with the reason code each must get."""
     return {
