@@ -22,6 +22,7 @@ as leader forever and B never gets an assignment -> FAIL.
 
 Exit status: 0 = PASS, 1 = FAIL.
 """
+
 import argparse
 import logging
 import sys
@@ -54,8 +55,15 @@ def main():
     orig = BaseCoordinator._process_join_group_response
 
     def spy(self, response, send_time):
-        joins.append((names.get(id(self), "?"), response.error_code, response.generation_id,
-                      response.member_id, response.leader))
+        joins.append(
+            (
+                names.get(id(self), "?"),
+                response.error_code,
+                response.generation_id,
+                response.member_id,
+                response.leader,
+            )
+        )
         return orig(self, response, send_time)
 
     BaseCoordinator._process_join_group_response = spy
@@ -67,9 +75,15 @@ def main():
     admin.close()
 
     def consumer(name):
-        c = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, client_id=name,
-                          enable_auto_commit=False, session_timeout_ms=SESSION_MS,
-                          heartbeat_interval_ms=2000, max_poll_interval_ms=SESSION_MS)
+        c = KafkaConsumer(
+            bootstrap_servers=args.bootstrap,
+            group_id=group,
+            client_id=name,
+            enable_auto_commit=False,
+            session_timeout_ms=SESSION_MS,
+            heartbeat_interval_ms=2000,
+            max_poll_interval_ms=SESSION_MS,
+        )
         c.subscribe([topic])
         names[id(c._coordinator)] = name
         return c
@@ -81,8 +95,10 @@ def main():
     while time.monotonic() - t0 < 1.0:
         a.poll(timeout_ms=100)
     coord = a._coordinator
-    print(f"A: state={coord.state} member_id={coord._generation.member_id!r} "
-          f"assignment={a.assignment()} -> close() (LeaveGroup while JoinGroup in flight)")
+    print(
+        f"A: state={coord.state} member_id={coord._generation.member_id!r} "
+        f"assignment={a.assignment()} -> close() (LeaveGroup while JoinGroup in flight)"
+    )
     assert coord.state is MemberState.REBALANCING, "A already finished joining; broker too fast?"
     # 2. close() sends LeaveGroup; Tansu answers the pending JoinGroup first.
     a.close(autocommit=False)

@@ -23,6 +23,7 @@ B's SyncGroup answers REBALANCE_IN_PROGRESS forever -> FAIL.
 
 Exit status: 0 = PASS, 1 = FAIL.
 """
+
 import argparse
 import logging
 import sys
@@ -53,8 +54,15 @@ def main():
     orig = BaseCoordinator._process_join_group_response
 
     def spy(self, response, send_time):
-        joins.append((names.get(id(self), "?"), response.error_code, response.generation_id,
-                      response.member_id, response.leader))
+        joins.append(
+            (
+                names.get(id(self), "?"),
+                response.error_code,
+                response.generation_id,
+                response.member_id,
+                response.leader,
+            )
+        )
         return orig(self, response, send_time)
 
     BaseCoordinator._process_join_group_response = spy
@@ -66,10 +74,16 @@ def main():
     admin.close()
 
     def consumer(name, instance):
-        c = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, client_id=name,
-                          group_instance_id=instance, enable_auto_commit=False,
-                          session_timeout_ms=SESSION_MS, heartbeat_interval_ms=2000,
-                          max_poll_interval_ms=SESSION_MS)
+        c = KafkaConsumer(
+            bootstrap_servers=args.bootstrap,
+            group_id=group,
+            client_id=name,
+            group_instance_id=instance,
+            enable_auto_commit=False,
+            session_timeout_ms=SESSION_MS,
+            heartbeat_interval_ms=2000,
+            max_poll_interval_ms=SESSION_MS,
+        )
         c.subscribe([topic])
         names[id(c._coordinator)] = name
         return c
@@ -83,8 +97,10 @@ def main():
     else:
         while time.monotonic() - t0 < 1.0:
             a.poll(timeout_ms=100)
-    print(f"A (instance 'a'): state={a._coordinator.state} assignment={len(a.assignment())} "
-          f"partition(s) after {time.monotonic() - t0:.1f}s -> close() (static: no LeaveGroup)")
+    print(
+        f"A (instance 'a'): state={a._coordinator.state} assignment={len(a.assignment())} "
+        f"partition(s) after {time.monotonic() - t0:.1f}s -> close() (static: no LeaveGroup)"
+    )
     a.close(autocommit=False)
 
     b = consumer("B", "b")
@@ -101,8 +117,10 @@ def main():
     if got:
         print(f"PASS: B (instance 'b') got {len(got)} partition(s) after {took:.1f}s")
         return 0
-    print(f"FAIL: B (instance 'b') got no partitions in {took:.0f}s; "
-          "departed static member A was never expired")
+    print(
+        f"FAIL: B (instance 'b') got no partitions in {took:.0f}s; "
+        "departed static member A was never expired"
+    )
     return 1
 
 
