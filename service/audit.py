@@ -1,7 +1,8 @@
 """The audit log of access to personal data, and who sees personal data in clear.
 
-Append-only: a Redis Stream (`fw:audit`, XADD, never trimmed by fraudwatch) of who (key id,
-name, role), what (method, path, resource) and when. It never holds the personal data itself.
+Append-only: a Redis Stream (`fw:audit`, XADD; entries older than the audit retention are
+trimmed by `service/retention.py`) of who (key id, name, role), what (method, path, resource)
+and when. It never holds the personal data itself.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class AuditLog:
             "key_id": caller.key_id, "key_name": caller.name, "role": caller.role,
             "method": method, "path": path, "resource": resource,
         })  # fmt: skip
+
+    def trim(self, before_ms: int) -> int:
+        """Drop the entries recorded before `before_ms`; returns how many."""
+        return int(self._redis.xtrim(STREAM, minid=before_ms, approximate=False))
 
     def query(
         self,

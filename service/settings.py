@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     severity_high: float = Field(0.8, ge=0.0, le=1.0)
     severity_critical: float = Field(0.92, ge=0.0, le=1.0)
 
+    # Retention: closed (confirmed or dismissed) alerts with their history and features, the
+    # audit log, and watchlist entries after their expiry; purged by the workers at most once
+    # per interval across all of them (0 = only `fraudwatch purge`).
+    alert_retention_days: int = Field(1825, ge=1)
+    audit_retention_days: int = Field(1095, ge=1)
+    watchlist_expired_retention_days: int = Field(365, ge=1)
+    purge_interval_minutes: int = Field(60, ge=0)
+
     # Keys personal data (device ids, phones, IPs) before they reach Redis or logs.
     pii_key: SecretStr = SecretStr(DEV_PII_KEY)
 

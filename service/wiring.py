@@ -3,6 +3,8 @@ never read configuration themselves. Nothing here connects at import time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
 
 from models.alerts import SeverityBands
@@ -142,4 +144,18 @@ def build_worker(settings: Settings) -> Worker:
         rebalance_timeout_s=settings.max_poll_interval_ms / 1000,
     )
     producer = acked_producer(settings.kafka_bootstrap)
-    return Worker(consumer, producer, processor, options, reloader=reloader)
+    return Worker(consumer, producer, processor, options, reloader=reloader,
+                  housekeeping=purge_schedule(settings, client))  # fmt: skip
+
+
+def purge_schedule(settings: Settings, client: redis.Redis) -> Callable[[], None] | None:
+    """The between-batches purge of records past retention, unless turned off."""
+    if not settings.purge_interval_minutes:
+        return None
+    # Imported here: the audit log lives with the API's modules.
+    from service.retention import PurgeSchedule, RetentionPolicy
+
+    schedule = PurgeSchedule(
+        client, RetentionPolicy.of(settings), settings.purge_interval_minutes * 60
+    )
+    return schedule.between_batches

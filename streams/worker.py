@@ -109,6 +109,7 @@ class Worker:
         options: WorkerOptions,
         on_batch: Callable[[BatchOutcome], None] | None = None,
         reloader: RuleReloader | None = None,
+        housekeeping: Callable[[], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -116,6 +117,7 @@ class Worker:
         self.options = options
         self.on_batch = on_batch
         self.reloader = reloader
+        self.housekeeping = housekeeping
         self._stopping = False
         self._batch_number = 0
         self._liveness = Liveness(options.rebalance_timeout_s)
@@ -160,6 +162,8 @@ class Worker:
         while not self._stopping:
             if self.reloader is not None:
                 self.reloader.between_batches()
+            if self.housekeeping is not None:
+                self.housekeeping()
             # With a batch in flight, take only what is already fetched: waiting for more
             # would hold back that batch's alerts when traffic is light.
             prepared = self._prepare(self._poll(0 if in_flight else self.options.batch_wait_ms))

@@ -2,7 +2,7 @@
 
 Every alert key carries the `{al}` hash tag: alerts are few next to transfers, and one slot
 lets an alert and its indexes change atomically even on Redis Cluster. Alert keys have no
-TTL, so a `volatile-*` eviction policy never evicts them.
+TTL: closed alerts past retention are purged (`purge_closed`), the rest kept.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from models.alerts import STATUSES, Alert, StoredAlert, alert_decoder, alert_enc
 from models.workflow import MOVES, Action, Actor, MoveRefused
 
 PREFIX = "fw:{al}"
+# Dispositions that end an alert's work; past retention these are purged, the rest kept.
+CLOSED_STATUSES = ("confirmed", "dismissed")
+_CLOSED = " ".join(CLOSED_STATUSES)
 ALL_INDEX = f"{PREFIX}:ix:all"
 
 
@@ -126,6 +129,7 @@ class AlertStore:
         self._redis = client
         self._put = _script(client, "alert_put.lua")
         self._act = _script(client, "alert_action.lua")
+        self._purge = _script(client, "alert_purge.lua")
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
@@ -181,6 +185,30 @@ class AlertStore:
         if reply[0] == 0:
             raise MoveRefused(action, reply[1].decode())
         return str(reply[1].decode())
+
+    def purge_closed(self, before_ms: int, limit: int = 1000) -> int:
+        """Delete up to `limit` closed alerts (confirmed or dismissed) whose event time is
+        before `before_ms`, with their features, history and index entries; returns how many.
+        Open, escalated and appealed alerts are work in progress and always kept. Reads at
+        most ten times `limit` index entries, so one call stays short."""
+        purged, kept = 0, 0
+        while purged < limit and kept < 10 * limit:
+            members = cast(
+                list[bytes],
+                self._redis.zrangebyscore(ALL_INDEX, "-inf", f"({before_ms}", start=kept, num=500),
+            )
+            if not members:
+                break
+            page_purged = 0
+            for alert in self.get_many(member.decode() for member in members):
+                if alert.status in CLOSED_STATUSES and purged + page_purged < limit:
+                    keys = [alert_key(alert.alert_id), features_key(alert.alert_id),
+                            history_key(alert.alert_id), *indexes_of(alert)]  # fmt: skip
+                    page_purged += int(self._purge(keys=keys, args=[alert.alert_id, _CLOSED]))
+            purged += page_purged
+            # Purged ids left the index: the next page starts after the ones kept.
+            kept += len(members) - page_purged
+        return purged
 
     def history(self, alert_id: str, start: int, count: int) -> list[dict[str, Any]]:
         """Up to `count` workflow entries from position `start`, oldest first."""

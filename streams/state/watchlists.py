@@ -89,6 +89,33 @@ class WatchlistStore:
             self._redis.incr(VERSION_KEY)
         return bool(removed)
 
+    def purge_expired(self, before_ms: int) -> list[WatchlistEntry]:
+        """Remove the entries whose listing ended before `before_ms` (kept until then, so a
+        replay of older history still matches them); returns the removed entries."""
+        expired = [
+            entry
+            for kind, entries in self._all().items()
+            for entry in entries
+            if entry.expires_at_ms is not None and entry.expires_at_ms < before_ms
+        ]
+        if expired:
+            pipe = self._redis.pipeline(transaction=True)
+            for entry in expired:
+                pipe.hdel(entries_key(entry.kind), entry.key)
+                pipe.zrem(index_key(entry.kind), entry.key)
+            pipe.incr(VERSION_KEY)
+            pipe.execute()
+        return expired
+
+    def _all(self) -> dict[str, list[WatchlistEntry]]:
+        pipe = self._redis.pipeline(transaction=False)
+        for kind in KINDS:
+            pipe.hgetall(entries_key(kind))
+        return {
+            kind: [_decode(kind, key.decode(), raw) for key, raw in entries.items()]
+            for kind, entries in zip(KINDS, pipe.execute(), strict=True)
+        }
+
     def get(self, kind: str, key: str) -> WatchlistEntry | None:
         """One entry by kind and key."""
         raw = self._redis.hget(entries_key(kind), key)
