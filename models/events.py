@@ -7,7 +7,8 @@ sentence a person can act on. Money is kept as `Decimal` and as integer minor un
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -16,6 +17,9 @@ import msgspec
 TRANSFER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MAX_AMOUNT = Decimal(10) ** 12
 CHANNELS = ("mobile", "web", "atm", "counter", "pos", "api", "other")
+# 2000-01-01T00:00:00Z: no bank streams older transfers as live traffic.
+EARLIEST_EVENT_MS = 946_684_800_000
+MS_PER_DAY = 86_400_000
 
 AccountId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
@@ -116,6 +120,38 @@ def parse_timestamp_ms(value: str, field: str = "ts") -> tuple[int, int]:
             f"`{field}` must be an RFC 3339 timestamp with a UTC offset, got {value[:40]!r}",
         )
     return int(parsed.timestamp() * 1000), int(offset.total_seconds() // 60)
+
+
+@dataclass(frozen=True, slots=True)
+class EventTimeBounds:
+    """The event times a receiver accepts: from `earliest_ms` up to `max_ahead_ms` past its
+    own clock. Outside them a time is a typo or an attack, and would drag windows, trims and
+    TTLs of every key it touches to a date that makes no sense."""
+
+    earliest_ms: int = EARLIEST_EVENT_MS
+    max_ahead_ms: int = MS_PER_DAY
+
+
+def check_event_time(
+    ts_ms: int, now_ms: int, bounds: EventTimeBounds, field: str = "ts"
+) -> None:
+    """Raise `InvalidEvent` (`ts_out_of_range`) unless `ts_ms` lies within `bounds` of a
+    receiver whose clock reads `now_ms`: the one check the worker and screening share."""
+    if ts_ms < bounds.earliest_ms:
+        earliest = datetime.fromtimestamp(bounds.earliest_ms / 1000, UTC)
+        raise InvalidEvent(
+            "ts_out_of_range",
+            f"`{field}` is before {earliest.isoformat().replace('+00:00', 'Z')}, "
+            "the earliest event time accepted",
+        )
+    if ts_ms > now_ms + bounds.max_ahead_ms:
+        ahead_h = (ts_ms - now_ms) / 3_600_000
+        limit_h = bounds.max_ahead_ms / 3_600_000
+        raise InvalidEvent(
+            "ts_out_of_range",
+            f"`{field}` is {ahead_h:,.1f} h ahead of the receiver's clock; "
+            f"at most {limit_h:g} h ahead is accepted",
+        )
 
 
 def amount_to_minor(amount: Decimal) -> int:

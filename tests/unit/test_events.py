@@ -7,7 +7,13 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from models.events import InvalidEvent, parse_account, parse_transfer
+from models.events import (
+    EventTimeBounds,
+    InvalidEvent,
+    check_event_time,
+    parse_account,
+    parse_transfer,
+)
 
 GOOD = {
     "transfer_id": "tx-1",
@@ -82,3 +88,38 @@ def test_account_profile() -> None:
     with pytest.raises(InvalidEvent) as caught:
         parse_account(b'{"account_id":"A1","kind":"alien"}')
     assert "kind" in caught.value.reason
+
+
+NOW_MS = 1_772_374_503_120  # 2026-03-01T14:15:03.120Z
+
+
+@pytest.mark.parametrize(
+    ("ts", "fragment"),
+    [
+        ("9999-12-31T23:59:59-01:00", "ahead of the receiver's clock"),
+        ("0001-01-01T00:00:00+14:00", "before 2000-01-01T00:00:00Z"),
+        ("1999-12-31T23:59:59.999Z", "before 2000-01-01T00:00:00Z"),
+        ("2026-03-02T14:15:03.121Z", "ahead of the receiver's clock"),
+    ],
+)
+def test_event_times_outside_the_window_are_out_of_range(ts: str, fragment: str) -> None:
+    transfer = parse_transfer(encode(ts=ts))  # the contract's parser takes any RFC 3339 time
+    with pytest.raises(InvalidEvent) as caught:
+        check_event_time(transfer.ts_ms, NOW_MS, EventTimeBounds())
+    assert caught.value.code == "ts_out_of_range"
+    assert fragment in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "ts", ["2000-01-01T00:00:00Z", "2026-03-02T14:15:03.120Z", "2026-03-01T22:15:03.120+08:00"]
+)
+def test_event_times_inside_the_window_pass(ts: str) -> None:
+    check_event_time(parse_transfer(encode(ts=ts)).ts_ms, NOW_MS, EventTimeBounds())
+
+
+def test_the_window_is_configurable() -> None:
+    bounds = EventTimeBounds(earliest_ms=NOW_MS - 1000, max_ahead_ms=0)
+    check_event_time(NOW_MS, NOW_MS, bounds)
+    for ts_ms in (NOW_MS - 1001, NOW_MS + 1):
+        with pytest.raises(InvalidEvent):
+            check_event_time(ts_ms, NOW_MS, bounds)
