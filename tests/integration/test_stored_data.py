@@ -4,6 +4,7 @@ shape or damaged ones, on a real Redis. And screening refuses what the worker de
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 
 import msgspec
@@ -63,7 +64,7 @@ def _store_as_an_older_version_would(settings, client: redis.Redis) -> None:
 
 
 @pytest.fixture
-def api(services, redis_client: redis.Redis, tmp_path) -> TestClient:
+def api(services, redis_client: redis.Redis, tmp_path) -> Iterator[TestClient]:
     settings = api_settings(services, tmp_path, rate_limit_per_minute=0)
     _store_as_an_older_version_would(settings, redis_client)
     with TestClient(create_app(settings)) as client:

@@ -127,3 +127,29 @@ def test_replayed_alert_keeps_its_status_and_dispositions_become_labels(
         stored[name] == value or (math.isnan(stored[name]) and math.isnan(value))
         for name, value in expected.items()
     )
+
+
+def test_four_eyes_the_key_that_confirmed_or_appealed_cannot_restore(
+    services, redis_client: redis.Redis, tmp_path
+) -> None:
+    settings = api_settings(services, tmp_path, four_eyes=True)
+    outcome = score_ring(settings, redis_client)
+    first, second = outcome.new_alerts[:2]
+    with TestClient(create_app(settings)) as api:
+        confirmer, appellant, third = (key_for(api, "investigator", n) for n in ("a", "b", "c"))
+        for alert in (first, second):
+            assert _act(api, confirmer, alert.alert_id, "confirm_fraud").status_code == 200
+            assert _act(api, appellant, alert.alert_id, "appeal").status_code == 200
+        for barred, action in ((confirmer, "confirm_fraud"), (appellant, "appeal")):
+            refused = _act(api, barred, first.alert_id, "restore")
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"] == "forbidden"
+            assert "four-eyes" in refused.json()["detail"] and action in refused.json()["detail"]
+        assert api.get(f"/v1/alerts/{first.alert_id}", headers=third).json()["status"] == (
+            "appealed"
+        )
+        assert _act(api, third, first.alert_id, "restore").status_code == 200
+    # Switched off (the development default), one key may do it all.
+    relaxed = settings.model_copy(update={"four_eyes": False})
+    with TestClient(create_app(relaxed)) as api:
+        assert _act(api, confirmer, second.alert_id, "restore").status_code == 200

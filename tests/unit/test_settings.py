@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from service.settings import DEV_PII_KEY, Settings
 
-REAL = {
+REAL: dict[str, Any] = {
     "env": "prod",
     "pii_key": SecretStr("9f2c" * 16),
     "api_keys": SecretStr("kV3nq0f8s2Jc1x7L"),
@@ -32,7 +34,7 @@ def test_prod_starts_with_real_secrets() -> None:
         ),
     ],
 )
-def test_prod_refuses_each_placeholder_secret_by_name(change: dict, named: str) -> None:
+def test_prod_refuses_each_placeholder_secret_by_name(change: dict[str, Any], named: str) -> None:
     with pytest.raises(ValidationError, match=named):
         Settings(**{**REAL, **change})
     Settings(**{**REAL, **change, "env": "dev"})  # development takes them
