@@ -20,10 +20,10 @@ from service import wiring
 from service.audit import AuditLog
 from service.auth import Authenticator, ConfiguredKeys, KeyCache
 from service.batcher import RequestBatcher
-from service.body_limit import BodyLimit
 from service.errors import Unavailable, install_error_handlers
 from service.keys_store import KeyStore
 from service.rate_limit import RateLimit, RateLimiter
+from service.request_limits import RequestLimits
 from service.request_metrics import RequestMetrics
 from service.routes import (
     account_transfers,
@@ -172,9 +172,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=503,
         )
 
-    # Added last = outermost: metrics also count what the body limit refuses.
+    # Added last = outermost: metrics also count what the request limits refuse.
     app.add_middleware(
-        BodyLimit,
+        RequestLimits,
         max_bytes=config.max_body_bytes,
         idle_timeout_s=config.body_timeout_s,
         per_path={"/v1/watchlists/import": config.max_import_bytes},

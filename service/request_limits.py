@@ -1,6 +1,8 @@
-"""Request-body limits, enforced before anything parses a body or checks a key.
+"""Request limits, enforced before anything parses a body or checks a key.
 
 A plain ASGI middleware in front of the app:
+- request line and headers over `MAX_HEADER_BYTES` together are answered 431 (the HTTP server
+  has no such cap of its own);
 - a declared `Content-Length` over the route's limit is answered 413 at once, without reading
   the body or calling the app (so before authentication too); a malformed one is 400;
 - bytes are counted as they stream in (a chunked body, or one longer than declared), and the
@@ -18,10 +20,13 @@ from collections.abc import Mapping
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# Path, query string and headers together; a browser or a bank's client sends a few KiB.
+MAX_HEADER_BYTES = 64 * 1024
 
-class BodyLimit:
-    """Caps request bodies at `max_bytes` (or `per_path[path]`), and waits at most
-    `idle_timeout_s` for each part of one."""
+
+class RequestLimits:
+    """Caps headers at `MAX_HEADER_BYTES` and request bodies at `max_bytes` (or
+    `per_path[path]`), and waits at most `idle_timeout_s` for each part of a body."""
 
     def __init__(
         self,
@@ -38,6 +43,12 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+        head += sum(len(name) + len(value) for name, value in scope["headers"])
+        if head > MAX_HEADER_BYTES:
+            detail = f"the request line and headers exceed {MAX_HEADER_BYTES:,} bytes"
+            await _answer(send, 431, "headers_too_large", detail)
             return
         limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = [v for k, v in scope["headers"] if k == b"content-length"]

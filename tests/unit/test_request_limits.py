@@ -1,4 +1,4 @@
-"""The request-body limit as an ASGI middleware: declared, streamed and stalled bodies."""
+"""Request limits as an ASGI middleware: headers, and declared, streamed and stalled bodies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from service.body_limit import BodyLimit
+from service.request_limits import MAX_HEADER_BYTES, RequestLimits
 
 
 async def echo_length(scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,8 +49,9 @@ def call(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "path": path, "method": "POST", "headers": headers or []}
-    middleware = BodyLimit(echo_length, 100, 0.2, per_path={"/v1/watchlists/import": 1000})
+    scope = {"type": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "method": "POST", "headers": headers or []}  # fmt: skip
+    middleware = RequestLimits(echo_length, 100, 0.2, per_path={"/v1/watchlists/import": 1000})
     asyncio.run(middleware(scope, receive, send))
     status = sent[0]["status"]
     body = b"".join(m.get("body", b"") for m in sent[1:])
@@ -95,3 +96,10 @@ def test_a_malformed_content_length_is_400() -> None:
     for value in (b"-1", b"12abc", b"9" * 40):
         status, body, handed = call([b"x"], headers=[(b"content-length", value)])
         assert (status, handed) == (400, 0) and body["error"] == "bad_request"
+
+
+def test_headers_over_the_cap_are_431_before_the_app_runs() -> None:
+    big = [(b"x-junk", b"a" * (MAX_HEADER_BYTES // 2))] * 2
+    status, body, handed = call([b"{}"], headers=big)
+    assert (status, handed) == (431, 0) and body["error"] == "headers_too_large"
+    assert call([b"{}"], headers=big[:1])[0] == 200
