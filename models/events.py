@@ -10,7 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -103,6 +103,7 @@ class AccountProfile(msgspec.Struct, frozen=True):
 
 _transfer_decoder = msgspec.json.Decoder(_TransferWire)
 _account_decoder = msgspec.json.Decoder(_AccountWire)
+Wire = TypeVar("Wire", _TransferWire, _AccountWire)
 
 
 def parse_timestamp_ms(value: str, field: str = "ts") -> tuple[int, int]:
@@ -180,15 +181,23 @@ def _validation_code(message: str) -> str:
     return "invalid_field"
 
 
-def parse_transfer(raw: bytes) -> Transfer:
-    """Decode one `transfers` message value; raise `InvalidEvent` if it breaks the contract."""
+def _decode(decoder: msgspec.json.Decoder[Wire], raw: bytes) -> Wire:
+    """The wire struct, or `InvalidEvent` for anything else (also for nesting so deep that
+    the decoder gives up: a hostile message must not escape as another exception)."""
     try:
-        wire = _transfer_decoder.decode(raw)
+        return decoder.decode(raw)
     except msgspec.DecodeError as exc:
         message = str(exc)
         if isinstance(exc, msgspec.ValidationError):
             raise InvalidEvent(_validation_code(message), message) from None
         raise InvalidEvent("malformed_json", f"not valid JSON: {message}") from None
+    except RecursionError:
+        raise InvalidEvent("malformed_json", "not valid JSON: nested too deeply") from None
+
+
+def parse_transfer(raw: bytes) -> Transfer:
+    """Decode one `transfers` message value; raise `InvalidEvent` if it breaks the contract."""
+    wire = _decode(_transfer_decoder, raw)
     ts_ms, offset_min = parse_timestamp_ms(wire.ts)
     amount_minor = amount_to_minor(wire.amount)
     if wire.src_account == wire.dst_account:
@@ -222,13 +231,7 @@ def parse_transfer(raw: bytes) -> Transfer:
 
 def parse_account(raw: bytes) -> AccountProfile:
     """Decode one `accounts` message value; raise `InvalidEvent` if it breaks the contract."""
-    try:
-        wire = _account_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        message = str(exc)
-        if isinstance(exc, msgspec.ValidationError):
-            raise InvalidEvent(_validation_code(message), message) from None
-        raise InvalidEvent("malformed_json", f"not valid JSON: {message}") from None
+    wire = _decode(_account_decoder, raw)
     opened_at_ms = None
     if wire.opened_at is not None:
         opened_at_ms, _ = parse_timestamp_ms(wire.opened_at, "opened_at")

@@ -61,8 +61,10 @@ def decode_cursor(cursor: str) -> str:
         stream_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadAuditCursor("cursor is not one this API issued") from None
-    if not _STREAM_ID.match(stream_id) or any(
-        int(part) >= 2**64 for part in stream_id.split("-")
+    if (
+        not _STREAM_ID.match(stream_id)
+        or any(int(part) >= 2**64 for part in stream_id.split("-"))
+        or encode_cursor(stream_id) != cursor
     ):
         raise BadAuditCursor("cursor is not one this API issued")
     return stream_id

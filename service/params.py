@@ -27,7 +27,7 @@ def cursor_offset(cursor: str | None) -> int:
         digits = text[len(_PREFIX) :]
         if text.startswith(_PREFIX) and digits.isascii() and digits.isdigit() and len(digits) < 12:
             offset = int(digits)
-            if offset <= MAX_OFFSET:
+            if offset <= MAX_OFFSET and offset_cursor(offset) == cursor:
                 return offset
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass

@@ -69,7 +69,7 @@ async def import_csv(
     rules as `fraudwatch watchlist import`. A file larger than `FRAUDWATCH_MAX_IMPORT_BYTES`
     is refused (413) as its bytes arrive, before the rest is read; one the CSV reader cannot
     go on with (e.g. a field over 128 KiB) is 422 naming the line, and nothing of it is
-    imported."""
+    imported, nor of one whose header lacks a required column."""
     # The body limit in front of the app stops the stream at the import's cap; the text is
     # decoded as it arrives, so a bad byte is reported without waiting for the rest.
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -103,6 +103,9 @@ def _import(
         )
     except UnreadableCsv as error:
         raise BadFile(f"not readable as CSV at line {error.line}: {error.reason}") from None
+    header = next((p for p in problems if p.line == 1), None)
+    if header is not None:  # not a watchlist file at all: nothing to import
+        raise BadFile(f"line 1: {header.reason}")
     new = lists.store.put(entries)
     if entries:
         lists.current(force=True)

@@ -48,7 +48,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         score = int(score_text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadCursor("cursor is not one this API issued") from None
-    if not _ALERT_ID.match(alert_id) or abs(score) > MAX_SCORE_MS:
+    if (
+        not _ALERT_ID.match(alert_id)
+        or abs(score) > MAX_SCORE_MS
+        or encode_cursor(score, alert_id) != cursor
+    ):
         raise BadCursor("cursor is not one this API issued")
     return score, alert_id
 

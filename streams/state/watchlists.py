@@ -67,9 +67,14 @@ def _cursor_of(key: str) -> str:
 
 def _key_of(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise BadCursor("cursor is not one this API issued") from None
+        key = ""
+    # Only a cursor this store issued: base64 skips stray characters, which would read
+    # garbage as the empty key and list from the start.
+    if not key or _cursor_of(key) != cursor:
+        raise BadCursor("cursor is not one this API issued")
+    return key
 
 
 class WatchlistStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import orjson
@@ -123,3 +124,12 @@ def test_the_window_is_configurable() -> None:
     for ts_ms in (NOW_MS - 1001, NOW_MS + 1):
         with pytest.raises(InvalidEvent):
             check_event_time(ts_ms, NOW_MS, bounds)
+
+
+@pytest.mark.parametrize("parse", [parse_transfer, parse_account])
+def test_nesting_too_deep_for_the_decoder_is_malformed_json(
+    parse: Callable[[bytes], object],
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    assert caught.value.code == "malformed_json" and "nested too deeply" in caught.value.reason
