@@ -208,9 +208,9 @@ def _hostile_query(rng: random.Random, key: str) -> Hostile:
     elif choice == 2:
         query = rng.choice(["limit=-1", "limit=99999999999999999999999", "limit=1e9",
                             "limit=%00", "limit=NaN", "limit=0"])  # fmt: skip
-    elif choice == 3:
+    elif choice == 3:  # a cursor no route issued ("__79": base64 of bytes that are not UTF-8)
         query = "cursor=" + rng.choice(["%ff%fe", "%00", "o%3A" + "9" * 30, "....", "=" * 50,
-                                        "T0sz" * 40])  # fmt: skip
+                                        "__79" * 40])  # fmt: skip
     else:  # a value the route's own parameter cannot take
         route, query = rng.choice([
             ("/v1/alerts", "since=last%20tuesday"), ("/v1/alerts", "until=9999-99-99"),

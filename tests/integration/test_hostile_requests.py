@@ -5,7 +5,7 @@ Each is answered 4xx within 5 s, never 5xx.
 `FRAUDWATCH_FUZZ_HOSTILE` sets how many are drawn (default 600 in the suite); with `-s` the
 test prints the figures. The full run of the README's reliability section:
 
-    FRAUDWATCH_FUZZ_EXAMPLES=100 FRAUDWATCH_FUZZ_HOSTILE=4000 .venv/bin/pytest -s \\
+    FRAUDWATCH_FUZZ_EXAMPLES=200 FRAUDWATCH_FUZZ_HOSTILE=4000 .venv/bin/pytest -s \\
         tests/integration/test_schemathesis.py tests/integration/test_hostile_requests.py
 """
 
@@ -31,7 +31,8 @@ FRAMING_ERROR = b"Invalid HTTP request received."
 def _judge(hostile: Hostile, answer: Answer) -> str | None:
     """Why the answer is wrong for this hostile request, or None."""
     if not 400 <= answer.status < 500:
-        return f"{hostile.kind}: status {answer.status} {answer.body[:200]!r}"
+        line = hostile.raw.split(b"\r\n", 1)[0][:200]
+        return f"{hostile.kind} ({line!r}): status {answer.status} {answer.body[:200]!r}"
     if answer.seconds >= ANSWER_WITHIN_S:
         return f"{hostile.kind}: answered after {answer.seconds:.1f} s"
     if answer.body != FRAMING_ERROR and not answer.content_type.startswith("application/json"):
