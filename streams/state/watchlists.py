@@ -111,8 +111,7 @@ class WatchlistStore:
         (or under another PII key) then match again. Idempotent; replicas may race on it."""
         moved = 0
         for kind in ENTITY_KINDS:
-            stored: dict[bytes, bytes] = self._redis.hgetall(entries_key(kind))  # type: ignore[assignment]
-            for raw_key, raw in stored.items():
+            for raw_key, raw in self._redis.hscan_iter(entries_key(kind), count=1000):
                 key = raw_key.decode()
                 entry = _decode(kind, key, raw)
                 if entry is None or (new_key := pseudonymise(kind, entry.value)) == key:
