@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -149,8 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await screening.stop()
         for task in background:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*background, return_exceptions=True)
+        await asyncio.gather(*background, return_exceptions=True)
         await async_client.aclose()
         client.close()
 

@@ -110,6 +110,20 @@ def decode_stored(raw: bytes | str) -> Alert | None:
     return alert
 
 
+def _entries(alert_id: str, rows: Iterable[bytes | str]) -> list[dict[str, Any]]:
+    """Stored workflow entries, decoded; one this version cannot read is skipped (logged)."""
+    entries = []
+    for row in rows:
+        try:
+            entry = msgspec.json.decode(row)
+        except msgspec.DecodeError:
+            log.warning("stored alert history entry unreadable", extra={"alert_id": alert_id})
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
 class AlertMissing(LookupError):
     """No alert has this id."""
 
@@ -174,20 +188,26 @@ class AlertStore:
         """Take a workflow action atomically; returns the status it moved from.
 
         Raises `AlertMissing`, `MoveRefused` when the current status does not allow it, or
-        `FourEyesRefused` when the four-eyes rule is on and forbids it to this actor. (The
-        rule reads the history first: the entries it weighs can only be added by moves that
-        also change the status, which the script then refuses.)
+        `FourEyesRefused` when the four-eyes rule is on and forbids it to this actor. The rule
+        is judged on the history as read, and the script applies the move only if the history
+        is still that long (else the check runs again on the newer history).
         """
-        if four_eyes:
-            reason = four_eyes_refusal(action, actor.key_id, self.history(alert_id, 0, -1))
-            if reason is not None:
-                raise FourEyesRefused(reason)
         move = MOVES[action]
         keys = [alert_key(alert_id), history_key(alert_id)]
         keys += [index_key("status", status) for status in STATUSES]
         args = [alert_id, action, move.target, " ".join(move.sources),
                 actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
-        reply = self._act(keys=keys, args=args)
+        while True:
+            seen = ""
+            if four_eyes:
+                rows = self._redis.lrange(history_key(alert_id), 0, -1)
+                reason = four_eyes_refusal(action, actor.key_id, _entries(alert_id, rows))
+                if reason is not None:
+                    raise FourEyesRefused(reason)
+                seen = str(len(rows))
+            reply = self._act(keys=keys, args=[*args, seen])
+            if reply[0] != -2:  # -2: another move came in after the history was read
+                break
         if reply[0] == -1:
             raise AlertMissing(alert_id)
         if reply[0] == 0:
@@ -195,20 +215,10 @@ class AlertStore:
         return str(reply[1].decode())
 
     def history(self, alert_id: str, start: int, count: int) -> list[dict[str, Any]]:
-        """Up to `count` workflow entries from position `start` (all with -1), oldest first;
-        an entry this version cannot read is skipped."""
-        stop = -1 if count < 0 else start + count - 1
-        rows = self._redis.lrange(history_key(alert_id), start, stop)
-        entries = []
-        for row in rows:
-            try:
-                entry = msgspec.json.decode(row)
-            except msgspec.DecodeError:
-                log.warning("stored alert history entry unreadable", extra={"alert_id": alert_id})
-                continue
-            if isinstance(entry, dict):
-                entries.append(entry)
-        return entries
+        """Up to `count` workflow entries from position `start`, oldest first; an entry this
+        version cannot read is skipped."""
+        rows = self._redis.lrange(history_key(alert_id), start, start + count - 1)
+        return _entries(alert_id, rows)
 
     def get(self, alert_id: str) -> Alert | None:
         """One alert by id (None when there is none, or none this version can read)."""
