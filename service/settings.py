@@ -112,9 +112,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("model_path", mode="before")
+    @field_validator("model_path", "four_eyes", mode="before")
     @classmethod
-    def _empty_means_no_model(cls, value: object) -> object:
+    def _empty_means_unset(cls, value: object) -> object:
+        # No model; the four-eyes rule by environment.
         return None if value in ("", None) else value
 
     @field_validator("phone_region")

@@ -61,3 +61,10 @@ def test_phone_region_must_have_a_numbering_plan() -> None:
     assert Settings(phone_region="it").phone_region == "IT"
     with pytest.raises(ValidationError, match="numbering plan"):
         Settings(phone_region="XX")
+
+
+def test_an_empty_variable_leaves_a_setting_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDWATCH_FOUR_EYES", "")
+    monkeypatch.setenv("FRAUDWATCH_MODEL_PATH", "")
+    settings = Settings()
+    assert (settings.four_eyes, settings.model_path) == (None, None)
