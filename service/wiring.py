@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis
+import redis.asyncio
 
 from models.alerts import SeverityBands
-from models.events import EventTimeBounds
 from models.scorer import Scorer, TransferModel
 from rules.engine import RuleSet
 from rules.loader import load_rule_library
@@ -27,11 +27,35 @@ class NotConfigured(RuntimeError):
     """A service address is missing (no embedded stack running and no variable set)."""
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """A Redis client for the configured URL."""
+def _redis_url(settings: Settings) -> str:
     if not settings.redis_url:
         raise NotConfigured("FRAUDWATCH_REDIS_URL is not set and no embedded stack is running")
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30)
+    return settings.redis_url
+
+
+def redis_password(settings: Settings) -> str | None:
+    """The configured Redis password (`requirepass`), or None (a password in the URL wins)."""
+    return settings.redis_password.get_secret_value() or None
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A Redis client for the configured URL and password."""
+    return redis.Redis.from_url(
+        _redis_url(settings),
+        password=redis_password(settings),
+        socket_timeout=10,
+        health_check_interval=30,
+    )
+
+
+def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+    """The same, for coroutines on the API's event loop (a hung Redis must not stall it)."""
+    return redis.asyncio.Redis.from_url(
+        _redis_url(settings),
+        password=redis_password(settings),
+        socket_timeout=10,
+        health_check_interval=30,
+    )
 
 
 def severity_bands(settings: Settings) -> SeverityBands:
@@ -46,20 +70,12 @@ def severity_bands(settings: Settings) -> SeverityBands:
 
 def entity_hasher(settings: Settings) -> EntityHasher:
     """The keyed pseudonymiser for devices, phones and IPs."""
-    return EntityHasher(settings.pii_key.get_secret_value())
+    return EntityHasher(settings.pii_key.get_secret_value(), settings.phone_region)
 
 
 def state_limits(settings: Settings) -> StateLimits:
     """Per-account memory bounds."""
     return StateLimits(window_cap=settings.window_cap)
-
-
-def event_time_bounds(settings: Settings) -> EventTimeBounds:
-    """The accepted range of event times, relative to the checker's clock."""
-    return EventTimeBounds(
-        earliest_ms=int(settings.ts_earliest.timestamp() * 1000),
-        max_ahead_ms=settings.ts_max_ahead_hours * 3_600_000,
-    )
 
 
 def load_rules(settings: Settings) -> RuleSet:
@@ -120,7 +136,7 @@ def build_worker(settings: Settings) -> Worker:
         scorer,
         settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
-        time_bounds=event_time_bounds(settings),
+        time_bounds=settings.event_time_bounds(),
     )
     reloader = RuleReloader(
         client, scorer, lambda: load_rules(settings), settings.rules_check_seconds

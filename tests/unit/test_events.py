@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import orjson
@@ -147,3 +148,20 @@ def test_an_account_opened_before_1900_or_in_the_future_is_out_of_range() -> Non
         assert profile.opened_at_ms is not None
         with pytest.raises(InvalidEvent, match="opened_at"):
             bounds.check_opened_at(profile.opened_at_ms, NOW_MS)
+
+
+def test_the_window_is_configurable() -> None:
+    bounds = EventTimeBounds(earliest_ms=NOW_MS - 1000, max_ahead_ms=0)
+    bounds.check(NOW_MS, NOW_MS)
+    for ts_ms in (NOW_MS - 1001, NOW_MS + 1):
+        with pytest.raises(InvalidEvent):
+            bounds.check(ts_ms, NOW_MS)
+
+
+@pytest.mark.parametrize("parse", [parse_transfer, parse_account])
+def test_nesting_too_deep_for_the_decoder_is_malformed_json(
+    parse: Callable[[bytes], object],
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    assert caught.value.code == "malformed_json" and "nested too deeply" in caught.value.reason
