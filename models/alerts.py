@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from models.events import Transfer
+from models.features import Party
 
 STATUSES = ("open", "escalated", "confirmed", "appealed", "dismissed")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -24,6 +25,9 @@ class Reason(msgspec.Struct, omit_defaults=True):
     version: int | None = None
     score: float | None = None
     summary: str | None = None
+    # The party the reason suspects: as the rule declares, or the one the model's strongest
+    # evidence is about.
+    suspect: Party | None = None
 
 
 class ModelVerdict(msgspec.Struct):
@@ -51,6 +55,9 @@ class Alert(msgspec.Struct):
     status: str
     created_at: str
     ts_ms: int
+    # The account the alert suspects (None only on alerts stored before it was recorded).
+    # After `created_at`: the workflow script rewrites the status just before that field.
+    suspect_account: str | None = None
 
 
 def alert_id_for(transfer_id: str) -> str:
@@ -94,6 +101,17 @@ def rfc3339_now(now: datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def suspect_party(reasons: list[Reason]) -> Party:
+    """The party an alert suspects: the one its strongest rule declares, or, when only the
+    model alerted, the one the model's strongest evidence is about (the payee when neither
+    says: the account the money went to)."""
+    rules = [reason for reason in reasons if reason.rule != "model" and reason.suspect]
+    for reason in rules or reasons:
+        if reason.suspect is not None:
+            return reason.suspect
+    return "payee"
+
+
 def build_alert(
     transfer: Transfer,
     score: float,
@@ -118,6 +136,9 @@ def build_alert(
         status="open",
         created_at=created_at,
         ts_ms=transfer.ts_ms,
+        suspect_account=transfer.src_account
+        if suspect_party(reasons) == "payer"
+        else transfer.dst_account,
     )
 
 

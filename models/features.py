@@ -9,7 +9,7 @@ history score exactly as live traffic does.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from models.events import Transfer
 
@@ -23,6 +23,10 @@ WINDOW_7D_MS = 7 * MS_PER_DAY
 WINDOW_30D_MS = 30 * MS_PER_DAY
 # The longest window any fact looks back over; older window entries may be dropped.
 RETENTION_MS = WINDOW_30D_MS
+
+# The two parties of a transfer; a rule declares which of them it suspects.
+Party = Literal["payer", "payee"]
+PARTIES: tuple[Party, ...] = ("payer", "payee")
 
 UNKNOWN = -1  # integer facts use -1 for "not known" (no profile, no previous event, no entity)
 MISSING = math.nan  # features use NaN for "not known"; rule conditions treat it as no match
@@ -65,6 +69,17 @@ class PayeeFacts(NamedTuple):
     opened_at: int
     birth_year: int
     is_business: int
+
+
+class ListedParties(NamedTuple):
+    """A transfer's parties on a watchlist at its event time: how many in all (payer, payee,
+    device, phone, IP), and whether the payee's account is one of them."""
+
+    parties: int = 0
+    payee: bool = False
+
+
+NOT_LISTED = ListedParties()
 
 
 class EntityFacts(NamedTuple):
@@ -113,6 +128,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "phone_accounts_7d",
     "ip_accounts_7d",
     "watchlist_hits",
+    "dst_watchlisted",
 )
 
 FEATURE_DESCRIPTIONS: dict[str, str] = {
@@ -155,9 +171,16 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "phone_accounts_7d": "distinct payer accounts on this transfer's phone number in 7 days",
     "ip_accounts_7d": "distinct payer accounts on this transfer's IP address in 7 days",
     "watchlist_hits": "parties of this transfer (payer, payee, device, phone, IP) on a watchlist",
+    "dst_watchlisted": "1 if the payee's account is on the account watchlist",
 }
 
 Features = dict[str, float]
+
+
+def feature_party(name: str) -> Party:
+    """The party a feature is about: the payee for its `dst_` features, else the payer (its
+    own windows, and what it did: the amount, the hour, the device it used)."""
+    return "payee" if name.startswith("dst_") else "payer"
 
 
 def _known(value: int) -> float:
@@ -185,10 +208,10 @@ def derive_features(
     payer: PayerFacts,
     payee: PayeeFacts,
     entities: EntityFacts,
-    watchlist_hits: int = 0,
+    listed: ListedParties = NOT_LISTED,
 ) -> Features:
-    """The named features of one transfer, from the facts its state store returned and the
-    number of its parties on a watchlist (lists are outside knowledge, not model input)."""
+    """The named features of one transfer, from the facts its state store returned and its
+    parties on a watchlist (lists are outside knowledge, not model input)."""
     ts = transfer.ts_ms
     avg_prior = _ratio(payer.out_amt_30d_prior, payer.out_n_30d_prior)
     return {
@@ -232,5 +255,6 @@ def derive_features(
         "device_accounts_7d": _known(entities.device_accounts_7d),
         "phone_accounts_7d": _known(entities.phone_accounts_7d),
         "ip_accounts_7d": _known(entities.ip_accounts_7d),
-        "watchlist_hits": float(watchlist_hits),
+        "watchlist_hits": float(listed.parties),
+        "dst_watchlisted": float(listed.payee),
     }

@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 
 from models.alerts import Reason
 from models.dataset import MODEL_FEATURES, feature_matrix
-from models.features import FEATURE_DESCRIPTIONS, Features
+from models.features import FEATURE_DESCRIPTIONS, Features, feature_party
 from models.forest import CalibratedForest
 from rules.compile import evidence_value
 
@@ -167,9 +167,11 @@ class GradientBoostedModel:
             summary = f"fraud probability {p:.0%}; strongest signals: " + ", ".join(
                 FEATURE_DESCRIPTIONS.get(MODEL_FEATURES[c], MODEL_FEATURES[c]) for c in top
             )
-            explained.append(
-                (p, Reason("model", title, evidence, score=round(p, 4), summary=summary))
-            )
+            # The account the model suspects: the one its strongest signal is about.
+            suspect = feature_party(MODEL_FEATURES[top[0]])
+            reason = Reason("model", title, evidence, score=round(p, 4), summary=summary,
+                            suspect=suspect)  # fmt: skip
+            explained.append((p, reason))
         return explained
 
 

@@ -19,6 +19,9 @@ class ReasonOut(BaseModel):
     version: int | None = None
     score: float | None = None
     summary: str | None = Field(None, examples=["12 distinct payees in 1 hour; 11 first-time"])
+    suspect: Literal["payer", "payee"] | None = Field(
+        None, description="The party this reason suspects (the rule declares it)"
+    )
 
 
 class ModelOut(BaseModel):
@@ -45,6 +48,11 @@ class AlertOut(BaseModel):
     model: ModelOut | None
     status: Literal["open", "escalated", "confirmed", "appealed", "dismissed"]
     created_at: str
+    suspect_account: str | None = Field(
+        description="The account the alert suspects: the payer or the payee, as the strongest "
+        "rule that fired declares (for the model, the one its strongest evidence is about)",
+        examples=["6222020000000777"],
+    )
 
     @classmethod
     def of(cls, alert: Alert) -> AlertOut:

@@ -20,7 +20,7 @@ from models.events import (
     parse_account,
     parse_transfer,
 )
-from models.features import Features, derive_features
+from models.features import NOT_LISTED, Features, ListedParties, derive_features
 from models.scorer import Scorer
 from streams.failures import Failure, classify, describe
 from streams.state.base import PreparedTransfers, SentTransfers, StateStore, TransferFacts
@@ -133,9 +133,9 @@ class SentBatch:
 
 
 class WatchlistSource(Protocol):
-    """Counts, per transfer, its parties on a watchlist (refreshing at most once per call)."""
+    """Tells, per transfer, its parties on a watchlist (refreshing at most once per call)."""
 
-    def hits(self, transfers: Sequence[Transfer]) -> list[int]:
+    def hits(self, transfers: Sequence[Transfer]) -> list[ListedParties]:
         """Listed parties of each transfer at its event time, in input order."""
         ...
 
@@ -215,7 +215,7 @@ class BatchProcessor:
         listed = (
             self.watchlists.hits(outcome.transfers)
             if self.watchlists is not None
-            else [0] * len(outcome.transfers)
+            else [NOT_LISTED] * len(outcome.transfers)
         )
         outcome.features = [
             derive_features(t, f.payer, f.payee, f.entities, hits)

@@ -19,6 +19,7 @@ import orjson
 import redis
 
 from models.events import Transfer
+from models.features import NOT_LISTED, ListedParties
 from models.watchlist import KINDS, WatchlistEntry, Watchlists
 from streams.state.base import ENTITY_KINDS, EntityHasher
 from streams.state.pipelines import AnyPipeline
@@ -238,12 +239,14 @@ class WatchlistView:
         background, so screening never waits on Redis for them)."""
         return self._lists
 
-    def hits(self, transfers: Sequence[Transfer], lists: Watchlists | None = None) -> list[int]:
-        """For each transfer, how many of its parties are listed at its event time (on
-        `lists`, or on the current lists)."""
+    def hits(
+        self, transfers: Sequence[Transfer], lists: Watchlists | None = None
+    ) -> list[ListedParties]:
+        """For each transfer, which of its parties are listed at its event time (on `lists`,
+        or on the current lists)."""
         lists = self.current() if lists is None else lists
         if not lists.expiries or not any(lists.expiries.values()):
-            return [0] * len(transfers)
+            return [NOT_LISTED] * len(transfers)
         return [
             lists.hits((t.src_account, t.dst_account), self._hasher.entities_of(t), t.ts_ms)
             for t in transfers

@@ -28,6 +28,7 @@ when:
   all:
     - feature: amount_major
       gte: 5
+suspect: payer
 score: 0.9
 # A floor, so the new rule alerts on its own whatever the model makes of the transfer.
 floor: 0.9
@@ -41,6 +42,7 @@ when:
   all:
     - feature: amount_minor
       gte: 5000000000
+suspect: payer
 score: 0.9
 # A floor, so the new rule alerts on its own whatever the model makes of the transfer.
 floor: 0.9

@@ -161,8 +161,14 @@ FIRING = {
         },
     },
     "watchlist_hit": {
-        "listed payee": features(watchlist_hits=1),
-        "listed payee and device": features(watchlist_hits=2, is_first_time_payee=1),
+        "listed payee": features(watchlist_hits=1, dst_watchlisted=1),
+        "listed payee and device": features(
+            watchlist_hits=2, dst_watchlisted=1, is_first_time_payee=1
+        ),
+    },
+    "watchlist_payer": {
+        "listed payer": features(watchlist_hits=1, dst_watchlisted=0),
+        "listed phone and IP": features(watchlist_hits=2, dst_watchlisted=0),
     },
 }
 
@@ -311,7 +317,7 @@ def test_payroll_first_month_without_profile_is_the_known_gap(ruleset: RuleSet) 
 
 
 # A listing comes from outside (police, anti-fraud centre): it is knowledge, not a pattern.
-LIST_RULES = {"watchlist_hit"}
+LIST_RULES = {"watchlist_hit", "watchlist_payer"}
 
 
 def test_one_rule_alerts_and_two_reach_high(ruleset: RuleSet) -> None:
