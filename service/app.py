@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from models.events import Transfer
 from models.scorer import Scorer
+from rules.policy import ScreeningPolicy
 from rules.problems import RuleLibraryError
 from service import wiring
 from service.audit import AuditLog
@@ -106,8 +107,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit_log = AuditLog(client)
         try:
             app.state.rules = wiring.load_rules(config)
-        except RuleLibraryError:
-            app.state.rules = None  # /readyz says so; the API still serves what it can
+            app.state.policy = wiring.load_policy(config, app.state.rules)
+        except RuleLibraryError as error:
+            log.error("rules or screening policy did not load", extra={"error": str(error)})
+            # /readyz says so; the API still serves what it can
+            app.state.rules, app.state.policy = None, None
         # Screening runs the worker's own state scripts (dry) and its scorer (rules + model).
         app.state.scorer = (
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
@@ -125,10 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
         async def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
-            scorer: Scorer | None = app.state.scorer  # the one in force: reload swaps it
-            if scorer is None:
-                raise Unavailable("the rule library did not load; see /readyz")
-            return await screen_transfers(context, scorer, transfers)
+            scorer: Scorer | None = app.state.scorer  # the ones in force: reload swaps them
+            policy: ScreeningPolicy | None = app.state.policy
+            if scorer is None or policy is None:
+                raise Unavailable("the rule library or screening policy did not load; see /readyz")
+            return await screen_transfers(context, scorer, policy, transfers)
 
         # Its own, not app.state's at exit: a second lifespan on another loop (a test's ASGI
         # transport) replaces app.state.screening, and each must stop the batcher it started.

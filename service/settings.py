@@ -19,6 +19,7 @@ from models.identifiers import DEFAULT_PHONE_REGION, is_phone_region
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "library"
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "rules" / "policy.yaml"
 DEFAULT_MODEL_PATH = (
     Path(__file__).resolve().parent.parent / "models" / "artifacts" / "fraudwatch-gbt.skops"
 )
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(10000, ge=1000)
 
     rules_dir: Path = DEFAULT_RULES_DIR
+    # What screening answers (allow, warn, hold, block) and the customer's warning.
+    policy_path: Path = DEFAULT_POLICY_PATH
     # The trained model scored alongside the rules; set it empty to score with rules alone.
     model_path: Path | None = DEFAULT_MODEL_PATH
     # The model's share of the combined score (the rules get the rest); see models/scorer.py.

@@ -12,6 +12,8 @@ from models.alerts import SeverityBands
 from models.scorer import Scorer, TransferModel
 from rules.engine import RuleSet
 from rules.loader import load_rule_library
+from rules.policy import ScreeningPolicy
+from rules.policy import load_policy as load_policy_file
 from service.settings import Settings
 from streams.batch import BatchProcessor
 from streams.kafka_io import acked_producer, worker_consumer
@@ -81,6 +83,12 @@ def state_limits(settings: Settings) -> StateLimits:
 def load_rules(settings: Settings) -> RuleSet:
     """The rule library from `rules_dir` (raises `RuleLibraryError` naming file and field)."""
     return load_rule_library(settings.rules_dir)
+
+
+def load_policy(settings: Settings, rules: RuleSet) -> ScreeningPolicy:
+    """The screening policy, checked against the rules in force (raises `RuleLibraryError`
+    naming file and field)."""
+    return load_policy_file(settings.policy_path, {rule.id for rule in rules.rules})
 
 
 def watchlist_view(settings: Settings, client: redis.Redis) -> WatchlistView:
