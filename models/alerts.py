@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -38,7 +38,7 @@ class ModelVerdict(msgspec.Struct):
     score: float
 
 
-class Alert(msgspec.Struct):
+class Alert(msgspec.Struct, omit_defaults=True):
     """One alert per flagged transfer, identical on Kafka, in Redis and in the API."""
 
     alert_id: str
@@ -58,11 +58,34 @@ class Alert(msgspec.Struct):
     # The account the alert suspects (None only on alerts stored before it was recorded).
     # After `created_at`: the workflow script rewrites the status just before that field.
     suspect_account: str | None = None
+    # The case it belongs to: kept beside the alert, not in its stored body (merging cases
+    # moves alerts), and filled in wherever an alert is shown or published.
+    case_id: str | None = None
 
 
 def alert_id_for(transfer_id: str) -> str:
     """Deterministic from the transfer id, so every replay names the alert the same."""
     return "al_" + hashlib.sha256(transfer_id.encode()).hexdigest()[:24]
+
+
+EventType = Literal["alert.created", "alert.updated"]
+EVENT_TYPES: tuple[EventType, ...] = ("alert.created", "alert.updated")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An entry of the alert event log: an alert was created (by the worker, or by the API's
+    retro-hunt), or moved through the workflow (`action` from `from_status` to `to_status`
+    by the key `by_key_id`)."""
+
+    event_id: str
+    type: EventType
+    alert_id: str
+    origin: str
+    action: str | None = None
+    from_status: str | None = None
+    to_status: str | None = None
+    by_key_id: str | None = None
 
 
 class StoredAlert(NamedTuple):

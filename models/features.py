@@ -176,6 +176,35 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
 
 Features = dict[str, float]
 
+# Features that measure how much of something there is (transfers, counterparties, accounts on
+# a device, money): more is stronger evidence. Ratios, ages, times and flags are not volumes.
+VOLUME_FEATURES: frozenset[str] = frozenset(
+    {
+        "amount_minor",
+        "src_out_count_1h",
+        "src_out_count_24h",
+        "src_distinct_payees_1h",
+        "src_distinct_payees_24h",
+        "src_new_payees_24h",
+        "src_out_amount_24h_minor",
+        "src_in_count_24h",
+        "src_in_amount_24h_minor",
+        "src_distinct_payers_24h",
+        "src_devices_7d",
+        "dst_in_count_1h",
+        "dst_in_count_24h",
+        "dst_distinct_payers_1h",
+        "dst_distinct_payers_24h",
+        "dst_new_payers_24h",
+        "dst_in_amount_24h_minor",
+        "dst_out_amount_24h_minor",
+        "device_accounts_7d",
+        "phone_accounts_7d",
+        "ip_accounts_7d",
+        "watchlist_hits",
+    }
+)
+
 
 def feature_party(name: str) -> Party:
     """The party a feature is about: the payee for its `dst_` features, else the payer (its

@@ -45,7 +45,6 @@ from service.routes.docs import install_docs
 from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
 from streams.state.account_view import load_view_script
-from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher
 from streams.state.watchlists import WatchlistView
 
@@ -95,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async_client = wiring.async_redis_client(config)
         app.state.settings = config
         app.state.redis = client
-        app.state.alert_store = AlertStore(client)
+        app.state.alert_store = wiring.alert_store(config, client, "api")
+        app.state.feedback = wiring.feedback(config, client)
+        app.state.retro_hunt = wiring.retro_hunt(config, client)
         app.state.key_store = KeyStore(client)
         app.state.authenticator = Authenticator(
             async_client,
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hasher = wiring.entity_hasher(config)
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.watchlists = wiring.watchlist_view(config, client)
+        app.state.suppressions = wiring.suppression_view(config, client)
 
         def load_scripts() -> None:
             app.state.state_store.load_scripts()

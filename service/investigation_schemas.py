@@ -141,6 +141,17 @@ class WatchlistEntryOut(BaseModel):
     active: bool = Field(description="False once expired", examples=[True])
 
 
+class WatchlistPutOut(WatchlistEntryOut):
+    """A listing just added or replaced, and the past transfers it flagged."""
+
+    retro_alerts: int = Field(
+        description="Past transfers of a newly listed account (those state still holds, up "
+        "to FRAUDWATCH_TRACE_TTL_DAYS) flagged now as `watchlist_retro` alerts; 0 when listing "
+        "the same entry again, and for devices, phones and IPs",
+        examples=[7],
+    )
+
+
 class WatchlistPage(BaseModel):
     """A page of one list, in key order."""
 

@@ -20,6 +20,7 @@ from models.features import MS_PER_DAY
 from service.audit import AuditLog
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
+from streams.state.suppressions import SuppressionStore
 from streams.state.watchlists import WatchlistStore
 
 log = logging.getLogger("fraudwatch.retention")
@@ -53,6 +54,7 @@ class PurgeReport:
     closed_alerts: int
     audit_entries: int
     watchlist_entries: int
+    suppressions: int = 0
 
 
 def purge(client: redis.Redis, policy: RetentionPolicy, now_ms: int) -> PurgeReport:
@@ -63,12 +65,15 @@ def purge(client: redis.Redis, policy: RetentionPolicy, now_ms: int) -> PurgeRep
     listed = WatchlistStore(client).purge_expired(
         now_ms - policy.expired_watchlist_days * MS_PER_DAY
     )
-    report = PurgeReport(alerts, audit, len(listed))
+    # A suppression ends by itself at its time; its entry has no use after that.
+    suppressions = SuppressionStore(client).purge_expired(now_ms)
+    report = PurgeReport(alerts, audit, len(listed), suppressions)
     log.info(
         "purged records past retention",
         extra={"event": "purge", "closed_alerts": report.closed_alerts,
                "audit_entries": report.audit_entries,
-               "watchlist_entries": report.watchlist_entries},
+               "watchlist_entries": report.watchlist_entries,
+               "suppressions": report.suppressions},
     )  # fmt: skip
     return report
 

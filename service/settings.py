@@ -98,8 +98,14 @@ class Settings(BaseSettings):
     trace_ttl_days: int = Field(30, ge=1)
     # A trace stops (and says `truncated`) at this many transfers.
     trace_max_edges: int = Field(500, ge=10, le=10000)
-    # Workers and API processes check the watchlist version at most this often.
+    # Workers and API processes check the watchlist (and suppression) version at most this often.
     watchlist_refresh_s: float = Field(1.0, ge=0.0, le=60.0)
+    # A dismissed alert's pattern (its rules, for its suspect account) raises no alert for this
+    # long, unless its evidence grows by half again.
+    suppress_days: int = Field(30, ge=0, le=3650)
+    # The alert event log (alert.created / alert.updated, read by webhooks and the update
+    # publisher) keeps about this many entries; readers that fall further behind lose the oldest.
+    alert_events_max: int = Field(200_000, ge=1000, le=100_000_000)
     window_cap: int = Field(1000, ge=10)
     # Event times accepted (worker and screening): not before this, not further ahead of the
     # receiver's clock than this many hours. Outside: DLQ `ts_out_of_range`, or 422.

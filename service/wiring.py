@@ -14,6 +14,7 @@ from rules.engine import RuleSet
 from rules.loader import load_rule_library
 from rules.policy import ScreeningPolicy
 from rules.policy import load_policy as load_policy_file
+from service.feedback import Feedback, RetroHunt
 from service.settings import Settings
 from streams.batch import BatchProcessor
 from streams.kafka_io import acked_producer, worker_consumer
@@ -21,6 +22,7 @@ from streams.rules_reload import RuleReloader
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.redis_store import RedisStateStore
+from streams.state.suppressions import SuppressionStore, SuppressionView
 from streams.state.watchlists import WatchlistStore, WatchlistView
 from streams.worker import Worker, WorkerOptions
 
@@ -98,6 +100,31 @@ def watchlist_view(settings: Settings, client: redis.Redis) -> WatchlistView:
     )
 
 
+def suppression_view(settings: Settings, client: redis.Redis) -> SuppressionView:
+    """The in-memory suppressions of dismissed patterns, reloaded when their version moves."""
+    return SuppressionView(
+        SuppressionStore(client), settings.suppress_days * 86400, settings.watchlist_refresh_s
+    )
+
+
+def alert_store(settings: Settings, client: redis.Redis, origin: str = "worker") -> AlertStore:
+    """The alert store, for the worker (`worker`) or for alerts the API raises (`api`)."""
+    return AlertStore(client, origin, settings.alert_events_max)
+
+
+def retro_hunt(settings: Settings, client: redis.Redis) -> RetroHunt:
+    """The retro-hunt of newly listed accounts (alerts raised by the API or a command)."""
+    return RetroHunt(client, alert_store(settings, client, "api"), severity_bands(settings))
+
+
+def feedback(settings: Settings, client: redis.Redis) -> Feedback:
+    """The consequences of investigators' decisions."""
+    return Feedback(
+        client, alert_store(settings, client, "api"), retro_hunt(settings, client),
+        settings.suppress_days,
+    )  # fmt: skip
+
+
 def load_model(settings: Settings) -> TransferModel | None:
     """The configured model, verified (raises `ModelArtifactError`), or None when disabled."""
     if settings.model_path is None:
@@ -140,11 +167,12 @@ def build_worker(settings: Settings) -> Worker:
     scorer = build_scorer(settings)
     processor = BatchProcessor(
         redis_state_store(settings, client),
-        AlertStore(client),
+        alert_store(settings, client),
         scorer,
         settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
         time_bounds=settings.event_time_bounds(),
+        suppressions=suppression_view(settings, client),
     )
     reloader = RuleReloader(
         client, scorer, lambda: load_rules(settings), settings.rules_check_seconds

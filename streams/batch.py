@@ -22,6 +22,7 @@ from models.events import (
 )
 from models.features import NOT_LISTED, Features, ListedParties, derive_features
 from models.scorer import Scorer
+from models.suppression import SuppressedHit, Suppressions
 from streams.failures import Failure, classify, describe
 from streams.state.base import PreparedTransfers, SentTransfers, StateStore, TransferFacts
 
@@ -71,6 +72,9 @@ class BatchOutcome:
     rejected: list[Rejected] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
     features: list[Features] = field(default_factory=list)
+    # Alerts not raised because their pattern was dismissed for their suspect (first
+    # deliveries only, so a redelivery does not count them twice).
+    suppressed: list[SuppressedHit] = field(default_factory=list)
     first_deliveries: int = 0
     redeliveries: int = 0
 
@@ -78,6 +82,7 @@ class BatchOutcome:
         """Append what another (later) part of the same batch did."""
         self.alerts += other.alerts
         self.new_alerts += other.new_alerts
+        self.suppressed += other.suppressed
         self.rejected += other.rejected
         self.transfers += other.transfers
         self.features += other.features
@@ -140,6 +145,18 @@ class WatchlistSource(Protocol):
         ...
 
 
+class SuppressionSource(Protocol):
+    """The suppressions of dismissed patterns in force, and where to record their hits."""
+
+    def current(self) -> Suppressions:
+        """The suppressions in force (refreshing at most once per call)."""
+        ...
+
+    def record(self, hits: Sequence[SuppressedHit]) -> None:
+        """Record suppressed hits for the accounts' views (idempotent per transfer)."""
+        ...
+
+
 def wall_clock_ms() -> int:
     """Milliseconds since the epoch by this machine's clock."""
     return time.time_ns() // 1_000_000
@@ -148,8 +165,10 @@ def wall_clock_ms() -> int:
 class BatchProcessor:
     """Validates, updates state, scores and stores the alerts of one batch.
 
-    Without `watchlists` (backtest, training) no party counts as listed. Event times are
-    checked against `time_bounds` on the `now_ms` clock.
+    Without `watchlists` (backtest, training) no party counts as listed, and without
+    `suppressions` no dismissed pattern is suppressed: both are investigators' and outside
+    knowledge, not history. Event times are checked against `time_bounds` on the `now_ms`
+    clock.
     """
 
     def __init__(
@@ -162,6 +181,7 @@ class BatchProcessor:
         watchlists: WatchlistSource | None = None,
         time_bounds: EventTimeBounds | None = None,
         now_ms: Callable[[], int] = wall_clock_ms,
+        suppressions: SuppressionSource | None = None,
     ) -> None:
         self.state = state
         self.sink = sink
@@ -171,6 +191,7 @@ class BatchProcessor:
         self.watchlists = watchlists
         self.time_bounds = time_bounds or EventTimeBounds()
         self._now_ms = now_ms
+        self.suppressions = suppressions
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Process messages in the given order (profiles before the batch's transfers)."""
@@ -224,6 +245,8 @@ class BatchProcessor:
         outcome.first_deliveries = sum(f.first_delivery for f in facts)
         outcome.redeliveries = len(facts) - outcome.first_deliveries
         raised = self.scorer.alerts(outcome.transfers, outcome.features, self._clock())
+        if self.suppressions is not None and any(raised):
+            outcome.suppressed = self._suppress(raised, outcome.features, facts)
         unique: dict[str, tuple[Alert, Features]] = {}
         for alert, vector in zip(raised, outcome.features, strict=True):
             if alert is not None:
@@ -234,6 +257,26 @@ class BatchProcessor:
         outcome.alerts = [kept.alert for kept in stored]
         outcome.new_alerts = [kept.alert for kept in stored if kept.new]
         return outcome
+
+    def _suppress(
+        self,
+        raised: list[Alert | None],
+        features: Sequence[Features],
+        facts: Sequence[TransferFacts],
+    ) -> list[SuppressedHit]:
+        """Drop (in place) the alerts whose pattern is suppressed for their suspect; record
+        them; return those of first deliveries."""
+        assert self.suppressions is not None
+        in_force = self.suppressions.current()
+        hits, first = [], []
+        for index, (alert, vector) in enumerate(zip(raised, features, strict=True)):
+            if alert is not None and (hit := in_force.suppressed(alert, vector)) is not None:
+                raised[index] = None
+                hits.append(hit)
+                if facts[index].first_delivery:
+                    first.append(hit)
+        self.suppressions.record(hits)
+        return first
 
     def apply_state_isolated(self, messages: Sequence[Message]) -> StagedBatch:
         """`apply_state` one message at a time, for a batch that failed for good as a whole:

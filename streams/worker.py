@@ -445,6 +445,9 @@ class Worker:
         for rejected in outcome.rejected:
             metrics.DLQ.labels(rejected.code).inc()
         now_ms = time.time() * 1000
+        for hit in outcome.suppressed:
+            for rule in hit.rules:
+                metrics.SUPPRESSED.labels(rule).inc()
         for alert in outcome.new_alerts:
             metrics.ALERTS.labels(_alert_rule(alert), alert.severity).inc()
             metrics.EVENT_TO_ALERT_SECONDS.observe(max(0.0, now_ms - alert.ts_ms) / 1000)
@@ -456,6 +459,7 @@ class Worker:
                 "transfers": len(outcome.transfers),
                 "redeliveries": outcome.redeliveries,
                 "alerts": len(outcome.new_alerts),
+                "suppressed": len(outcome.suppressed),
                 "rejected": len(outcome.rejected),
                 "seconds": round(elapsed, 4),
             },

@@ -25,6 +25,7 @@ from models.alerts import (
     alert_encoder,
 )
 from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, four_eyes_refusal
+from streams.state.alert_events import DEFAULT_MAX_EVENTS, EVENTS_KEY
 from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
 from streams.state.pipelines import AnyPipeline
 
@@ -147,8 +148,14 @@ class AlertStore:
     """Writes alerts idempotently, reads them back by id or by filters, and moves them
     through the workflow."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(
+        self, client: redis.Redis, origin: str = "worker", max_events: int = DEFAULT_MAX_EVENTS
+    ) -> None:
         self._redis = client
+        # Who stores alerts through this store (`worker`, or `api` for the retro-hunt's):
+        # the event log says so, since the worker publishes its own on the alerts topic.
+        self._origin = origin
+        self._max_events = str(max_events)
         self._put = _script(client, "alert_put.lua")
         self._act = _script(client, "alert_action.lua")
         self._purge = _script(client, "alert_purge.lua")
@@ -177,9 +184,9 @@ class AlertStore:
         # round trip per batch.
         pipe = self._redis.pipeline(transaction=False)
         for alert in alerts:
-            keys = [alert_key(alert.alert_id), *indexes_of(alert)]
-            pipe.evalsha(self._put.sha, len(keys), *keys,
-                         alert.alert_id, alert.ts_ms, alert_encoder.encode(alert))  # fmt: skip
+            keys = [alert_key(alert.alert_id), EVENTS_KEY, *indexes_of(alert)]
+            pipe.evalsha(self._put.sha, len(keys), *keys, alert.alert_id, alert.ts_ms,
+                         alert_encoder.encode(alert), self._origin, self._max_events)  # fmt: skip
         if features is not None:
             for alert, vector in zip(alerts, features, strict=True):
                 pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
@@ -212,6 +219,7 @@ class AlertStore:
         move = MOVES[action]
         keys = [alert_key(alert_id), history_key(alert_id)]
         keys += [index_key("status", status) for status in STATUSES]
+        keys.append(EVENTS_KEY)
         args = [alert_id, action, move.target, " ".join(move.sources),
                 actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
         while True:
@@ -222,7 +230,7 @@ class AlertStore:
                 if reason is not None:
                     raise FourEyesRefused(reason)
                 seen = str(len(rows))
-            reply = self._act(keys=keys, args=[*args, seen])
+            reply = self._act(keys=keys, args=[*args, seen, self._max_events])
             if reply[0] != -2:  # -2: another move came in after the history was read
                 break
         if reply[0] == -1:

@@ -36,6 +36,7 @@ class AccountRisk:
     age_days: float | None
     level: str
     reasons: list[RiskReason]
+    listing: WatchlistEntry | None = None  # its own account watchlist entry, when in force
 
 
 RECENT_ALERTS = 100  # an account's alerts its risk weighs
@@ -143,9 +144,8 @@ def _risk(
     age_days = None
     if snap.opened_at_ms is not None and snap.as_of_ms is not None:
         age_days = max(0, snap.as_of_ms - snap.opened_at_ms) / MS_PER_DAY
-    listing = None
+    listing, entry = None, listings.get(snap.account_id)
     if snap.account_id in listings:
-        entry = listings[snap.account_id]
         listing = f"{entry.source}: {entry.reason}" if entry else "listed"
     level, reasons = assess_account(
         AccountFacts(
@@ -161,7 +161,7 @@ def _risk(
         ),
         recent,
     )
-    return AccountRisk(snap, recent, age_days, level, reasons)
+    return AccountRisk(snap, recent, age_days, level, reasons, entry)
 
 
 def read_account_risks(

@@ -1,11 +1,12 @@
 -- Apply one workflow action to an alert, atomically: check its status, rewrite the status in
 -- the body, move the id between status indexes, append a history entry.
 -- KEYS: alert body, history list, then one status index per status named in ARGV[9], in that
---       order (all in the {al} slot)
+--       order, then the alert event stream (all in the {al} slot)
 -- ARGV: [1] alert_id, [2] action, [3] target status, [4] allowed source statuses
 --       (space-separated), [5] by key id, [6] by name, [7] by role, [8] at (RFC 3339),
 --       [9] every status (space-separated, aligned with KEYS[3..]), [10] note,
---       [11] the history length the caller judged the move on ('' when it judged none)
+--       [11] the history length the caller judged the move on ('' when it judged none),
+--       [12] the event stream's approximate cap
 -- Returns {1, from} when applied, {0, current} when the action is not allowed, {-1} missing,
 -- {-2} when the history has grown since the caller read it (the four-eyes rule re-checks).
 local body = redis.call('GET', KEYS[1])
@@ -42,4 +43,7 @@ redis.call('RPUSH', KEYS[2], cjson.encode({
   action = ARGV[2], from = current, to = ARGV[3], at = ARGV[8], note = ARGV[10],
   by = {key_id = ARGV[5], name = ARGV[6], role = ARGV[7]},
 }))
+redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', ARGV[12], '*',
+  'type', 'alert.updated', 'alert_id', ARGV[1], 'origin', 'api',
+  'action', ARGV[2], 'from', current, 'to', ARGV[3], 'by', ARGV[5])
 return {1, current}
