@@ -39,6 +39,7 @@ from service.routes import (
     trace,
     watchlist_import,
     watchlists,
+    webhooks,
 )
 from service.routes.console import install_console
 from service.routes.docs import install_docs
@@ -47,6 +48,7 @@ from service.settings import Settings
 from streams.state.account_view import load_view_script
 from streams.state.base import EntityHasher
 from streams.state.watchlists import WatchlistView
+from streams.state.webhooks import WebhookStore
 
 DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
 investigators, an early-warning view of accounts for banks, metrics for operators.
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.watchlists = wiring.watchlist_view(config, client)
         app.state.suppressions = wiring.suppression_view(config, client)
+        app.state.webhooks = WebhookStore(client)
 
         def load_scripts() -> None:
             app.state.state_store.load_scripts()
@@ -196,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(trace.router)
     app.include_router(watchlist_import.router)  # before /v1/watchlists/{kind}
     app.include_router(watchlists.router)
+    app.include_router(webhooks.router)
     app.include_router(rules.router)
     app.include_router(keys.router)
     app.include_router(audit.router)

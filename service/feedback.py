@@ -113,9 +113,12 @@ class Feedback:
         self._suppress_ms = suppress_days * MS_PER_DAY
 
     def after_move(self, alert_id: str, action: str, to_status: str) -> Consequences:
-        """The consequences of `action` having moved the alert to `to_status` (idempotent)."""
+        """The consequences of `action` having moved the alert to `to_status` (idempotent).
+        None once the alert has moved on since: consequences follow where it stands now (a
+        confirmation read late from the event log does not list again what an upheld appeal
+        has lifted meanwhile)."""
         alert = self._alerts.get(alert_id)
-        if alert is None or alert.suspect_account is None:
+        if alert is None or alert.suspect_account is None or alert.status != to_status:
             return Consequences()
         if action == "confirm_fraud":
             return self._confirmed(alert)
@@ -125,7 +128,7 @@ class Feedback:
         if to_status == "dismissed" and self._suppress_ms > 0:
             at = now_ms()
             entries = suppressions_for(alert, at + self._suppress_ms, at)
-            self._suppressions.put(entries)
+            self._suppressions.put(entries)  # kept as they are if this alert put them already
             suppressed = tuple(entry.rule for entry in entries)
             consequences = Consequences(consequences.listed, consequences.unlisted, suppressed)
         return consequences

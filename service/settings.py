@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     # The alert event log (alert.created / alert.updated, read by webhooks and the update
     # publisher) keeps about this many entries; readers that fall further behind lose the oldest.
     alert_events_max: int = Field(200_000, ge=1000, le=100_000_000)
+    # Webhook deliveries: how long a receiver may take to answer, the pause before the first
+    # retry (it doubles, up to an hour), and how long after the first attempt to give up.
+    webhook_timeout_s: float = Field(5.0, gt=0.0, le=60.0)
+    webhook_retry_first_s: float = Field(10.0, gt=0.0, le=3600.0)
+    webhook_retry_hours: float = Field(24.0, gt=0.0, le=24 * 14)
     window_cap: int = Field(1000, ge=10)
     # Event times accepted (worker and screening): not before this, not further ahead of the
     # receiver's clock than this many hours. Outside: DLQ `ts_out_of_range`, or 422.

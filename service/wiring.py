@@ -3,28 +3,40 @@ never read configuration themselves. Nothing here connects at import time."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+import httpx
 import redis
 import redis.asyncio
+from kafka import KafkaProducer
 
 from models.alerts import SeverityBands
 from models.scorer import Scorer, TransferModel
+from models.webhooks import RetrySchedule, webhook_secret
 from rules.engine import RuleSet
 from rules.loader import load_rule_library
 from rules.policy import ScreeningPolicy
 from rules.policy import load_policy as load_policy_file
 from service.feedback import Feedback, RetroHunt
 from service.settings import Settings
-from streams.batch import BatchProcessor
+from streams.batch import BatchProcessor, wall_clock_ms
 from streams.kafka_io import acked_producer, worker_consumer
 from streams.rules_reload import RuleReloader
+from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
 from streams.state.watchlists import WatchlistStore, WatchlistView
+from streams.state.webhooks import Webhook, WebhookStore
 from streams.worker import Worker, WorkerOptions
+
+if TYPE_CHECKING:
+    from service.export import ExportLoop
 
 
 class NotConfigured(RuntimeError):
@@ -197,7 +209,42 @@ def build_worker(settings: Settings) -> Worker:
     )
     producer = acked_producer(settings.kafka_bootstrap)
     return Worker(consumer, producer, processor, options, reloader=reloader,
-                  housekeeping=purge_schedule(settings, client))  # fmt: skip
+                  housekeeping=purge_schedule(settings, client),
+                  companion=export_loop(settings, producer))  # fmt: skip
+
+
+def webhook_secret_of(settings: Settings) -> Callable[[Webhook], str]:
+    """A webhook's signing secret, derived from the server's key (never stored)."""
+    key = settings.pii_key.get_secret_value()
+    return lambda hook: webhook_secret(key, hook.webhook_id, hook.nonce)
+
+
+def export_loop(settings: Settings, producer: KafkaProducer) -> ExportLoop:
+    """The export beside a worker: decisions' consequences, updates on the alerts topic,
+    webhook deliveries. Its own Redis client (its reads block while it waits for events)."""
+    # Imported here: the export composes service parts the rest of the worker does not need.
+    from service.export import EventReactor, ExportLoop, WebhookDispatcher, kafka_publisher
+
+    client = redis_client(settings)
+    alerts = alert_store(settings, client)
+    hooks = WebhookStore(client)
+    consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    reactor = EventReactor(
+        AlertEventLog(client, "export", consumer),
+        alerts,
+        feedback(settings, client),
+        hooks,
+        kafka_publisher(producer, settings.topic_alerts, 30.0),
+        wall_clock_ms,
+    )
+    http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    schedule = RetrySchedule(
+        first_s=settings.webhook_retry_first_s, give_up_s=settings.webhook_retry_hours * 3600
+    )
+    dispatcher = WebhookDispatcher(
+        hooks, alerts, webhook_secret_of(settings), http, schedule, wall_clock_ms
+    )
+    return ExportLoop(reactor, dispatcher, closing=(http.close, client.close))
 
 
 def purge_schedule(settings: Settings, client: redis.Redis) -> Callable[[], None] | None:

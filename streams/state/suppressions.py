@@ -67,16 +67,27 @@ class SuppressionStore:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
 
-    def put(self, entries: Sequence[Suppression]) -> None:
-        """Add or replace suppressions in one transaction."""
+    def put(self, entries: Sequence[Suppression]) -> int:
+        """Add suppressions, or replace those of the same account and rule from another
+        dismissal (one from the same alert is kept as it is: applying a dismissal twice
+        changes nothing); returns how many were written."""
         if not entries:
-            return
+            return 0
+        fields = [_field(e.account, e.rule) for e in entries]
+        kept = cast(list[bytes | None], self._redis.hmget(ENTRIES_KEY, fields))
         pipe = self._redis.pipeline(transaction=True)
-        for e in entries:
+        written = 0
+        for field, raw, e in zip(fields, kept, entries, strict=True):
+            old = None if raw is None else _decode(field.encode(), raw)
+            if old is not None and old.alert_id == e.alert_id:
+                continue
             value = orjson.dumps([e.until_ms, dict(e.evidence), e.alert_id, e.added_at_ms])
-            pipe.hset(ENTRIES_KEY, _field(e.account, e.rule), value)
-        pipe.incr(VERSION_KEY)
-        pipe.execute()
+            pipe.hset(ENTRIES_KEY, field, value)
+            written += 1
+        if written:
+            pipe.incr(VERSION_KEY)
+            pipe.execute()
+        return written
 
     def version(self) -> int:
         """The change counter (0 before any change)."""
