@@ -1,0 +1,95 @@
+"""Cases held in memory: the in-memory twin of the Redis case store (backtest, evaluation,
+tests). It is the whole `CaseView` grouping reads, and applies each change as it is made."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from models.alerts import Alert
+from models.cases import (
+    Assign,
+    CaseInput,
+    CaseRecord,
+    CaseSettings,
+    Change,
+    Link,
+    Merge,
+    Party,
+    Summary,
+    Suspect,
+    group,
+    trim_links,
+)
+
+
+@dataclass
+class MemoryCases:
+    """Every case, its alerts and accounts, and what grouping reads."""
+
+    settings: CaseSettings = field(default_factory=CaseSettings)
+    alert_case: dict[str, str] = field(default_factory=dict)
+    suspect_cases: dict[str, str] = field(default_factory=dict)
+    link_table: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    records: dict[str, CaseRecord] = field(default_factory=dict)
+    case_alerts: dict[str, dict[str, int]] = field(default_factory=dict)  # alert → ts_ms
+    case_accounts: dict[str, dict[str, bool]] = field(default_factory=dict)  # → suspect?
+
+    def case_of_alert(self, alert_id: str) -> str | None:
+        """The case an alert is in."""
+        return self.alert_case.get(alert_id)
+
+    def suspect_case(self, account: str) -> str | None:
+        """The latest case suspecting the account."""
+        return self.suspect_cases.get(account)
+
+    def links(self, account: str, kind: str) -> Mapping[str, int]:
+        """The account's alerted flows of one kind (see `CaseView.links`)."""
+        return self.link_table.get((account, kind), {})
+
+    def case(self, case_id: str) -> CaseRecord | None:
+        """A case's summary."""
+        return self.records.get(case_id)
+
+    def apply(self, change: Change) -> None:
+        """Apply one change of grouping."""
+        if isinstance(change, Summary):
+            self.records[change.record.case_id] = change.record
+        elif isinstance(change, Suspect):
+            self.suspect_cases[change.account] = change.case_id
+        elif isinstance(change, Assign):
+            self.alert_case[change.alert_id] = change.case_id
+            self.case_alerts.setdefault(change.case_id, {})[change.alert_id] = change.ts_ms
+        elif isinstance(change, Party):
+            accounts = self.case_accounts.setdefault(change.case_id, {})
+            accounts[change.account] = accounts.get(change.account, False) or change.suspect
+        elif isinstance(change, Link):
+            self._link(change.suspect, "s", change.counterparty, change.ts_ms)
+            self._link(change.counterparty, "c", change.suspect, change.ts_ms)
+        elif isinstance(change, Merge):
+            self._merge(change.absorbed, change.root)
+
+    def _link(self, account: str, kind: str, party: str, ts_ms: int) -> None:
+        links = self.link_table.setdefault((account, kind), {})
+        links[party] = max(links.get(party, ts_ms), ts_ms)
+        trim_links(links, ts_ms, self.settings.link_ms)
+
+    def _merge(self, absorbed: str, root: str) -> None:
+        for alert_id, ts in self.case_alerts.pop(absorbed, {}).items():
+            self.alert_case[alert_id] = root
+            self.case_alerts.setdefault(root, {})[alert_id] = ts
+        into = self.case_accounts.setdefault(root, {})
+        for account, suspect in self.case_accounts.pop(absorbed, {}).items():
+            into[account] = into.get(account, False) or suspect
+            if suspect and self.suspect_cases.get(account) == absorbed:
+                self.suspect_cases[account] = root
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> dict[str, str]:
+        """Group alerts as they are stored; each one's case id."""
+        cased, _ = group(self, [CaseInput.of(a) for a in alerts], self.settings)
+        return cased
+
+    def open_cases(self) -> list[CaseRecord]:
+        """Every case not merged into another, by first event time then id."""
+        live = (r for r in self.records.values() if r.merged_into is None)
+        return sorted(live, key=lambda r: (r.first_ts_ms, r.case_id))

@@ -1,0 +1,288 @@
+"""Cases in Redis: grouping for the alerts as they are stored, and what the API reads.
+
+Every key carries the `{al}` hash tag, like the alerts: a case and its alerts change together
+in one script, also on Redis Cluster. Grouping (`models.cases`) runs here in Python on a
+snapshot of what it can reach, read by one script (`case_read.lua`); another
+(`case_write.lua`) applies its changes only if that snapshot is still what Redis holds (a
+digest of it, read again), else grouping runs again on a fresh one. So concurrent workers and
+the API's retro-hunt never interleave half a grouping, and a batch redelivered after a crash
+either finds its alerts grouped (and changes nothing) or groups them as the first attempt
+would have.
+
+Layout (prefix `fw:{al}`):
+- `:ac`                hash  alert id → case id
+- `:sx:<account>`      string the account's latest case as a suspect (expires)
+- `:lk:s|c:<account>`  zset  alerted flows of the account as suspect (`s`) or counterparty
+                       (`c`): the other party → latest event time (expires)
+- `:c:<case>`          hash  the case's summary (see `_record_fields`)
+- `:c:<case>:al`       zset  its alerts by event time
+- `:c:<case>:ac`       hash  its accounts → 1 (suspect) or 0 (party)
+- `:cx:all`, `:cx:status:<s>`, `:cx:severity:<v>`  zsets of cases by priority
+- `:cx:account:<account>`  zset  the account's cases by their first event time
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import cast
+
+import orjson
+import redis
+
+from models.alerts import STATUSES, Alert
+from models.cases import (
+    LINKS_KEPT,
+    STATUS_ORDER,
+    Assign,
+    CaseInput,
+    CaseRecord,
+    CaseSettings,
+    Change,
+    Link,
+    Merge,
+    Party,
+    Summary,
+    Suspect,
+    group,
+    trim_links,
+)
+from streams.state.scripts import script_source
+
+log = logging.getLogger(__name__)
+PREFIX = "fw:{al}"
+ALERT_CASES = f"{PREFIX}:ac"
+CASES_ALL = f"{PREFIX}:cx:all"
+_CONFLICT_RETRIES = 50
+
+
+def case_key(case_id: str) -> str:
+    """A case's summary hash."""
+    return f"{PREFIX}:c:{case_id}"
+
+
+def case_alerts_key(case_id: str) -> str:
+    """A case's alerts, by event time."""
+    return f"{PREFIX}:c:{case_id}:al"
+
+
+def case_accounts_key(case_id: str) -> str:
+    """A case's accounts: 1 for a suspect, 0 for another party."""
+    return f"{PREFIX}:c:{case_id}:ac"
+
+
+def case_index(dimension: str, value: str) -> str:
+    """The cases of one status or severity (by priority) or account (by first event)."""
+    return f"{PREFIX}:cx:{dimension}:{value}"
+
+
+def _lua(name: str) -> str:
+    source = script_source(name, {})
+    for part in ("case_snapshot", "case_status"):
+        source = source.replace(f"__{part.upper()}__", script_source(part, {}))
+    return source
+
+
+def _record_fields(record: CaseRecord) -> list[str]:
+    """The summary as stored: every value a string (Lua passes them on as they are)."""
+    fields = {
+        "first": str(record.first_ts_ms),
+        "last": str(record.last_ts_ms),
+        "alerts": str(record.alerts),
+        "amounts": orjson.dumps(dict(sorted(record.amounts.items()))).decode(),
+        "severity": record.severity,
+        "suspects": orjson.dumps(record.suspects).decode(),
+        "priority": str(record.priority),
+        **{f"n:{status}": str(record.counts.get(status, 0)) for status in STATUSES},
+    }
+    return [item for pair in fields.items() for item in pair]
+
+
+def decode_record(
+    case_id: str, fields: Mapping[bytes, bytes] | Mapping[str, str]
+) -> CaseRecord | None:
+    """A stored summary; None for a case merged into another (see `merged_into`) or one of
+    another shape (logged)."""
+    data = {_text(k): _text(v) for k, v in fields.items()}  # type: ignore[arg-type]
+    if not data or "merged_into" in data:
+        return None
+    try:
+        amounts = orjson.loads(data["amounts"])
+        suspects = orjson.loads(data["suspects"])
+        return CaseRecord(
+            case_id,
+            int(data["first"]),
+            int(data["last"]),
+            int(data["alerts"]),
+            {str(k): int(v) for k, v in amounts.items()},
+            data["severity"],
+            [str(s) for s in suspects],
+            {s: int(data.get(f"n:{s}", "0")) for s in STATUSES if int(data.get(f"n:{s}", "0"))},
+        )
+    except (KeyError, ValueError, TypeError, AttributeError):
+        log.warning("stored case unreadable", extra={"case_id": case_id})
+        return None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+class _Snapshot:
+    """What `case_read.lua` returned, as the `CaseView` grouping reads and changes."""
+
+    def __init__(self, settings: CaseSettings) -> None:
+        self.settings = settings
+        self._alerts: dict[str, str | None] = {}
+        self._suspects: dict[str, str | None] = {}
+        self._links: dict[tuple[str, str], dict[str, int]] = {}
+        self._records: dict[str, CaseRecord] = {}
+        self._merged: dict[str, str] = {}
+
+    @classmethod
+    def parse(
+        cls, values: Sequence[bytes], ids: Sequence[str], accounts: Sequence[str],
+        settings: CaseSettings,
+    ) -> _Snapshot:  # fmt: skip
+        """The snapshot from the script's reply (its digest first, then the sections in the
+        order `case_snapshot.lua` writes them)."""
+        snapshot = cls(settings)
+        items = (_text(v) for v in values[1:])
+        if int(next(items)) != len(ids):
+            raise ValueError("case snapshot does not match its request")
+        for alert_id in ids:
+            snapshot._alerts[alert_id] = next(items) or None
+        if int(next(items)) != len(accounts):
+            raise ValueError("case snapshot does not match its request")
+        for account in accounts:
+            snapshot._suspects[account] = next(items) or None
+            for kind in ("s", "c"):
+                snapshot._links[(account, kind)] = _pairs(items)
+        for _ in range(int(next(items))):
+            account = next(items)
+            snapshot._suspects[account] = next(items) or None
+            snapshot._links[(account, "c")] = _pairs(items)
+        for _ in range(int(next(items))):
+            case_id = next(items)
+            fields = {next(items): next(items) for _ in range(int(next(items)))}
+            record = decode_record(case_id, fields)
+            if record is not None:
+                snapshot._records[case_id] = record
+            elif "merged_into" in fields:
+                snapshot._merged[case_id] = fields["merged_into"]
+        return snapshot
+
+    def case_of_alert(self, alert_id: str) -> str | None:
+        case_id = self._alerts.get(alert_id)
+        return None if case_id is None else self._merged.get(case_id, case_id)
+
+    def suspect_case(self, account: str) -> str | None:
+        case_id = self._suspects.get(account)
+        return None if case_id is None else self._merged.get(case_id, case_id)
+
+    def links(self, account: str, kind: str) -> Mapping[str, int]:
+        return self._links.get((account, kind), {})
+
+    def case(self, case_id: str) -> CaseRecord | None:
+        return self._records.get(case_id)
+
+    def apply(self, change: Change) -> None:
+        if isinstance(change, Summary):
+            self._records[change.record.case_id] = change.record
+        elif isinstance(change, Suspect):
+            self._suspects[change.account] = change.case_id
+        elif isinstance(change, Assign):
+            self._alerts[change.alert_id] = change.case_id
+        elif isinstance(change, Link):
+            for account, kind, party in ((change.suspect, "s", change.counterparty),
+                                         (change.counterparty, "c", change.suspect)):  # fmt: skip
+                links = self._links.setdefault((account, kind), {})
+                links[party] = max(links.get(party, change.ts_ms), change.ts_ms)
+                trim_links(links, change.ts_ms, self.settings.link_ms)
+        elif isinstance(change, Merge):
+            self._merged[change.absorbed] = change.root
+            for merged, into in list(self._merged.items()):
+                if into == change.absorbed:
+                    self._merged[merged] = change.root
+
+
+def _pairs(items: Iterator[str]) -> dict[str, int]:
+    return {next(items): int(float(next(items))) for _ in range(int(next(items)))}
+
+
+def _encode(change: Change, settings: CaseSettings, firsts: Mapping[str, int]) -> list[str]:
+    if isinstance(change, Assign):
+        return ["A", change.alert_id, change.case_id, str(change.ts_ms)]
+    if isinstance(change, Suspect):
+        return ["S", change.account, change.case_id]
+    if isinstance(change, Link):
+        cutoff = change.ts_ms - settings.link_ms
+        return ["L", change.suspect, change.counterparty, str(change.ts_ms), str(cutoff)]
+    if isinstance(change, Party):
+        suspect = "1" if change.suspect else "0"
+        return ["P", change.case_id, change.account, suspect, str(firsts[change.case_id])]
+    if isinstance(change, Merge):
+        return ["M", change.absorbed, change.root, str(firsts[change.root])]
+    assert isinstance(change, Summary)
+    return ["R", change.record.case_id, *_record_fields(change.record)]
+
+
+class RedisCases:
+    """Groups stored alerts into cases, and reads cases for the API."""
+
+    def __init__(self, client: redis.Redis, settings: CaseSettings | None = None) -> None:
+        self._redis = client
+        self.settings = settings or CaseSettings()
+        self._read = client.register_script(_lua("case_read"))
+        self._write = client.register_script(_lua("case_write"))
+        self._ttl_ms = str(2 * max(self.settings.window_ms, self.settings.link_ms))
+        self.conflicts = 0
+
+    def assign(self, alerts: Sequence[Alert]) -> dict[str, str]:
+        """Group the alerts not grouped yet (in order) and return each one's case id."""
+        if not alerts:
+            return {}
+        inputs = [CaseInput.of(a) for a in alerts]
+        ids = [a.alert_id for a in inputs]
+        accounts = sorted({x for a in inputs for x in (a.suspect, a.counterparty)})
+        request = orjson.dumps([PREFIX, ids, accounts]).decode()
+        for _ in range(_CONFLICT_RETRIES):
+            values = cast(list[bytes], self._read(keys=[ALERT_CASES], args=[request]))
+            view = _Snapshot.parse(values, ids, accounts, self.settings)
+            cased, changes = group(view, inputs, self.settings)
+            if not changes:
+                return cased
+            if self._apply(values[0], request, changes):
+                return cased
+            self.conflicts += 1  # grouped meanwhile by another process: group again
+        raise RuntimeError("case grouping kept conflicting with other writers")
+
+    def _apply(self, digest: bytes, request: str, changes: list[Change]) -> bool:
+        firsts: dict[str, int] = {}
+        last_summary: dict[str, int] = {}
+        for index, change in enumerate(changes):
+            if isinstance(change, Summary):
+                firsts[change.record.case_id] = change.record.first_ts_ms
+                last_summary[change.record.case_id] = index
+        # A summary is written once, as it finally stands (every change holds the same record).
+        kept = [
+            c for i, c in enumerate(changes)
+            if not isinstance(c, Summary) or last_summary[c.record.case_id] == i
+        ]  # fmt: skip
+        # Summaries last, so that merges have moved their parts first.
+        ordered: list[Change] = [c for c in kept if not isinstance(c, Summary)]
+        ordered += [c for c in kept if isinstance(c, Summary)]
+        encoded = orjson.dumps([_encode(c, self.settings, firsts) for c in ordered]).decode()
+        order = " ".join(STATUS_ORDER)
+        applied = self._write(keys=[ALERT_CASES], args=[
+            digest, request, encoded, self._ttl_ms, LINKS_KEPT, order,
+        ])  # fmt: skip
+        return bool(applied)
+
+    def case_ids(self, alert_ids: Iterable[str]) -> dict[str, str]:
+        """The case of each of these alerts that is in one."""
+        ids = list(alert_ids)
+        if not ids:
+            return {}
+        found = cast(list[bytes | None], self._redis.hmget(ALERT_CASES, ids))
+        return {a: c.decode() for a, c in zip(ids, found, strict=True) if c is not None}
