@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     event_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     event_time_max_ahead_hours: float = Field(24.0, ge=0.0, le=24 * 366)
 
+    # Cases: a suspect account's alerts within this many hours of its case's events join it;
+    # suspects linked by alerted money flows within this many hours are one ring case.
+    case_window_hours: float = Field(72.0, gt=0.0, le=24 * 90)
+    case_link_hours: float = Field(24.0, gt=0.0, le=24 * 30)
+
     alert_threshold: float = Field(0.5, ge=0.0, le=1.0)
     severity_medium: float = Field(0.65, ge=0.0, le=1.0)
     severity_high: float = Field(0.8, ge=0.0, le=1.0)

@@ -15,6 +15,8 @@ import redis.asyncio
 from kafka import KafkaProducer
 
 from models.alerts import SeverityBands
+from models.cases import CaseSettings
+from models.features import MS_PER_HOUR
 from models.scorer import Scorer, TransferModel
 from models.webhooks import RetrySchedule, webhook_secret
 from rules.engine import RuleSet
@@ -23,12 +25,13 @@ from rules.policy import ScreeningPolicy
 from rules.policy import load_policy as load_policy_file
 from service.feedback import Feedback, RetroHunt
 from service.settings import Settings
-from streams.batch import BatchProcessor, wall_clock_ms
+from streams.batch import BatchProcessor, CasedAlertSink, wall_clock_ms
 from streams.kafka_io import acked_producer, worker_consumer
 from streams.rules_reload import RuleReloader
 from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
+from streams.state.case_store import RedisCases
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
 from streams.state.watchlists import WatchlistStore, WatchlistView
@@ -124,9 +127,24 @@ def alert_store(settings: Settings, client: redis.Redis, origin: str = "worker")
     return AlertStore(client, origin, settings.alert_events_max)
 
 
+def case_settings(settings: Settings) -> CaseSettings:
+    """How alerts are grouped into cases."""
+    return CaseSettings(
+        window_ms=int(settings.case_window_hours * MS_PER_HOUR),
+        link_ms=int(settings.case_link_hours * MS_PER_HOUR),
+    )
+
+
+def alert_sink(settings: Settings, client: redis.Redis, origin: str = "worker") -> CasedAlertSink:
+    """Where alerts are written: stored idempotently, then grouped into cases."""
+    return CasedAlertSink(
+        alert_store(settings, client, origin), RedisCases(client, case_settings(settings))
+    )
+
+
 def retro_hunt(settings: Settings, client: redis.Redis) -> RetroHunt:
     """The retro-hunt of newly listed accounts (alerts raised by the API or a command)."""
-    return RetroHunt(client, alert_store(settings, client, "api"), severity_bands(settings))
+    return RetroHunt(client, alert_sink(settings, client, "api"), severity_bands(settings))
 
 
 def feedback(settings: Settings, client: redis.Redis) -> Feedback:
@@ -179,7 +197,7 @@ def build_worker(settings: Settings) -> Worker:
     scorer = build_scorer(settings)
     processor = BatchProcessor(
         redis_state_store(settings, client),
-        alert_store(settings, client),
+        alert_sink(settings, client),
         scorer,
         settings.topic_transfers,
         watchlists=watchlist_view(settings, client),

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
 from models.alerts import Alert, StoredAlert, rfc3339_now
 from models.events import (
     AccountProfile,
@@ -310,6 +312,35 @@ class BatchProcessor:
                 reason = f"it could not be scored: {describe(error)}"
                 outcome.rejected.append(Rejected(source, PROCESSING_FAILED, reason))
         return outcome
+
+
+class CaseGrouping(Protocol):
+    """Groups alerts into cases as they are stored (idempotent per alert)."""
+
+    def assign(self, alerts: Sequence[Alert]) -> dict[str, str]:
+        """Group the alerts not grouped yet, in order; each alert's case id."""
+        ...
+
+
+class CasedAlertSink:
+    """Stores alerts, then groups them into cases: every alert it returns names its case."""
+
+    def __init__(self, alerts: AlertSink, cases: CaseGrouping) -> None:
+        self.alerts = alerts
+        self.cases = cases
+
+    def put_alerts(
+        self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
+    ) -> list[StoredAlert]:
+        """Store the alerts (see `AlertSink`) and group them; each as kept, with its case."""
+        stored = self.alerts.put_alerts(alerts, features)
+        cased = self.cases.assign([kept.alert for kept in stored])
+        return [
+            StoredAlert(kept.new, msgspec.structs.replace(
+                kept.alert, case_id=cased.get(kept.alert.alert_id)
+            ))
+            for kept in stored
+        ]  # fmt: skip
 
 
 class MemoryAlertSink:

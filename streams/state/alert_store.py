@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, cast
 
 import msgspec
@@ -24,10 +23,13 @@ from models.alerts import (
     alert_decoder,
     alert_encoder,
 )
+from models.cases import STATUS_ORDER
 from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, four_eyes_refusal
 from streams.state.alert_events import DEFAULT_MAX_EVENTS, EVENTS_KEY
 from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
+from streams.state.case_store import ALERT_CASES
 from streams.state.pipelines import AnyPipeline
+from streams.state.scripts import script_with
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ PREFIX = "fw:{al}"
 # Dispositions that end an alert's work; past retention these are purged, the rest kept.
 CLOSED_STATUSES = ("confirmed", "dismissed")
 _CLOSED = " ".join(CLOSED_STATUSES)
+_ORDER = " ".join(STATUS_ORDER)  # a case's status: its alerts' least settled
 ALL_INDEX = f"{PREFIX}:ix:all"
 
 
@@ -140,8 +143,7 @@ class AlertMissing(LookupError):
 
 
 def _script(client: redis.Redis, name: str) -> Any:
-    source = resources.files("streams.state").joinpath("lua", name).read_text()
-    return client.register_script(source)
+    return client.register_script(script_with(name.removesuffix(".lua"), ("case_status",)))
 
 
 class AlertStore:
@@ -219,7 +221,7 @@ class AlertStore:
         move = MOVES[action]
         keys = [alert_key(alert_id), history_key(alert_id)]
         keys += [index_key("status", status) for status in STATUSES]
-        keys.append(EVENTS_KEY)
+        keys += [EVENTS_KEY, ALERT_CASES]
         args = [alert_id, action, move.target, " ".join(move.sources),
                 actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
         while True:
@@ -230,7 +232,7 @@ class AlertStore:
                 if reason is not None:
                     raise FourEyesRefused(reason)
                 seen = str(len(rows))
-            reply = self._act(keys=keys, args=[*args, seen, self._max_events])
+            reply = self._act(keys=keys, args=[*args, seen, self._max_events, PREFIX, _ORDER])
             if reply[0] != -2:  # -2: another move came in after the history was read
                 break
         if reply[0] == -1:
@@ -256,8 +258,10 @@ class AlertStore:
             for alert in self.get_many(member.decode() for member in members):
                 if alert.status in CLOSED_STATUSES and purged + page_purged < limit:
                     keys = [alert_key(alert.alert_id), features_key(alert.alert_id),
-                            history_key(alert.alert_id), *indexes_of(alert)]  # fmt: skip
-                    page_purged += int(self._purge(keys=keys, args=[alert.alert_id, _CLOSED]))
+                            history_key(alert.alert_id), ALERT_CASES,
+                            *indexes_of(alert)]  # fmt: skip
+                    args = [alert.alert_id, _CLOSED, PREFIX, _ORDER]
+                    page_purged += int(self._purge(keys=keys, args=args))
             purged += page_purged
             # Purged ids left the index: the next page starts after the ones kept.
             kept += len(members) - page_purged
@@ -270,18 +274,21 @@ class AlertStore:
         return _entries(alert_id, rows)
 
     def get(self, alert_id: str) -> Alert | None:
-        """One alert by id (None when there is none, or none this version can read)."""
-        raw = self._redis.get(alert_key(alert_id))
-        return None if raw is None else decode_stored(raw)
+        """One alert by id, naming its case (None when there is none, or none this version
+        can read)."""
+        found = self.get_many([alert_id])
+        return found[0] if found else None
 
     def get_many(self, alert_ids: Iterable[str]) -> list[Alert]:
-        """Alerts by id, in the given order, skipping unknown and unreadable ids."""
+        """Alerts by id, each naming its case, in the given order, skipping unknown and
+        unreadable ids (one round trip)."""
         ids = list(alert_ids)
         if not ids:
             return []
-        raws = self._redis.mget([alert_key(i) for i in ids])
-        found = (decode_stored(raw) for raw in raws if raw is not None)
-        return [alert for alert in found if alert is not None]
+        pipe = self._redis.pipeline(transaction=False)
+        self.queue_get(pipe, ids)
+        found = self.decode_found(*pipe.execute())
+        return [found[i] for i in ids if i in found]
 
     @staticmethod
     def queue_recent_ids(pipe: AnyPipeline, account_ids: Sequence[str], limit: int) -> None:
@@ -291,14 +298,25 @@ class AlertStore:
 
     @staticmethod
     def queue_get(pipe: AnyPipeline, alert_ids: Sequence[str]) -> None:
-        """Queue one MGET of the alerts (decode its reply with `decode_found`)."""
+        """Queue the reads of the alerts and their cases (`GET_REPLIES` replies: decode them
+        with `decode_found`)."""
         pipe.mget([alert_key(i) for i in alert_ids])
+        pipe.hmget(ALERT_CASES, list(alert_ids))
+
+    GET_REPLIES = 2
 
     @staticmethod
-    def decode_found(raws: Sequence[bytes | None]) -> dict[str, Alert]:
-        """The readable alerts an MGET found, by id."""
-        found = (decode_stored(raw) for raw in raws if raw is not None)
-        return {alert.alert_id: alert for alert in found if alert is not None}
+    def decode_found(
+        raws: Sequence[bytes | None], cases: Sequence[bytes | None]
+    ) -> dict[str, Alert]:
+        """The readable alerts `queue_get`'s replies found, by id, each naming its case."""
+        found: dict[str, Alert] = {}
+        for raw, case_id in zip(raws, cases, strict=True):
+            alert = None if raw is None else decode_stored(raw)
+            if alert is not None:
+                named = case_id.decode() if case_id is not None else None
+                found[alert.alert_id] = msgspec.structs.replace(alert, case_id=named)
+        return found
 
     def list(
         self, filters: AlertFilter, limit: int, cursor: str | None = None, budget: int = 10_000

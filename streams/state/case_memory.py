@@ -84,7 +84,7 @@ class MemoryCases:
             if suspect and self.suspect_cases.get(account) == absorbed:
                 self.suspect_cases[account] = root
 
-    def add_alerts(self, alerts: Sequence[Alert]) -> dict[str, str]:
+    def assign(self, alerts: Sequence[Alert]) -> dict[str, str]:
         """Group alerts as they are stored; each one's case id."""
         cased, _ = group(self, [CaseInput.of(a) for a in alerts], self.settings)
         return cased

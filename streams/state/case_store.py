@@ -47,7 +47,7 @@ from models.cases import (
     group,
     trim_links,
 )
-from streams.state.scripts import script_source
+from streams.state.scripts import script_with
 
 log = logging.getLogger(__name__)
 PREFIX = "fw:{al}"
@@ -74,13 +74,6 @@ def case_accounts_key(case_id: str) -> str:
 def case_index(dimension: str, value: str) -> str:
     """The cases of one status or severity (by priority) or account (by first event)."""
     return f"{PREFIX}:cx:{dimension}:{value}"
-
-
-def _lua(name: str) -> str:
-    source = script_source(name, {})
-    for part in ("case_snapshot", "case_status"):
-        source = source.replace(f"__{part.upper()}__", script_source(part, {}))
-    return source
 
 
 def _record_fields(record: CaseRecord) -> list[str]:
@@ -233,8 +226,10 @@ class RedisCases:
     def __init__(self, client: redis.Redis, settings: CaseSettings | None = None) -> None:
         self._redis = client
         self.settings = settings or CaseSettings()
-        self._read = client.register_script(_lua("case_read"))
-        self._write = client.register_script(_lua("case_write"))
+        self._read = client.register_script(script_with("case_read", ("case_snapshot",)))
+        self._write = client.register_script(
+            script_with("case_write", ("case_snapshot", "case_status"))
+        )
         self._ttl_ms = str(2 * max(self.settings.window_ms, self.settings.link_ms))
         self.conflicts = 0
 
@@ -264,10 +259,12 @@ class RedisCases:
             if isinstance(change, Summary):
                 firsts[change.record.case_id] = change.record.first_ts_ms
                 last_summary[change.record.case_id] = index
-        # A summary is written once, as it finally stands (every change holds the same record).
+        # A summary is written once, as it finally stands (every change holds the same record),
+        # and not at all for a case merged into another.
         kept = [
             c for i, c in enumerate(changes)
-            if not isinstance(c, Summary) or last_summary[c.record.case_id] == i
+            if not isinstance(c, Summary)
+            or (last_summary[c.record.case_id] == i and c.record.merged_into is None)
         ]  # fmt: skip
         # Summaries last, so that merges have moved their parts first.
         ordered: list[Change] = [c for c in kept if not isinstance(c, Summary)]

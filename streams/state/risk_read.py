@@ -109,7 +109,7 @@ class RiskFollowUp:
         queued = queue_sharing(pipe, self.views)
         if self._wanted:
             AlertStore.queue_get(pipe, self._wanted)
-            queued += 1
+            queued += AlertStore.GET_REPLIES
         for account_id in self._listed:
             WatchlistStore.queue_get(pipe, "account", account_id)
             queued += 1
@@ -117,9 +117,14 @@ class RiskFollowUp:
 
     def finish(self, replies: Sequence[Any]) -> list[AccountRisk]:
         """Each account's risk now, from the replies to `queue`."""
-        shared = len(replies) - bool(self._wanted) - len(self._listed)
-        found = AlertStore.decode_found(replies[shared]) if self._wanted else {}
-        entries = zip(self._listed, replies[shared + bool(self._wanted) :], strict=True)
+        alert_replies = AlertStore.GET_REPLIES if self._wanted else 0
+        shared = len(replies) - alert_replies - len(self._listed)
+        found = (
+            AlertStore.decode_found(*replies[shared : shared + alert_replies])
+            if self._wanted
+            else {}
+        )
+        entries = zip(self._listed, replies[shared + alert_replies :], strict=True)
         listings = {a: WatchlistStore.decode("account", a, raw) for a, raw in entries}
         lists, now = self.pending.lists, self.now_ms
         risks = []

@@ -24,6 +24,15 @@ def script_source(name: str, constants: dict[str, int]) -> str:
     return source
 
 
+def script_with(name: str, includes: tuple[str, ...] = ()) -> str:
+    """A script's Lua with the Lua of `includes` pasted at their `__NAME__` placeholders (the
+    functions several scripts share)."""
+    source = _lua(name)
+    for part in includes:
+        source = source.replace(f"__{part.upper()}__", _lua(part))
+    return source
+
+
 def after_script_reload(attempt: Callable[[], T], reload: Callable[[], None]) -> T:
     """`attempt()`, run once more after `reload()` if Redis lost the scripts it calls (a
     restart or a SCRIPT FLUSH). Safe because every script call is idempotent on replay."""

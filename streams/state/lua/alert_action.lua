@@ -1,14 +1,16 @@
 -- Apply one workflow action to an alert, atomically: check its status, rewrite the status in
 -- the body, move the id between status indexes, append a history entry.
 -- KEYS: alert body, history list, then one status index per status named in ARGV[9], in that
---       order, then the alert event stream (all in the {al} slot)
+--       order, then the alert event stream, then the alert → case hash (all in the {al} slot)
 -- ARGV: [1] alert_id, [2] action, [3] target status, [4] allowed source statuses
 --       (space-separated), [5] by key id, [6] by name, [7] by role, [8] at (RFC 3339),
 --       [9] every status (space-separated, aligned with KEYS[3..]), [10] note,
 --       [11] the history length the caller judged the move on ('' when it judged none),
---       [12] the event stream's approximate cap
+--       [12] the event stream's approximate cap, [13] the key prefix of cases,
+--       [14] the statuses, least settled first (a case's status is its alerts' least settled)
 -- Returns {1, from} when applied, {0, current} when the action is not allowed, {-1} missing,
 -- {-2} when the history has grown since the caller read it (the four-eyes rule re-checks).
+__CASE_STATUS__
 local body = redis.call('GET', KEYS[1])
 if not body then return {-1} end
 if ARGV[11] ~= '' and redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[11]) then return {-2} end
@@ -43,7 +45,23 @@ redis.call('RPUSH', KEYS[2], cjson.encode({
   action = ARGV[2], from = current, to = ARGV[3], at = ARGV[8], note = ARGV[10],
   by = {key_id = ARGV[5], name = ARGV[6], role = ARGV[7]},
 }))
-redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', ARGV[12], '*',
+-- The alert's case counts it in its new status, and may change status itself.
+local case_id = redis.call('HGET', KEYS[#KEYS], ARGV[1])
+local record = case_id and (ARGV[13] .. ':c:' .. case_id)
+if record and redis.call('HEXISTS', record, 'status') == 1 then
+  redis.call('HINCRBY', record, 'n:' .. current, -1)
+  redis.call('HINCRBY', record, 'n:' .. ARGV[3], 1)
+  local order = {}
+  for status in string.gmatch(ARGV[14], '%S+') do order[#order + 1] = status end
+  local was, now = redis.call('HGET', record, 'status'), case_status(record, order)
+  if now ~= was then
+    local priority = redis.call('HGET', record, 'priority')
+    redis.call('ZREM', ARGV[13] .. ':cx:status:' .. was, case_id)
+    redis.call('ZADD', ARGV[13] .. ':cx:status:' .. now, priority, case_id)
+    redis.call('HSET', record, 'status', now)
+  end
+end
+redis.call('XADD', KEYS[#KEYS - 1], 'MAXLEN', '~', ARGV[12], '*',
   'type', 'alert.updated', 'alert_id', ARGV[1], 'origin', 'api',
   'action', ARGV[2], 'from', current, 'to', ARGV[3], 'by', ARGV[5])
 return {1, current}
