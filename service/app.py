@@ -31,6 +31,7 @@ from service.routes import (
     alert_counts,
     alerts,
     audit,
+    cases,
     health,
     keys,
     me,
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me.router)
     app.include_router(alert_counts.router)  # before /v1/alerts/{alert_id}
     app.include_router(alerts.router)
+    app.include_router(cases.router)
     app.include_router(accounts.router)
     app.include_router(account_transfers.router)
     app.include_router(screen.router)

@@ -53,6 +53,12 @@ class AlertOut(BaseModel):
         "rule that fired declares (for the model, the one its strongest evidence is about)",
         examples=["6222020000000777"],
     )
+    case_id: str | None = Field(
+        None,
+        description="The case the alert is grouped in (one per suspect account, ring cases "
+        "merged over alerted money flows)",
+        examples=["cs_9b3e0f1c2d4a5b6c7d8e9f01"],
+    )
 
     @classmethod
     def of(cls, alert: Alert) -> AlertOut:

@@ -142,6 +142,26 @@ class AlertMissing(LookupError):
     """No alert has this id."""
 
 
+@dataclass(frozen=True, slots=True)
+class MoveResult:
+    """What a move did to one alert of many: `applied` (`detail`: the status it left),
+    `not_allowed` (`detail`: the status that does not allow it), `refused` by the four-eyes
+    rule (`detail`: why), or `missing`."""
+
+    alert_id: str
+    outcome: str
+    detail: str
+
+
+def _moved_from(alert_id: str, action: Action, reply: Any) -> str:
+    """The status the workflow script moved the alert from; raises what it refused."""
+    if reply[0] == -1:
+        raise AlertMissing(alert_id)
+    if reply[0] == 0:
+        raise MoveRefused(action, reply[1].decode())
+    return str(reply[1].decode())
+
+
 def _script(client: redis.Redis, name: str) -> Any:
     return client.register_script(script_with(name.removesuffix(".lua"), ("case_status",)))
 
@@ -201,6 +221,21 @@ class AlertStore:
             for alert, reply in zip(alerts, replies, strict=True)
         ]
 
+    def _move(
+        self, alert_id: str, action: Action, actor: Actor, note: str, at: str
+    ) -> tuple[list[str], list[str]]:
+        """The workflow script's keys, and its arguments but the history length judged on."""
+        move = MOVES[action]
+        keys = [alert_key(alert_id), history_key(alert_id)]
+        keys += [index_key("status", status) for status in STATUSES]
+        keys += [EVENTS_KEY, ALERT_CASES]
+        args = [alert_id, action, move.target, " ".join(move.sources),
+                actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
+        return keys, args
+
+    def _tail(self, seen: str) -> list[str]:
+        return [seen, self._max_events, PREFIX, _ORDER]
+
     def apply(
         self,
         alert_id: str,
@@ -218,12 +253,7 @@ class AlertStore:
         is judged on the history as read, and the script applies the move only if the history
         is still that long (else the check runs again on the newer history).
         """
-        move = MOVES[action]
-        keys = [alert_key(alert_id), history_key(alert_id)]
-        keys += [index_key("status", status) for status in STATUSES]
-        keys += [EVENTS_KEY, ALERT_CASES]
-        args = [alert_id, action, move.target, " ".join(move.sources),
-                actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
+        keys, args = self._move(alert_id, action, actor, note, at)
         while True:
             seen = ""
             if four_eyes:
@@ -232,14 +262,61 @@ class AlertStore:
                 if reason is not None:
                     raise FourEyesRefused(reason)
                 seen = str(len(rows))
-            reply = self._act(keys=keys, args=[*args, seen, self._max_events, PREFIX, _ORDER])
+            reply = self._act(keys=keys, args=[*args, *self._tail(seen)])
             if reply[0] != -2:  # -2: another move came in after the history was read
                 break
-        if reply[0] == -1:
-            raise AlertMissing(alert_id)
-        if reply[0] == 0:
-            raise MoveRefused(action, reply[1].decode())
-        return str(reply[1].decode())
+        return _moved_from(alert_id, action, reply)
+
+    def apply_many(
+        self,
+        alert_ids: Sequence[str],
+        action: Action,
+        actor: Actor,
+        note: str,
+        at: str,
+        *,
+        four_eyes: bool = False,
+    ) -> list[MoveResult]:
+        """`apply` to each alert (a case's): one history entry each, in two round trips
+        (the histories the four-eyes rule reads, then the moves). What each did, in order."""
+        refused: dict[str, str] = {}
+        seen: dict[str, str] = dict.fromkeys(alert_ids, "")
+        if four_eyes and alert_ids:
+            pipe = self._redis.pipeline(transaction=False)
+            for alert_id in alert_ids:
+                pipe.lrange(history_key(alert_id), 0, -1)
+            for alert_id, rows in zip(alert_ids, pipe.execute(), strict=True):
+                reason = four_eyes_refusal(action, actor.key_id, _entries(alert_id, rows))
+                if reason is not None:
+                    refused[alert_id] = reason
+                seen[alert_id] = str(len(rows))
+        moving = [a for a in alert_ids if a not in refused]
+        pipe = self._redis.pipeline(transaction=False)
+        for alert_id in moving:
+            keys, args = self._move(alert_id, action, actor, note, at)
+            self._act(keys=keys, args=[*args, *self._tail(seen[alert_id])], client=pipe)
+        replies = dict(zip(moving, pipe.execute(raise_on_error=False), strict=True))
+        results = []
+        for alert_id in alert_ids:
+            if alert_id in refused:
+                results.append(MoveResult(alert_id, "refused", refused[alert_id]))
+                continue
+            reply = replies[alert_id]
+            try:
+                if isinstance(reply, Exception):
+                    raise reply
+                if reply[0] == -2:  # its history grew meanwhile: judged again, alone
+                    source = self.apply(alert_id, action, actor, note, at, four_eyes=four_eyes)
+                else:
+                    source = _moved_from(alert_id, action, reply)
+                results.append(MoveResult(alert_id, "applied", source))
+            except MoveRefused as not_allowed:
+                results.append(MoveResult(alert_id, "not_allowed", not_allowed.status))
+            except FourEyesRefused as barred:
+                results.append(MoveResult(alert_id, "refused", str(barred)))
+            except AlertMissing:
+                results.append(MoveResult(alert_id, "missing", ""))
+        return results
 
     def purge_closed(self, before_ms: int, limit: int = 1000) -> int:
         """Delete up to `limit` closed alerts (confirmed or dismissed) whose event time is

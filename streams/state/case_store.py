@@ -24,7 +24,9 @@ Layout (prefix `fw:{al}`):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import orjson
@@ -46,6 +48,14 @@ from models.cases import (
     Suspect,
     group,
     trim_links,
+)
+from streams.state.alert_scan import (
+    CASE_ID,
+    BadCursor,
+    Scan,
+    decode_cursor,
+    encode_cursor,
+    scan_alerts,
 )
 from streams.state.scripts import script_with
 
@@ -283,3 +293,126 @@ class RedisCases:
             return {}
         found = cast(list[bytes | None], self._redis.hmget(ALERT_CASES, ids))
         return {a: c.decode() for a, c in zip(ids, found, strict=True) if c is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    """The case queue's filters; None means any. `since_ms`/`until_ms` keep the cases whose
+    events overlap that time range."""
+
+    status: str | None = None
+    severity: str | None = None
+    account: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+    def indexes(self) -> list[str]:
+        """The index of each filter given that has one (every case's when none)."""
+        named = [
+            case_index(dimension, value)
+            for dimension, value in (("status", self.status), ("severity", self.severity))
+            if value is not None
+        ]
+        return named or [CASES_ALL]
+
+    def matches(self, record: CaseRecord) -> bool:
+        """Whether a case passes every filter (its summary checked)."""
+        return (
+            (self.status is None or record.status == self.status)
+            and (self.severity is None or record.severity == self.severity)
+            and (self.since_ms is None or record.last_ts_ms >= self.since_ms)
+            and (self.until_ms is None or record.first_ts_ms <= self.until_ms)
+        )
+
+
+# Most cases one account's filter reads (its newest by first event).
+ACCOUNT_CASES_READ = 1000
+
+
+class CaseReader:
+    """The case queue and one case's parts, for the API."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def records(self, case_ids: Sequence[str]) -> list[CaseRecord]:
+        """Live cases by id, in the given order (merged and unknown ones left out)."""
+        if not case_ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for case_id in case_ids:
+            pipe.hgetall(case_key(case_id))
+        found = (decode_record(c, raw) for c, raw in zip(case_ids, pipe.execute(), strict=True))
+        return [record for record in found if record is not None]
+
+    def resolve(self, case_id: str) -> str | None:
+        """The live case an id names now: itself, or the ring case it was merged into."""
+        for _ in range(32):  # merged cases point at live ones; a chain is never long
+            merged = cast(bytes | None, self._redis.hget(case_key(case_id), "merged_into"))
+            if merged is None:
+                return case_id if self._redis.exists(case_key(case_id)) else None
+            case_id = merged.decode()
+        return None
+
+    def queue(
+        self, filters: CaseFilter, limit: int, cursor: str | None, budget: int
+    ) -> tuple[list[CaseRecord], str | None]:
+        """Highest priority first; the page and the next cursor (None at the end). With an
+        account, its cases (the newest thousand it was in) by priority, paged by offset."""
+        if filters.account is not None:
+            return self._of_account(filters, limit, cursor)
+        scan = Scan(filters.indexes(), None, None,
+                    decode_cursor(cursor, CASE_ID, float) if cursor else None, budget,
+                    number=float)  # fmt: skip
+
+        def fetch(case_ids: Sequence[str]) -> list[CaseRecord]:
+            return [r for r in self.records(case_ids) if filters.matches(r)]
+
+        page, last = scan_alerts(self._redis, scan, limit, fetch)
+        return page, None if last is None else encode_cursor(*last)
+
+    def _of_account(
+        self, filters: CaseFilter, limit: int, cursor: str | None
+    ) -> tuple[list[CaseRecord], str | None]:
+        assert filters.account is not None
+        start = 0 if cursor is None else _offset(cursor)
+        ids = [m.decode() for m in cast(list[bytes], self._redis.zrevrange(
+            case_index("account", filters.account), 0, ACCOUNT_CASES_READ - 1
+        ))]  # fmt: skip
+        ranked = sorted(
+            (r for r in self.records(ids) if filters.matches(r)),
+            key=lambda r: (-r.priority, r.case_id),
+        )
+        page = ranked[start : start + limit]
+        more = start + limit < len(ranked)
+        return page, encode_cursor(start + limit, "cs_offset") if more else None
+
+    def alert_ids(self, case_id: str, limit: int) -> tuple[int, list[str]]:
+        """How many alerts the case has, and the first `limit` by event time."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zcard(case_alerts_key(case_id))
+        pipe.zrange(case_alerts_key(case_id), 0, limit - 1)
+        count, ids = pipe.execute()
+        return int(count), [i.decode() for i in ids]
+
+    def accounts(self, case_id: str) -> dict[str, bool]:
+        """The case's accounts: True for a suspect."""
+        raw = cast(dict[bytes, bytes], self._redis.hgetall(case_accounts_key(case_id)))
+        return {k.decode(): v == b"1" for k, v in raw.items()}
+
+    def count(self, statuses: Sequence[str]) -> int:
+        """How many live cases are in these statuses."""
+        pipe = self._redis.pipeline(transaction=False)
+        for status in statuses:
+            pipe.zcard(case_index("status", status))
+        return sum(int(n) for n in pipe.execute())
+
+
+_OFFSET = re.compile(r"^cs_offset$")
+
+
+def _offset(cursor: str) -> int:
+    offset, _ = decode_cursor(cursor, _OFFSET)
+    if offset < 0 or offset > 1_000_000:
+        raise BadCursor("cursor is not one this API issued")
+    return int(offset)
