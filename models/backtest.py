@@ -16,6 +16,7 @@ from typing import BinaryIO
 from models.alerts import alert_encoder
 from models.replay import ACCOUNTS_TOPIC, DEFAULT_BATCH_SIZE, replay
 from models.scorer import Scorer
+from streams.batch import AlertSink
 
 
 @dataclass
@@ -27,6 +28,7 @@ class BacktestSummary:
     invalid: Counter[str] = field(default_factory=Counter)
     invalid_profiles: int = 0
     alerts: int = 0
+    cases: int = 0
     severities: Counter[str] = field(default_factory=Counter)
     top_rules: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -38,6 +40,8 @@ class BacktestSummary:
             f"transfers scored: {self.transfers} ({self.redeliveries} repeated ids ignored)",
             f"alerts: {self.alerts} ({rate:.2%} of transfers)",
         ]
+        if self.cases:
+            out.append(f"cases: {self.cases} ({self.alerts / self.cases:.1f} alerts per case)")
         if self.severities:
             out.append("by severity: " + _counts(self.severities))
         if self.top_rules:
@@ -63,11 +67,14 @@ def run_backtest(
     scorer: Scorer,
     out: BinaryIO,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    sink: AlertSink | None = None,
 ) -> BacktestSummary:
-    """Replay the lines, write each new alert as one JSON line to `out`, and summarise."""
+    """Replay the lines, write each new alert as one JSON line to `out`, and summarise. With
+    a `sink` that groups alerts into cases (as the worker's does), each names its case."""
     summary = BacktestSummary()
     began = time.perf_counter()
-    for outcome in replay(transfers, profiles, scorer=scorer, batch_size=batch_size):
+    batches = replay(transfers, profiles, scorer=scorer, sink=sink, batch_size=batch_size)
+    for outcome in batches:
         summary.transfers += outcome.first_deliveries
         summary.redeliveries += outcome.redeliveries
         for rejected in outcome.rejected:

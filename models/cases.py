@@ -244,12 +244,17 @@ def group(
     view: MutableCaseView, alerts: Sequence[CaseInput], settings: CaseSettings
 ) -> tuple[dict[str, str], list[Change]]:
     """Group the alerts not grouped yet, in order, on the view (which applies each change as
-    it is made); each alert's case id (all of them), and the changes, in order."""
+    it is made); each alert's case id, and the changes, in order.
+
+    An alert's case id is the one it has once it is grouped (with the merges it caused), not
+    after the alerts that follow it in the same call: so it does not depend on how the
+    alerts were batched. One grouped before names its case as it stands now."""
     grouping = _Grouping(view, settings)
+    cased: dict[str, str] = {}
     for alert in alerts:
         if view.case_of_alert(alert.alert_id) is None:
             grouping.add(alert)
-    cased = {a.alert_id: view.case_of_alert(a.alert_id) or "" for a in alerts}
+        cased[alert.alert_id] = view.case_of_alert(alert.alert_id) or ""
     return cased, grouping.changes
 
 

@@ -130,21 +130,37 @@ def _open_output(path: Path) -> BinaryIO:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    import orjson
+
     from models.backtest import run_backtest
     from models.replay import read_lines
-    from service.wiring import build_scorer
+    from service.wiring import build_scorer, case_settings
+    from streams.batch import CasedAlertSink, MemoryAlertSink
+    from streams.state.case_memory import MemoryCases
 
     for path in (args.input, args.accounts):
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
-    scorer = build_scorer(Settings())
+    settings = Settings()
+    scorer = build_scorer(settings)
     profiles = read_lines(args.accounts) if args.accounts else ()
+    # Alerts grouped as the worker groups them, so each line names the case it would.
+    cases = MemoryCases(case_settings(settings))
+    sink = CasedAlertSink(MemoryAlertSink(), cases)
     args.alerts_out.parent.mkdir(parents=True, exist_ok=True)
     with _open_output(args.alerts_out) as out:
-        summary = run_backtest(read_lines(args.input), profiles, scorer, out, args.batch_size)
+        summary = run_backtest(read_lines(args.input), profiles, scorer, out, args.batch_size,
+                               sink=sink)  # fmt: skip
+    summary.cases = len(cases.open_cases())
     for line in summary.lines():
         print(line)
     print(f"alerts written to {args.alerts_out}")
+    if args.cases_out:
+        args.cases_out.parent.mkdir(parents=True, exist_ok=True)
+        with _open_output(args.cases_out) as out:
+            for document in cases.documents():
+                out.write(orjson.dumps(document) + b"\n")
+        print(f"cases written to {args.cases_out}")
     return 0
 
 
@@ -215,6 +231,13 @@ def register(subparsers: Any) -> None:
         help="JSON Lines (plain or .gz) of transfers in event-time order",
     )
     backtest.add_argument("--alerts-out", type=Path, required=True, metavar="OUT.jsonl")
+    backtest.add_argument(
+        "--cases-out",
+        type=Path,
+        metavar="CASES.jsonl",
+        help="also write the cases the alerts are grouped in, as the worker groups them "
+        "(one JSON object per line: summary, accounts, alert ids)",
+    )
     backtest.add_argument(
         "--accounts",
         type=Path,

@@ -3,8 +3,10 @@ tests). It is the whole `CaseView` grouping reads, and applies each change as it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from models.alerts import Alert
 from models.cases import (
@@ -21,6 +23,7 @@ from models.cases import (
     group,
     trim_links,
 )
+from models.watchlist import iso_ms
 
 
 @dataclass
@@ -93,3 +96,29 @@ class MemoryCases:
         """Every case not merged into another, by first event time then id."""
         live = (r for r in self.records.values() if r.merged_into is None)
         return sorted(live, key=lambda r: (r.first_ts_ms, r.case_id))
+
+    def documents(self) -> Iterator[dict[str, Any]]:
+        """Every live case as a JSON-ready document (`fraudwatch backtest --cases-out`): its
+        summary, its accounts (suspects first) and its alert ids by event time."""
+        for record in self.open_cases():
+            alerts = self.case_alerts.get(record.case_id, {})
+            accounts = self.case_accounts.get(record.case_id, {})
+            yield {
+                "case_id": record.case_id,
+                "status": record.status,
+                "severity": record.severity,
+                "priority": record.priority,
+                "first_event_at": iso_ms(record.first_ts_ms),
+                "last_event_at": iso_ms(record.last_ts_ms),
+                "alert_count": record.alerts,
+                "amount_at_risk": [
+                    {"currency": c, "amount": f"{Decimal(m) / 100:.2f}"}
+                    for c, m in sorted(record.amounts.items())
+                ],
+                "suspects": record.suspects,
+                "accounts": [
+                    {"account_id": a, "role": "suspect" if suspect else "party"}
+                    for a, suspect in sorted(accounts.items(), key=lambda kv: (not kv[1], kv[0]))
+                ],
+                "alert_ids": sorted(alerts, key=lambda a: (alerts[a], a)),
+            }

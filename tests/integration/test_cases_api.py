@@ -82,8 +82,10 @@ def test_a_24_transfer_split_by_one_mule_is_one_case_confirmed_in_one_call(
     assert mine["amount_at_risk"][0]["currency"] == "CNY"
     detail = api.get(f"/v1/cases/{case_id}", headers=ADMIN).json()
     assert {a["alert_id"] for a in detail["alerts"]} >= {a.alert_id for a in legs}
-    assert detail["accounts"][0] == {"account_id": "mule-1", "role": "suspect", "listed": True,
-                                     "amount_in": "240000.00", "amount_out": "237600.00"}  # fmt: skip
+    assert detail["accounts"][0] == {
+        "account_id": "mule-1", "role": "suspect", "listed": True,
+        "amount_in": "240000.00", "amount_out": "237600.00",
+    }  # fmt: skip
     assert len(detail["flows"]) == detail["alert_count"]
 
     desk = key_for(api, "investigator", "desk 3")
