@@ -91,6 +91,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = load_labelled(args.data_dir)
     scores = score_dataset(data, load_rules(settings), model, settings.model_weight)
     results = evaluate(data, scores, settings.alert_threshold)
+    cases = _case_figures(args.data_dir, settings, model_path, data.labels.ring)
     context = {
         "dataset": str(args.data_dir),
         "model": f"{model.name} {model.version}" if model else "none",
@@ -100,13 +101,50 @@ def _evaluate(args: argparse.Namespace) -> int:
         "fraudulent": int(data.y.sum()),
     }
     if args.out:
-        report = write_report(args.out, results, scores, data.y, context)
+        report = write_report(args.out, results, scores, data.y, context, cases)
         print(f"wrote {report}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
-        print(json.dumps(figures_json(results, context), indent=2))
+        print(json.dumps({**figures_json(results, context), "cases": vars(cases)}, indent=2))
     else:
         _print_table(results)
+        _print_cases(cases)
     return 0
+
+
+def _case_figures(
+    directory: Path, settings: Settings, model_path: Path | None, ring_of: dict[str, str]
+) -> Any:
+    """Alerts per case and rings in one case: the dataset replayed as the worker runs it
+    (scorer, then cases), each alert counted in the case it ends in."""
+    from models.case_evaluation import case_figures
+    from models.dataset import DataFiles
+    from models.replay import read_lines, replay
+    from service.wiring import build_scorer, case_settings
+    from streams.batch import CasedAlertSink, MemoryAlertSink
+    from streams.state.case_memory import MemoryCases
+
+    files = DataFiles.of(directory)
+    profiles = read_lines(files.accounts) if files.accounts else ()
+    scorer = build_scorer(settings.model_copy(update={"model_path": model_path}))
+    cases = MemoryCases(case_settings(settings))
+    sink = MemoryAlertSink()
+    for _ in replay(read_lines(files.transfers), profiles, scorer=scorer,
+                    sink=CasedAlertSink(sink, cases)):  # fmt: skip
+        pass
+    pairs = ((a.transfer_id, cases.alert_case[a.alert_id]) for a in sink.alerts.values())
+    return case_figures(pairs, ring_of)
+
+
+def _print_cases(figures: Any) -> None:
+    print(
+        f"\ncases: {figures.cases} for {figures.alerts} alerts "
+        f"({figures.alerts_per_case} alerts per case); fraud cases: {figures.fraud_cases} "
+        f"({figures.alerts_per_fraud_case} alerts per case, "
+        f"{figures.fraud_cases_with_legitimate_alerts} with legitimate alerts too, "
+        f"{figures.fraud_cases_with_several_rings} with several rings)\n"
+        f"rings in one case: {figures.rings_in_one_case} of {figures.rings_alerted} alerted "
+        f"({figures.rings_in_one_case_share:.0%})"
+    )
 
 
 def _print_table(results: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
 
 def _suppression(request: Request, account_id: str) -> SuppressionViewOut:
     view: SuppressionView = request.app.state.suppressions
-    rules = view.current().of_account(account_id)
+    rules = view.current(force=True).of_account(account_id)
     count, hits = view.store.hits_of(account_id)
     return SuppressionViewOut(
         rules=[
