@@ -6,17 +6,22 @@ holds whole (backtest), so that both group the same alerts into the same cases.
 Grouping, alert by alert in the order they are stored:
 1. An alert joins the case of its suspect account when that case was active within the case
    window (its events reach the alert's time give or take `window_ms`); otherwise it opens a
-   new case for the account, named by the account and the alert that opened it.
-2. The alert's transfer is an alerted money flow between its suspect and the other party.
-   Two suspects linked by such a flow within `link_ms` of each other belong to one ring: the
-   case of the alert's suspect merges with the case of the other party (when that party is a
-   suspect too), and with the cases of the suspects it earlier exchanged alerted money with.
+   new case for the account, named by the account and the alert that opened it. One
+   exception: an alert suspecting a payee that has passed no alerted money on (an ATM, a
+   beneficiary abroad, a mule at its first payment in) follows the payer's money: it joins
+   the payer's case, or, when the payer is a mule that received alerted money, the case the
+   payer is in — even when the payee has a case of its own (an ATM many rings cash out at
+   would otherwise gather their cash-outs into one case).
+2. Every alert's transfer is an alerted money flow from its payer to its payee. Cases are one
+   ring when an alerted flow within `link_ms` links them *through an account that passes
+   money on*: over a flow X → Y, the cases of X and of Y merge when Y also paid alerted money
+   on within the link window. So the layers of a mule chain merge as each mule pays on, while
+   a sink (an ATM, a merchant, an exchange's beneficiary) never links the rings that pay it,
+   and a victim (whose payments only go out) links nothing but its own alerts to its ring.
 3. Merged cases keep the id of the one opened first (its first event time, then its id), so
    the ring case's id does not depend on which link was seen last.
-4. A hub never links rings: an account that many suspects (more than `hub_suspects` within
-   `link_ms`) name as their counterparty (an ATM, an exchange, a big merchant, a victim of
-   several rings) is not a bridge between cases, or every ring cashing out at one ATM would
-   become one case.
+4. A hub never links anything: an account with alerted flows to or from more than
+   `hub_parties` accounts within the link window (a payment processor, an exchange).
 
 Everything depends on the alerts and their order only (no clock, no investigator), so a
 replay, a redelivery and a backtest give the same case ids.
@@ -37,7 +42,9 @@ from models.features import MS_PER_HOUR
 # A case's status from its alerts': the least settled wins (new work reopens a case).
 STATUS_ORDER = ("open", "escalated", "appealed", "confirmed", "dismissed")
 LINKS_KEPT = 100  # alerted-flow links kept per account and direction (newest first)
-HUB_SUSPECTS = 8  # more suspects naming an account as counterparty than this: a hub
+# More counterparties in alerted flows within the link window than this: a hub. A collecting
+# mule meets 20 victims and a dozen mules; a payment processor meets thousands.
+HUB_PARTIES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +53,7 @@ class CaseSettings:
 
     window_ms: int = 72 * MS_PER_HOUR
     link_ms: int = 24 * MS_PER_HOUR
-    hub_suspects: int = HUB_SUSPECTS
+    hub_parties: int = HUB_PARTIES
 
 
 def case_id_for(suspect: str, alert_id: str) -> str:
@@ -98,15 +105,16 @@ class CaseRecord:
         """Whether its events reach `ts_ms` give or take `window_ms`."""
         return self.first_ts_ms - window_ms <= ts_ms <= self.last_ts_ms + window_ms
 
-    def add(self, alert: CaseInput) -> None:
-        """Count one alert in."""
+    def add(self, alert: CaseInput, suspected: bool = True) -> None:
+        """Count one alert in (its suspect among the case's suspects, unless it joined the
+        case as the payee of a payer the case suspects)."""
         self.first_ts_ms = min(self.first_ts_ms, alert.ts_ms)
         self.last_ts_ms = max(self.last_ts_ms, alert.ts_ms)
         self.alerts += 1
         self.amounts[alert.currency] = self.amounts.get(alert.currency, 0) + alert.amount_minor
         if SEVERITIES.index(alert.severity) > SEVERITIES.index(self.severity):
             self.severity = alert.severity
-        if alert.suspect not in self.suspects:
+        if suspected and alert.suspect not in self.suspects:
             self.suspects = sorted([*self.suspects, alert.suspect])
         self.counts[alert.status] = self.counts.get(alert.status, 0) + 1
 
@@ -129,22 +137,27 @@ class CaseInput:
     """What grouping needs of an alert."""
 
     alert_id: str
+    payer: str
+    payee: str
     suspect: str
-    counterparty: str
     ts_ms: int
     amount_minor: int
     currency: str
     severity: str
     status: str
 
+    @property
+    def counterparty(self) -> str:
+        """The party the alert does not suspect."""
+        return self.payer if self.suspect == self.payee else self.payee
+
     @classmethod
     def of(cls, alert: Alert) -> CaseInput:
         """From a stored alert (its suspect, or the payee for one stored without)."""
         suspect = alert.suspect_account or alert.dst_account
-        other = alert.src_account if suspect == alert.dst_account else alert.dst_account
         amount_minor = int(Decimal(alert.amount) * 100)
-        return cls(alert.alert_id, suspect, other, alert.ts_ms, amount_minor, alert.currency,
-                   alert.severity, alert.status)  # fmt: skip
+        return cls(alert.alert_id, alert.src_account, alert.dst_account, suspect, alert.ts_ms,
+                   amount_minor, alert.currency, alert.severity, alert.status)  # fmt: skip
 
 
 class CaseView(Protocol):
@@ -159,9 +172,13 @@ class CaseView(Protocol):
         """The latest case suspecting the account."""
         ...
 
+    def party_case(self, account: str) -> str | None:
+        """The latest case the account is in, as a suspect or the other party of an alert."""
+        ...
+
     def links(self, account: str, kind: str) -> Mapping[str, int]:
-        """Alerted flows of the account, by counterparty → latest event time: `kind` `s`
-        where the account was the suspect, `c` where the counterparty was."""
+        """Alerted flows of the account, by counterparty → latest event time: `kind` `i`
+        for money it received, `o` for money it paid."""
         ...
 
     def case(self, case_id: str) -> CaseRecord | None:
@@ -188,10 +205,10 @@ class Suspect:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """An alerted flow between a suspect and its counterparty at `ts_ms`."""
+    """An alerted flow from `payer` to `payee` at `ts_ms`."""
 
-    suspect: str
-    counterparty: str
+    payer: str
+    payee: str
     ts_ms: int
 
 
@@ -268,45 +285,80 @@ class _Grouping:
         self.changes.append(change)
         self.view.apply(change)
 
+    def _active(self, account: str, at_ms: int, window_ms: int) -> CaseRecord | None:
+        case_id = self.view.suspect_case(account)
+        record = self.view.case(case_id) if case_id is not None else None
+        return record if record is not None and record.active_at(at_ms, window_ms) else None
+
+    def _following(self, payer: str, at_ms: int) -> CaseRecord | None:
+        """The case a payer's money is followed in: the payer's own case, or, for a payer that
+        received alerted money (a mule in someone's case, not a victim), the case it is in."""
+        record = self._active(payer, at_ms, self.settings.window_ms)
+        if record is None and self._near(payer, "i", at_ms):
+            case_id = self.view.party_case(payer)
+            candidate = self.view.case(case_id) if case_id is not None else None
+            if candidate is not None and candidate.active_at(at_ms, self.settings.window_ms):
+                record = candidate
+        return record
+
+    def _near(self, account: str, kind: str, at_ms: int) -> dict[str, int]:
+        link = self.settings.link_ms
+        return {p: ts for p, ts in self.view.links(account, kind).items()
+                if abs(ts - at_ms) <= link}  # fmt: skip
+
+    def _passes_on(self, account: str, at_ms: int) -> bool:
+        """Whether the account paid alerted money on within the link window."""
+        return bool(self._near(account, "o", at_ms))
+
+    def _hub(self, account: str, at_ms: int) -> bool:
+        parties = self._near(account, "i", at_ms).keys() | self._near(account, "o", at_ms).keys()
+        return len(parties) > self.settings.hub_parties
+
     def add(self, alert: CaseInput) -> None:
-        window, link = self.settings.window_ms, self.settings.link_ms
-        own = self.view.suspect_case(alert.suspect)
-        record = self.view.case(own) if own is not None else None
-        if record is None or not record.active_at(alert.ts_ms, window):
-            record = CaseRecord(case_id_for(alert.suspect, alert.alert_id), alert.ts_ms,
-                                alert.ts_ms)  # fmt: skip
+        window, at = self.settings.window_ms, alert.ts_ms
+        self._change(Link(alert.payer, alert.payee, at))
+        record, suspected = None, True
+        if alert.suspect == alert.payee and not self._passes_on(alert.payee, at):
+            # A payee that passed nothing on (an ATM, a first-layer mule): its alert follows
+            # the payer's money, into the payer's case when it has one.
+            record = self._following(alert.payer, at)
+            suspected = record is None
+        if record is None:
+            record = self._active(alert.suspect, at, window)
+        if record is None:
+            record = CaseRecord(case_id_for(alert.suspect, alert.alert_id), at, at)
             self._change(Suspect(alert.suspect, record.case_id))
-        record.add(alert)
+        record.add(alert, suspected)
         self._change(Summary(record))
-        self._change(Assign(alert.alert_id, record.case_id, alert.ts_ms))
-        self._change(Party(record.case_id, alert.suspect, True))
+        self._change(Assign(alert.alert_id, record.case_id, at))
+        self._change(Party(record.case_id, alert.suspect, suspected))
         self._change(Party(record.case_id, alert.counterparty, False))
-        self._change(Link(alert.suspect, alert.counterparty, alert.ts_ms))
-        cases = {record.case_id: record}
-        for party in self._linked(alert):
-            case_id = self.view.suspect_case(party)
-            other = self.view.case(case_id) if case_id is not None else None
-            if other is not None and other.active_at(alert.ts_ms, link):
-                cases[other.case_id] = other
+        # The cases at both ends of each bridge are one ring (the alert's own case among them
+        # only when its suspect is such an end: a sink's case links nothing).
+        cases: dict[str, CaseRecord] = {}
+        for payer, payee in self._bridges(alert):
+            for account in (payer, payee):
+                other = self._active(account, at, self.settings.link_ms)
+                if other is not None:
+                    cases[other.case_id] = other
         if len(cases) > 1:
             self._merge(list(cases.values()))
 
-    def _linked(self, alert: CaseInput) -> list[str]:
-        """The accounts this alert's suspect exchanged alerted money with near its time,
-        hubs left out (and none at all when the suspect is a hub)."""
-        if self._hub(alert.suspect, alert.ts_ms):
-            return []
-        parties = {alert.counterparty}
-        for kind in ("s", "c"):
-            for party, ts in self.view.links(alert.suspect, kind).items():
-                if abs(ts - alert.ts_ms) <= self.settings.link_ms:
-                    parties.add(party)
-        return sorted(p for p in parties if not self._hub(p, alert.ts_ms))
-
-    def _hub(self, account: str, at_ms: int) -> bool:
-        named_by = self.view.links(account, "c")
-        near = sum(1 for ts in named_by.values() if abs(ts - at_ms) <= self.settings.link_ms)
-        return near > self.settings.hub_suspects
+    def _bridges(self, alert: CaseInput) -> list[tuple[str, str]]:
+        """The alerted flows near this alert that link rings: those of its payer and its payee
+        (this one included) whose payee passed money on, neither end a hub. Each alert looks
+        again at the flows of both its parties, so a flow into an account links rings as
+        soon as the account pays on, whichever alert says so."""
+        at = alert.ts_ms
+        flows = set()
+        for account in (alert.payer, alert.payee):
+            flows |= {(payer, account) for payer in self._near(account, "i", at)}
+            flows |= {(account, payee) for payee in self._near(account, "o", at)}
+        return sorted(
+            (payer, payee) for payer, payee in flows
+            if self._passes_on(payee, at) and not self._hub(payer, at)
+            and not self._hub(payee, at)
+        )  # fmt: skip
 
     def _merge(self, cases: list[CaseRecord]) -> None:
         root, *absorbed = sorted(cases, key=lambda c: (c.first_ts_ms, c.case_id))

@@ -206,10 +206,18 @@ VOLUME_FEATURES: frozenset[str] = frozenset(
 )
 
 
+# What a payment looks like (its size, hour, a first-time payee, an old or young payer): on its
+# own that is how a scam victim's payment looks, so the account it points at is the payee.
+_PAYMENT_FEATURES = frozenset(
+    {"amount_minor", "hour_of_day", "is_first_time_payee", "amount_to_avg_30d", "src_holder_age"}
+)
+
+
 def feature_party(name: str) -> Party:
-    """The party a feature is about: the payee for its `dst_` features, else the payer (its
-    own windows, and what it did: the amount, the hour, the device it used)."""
-    return "payee" if name.startswith("dst_") else "payer"
+    """The party a feature is evidence against: the payee for its `dst_` features and for
+    what the payment itself looks like (a victim's payment points at where it goes), else the
+    payer (its own windows, its account, the device it used: how a mule behaves)."""
+    return "payee" if name.startswith("dst_") or name in _PAYMENT_FEATURES else "payer"
 
 
 def _known(value: int) -> float:

@@ -33,6 +33,7 @@ class MemoryCases:
     settings: CaseSettings = field(default_factory=CaseSettings)
     alert_case: dict[str, str] = field(default_factory=dict)
     suspect_cases: dict[str, str] = field(default_factory=dict)
+    party_cases: dict[str, str] = field(default_factory=dict)
     link_table: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     records: dict[str, CaseRecord] = field(default_factory=dict)
     case_alerts: dict[str, dict[str, int]] = field(default_factory=dict)  # alert → ts_ms
@@ -45,6 +46,10 @@ class MemoryCases:
     def suspect_case(self, account: str) -> str | None:
         """The latest case suspecting the account."""
         return self.suspect_cases.get(account)
+
+    def party_case(self, account: str) -> str | None:
+        """The latest case the account is in."""
+        return self.party_cases.get(account)
 
     def links(self, account: str, kind: str) -> Mapping[str, int]:
         """The account's alerted flows of one kind (see `CaseView.links`)."""
@@ -66,9 +71,10 @@ class MemoryCases:
         elif isinstance(change, Party):
             accounts = self.case_accounts.setdefault(change.case_id, {})
             accounts[change.account] = accounts.get(change.account, False) or change.suspect
+            self.party_cases[change.account] = change.case_id
         elif isinstance(change, Link):
-            self._link(change.suspect, "s", change.counterparty, change.ts_ms)
-            self._link(change.counterparty, "c", change.suspect, change.ts_ms)
+            self._link(change.payer, "o", change.payee, change.ts_ms)
+            self._link(change.payee, "i", change.payer, change.ts_ms)
         elif isinstance(change, Merge):
             self._merge(change.absorbed, change.root)
 
@@ -86,6 +92,8 @@ class MemoryCases:
             into[account] = into.get(account, False) or suspect
             if suspect and self.suspect_cases.get(account) == absorbed:
                 self.suspect_cases[account] = root
+            if self.party_cases.get(account) == absorbed:
+                self.party_cases[account] = root
 
     def assign(self, alerts: Sequence[Alert]) -> dict[str, str]:
         """Group alerts as they are stored; each one's case id."""

@@ -12,8 +12,9 @@ would have.
 Layout (prefix `fw:{al}`):
 - `:ac`                hash  alert id → case id
 - `:sx:<account>`      string the account's latest case as a suspect (expires)
-- `:lk:s|c:<account>`  zset  alerted flows of the account as suspect (`s`) or counterparty
-                       (`c`): the other party → latest event time (expires)
+- `:px:<account>`      string the latest case the account is in at all (expires)
+- `:lk:i|o:<account>`  zset  alerted flows into (`i`) and out of (`o`) the account: the other
+                       party → latest event time (expires)
 - `:c:<case>`          hash  the case's summary (see `_record_fields`)
 - `:c:<case>:al`       zset  its alerts by event time
 - `:c:<case>:ac`       hash  its accounts → 1 (suspect) or 0 (party)
@@ -138,6 +139,7 @@ class _Snapshot:
         self.settings = settings
         self._alerts: dict[str, str | None] = {}
         self._suspects: dict[str, str | None] = {}
+        self._parties: dict[str, str | None] = {}
         self._links: dict[tuple[str, str], dict[str, int]] = {}
         self._records: dict[str, CaseRecord] = {}
         self._merged: dict[str, str] = {}
@@ -159,12 +161,14 @@ class _Snapshot:
             raise ValueError("case snapshot does not match its request")
         for account in accounts:
             snapshot._suspects[account] = next(items) or None
-            for kind in ("s", "c"):
+            snapshot._parties[account] = next(items) or None
+            for kind in ("i", "o"):
                 snapshot._links[(account, kind)] = _pairs(items)
         for _ in range(int(next(items))):
             account = next(items)
             snapshot._suspects[account] = next(items) or None
-            snapshot._links[(account, "c")] = _pairs(items)
+            for kind in ("i", "o"):
+                snapshot._links[(account, kind)] = _pairs(items)
         for _ in range(int(next(items))):
             case_id = next(items)
             fields = {next(items): next(items) for _ in range(int(next(items)))}
@@ -183,6 +187,10 @@ class _Snapshot:
         case_id = self._suspects.get(account)
         return None if case_id is None else self._merged.get(case_id, case_id)
 
+    def party_case(self, account: str) -> str | None:
+        case_id = self._parties.get(account)
+        return None if case_id is None else self._merged.get(case_id, case_id)
+
     def links(self, account: str, kind: str) -> Mapping[str, int]:
         return self._links.get((account, kind), {})
 
@@ -196,9 +204,11 @@ class _Snapshot:
             self._suspects[change.account] = change.case_id
         elif isinstance(change, Assign):
             self._alerts[change.alert_id] = change.case_id
+        elif isinstance(change, Party):
+            self._parties[change.account] = change.case_id
         elif isinstance(change, Link):
-            for account, kind, party in ((change.suspect, "s", change.counterparty),
-                                         (change.counterparty, "c", change.suspect)):  # fmt: skip
+            for account, kind, party in ((change.payer, "o", change.payee),
+                                         (change.payee, "i", change.payer)):  # fmt: skip
                 links = self._links.setdefault((account, kind), {})
                 links[party] = max(links.get(party, change.ts_ms), change.ts_ms)
                 trim_links(links, change.ts_ms, self.settings.link_ms)
@@ -220,7 +230,7 @@ def _encode(change: Change, settings: CaseSettings, firsts: Mapping[str, int]) -
         return ["S", change.account, change.case_id]
     if isinstance(change, Link):
         cutoff = change.ts_ms - settings.link_ms
-        return ["L", change.suspect, change.counterparty, str(change.ts_ms), str(cutoff)]
+        return ["L", change.payer, change.payee, str(change.ts_ms), str(cutoff)]
     if isinstance(change, Party):
         suspect = "1" if change.suspect else "0"
         return ["P", change.case_id, change.account, suspect, str(firsts[change.case_id])]
@@ -249,7 +259,7 @@ class RedisCases:
             return {}
         inputs = [CaseInput.of(a) for a in alerts]
         ids = [a.alert_id for a in inputs]
-        accounts = sorted({x for a in inputs for x in (a.suspect, a.counterparty)})
+        accounts = sorted({x for a in inputs for x in (a.payer, a.payee)})
         request = orjson.dumps([PREFIX, ids, accounts]).decode()
         for _ in range(_CONFLICT_RETRIES):
             values = cast(list[bytes], self._read(keys=[ALERT_CASES], args=[request]))

@@ -10,10 +10,12 @@ from streams.state.case_memory import MemoryCases
 T0 = 1_772_413_200_000
 
 
-def alert(n: int, suspect: str, other: str, minutes: float, amount: int = 990_000,
-          severity: str = "medium") -> CaseInput:  # fmt: skip
-    return CaseInput(f"al_{n:024x}", suspect, other, T0 + int(minutes * MS_PER_MINUTE), amount,
-                     "CNY", severity, "open")  # fmt: skip
+def alert(n: int, payer: str, payee: str, minutes: float, suspect: str = "payer",
+          amount: int = 990_000, severity: str = "medium") -> CaseInput:  # fmt: skip
+    """Alert `n` on a transfer from `payer` to `payee`, suspecting one of them."""
+    suspected = payer if suspect == "payer" else payee
+    return CaseInput(f"al_{n:024x}", payer, payee, suspected, T0 + int(minutes * MS_PER_MINUTE),
+                     amount, "CNY", severity, "open")  # fmt: skip
 
 
 def grouped(alerts: list[CaseInput], batch: int = 500) -> tuple[MemoryCases, dict[str, str]]:
@@ -46,7 +48,8 @@ def test_the_same_suspect_after_the_window_opens_a_new_case() -> None:
 def test_suspects_linked_by_alerted_money_are_one_ring_case_named_by_its_first() -> None:
     # Victims pay a collector (suspect the payee), which splits to mules (suspect the payer),
     # which pass the money on to cash-out accounts (suspect the payer).
-    ring = [alert(1, "collector", "victim-1", 0), alert(2, "collector", "victim-2", 5)]
+    ring = [alert(1, "victim-1", "collector", 0, "payee"),
+            alert(2, "victim-2", "collector", 5, "payee")]  # fmt: skip
     ring += [alert(10 + i, "collector", f"mule-{i}", 30 + i) for i in range(3)]
     ring += [alert(20 + i, f"mule-{i}", f"cash-{i}", 90 + i) for i in range(3)]
     cases, cased = grouped(ring)
@@ -60,7 +63,7 @@ def test_suspects_linked_by_alerted_money_are_one_ring_case_named_by_its_first()
 
 
 def test_a_mule_that_alerts_before_its_link_joins_when_the_link_alerts() -> None:
-    first = [alert(1, "mule-b", "cash", 0), alert(2, "collector", "victim", 10)]
+    first = [alert(1, "mule-b", "cash", 0), alert(2, "victim", "collector", 10, "payee")]
     link = [alert(3, "collector", "mule-b", 20)]
     cases, cased = grouped(first + link)
     assert len(set(cased.values())) == 1
@@ -75,15 +78,30 @@ def test_links_older_than_the_link_window_do_not_merge() -> None:
 
 def test_an_atm_that_many_rings_cash_out_at_never_links_them() -> None:
     rings = [alert(i, f"mule-{i}", "atm-7", i) for i in range(12)]
-    # The ATM itself alerts (its fan-in looks like collection): its own case, nobody else's.
-    rings.append(alert(99, "atm-7", "mule-3", 30))
-    _, cased = grouped(rings)
-    assert len(set(cased.values())) == 13
+    # The ATM itself alerts (its fan-in looks like collection): an account that passed no
+    # money on, its alert follows the paying mule's money into that mule's case.
+    rings.append(alert(99, "mule-3", "atm-7", 30, "payee"))
+    cases, cased = grouped(rings)
+    assert len(set(cased.values())) == 12
+    assert cased[rings[-1].alert_id] == cased[rings[3].alert_id]
+    mule_case = cases.records[cased[rings[3].alert_id]]
+    assert mule_case.suspects == ["mule-3"]  # the ATM is a party of it, not a suspect
+
+
+def test_a_victim_links_nothing_but_its_own_payments_to_its_ring() -> None:
+    # One victim pays two rings' collectors; each collector passes the money on.
+    flows = [alert(1, "victim", "collector-a", 0, "payee"),
+             alert(2, "victim", "collector-b", 10, "payee"),
+             alert(3, "collector-a", "mule-a", 40), alert(4, "collector-b", "mule-b", 50),
+             alert(5, "mule-a", "cash-a", 80), alert(6, "mule-b", "cash-b", 90)]  # fmt: skip
+    _, cased = grouped(flows)
+    assert len(set(cased.values())) == 2
+    assert cased[flows[0].alert_id] == cased[flows[4].alert_id]
 
 
 def test_the_same_alerts_give_the_same_cases_however_they_are_batched() -> None:
     ring = [alert(i, f"m{i % 5}", f"m{(i + 1) % 5}", 3 * i) for i in range(40)]
-    ring += [alert(100 + i, f"x{i}", "shop", 50 * i) for i in range(20)]
+    ring += [alert(100 + i, f"x{i}", "shop", 50 * i, "payee") for i in range(20)]
     one, whole = grouped(ring)
     for batch in (1, 7, 13):
         other, cased = grouped(ring, batch)

@@ -49,3 +49,6 @@ def test_a_model_only_alert_suspects_whom_its_strongest_evidence_is_about() -> N
     assert feature_party("dst_in_count_1h") == "payee"
     assert feature_party("src_pass_through_24h") == "payer"
     assert feature_party("device_accounts_7d") == "payer"
+    # What the payment looks like is evidence against where it goes (a victim's payment).
+    assert feature_party("amount_to_avg_30d") == "payee"
+    assert feature_party("is_first_time_payee") == "payee"

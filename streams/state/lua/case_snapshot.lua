@@ -3,9 +3,9 @@
 -- {al} slot; names are built from the prefix in ARGV.
 -- `request` = {prefix, alert ids, accounts (suspects and counterparties)}.
 -- Returns a flat list of strings, section by section (see streams/state/case_store.py):
---   the case of each alert; per account its suspect case and its links (`s` then `c`);
---   per other account those links name, its suspect case and its `c` links; per case read,
---   its summary fields.
+--   the case of each alert; per account its suspect case, the case it is in, and its links
+--   (`i` then `o`); per other account those links name, its suspect case and its links;
+--   per case read, its summary fields.
 local function case_snapshot(request)
   local prefix = request[1]
   local ids, accounts = request[2], request[3]
@@ -37,7 +37,10 @@ local function case_snapshot(request)
     local case_id = redis.call('GET', prefix .. ':sx:' .. account) or ''
     push(case_id)
     note_case(case_id)
-    for _, kind in ipairs({'s', 'c'}) do
+    local in_case = redis.call('GET', prefix .. ':px:' .. account) or ''
+    push(in_case)
+    note_case(in_case)
+    for _, kind in ipairs({'i', 'o'}) do
       local rows = push_links(prefix .. ':lk:' .. kind .. ':' .. account)
       for i = 1, #rows, 2 do
         local party = rows[i]
@@ -55,7 +58,8 @@ local function case_snapshot(request)
     local case_id = redis.call('GET', prefix .. ':sx:' .. account) or ''
     push(case_id)
     note_case(case_id)
-    push_links(prefix .. ':lk:c:' .. account)
+    push_links(prefix .. ':lk:i:' .. account)
+    push_links(prefix .. ':lk:o:' .. account)
   end
   table.sort(cases)
   push(tostring(#cases))

@@ -40,9 +40,9 @@ for _, change in ipairs(cjson.decode(ARGV[3])) do
     redis.call('ZADD', rec(change[3]) .. ':al', change[4], change[2])
   elseif op == 'S' then      -- {S, account, case_id}
     redis.call('SET', prefix .. ':sx:' .. change[2], change[3], 'PX', ttl)
-  elseif op == 'L' then      -- {L, suspect, counterparty, ts, cutoff}
-    link(change[2], 's', change[3], change[4], change[5])
-    link(change[3], 'c', change[2], change[4], change[5])
+  elseif op == 'L' then      -- {L, payer, payee, ts, cutoff}
+    link(change[2], 'o', change[3], change[4], change[5])
+    link(change[3], 'i', change[2], change[4], change[5])
   elseif op == 'P' then      -- {P, case_id, account, '1' suspect | '0' party, first_ts}
     local accounts = rec(change[2]) .. ':ac'
     if change[4] == '1' then
@@ -50,6 +50,7 @@ for _, change in ipairs(cjson.decode(ARGV[3])) do
     else
       redis.call('HSETNX', accounts, change[3], '0')
     end
+    redis.call('SET', prefix .. ':px:' .. change[3], change[2], 'PX', ttl)
     redis.call('ZADD', index('account', change[3]), 'NX', change[5], change[2])
   elseif op == 'M' then      -- {M, absorbed, root, root's first_ts}
     local absorbed, root = change[2], change[3]
@@ -69,6 +70,10 @@ for _, change in ipairs(cjson.decode(ARGV[3])) do
         end
       else
         redis.call('HSETNX', rec(root) .. ':ac', account, '0')
+      end
+      local in_case = prefix .. ':px:' .. account
+      if redis.call('GET', in_case) == absorbed then
+        redis.call('SET', in_case, root, 'KEEPTTL')
       end
       redis.call('ZREM', index('account', account), absorbed)
       redis.call('ZADD', index('account', account), 'NX', change[4], root)
