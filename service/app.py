@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import redis
@@ -46,7 +47,6 @@ from service.routes.console import install_console
 from service.routes.docs import install_docs
 from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
-from streams.state.account_view import load_view_script
 from streams.state.base import EntityHasher
 from streams.state.watchlists import WatchlistView
 from streams.state.webhooks import WebhookStore
@@ -61,17 +61,6 @@ def _rate_limiter(config: Settings) -> RateLimiter | None:
     if config.rate_limit_per_minute == 0:
         return None
     return RateLimiter(RateLimit(config.rate_limit_per_minute, config.rate_limit_burst))
-
-
-async def _refresh_watchlists(view: WatchlistView, every_s: float) -> None:
-    """Keep the API's watchlist snapshot current on a worker thread, so that screening reads
-    it without a Redis call on the event loop."""
-    while True:
-        try:
-            await asyncio.to_thread(view.current)
-        except redis.RedisError as error:
-            log.warning("watchlist refresh failed", extra={"error": type(error).__name__})
-        await asyncio.sleep(max(every_s, 0.1))
 
 
 async def _rekey_watchlists(view: WatchlistView, pseudonymise: EntityHasher) -> None:
@@ -91,8 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Routes that are plain functions run on worker threads with the blocking client; the
-        # coroutines on the event loop (authentication, screening) use the asyncio one.
+        # Routes that are plain functions run on worker threads with the blocking client, and
+        # so does screening (on its own thread); authentication, a coroutine on the event
+        # loop, uses the asyncio client. None of them can stall the loop on a hung Redis.
         client = wiring.redis_client(config)
         async_client = wiring.async_redis_client(config)
         app.state.settings = config
@@ -125,41 +115,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.watchlists = wiring.watchlist_view(config, client)
         app.state.suppressions = wiring.suppression_view(config, client)
         app.state.webhooks = WebhookStore(client)
+        context = ScreeningContext(client, app.state.state_store, app.state.watchlists)
+        # One thread runs each batch whole (Redis round trips and the model) while the loop
+        # reads the next batch's requests; why a thread: service/batcher.py.
+        screener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
 
-        def load_scripts() -> None:
-            app.state.state_store.load_scripts()
-            load_view_script(client)
-
-        context = ScreeningContext(
-            async_client, app.state.state_store, app.state.watchlists, load_scripts
-        )
-
-        async def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
+        def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
             scorer: Scorer | None = app.state.scorer  # the ones in force: reload swaps them
             policy: ScreeningPolicy | None = app.state.policy
             if scorer is None or policy is None:
                 raise Unavailable("the rule library or screening policy did not load; see /readyz")
-            return await screen_transfers(context, scorer, policy, transfers)
+            return screen_transfers(context, scorer, policy, transfers)
+
+        async def screen_on_thread(transfers: Sequence[Transfer]) -> list[Screened]:
+            return await asyncio.get_running_loop().run_in_executor(
+                screener, screen_batch, transfers
+            )
 
         # Its own, not app.state's at exit: a second lifespan on another loop (a test's ASGI
         # transport) replaces app.state.screening, and each must stop the batcher it started.
-        screening = RequestBatcher(screen_batch)
+        screening = RequestBatcher(screen_on_thread)
         app.state.screening = screening
         screening.start()
-        background = [
-            asyncio.create_task(
-                _refresh_watchlists(app.state.watchlists, config.watchlist_refresh_s)
-            ),
-            asyncio.create_task(_rekey_watchlists(app.state.watchlists, app.state.hasher)),
-        ]
+        rekeying = asyncio.create_task(_rekey_watchlists(app.state.watchlists, app.state.hasher))
         # What start-up built (model, rules, libraries) lives as long as the process: out of
         # the collector's sight, a full collection no longer walks it mid-request.
         gc.freeze()
         yield
         await screening.stop()
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        screener.shutdown(wait=False, cancel_futures=True)
+        rekeying.cancel()
+        await asyncio.gather(rekeying, return_exceptions=True)
         await async_client.aclose()
         client.close()
 

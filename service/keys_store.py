@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio.client
 
 from service.auth import ROLES, Caller, Role, key_digest
-from streams.state.pipelines import AnyPipeline
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class KeyStore:
         return secret, record
 
     @staticmethod
-    def queue_lookup(pipe: AnyPipeline, digest: str) -> None:
+    def queue_lookup(pipe: redis.asyncio.client.Pipeline, digest: str) -> None:
         """Queue the read of a presented key's record (for `caller_from`) on a pipeline."""
         pipe.hgetall(record_key(digest))
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from models.features import WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
 from streams.state import keys
-from streams.state.pipelines import AnyPipeline
 from streams.state.scripts import script_source
 
 
@@ -78,14 +78,14 @@ def load_view_script(client: redis.Redis) -> None:
     client.script_load(_VIEW_SOURCE)
 
 
-def queue_views(pipe: AnyPipeline, account_ids: Sequence[str]) -> None:
+def queue_views(pipe: Pipeline, account_ids: Sequence[str]) -> None:
     """Queue one account-view script per account (one reply each)."""
     for account_id in account_ids:
         k = keys.account_keys(account_id)
         pipe.evalsha(_VIEW_SHA, len(_VIEW_KEYS), *(k[role] for role in _VIEW_KEYS))
 
 
-def queue_sharing(pipe: AnyPipeline, views: Sequence[list[Any]]) -> int:
+def queue_sharing(pipe: Pipeline, views: Sequence[list[Any]]) -> int:
     """Queue, for each view's devices, phones and IPs, who else used them; returns how many."""
     queued = 0
     for view in views:

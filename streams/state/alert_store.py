@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import msgspec
 import redis
+from redis.client import Pipeline
 
 from models.alerts import (
     SEVERITIES,
@@ -28,7 +29,6 @@ from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, 
 from streams.state.alert_events import DEFAULT_MAX_EVENTS, EVENTS_KEY
 from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
 from streams.state.case_store import ALERT_CASES
-from streams.state.pipelines import AnyPipeline
 from streams.state.scripts import script_with
 
 log = logging.getLogger(__name__)
@@ -368,13 +368,13 @@ class AlertStore:
         return [found[i] for i in ids if i in found]
 
     @staticmethod
-    def queue_recent_ids(pipe: AnyPipeline, account_ids: Sequence[str], limit: int) -> None:
+    def queue_recent_ids(pipe: Pipeline, account_ids: Sequence[str], limit: int) -> None:
         """Queue, per account, the ids of its `limit` most recent alerts (payer or payee)."""
         for account_id in account_ids:
             pipe.zrevrange(index_key("account", account_id), 0, limit - 1)
 
     @staticmethod
-    def queue_get(pipe: AnyPipeline, alert_ids: Sequence[str]) -> None:
+    def queue_get(pipe: Pipeline, alert_ids: Sequence[str]) -> None:
         """Queue the reads of the alerts and their cases (`GET_REPLIES` replies: decode them
         with `decode_found`)."""
         pipe.mget([alert_key(i) for i in alert_ids])

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, cast
 import hiredis
 import orjson
 import redis
+from redis.client import Pipeline
 from redis.connection import Connection, ConnectionPool
 from redis.typing import EncodableT, FieldT
 
@@ -32,7 +33,6 @@ from models.features import (
 )
 from streams.state import keys
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
-from streams.state.pipelines import AnyPipeline
 from streams.state.scripts import after_script_reload, script_source
 
 _SCRIPTS = ("payer", "payee", "entity")
@@ -143,7 +143,7 @@ class RedisStateStore:
             return []
         return after_script_reload(lambda: self._peek(transfers), self.load_scripts)
 
-    def queue_peek(self, pipe: AnyPipeline, transfers: Sequence[Transfer]) -> PendingFacts:
+    def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
         """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
         all); the caller retries on `NoScriptError`."""
         self._ensure_loaded()

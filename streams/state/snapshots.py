@@ -45,9 +45,3 @@ class RefreshedSnapshot(Generic[S]):
             if self._version() != self._snapshot.version:
                 self._snapshot = self._load()
         return self._snapshot
-
-    @property
-    def latest(self) -> S:
-        """The snapshot as last loaded, without asking Redis (the API refreshes it in the
-        background, so screening never waits on Redis for it)."""
-        return self._snapshot

@@ -16,12 +16,12 @@ from typing import cast
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from models.events import Transfer
 from models.features import NOT_LISTED, ListedParties
 from models.watchlist import KINDS, WatchlistEntry, Watchlists
 from streams.state.base import ENTITY_KINDS, EntityHasher
-from streams.state.pipelines import AnyPipeline
 from streams.state.snapshots import RefreshedSnapshot
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class WatchlistStore:
         return self.decode(kind, key, raw)
 
     @staticmethod
-    def queue_get(pipe: AnyPipeline, kind: str, key: str) -> None:
+    def queue_get(pipe: Pipeline, kind: str, key: str) -> None:
         """Queue the read of one entry on a pipeline (decode its reply with `decode`)."""
         pipe.hget(entries_key(kind), key)
 

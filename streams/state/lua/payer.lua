@@ -60,7 +60,7 @@ local facts = table.concat({
   first_time, s(hour_sum(KEYS[12], hour) + added_amount), prior_n, s(prior_sum),
   redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13], hour)),
   redis.call('ZCOUNT', KEYS[11], t24h, '+inf'),
-  s(last_in), s(fs), meta[4] or '-1', meta[5] or '-1', meta[6] or '-1',
+  s(last_in), s(fs), known_int(meta[4]), known_int(meta[5]), known_int(meta[6]),
   redis.call('ZCOUNT', KEYS[4], t7d, '+inf') + device_new,
 }, ',')
 if ARGV[11] == '1' then return {1, facts} end
