@@ -86,6 +86,7 @@ class AlertEvent:
     from_status: str | None = None
     to_status: str | None = None
     by_key_id: str | None = None
+    move: int | None = None  # the move's number in the alert's history (1 for the first)
 
 
 class StoredAlert(NamedTuple):

@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 from models.alerts import Alert, alert_encoder
 from models.webhooks import SIGNATURE_HEADER, RetrySchedule, delivery_id, signature
 from service import export_metrics as metrics
-from service.feedback import Feedback
+from service.feedback import ConsequencesPending, Feedback
 from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.webhooks import Delivery, Webhook, WebhookStore
@@ -66,12 +66,12 @@ class EventReactor:
         current = {a.alert_id: a for a in self._alerts.get_many({e.alert_id for e in events})}
         hooks = self._hooks.all()
         deliveries = []
+        handled = []
         for event in events:
             alert = current.get(event.alert_id)
             if alert is None:
+                handled.append(event)
                 continue  # purged since
-            if event.type == "alert.updated" and event.action and event.to_status:
-                self._feedback.after_move(event.alert_id, event.action, event.to_status)
             if event.type == "alert.updated" or event.origin != "worker":
                 self._publish(event.type, alert)
             deliveries += [
@@ -79,9 +79,19 @@ class EventReactor:
                          event.type, event.alert_id, self._clock_ms(), 0)
                 for hook in hooks if event.type in hook.events
             ]  # fmt: skip
+            if event.action and event.to_status and event.move:
+                try:
+                    self._feedback.after_move(event.alert_id, event.action, event.to_status,
+                                              event.move, wait_s=2.0)  # fmt: skip
+                except ConsequencesPending:
+                    # The API is still applying them: left unacknowledged, read again in a
+                    # minute (when it has finished, or its claim has expired). Published and
+                    # queued again then too: at least once, deliveries once per webhook.
+                    continue
+            handled.append(event)
         self._hooks.enqueue(deliveries, self._clock_ms())
-        self._events.ack(events)
-        metrics.EVENTS_HANDLED.inc(len(events))
+        self._events.ack(handled)
+        metrics.EVENTS_HANDLED.inc(len(handled))
         return len(events)
 
 

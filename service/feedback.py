@@ -9,18 +9,23 @@
 - a move to `dismissed` (`dismiss`, or `restore`) suppresses each of the alert's reasons for
   its suspect account for `FRAUDWATCH_SUPPRESS_DAYS`.
 
-Every consequence is idempotent: the API applies them as it records the decision, and the
-event reader applies them again from the alert event log (`alert.updated`), so a decision
-whose consequences were cut short by a crash still gets them.
+The API applies them as it records the decision, and the event reader beside each worker
+applies them from the alert event log (`alert.updated`) when the API did not (it crashed
+mid-way): whoever comes first claims the move (one Redis key per alert and move, for a
+while), applies its consequences and keeps what they were, so the other reports the same and
+nothing is applied twice; a claim its holder never finished expires and is taken over. Every
+consequence is idempotent besides.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import cast
 
+import orjson
 import redis
 
 from models.alerts import Alert, SeverityBands, rfc3339_now
@@ -37,6 +42,11 @@ from streams.state.watchlists import WatchlistStore
 log = logging.getLogger("fraudwatch.feedback")
 
 SOURCE = "investigation"
+# A move's consequences are claimed for this long (then another may apply them), and what
+# they were is kept this long for the other to read.
+CLAIM_S = 60
+KEPT_S = 86_400
+_CLAIMED = b"claimed"
 # Alerts of an account read to find another that still confirms it (newest first).
 _CONFIRMING_SCAN = 2000
 
@@ -55,6 +65,15 @@ class Consequences:
     unlisted: str | None = None
     suppressed: tuple[str, ...] = ()
     retro_alerts: int = 0
+
+
+class ConsequencesPending(Exception):
+    """Another process holds the claim on a move's consequences and has not finished."""
+
+
+def claim_key(alert_id: str, move: int) -> str:
+    """Who applies one move's consequences, then what they were."""
+    return f"fw:{{fb}}:{alert_id}:{move}"
 
 
 class RetroHunt:
@@ -112,11 +131,34 @@ class Feedback:
         self._retro = retro
         self._suppress_ms = suppress_days * MS_PER_DAY
 
-    def after_move(self, alert_id: str, action: str, to_status: str) -> Consequences:
-        """The consequences of `action` having moved the alert to `to_status` (idempotent).
-        None once the alert has moved on since: consequences follow where it stands now (a
-        confirmation read late from the event log does not list again what an upheld appeal
-        has lifted meanwhile)."""
+    def after_move(
+        self, alert_id: str, action: str, to_status: str, move: int, wait_s: float = 10.0
+    ) -> Consequences:
+        """The consequences of the alert's `move`-th move (`action`, to `to_status`): applied
+        now if no one claimed them, else as the claimant applied them (waiting up to `wait_s`
+        for it; `ConsequencesPending` when it has not finished by then)."""
+        key = claim_key(alert_id, move)
+        if self._redis.set(key, _CLAIMED, nx=True, ex=CLAIM_S):
+            done = self._apply(alert_id, action, to_status)
+            self._redis.set(key, orjson.dumps(asdict(done)), ex=KEPT_S)
+            return done
+        deadline = time.monotonic() + wait_s
+        while True:
+            kept = cast(bytes | None, self._redis.get(key))
+            if kept is None:  # the claim expired unfinished: take it over
+                return self.after_move(alert_id, action, to_status, move, wait_s)
+            if kept != _CLAIMED:
+                data = orjson.loads(kept)
+                return Consequences(data["listed"], data["unlisted"], tuple(data["suppressed"]),
+                                    data["retro_alerts"])  # fmt: skip
+            if time.monotonic() >= deadline:
+                raise ConsequencesPending(key)
+            time.sleep(0.05)
+
+    def _apply(self, alert_id: str, action: str, to_status: str) -> Consequences:
+        """Apply the consequences (each idempotent). None once the alert has moved on
+        since: consequences follow where it stands now (a confirmation read late from the
+        event log does not list again what an upheld appeal has lifted meanwhile)."""
         alert = self._alerts.get(alert_id)
         if alert is None or alert.suspect_account is None or alert.status != to_status:
             return Consequences()

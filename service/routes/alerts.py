@@ -114,7 +114,7 @@ def act_on_alert(
     if store.get(alert_id) is None:
         raise NotFound(f"no readable alert {alert_id}")
     try:
-        source = store.apply(
+        moved = store.apply(
             alert_id, body.action, actor, body.note, at, four_eyes=settings.four_eyes_rule
         )
     except AlertMissing:
@@ -125,7 +125,7 @@ def act_on_alert(
         raise Forbidden(str(refused)) from None
     feedback: Feedback = request.app.state.feedback
     target = MOVES[body.action].target
-    done = feedback.after_move(alert_id, body.action, target)
+    done = feedback.after_move(alert_id, body.action, target, moved.number)
     if done.listed or done.unlisted:
         # This process screens by the new list at once; the others within a refresh.
         request.app.state.watchlists.current(force=True)
@@ -134,7 +134,7 @@ def act_on_alert(
         raise NotFound(f"no readable alert {alert_id}")
     entry = HistoryEntryOut(
         action=body.action,
-        from_status=source,
+        from_status=moved.source,
         to=MOVES[body.action].target,
         by=ActorOut(key_id=actor.key_id, name=actor.name, role=actor.role),
         at=at,

@@ -168,7 +168,7 @@ def act_on_case(
     suppressed: set[str] = set()
     retro = 0
     for result in moved:
-        done = feedback.after_move(result.alert_id, body.action, target)
+        done = feedback.after_move(result.alert_id, body.action, target, result.move)
         listed += [done.listed] if done.listed else []
         unlisted += [done.unlisted] if done.unlisted else []
         suppressed.update(done.suppressed)

@@ -36,9 +36,11 @@ def decode_event(event_id: bytes | str, fields: dict[bytes, bytes]) -> AlertEven
     if kind not in EVENT_TYPES or not alert_id:
         log.warning("alert event unreadable", extra={"event_id": _text(event_id)})
         return None
+    move = data.get("move", "")
     return AlertEvent(
         _text(event_id), kind, alert_id, data.get("origin", "worker"),  # type: ignore[arg-type]
         data.get("action"), data.get("from"), data.get("to"), data.get("by"),
+        int(move) if move.isdigit() else None,
     )  # fmt: skip
 
 

@@ -143,23 +143,32 @@ class AlertMissing(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class Moved:
+    """A move taken: the status it left, and its number in the alert's history."""
+
+    source: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
 class MoveResult:
-    """What a move did to one alert of many: `applied` (`detail`: the status it left),
-    `not_allowed` (`detail`: the status that does not allow it), `refused` by the four-eyes
-    rule (`detail`: why), or `missing`."""
+    """What a move did to one alert of many: `applied` (`detail`: the status it left, `move`:
+    its number), `not_allowed` (`detail`: the status that does not allow it), `refused` by
+    the four-eyes rule (`detail`: why), or `missing`."""
 
     alert_id: str
     outcome: str
     detail: str
+    move: int = 0
 
 
-def _moved_from(alert_id: str, action: Action, reply: Any) -> str:
-    """The status the workflow script moved the alert from; raises what it refused."""
+def _moved(alert_id: str, action: Action, reply: Any) -> Moved:
+    """The move the workflow script took; raises what it refused."""
     if reply[0] == -1:
         raise AlertMissing(alert_id)
     if reply[0] == 0:
         raise MoveRefused(action, reply[1].decode())
-    return str(reply[1].decode())
+    return Moved(reply[1].decode(), int(reply[2]))
 
 
 def _script(client: redis.Redis, name: str) -> Any:
@@ -245,8 +254,9 @@ class AlertStore:
         at: str,
         *,
         four_eyes: bool = False,
-    ) -> str:
-        """Take a workflow action atomically; returns the status it moved from.
+    ) -> Moved:
+        """Take a workflow action atomically; returns the status it moved from and the move's
+        number in the alert's history.
 
         Raises `AlertMissing`, `MoveRefused` when the current status does not allow it, or
         `FourEyesRefused` when the four-eyes rule is on and forbids it to this actor. The rule
@@ -265,7 +275,7 @@ class AlertStore:
             reply = self._act(keys=keys, args=[*args, *self._tail(seen)])
             if reply[0] != -2:  # -2: another move came in after the history was read
                 break
-        return _moved_from(alert_id, action, reply)
+        return _moved(alert_id, action, reply)
 
     def apply_many(
         self,
@@ -306,10 +316,10 @@ class AlertStore:
                 if isinstance(reply, Exception):
                     raise reply
                 if reply[0] == -2:  # its history grew meanwhile: judged again, alone
-                    source = self.apply(alert_id, action, actor, note, at, four_eyes=four_eyes)
+                    moved = self.apply(alert_id, action, actor, note, at, four_eyes=four_eyes)
                 else:
-                    source = _moved_from(alert_id, action, reply)
-                results.append(MoveResult(alert_id, "applied", source))
+                    moved = _moved(alert_id, action, reply)
+                results.append(MoveResult(alert_id, "applied", moved.source, moved.number))
             except MoveRefused as not_allowed:
                 results.append(MoveResult(alert_id, "not_allowed", not_allowed.status))
             except FourEyesRefused as barred:

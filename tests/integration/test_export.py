@@ -4,13 +4,8 @@ logged), and the alerts topic carries updates with the current status."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,54 +14,10 @@ from prometheus_client import REGISTRY
 from service.app import create_app
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicReader, TopicSet
 from tests.integration.harness import committed, produce, wait_for, worker_thread
+from tests.integration.webhook_receiver import Receiver
 from tests.traffic import fan_out_ring
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
-
-
-class Receiver:
-    """A bank's endpoint: verifies each delivery's signature as a receiver would (its own
-    HMAC, not fraudwatch's code), answers with the next scripted status, keeps what came."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.secret = ""
-        self.received: list[dict] = []
-        self.bad_signatures = 0
-        self._statuses = list(statuses or [])
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = receiver.take(self.headers, body)
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/fraudwatch"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def take(self, headers, body: bytes) -> int:
-        parts = dict(p.split("=", 1) for p in headers["X-Fraudwatch-Signature"].split(","))
-        mac = hmac.new(self.secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256)
-        fresh = abs(time.time() - int(parts["t"])) < 300
-        with self._lock:
-            if not (fresh and hmac.compare_digest(mac.hexdigest(), parts["v1"])):
-                self.bad_signatures += 1
-                return 400
-            status = self._statuses.pop(0) if self._statuses else 204
-            if 200 <= status < 300:
-                self.received.append({"delivery": headers["X-Fraudwatch-Delivery"],
-                                      **json.loads(body)})  # fmt: skip
-            return status
-
-    def events(self, kind: str) -> dict[str, dict]:
-        with self._lock:
-            return {e["alert"]["alert_id"]: e["alert"] for e in self.received if e["type"] == kind}
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@
 --       [11] the history length the caller judged the move on ('' when it judged none),
 --       [12] the event stream's approximate cap, [13] the key prefix of cases,
 --       [14] the statuses, least settled first (a case's status is its alerts' least settled)
--- Returns {1, from} when applied, {0, current} when the action is not allowed, {-1} missing,
+-- Returns {1, from, n} when applied (n: the move's number in the history, 1 for the first),
+-- {0, current} when the action is not allowed, {-1} missing,
 -- {-2} when the history has grown since the caller read it (the four-eyes rule re-checks).
 __CASE_STATUS__
 local body = redis.call('GET', KEYS[1])
@@ -41,7 +42,7 @@ local ts = redis.call('ZSCORE', index[current], ARGV[1])
 redis.call('ZREM', index[current], ARGV[1])
 redis.call('ZADD', index[ARGV[3]], ts, ARGV[1])
 
-redis.call('RPUSH', KEYS[2], cjson.encode({
+local moves = redis.call('RPUSH', KEYS[2], cjson.encode({
   action = ARGV[2], from = current, to = ARGV[3], at = ARGV[8], note = ARGV[10],
   by = {key_id = ARGV[5], name = ARGV[6], role = ARGV[7]},
 }))
@@ -63,5 +64,5 @@ if record and redis.call('HEXISTS', record, 'status') == 1 then
 end
 redis.call('XADD', KEYS[#KEYS - 1], 'MAXLEN', '~', ARGV[12], '*',
   'type', 'alert.updated', 'alert_id', ARGV[1], 'origin', 'api',
-  'action', ARGV[2], 'from', current, 'to', ARGV[3], 'by', ARGV[5])
-return {1, current}
+  'action', ARGV[2], 'from', current, 'to', ARGV[3], 'by', ARGV[5], 'move', moves)
+return {1, current, moves}
