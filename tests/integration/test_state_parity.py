@@ -111,3 +111,21 @@ def test_sent_batches_read_later_and_a_lost_script_cache_change_nothing(
     assert redis_client.ping()  # the failed batch's unread replies were dropped with its link
     for batch in batches[1:]:
         assert in_redis.apply_transfers(batch) == in_memory.apply_transfers(batch)
+
+
+def test_observation_begins_at_the_first_transfer_applied_in_both_stores(
+    redis_client: redis.Redis,
+) -> None:
+    events, _ = traffic(seed=3, count=300, max_gap_ms=600_000)
+    hasher = EntityHasher("parity")
+    stores = [RedisStateStore(redis_client, hasher), MemoryStateStore(hasher)]
+    # Before anything is applied, a dry run treats its own first transfer as the beginning.
+    for store in stores:
+        assert {f.observed_since_ms for f in store.peek(events[5:8])} == {events[5].ts_ms}
+    late_first = events[1:]  # an earlier event (events[0]) arrives after observation began
+    for store in stores:
+        facts = store.apply_transfers(late_first[:100])
+        facts += store.apply_transfers([events[0], *late_first[100:]])
+        assert {f.observed_since_ms for f in facts} == {events[1].ts_ms}
+        assert {f.observed_since_ms for f in store.peek(events[:2])} == {events[1].ts_ms}
+    assert stores[0].observed_since() == events[1].ts_ms
