@@ -6,7 +6,7 @@ import argparse
 import gzip
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -57,55 +57,89 @@ def _train(args: argparse.Namespace) -> int:
         f"wrote {args.out} ({saved['artifact_bytes']} bytes) and its metadata\n"
         f"prediction fingerprint {saved['prediction_fingerprint']}"
     )
+    if saved["unlearned_features"]:
+        print(
+            "features unknown in every training row, so not learnt: "
+            + ", ".join(saved["unlearned_features"])
+            + " (whether a payee is new is unknown in the first week of observation: "
+            "train on more than a week of history)"
+        )
     return 0
 
 
 def _evaluate_figures(model: Any, directory: Path) -> dict[str, Any]:
-    """Overall figures of each system on a held-out directory (recorded in the artifact)."""
-    from models.dataset import load_labelled
-    from models.evaluation import evaluate, score_dataset
+    """Overall figures of each system on a held-out directory, per profile coverage condition
+    (recorded in the artifact)."""
+    from models.coverage import PROFILE_COVERAGES
+    from models.dataset import LabelledSource
+    from models.evaluation import evaluate_conditions
     from service.wiring import load_rules
 
     settings = Settings()
-    data = load_labelled(directory)
-    scores = score_dataset(data, load_rules(settings), model, settings.model_weight)
-    overall = evaluate(data, scores, settings.alert_threshold)["overall"]
+    conditions = evaluate_conditions(
+        [LabelledSource(directory)],
+        PROFILE_COVERAGES,
+        load_rules(settings),
+        model,
+        settings.model_weight,
+        settings.alert_threshold,
+    )
     return {
         "dataset": directory.name,
         "threshold": settings.alert_threshold,
         "model_weight": settings.model_weight,
-        **{system: vars(fig) for system, fig in overall.items()},
+        "conditions": {
+            result.coverage: {
+                "profiles": result.profiles,
+                **{system: vars(fig) for system, fig in result.figures["overall"].items()},
+            }
+            for result in conditions
+        },
     }
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from models.dataset import load_labelled
-    from models.evaluation import evaluate, score_dataset
+    from models.coverage import parse_coverages
+    from models.dataset import LabelledSource
+    from models.evaluation import evaluate_conditions
     from models.registry import load_model
     from models.report import figures_json, write_report
     from service.wiring import load_rules
 
     settings = Settings()
+    coverages = parse_coverages(args.profile_coverage)
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
-    data = load_labelled(args.data_dir)
-    scores = score_dataset(data, load_rules(settings), model, settings.model_weight)
-    results = evaluate(data, scores, settings.alert_threshold)
+    sources = [LabelledSource(directory) for directory in args.data_dirs]
+    conditions = evaluate_conditions(
+        sources,
+        coverages,
+        load_rules(settings),
+        model,
+        settings.model_weight,
+        settings.alert_threshold,
+    )
     context = {
-        "dataset": str(args.data_dir),
+        "dataset": ", ".join(str(directory) for directory in args.data_dirs),
         "model": f"{model.name} {model.version}" if model else "none",
         "alert_threshold": settings.alert_threshold,
         "model_weight": settings.model_weight,
-        "transfers": len(data.y),
-        "fraudulent": int(data.y.sum()),
     }
     if args.out:
-        report = write_report(args.out, results, scores, data.y, context)
+        report = write_report(args.out, conditions, context)
         print(f"wrote {report}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
-        print(json.dumps(figures_json(results, context), indent=2))
-    else:
-        _print_table(results)
+        print(json.dumps(figures_json(conditions, context), indent=2))
+        return 0
+    for result in conditions:
+        fraudulent = int(result.data.y.sum())
+        print(
+            f"profile coverage {result.profiles}; {len(result.data.y):,} transfers, "
+            f"{fraudulent:,} fraudulent ({fraudulent / max(1, len(result.data.y)):.3%})"
+        )
+        _print_table(result.figures)
+        print()
+    _print_summary(conditions)
     return 0
 
 
@@ -120,6 +154,22 @@ def _print_table(results: dict[str, Any]) -> None:
                 f"{fig.pr_auc:>8.3f}{fig.alert_rate:>9.2%}"
                 f"{f'{fig.rings_alerted}/{fig.rings}':>8}{'–' if ttfa is None else ttfa:>9}"
             )
+
+
+def _print_summary(conditions: Sequence[Any]) -> None:
+    """Each condition side by side: the combined score's figures, then its recall per
+    typology (typologies down, conditions across)."""
+    from models.report import summary_header, summary_rows
+
+    rows = summary_rows(conditions, "combined")
+    if not rows:
+        return
+    header = summary_header(conditions)
+    width = max(len(name) for name in header) + 2
+    print("summary, combined score:")
+    print(f"{'coverage':<{width}}" + "".join(f"{row[0]:>10}" for row in rows))
+    for i, name in enumerate(header[1:], start=1):
+        print(f"{name:<{width}}" + "".join(f"{row[i]:>10}" for row in rows))
 
 
 def _open_output(path: Path) -> BinaryIO:
@@ -148,8 +198,59 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_event_ms(lines: Iterable[bytes]) -> int | None:
+    """Event time of the first valid transfer among the lines."""
+    from models.events import InvalidEvent, parse_transfer
+
+    for line in lines:
+        try:
+            return parse_transfer(line).ts_ms
+        except InvalidEvent:
+            continue
+    return None
+
+
+def _warmup(args: argparse.Namespace) -> int:
+    from models.backtest import run_backtest
+    from models.replay import read_lines
+    from service.stack_runtime import resolve_settings
+    from service.wiring import build_scorer, redis_client, redis_state_store
+
+    for path in (args.file, args.accounts):
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+    settings = resolve_settings()
+    if not settings.redis_url:
+        raise ValueError(
+            "no running stack found (start `fraudwatch up`) and FRAUDWATCH_REDIS_URL is not set"
+        )
+    client = redis_client(settings)
+    store = redis_state_store(settings, client)
+    since, first = store.observed_since(), _first_event_ms(read_lines(args.file))
+    if since is not None and first is not None and since > first:
+        raise ValueError(
+            f"the live state has been observing since {_utc(since)}, after this file's first "
+            f"transfer ({_utc(first)}): warm up with history before live traffic starts, on "
+            "empty state"
+        )
+    profiles = read_lines(args.accounts) if args.accounts else ()
+    summary = run_backtest(
+        read_lines(args.file), profiles, build_scorer(settings), None, settings.batch_size, store
+    )
+    for line in summary.lines(alerts_label="alerts it would have raised (none were raised)"):
+        print(line)
+    print(f"live state at {settings.redis_url} now holds this history")
+    return 0
+
+
+def _utc(ts_ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")
+
+
 def register(subparsers: Any) -> None:
-    """Add the `train`, `evaluate` and `backtest` commands."""
+    """Add the `train`, `evaluate`, `backtest` and `warmup` commands."""
     train = subparsers.add_parser(
         "train",
         help="train the transfer model on labelled history",
@@ -192,9 +293,25 @@ def register(subparsers: Any) -> None:
         "evaluate",
         help="measure rules, model and combined score on a labelled dataset",
         description="Precision, recall, F1, PR-AUC, alert rate and time to first alert, "
-        "overall and per typology, for rules alone, model alone and combined.",
+        "overall and per typology, for rules alone, model alone and combined, under each "
+        "profile coverage condition.",
     )
-    evaluate.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    evaluate.add_argument(
+        "data_dirs",
+        type=Path,
+        nargs="+",
+        metavar="DATA_DIR",
+        help="labelled dataset directories (several: their figures are pooled, e.g. held-out "
+        "seeds)",
+    )
+    evaluate.add_argument(
+        "--profile-coverage",
+        default="all",
+        metavar="LIST",
+        help="comma-separated profile coverage conditions to replay the data in: all (every "
+        "profile), own-bank (the profiles of the bank with the most accounts, or "
+        "labels.json's own_bank), none (default: all)",
+    )
     evaluate.add_argument("--model", type=Path, help="model file (default: FRAUDWATCH_MODEL_PATH)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument(
@@ -223,3 +340,20 @@ def register(subparsers: Any) -> None:
     )
     backtest.add_argument("--batch-size", type=int, default=500, help=argparse.SUPPRESS)
     backtest.set_defaults(run=_friendly(_backtest))
+
+    warmup = subparsers.add_parser(
+        "warmup",
+        help="replay history into the live state without raising alerts",
+        description="Load history (JSON Lines, plain or .gz, in event-time order) into the "
+        "running stack's Redis state through the worker's own state scripts, so a new "
+        "installation starts with context; raises no alerts and prints how many it would have "
+        "raised. Run it before live traffic starts; running it again changes nothing.",
+    )
+    warmup.add_argument("file", type=Path, metavar="FILE", help="transfers, JSON Lines")
+    warmup.add_argument(
+        "--accounts",
+        type=Path,
+        metavar="ACCOUNTS.jsonl",
+        help="account profiles, applied before the transfers",
+    )
+    warmup.set_defaults(run=_friendly(_warmup))

@@ -23,7 +23,8 @@ from rules.loader import load_rule_library
 from service.cli import main
 from service.settings import DEFAULT_MODEL_PATH, DEFAULT_RULES_DIR
 
-TINY = SimulationConfig(seed=3, accounts=400, days=2)
+# A fraud-rich tiny run (real prevalence is far lower): enough positives to train on.
+TINY = SimulationConfig(seed=3, accounts=400, days=2, fraud_share=0.05)
 QUICK = TrainingParams(max_iter=30, calibration_folds=2)
 
 
@@ -152,9 +153,40 @@ def test_evaluate_command_writes_report_and_json(
 ) -> None:
     assert main(["evaluate", str(tiny_dir), "--json", "--out", str(tmp_path / "r")]) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert figures["slices"]["overall"]["combined"]["transfers"] > 0
+    assert list(figures["conditions"]) == ["all"]
+    assert figures["conditions"]["all"]["slices"]["overall"]["combined"]["transfers"] > 0
     assert (tmp_path / "r" / "pr_curves.png").read_bytes().startswith(b"\x89PNG")
     assert "| F1 |" in (tmp_path / "r" / "evaluation.md").read_text()
+
+
+def test_evaluate_command_reports_every_profile_coverage_condition(
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["evaluate", str(tiny_dir), "--profile-coverage", "all,own-bank,none"]
+    assert main([*argv, "--json"]) == 0
+    conditions = json.loads(capsys.readouterr().out)["conditions"]
+    assert list(conditions) == ["all", "own-bank", "none"]
+    profiled = [int(c["profiles"].split("profiles for ")[1].split()[0].replace(",", ""))
+                for c in conditions.values()]  # fmt: skip
+    assert profiled[0] > profiled[1] > profiled[2] == 0
+    assert "own-bank (ICBC)" in conditions["own-bank"]["profiles"]
+    for condition in conditions.values():
+        overall = condition["slices"]["overall"]["combined"]
+        assert {"precision", "recall", "f1", "alert_rate"} <= set(overall)
+        assert set(condition["slices"]) - {"overall"}  # per typology
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    typology = sorted(load_labelled(tiny_dir).labels.typology.values())[0]
+    for line in ("precision", "recall", "F1", "alert rate", f"recall {typology}"):
+        assert any(row.startswith(line) for row in text.splitlines()), line
+    assert "profile coverage own-bank (ICBC): profiles for" in text
+
+
+def test_evaluate_command_refuses_an_unknown_coverage(
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", str(tiny_dir), "--profile-coverage", "all,partial"]) == 2
+    assert "unknown profile coverage partial" in capsys.readouterr().err
 
 
 def test_feedback_file_labels_and_training_with_it(tiny_dir: Path, tmp_path: Path) -> None:
