@@ -118,7 +118,8 @@ def test_observation_begins_at_the_first_transfer_applied_in_both_stores(
 ) -> None:
     events, _ = traffic(seed=3, count=300, max_gap_ms=600_000)
     hasher = EntityHasher("parity")
-    stores = [RedisStateStore(redis_client, hasher), MemoryStateStore(hasher)]
+    in_redis = RedisStateStore(redis_client, hasher)
+    stores: list[RedisStateStore | MemoryStateStore] = [in_redis, MemoryStateStore(hasher)]
     # Before anything is applied, a dry run treats its own first transfer as the beginning.
     for store in stores:
         assert {f.observed_since_ms for f in store.peek(events[5:8])} == {events[5].ts_ms}
@@ -128,4 +129,4 @@ def test_observation_begins_at_the_first_transfer_applied_in_both_stores(
         facts += store.apply_transfers([events[0], *late_first[100:]])
         assert {f.observed_since_ms for f in facts} == {events[1].ts_ms}
         assert {f.observed_since_ms for f in store.peek(events[:2])} == {events[1].ts_ms}
-    assert stores[0].observed_since() == events[1].ts_ms
+    assert in_redis.observed_since() == events[1].ts_ms
