@@ -72,6 +72,8 @@ PARTITIONS = 3
 SEEDS = (1, 4, 7, 10)
 ACCOUNTS = 1000
 HOURS = (8, 12)
+# Fraud-rich (real prevalence is far lower): many alerts on cross-partition features.
+FRAUD_SHARE = 0.2
 TICK_S = 0.025
 EVENT_MS_PER_TICK = 90_000
 MIN_OVERLAP = 0.99
@@ -142,7 +144,9 @@ def traffic() -> Traffic:
     profiles: list[tuple[bytes, bytes]] = []
     rows: list[tuple[int, int, int, bytes, bytes]] = []
     for n, seed in enumerate(SEEDS):
-        sim = simulate(SimulationConfig(seed=seed, accounts=ACCOUNTS, days=1))
+        sim = simulate(
+            SimulationConfig(seed=seed, accounts=ACCOUNTS, days=1, fraud_share=FRAUD_SHARE)
+        )
         low, high = (sim.config.start_ms + h * MS_PER_HOUR for h in HOURS)
         clock = 0
         for position, transfer in enumerate(sim.transfers):
