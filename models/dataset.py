@@ -165,17 +165,19 @@ class Labels:
     typology: dict[str, str]
     ring: dict[str, str]
     own_bank: str | None = None
+    seed: int | None = None  # a simulated dataset's seed
 
     @classmethod
     def load(cls, path: Path) -> Labels:
         """Read a simulator `labels.json`."""
         doc = json.loads(path.read_text(encoding="utf-8"))
         transfers: dict[str, dict[str, str]] = doc.get("transfers", {})
-        own_bank = doc.get("own_bank")
+        own_bank, seed = doc.get("own_bank"), doc.get("seed")
         return cls(
             {tid: info.get("typology", "unknown") for tid, info in transfers.items()},
             {tid: info.get("ring", "") for tid, info in transfers.items()},
             own_bank if isinstance(own_bank, str) else None,
+            seed if isinstance(seed, int) else None,
         )
 
     def of(self, transfer_ids: Sequence[str]) -> np.ndarray:

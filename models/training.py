@@ -38,6 +38,7 @@ class TrainingSet:
     files: list[Path]
     feedback_rows: int = 0
     views: list[str] = field(default_factory=lambda: ["all"])
+    seeds: list[int] = field(default_factory=list)  # of simulated datasets (never evaluate on)
 
 
 # Every training directory is replayed in each of these profile views: with the profiles it
@@ -53,9 +54,11 @@ def load_training_set(
 ) -> TrainingSet:
     """Replay each labelled directory in each profile view (each from empty state) and stack
     the rows."""
-    matrices, labels, files = [], [], []
+    matrices, labels, files, seeds = [], [], [], []
     for number, directory in enumerate(directories):
         source = LabelledSource(directory)
+        if source.labels.seed is not None:
+            seeds.append(source.labels.seed)
         for view in views:
             profiles = (
                 random_profiles(source.profiles, source.banks, _RANDOM_KEEP_SHARE, seed + number)
@@ -66,7 +69,9 @@ def load_training_set(
             matrices.append(data.table.columns())
             labels.append(data.y)
         files.extend(source.files.paths)
-    return TrainingSet(np.vstack(matrices), np.concatenate(labels), files, views=list(views))
+    return TrainingSet(
+        np.vstack(matrices), np.concatenate(labels), files, views=list(views), seeds=seeds
+    )
 
 
 def add_feedback(training: TrainingSet, feedback: FeedbackSource) -> str:
@@ -125,6 +130,7 @@ def train_model(
             "rows": len(training.labels),
             "positives": int(training.labels.sum()),
             "profile_views": training.views,
+            "simulation_seeds": training.seeds,
             "feedback_rows": training.feedback_rows,
             "feedback_sha256": feedback_sha256,
         },

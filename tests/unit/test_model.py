@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from models.dataset import MODEL_FEATURES, load_labelled
 from models.evaluation import evaluate, minutes_to_first_alert, score_dataset
+from models.explanations import describe
 from models.features import FEATURE_NAMES
 from models.feedback import FeedbackFileError, JsonlFeedback
 from models.model import GradientBoostedModel, TrainingParams
@@ -93,9 +95,28 @@ def test_explain_batch_scores_the_batch_in_one_call(
     assert [p for p, _ in explained] == pytest.approx(probabilities.tolist())
     p, reason = explained[int(np.argmax(probabilities))]
     assert reason.rule == "model" and reason.title.startswith("Model: fraudwatch-gbt ")
-    assert len(reason.evidence) == 3 and set(reason.evidence) <= set(MODEL_FEATURES)
+    assert 1 <= len(reason.evidence) <= 3 and set(reason.evidence) <= set(MODEL_FEATURES)
     assert reason.score == round(p, 4)
     assert model.explain_batch([]) == []
+
+
+def test_model_reasons_give_values_in_words_and_never_an_unknown_value(
+    tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
+) -> None:
+    model = trained[0]
+    rows = load_labelled(tiny_dir, "none").table.rows(0, 300)
+    for row, (_, reason) in zip(rows, model.explain_batch(rows), strict=True):
+        assert reason.summary is not None
+        assert reason.summary.startswith("fraud probability ")
+        for name, value in reason.evidence.items():
+            assert value is not None and math.isfinite(value) and value == row[name]
+            words = describe(name, value)
+            assert words is not None and words in reason.summary
+        signals = reason.summary.split(": ", 1)[1].split("; ") if reason.evidence else []
+        assert len(signals) == len(reason.evidence)
+        assert all(s.endswith((" (raises)", " (lowers)")) for s in signals)
+        # Words, not feature names or their glossary descriptions.
+        assert "_" not in reason.summary and "minor units" not in reason.summary
 
 
 def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> None:
