@@ -251,9 +251,10 @@ def concatenate(parts: Sequence[LabelledData]) -> LabelledData:
         np.vstack([part.table.features for part in parts]),
         sum(part.table.rejected for part in parts),
     )
+    # Ring ids are per dataset ("ring-00003" of one seed is not that of another).
     labels = Labels(
         {k: v for part in parts for k, v in part.labels.typology.items()},
-        {k: v for part in parts for k, v in part.labels.ring.items()},
+        {k: f"{n}:{v}" for n, part in enumerate(parts) for k, v in part.labels.ring.items()},
     )
     return LabelledData(
         table,

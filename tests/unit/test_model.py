@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 
-from models.dataset import MODEL_FEATURES, load_labelled
+from models.dataset import MODEL_FEATURES, concatenate, load_labelled
 from models.evaluation import evaluate, minutes_to_first_alert, score_dataset
 from models.explanations import describe
 from models.features import FEATURE_NAMES
@@ -250,3 +251,14 @@ def test_train_command_twice_with_one_seed_reproduces_the_model(
     a, b = (load_model(p) for p in paths)
     np.testing.assert_array_equal(a.probabilities(matrix), b.probabilities(matrix))
     assert a.version == b.version and a.version.startswith("s2-")
+
+
+def test_pooled_datasets_keep_their_rings_apart(tiny_dir: Path, tmp_path: Path) -> None:
+    write_simulation(simulate(replace(TINY, seed=4)), tmp_path)
+    parts = [load_labelled(tiny_dir), load_labelled(tmp_path)]
+    pooled = concatenate(parts)
+    assert len(pooled.y) == sum(len(part.y) for part in parts)
+    rings = {pooled.labels.ring[tid] for tid in pooled.labels.ring}
+    assert len(rings) == sum(len(set(part.labels.ring.values())) for part in parts)
+    with pytest.raises(ValueError, match="share transfer ids"):
+        concatenate([parts[0], parts[0]])
