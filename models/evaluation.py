@@ -151,7 +151,7 @@ class ConditionResult:
 
     coverage: str
     profiles: str  # what the condition gave, e.g. "own-bank (ICBC): profiles for 1,241 of ..."
-    data: LabelledData
+    y: np.ndarray  # 1 for each fraudulent transfer (the feature tables are not kept)
     scores: SystemScores
     figures: dict[str, dict[str, Figures]]
 
@@ -170,5 +170,5 @@ def evaluate_conditions(
         data = concatenate([source.replay(source.view(coverage)) for source in sources])
         scores = score_dataset(data, rules, model, model_weight)
         figures = evaluate(data, scores, threshold)
-        results.append(ConditionResult(coverage, data.describe(), data, scores, figures))
+        results.append(ConditionResult(coverage, data.describe(), data.y, scores, figures))
     return results

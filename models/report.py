@@ -38,8 +38,8 @@ def figures_json(conditions: Sequence[ConditionResult], context: dict[str, Any])
         "conditions": {
             result.coverage: {
                 "profiles": result.profiles,
-                "transfers": len(result.data.y),
-                "fraudulent": int(result.data.y.sum()),
+                "transfers": len(result.y),
+                "fraudulent": int(result.y.sum()),
                 "slices": {
                     name: {system: asdict(fig) for system, fig in systems.items()}
                     for name, systems in result.figures.items()
@@ -140,7 +140,7 @@ def plot_pr_curves(conditions: Sequence[ConditionResult], path: Path) -> None:
             values = result.scores.of(system)
             if values is None:
                 continue
-            precision, recall, _ = precision_recall_curve(result.data.y, values)
+            precision, recall, _ = precision_recall_curve(result.y, values)
             axes.plot(recall, precision, label=system, drawstyle="steps-post")
         axes.set_xlabel("recall")
         axes.set_ylabel("precision")

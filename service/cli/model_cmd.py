@@ -132,10 +132,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(figures_json(conditions, context), indent=2))
         return 0
     for result in conditions:
-        fraudulent = int(result.data.y.sum())
+        fraudulent = int(result.y.sum())
         print(
-            f"profile coverage {result.profiles}; {len(result.data.y):,} transfers, "
-            f"{fraudulent:,} fraudulent ({fraudulent / max(1, len(result.data.y)):.3%})"
+            f"profile coverage {result.profiles}; {len(result.y):,} transfers, "
+            f"{fraudulent:,} fraudulent ({fraudulent / max(1, len(result.y)):.3%})"
         )
         _print_table(result.figures)
         print()
