@@ -196,8 +196,18 @@ class LabelledData:
     views: list[CoverageView]
 
     def describe(self) -> str:
-        """What the replay saw, e.g. `own-bank (ICBC): profiles for 1,241 of 5,131 accounts`."""
-        return "; ".join(view.describe() for view in self.views)
+        """What the replay saw, e.g. `own-bank (ICBC): profiles for 1,241 of 5,131 accounts`
+        (summed over pooled datasets)."""
+        first = self.views[0]
+        pooled = CoverageView(
+            first.coverage,
+            [],
+            first.own_bank if len({v.own_bank for v in self.views}) == 1 else None,
+            sum(view.profiled_accounts for view in self.views),
+            sum(view.accounts for view in self.views),
+        )
+        count = f" in {len(self.views)} datasets" if len(self.views) > 1 else ""
+        return pooled.describe() + count
 
 
 class LabelledSource:
