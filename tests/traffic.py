@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=CST)
+# Longer than the cold-start week (models.features.COLD_START_MS).
+HISTORY = timedelta(days=8)
 
 
 def event(tid: str, src: str, dst: str, at: datetime, amount: str, **extra: object) -> dict:
@@ -19,8 +21,16 @@ def event(tid: str, src: str, dst: str, at: datetime, amount: str, **extra: obje
 
 
 def fan_out_ring(prefix: str = "ring", payees: int = 12, start: datetime = T0) -> list[dict]:
-    """A victim pays a mule, which splits the money across many new payees within minutes."""
-    events = [event(f"{prefix}-in", f"{prefix}-victim", f"{prefix}-mule", start, "120000.00")]
+    """A victim pays a mule, which splits the money across many new payees within minutes.
+
+    An ordinary payment a week and a day earlier comes first: fraudwatch has been observing
+    for over a week (as after `fraudwatch warmup`), so whether a payee is new is known.
+    """
+    events = [
+        event(f"{prefix}-history", f"{prefix}-neighbour", f"{prefix}-grocer",
+              start - HISTORY, "86.50"),
+        event(f"{prefix}-in", f"{prefix}-victim", f"{prefix}-mule", start, "120000.00"),
+    ]  # fmt: skip
     for i in range(payees):
         events.append(
             event(f"{prefix}-out-{i}", f"{prefix}-mule", f"{prefix}-layer2-{i}",

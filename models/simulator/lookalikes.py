@@ -10,7 +10,7 @@ label away:
 | low-and-slow, cycle, bipartite | circles of friends and colleagues paying each other small sums |
 | fan-in collection, gather-scatter | a class rep / group-buy organiser collecting, then paying on |
 | fan-in collection (young account) | a personal seller's QR code, swept to another bank at night |
-| threshold fan-out, fan-out | a foreman paid by a client, paying his crew at once |
+| fan-out, threshold fan-out | a foreman paid by a client, paying his crew at once |
 | scatter-gather, mule chain | a family pooling money for a hospital bill or a down payment |
 | fan-in, first-time payee | students paying a new landlord deposit and rent |
 | elderly tranches | an elderly customer paying a renovation firm or care home in tranches |
@@ -279,8 +279,8 @@ def crews(
 ) -> None:
     """A foreman, a small restaurant owner or a renovation boss is paid a lump sum by the
     client and pays his 5-25 workers within the hour from his personal account: a fan-out to
-    first-time payees straight after the money came in, often in round sums just under 5,000
-    or 10,000 (what the workers' own bank lets through without a check)."""
+    first-time payees straight after the money came in. Their wages are what they earned, not
+    amounts shaped to stay under a review threshold (that is the launderer's habit)."""
     moves, pay = _Moves(), _Moves()
     bosses = _personal(pop, 30, 60)
     bosses = bosses[g.random(bosses.size) < 0.003]
@@ -288,12 +288,7 @@ def crews(
     for boss in bosses.tolist():
         crew = g.choice(pop.personal, size=int(g.integers(5, 26)), replace=False)
         crew = crew[crew != boss]
-        wages = [
-            int(g.choice([4_900, 4_990, 9_900, 9_990])) * 100
-            if g.random() < 0.15
-            else int(g.integers(20, 91)) * 10_000
-            for _ in crew
-        ]
+        wages = [int(g.integers(20, 91)) * 10_000 for _ in crew]
         for day in np.flatnonzero(g.random(cal.days) < 1 / 14).tolist():
             ts = int(cal.midnight_ms[day]) + int(g.integers(9 * MS_PER_HOUR, 17 * MS_PER_HOUR))
             moves.add(ts, _pick(g, payers), boss, int(sum(wages) * g.uniform(1.0, 1.3)), CH_WEB)

@@ -57,6 +57,7 @@ from service import wiring
 from service.settings import Settings
 from streams.batch import BatchProcessor, MemoryAlertSink, Message
 from streams.state.base import EntityHasher
+from streams.state.keys import OBSERVED_SINCE_KEY
 from streams.state.memory import MemoryStateStore
 from streams.topics import ensure_topics
 from streams.worker import Worker
@@ -353,6 +354,10 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
     alerts: dict[str, list[str]] = {}
     payer = payee = 0
     for key, value in dump.items():
+        if key == OBSERVED_SINCE_KEY.encode():
+            # The first transfer any worker applies: like the cross-partition features, it
+            # depends on which partition is read first (README, Scaling out).
+            continue
         if key.startswith(_ALERTS):
             if key.startswith(_ALERT_BODY) and isinstance(value, bytes):
                 body = orjson.loads(value)
