@@ -21,7 +21,8 @@ def event(tid: str, src: str, dst: str, at: datetime, amount: str, **extra: obje
 
 
 def fan_out_ring(prefix: str = "ring", payees: int = 12, start: datetime = T0) -> list[dict]:
-    """A victim pays a mule, which splits the money across many new payees within minutes.
+    """A victim pays a mule, which splits the money across many new payees within minutes
+    (one every 30 seconds, as a mule app session does).
 
     An ordinary payment a week and a day earlier comes first: fraudwatch has been observing
     for over a week (as after `fraudwatch warmup`), so whether a payee is new is known.
@@ -34,8 +35,8 @@ def fan_out_ring(prefix: str = "ring", payees: int = 12, start: datetime = T0) -
     for i in range(payees):
         events.append(
             event(f"{prefix}-out-{i}", f"{prefix}-mule", f"{prefix}-layer2-{i}",
-                  start + timedelta(minutes=3 + 2 * i), "9900.00", device_id=f"{prefix}-dev",
-                  phone="+8613800138000", ip="203.0.113.9")
+                  start + timedelta(minutes=3, seconds=30 * i), "9900.00",
+                  device_id=f"{prefix}-dev", phone="+8613800138000", ip="203.0.113.9")
         )  # fmt: skip
     return events
 
