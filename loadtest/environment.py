@@ -21,6 +21,7 @@ from kafka.errors import KafkaError
 from loadtest.progress import say
 from service.embedded import EmbeddedServices, embedded_services
 from service.settings import Settings
+from service.wiring import redis_password
 from streams.topics import ensure_topics
 
 
@@ -56,7 +57,9 @@ class Target:
 
     def redis(self) -> redis.Redis:
         """A client on the benchmark's Redis database."""
-        return redis.Redis.from_url(self.redis_url, socket_timeout=60)
+        return redis.Redis.from_url(
+            self.redis_url, password=redis_password(self.base_settings), socket_timeout=60
+        )
 
     def fresh_topics(self, tag: str, partitions: int) -> Topics:
         """Create a uniquely named topic set with `partitions` partitions each."""
@@ -93,8 +96,8 @@ def with_db(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", query, parts.fragment))
 
 
-def _claim_database(url: str, force: bool) -> None:
-    client = redis.Redis.from_url(url, socket_timeout=10)
+def _claim_database(url: str, password: str | None, force: bool) -> None:
+    client = redis.Redis.from_url(url, password=password, socket_timeout=10)
     try:
         keys = client.dbsize()
         if keys and not force:
@@ -134,7 +137,7 @@ def open_target(workdir: Path, redis_db: int, force: bool) -> Iterator[Target]:
     if external:
         assert base.kafka_bootstrap is not None and base.redis_url is not None
         url = with_db(base.redis_url, redis_db)
-        _claim_database(url, force)
+        _claim_database(url, redis_password(base), force)
         say(f"external services: Kafka {base.kafka_bootstrap}, Redis {url}")
         target = Target(base.kafka_bootstrap, url, base, workdir, None)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -56,6 +56,14 @@ class Alert(msgspec.Struct):
 def alert_id_for(transfer_id: str) -> str:
     """Deterministic from the transfer id, so every replay names the alert the same."""
     return "al_" + hashlib.sha256(transfer_id.encode()).hexdigest()[:24]
+
+
+class StoredAlert(NamedTuple):
+    """An alert as a store keeps it: the one just raised if it was `new`, else the one kept
+    since its first raising (with an investigator's status, if any)."""
+
+    new: bool
+    alert: Alert
 
 
 @dataclass(frozen=True, slots=True)

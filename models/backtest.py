@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from models.alerts import Alert, alert_encoder
+from models.alerts import Alert, StoredAlert, alert_encoder
 from models.replay import ACCOUNTS_TOPIC, DEFAULT_BATCH_SIZE, replay
 from models.scorer import Scorer
 from streams.state.base import StateStore
@@ -70,13 +70,13 @@ class CountingAlertSink:
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
-    ) -> list[bool]:
-        """Note each alert's id; True for each one not seen before."""
-        flags = []
+    ) -> list[StoredAlert]:
+        """Note each alert's id; each as given, new if its id was not seen before."""
+        stored = []
         for alert in alerts:
-            flags.append(alert.alert_id not in self.alert_ids)
+            stored.append(StoredAlert(alert.alert_id not in self.alert_ids, alert))
             self.alert_ids.add(alert.alert_id)
-        return flags
+        return stored
 
 
 def run_backtest(

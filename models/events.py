@@ -7,15 +7,22 @@ sentence a person can act on. Money is kept as `Decimal` and as integer minor un
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
 TRANSFER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MAX_AMOUNT = Decimal(10) ** 12
 CHANNELS = ("mobile", "web", "atm", "counter", "pos", "api", "other")
+# Event times outside these bounds are dead-lettered (`ts_out_of_range`): a far-future or
+# prehistoric `ts` would otherwise become the "now" of its accounts' windows.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_EVENT_AHEAD_HOURS = 24
+# Accounts opened before this are not plausible (the bound for a profile's `opened_at`).
+EARLIEST_OPENED_AT = datetime(1900, 1, 1, tzinfo=UTC)
 
 AccountId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
@@ -97,6 +104,47 @@ class AccountProfile(msgspec.Struct, frozen=True):
     phone: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EventTimeBounds:
+    """The event times a transfer may carry: from `earliest_ms` to `max_ahead_ms` past the
+    clock of whoever checks it (the worker, screening, a backtest)."""
+
+    earliest_ms: int = int(EARLIEST_EVENT_TIME.timestamp() * 1000)
+    max_ahead_ms: int = MAX_EVENT_AHEAD_HOURS * 3_600_000
+
+    def check(self, ts_ms: int, now_ms: int, field: str = "ts") -> None:
+        """Raise `InvalidEvent` (`ts_out_of_range`) unless `ts_ms` lies within the bounds."""
+        _check_range(ts_ms, self.earliest_ms, now_ms + self.max_ahead_ms, field)
+
+    def check_opened_at(self, opened_at_ms: int, now_ms: int) -> None:
+        """Raise `InvalidEvent` unless an account's opening time is plausible: not before
+        1900, not later than an event time may be."""
+        latest = now_ms + self.max_ahead_ms
+        _check_range(opened_at_ms, _EARLIEST_OPENED_AT_MS, latest, "opened_at")
+
+
+_EARLIEST_OPENED_AT_MS = int(EARLIEST_OPENED_AT.timestamp() * 1000)
+
+
+def _check_range(value_ms: int, earliest_ms: int, latest_ms: int, field: str) -> None:
+    if earliest_ms <= value_ms <= latest_ms:
+        return
+    raise InvalidEvent(
+        "ts_out_of_range",
+        f"`{field}` is {'before' if value_ms < earliest_ms else 'after'} the accepted range "
+        f"{format_ms(earliest_ms)} .. {format_ms(latest_ms)}",
+    )
+
+
+def format_ms(ts_ms: int) -> str:
+    """An epoch-millisecond time as RFC 3339 UTC, or the bare number when it is outside the
+    years a datetime can hold."""
+    try:
+        return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return f"{ts_ms} ms since the epoch"
+
+
 _transfer_decoder = msgspec.json.Decoder(_TransferWire)
 _account_decoder = msgspec.json.Decoder(_AccountWire)
 
@@ -105,29 +153,36 @@ def parse_timestamp_ms(value: str, field: str = "ts") -> tuple[int, int]:
     """RFC 3339 with an offset → (ms since epoch, offset in minutes)."""
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        offset = parsed.utcoffset()
+        ts_ms = int(parsed.timestamp() * 1000)
+    except (ValueError, OverflowError):
         raise InvalidEvent(
             "bad_timestamp", f"`{field}` is not an RFC 3339 timestamp: {value[:40]!r}"
         ) from None
-    offset = parsed.utcoffset()
     if offset is None or "T" not in value.upper():
         raise InvalidEvent(
             "bad_timestamp",
             f"`{field}` must be an RFC 3339 timestamp with a UTC offset, got {value[:40]!r}",
         )
-    return int(parsed.timestamp() * 1000), int(offset.total_seconds() // 60)
+    return ts_ms, int(offset.total_seconds() // 60)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value for an error message, cut so that a hostile one cannot flood logs."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def amount_to_minor(amount: Decimal) -> int:
     """Check an amount against the contract and return it in minor units (cents, fen)."""
     if not amount.is_finite() or amount <= 0:
-        raise InvalidEvent("bad_amount", f"`amount` must be greater than 0, got {amount}")
+        raise InvalidEvent("bad_amount", f"`amount` must be greater than 0, got {_shown(amount)}")
     if amount >= MAX_AMOUNT:
-        raise InvalidEvent("bad_amount", f"`amount` must be below 10^12, got {amount}")
+        raise InvalidEvent("bad_amount", f"`amount` must be below 10^12, got {_shown(amount)}")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
         raise InvalidEvent(
-            "bad_amount", f"`amount` may have at most 2 decimal places, got {amount}"
+            "bad_amount", f"`amount` may have at most 2 decimal places, got {_shown(amount)}"
         )
     return int(amount * 100)
 
@@ -144,15 +199,27 @@ def _validation_code(message: str) -> str:
     return "invalid_field"
 
 
+_Wire = TypeVar("_Wire")
+
+
+def _decode(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
+    """Decode a message value; every way it can fail is an `InvalidEvent`."""
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        raise InvalidEvent(_validation_code(message), message) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidEvent("malformed_json", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvent(
+            "malformed_json", "not valid JSON for this contract: nested too deeply"
+        ) from None
+
+
 def parse_transfer(raw: bytes) -> Transfer:
     """Decode one `transfers` message value; raise `InvalidEvent` if it breaks the contract."""
-    try:
-        wire = _transfer_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        message = str(exc)
-        if isinstance(exc, msgspec.ValidationError):
-            raise InvalidEvent(_validation_code(message), message) from None
-        raise InvalidEvent("malformed_json", f"not valid JSON: {message}") from None
+    wire = _decode(_transfer_decoder, raw)
     ts_ms, offset_min = parse_timestamp_ms(wire.ts)
     amount_minor = amount_to_minor(wire.amount)
     if wire.src_account == wire.dst_account:
@@ -186,13 +253,7 @@ def parse_transfer(raw: bytes) -> Transfer:
 
 def parse_account(raw: bytes) -> AccountProfile:
     """Decode one `accounts` message value; raise `InvalidEvent` if it breaks the contract."""
-    try:
-        wire = _account_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        message = str(exc)
-        if isinstance(exc, msgspec.ValidationError):
-            raise InvalidEvent(_validation_code(message), message) from None
-        raise InvalidEvent("malformed_json", f"not valid JSON: {message}") from None
+    wire = _decode(_account_decoder, raw)
     opened_at_ms = None
     if wire.opened_at is not None:
         opened_at_ms, _ = parse_timestamp_ms(wire.opened_at, "opened_at")

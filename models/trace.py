@@ -1,7 +1,9 @@
 """Follow the money: the flow graph from one transfer onward (down) or back to its sources (up).
 
 Pure: edges come from a `fetch` callback that reads one whole layer at a time, so a trace
-of H hops costs H reads however wide it fans out.
+of H hops costs H reads however wide it fans out. Each read is bounded: an account gives at
+most as many edges as the graph still has room for (plus one, to know it had more), so a
+layer reads at most (accounts in the frontier) × (room left) edges, under max_edges² / 4.
 
 Down from a transfer A→B at t: B's outgoing transfers in [t, t+W], then for each account C
 reached, C's outgoing transfers from the moment money first reached C up to t+W, and so on
@@ -67,9 +69,10 @@ class FlowGraph:
     truncated: bool
 
 
-# Given {account: (from_ms, to_ms)}, each account's edges in that time range: its outgoing
-# transfers when tracing down, its incoming ones when tracing up.
-FetchLayer = Callable[[Mapping[str, tuple[int, int]]], Mapping[str, list[Edge]]]
+# Given {account: (from_ms, to_ms)} and a limit, each account's edges in that time range,
+# earliest first and at most `limit` of them: its outgoing transfers when tracing down, its
+# incoming ones when tracing up.
+FetchLayer = Callable[[Mapping[str, tuple[int, int]], int], Mapping[str, list[Edge]]]
 
 
 def follow(
@@ -96,7 +99,10 @@ def follow(
             ranges = {a: (t, root.ts_ms + window_ms) for a, t in frontier.items()}
         else:
             ranges = {a: (root.ts_ms - window_ms, t) for a, t in frontier.items()}
-        layer = fetch(ranges)
+        room = max_edges - len(edges)
+        layer = fetch(ranges, room + 1)
+        # An account that filled its share may hold more edges than were read.
+        truncated = any(len(edges_of) > room for edges_of in layer.values())
         found = sorted(
             (e for edges_of in layer.values() for e in edges_of if e.transfer_id not in seen),
             key=lambda e: (e.ts_ms, e.transfer_id),

@@ -118,6 +118,16 @@ def entry_key(kind: str, value: str, pseudonymise: Pseudonymise) -> str:
     return value if kind == "account" else pseudonymise(kind, value)
 
 
+class UnreadableCsv(ValueError):
+    """A file the CSV reader cannot go on with (e.g. a field over its size limit): nothing
+    of it is imported; `line` says where reading stopped."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
     """A CSV row that was not imported: its line number and why."""
@@ -134,22 +144,26 @@ def parse_csv(
     kind: str | None = None,
 ) -> tuple[list[WatchlistEntry], list[RowProblem]]:
     """Entries from CSV text with a header row (columns `CSV_COLUMNS`; `kind` may be left out
-    when `kind` is given). Every bad row is reported by its line number; good rows are kept."""
+    when `kind` is given). Every bad row is reported by its line number; good rows are kept.
+    Raises `UnreadableCsv` when the text is not CSV the reader can go on with."""
     reader = csv.DictReader(lines)
-    header = [name.strip() for name in reader.fieldnames or []]
-    reader.fieldnames = header
-    required = [c for c in CSV_COLUMNS if c != "expires_at" and not (c == "kind" and kind)]
-    missing = [c for c in required if c not in header]
-    if missing:
-        return [], [RowProblem(1, f"header lacks column(s) {', '.join(missing)}")]
-    entries: list[WatchlistEntry] = []
-    problems: list[RowProblem] = []
-    for row in reader:
-        line = reader.line_num
-        try:
-            entries.append(_row_entry(row, kind, now_ms, pseudonymise))
-        except InvalidEntry as bad:
-            problems.append(RowProblem(line, bad.reason))
+    try:
+        header = [name.strip() for name in reader.fieldnames or []]
+        reader.fieldnames = header
+        required = [c for c in CSV_COLUMNS if c != "expires_at" and not (c == "kind" and kind)]
+        missing = [c for c in required if c not in header]
+        if missing:
+            return [], [RowProblem(1, f"header lacks column(s) {', '.join(missing)}")]
+        entries: list[WatchlistEntry] = []
+        problems: list[RowProblem] = []
+        for row in reader:
+            line = reader.line_num
+            try:
+                entries.append(_row_entry(row, kind, now_ms, pseudonymise))
+            except InvalidEntry as bad:
+                problems.append(RowProblem(line, bad.reason))
+    except csv.Error as error:
+        raise UnreadableCsv(reader.line_num + 1, str(error)) from None  # the line being read
     return entries, problems
 
 
@@ -212,8 +226,12 @@ def now_ms() -> int:
 
 
 def iso_ms(ms: int | None) -> str | None:
-    """ms since the epoch → RFC 3339 UTC with milliseconds (None stays None)."""
+    """ms since the epoch → RFC 3339 UTC with milliseconds; None for None and for a time
+    RFC 3339 cannot write (outside years 1–9999: only damaged or legacy data holds one)."""
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,12 +7,17 @@
     restore        appealed → dismissed (appeal upheld, restrictions lifted)
 
 Confirmed and dismissed alerts are an investigator's disposition: training labels 1 and 0.
+
+Under the four-eyes rule (a setting, on by default in production) the key that confirmed an
+alert, or that appealed it, may not also restore it: lifting a restriction takes a second
+person.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Action = Literal["escalate", "confirm_fraud", "dismiss", "appeal", "restore"]
 ACTIONS: tuple[Action, ...] = ("escalate", "confirm_fraud", "dismiss", "appeal", "restore")
@@ -69,3 +74,27 @@ class MoveRefused(Exception):
         super().__init__(refusal(action, status))
         self.action = action
         self.status = status
+
+
+# Under the four-eyes rule, whoever took one of these on an alert may not restore it.
+FOUR_EYES: dict[Action, tuple[Action, ...]] = {"restore": ("confirm_fraud", "appeal")}
+
+
+def four_eyes_refusal(
+    action: str, key_id: str, history: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """Why the four-eyes rule forbids key `key_id` to take `action` on an alert with this
+    history (its workflow entries), or None when it does not."""
+    barred = FOUR_EYES.get(action, ())  # type: ignore[call-overload]
+    for entry in history:
+        by = entry.get("by")
+        if entry.get("action") in barred and isinstance(by, Mapping) and by.get("key_id") == key_id:
+            return (
+                f"four-eyes rule: this key took '{entry['action']}' on the alert, so another "
+                f"key must '{action}' it"
+            )
+    return None
+
+
+class FourEyesRefused(Exception):
+    """An action the four-eyes rule forbids to this key on this alert."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import redis
@@ -20,6 +23,7 @@ from service.batcher import RequestBatcher
 from service.errors import Unavailable, install_error_handlers
 from service.keys_store import KeyStore
 from service.rate_limit import RateLimit, RateLimiter
+from service.request_limits import RequestLimits
 from service.request_metrics import RequestMetrics
 from service.routes import (
     account_transfers,
@@ -37,13 +41,17 @@ from service.routes import (
     watchlists,
 )
 from service.routes.console import install_console
+from service.routes.docs import install_docs
 from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
+from streams.state.base import EntityHasher
+from streams.state.watchlists import WatchlistView
 
 DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
 investigators, an early-warning view of accounts for banks, metrics for operators.
 Every `/v1` route needs `Authorization: Bearer <key>`."""
+log = logging.getLogger(__name__)
 
 
 def _rate_limiter(config: Settings) -> RateLimiter | None:
@@ -52,19 +60,34 @@ def _rate_limiter(config: Settings) -> RateLimiter | None:
     return RateLimiter(RateLimit(config.rate_limit_per_minute, config.rate_limit_burst))
 
 
+async def _rekey_watchlists(view: WatchlistView, pseudonymise: EntityHasher) -> None:
+    """Move device, phone and IP entries keyed before identifiers were normalised."""
+    try:
+        moved = await asyncio.to_thread(view.store.rekey, pseudonymise)
+    except redis.RedisError as error:
+        log.warning("watchlist re-keying failed", extra={"error": type(error).__name__})
+        return
+    if moved:
+        log.info("watchlist entries re-keyed", extra={"entries": moved})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for the given settings (read from the environment when omitted)."""
     config = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Routes that are plain functions run on worker threads with the blocking client, and
+        # so does screening (on its own thread); authentication, a coroutine on the event
+        # loop, uses the asyncio client. None of them can stall the loop on a hung Redis.
         client = wiring.redis_client(config)
+        async_client = wiring.async_redis_client(config)
         app.state.settings = config
         app.state.redis = client
         app.state.alert_store = AlertStore(client)
         app.state.key_store = KeyStore(client)
         app.state.authenticator = Authenticator(
-            client,
+            async_client,
             ConfiguredKeys(config.bootstrap_api_keys()),
             app.state.key_store,
             KeyCache(config.key_cache_seconds),
@@ -83,6 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.watchlists = wiring.watchlist_view(config, client)
         context = ScreeningContext(client, app.state.state_store, app.state.watchlists)
+        # One thread runs each batch whole (Redis round trips and the model) while the loop
+        # reads the next batch's requests; why a thread: service/batcher.py.
+        screener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
 
         def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
             scorer: Scorer | None = app.state.scorer  # the one in force: reload swaps it
@@ -90,16 +116,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise Unavailable("the rule library did not load; see /readyz")
             return screen_transfers(context, scorer, transfers)
 
+        async def screen_on_thread(transfers: Sequence[Transfer]) -> list[Screened]:
+            return await asyncio.get_running_loop().run_in_executor(
+                screener, screen_batch, transfers
+            )
+
         # Its own, not app.state's at exit: a second lifespan on another loop (a test's ASGI
         # transport) replaces app.state.screening, and each must stop the batcher it started.
-        screening = RequestBatcher(screen_batch)
+        screening = RequestBatcher(screen_on_thread)
         app.state.screening = screening
         screening.start()
+        rekeying = asyncio.create_task(_rekey_watchlists(app.state.watchlists, app.state.hasher))
         # What start-up built (model, rules, libraries) lives as long as the process: out of
         # the collector's sight, a full collection no longer walks it mid-request.
         gc.freeze()
         yield
         await screening.stop()
+        screener.shutdown(wait=False, cancel_futures=True)
+        rekeying.cancel()
+        await asyncio.gather(rekeying, return_exceptions=True)
+        await async_client.aclose()
         client.close()
 
     app = FastAPI(
@@ -107,6 +143,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by install_docs from an installed package, not a CDN; no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
 
@@ -117,6 +156,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=503,
         )
 
+    # Added last = outermost: metrics also count what the request limits refuse.
+    app.add_middleware(
+        RequestLimits,
+        max_bytes=config.max_body_bytes,
+        idle_timeout_s=config.body_timeout_s,
+        per_path={"/v1/watchlists/import": config.max_import_bytes},
+    )
     app.add_middleware(RequestMetrics)
 
     app.include_router(health.router)
@@ -133,4 +179,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(audit.router)
     install_console(app)
+    install_docs(app)
     return app

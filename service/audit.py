@@ -1,7 +1,8 @@
 """The audit log of access to personal data, and who sees personal data in clear.
 
-Append-only: a Redis Stream (`fw:audit`, XADD, never trimmed by fraudwatch) of who (key id,
-name, role), what (method, path, resource) and when. It never holds the personal data itself.
+Append-only: a Redis Stream (`fw:audit`, XADD; entries older than the audit retention are
+trimmed by `service/retention.py`) of who (key id, name, role), what (method, path, resource)
+and when. It never holds the personal data itself.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import redis
 
+from models.watchlist import iso_ms
 from service.auth import Caller, Role
 from service.masking import mask_identifier
 
@@ -40,11 +41,14 @@ class AuditEntry:
     resource: str
 
 
-def _entry(stream_id: bytes, fields: dict[bytes, bytes]) -> AuditEntry:
-    text = {k.decode(): v.decode() for k, v in fields.items()}
-    ms = int(stream_id.split(b"-")[0])
-    at = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-    return AuditEntry(id=stream_id.decode(), at=at.replace("+00:00", "Z"), **text)
+def _entry(stream_id: bytes, fields: dict[bytes, bytes]) -> AuditEntry | None:
+    """The entry, or None for one of a shape this version does not know (skipped)."""
+    text = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
+    at = iso_ms(int(stream_id.split(b"-")[0])) or ""
+    try:
+        return AuditEntry(id=stream_id.decode(), at=at, **text)
+    except TypeError:
+        return None
 
 
 def encode_cursor(stream_id: str) -> str:
@@ -58,7 +62,11 @@ def decode_cursor(cursor: str) -> str:
         stream_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadAuditCursor("cursor is not one this API issued") from None
-    if not _STREAM_ID.match(stream_id):
+    if (
+        not _STREAM_ID.match(stream_id)
+        or any(int(part) >= 2**64 for part in stream_id.split("-"))
+        or encode_cursor(stream_id) != cursor
+    ):
         raise BadAuditCursor("cursor is not one this API issued")
     return stream_id
 
@@ -76,6 +84,10 @@ class AuditLog:
             "method": method, "path": path, "resource": resource,
         })  # fmt: skip
 
+    def trim(self, before_ms: int) -> int:
+        """Drop the entries recorded before `before_ms`; returns how many."""
+        return int(self._redis.xtrim(STREAM, minid=before_ms, approximate=False))
+
     def query(
         self,
         since_ms: int | None,
@@ -83,26 +95,34 @@ class AuditLog:
         key_id: str | None,
         limit: int,
         cursor: str | None = None,
+        budget: int = 10_000,
     ) -> tuple[list[AuditEntry], str | None]:
-        """Entries in [since, until] (by key when given), newest first, and the next cursor."""
+        """Entries in [since, until] (by key when given), newest first, and the next cursor.
+
+        At most `budget` entries are examined: filtering by a key that rarely appears may
+        answer a short (even empty) page whose cursor goes on from where the scan stopped."""
         high = f"({decode_cursor(cursor)}" if cursor else ("+" if until_ms is None else until_ms)
         low = "-" if since_ms is None else since_ms
         page: list[AuditEntry] = []
-        chunk = max(limit * 2, 100)
-        while len(page) < limit:
+        examined = 0
+        last_id = None
+        while len(page) < limit and examined < budget:
+            chunk = min(max(limit * 2, 100), budget - examined)
             rows: list[tuple[bytes, dict[bytes, bytes]]] = self._redis.xrevrange(  # type: ignore[assignment]
                 STREAM, max=high, min=low, count=chunk
             )
             for stream_id, fields in rows:
                 entry = _entry(stream_id, fields)
-                if key_id is None or entry.key_id == key_id:
+                if entry is not None and (key_id is None or entry.key_id == key_id):
                     page.append(entry)
-                if len(page) == limit:
-                    return page, encode_cursor(entry.id)
+                    if len(page) == limit:
+                        return page, encode_cursor(stream_id.decode())
             if len(rows) < chunk:
                 return page, None
-            high = f"({rows[-1][0].decode()}"
-        return page, None
+            examined += len(rows)
+            last_id = rows[-1][0].decode()
+            high = f"({last_id}"
+        return page, None if last_id is None else encode_cursor(last_id)
 
 
 @dataclass(frozen=True, slots=True)

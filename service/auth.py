@@ -5,6 +5,9 @@ Keys come from two places: the bootstrap admin keys of `FRAUDWATCH_API_KEYS` (wh
 hashed in Redis. A Redis key's record is cached in this process for `key_cache_s` seconds
 (default 5), so a revocation takes effect on every replica within that time (at once on the
 replica that revoked it) while a request normally costs no lookup round trip.
+
+The one round trip (lookup and rate-limit counters) goes through the asyncio Redis client:
+a hung Redis then delays the requests that need it, never the event loop (nor `/healthz`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import redis
+import redis.asyncio
 
 if TYPE_CHECKING:
     from service.keys_store import KeyStore
@@ -97,7 +100,7 @@ class Authenticator:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.asyncio.Redis,
         configured: ConfiguredKeys,
         store: KeyStore,
         cache: KeyCache,
@@ -109,7 +112,7 @@ class Authenticator:
         self.cache = cache
         self._limiter = limiter
 
-    def authenticate(self, key: str) -> Caller:
+    async def authenticate(self, key: str) -> Caller:
         """The caller, or raises `Rejected` (unknown, revoked, or over its limit)."""
         digest = key_digest(key)
         caller = self._configured.by_digest(digest)
@@ -122,7 +125,7 @@ class Authenticator:
             self._store.queue_lookup(pipe, digest)
         if self._limiter is not None:
             self._limiter.queue(pipe, digest[:20], now_s)
-        replies = pipe.execute() if len(pipe) else []
+        replies = await pipe.execute() if len(pipe) else []
         if not hit:
             caller = self._store.caller_from(replies.pop(0))
             self.cache.put(digest, caller)

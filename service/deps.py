@@ -61,7 +61,7 @@ async def _caller(request: Request) -> Caller:
         raise Unauthorized("Authorization must be 'Bearer <key>'")
     authenticator: Authenticator = request.app.state.authenticator
     try:
-        caller = authenticator.authenticate(key.strip())
+        caller = await authenticator.authenticate(key.strip())
     except Rejected as rejected:
         if rejected.retry_after_s is None:
             raise Unauthorized("unknown or revoked API key") from None

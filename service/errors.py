@@ -57,9 +57,11 @@ class InvalidParameter(ApiError):
     status = 422
     code = "invalid_parameter"
 
-    def __init__(self, parameter: str, detail: str) -> None:
+    def __init__(self, parameter: str, detail: str, *, reason_code: str | None = None) -> None:
         super().__init__(detail)
         self.parameter = parameter
+        # For what the worker would dead-letter: the DLQ's own label (e.g. `ts_out_of_range`).
+        self.reason_code = reason_code
 
 
 class RateLimited(ApiError):
@@ -85,7 +87,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        extra = {"parameter": exc.parameter} if isinstance(exc, InvalidParameter) else {}
+        extra: dict[str, object] = {}
+        if isinstance(exc, InvalidParameter):
+            extra["parameter"] = exc.parameter
+            if exc.reason_code is not None:
+                extra["reason_code"] = exc.reason_code
         return JSONResponse(
             _body(exc.code, exc.detail, **extra), status_code=exc.status, headers=exc.headers
         )

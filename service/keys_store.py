@@ -7,12 +7,16 @@ digest for listing and revoking. The secret itself is never stored.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio.client
 
-from service.auth import Caller, Role, key_digest
+from service.auth import ROLES, Caller, Role, key_digest
+
+log = logging.getLogger(__name__)
 
 PREFIX = "fw:{keys}"
 IDS = f"{PREFIX}:ids"
@@ -67,7 +71,7 @@ class KeyStore:
         return secret, record
 
     @staticmethod
-    def queue_lookup(pipe: redis.client.Pipeline, digest: str) -> None:
+    def queue_lookup(pipe: redis.asyncio.client.Pipeline, digest: str) -> None:
         """Queue the read of a presented key's record (for `caller_from`) on a pipeline."""
         pipe.hgetall(record_key(digest))
 
@@ -76,8 +80,13 @@ class KeyStore:
         """The caller of a record read by `queue_lookup`; None if unknown or revoked."""
         if not fields:
             return None
-        record = KeyRecord.from_hash(fields)
-        if record.revoked_at is not None:
+        try:
+            record = KeyRecord.from_hash(fields)
+        except (KeyError, UnicodeDecodeError):
+            # A record this version cannot read (damaged, or another shape) admits nobody.
+            log.warning("api key record unreadable", extra={"fields": sorted(map(repr, fields))})
+            return None
+        if record.revoked_at is not None or record.role not in ROLES:
             return None
         return Caller(record.key_id, record.name, record.role)
 

@@ -32,13 +32,20 @@ REDIS_MEMORY = Gauge(
     "Memory Redis reports in use",
     multiprocess_mode="livemax",
 )
+REDIS_MAXMEMORY = Gauge(
+    "fraudwatch_redis_maxmemory_bytes",
+    "Redis's memory limit (0 = none); at the limit it refuses writes",
+    multiprocess_mode="livemax",
+)
 
 
 def render_metrics(client: redis.Redis) -> tuple[bytes, str]:
     """The exposition text; Redis memory is read at scrape time."""
     # /readyz reports Redis; a scrape should still return the other metrics without it.
     with contextlib.suppress(redis.RedisError):
-        REDIS_MEMORY.set(float(client.info("memory")["used_memory"]))
+        memory = client.info("memory")
+        REDIS_MEMORY.set(float(memory["used_memory"]))
+        REDIS_MAXMEMORY.set(float(memory["maxmemory"]))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -9,6 +9,8 @@ from datetime import datetime
 from service.errors import InvalidParameter
 
 _PREFIX = "o:"
+# No list the API pages through comes near this; beyond it Redis would refuse the range.
+MAX_OFFSET = 1_000_000_000
 
 
 def offset_cursor(offset: int) -> str:
@@ -22,8 +24,11 @@ def cursor_offset(cursor: str | None) -> int:
         return 0
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith(_PREFIX) and text[len(_PREFIX) :].isdigit():
-            return int(text[len(_PREFIX) :])
+        digits = text[len(_PREFIX) :]
+        if text.startswith(_PREFIX) and digits.isascii() and digits.isdigit() and len(digits) < 12:
+            offset = int(digits)
+            if offset <= MAX_OFFSET and offset_cursor(offset) == cursor:
+                return offset
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass
     raise InvalidParameter("cursor", "cursor is not one this API issued")

@@ -2,6 +2,8 @@
 
 Every request screened in one batch shares its round trips and its model call: the worker's
 state scripts in a dry run for all, one `assess` over all, one risk read for all payees.
+A batch runs whole on the API's one screening thread (see `service/app.py`), never on the
+event loop: a hung Redis then holds up screening alone, not `/healthz` or other requests.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def screen_transfers(
     Two round trips for the batch: the state scripts' dry run together with the payees' risk
     reads, then the reads that depend on those (who shares their devices, their alerts)."""
     payees = list(dict.fromkeys(t.dst_account for t in transfers))
-    risks = PendingRisks(payees, context.lists.current())
+    lists = context.lists.current()
+    risks = PendingRisks(payees, lists)
 
     def first() -> tuple[PendingFacts, list[Any]]:
         pipe = context.client.pipeline(transaction=False)
@@ -64,13 +67,13 @@ def screen_transfers(
 
     dry_run, replies = after_script_reload(first, reload)
     facts = dry_run.facts(replies[: dry_run.replies])
-    listed = context.lists.hits(transfers)
+    listed = context.lists.hits(transfers, lists)
     features = [
         derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms)
         for t, f, hits in zip(transfers, facts, listed, strict=True)
     ]
     verdicts = scorer.assess(transfers, features)
-    payee_risks = risks.finish(context.client, context.lists.store, replies[dry_run.replies :])
+    payee_risks = risks.follow_up(replies[dry_run.replies :]).read(context.client)
     by_payee = dict(zip(payees, payee_risks, strict=True))
     return [
         Screened(t, verdict, by_payee[t.dst_account], not f.first_delivery)

@@ -5,18 +5,27 @@ The README's configuration table lists each field with its default; keep the two
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.events import EventTimeBounds
+from models.identifiers import DEFAULT_PHONE_REGION, is_phone_region
+from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "library"
 DEFAULT_MODEL_PATH = (
     Path(__file__).resolve().parent.parent / "models" / "artifacts" / "fraudwatch-gbt.skops"
 )
 DEV_PII_KEY = "fraudwatch-dev-only-pii-key"
+# What .env.example ships in place of every secret: never a real one.
+PLACEHOLDER = "replace-me"
+MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -29,12 +38,17 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str | None = None
     redis_url: str | None = None
+    # Redis's `requirepass`, for every client fraudwatch makes (a password in the URL wins).
+    redis_password: SecretStr = SecretStr("")
     partitions: int = Field(3, ge=1, le=256)
 
     topic_transfers: str = "transfers"
     topic_accounts: str = "accounts"
     topic_alerts: str = "alerts"
     topic_dlq: str = "transfers.dlq"
+    # A dead letter keeps this much of the rejected message (with its full length and sha256),
+    # so the envelope always fits the broker's record limit.
+    dlq_original_max_bytes: int = Field(DEFAULT_ORIGINAL_MAX_BYTES, ge=1024, le=256 * 1024)
     consumer_group: str = "fraudwatch-worker"
 
     batch_size: int = Field(500, ge=1, le=20000)
@@ -61,6 +75,16 @@ class Settings(BaseSettings):
     # Per key, shared by all API replicas (0 = no limit); burst = most requests in one second.
     rate_limit_per_minute: int = Field(6000, ge=0)
     rate_limit_burst: int = Field(200, ge=1)
+    # Request bodies: larger ones get 413 before anything parses them or checks the key; a
+    # body that stops arriving for `body_timeout_s` gets 408. The CSV import has its own cap.
+    max_body_bytes: int = Field(MIB, ge=1024, le=64 * MIB)
+    max_import_bytes: int = Field(5 * MIB, ge=1024, le=256 * MIB)
+    body_timeout_s: float = Field(4.0, gt=0.0, le=300.0)
+    # Most index entries one alert-list or audit request examines; a rare filter then answers
+    # a short (even empty) page with a cursor to continue, never a scan of the whole index.
+    scan_budget: int = Field(10_000, ge=100, le=1_000_000)
+    # The key that confirmed an alert, or appealed it, may not restore it. Unset: on in prod.
+    four_eyes: bool | None = None
     # How often a worker checks whether `POST /v1/rules/reload` asked for a reload.
     rules_check_seconds: float = Field(1.0, gt=0.0, le=60.0)
 
@@ -74,26 +98,61 @@ class Settings(BaseSettings):
     # Workers and API processes check the watchlist version at most this often.
     watchlist_refresh_s: float = Field(1.0, ge=0.0, le=60.0)
     window_cap: int = Field(1000, ge=10)
+    # Event times accepted (worker and screening): not before this, not further ahead of the
+    # receiver's clock than this many hours. Outside: DLQ `ts_out_of_range`, or 422.
+    event_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    event_time_max_ahead_hours: float = Field(24.0, ge=0.0, le=24 * 366)
 
     alert_threshold: float = Field(0.5, ge=0.0, le=1.0)
     severity_medium: float = Field(0.65, ge=0.0, le=1.0)
     severity_high: float = Field(0.8, ge=0.0, le=1.0)
     severity_critical: float = Field(0.92, ge=0.0, le=1.0)
 
+    # Retention: closed (confirmed or dismissed) alerts with their history and features, the
+    # audit log, and watchlist entries after their expiry; purged by the workers at most once
+    # per interval across all of them (0 = only `fraudwatch purge`).
+    alert_retention_days: int = Field(1825, ge=1)
+    audit_retention_days: int = Field(1095, ge=1)
+    watchlist_expired_retention_days: int = Field(365, ge=1)
+    purge_interval_minutes: int = Field(60, ge=0)
+
     # Keys personal data (device ids, phones, IPs) before they reach Redis or logs.
     pii_key: SecretStr = SecretStr(DEV_PII_KEY)
+    # Phone numbers written without `+` or an international prefix are read as numbers of
+    # this region (ISO 3166-1), so `13800138000` and `+86 138 0013 8000` are one phone.
+    phone_region: str = DEFAULT_PHONE_REGION
 
     log_level: str = "INFO"
 
-    @field_validator("model_path", mode="before")
+    @field_validator("model_path", "four_eyes", mode="before")
     @classmethod
-    def _empty_means_no_model(cls, value: object) -> object:
+    def _empty_means_unset(cls, value: object) -> object:
+        # No model; the four-eyes rule by environment.
         return None if value in ("", None) else value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if not is_phone_region(value):
+            raise ValueError(f"{value!r} is not an ISO 3166-1 region with a phone numbering plan")
+        return value.upper()
+
+    @field_validator("event_time_earliest")
+    @classmethod
+    def _earliest_has_offset(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2000-01-01T00:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_prod(self) -> Settings:
-        if self.env == "prod" and self.pii_key.get_secret_value() == DEV_PII_KEY:
-            raise ValueError("FRAUDWATCH_PII_KEY must be set to a secret when FRAUDWATCH_ENV=prod")
+        if self.env == "prod":
+            unsafe = self.placeholder_secrets()
+            if unsafe:
+                raise ValueError(
+                    f"{', '.join(unsafe)} must be set to real secrets when FRAUDWATCH_ENV=prod "
+                    f"(not the development default or a '{PLACEHOLDER}' value from .env.example)"
+                )
         if not (
             self.alert_threshold
             <= self.severity_medium
@@ -105,6 +164,31 @@ class Settings(BaseSettings):
                 "<= severity_high <= severity_critical"
             )
         return self
+
+    def placeholder_secrets(self) -> list[str]:
+        """The variables whose secret is the development default or a placeholder."""
+        pii = self.pii_key.get_secret_value()
+        unsafe = []
+        if pii == DEV_PII_KEY or PLACEHOLDER in pii:
+            unsafe.append("FRAUDWATCH_PII_KEY")
+        if any(PLACEHOLDER in key for key in self.bootstrap_api_keys()):
+            unsafe.append("FRAUDWATCH_API_KEYS")
+        url_password = unquote(urlsplit(self.redis_url or "").password or "")
+        if PLACEHOLDER in self.redis_password.get_secret_value() or PLACEHOLDER in url_password:
+            unsafe.append("FRAUDWATCH_REDIS_PASSWORD")
+        return unsafe
+
+    @property
+    def four_eyes_rule(self) -> bool:
+        """Whether the four-eyes rule is in force (`four_eyes`, or by default in prod)."""
+        return self.env == "prod" if self.four_eyes is None else self.four_eyes
+
+    def event_time_bounds(self) -> EventTimeBounds:
+        """The accepted event-time window, for the worker and for screening."""
+        return EventTimeBounds(
+            earliest_ms=int(self.event_time_earliest.timestamp() * 1000),
+            max_ahead_ms=int(self.event_time_max_ahead_hours * 3_600_000),
+        )
 
     @property
     def run_file(self) -> Path:

@@ -136,7 +136,8 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         _wait_for_api(api_url, api)
-        stack.run_file.write_text(
+        write_private(
+            stack.run_file,
             json.dumps(
                 {
                     "api_url": api_url,
@@ -147,7 +148,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
                     "pid": os.getpid(),
                 },
                 indent=2,
-            )
+            ),
         )
         yield stack
     finally:
@@ -160,6 +161,15 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
                 stack.run_file.unlink()
         if services is not None:
             services.stop()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner may read or write (mode 0600, also when the file
+    was already there): the run file holds the admin key."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
 
 
 _SAMPLE = re.compile(r"^(fraudwatch_\w+?)(?:\{(.*)\})? ([0-9.eE+-]+)$")

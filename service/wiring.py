@@ -3,7 +3,10 @@ never read configuration themselves. Nothing here connects at import time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
+import redis.asyncio
 
 from models.alerts import SeverityBands
 from models.scorer import Scorer, TransferModel
@@ -24,11 +27,35 @@ class NotConfigured(RuntimeError):
     """A service address is missing (no embedded stack running and no variable set)."""
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """A Redis client for the configured URL."""
+def _redis_url(settings: Settings) -> str:
     if not settings.redis_url:
         raise NotConfigured("FRAUDWATCH_REDIS_URL is not set and no embedded stack is running")
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30)
+    return settings.redis_url
+
+
+def redis_password(settings: Settings) -> str | None:
+    """The configured Redis password (`requirepass`), or None (a password in the URL wins)."""
+    return settings.redis_password.get_secret_value() or None
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A Redis client for the configured URL and password."""
+    return redis.Redis.from_url(
+        _redis_url(settings),
+        password=redis_password(settings),
+        socket_timeout=10,
+        health_check_interval=30,
+    )
+
+
+def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+    """The same, for coroutines on the API's event loop (a hung Redis must not stall it)."""
+    return redis.asyncio.Redis.from_url(
+        _redis_url(settings),
+        password=redis_password(settings),
+        socket_timeout=10,
+        health_check_interval=30,
+    )
 
 
 def severity_bands(settings: Settings) -> SeverityBands:
@@ -43,7 +70,7 @@ def severity_bands(settings: Settings) -> SeverityBands:
 
 def entity_hasher(settings: Settings) -> EntityHasher:
     """The keyed pseudonymiser for devices, phones and IPs."""
-    return EntityHasher(settings.pii_key.get_secret_value())
+    return EntityHasher(settings.pii_key.get_secret_value(), settings.phone_region)
 
 
 def state_limits(settings: Settings) -> StateLimits:
@@ -109,6 +136,7 @@ def build_worker(settings: Settings) -> Worker:
         scorer,
         settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
+        time_bounds=settings.event_time_bounds(),
     )
     reloader = RuleReloader(
         client, scorer, lambda: load_rules(settings), settings.rules_check_seconds
@@ -128,6 +156,22 @@ def build_worker(settings: Settings) -> Worker:
         dlq_topic=settings.topic_dlq,
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
+        dlq_original_max_bytes=settings.dlq_original_max_bytes,
+        rebalance_timeout_s=settings.max_poll_interval_ms / 1000,
     )
     producer = acked_producer(settings.kafka_bootstrap)
-    return Worker(consumer, producer, processor, options, reloader=reloader)
+    return Worker(consumer, producer, processor, options, reloader=reloader,
+                  housekeeping=purge_schedule(settings, client))  # fmt: skip
+
+
+def purge_schedule(settings: Settings, client: redis.Redis) -> Callable[[], None] | None:
+    """The between-batches purge of records past retention, unless turned off."""
+    if not settings.purge_interval_minutes:
+        return None
+    # Imported here: the audit log lives with the API's modules.
+    from service.retention import PurgeSchedule, RetentionPolicy
+
+    schedule = PurgeSchedule(
+        client, RetentionPolicy.of(settings), settings.purge_interval_minutes * 60
+    )
+    return schedule.between_batches

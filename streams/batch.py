@@ -6,14 +6,23 @@ state store, which is why they raise the same alerts for the same input order.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from models.alerts import Alert, rfc3339_now
-from models.events import AccountProfile, InvalidEvent, Transfer, parse_account, parse_transfer
+from models.alerts import Alert, StoredAlert, rfc3339_now
+from models.events import (
+    AccountProfile,
+    EventTimeBounds,
+    InvalidEvent,
+    Transfer,
+    parse_account,
+    parse_transfer,
+)
 from models.features import Features, derive_features
 from models.scorer import Scorer
+from streams.failures import Failure, classify, describe
 from streams.state.base import PreparedTransfers, SentTransfers, StateStore, TransferFacts
 
 
@@ -25,6 +34,11 @@ class Message:
     partition: int
     offset: int
     value: bytes | None
+
+
+# A message that broke no rule of the contract but could not be processed (found by retrying
+# its batch one message at a time); its dead letter says why.
+PROCESSING_FAILED = "processing_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +55,16 @@ class AlertSink(Protocol):
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
-    ) -> list[bool]:
+    ) -> list[StoredAlert]:
         """Store the alerts (with the feature vectors they were scored on, aligned, when
-        given); True for each one that was new."""
+        given); for each, whether it was new and the version kept."""
         ...
 
 
 @dataclass
 class BatchOutcome:
-    """What a batch did: alerts raised (new or re-raised), rejects, counts."""
+    """What a batch did: alerts raised (new or re-raised, each as stored now), rejects,
+    counts."""
 
     alerts: list[Alert] = field(default_factory=list)
     new_alerts: list[Alert] = field(default_factory=list)
@@ -59,14 +74,31 @@ class BatchOutcome:
     first_deliveries: int = 0
     redeliveries: int = 0
 
+    def add(self, other: BatchOutcome) -> None:
+        """Append what another (later) part of the same batch did."""
+        self.alerts += other.alerts
+        self.new_alerts += other.new_alerts
+        self.rejected += other.rejected
+        self.transfers += other.transfers
+        self.features += other.features
+        self.first_deliveries += other.first_deliveries
+        self.redeliveries += other.redeliveries
+
 
 @dataclass(frozen=True, slots=True)
 class StagedBatch:
-    """A batch validated and applied to state, not yet scored."""
+    """A batch validated and applied to state, not yet scored; `sources[i]` is the message
+    `transfers[i]` came from."""
 
     transfers: list[Transfer]
+    sources: list[Message]
     rejected: list[Rejected]
     facts: list[TransferFacts]
+
+    def add(self, other: StagedBatch) -> StagedBatch:
+        """This batch followed by another."""
+        return StagedBatch(self.transfers + other.transfers, self.sources + other.sources,
+                           self.rejected + other.rejected, self.facts + other.facts)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +107,7 @@ class PreparedBatch:
 
     state: StateStore
     transfers: list[Transfer]
+    sources: list[Message]
     rejected: list[Rejected]
     profiles: list[AccountProfile]
     prepared: PreparedTransfers
@@ -82,7 +115,7 @@ class PreparedBatch:
     def send(self) -> SentBatch:
         """Apply its profile updates, then start applying its transfers (once)."""
         self.state.apply_profiles(self.profiles)
-        return SentBatch(self.transfers, self.rejected, self.prepared.send())
+        return SentBatch(self.transfers, self.sources, self.rejected, self.prepared.send())
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +123,13 @@ class SentBatch:
     """A batch validated and on its way into state."""
 
     transfers: list[Transfer]
+    sources: list[Message]
     rejected: list[Rejected]
     sent: SentTransfers
 
     def applied(self) -> StagedBatch:
         """Wait until its state is applied (once)."""
-        return StagedBatch(self.transfers, self.rejected, self.sent.facts())
+        return StagedBatch(self.transfers, self.sources, self.rejected, self.sent.facts())
 
 
 class WatchlistSource(Protocol):
@@ -106,10 +140,16 @@ class WatchlistSource(Protocol):
         ...
 
 
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch by this machine's clock."""
+    return time.time_ns() // 1_000_000
+
+
 class BatchProcessor:
     """Validates, updates state, scores and stores the alerts of one batch.
 
-    Without `watchlists` (backtest, training) no party counts as listed.
+    Without `watchlists` (backtest, training) no party counts as listed. Event times are
+    checked against `time_bounds` on the `now_ms` clock.
     """
 
     def __init__(
@@ -120,6 +160,8 @@ class BatchProcessor:
         transfers_topic: str,
         clock: Callable[[], str] = rfc3339_now,
         watchlists: WatchlistSource | None = None,
+        time_bounds: EventTimeBounds | None = None,
+        now_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.state = state
         self.sink = sink
@@ -127,6 +169,8 @@ class BatchProcessor:
         self.transfers_topic = transfers_topic
         self._clock = clock
         self.watchlists = watchlists
+        self.time_bounds = time_bounds or EventTimeBounds()
+        self._now_ms = now_ms
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Process messages in the given order (profiles before the batch's transfers)."""
@@ -141,20 +185,28 @@ class BatchProcessor:
         while the previous batch is still being applied, then sends it, and scores the
         previous batch while state applies this one (see `StateStore.prepare_transfers`)."""
         transfers: list[Transfer] = []
+        sources: list[Message] = []
         rejected: list[Rejected] = []
         profiles: list[AccountProfile] = []
+        now_ms = self._now_ms()
         for message in messages:
             try:
                 if message.value is None:
                     raise InvalidEvent("empty", "message has no value")
                 if message.topic == self.transfers_topic:
-                    transfers.append(parse_transfer(message.value))
+                    transfer = parse_transfer(message.value)
+                    self.time_bounds.check(transfer.ts_ms, now_ms)
+                    transfers.append(transfer)
+                    sources.append(message)
                 else:
-                    profiles.append(parse_account(message.value))
+                    profile = parse_account(message.value)
+                    if profile.opened_at_ms is not None:
+                        self.time_bounds.check_opened_at(profile.opened_at_ms, now_ms)
+                    profiles.append(profile)
             except InvalidEvent as invalid:
                 rejected.append(Rejected(message, invalid.code, invalid.reason))
         prepared = self.state.prepare_transfers(transfers)
-        return PreparedBatch(self.state, transfers, rejected, profiles, prepared)
+        return PreparedBatch(self.state, transfers, sources, rejected, profiles, prepared)
 
     def finish(self, staged: StagedBatch) -> BatchOutcome:
         """Score a batch whose state is applied and store its alerts (safe to repeat)."""
@@ -176,9 +228,44 @@ class BatchProcessor:
         for alert, vector in zip(raised, outcome.features, strict=True):
             if alert is not None:
                 unique.setdefault(alert.alert_id, (alert, vector))
-        outcome.alerts = [alert for alert, _ in unique.values()]
-        fresh = self.sink.put_alerts(outcome.alerts, [vector for _, vector in unique.values()])
-        outcome.new_alerts = [a for a, new in zip(outcome.alerts, fresh, strict=True) if new]
+        stored = self.sink.put_alerts(
+            [alert for alert, _ in unique.values()], [vector for _, vector in unique.values()]
+        )
+        outcome.alerts = [kept.alert for kept in stored]
+        outcome.new_alerts = [kept.alert for kept in stored if kept.new]
+        return outcome
+
+    def apply_state_isolated(self, messages: Sequence[Message]) -> StagedBatch:
+        """`apply_state` one message at a time, for a batch that failed for good as a whole:
+        a message whose own update fails for good is rejected (`processing_failed`) and the
+        others go through. A transient failure still raises (the caller retries)."""
+        staged = StagedBatch([], [], [], [])
+        for message in messages:
+            try:
+                staged = staged.add(self.apply_state([message]))
+            except Exception as error:
+                if classify(error) is Failure.TRANSIENT:
+                    raise
+                reason = f"its state update failed: {describe(error)}"
+                staged = staged.add(
+                    StagedBatch([], [], [Rejected(message, PROCESSING_FAILED, reason)], [])
+                )
+        return staged
+
+    def finish_isolated(self, staged: StagedBatch) -> BatchOutcome:
+        """`finish` one transfer at a time, for a batch whose scoring failed for good as a
+        whole: a transfer whose own scoring fails for good is rejected (`processing_failed`)."""
+        outcome = BatchOutcome(rejected=list(staged.rejected))
+        for transfer, source, facts in zip(
+            staged.transfers, staged.sources, staged.facts, strict=True
+        ):
+            try:
+                outcome.add(self.finish(StagedBatch([transfer], [source], [], [facts])))
+            except Exception as error:
+                if classify(error) is Failure.TRANSIENT:
+                    raise
+                reason = f"it could not be scored: {describe(error)}"
+                outcome.rejected.append(Rejected(source, PROCESSING_FAILED, reason))
         return outcome
 
 
@@ -190,12 +277,11 @@ class MemoryAlertSink:
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
-    ) -> list[bool]:
-        """Store new alerts (features are not kept here); True for each one that was new."""
-        flags = []
+    ) -> list[StoredAlert]:
+        """Store new alerts (features are not kept here); each as kept, and whether new."""
+        stored = []
         for alert in alerts:
             new = alert.alert_id not in self.alerts
-            if new:
-                self.alerts[alert.alert_id] = alert
-            flags.append(new)
-        return flags
+            kept = self.alerts.setdefault(alert.alert_id, alert)
+            stored.append(StoredAlert(new, kept))
+        return stored

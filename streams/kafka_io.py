@@ -1,26 +1,82 @@
-"""Kafka clients configured for the worker: manual commits, bounded polls, acked produces."""
+"""Kafka clients configured for the worker: manual commits, bounded polls, acked produces,
+and a group membership that is logged and never left half-joined."""
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from collections.abc import Sequence
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import MemberState
 
 from streams import metrics
 
+log = logging.getLogger("fraudwatch.worker")
 
-class ForgetRevokedLag(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Drops the lag gauge of partitions this worker gave up, so no stale value lingers."""
+
+def _partition_names(partitions: Sequence[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+
+
+class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs every rebalance and assignment, and drops the lag gauge of partitions this worker
+    gave up, so no stale value lingers."""
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        """Called by the consumer before a rebalance takes partitions away."""
-        for tp in revoked:
-            with contextlib.suppress(KeyError):
-                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        """Called by the consumer as a (re)join of the group begins."""
+        log.info(
+            "joining the consumer group",
+            extra={"event": "group_joining", "revoked": _partition_names(revoked)},
+        )
+        _forget_lag(revoked)
+
+    def on_partitions_lost(self, lost: Sequence[TopicPartition]) -> None:
+        """Called when the membership ended without a handover (expired, or dropped at close
+        while half-made)."""
+        log.info(
+            "left the consumer group", extra={"event": "group_left", "lost": _partition_names(lost)}
+        )
+        _forget_lag(lost)
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        """Nothing to do: lag is reported after each poll."""
+        """Called by the consumer once the join completed with this worker's partitions."""
+        metrics.GROUP_REBALANCES.inc()
+        log.info(
+            "joined the consumer group",
+            extra={"event": "group_joined", "assigned": _partition_names(assigned)},
+        )
+
+
+def _forget_lag(partitions: Sequence[TopicPartition]) -> None:
+    for tp in partitions:
+        metrics.forget_partition_lag(tp.topic, tp.partition)
+
+
+def group_member_stable(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer is a settled member of its group (joined and synced, no join in
+    flight). kafka-python keeps this in its coordinator's state, which it does not publish;
+    the pinned version range and tests/integration/test_faults.py hold us to it."""
+    return bool(consumer._coordinator.state is MemberState.STABLE)
+
+
+def close_consumer(consumer: KafkaConsumer, timeout_ms: int = 10_000) -> None:
+    """Close without committing; leave the group only as a settled member that is not its
+    leader.
+
+    On Tansu 0.6 a LeaveGroup from the group's leader while the group is forming (our own
+    JoinGroup still being answered, or another member's join under way, as in a rolling
+    restart) leaves the departed member as leader forever, and nobody gets a partition again
+    (deploy/upstream/tansu-leave-during-join.md). Forgetting the membership instead makes the
+    broker expire it after the session timeout, as if the worker had died, and the group
+    heals. A settled follower's leave is safe and hands its partitions over at once.
+    """
+    coordinator = consumer._coordinator
+    with coordinator._lock:
+        # Read before close(): it clears the leader flag before it leaves.
+        if coordinator.state is not MemberState.STABLE or coordinator._is_leader:
+            # No member id, no LeaveGroup; a late JoinGroup answer is then ignored.
+            coordinator.reset_generation()
+    consumer.close(autocommit=False, timeout_ms=timeout_ms)
 
 
 def worker_consumer(
@@ -47,12 +103,15 @@ def worker_consumer(
         fetch_max_wait_ms=20,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    consumer.subscribe(list(topics), listener=ForgetRevokedLag())
+    consumer.subscribe(list(topics), listener=GroupMembershipLog())
     return consumer
 
 
-def acked_producer(bootstrap: str, client_id: str = "fraudwatch") -> KafkaProducer:
-    """A producer whose sends are acknowledged by all in-sync replicas before `flush` returns."""
+def acked_producer(
+    bootstrap: str, client_id: str = "fraudwatch", *, max_request_bytes: int = 1024 * 1024
+) -> KafkaProducer:
+    """A producer whose sends are acknowledged by all in-sync replicas before `flush` returns;
+    a record over `max_request_bytes` is refused at `send`."""
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
@@ -60,4 +119,5 @@ def acked_producer(bootstrap: str, client_id: str = "fraudwatch") -> KafkaProduc
         linger_ms=5,
         batch_size=256 * 1024,
         retries=5,
+        max_request_size=max_request_bytes,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from prometheus_client import Counter, Gauge, Histogram
 
 TRANSFERS = Counter("fraudwatch_transfers", "Valid transfers scored (dead-lettered ones excluded)")
@@ -44,3 +47,45 @@ RULES_INFO = Gauge(
     ["fingerprint"],
     multiprocess_mode="livemax",
 )
+BATCH_RETRIES = Counter(
+    "fraudwatch_batch_retries",
+    "Failed attempts at a batch, by kind (transient: retried as it is; permanent: after three, "
+    "its messages are retried one by one and the ones at fault dead-lettered)",
+    ["kind"],
+)
+DEAD_LETTERS_DROPPED = Counter(
+    "fraudwatch_dead_letters_dropped",
+    "Rejected messages skipped because even their dead letter could not be written (each is "
+    "also counted in fraudwatch_dlq_total by its reason)",
+)
+ALERTS_UNPUBLISHED = Counter(
+    "fraudwatch_alerts_unpublished",
+    "Alerts stored in Redis that the alerts topic refused for good (a record it never takes)",
+)
+COMMIT_FAILURES = Counter(
+    "fraudwatch_commit_failures",
+    "Offset commits that failed (the next batch's commit covers them; a restart redelivers)",
+)
+GROUP_REBALANCES = Counter(
+    "fraudwatch_group_rebalances", "Completed joins of the consumer group by this worker"
+)
+GROUP_JOIN_STALLS = Counter(
+    "fraudwatch_group_join_stalls",
+    "Joins of the consumer group that had not completed within the rebalance timeout",
+)
+WORKER_STALLED_SECONDS = Gauge(
+    "fraudwatch_worker_stalled_seconds",
+    "Seconds since this worker last committed while it had work: messages waiting on its "
+    "partitions, or a group join not yet complete (0 when caught up)",
+    multiprocess_mode="livemax",
+)
+
+
+def forget_partition_lag(topic: str, partition: int) -> None:
+    """Stop reporting lag for a partition this worker no longer owns. Processes sharing a
+    multiprocess directory (the embedded stack) cannot remove a series: theirs reads 0."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        CONSUMER_LAG.labels(topic, str(partition)).set(0)
+        return
+    with contextlib.suppress(KeyError):
+        CONSUMER_LAG.remove(topic, str(partition))

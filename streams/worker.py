@@ -4,6 +4,10 @@ Offsets are committed only after state, alerts in Redis, alerts on Kafka and dea
 have all succeeded, so a worker killed at any instant redelivers at most its last two batches
 (one being scored, one being applied to state), and the idempotent state and alert writes make
 that redelivery change nothing.
+
+Nothing a message carries stops the loop: a failure of Redis or the broker is retried until
+they are back (streams/failures.py tells the two kinds apart), and a batch that fails for good
+is retried one message at a time, so that only the message at fault is dead-lettered.
 """
 
 from __future__ import annotations
@@ -21,12 +25,24 @@ from typing import TypeVar
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from models.alerts import Alert, alert_encoder
 from streams import metrics
-from streams.batch import BatchOutcome, BatchProcessor, Message, PreparedBatch, StagedBatch
-from streams.dead_letter import dead_letter_value
+from streams.batch import (
+    PROCESSING_FAILED,
+    BatchOutcome,
+    BatchProcessor,
+    Message,
+    PreparedBatch,
+    Rejected,
+    StagedBatch,
+)
+from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter_value
+from streams.failures import Failure, classify, describe
+from streams.kafka_io import close_consumer, group_member_stable
+from streams.liveness import Liveness
 from streams.rules_reload import RuleReloader
 
 log = logging.getLogger("fraudwatch.worker")
@@ -43,6 +59,16 @@ class WorkerOptions:
     batch_size: int = 500
     batch_wait_ms: int = 10
     retry_backoff_s: float = 0.5
+    retry_backoff_max_s: float = 5.0
+    dlq_original_max_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES
+    # A group join taking longer than this (the rebalance timeout) is reported as stalled.
+    rebalance_timeout_s: float = 30.0
+    # How long a publish or a commit may wait on the broker before it counts as failed.
+    broker_timeout_s: float = 30.0
+
+
+# A batch failing for good this many times in a row is retried one message at a time.
+_PERMANENT_ATTEMPTS = 3
 
 
 _Done = TypeVar("_Done")
@@ -50,11 +76,11 @@ _Done = TypeVar("_Done")
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """A polled batch, validated and encoded for state."""
+    """A polled batch, validated and encoded for state (or why that failed)."""
 
     messages: list[Message]
     started: float
-    batch: PreparedBatch
+    batch: PreparedBatch | BaseException
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +109,7 @@ class Worker:
         options: WorkerOptions,
         on_batch: Callable[[BatchOutcome], None] | None = None,
         reloader: RuleReloader | None = None,
+        housekeeping: Callable[[], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -90,8 +117,10 @@ class Worker:
         self.options = options
         self.on_batch = on_batch
         self.reloader = reloader
+        self.housekeeping = housekeeping
         self._stopping = False
         self._batch_number = 0
+        self._liveness = Liveness(options.rebalance_timeout_s)
 
     def stop(self, *_: object) -> None:
         """Ask the loop to finish its current batch, commit and return."""
@@ -123,6 +152,8 @@ class Worker:
         model = self.processor.scorer.model
         if model is not None:
             metrics.MODEL_INFO.labels(model.name, model.version).set(1)
+        # Exported at 0 from the start, so the first one shows as an increase.
+        metrics.DLQ.labels(PROCESSING_FAILED)
         log.info("worker started", extra={"event": "worker_started"})
         # Start-up's objects (model, rules, clients) live as long as the process: out of the
         # collector's sight, a full collection no longer walks them between batches.
@@ -131,6 +162,8 @@ class Worker:
         while not self._stopping:
             if self.reloader is not None:
                 self.reloader.between_batches()
+            if self.housekeeping is not None:
+                self.housekeeping()
             # With a batch in flight, take only what is already fetched: waiting for more
             # would hold back that batch's alerts when traffic is light.
             prepared = self._prepare(self._poll(0 if in_flight else self.options.batch_wait_ms))
@@ -152,9 +185,9 @@ class Worker:
         return self._close()
 
     def _close(self) -> int:
-        self.consumer.close(autocommit=False)
-        self.producer.flush()
-        self.producer.close()
+        close_consumer(self.consumer)
+        self.producer.flush(timeout=self.options.broker_timeout_s)
+        self.producer.close(timeout=self.options.broker_timeout_s)
         log.info("worker stopped", extra={"event": "worker_stopped"})
         return 0
 
@@ -166,10 +199,17 @@ class Worker:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0 and messages:
                 break
-            records = self.consumer.poll(
-                timeout_ms=max(remaining_ms, 0),
-                max_records=self.options.batch_size - len(messages),
-            )
+            try:
+                records = self.consumer.poll(
+                    timeout_ms=max(remaining_ms, 0),
+                    max_records=self.options.batch_size - len(messages),
+                )
+            except KafkaError as error:
+                # The broker, not a message: what was fetched is kept, the rest comes later.
+                log.warning("poll failed", extra={"event": "poll_failed",
+                                                  "error": describe(error)})  # fmt: skip
+                self._pause(self.options.retry_backoff_s)
+                break
             for tp in sorted(records, key=lambda p: (p.topic, p.partition)):
                 messages.extend(
                     Message(r.topic, r.partition, r.offset, r.value) for r in records[tp]
@@ -183,7 +223,12 @@ class Worker:
         if not messages:
             return None
         started = time.perf_counter()
-        return _Prepared(messages, started, self.processor.prepare_state(messages))
+        try:
+            batch: PreparedBatch | BaseException = self.processor.prepare_state(messages)
+        except Exception as error:
+            # Sending it fails with this error, which `_applied` handles like any other.
+            batch = error
+        return _Prepared(messages, started, batch)
 
     def _start(self, prepared: _Prepared | None) -> _InFlight | None:
         """Send a prepared batch's state updates (None when there is none)."""
@@ -191,8 +236,10 @@ class Worker:
             return None
         self._batch_number += 1
         try:
+            if isinstance(prepared.batch, BaseException):
+                raise prepared.batch
             applied = prepared.batch.send().applied
-        except redis.RedisError as error:
+        except Exception as error:
             failed = error
 
             def applied() -> StagedBatch:
@@ -203,10 +250,12 @@ class Worker:
 
     def _applied(self, batch: _InFlight) -> StagedBatch | None:
         """The batch with its state applied, re-applying it until that goes through."""
+        messages = batch.prepared.messages
         return self._until_done(
             batch.number,
             batch.applied,
-            partial(self.processor.apply_state, batch.prepared.messages),
+            partial(self.processor.apply_state, messages),
+            partial(self.processor.apply_state_isolated, messages),
         )
 
     def _finish(self, batch: _InFlight, staged: StagedBatch) -> bool:
@@ -218,7 +267,12 @@ class Worker:
             self._publish(outcome)
             return outcome
 
-        outcome = self._until_done(batch.number, finish, finish)
+        def finish_isolated() -> BatchOutcome:
+            outcome = self.processor.finish_isolated(staged)
+            self._publish(outcome)
+            return outcome
+
+        outcome = self._until_done(batch.number, finish, finish, finish_isolated)
         if outcome is None:
             # Left uncommitted: the next worker redelivers it, idempotently.
             return False
@@ -229,49 +283,134 @@ class Worker:
         return True
 
     def _until_done(
-        self, number: int, first: Callable[[], _Done], again: Callable[[], _Done]
+        self,
+        number: int,
+        first: Callable[[], _Done],
+        again: Callable[[], _Done],
+        isolated: Callable[[], _Done],
     ) -> _Done | None:
-        """`first()`, then `again()` after each Redis or Kafka failure, until one succeeds;
-        None if the worker is stopping and three attempts failed."""
-        step, attempt = first, 0
+        """`first()`, then `again()` after each failure, until one succeeds; after three
+        permanent failures in a row, `isolated()` (the batch one message at a time) instead.
+        Transient failures are retried with a growing pause for as long as they last. None
+        if the worker is stopping and three attempts failed."""
+        try:
+            return self._attempts(number, first, again, isolated)
+        finally:
+            # Retries pause every partition (see `_keep_membership`); polling resumes them.
+            if paused := self.consumer.paused():
+                self.consumer.resume(*paused)
+
+    def _attempts(
+        self,
+        number: int,
+        first: Callable[[], _Done],
+        again: Callable[[], _Done],
+        isolated: Callable[[], _Done],
+    ) -> _Done | None:
+        step, attempt, permanent = first, 0, 0
         while True:
             try:
                 return step()
-            except redis.RedisError as error:
-                metrics.REDIS_ERRORS.inc()
-                reason = f"redis: {type(error).__name__}"
-            except KafkaError as error:
-                reason = f"kafka: {type(error).__name__}"
-            step, attempt = again, attempt + 1
-            log.warning(
-                "batch failed, retrying",
-                extra={"event": "batch_retry", "batch": number,
-                       "attempt": attempt, "error": reason},
+            except Exception as error:
+                failure = classify(error)
+                reason = describe(error)
+                if isinstance(error, redis.RedisError):
+                    metrics.REDIS_ERRORS.inc()
+            attempt += 1
+            permanent = permanent + 1 if failure is Failure.PERMANENT else 0
+            metrics.BATCH_RETRIES.labels(failure.value).inc()
+            step = isolated if permanent >= _PERMANENT_ATTEMPTS else again
+            log.log(
+                logging.ERROR if failure is Failure.PERMANENT else logging.WARNING,
+                "batch failed, retrying" + (" one message at a time" if step is isolated else ""),
+                extra={"event": "batch_retry", "batch": number, "attempt": attempt,
+                       "failure": failure.value, "error": reason},
             )  # fmt: skip
-            time.sleep(min(self.options.retry_backoff_s * attempt, 5.0))
             if self._stopping and attempt >= 3:
                 return None
+            backoff = self.options.retry_backoff_s * 2 ** min(attempt - 1, 10)
+            self._pause(min(backoff, self.options.retry_backoff_max_s))
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep between attempts, keeping the group membership and the stall gauge current
+        and waking early when asked to stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._keep_membership()
+            self._liveness.report()
+            time.sleep(min(left, 0.5))
+
+    def _keep_membership(self) -> None:
+        """Poll with every partition paused: without a poll for max.poll.interval.ms the
+        client leaves the group, and every worker waiting out the same Redis outage would
+        then rebalance at once. Records of partitions assigned meanwhile are put back."""
+        try:
+            self.consumer.pause(*self.consumer.assignment())
+            for tp, records in self.consumer.poll(timeout_ms=0).items():
+                self.consumer.seek(tp, records[0].offset)
+        except KafkaError as error:
+            log.warning("poll failed", extra={"event": "poll_failed", "error": describe(error)})
 
     def _publish(self, outcome: BatchOutcome) -> None:
-        """Send the batch's alerts and dead letters and wait for the broker's acks."""
-        futures = []
+        """Send the batch's dead letters and alerts and wait for the broker's acks.
+
+        A record the broker refuses for good is skipped with an ERROR log and a count (its
+        alert stays in Redis): retrying it would stop the partition. Transient refusals raise,
+        so the batch is retried."""
+        sent: list[tuple[FutureRecordMetadata, Rejected | Alert]] = []
         for rejected in outcome.rejected:
             m = rejected.message
             value = dead_letter_value(
-                m.value, m.topic, m.partition, m.offset, rejected.code, rejected.reason
-            )
-            futures.append(self.producer.send(self.options.dlq_topic, value=value))
+                m.value, m.topic, m.partition, m.offset, rejected.code, rejected.reason,
+                original_max_bytes=self.options.dlq_original_max_bytes,
+            )  # fmt: skip
+            self._send(sent, rejected, self.options.dlq_topic, None, value)
         for alert in outcome.alerts:
-            futures.append(
-                self.producer.send(
-                    self.options.alerts_topic,
-                    key=alert.src_account.encode(),
-                    value=alert_encoder.encode(alert),
-                )
-            )
-        self.producer.flush()
-        for future in futures:
-            future.get(timeout=30)
+            value = alert_encoder.encode(alert)
+            self._send(sent, alert, self.options.alerts_topic, alert.src_account.encode(), value)
+        self.producer.flush(timeout=self.options.broker_timeout_s)
+        for future, record in sent:
+            try:
+                future.get(timeout=self.options.broker_timeout_s)
+            except KafkaError as error:
+                if classify(error) is Failure.TRANSIENT:
+                    raise
+                self._refused(record, error)
+
+    def _send(
+        self,
+        sent: list[tuple[FutureRecordMetadata, Rejected | Alert]],
+        record: Rejected | Alert,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+    ) -> None:
+        try:
+            sent.append((self.producer.send(topic, key=key, value=value), record))
+        except KafkaError as error:
+            # E.g. larger than the producer's request limit: refused before it is sent.
+            if classify(error) is Failure.TRANSIENT:
+                raise
+            self._refused(record, error)
+
+    @staticmethod
+    def _refused(record: Rejected | Alert, error: KafkaError) -> None:
+        if isinstance(record, Rejected):
+            metrics.DEAD_LETTERS_DROPPED.inc()
+            m = record.message
+            log.error(
+                "dead letter refused by the broker; message skipped",
+                extra={"event": "dead_letter_dropped", "reason_code": record.code,
+                       "topic": m.topic, "partition": m.partition, "offset": m.offset,
+                       "error": describe(error)},
+            )  # fmt: skip
+        else:
+            metrics.ALERTS_UNPUBLISHED.inc()
+            log.error(
+                "alert refused by the alerts topic; it stays in Redis",
+                extra={"event": "alert_unpublished", "alert_id": record.alert_id,
+                       "error": describe(error)},
+            )  # fmt: skip
 
     def _commit(self, messages: list[Message]) -> None:
         # A rebalance while the batch was in hand may have moved some of its partitions to
@@ -285,10 +424,18 @@ class Worker:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(offsets, timeout_ms=int(self.options.broker_timeout_s * 1000))
         except CommitFailedError:
             # The group rebalanced mid-batch; the new owner redelivers it, idempotently.
             log.warning("commit refused after a rebalance", extra={"event": "commit_failed"})
+            return
+        except KafkaError as error:
+            # The next batch's commit covers these offsets; a restart redelivers, idempotently.
+            metrics.COMMIT_FAILURES.inc()
+            log.warning("commit failed", extra={"event": "commit_failed",
+                                                "error": describe(error)})  # fmt: skip
+            return
+        self._liveness.committed()
 
     def _record(self, number: int, outcome: BatchOutcome, elapsed: float) -> None:
         metrics.BATCH_SECONDS.observe(elapsed)
@@ -315,11 +462,17 @@ class Worker:
         )
 
     def _report_lag(self) -> None:
-        for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
-            position = self.consumer.position(tp)
-            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                max(0, highwater - position)
-            )
+        """Lag per assigned partition, and the worker's liveness with it."""
+        lag = 0
+        try:
+            for tp in self.consumer.assignment():
+                highwater = self.consumer.highwater(tp)
+                if highwater is None:
+                    continue
+                behind = max(0, highwater - self.consumer.position(tp))
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
+                lag += behind
+        except KafkaError as error:
+            log.warning("lag unknown", extra={"event": "lag_unknown", "error": describe(error)})
+            lag = 1
+        self._liveness.observe(group_member_stable(self.consumer), lag)

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "service.cli.watchlist_cmd",
     "service.cli.model_cmd",
     "service.cli.warmup_cmd",
+    "service.cli.purge_cmd",
 )
 
 Runner = Callable[[argparse.Namespace], int]

@@ -17,7 +17,7 @@ rows were given but none could be imported, 2 if the file or Redis could not be 
 def _import(args: argparse.Namespace) -> int:
     import redis
 
-    from models.watchlist import now_ms, parse_csv
+    from models.watchlist import UnreadableCsv, now_ms, parse_csv
     from service import wiring
     from service.stack_runtime import resolve_settings
     from streams.state.watchlists import WatchlistStore
@@ -35,12 +35,17 @@ def _import(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as error:
         print(f"{path}: cannot read: {error}", file=sys.stderr)
         return 2
-    entries, problems = parse_csv(
-        text.splitlines(keepends=True),
-        now_ms=now_ms(),
-        pseudonymise=wiring.entity_hasher(settings),
-        kind=args.kind,
-    )
+    try:
+        entries, problems = parse_csv(
+            text.splitlines(keepends=True),
+            now_ms=now_ms(),
+            pseudonymise=wiring.entity_hasher(settings),
+            kind=args.kind,
+        )
+    except UnreadableCsv as error:
+        print(f"{path}:{error.line}: not readable as CSV ({error.reason}); nothing imported",
+              file=sys.stderr)  # fmt: skip
+        return 2
     for problem in problems:
         print(f"{path}:{problem.line}: {problem.reason}", file=sys.stderr)
     client = wiring.redis_client(settings)

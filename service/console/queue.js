@@ -149,7 +149,11 @@ export async function renderQueue(main, ctx) {
       shown = new Map(data.items.map((a) => [a.alert_id, a]));
       nextCursor = data.next_cursor;
       clear(body).append(...data.items.map((a) => row(ctx, a)));
-      if (!data.items.length) body.append(h("tr", {}, h("td", { colspan: 7 }, "No alerts match these filters.")));
+      // A rare filter may answer a short or empty page that still has more to search.
+      const none = data.next_cursor
+        ? "None found in this stretch of the queue; Older searches further back."
+        : "No alerts match these filters.";
+      if (!data.items.length) body.append(h("tr", {}, h("td", { colspan: 7 }, none)));
       status.textContent = `Page ${page + 1} · ${data.items.length} alert${data.items.length === 1 ? "" : "s"}`;
     } catch (error) {
       clear(body).append(h("tr", {}, h("td", { colspan: 7 }, errorBox(error))));

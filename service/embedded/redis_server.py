@@ -1,4 +1,4 @@
-"""The embedded Redis: Debian's `redis-server`, no persistence, loopback only."""
+"""The embedded Redis: Debian's `redis-server` on loopback, without persistence unless asked."""
 
 from __future__ import annotations
 
@@ -40,15 +40,21 @@ def _pings(port: int) -> bool:
 
 
 def start_redis(
-    workdir: Path, port: int | None = None, *, timeout_s: float = 15.0
+    workdir: Path, port: int | None = None, *, durable: bool = False, timeout_s: float = 15.0
 ) -> ManagedProcess:
-    """Start `redis-server` on 127.0.0.1 (`port`, or a free one) and wait until it PINGs."""
+    """Start `redis-server` on 127.0.0.1 (`port`, or a free one) and wait until it PINGs.
+
+    `durable` keeps an append-only file in `workdir/redis`, synced on every write, so a
+    restart on the same directory finds every acknowledged write (as production's AOF does).
+    """
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else []
     binary = redis_binary()
     data_dir = workdir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
 
     def start(p: int) -> ManagedProcess:
-        argv = [binary, "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        argv = [binary, "--port", str(p), "--bind", "127.0.0.1", "--save", ""]
+        argv += persistence or ["--appendonly", "no"]
         argv += ["--daemonize", "no", "--dir", str(data_dir)]
         proc = spawn("redis-server", argv, workdir / "redis.log", port=p)
         wait_ready(proc, lambda: _pings(p), timeout_s=timeout_s, what=f"redis-server on port {p}")

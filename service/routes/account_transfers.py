@@ -17,7 +17,7 @@ from service.console_schemas import AccountTransferOut, AccountTransferPage
 from service.deps import RedisDep, require
 from service.params import cursor_offset, offset_cursor
 from streams.state import keys
-from streams.state.base import split_member
+from streams.state.trace_graph import window_edge
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Investigator = Annotated[Caller, Depends(require("investigator"))]
@@ -42,14 +42,17 @@ def account_transfers(
     )
     items = []
     for member, score in rows[:limit]:
-        transfer_id, counterparty, amount_minor = split_member(member.decode())
+        # Down: the account paid the counterparty; up: the counterparty paid the account.
+        edge = window_edge(account_id, member, score, "down" if direction == "out" else "up")
+        if edge is None:
+            continue  # an entry of a shape this version does not write
         items.append(
             AccountTransferOut(
-                transfer_id=transfer_id,
+                transfer_id=edge.transfer_id,
                 direction=direction,
-                counterparty=counterparty,
-                amount=f"{Decimal(amount_minor) / 100:.2f}",
-                ts=iso_ms(int(score)) or "",
+                counterparty=edge.dst if direction == "out" else edge.src,
+                amount=f"{Decimal(edge.amount_minor) / 100:.2f}",
+                ts=iso_ms(edge.ts_ms) or "",
             )
         )
     next_cursor = offset_cursor(start + limit) if len(rows) > limit else None

@@ -5,12 +5,12 @@ in clear (and audited) for investigators and admins."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from models.watchlist import iso_ms
 from service.auth import Caller
 from service.deps import DisclosureDep, RedisDep, require
 from service.lists import WatchlistViewDep
@@ -25,12 +25,6 @@ from streams.state.risk_read import read_account_risks
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 def _money(minor: int) -> str:
@@ -48,7 +42,7 @@ def account_risk(
 ) -> AccountRiskOut:
     """Risk level with reasons, unresolved alerts, and the windowed facts behind them.
     Shared identifiers and the birth year are masked for the bank role."""
-    (risk,) = read_account_risks(client, lists.store, lists.current(), [account_id])
+    (risk,) = read_account_risks(client, lists.current(), [account_id])
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
     kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")
@@ -61,7 +55,7 @@ def account_risk(
         reasons=[RiskReasonOut(code=r.code, text=r.text, level=r.level) for r in reasons],
         open_alerts=[AlertOut.of(a) for a in alerts if a.status in ("open", "escalated")],
         facts=AccountFactsOut(
-            as_of=_iso(snap.as_of_ms),
+            as_of=iso_ms(snap.as_of_ms),
             fan_out={
                 "transfers_24h": snap.out_count_24h,
                 "distinct_payees_1h": snap.distinct_payees_1h,

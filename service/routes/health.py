@@ -13,8 +13,9 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="The process is alive")
-def healthz() -> dict[str, str]:
-    """Always 200 while the process serves requests."""
+async def healthz() -> dict[str, str]:
+    """Always 200 while the process serves requests: answered on the event loop itself,
+    never queued behind worker threads that may be waiting on Redis."""
     return {"status": "ok"}
 
 

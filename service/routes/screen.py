@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from models.events import InvalidEvent, Transfer, parse_transfer
+from models.watchlist import now_ms
 from service.auth import Caller
 from service.batcher import RequestBatcher
 from service.deps import require
@@ -55,11 +56,16 @@ async def screen(request: Request, _: Screener) -> ScreenOut:
     """Score the transfer on the state as it stands, as the worker would, without storing
     anything; with the payee's risk. A transfer already processed gets its stored verdict.
 
-    Concurrent requests are screened together (one dry run, one model call per batch)."""
+    Concurrent requests are screened together (one dry run, one model call per batch).
+    A transfer the worker would dead-letter is 422 with the worker's `reason_code`, e.g.
+    `ts_out_of_range` for a time before 2000 or more than a day ahead (configurable)."""
     try:
         transfer = parse_transfer(await request.body())
+        request.app.state.settings.event_time_bounds().check(transfer.ts_ms, now_ms())
     except InvalidEvent as invalid:
-        raise InvalidParameter(_field_of(invalid), invalid.reason) from None
+        raise InvalidParameter(
+            _field_of(invalid), invalid.reason, reason_code=invalid.code
+        ) from None
     batcher: RequestBatcher[Transfer, Screened] = request.app.state.screening
     screened = await batcher.submit(transfer)
     verdict, payee = screened.verdict, screened.payee

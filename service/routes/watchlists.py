@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -30,6 +31,7 @@ from streams.state.watchlists import BadCursor
 router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"])
 Admin = Annotated[Caller, Depends(require())]
 # Devices, phones and IPs are personal data: every response that carries them is audited.
+# Every change to any list is audited too: a listing decides whether payments are blocked.
 PERSONAL_KINDS = ("device", "phone", "ip")
 
 
@@ -99,8 +101,7 @@ def put_entry(
     lists.current(force=True)
     if not new:
         response.status_code = 200
-    if kind in PERSONAL_KINDS:
-        disclosure.audit(f"watchlist {kind}: entry {'added' if new else 'replaced'}")
+    disclosure.audit(f"watchlist {kind}: entry {'added' if new else 'replaced'}")
     return _out(entry, at)
 
 
@@ -109,11 +110,17 @@ def delete_entry(
     request: Request,
     lists: WatchlistViewDep,
     _: Admin,
+    disclosure: DisclosureDep,
     kind: WatchlistKind,
     value: Annotated[str, Path(min_length=1, max_length=256)],
 ) -> Response:
-    """Remove the value from the list (404 if it is not on it)."""
+    """Remove the value from the list (404 if it is not on it); audited like every change.
+    A phone or IP matches however it is written (`+86 138 0013 8000`, `13800138000`)."""
     if not lists.store.delete(kind, entry_key(kind, value, request.app.state.hasher)):
-        raise NotFound(f"{value!r} is not on the {kind} list")
+        shown = value if kind not in PERSONAL_KINDS else "the value"
+        raise NotFound(f"{shown[:64]!r} is not on the {kind} list")
     lists.current(force=True)
+    if kind in PERSONAL_KINDS:  # the path holds the value itself: not in the audit log
+        disclosure = replace(disclosure, path=f"/v1/watchlists/{kind}/{{value}}")
+    disclosure.audit(f"watchlist {kind}: entry removed")
     return Response(status_code=204)

@@ -108,19 +108,20 @@ def snapshots(
 
 def _identifiers(reply: list[Any]) -> list[tuple[str, str, str]]:
     """(kind, pseudonym, raw value) of each identifier the script found in the last 7 days."""
-    cells = [cell.decode() for cell in reply[14:]]
+    cells = [cell.decode(errors="replace") for cell in reply[14:]]
     return [(cells[i], cells[i + 1], cells[i + 2]) for i in range(0, len(cells), 3)]
 
 
 def _snapshot(account_id: str, reply: list[Any], sharing: Iterator[Any]) -> AccountSnapshot:
     """The snapshot from the account's script reply; its identifiers' users come off `sharing`."""
     as_of = int(reply[0])
-    profile = _profile_fields(*(value.decode() for value in reply[11:14]))
+    profile = _profile_fields(*(value.decode(errors="replace") for value in reply[11:14]))
     if as_of < 0:
         return AccountSnapshot(account_id, None, **profile)
+    own = account_id.encode()
     identifiers = [
         SharedIdentifier(
-            kind, raw, sorted(m.decode() for m in next(sharing) if m.decode() != account_id)
+            kind, raw, sorted(m.decode(errors="replace") for m in next(sharing) if m != own)
         )
         for kind, _, raw in _identifiers(reply)
     ]
@@ -144,7 +145,16 @@ def _snapshot(account_id: str, reply: list[Any], sharing: Iterator[Any]) -> Acco
 
 def _profile_fields(opened_at: str, birth_year: str, is_business: str) -> dict[str, Any]:
     return {
-        "opened_at_ms": int(opened_at) if opened_at else None,
-        "holder_birth_year": int(birth_year) if birth_year else None,
+        "opened_at_ms": _int_or_none(opened_at),
+        "holder_birth_year": _int_or_none(birth_year),
         "is_business": (is_business == "1") if is_business else None,
     }
+
+
+def _int_or_none(text: str) -> int | None:
+    """A stored integer; None when absent or not an integer (a legacy or damaged value is
+    unknown, never an error)."""
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None

@@ -2,12 +2,12 @@
 
 Every alert key carries the `{al}` hash tag: alerts are few next to transfers, and one slot
 lets an alert and its indexes change atomically even on Redis Cluster. Alert keys have no
-TTL, so a `volatile-*` eviction policy never evicts them.
+TTL: closed alerts past retention are purged (`purge_closed`), the rest kept.
 """
 
 from __future__ import annotations
 
-import base64
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -17,10 +17,23 @@ import msgspec
 import redis
 from redis.client import Pipeline
 
-from models.alerts import STATUSES, Alert, alert_decoder, alert_encoder
-from models.workflow import MOVES, Action, Actor, MoveRefused
+from models.alerts import (
+    SEVERITIES,
+    STATUSES,
+    Alert,
+    StoredAlert,
+    alert_decoder,
+    alert_encoder,
+)
+from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, four_eyes_refusal
+from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
+
+log = logging.getLogger(__name__)
 
 PREFIX = "fw:{al}"
+# Dispositions that end an alert's work; past retention these are purged, the rest kept.
+CLOSED_STATUSES = ("confirmed", "dismissed")
+_CLOSED = " ".join(CLOSED_STATUSES)
 ALL_INDEX = f"{PREFIX}:ix:all"
 
 
@@ -68,20 +81,22 @@ class AlertFilter:
     since_ms: int | None = None
     until_ms: int | None = None
 
-    def index(self) -> str:
-        """The most selective index these filters can read from."""
-        for dimension, value in (
-            ("account", self.account),
-            ("rule", self.rule),
-            ("status", self.status),
-            ("severity", self.severity),
-        ):
-            if value is not None:
-                return index_key(dimension, value)
-        return ALL_INDEX
+    def indexes(self) -> list[str]:
+        """The index of each filter given (every alert's index when none is)."""
+        named = [
+            index_key(dimension, value)
+            for dimension, value in (
+                ("account", self.account),
+                ("rule", self.rule),
+                ("status", self.status),
+                ("severity", self.severity),
+            )
+            if value is not None
+        ]
+        return named or [ALL_INDEX]
 
     def matches(self, alert: Alert) -> bool:
-        """Whether an alert read from the chosen index passes the other filters."""
+        """Whether an alert passes the filters (its body checked, after its indexes were)."""
         return (
             (self.account is None or self.account in (alert.src_account, alert.dst_account))
             and (self.severity is None or alert.severity == self.severity)
@@ -90,23 +105,33 @@ class AlertFilter:
         )
 
 
-class BadCursor(ValueError):
-    """A cursor that this store did not issue."""
-
-
-def encode_cursor(score: int, alert_id: str) -> str:
-    """Opaque position after (score, alert_id) in newest-first order."""
-    return base64.urlsafe_b64encode(f"{score}:{alert_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    """Inverse of `encode_cursor`; raises `BadCursor` on anything else."""
+def decode_stored(raw: bytes | str) -> Alert | None:
+    """A stored alert body, or None (logged) when it is damaged, of a shape this version
+    cannot read, or holds values outside the contract: views skip it rather than fail."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        score, alert_id = base64.urlsafe_b64decode(padded).decode().split(":", 1)
-        return int(score), alert_id
-    except (ValueError, UnicodeDecodeError):
-        raise BadCursor("cursor is not one this API issued") from None
+        alert = alert_decoder.decode(raw)
+    except msgspec.DecodeError as error:
+        log.warning("stored alert unreadable", extra={"error": str(error)[:200]})
+        return None
+    valid = alert.severity in SEVERITIES and alert.status in STATUSES and 0 <= alert.score <= 1
+    if not valid:
+        log.warning("stored alert outside the contract", extra={"alert_id": alert.alert_id})
+        return None
+    return alert
+
+
+def _entries(alert_id: str, rows: Iterable[bytes | str]) -> list[dict[str, Any]]:
+    """Stored workflow entries, decoded; one this version cannot read is skipped (logged)."""
+    entries = []
+    for row in rows:
+        try:
+            entry = msgspec.json.decode(row)
+        except msgspec.DecodeError:
+            log.warning("stored alert history entry unreadable", extra={"alert_id": alert_id})
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
 
 
 class AlertMissing(LookupError):
@@ -126,12 +151,13 @@ class AlertStore:
         self._redis = client
         self._put = _script(client, "alert_put.lua")
         self._act = _script(client, "alert_action.lua")
+        self._purge = _script(client, "alert_purge.lua")
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
-    ) -> list[bool]:
+    ) -> list[StoredAlert]:
         """Store the alerts (and, when given, the feature vector each was scored on, aligned
-        with `alerts`) in one round trip; True for each alert that was new.
+        with `alerts`) in one round trip; for each, whether it was new and the version kept.
 
         Both writes keep the first version, so a replay changes neither status nor features.
         """
@@ -146,7 +172,7 @@ class AlertStore:
 
     def _put_all(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None
-    ) -> list[bool]:
+    ) -> list[StoredAlert]:
         # EVALSHA directly: a registered script in a pipeline costs an extra SCRIPT EXISTS
         # round trip per batch.
         pipe = self._redis.pipeline(transaction=False)
@@ -157,43 +183,97 @@ class AlertStore:
         if features is not None:
             for alert, vector in zip(alerts, features, strict=True):
                 pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
-        flags = pipe.execute()[: len(alerts)]
-        return [bool(flag) for flag in flags]
+        replies = pipe.execute()[: len(alerts)]
+        # A kept body this version cannot read (logged) is answered with the one just raised.
+        return [
+            StoredAlert(True, alert)
+            if reply == 1
+            else StoredAlert(False, decode_stored(reply) or alert)
+            for alert, reply in zip(alerts, replies, strict=True)
+        ]
 
-    def apply(self, alert_id: str, action: Action, actor: Actor, note: str, at: str) -> str:
+    def apply(
+        self,
+        alert_id: str,
+        action: Action,
+        actor: Actor,
+        note: str,
+        at: str,
+        *,
+        four_eyes: bool = False,
+    ) -> str:
         """Take a workflow action atomically; returns the status it moved from.
 
-        Raises `AlertMissing`, or `MoveRefused` when the current status does not allow it.
+        Raises `AlertMissing`, `MoveRefused` when the current status does not allow it, or
+        `FourEyesRefused` when the four-eyes rule is on and forbids it to this actor. The rule
+        is judged on the history as read, and the script applies the move only if the history
+        is still that long (else the check runs again on the newer history).
         """
         move = MOVES[action]
         keys = [alert_key(alert_id), history_key(alert_id)]
         keys += [index_key("status", status) for status in STATUSES]
         args = [alert_id, action, move.target, " ".join(move.sources),
                 actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
-        reply = self._act(keys=keys, args=args)
+        while True:
+            seen = ""
+            if four_eyes:
+                rows = self._redis.lrange(history_key(alert_id), 0, -1)
+                reason = four_eyes_refusal(action, actor.key_id, _entries(alert_id, rows))
+                if reason is not None:
+                    raise FourEyesRefused(reason)
+                seen = str(len(rows))
+            reply = self._act(keys=keys, args=[*args, seen])
+            if reply[0] != -2:  # -2: another move came in after the history was read
+                break
         if reply[0] == -1:
             raise AlertMissing(alert_id)
         if reply[0] == 0:
             raise MoveRefused(action, reply[1].decode())
         return str(reply[1].decode())
 
+    def purge_closed(self, before_ms: int, limit: int = 1000) -> int:
+        """Delete up to `limit` closed alerts (confirmed or dismissed) whose event time is
+        before `before_ms`, with their features, history and index entries; returns how many.
+        Open, escalated and appealed alerts are work in progress and always kept. Reads at
+        most ten times `limit` index entries, so one call stays short."""
+        purged, kept = 0, 0
+        while purged < limit and kept < 10 * limit:
+            members = cast(
+                list[bytes],
+                self._redis.zrangebyscore(ALL_INDEX, "-inf", f"({before_ms}", start=kept, num=500),
+            )
+            if not members:
+                break
+            page_purged = 0
+            for alert in self.get_many(member.decode() for member in members):
+                if alert.status in CLOSED_STATUSES and purged + page_purged < limit:
+                    keys = [alert_key(alert.alert_id), features_key(alert.alert_id),
+                            history_key(alert.alert_id), *indexes_of(alert)]  # fmt: skip
+                    page_purged += int(self._purge(keys=keys, args=[alert.alert_id, _CLOSED]))
+            purged += page_purged
+            # Purged ids left the index: the next page starts after the ones kept.
+            kept += len(members) - page_purged
+        return purged
+
     def history(self, alert_id: str, start: int, count: int) -> list[dict[str, Any]]:
-        """Up to `count` workflow entries from position `start`, oldest first."""
+        """Up to `count` workflow entries from position `start`, oldest first; an entry this
+        version cannot read is skipped."""
         rows = self._redis.lrange(history_key(alert_id), start, start + count - 1)
-        return [msgspec.json.decode(row) for row in rows]
+        return _entries(alert_id, rows)
 
     def get(self, alert_id: str) -> Alert | None:
-        """One alert by id."""
+        """One alert by id (None when there is none, or none this version can read)."""
         raw = self._redis.get(alert_key(alert_id))
-        return None if raw is None else alert_decoder.decode(raw)
+        return None if raw is None else decode_stored(raw)
 
     def get_many(self, alert_ids: Iterable[str]) -> list[Alert]:
-        """Alerts by id, in the given order, skipping unknown ids."""
+        """Alerts by id, in the given order, skipping unknown and unreadable ids."""
         ids = list(alert_ids)
         if not ids:
             return []
         raws = self._redis.mget([alert_key(i) for i in ids])
-        return [alert_decoder.decode(raw) for raw in raws if raw is not None]
+        found = (decode_stored(raw) for raw in raws if raw is not None)
+        return [alert for alert in found if alert is not None]
 
     @staticmethod
     def queue_recent_ids(pipe: Pipeline, account_ids: Sequence[str], limit: int) -> None:
@@ -208,45 +288,26 @@ class AlertStore:
 
     @staticmethod
     def decode_found(raws: Sequence[bytes | None]) -> dict[str, Alert]:
-        """The alerts an MGET found, by id."""
-        found = (alert_decoder.decode(raw) for raw in raws if raw is not None)
-        return {alert.alert_id: alert for alert in found}
+        """The readable alerts an MGET found, by id."""
+        found = (decode_stored(raw) for raw in raws if raw is not None)
+        return {alert.alert_id: alert for alert in found if alert is not None}
 
     def list(
-        self, filters: AlertFilter, limit: int, cursor: str | None = None
+        self, filters: AlertFilter, limit: int, cursor: str | None = None, budget: int = 10_000
     ) -> tuple[list[Alert], str | None]:
-        """Newest first; returns the page and the cursor of the next page (None at the end)."""
-        index = filters.index()
-        high: float | str = "+inf" if filters.until_ms is None else filters.until_ms
-        low: float | str = "-inf" if filters.since_ms is None else filters.since_ms
-        after: tuple[int, str] | None = decode_cursor(cursor) if cursor else None
-        if after is not None:
-            high = after[0] if high == "+inf" else min(int(high), after[0])
-        page: list[Alert] = []
-        offset = 0
-        chunk = max(limit * 2, 50)
-        while len(page) < limit:
-            rows = cast(
-                list[tuple[bytes, float]],
-                self._redis.zrevrangebyscore(
-                    index, high, low, start=offset, num=chunk, withscores=True
-                ),
-            )
-            if not rows:
-                return page, None
-            offset += len(rows)
-            candidates = []
-            for member, score in rows:
-                alert_id = member.decode()
-                if after is not None and int(score) == after[0] and alert_id >= after[1]:
-                    continue
-                candidates.append(alert_id)
-            for alert in self.get_many(candidates):
-                if filters.matches(alert) and len(page) < limit:
-                    page.append(alert)
-            if len(page) == limit:
-                last = page[-1]
-                return page, encode_cursor(last.ts_ms, last.alert_id)
-            if len(rows) < chunk:
-                return page, None
-        return page, None
+        """Newest first; the page and the cursor of the next one (None at the end). At most
+        `budget` index entries are examined (see `alert_scan`), so a rare filter may answer a
+        short page, even an empty one, with a cursor to go on. Raises `BadCursor`."""
+        scan = Scan(
+            filters.indexes(),
+            filters.since_ms,
+            filters.until_ms,
+            decode_cursor(cursor) if cursor else None,
+            budget,
+        )
+
+        def fetch(alert_ids: Sequence[str]) -> list[Alert]:
+            return [alert for alert in self.get_many(alert_ids) if filters.matches(alert)]
+
+        page, last = scan_alerts(self._redis, scan, limit, fetch)
+        return page, None if last is None else encode_cursor(*last)

@@ -36,6 +36,7 @@ from models.features import (
     PayeeFacts,
     PayerFacts,
 )
+from models.identifiers import DEFAULT_PHONE_REGION, canonical_identifier
 
 # Events may arrive up to 10 minutes late; trimming waits longer than that.
 TRIM_SLACK_MS = 60 * MS_PER_MINUTE
@@ -121,14 +122,20 @@ class StateStore(Protocol):
 
 
 class EntityHasher:
-    """Keyed hash of personal identifiers, so raw phones, IPs and device ids never reach state."""
+    """Keyed hash of personal identifiers, so raw phones, IPs and device ids never reach state.
 
-    def __init__(self, key: str) -> None:
+    The one place identifiers are pseudonymised (state, watchlists, screening): each is first
+    brought to its canonical form (`models.identifiers`), so one phone or IP written two ways
+    is one pseudonym."""
+
+    def __init__(self, key: str, phone_region: str = DEFAULT_PHONE_REGION) -> None:
         self._key = key.encode()
+        self._phone_region = phone_region
 
     def __call__(self, kind: str, value: str) -> str:
         """A stable 20-hex-digit pseudonym of `value` of the given kind."""
-        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256)
+        canonical = canonical_identifier(kind, value, self._phone_region)
+        digest = hmac.new(self._key, f"{kind}:{canonical}".encode(), hashlib.sha256)
         return digest.hexdigest()[:20]
 
     def entities_of(self, transfer: Transfer) -> tuple[str | None, str | None, str | None]:

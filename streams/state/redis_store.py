@@ -119,12 +119,10 @@ class RedisStateStore:
         self.round_trips += 1
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
-        """Apply the batch in one round trip; retried whole once if Redis lost the scripts."""
+        """Apply the batch in one round trip (two if Redis lost the scripts)."""
         if not transfers:
             return []
-        return after_script_reload(
-            lambda: self.prepare_transfers(transfers).send().facts(), self.load_scripts
-        )
+        return self.prepare_transfers(transfers).send().facts()
 
     def prepare_transfers(self, transfers: Sequence[Transfer]) -> PreparedScripts:
         """The batch's scripts (and trace records) in Redis's wire format, no I/O yet;
@@ -136,8 +134,8 @@ class RedisStateStore:
             record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
             key = keys.transfer_record_key(t.transfer_id)
             commands.append(("SET", key, record, "EX", self._transfer_ttl))
-        return PreparedScripts(self._redis, self._before_send, _packed(commands),
-                               len(commands), pending)  # fmt: skip
+        return PreparedScripts(self._redis, self._before_send, self.load_scripts,
+                               _packed(commands), len(commands), pending)  # fmt: skip
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing
@@ -241,6 +239,7 @@ class PreparedScripts:
 
     client: redis.Redis
     before_send: Callable[[], None]
+    reload_scripts: Callable[[], None]
     packed: bytes
     commands: int
     pending: PendingFacts
@@ -256,34 +255,44 @@ class PreparedScripts:
             connection.disconnect()
             pool.release(connection)
             raise
-        return SentScripts(pool, connection, self.pending, self.commands)
+        return SentScripts(self, pool, connection)
 
 
 class SentScripts:
     """A pipeline's commands written to a connection of their own, replies not yet read."""
 
-    def __init__(self, pool: ConnectionPool, connection: Connection, pending: PendingFacts,
-                 sent: int) -> None:  # fmt: skip
+    def __init__(self, prepared: PreparedScripts, pool: ConnectionPool,
+                 connection: Connection) -> None:  # fmt: skip
+        self._prepared = prepared
         self._pool = pool
         self._connection: Connection | None = connection
-        self._pending = pending
-        self._sent = sent
 
     def facts(self) -> list[TransferFacts]:
-        """Read every reply (raising the first error reply), then the transfers' facts."""
+        """Read every reply (raising the first error reply), then the transfers' facts.
+
+        A Redis that restarted since the scripts were loaded answers NOSCRIPT: they are loaded
+        again and the batch sent once more (every script call is idempotent on replay)."""
+        try:
+            return self._read()
+        except redis.exceptions.NoScriptError:
+            self._prepared.reload_scripts()
+            return self._prepared.send()._read()
+
+    def _read(self) -> list[TransferFacts]:
         connection = self._connection
         if connection is None:
             raise RuntimeError("the replies of these scripts were already read")
         self._connection = None
         try:
-            replies = [connection.read_response() for _ in range(self._sent)]
+            replies = [connection.read_response() for _ in range(self._prepared.commands)]
         except BaseException:
             # Replies left unread would be taken for the next command's: drop them.
             connection.disconnect()
             raise
         finally:
             self._pool.release(connection)
-        return self._pending.facts(replies[: self._pending.replies])
+        pending = self._prepared.pending
+        return pending.facts(replies[: pending.replies])
 
 
 @dataclass(frozen=True, slots=True)

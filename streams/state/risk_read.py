@@ -13,7 +13,7 @@ from redis.client import Pipeline
 from models.account_risk import AccountFacts, RiskReason, assess_account
 from models.alerts import Alert
 from models.features import MS_PER_DAY
-from models.watchlist import Watchlists, now_ms
+from models.watchlist import WatchlistEntry, Watchlists, now_ms
 from streams.state import keys
 from streams.state.account_view import (
     AccountSnapshot,
@@ -43,8 +43,8 @@ RECENT_ALERTS = 100  # an account's alerts its risk weighs
 
 @dataclass(frozen=True, slots=True)
 class PendingRisks:
-    """Risk reads for some accounts, queued on a pipeline that may carry other reads too;
-    `finish` takes their replies and makes one more round trip for all of them."""
+    """Risk reads for some accounts in two round trips: `queue` the first reads on a pipeline
+    that may carry other reads too, hand their replies to `follow_up`, and `read` the rest."""
 
     account_ids: list[str]
     lists: Watchlists
@@ -69,30 +69,70 @@ class PendingRisks:
                 pipe.zrange(k["payees"], 0, -1)
                 pipe.zrange(k["payers"], 0, -1)
 
-    def finish(
-        self, client: redis.Redis, watchlists: WatchlistStore, replies: Sequence[Any]
-    ) -> list[AccountRisk]:
-        """Each account's risk now, from the replies to `queue`."""
-        n, now = len(self.account_ids), now_ms()
-        views = list(replies[:n])
-        alert_ids = [[m.decode() for m in ids] for ids in replies[n : 2 * n]]
-        parties = replies[2 * n :]
+    def follow_up(self, replies: Sequence[Any]) -> RiskFollowUp:
+        """The second round trip's reads, from the replies to `queue`."""
+        n = len(self.account_ids)
+        return RiskFollowUp(
+            self,
+            views=list(replies[:n]),
+            alert_ids=[[m.decode() for m in ids] for ids in replies[n : 2 * n]],
+            parties=list(replies[2 * n :]),
+            now_ms=now_ms(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFollowUp:
+    """The reads that depend on the first round trip: who shares each account's devices,
+    its alerts, and the watchlist entries of the listed ones."""
+
+    pending: PendingRisks
+    views: list[Any]
+    alert_ids: list[list[str]]
+    parties: list[Any]
+    now_ms: int
+
+    @property
+    def _wanted(self) -> list[str]:
+        return sorted({i for ids in self.alert_ids for i in ids})
+
+    @property
+    def _listed(self) -> list[str]:
+        lists, at = self.pending.lists, self.now_ms
+        return [a for a in self.pending.account_ids if lists.listed("account", a, at)]
+
+    def queue(self, pipe: Pipeline) -> int:
+        """Queue the reads; returns how many (none: the caller need not send the pipeline)."""
+        queued = queue_sharing(pipe, self.views)
+        if self._wanted:
+            AlertStore.queue_get(pipe, self._wanted)
+            queued += 1
+        for account_id in self._listed:
+            WatchlistStore.queue_get(pipe, "account", account_id)
+            queued += 1
+        return queued
+
+    def read(self, client: redis.Redis) -> list[AccountRisk]:
+        """Send the reads (when there are any) and finish with their replies."""
         pipe = client.pipeline(transaction=False)
-        shared = queue_sharing(pipe, views)
-        wanted = sorted({i for ids in alert_ids for i in ids})
-        if wanted:
-            AlertStore.queue_get(pipe, wanted)
-        second = pipe.execute() if len(pipe) else []
-        found = AlertStore.decode_found(second[shared]) if wanted else {}
+        return self.finish(pipe.execute() if self.queue(pipe) else [])
+
+    def finish(self, replies: Sequence[Any]) -> list[AccountRisk]:
+        """Each account's risk now, from the replies to `queue`."""
+        shared = len(replies) - bool(self._wanted) - len(self._listed)
+        found = AlertStore.decode_found(replies[shared]) if self._wanted else {}
+        entries = zip(self._listed, replies[shared + bool(self._wanted) :], strict=True)
+        listings = {a: WatchlistStore.decode("account", a, raw) for a, raw in entries}
+        lists, now = self.pending.lists, self.now_ms
         risks = []
-        for k, snap in enumerate(snapshots(self.account_ids, views, second[:shared])):
+        for k, snap in enumerate(snapshots(self.pending.account_ids, self.views, replies[:shared])):
             listed: tuple[str, ...] = ()
-            if parties:
-                paid, paid_by = parties[2 * k], parties[2 * k + 1]
+            if self.parties:
+                paid, paid_by = self.parties[2 * k], self.parties[2 * k + 1]
                 both = {m.decode() for m in paid} | {m.decode() for m in paid_by}
-                listed = tuple(self.lists.listed_accounts(both, now))
-            recent = [found[i] for i in alert_ids[k] if i in found]
-            risks.append(_risk(snap, recent, listed, self.lists, watchlists, now))
+                listed = tuple(lists.listed_accounts(both, now))
+            recent = [found[i] for i in self.alert_ids[k] if i in found]
+            risks.append(_risk(snap, recent, listed, listings, now))
         return risks
 
 
@@ -100,16 +140,15 @@ def _risk(
     snap: AccountSnapshot,
     recent: list[Alert],
     listed: tuple[str, ...],
-    lists: Watchlists,
-    watchlists: WatchlistStore,
+    listings: dict[str, WatchlistEntry | None],
     now: int,
 ) -> AccountRisk:
     age_days = None
     if snap.opened_at_ms is not None and snap.as_of_ms is not None:
         age_days = max(0, snap.as_of_ms - snap.opened_at_ms) / MS_PER_DAY
     listing = None
-    if lists.listed("account", snap.account_id, now):
-        entry = watchlists.get("account", snap.account_id)
+    if snap.account_id in listings:
+        entry = listings[snap.account_id]
         listing = f"{entry.source}: {entry.reason}" if entry else "listed"
     level, reasons = assess_account(
         AccountFacts(
@@ -129,7 +168,7 @@ def _risk(
 
 
 def read_account_risks(
-    client: redis.Redis, watchlists: WatchlistStore, lists: Watchlists, account_ids: Sequence[str]
+    client: redis.Redis, lists: Watchlists, account_ids: Sequence[str]
 ) -> list[AccountRisk]:
     """Risk of each account now: its windows, its alerts, and its watchlist neighbourhood,
     in two round trips whatever the number of accounts."""
@@ -141,4 +180,4 @@ def read_account_risks(
         return pipe.execute()
 
     replies = after_script_reload(first, lambda: load_view_script(client))
-    return pending.finish(client, watchlists, replies)
+    return pending.follow_up(replies).read(client)

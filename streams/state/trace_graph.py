@@ -21,32 +21,45 @@ ALERTS_PER_NODE = 20
 
 
 def read_root(client: redis.Redis, transfer_id: str) -> Edge | None:
-    """The transfer a trace starts from, if it is still within the trace TTL."""
-    record = read_transfer_record(client, transfer_id)
-    if record is None:
+    """The transfer a trace starts from, if it is still within the trace TTL (and readable:
+    a record of another shape counts as none)."""
+    try:
+        record = read_transfer_record(client, transfer_id)
+        if record is None:
+            return None
+        src, dst, ts_ms, amount_minor = record
+        return Edge(transfer_id, str(src), str(dst), int(amount_minor), int(ts_ms))
+    except (ValueError, TypeError):
         return None
-    src, dst, ts_ms, amount_minor = record
-    return Edge(transfer_id, src, dst, amount_minor, ts_ms)
+
+
+def window_edge(account: str, member: bytes, score: float, direction: Direction) -> Edge | None:
+    """The transfer a window entry of `account` records (None for an entry of another shape)."""
+    try:
+        tid, party, amount = split_member(member.decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    src, dst = (account, party) if direction == "down" else (party, account)
+    return Edge(tid, src, dst, amount, int(score))
 
 
 def layer_reader(client: redis.Redis, direction: Direction) -> FetchLayer:
-    """Reads a layer's edges in one pipeline: outgoing (down) or incoming (up) windows."""
+    """Reads a layer's edges in one pipeline: outgoing (down) or incoming (up) windows, at
+    most `limit` per account, earliest first."""
     role = "out" if direction == "down" else "in"
 
-    def fetch(ranges: Mapping[str, tuple[int, int]]) -> dict[str, list[Edge]]:
+    def fetch(ranges: Mapping[str, tuple[int, int]], limit: int) -> dict[str, list[Edge]]:
         accounts = list(ranges)
         pipe = client.pipeline(transaction=False)
         for account in accounts:
             low, high = ranges[account]
-            pipe.zrangebyscore(keys.account_keys(account)[role], low, high, withscores=True)
+            pipe.zrangebyscore(
+                keys.account_keys(account)[role], low, high, start=0, num=limit, withscores=True
+            )
         layer: dict[str, list[Edge]] = {}
         for account, rows in zip(accounts, pipe.execute(), strict=True):
-            edges = []
-            for member, score in rows:
-                tid, party, amount = split_member(member.decode())
-                src, dst = (account, party) if direction == "down" else (party, account)
-                edges.append(Edge(tid, src, dst, amount, int(score)))
-            layer[account] = edges
+            found = (window_edge(account, member, score, direction) for member, score in rows)
+            layer[account] = [edge for edge in found if edge is not None]
         return layer
 
     return fetch

@@ -10,17 +10,20 @@ Cluster; no TTL, entries expire by their own `expires_at`):
 from __future__ import annotations
 
 import base64
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from models.events import Transfer
 from models.watchlist import KINDS, WatchlistEntry, Watchlists
-from streams.state.base import EntityHasher
+from streams.state.base import ENTITY_KINDS, EntityHasher
 
+log = logging.getLogger(__name__)
 PREFIX = "fw:{wl}"
 VERSION_KEY = f"{PREFIX}:version"
 
@@ -41,9 +44,17 @@ def _encode(entry: WatchlistEntry) -> bytes:
     )
 
 
-def _decode(kind: str, key: str, raw: bytes | str) -> WatchlistEntry:
-    value, source, reason, added, expires = orjson.loads(raw)
-    return WatchlistEntry(kind, value, key, source, reason, added, expires)  # type: ignore[arg-type]
+def _decode(kind: str, key: str, raw: bytes | str) -> WatchlistEntry | None:
+    """The stored entry; None (logged) for one this version cannot read, which then lists
+    nothing rather than stopping a worker or a view."""
+    try:
+        value, source, reason, added, expires = orjson.loads(raw)
+        if not (isinstance(added, int) and (expires is None or isinstance(expires, int))):
+            raise ValueError("times are not integers")
+        return WatchlistEntry(kind, str(value), key, str(source), str(reason), added, expires)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        log.warning("stored watchlist entry unreadable", extra={"kind": kind})
+        return None
 
 
 class BadCursor(ValueError):
@@ -56,9 +67,14 @@ def _cursor_of(key: str) -> str:
 
 def _key_of(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise BadCursor("cursor is not one this API issued") from None
+        key = ""
+    # Only a cursor this store issued: base64 skips stray characters, which would read
+    # garbage as the empty key and list from the start.
+    if not key or _cursor_of(key) != cursor:
+        raise BadCursor("cursor is not one this API issued")
+    return key
 
 
 class WatchlistStore:
@@ -89,9 +105,70 @@ class WatchlistStore:
             self._redis.incr(VERSION_KEY)
         return bool(removed)
 
+    def purge_expired(self, before_ms: int) -> list[WatchlistEntry]:
+        """Remove the entries whose listing ended before `before_ms` (kept until then, so a
+        replay of older history still matches them); returns the removed entries."""
+        expired = [
+            entry
+            for kind, entries in self._all().items()
+            for entry in entries
+            if entry.expires_at_ms is not None and entry.expires_at_ms < before_ms
+        ]
+        if expired:
+            pipe = self._redis.pipeline(transaction=True)
+            for entry in expired:
+                pipe.hdel(entries_key(entry.kind), entry.key)
+                pipe.zrem(index_key(entry.kind), entry.key)
+            pipe.incr(VERSION_KEY)
+            pipe.execute()
+        return expired
+
+    def _all(self) -> dict[str, list[WatchlistEntry]]:
+        pipe = self._redis.pipeline(transaction=False)
+        for kind in KINDS:
+            pipe.hgetall(entries_key(kind))
+        decoded = {
+            kind: [_decode(kind, key.decode(), raw) for key, raw in entries.items()]
+            for kind, entries in zip(KINDS, pipe.execute(), strict=True)
+        }
+        return {kind: [e for e in entries if e is not None] for kind, entries in decoded.items()}
+
+    def rekey(self, pseudonymise: Callable[[str, str], str]) -> int:
+        """Move every device, phone and IP entry to the key `pseudonymise` gives its value
+        now, and return how many moved: entries listed before phones and IPs were normalised
+        (or under another PII key) then match again. Idempotent; replicas may race on it."""
+        moved = 0
+        for kind in ENTITY_KINDS:
+            for raw_key, raw in self._redis.hscan_iter(entries_key(kind), count=1000):
+                key = raw_key.decode()
+                entry = _decode(kind, key, raw)
+                if entry is None or (new_key := pseudonymise(kind, entry.value)) == key:
+                    continue
+                pipe = self._redis.pipeline(transaction=True)
+                pipe.hdel(entries_key(kind), key)
+                pipe.zrem(index_key(kind), key)
+                pipe.hset(entries_key(kind), new_key, raw)
+                pipe.zadd(index_key(kind), {new_key: 0})
+                pipe.incr(VERSION_KEY)
+                pipe.execute()
+                moved += 1
+        return moved
+
     def get(self, kind: str, key: str) -> WatchlistEntry | None:
         """One entry by kind and key."""
-        raw = self._redis.hget(entries_key(kind), key)
+        pipe = self._redis.pipeline(transaction=False)
+        self.queue_get(pipe, kind, key)
+        (raw,) = pipe.execute()
+        return self.decode(kind, key, raw)
+
+    @staticmethod
+    def queue_get(pipe: Pipeline, kind: str, key: str) -> None:
+        """Queue the read of one entry on a pipeline (decode its reply with `decode`)."""
+        pipe.hget(entries_key(kind), key)
+
+    @staticmethod
+    def decode(kind: str, key: str, raw: bytes | None) -> WatchlistEntry | None:
+        """The entry a `queue_get` reply holds (None if there is none)."""
         return None if raw is None else _decode(kind, key, raw)
 
     def page(
@@ -104,7 +181,8 @@ class WatchlistStore:
         if not keys:
             return [], None
         raws = self._redis.hmget(entries_key(kind), keys)
-        items = [_decode(kind, k, raw) for k, raw in zip(keys, raws, strict=True) if raw]
+        found = (_decode(kind, k, raw) for k, raw in zip(keys, raws, strict=True) if raw)
+        items = [entry for entry in found if entry is not None]
         return items, (_cursor_of(keys[-1]) if len(keys) == limit else None)
 
     def version(self) -> int:
@@ -118,10 +196,10 @@ class WatchlistStore:
         for kind in KINDS:
             pipe.hgetall(entries_key(kind))
         version, *hashes = pipe.execute()
-        expiries: dict[str, dict[str, int | None]] = {
-            kind: {key.decode(): orjson.loads(raw)[4] for key, raw in entries.items()}
-            for kind, entries in zip(KINDS, hashes, strict=True)
-        }
+        expiries: dict[str, dict[str, int | None]] = {}
+        for kind, entries in zip(KINDS, hashes, strict=True):
+            found = (_decode(kind, key.decode(), raw) for key, raw in entries.items())
+            expiries[kind] = {e.key: e.expires_at_ms for e in found if e is not None}
         return Watchlists(int(version or 0), expiries)
 
 
@@ -154,9 +232,10 @@ class WatchlistView:
                 self._lists = self.store.snapshot()
         return self._lists
 
-    def hits(self, transfers: Sequence[Transfer]) -> list[int]:
-        """For each transfer, how many of its parties are listed at its event time."""
-        lists = self.current()
+    def hits(self, transfers: Sequence[Transfer], lists: Watchlists | None = None) -> list[int]:
+        """For each transfer, how many of its parties are listed at its event time (on
+        `lists`, or on the current lists)."""
+        lists = self.current() if lists is None else lists
         if not lists.expiries or not any(lists.expiries.values()):
             return [0] * len(transfers)
         return [

@@ -118,6 +118,9 @@ def test_app_environment(config):
         assert env["FRAUDWATCH_REDIS_URL"] == "redis://redis:6379/0"
         assert env["FRAUDWATCH_API_HOST"] == "0.0.0.0"
         assert env["FRAUDWATCH_PII_KEY"], "prod refuses to start without a PII key"
+        assert env["FRAUDWATCH_REDIS_PASSWORD"] == read_env_file(ENV_EXAMPLE)[
+            "FRAUDWATCH_REDIS_PASSWORD"
+        ]
     assert published_targets(config["services"]["api"]) == {8000}
 
 
@@ -145,6 +148,16 @@ def test_partition_default_is_six_without_env(tmp_path):
     assert cfg["services"]["kafka-init"]["environment"]["PARTITIONS"] == "6"
 
 
+def test_redis_requires_the_password_from_env(config):
+    redis = config["services"]["redis"]
+    password = read_env_file(ENV_EXAMPLE)["FRAUDWATCH_REDIS_PASSWORD"]
+    command = redis["command"]
+    assert command[command.index("--requirepass") + 1] == password
+    # The health check's redis-cli authenticates through REDISCLI_AUTH.
+    assert redis["environment"]["REDISCLI_AUTH"] == password
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
+
+
 def test_redis_persistence_and_eviction(config):
     redis = config["services"]["redis"]
     assert "--maxmemory" in redis["command"]
@@ -165,16 +178,20 @@ def test_missing_secrets_refuse_to_render(tmp_path):
     empty.write_text("")
     result = compose_config(empty)
     assert result.returncode != 0
-    assert "FRAUDWATCH_API_KEYS" in result.stderr or "FRAUDWATCH_PII_KEY" in result.stderr
+    named = ("FRAUDWATCH_API_KEYS", "FRAUDWATCH_PII_KEY", "FRAUDWATCH_REDIS_PASSWORD")
+    assert any(name in result.stderr for name in named)
 
 
 def test_no_secret_values_in_compose_file():
     raw = COMPOSE_FILE.read_text()
     example = read_env_file(ENV_EXAMPLE)
     secrets = [k for k in example if SECRET_NAME.search(k) and not k.endswith("_USER")]
-    assert {"FRAUDWATCH_API_KEYS", "FRAUDWATCH_PII_KEY", "GF_SECURITY_ADMIN_PASSWORD"} <= set(
-        secrets
-    )
+    assert {
+        "FRAUDWATCH_API_KEYS",
+        "FRAUDWATCH_PII_KEY",
+        "FRAUDWATCH_REDIS_PASSWORD",
+        "GF_SECURITY_ADMIN_PASSWORD",
+    } <= set(secrets)
     for key in secrets:
         assert re.search(r"\$\{" + key + r"(:?[-?][^}]*)?\}", raw), f"{key} not read from env"
         assert re.search(r"\$\{" + key + r":\?", raw), f"{key} must be required (${{{key}:?...}})"

@@ -1,4 +1,4 @@
-"""deploy/redis/redis.conf loads in a real redis-server with AOF and volatile-lru."""
+"""deploy/redis/redis.conf loads in a real redis-server with AOF and without eviction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from tests.deploy.helpers import REDIS_CONF, require_tool
 
 
-def test_redis_conf_loads_with_aof_and_volatile_lru(tmp_path):
+def test_redis_conf_loads_with_aof_and_no_eviction(tmp_path):
     server = require_tool("redis-server", "redis-server")
     cli = require_tool("redis-cli", "redis-tools")
     sock = tmp_path / "redis.sock"
@@ -36,7 +36,7 @@ def test_redis_conf_loads_with_aof_and_volatile_lru(tmp_path):
 
         assert get("appendonly") == "yes"
         assert get("appendfsync") == "everysec"
-        assert get("maxmemory-policy") == "volatile-lru"
+        assert get("maxmemory-policy") == "noeviction"
         assert get("maxmemory") == str(64 * 1024 * 1024)
     finally:
         proc.terminate()

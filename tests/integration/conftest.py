@@ -120,6 +120,9 @@ def settings_of(
         "session_timeout_ms": 6000,
         "batch_wait_ms": 20,
         "api_keys": SecretStr(TEST_API_KEY),
+        # Workers under test do not purge on their own (test_retention.py tests the purge):
+        # its lock key would sit in the state dumps that tests compare.
+        "purge_interval_minutes": 0,
         # Port 0: parallel sessions must not fight over a fixed metrics port.
         "worker_metrics_port": 0,
         "api_port": 0,

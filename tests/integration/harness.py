@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -11,12 +12,41 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from service import wiring
 from service.settings import Settings
 from streams.worker import Worker
+
+
+def lines(events: list[dict[str, object]]) -> list[bytes]:
+    """Events as the JSON message values a producer sends."""
+    return [json.dumps(e).encode() for e in events]
+
+
+def scored(client: redis.Redis) -> int:
+    """Transfers whose payer side has been applied."""
+    return sum(1 for _ in client.scan_iter(match="fw:{a:*}:pf:*", count=1000))
+
+
+def scored_at_least(client: redis.Redis, count: int) -> bool:
+    """Whether at least `count` transfers have their state applied."""
+    return scored(client) >= count
+
+
+def comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
+    """A `redis_dump` with alert bodies without their processing time; the rest as is."""
+    out: dict[bytes, object] = {}
+    for key, value in dump.items():
+        if key.startswith(b"fw:{al}:a:") and isinstance(value, bytes):
+            body = orjson.loads(value)
+            body.pop("created_at")
+            out[key] = body
+        else:
+            out[key] = value
+    return out
 
 
 def produce(
@@ -35,9 +65,10 @@ def produce(
 
 
 @contextlib.contextmanager
-def worker_thread(settings: Settings) -> Iterator[Worker]:
-    """A worker running in a background thread until the block ends."""
-    worker = wiring.build_worker(settings)
+def worker_thread(settings: Settings, worker: Worker | None = None) -> Iterator[Worker]:
+    """A worker (built from `settings` unless given) running in a background thread until
+    the block ends."""
+    worker = worker or wiring.build_worker(settings)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:

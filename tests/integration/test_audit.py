@@ -88,7 +88,7 @@ def test_audit_pages_and_time_filters(api: TestClient) -> None:
     assert bad.status_code == 422 and bad.json()["parameter"] == "cursor"
 
 
-def test_watchlist_personal_entries_are_audited(api: TestClient) -> None:
+def test_watchlist_personal_entries_and_every_change_are_audited(api: TestClient) -> None:
     listing = {"value": "+8613900139000", "source": "police notice 17", "reason": "fraud SIM"}
     assert api.post("/v1/watchlists/phone", json=listing, headers=ADMIN).status_code == 201
     assert (
@@ -97,9 +97,16 @@ def test_watchlist_personal_entries_are_audited(api: TestClient) -> None:
     )
     api.post("/v1/watchlists/account", json={**listing, "value": "acct-1"}, headers=ADMIN)
     api.get("/v1/watchlists/account", headers=ADMIN)  # account ids are not personal data
+    # Removed under another spelling of the same number: found, removed, audited.
+    gone = api.delete("/v1/watchlists/phone/139 0013 9000", headers=ADMIN)
+    assert gone.status_code == 204
+    assert api.delete("/v1/watchlists/account/acct-1", headers=ADMIN).status_code == 204
     log = api.get("/v1/audit", headers=ADMIN).json()["items"]
     assert [(e["method"], e["path"], e["resource"]) for e in log] == [
+        ("DELETE", "/v1/watchlists/account/acct-1", "watchlist account: entry removed"),
+        ("DELETE", "/v1/watchlists/phone/{value}", "watchlist phone: entry removed"),
+        ("POST", "/v1/watchlists/account", "watchlist account: entry added"),
         ("GET", "/v1/watchlists/phone", "watchlist phone: 1 entries"),
         ("POST", "/v1/watchlists/phone", "watchlist phone: entry added"),
     ]
-    assert "13900139000" not in json.dumps(log)
+    assert "13900139000" not in json.dumps(log) and "0013 9000" not in json.dumps(log)

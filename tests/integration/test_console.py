@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -323,3 +324,37 @@ def test_analyst_reads_only_and_a_bank_key_is_refused(
         expect(page.get_by_role("alert")).to_contain_text("managed by admins")
         assert not errors, errors
         page.context.close()
+
+
+def test_api_docs_render_every_operation_with_the_network_cut(
+    services, redis_client: redis.Redis, tmp_path, browser
+) -> None:
+    """A bank's isolated network: every request to another host fails, and /docs still shows
+    the whole API (its files come from the API itself, not a CDN)."""
+    settings = api_settings(services, tmp_path)
+    with api_server(settings) as base:
+        operations = sum(
+            len(methods) for methods in httpx.get(f"{base}/openapi.json").json()["paths"].values()
+        )
+        context = browser.new_context(viewport=VIEWPORT)
+        outside: list[str] = []
+
+        def cut_the_network(route: Any) -> None:
+            if urlsplit(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort("internetdisconnected")
+
+        context.route("**/*", cut_the_network)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/docs")
+        expect(page.locator(".opblock")).to_have_count(operations, timeout=15_000)
+        expect(page.locator(".opblock-summary-path", has_text="/v1/screen")).to_be_visible()
+        expect(page.locator(".info .title")).to_contain_text("fraudwatch")
+        screenshot(page, "docs")
+        assert outside == [] and not errors, (outside, errors)
+        assert httpx.get(f"{base}/redoc").status_code == 404  # no CDN page left behind
+        context.close()

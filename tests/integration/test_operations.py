@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -165,6 +166,10 @@ def test_prometheus_scrapes_transfers_alerts_and_dead_letters(stack: Stack, tmp_
     finally:
         prometheus.terminate()
         prometheus.wait(timeout=30)
+
+
+def test_the_run_file_holding_the_admin_key_is_readable_by_its_owner_alone(stack: Stack) -> None:
+    assert stat.S_IMODE((stack.home / "run.json").stat().st_mode) == 0o600
 
 
 def test_logs_never_hold_phone_numbers_ips_or_device_ids(stack: Stack) -> None:

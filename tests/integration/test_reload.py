@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from service.app import create_app
 from service.settings import DEFAULT_RULES_DIR
-from streams.worker import Worker
+from streams.worker import Worker, WorkerOptions
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
 from tests.integration.harness import produce, wait_for, worker_thread
 from tests.traffic import T0, event
@@ -105,7 +105,8 @@ class _Reloader:
 
 def test_sighup_asks_the_worker_to_reload() -> None:
     reloader = _Reloader()
-    worker = Worker(None, None, None, None, reloader=reloader)  # type: ignore[arg-type]
+    options = WorkerOptions("transfers", "accounts", "alerts", "transfers.dlq")
+    worker = Worker(None, None, None, options, reloader=reloader)  # type: ignore[arg-type]
     previous = {
         sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
     }

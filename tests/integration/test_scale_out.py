@@ -441,6 +441,7 @@ def baseline(
         topic_alerts=names[2], topic_dlq=names[3], consumer_group=f"fw-so-{suffix}",
         max_poll_interval_ms=3000, session_timeout_ms=6000, batch_wait_ms=20,
         api_keys=TEST_API_KEY, worker_metrics_port=0, api_port=0, model_path=model_path,
+        purge_interval_minutes=0,
     )  # fmt: skip
     client = redis.Redis.from_url(url)
     client.flushdb()

@@ -2,10 +2,15 @@
 no route answers 500, whatever the input (schemathesis, `not_a_server_error`).
 
 schemathesis' own pytest plugin (`from_fixture`) does not run on pytest 9, so each operation
-gets a plain Hypothesis test over its case strategy, valid and invalid inputs alike."""
+gets a plain Hypothesis test over its case strategy, valid and invalid inputs alike.
+
+`FRAUDWATCH_FUZZ_EXAMPLES` sets the examples per operation and mode (default 10 in the suite);
+with `-s` the test prints how many requests it made and their statuses. The full fuzz run
+(with tests/integration/test_hostile_requests.py) is in that module's docstring."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 
@@ -22,7 +27,10 @@ from service.app import create_app
 from tests.integration.keyed_api import ADMIN, api_settings, score_ring
 
 EXAMPLES = settings(
-    max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    max_examples=int(os.environ.get("FRAUDWATCH_FUZZ_EXAMPLES", "10")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
 )
 
 
@@ -59,5 +67,9 @@ def test_no_route_answers_500(api_schema: schemathesis.BaseSchema) -> None:
                 pass  # nothing to make invalid (no parameters, no body)
             except Exception as failure:  # every operation runs; all failures are reported
                 failures.append(f"{operation.label} ({mode.value}): {failure}")
+    print(
+        f"\nschemathesis: {sum(seen.values())} requests over {len(operations)} operations, "
+        f"5xx: {sum(n for status, n in seen.items() if status >= 500)}, statuses {dict(seen)}"
+    )
     assert not failures, "\n\n".join(failures)
     assert seen[200] > 20 and seen[422] > 20 and 401 not in seen, seen  # the key worked

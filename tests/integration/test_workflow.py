@@ -13,7 +13,7 @@ from models.alerts import STATUSES
 from models.workflow import ACTIONS, MOVES
 from service.app import create_app
 from streams.batch import BatchOutcome
-from streams.state.alert_store import AlertStore, index_key
+from streams.state.alert_store import AlertStore, _script, alert_key, history_key, index_key
 from streams.state.dispositions import iter_labelled_features
 from tests.integration.keyed_api import ADMIN, api_settings, key_for, score_ring
 
@@ -112,7 +112,10 @@ def test_replayed_alert_keeps_its_status_and_dispositions_become_labels(
     replay = AlertStore(redis_client).put_alerts(
         outcome.alerts, [features[a.transfer_id] for a in outcome.alerts]
     )
-    assert not any(replay)
+    assert not any(kept.new for kept in replay)
+    kept_status = {kept.alert.alert_id: kept.alert.status for kept in replay}
+    assert kept_status[confirmed.alert_id] == "confirmed"
+    assert kept_status[dismissed.alert_id] == "dismissed"
     confirmed_now = AlertStore(redis_client).get(confirmed.alert_id)
     assert confirmed_now is not None and confirmed_now.status == "confirmed"
     rows = {alert_id: (vector, label) for vector, label, alert_id in
@@ -127,3 +130,47 @@ def test_replayed_alert_keeps_its_status_and_dispositions_become_labels(
         stored[name] == value or (math.isnan(stored[name]) and math.isnan(value))
         for name, value in expected.items()
     )
+
+
+def test_four_eyes_the_key_that_confirmed_or_appealed_cannot_restore(
+    services, redis_client: redis.Redis, tmp_path
+) -> None:
+    settings = api_settings(services, tmp_path, four_eyes=True)
+    outcome = score_ring(settings, redis_client)
+    first, second = outcome.new_alerts[:2]
+    with TestClient(create_app(settings)) as api:
+        confirmer, appellant, third = (key_for(api, "investigator", n) for n in ("a", "b", "c"))
+        for alert in (first, second):
+            assert _act(api, confirmer, alert.alert_id, "confirm_fraud").status_code == 200
+            assert _act(api, appellant, alert.alert_id, "appeal").status_code == 200
+        for barred, action in ((confirmer, "confirm_fraud"), (appellant, "appeal")):
+            refused = _act(api, barred, first.alert_id, "restore")
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"] == "forbidden"
+            assert "four-eyes" in refused.json()["detail"] and action in refused.json()["detail"]
+        assert api.get(f"/v1/alerts/{first.alert_id}", headers=third).json()["status"] == (
+            "appealed"
+        )
+        assert _act(api, third, first.alert_id, "restore").status_code == 200
+    # Switched off (the development default), one key may do it all.
+    relaxed = settings.model_copy(update={"four_eyes": False})
+    with TestClient(create_app(relaxed)) as api:
+        assert _act(api, confirmer, second.alert_id, "restore").status_code == 200
+
+
+def test_a_move_judged_on_a_history_that_has_since_grown_is_not_applied(
+    scored, redis_client: redis.Redis
+) -> None:
+    """The four-eyes check reads the history, then the script applies the move only if the
+    history is still that long: a decision slipped in between makes it judge again."""
+    api, desk, outcome = scored
+    alert_id = outcome.new_alerts[0].alert_id
+    assert _act(api, desk, alert_id, "escalate").status_code == 200
+    act = _script(redis_client, "alert_action.lua")
+    keys = [alert_key(alert_id), history_key(alert_id)]
+    keys += [index_key("status", status) for status in STATUSES]
+    args = [alert_id, "dismiss", "dismissed", "open escalated", "k", "n", "investigator",
+            "2026-12-06T00:00:00Z", " ".join(STATUSES), "note"]  # fmt: skip
+    assert act(keys=keys, args=[*args, "0"]) == [-2]  # judged on an empty history: stale
+    assert redis_client.llen(history_key(alert_id)) == 1
+    assert act(keys=keys, args=[*args, "1"])[0] == 1

@@ -20,7 +20,7 @@ def test_requests_arriving_during_a_batch_share_the_next_one() -> None:
         def arrive(i: int) -> None:
             late.append(asyncio.ensure_future(batcher.submit(i)))
 
-        def work(items: Sequence[int]) -> list[int]:
+        async def work(items: Sequence[int]) -> list[int]:
             batches.append(list(items))
             if len(batches) == 1:  # five requests come in while the first batch runs
                 for i in range(1, 6):
@@ -41,7 +41,7 @@ def test_requests_arriving_during_a_batch_share_the_next_one() -> None:
 
 
 def test_a_failing_batch_fails_each_of_its_requests_and_the_next_batch_runs() -> None:
-    def work(items: Sequence[int]) -> list[int]:
+    async def work(items: Sequence[int]) -> list[int]:
         if 13 in items:
             raise RuntimeError("state store unavailable")
         return list(items)
@@ -63,7 +63,7 @@ def test_a_failing_batch_fails_each_of_its_requests_and_the_next_batch_runs() ->
 def test_a_request_that_gave_up_is_left_out_of_the_batch() -> None:
     seen: list[list[int]] = []
 
-    def work(items: Sequence[int]) -> list[int]:
+    async def work(items: Sequence[int]) -> list[int]:
         seen.append(list(items))
         return list(items)
 

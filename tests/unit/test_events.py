@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import orjson
 import pytest
 
-from models.events import InvalidEvent, parse_account, parse_transfer
+from models.events import EventTimeBounds, InvalidEvent, parse_account, parse_transfer
 
 GOOD = {
     "transfer_id": "tx-1",
@@ -82,3 +83,85 @@ def test_account_profile() -> None:
     with pytest.raises(InvalidEvent) as caught:
         parse_account(b'{"account_id":"A1","kind":"alien"}')
     assert "kind" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        b"[" * 100_000 + b"]" * 100_000,
+        encode(memo=...)[:-1] + b', "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["objects", "arrays", "inside-an-unknown-field"],
+)
+def test_deep_nesting_is_rejected_not_a_crash(raw: bytes) -> None:
+    with pytest.raises(InvalidEvent) as rejected:
+        parse_transfer(raw)
+    assert rejected.value.code in {"malformed_json", "not_an_object"}
+
+
+def test_a_400_digit_amount_is_rejected_with_a_short_reason() -> None:
+    raw = encode().replace(b'"1250.10"', b"9" * 400)
+    with pytest.raises(InvalidEvent) as rejected:
+        parse_transfer(raw)
+    assert rejected.value.code == "bad_amount"
+    assert len(rejected.value.reason) < 120
+
+
+NOW_MS = 1_772_374_503_120  # 2026-03-01T14:15:03.120Z
+
+
+@pytest.mark.parametrize(
+    ("ts", "accepted"),
+    [
+        ("2000-01-01T00:00:00Z", True),
+        ("1999-12-31T23:59:59.999Z", False),
+        ("0001-01-01T00:00:00+14:00", False),
+        ("2026-03-02T14:15:03.120Z", True),  # exactly a day ahead
+        ("2026-03-02T14:15:03.121Z", False),
+        ("9999-12-31T23:59:59-01:00", False),
+    ],
+)
+def test_event_time_bounds(ts: str, accepted: bool) -> None:
+    transfer = parse_transfer(encode(ts=ts))
+    bounds = EventTimeBounds()
+    if accepted:
+        bounds.check(transfer.ts_ms, NOW_MS)
+        return
+    with pytest.raises(InvalidEvent) as rejected:
+        bounds.check(transfer.ts_ms, NOW_MS)
+    assert rejected.value.code == "ts_out_of_range"
+    assert (
+        "accepted range 2000-01-01T00:00:00+00:00 .. 2026-03-02T14:15:03" in rejected.value.reason
+    )
+
+
+def test_an_account_opened_before_1900_or_in_the_future_is_out_of_range() -> None:
+    bounds = EventTimeBounds()
+    bounds.check_opened_at(
+        parse_account(b'{"account_id": "a", "opened_at": "1950-05-01T00:00:00Z"}').opened_at_ms
+        or 0,
+        NOW_MS,
+    )
+    for opened in ("1899-12-31T00:00:00Z", "2027-01-01T00:00:00Z"):
+        profile = parse_account(orjson.dumps({"account_id": "a", "opened_at": opened}))
+        assert profile.opened_at_ms is not None
+        with pytest.raises(InvalidEvent, match="opened_at"):
+            bounds.check_opened_at(profile.opened_at_ms, NOW_MS)
+
+
+def test_the_window_is_configurable() -> None:
+    bounds = EventTimeBounds(earliest_ms=NOW_MS - 1000, max_ahead_ms=0)
+    bounds.check(NOW_MS, NOW_MS)
+    for ts_ms in (NOW_MS - 1001, NOW_MS + 1):
+        with pytest.raises(InvalidEvent):
+            bounds.check(ts_ms, NOW_MS)
+
+
+@pytest.mark.parametrize("parse", [parse_transfer, parse_account])
+def test_nesting_too_deep_for_the_decoder_is_malformed_json(
+    parse: Callable[[bytes], object],
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    assert caught.value.code == "malformed_json" and "nested too deeply" in caught.value.reason

@@ -27,10 +27,13 @@ EDGES = [
 
 
 def fetcher(direction: str) -> FetchLayer:
-    def fetch(ranges: Mapping[str, tuple[int, int]]) -> dict[str, list[Edge]]:
+    def fetch(ranges: Mapping[str, tuple[int, int]], limit: int) -> dict[str, list[Edge]]:
         side = "src" if direction == "down" else "dst"
         return {
-            account: [e for e in EDGES if getattr(e, side) == account and low <= e.ts_ms <= high]
+            account: sorted(
+                (e for e in EDGES if getattr(e, side) == account and low <= e.ts_ms <= high),
+                key=lambda e: (e.ts_ms, e.transfer_id),
+            )[:limit]
             for account, (low, high) in ranges.items()
         }
 
@@ -55,6 +58,31 @@ def test_hops_window_and_edge_limit_bound_the_graph() -> None:
     assert {n.account for n in short.nodes} == {"victim", "mule1", "mule2a", "mule2b"}
     cut = follow(ROOT, "down", 3, 2 * MS_PER_HOUR, 3, fetcher("down"))
     assert len(cut.edges) == 3 and cut.truncated
+
+
+def test_each_layer_read_asks_no_account_for_more_than_the_graph_has_room_for() -> None:
+    asked: list[int] = []
+    down = fetcher("down")
+
+    def counting(ranges: Mapping[str, tuple[int, int]], limit: int) -> Mapping[str, list[Edge]]:
+        asked.append(limit)
+        return down(ranges, limit)
+
+    cut = follow(ROOT, "down", 3, 2 * MS_PER_HOUR, 2, counting)
+    # Room for one edge after the root: mule1 is asked for 2 (one to know it has more).
+    assert asked == [2] and cut.truncated and len(cut.edges) == 2
+    whole = follow(ROOT, "down", 3, 2 * MS_PER_HOUR, 6, fetcher("down"))
+    assert len(whole.edges) == 6 and not whole.truncated
+
+
+def test_an_account_with_more_edges_than_were_read_marks_the_graph_truncated() -> None:
+    def shortchanged(ranges: Mapping[str, tuple[int, int]], limit: int) -> dict[str, list[Edge]]:
+        # Every account answers as if it held more than it was asked for: the edges read
+        # include one already in the graph (the root), so fewer new edges than room arrive.
+        return {account: [ROOT] * limit for account in ranges}
+
+    graph = follow(ROOT, "down", 3, 2 * MS_PER_HOUR, 5, shortchanged)
+    assert graph.truncated and [e.transfer_id for e in graph.edges] == ["t0"]
 
 
 def test_up_goes_back_to_the_sources() -> None:

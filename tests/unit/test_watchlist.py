@@ -7,7 +7,15 @@ import io
 import pytest
 
 from models.account_risk import AccountFacts, assess_account
-from models.watchlist import InvalidEntry, Watchlists, make_entry, parse_csv, parse_expiry
+from models.watchlist import (
+    InvalidEntry,
+    UnreadableCsv,
+    Watchlists,
+    iso_ms,
+    make_entry,
+    parse_csv,
+    parse_expiry,
+)
 
 NOW = 1_772_000_000_000  # 2026-02-25
 
@@ -101,3 +109,15 @@ def test_listed_account_is_critical_and_its_neighbours_high() -> None:
     )
     assert level == "high" and reasons[0].code == "watchlist_neighbour"
     assert "m1, m2" in reasons[0].text
+
+
+def test_csv_the_reader_cannot_go_on_with_is_unreadable_naming_the_line() -> None:
+    text = "kind,value,source,reason\naccount,a1,police,mule\naccount," + "x" * 200_000 + ",p,r\n"
+    with pytest.raises(UnreadableCsv) as caught:
+        parse_csv(io.StringIO(text), now_ms=NOW, pseudonymise=pseudo)
+    assert caught.value.line == 3 and "field larger than field limit" in caught.value.reason
+
+
+@pytest.mark.parametrize("ms", [253_402_304_399_000, -62_135_647_200_000, 10**30])
+def test_times_rfc_3339_cannot_write_format_as_none(ms: int) -> None:
+    assert iso_ms(ms) is None

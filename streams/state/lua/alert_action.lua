@@ -4,10 +4,13 @@
 --       order (all in the {al} slot)
 -- ARGV: [1] alert_id, [2] action, [3] target status, [4] allowed source statuses
 --       (space-separated), [5] by key id, [6] by name, [7] by role, [8] at (RFC 3339),
---       [9] every status (space-separated, aligned with KEYS[3..]), [10] note
--- Returns {1, from} when applied, {0, current} when the action is not allowed, {-1} missing.
+--       [9] every status (space-separated, aligned with KEYS[3..]), [10] note,
+--       [11] the history length the caller judged the move on ('' when it judged none)
+-- Returns {1, from} when applied, {0, current} when the action is not allowed, {-1} missing,
+-- {-2} when the history has grown since the caller read it (the four-eyes rule re-checks).
 local body = redis.call('GET', KEYS[1])
 if not body then return {-1} end
+if ARGV[11] ~= '' and redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[11]) then return {-2} end
 local current = cjson.decode(body)['status']
 local allowed = false
 for status in string.gmatch(ARGV[4], '%S+') do

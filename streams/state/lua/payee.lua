@@ -36,7 +36,7 @@ local facts = table.concat({
   redis.call('ZCOUNT', KEYS[6], t24h, '+inf') + newly(last_paid, ts - W24H),
   redis.call('ZCOUNT', KEYS[3], t24h, sts) + first_time,
   s(hour_sum(KEYS[7], hour) + added_amount), s(hour_sum(KEYS[2], hour)), s(fs),
-  meta[2] or '-1', meta[3] or '-1', meta[4] or '-1',
+  known_int(meta[2]), known_int(meta[3]), known_int(meta[4]),
 }, ',')
 if ARGV[5] == '1' then return facts end
 

@@ -60,7 +60,7 @@ local facts = table.concat({
   first_time, s(hour_sum(KEYS[12], hour) + added_amount), prior_n, s(prior_sum),
   redis.call('ZCOUNT', KEYS[2], t24h, sts), s(hour_sum(KEYS[13], hour)),
   redis.call('ZCOUNT', KEYS[11], t24h, '+inf'),
-  s(last_in), s(fs), meta[4] or '-1', meta[5] or '-1', meta[6] or '-1',
+  s(last_in), s(fs), known_int(meta[4]), known_int(meta[5]), known_int(meta[6]),
   redis.call('ZCOUNT', KEYS[4], t7d, '+inf') + device_new,
 }, ',')
 if ARGV[11] == '1' then return {1, facts} end
@@ -90,10 +90,16 @@ end
 if redis.call('ZADD', KEYS[10], 'GT', sts, payee) == 1 then
   redis.call('ZREMRANGEBYRANK', KEYS[10], '0', KEEP_NEWEST)
 end
+-- A raw identifier lives exactly as long as its pseudonym in the window it explains: it is
+-- dropped with it, by the cap here and by the time trim in housekeeping.
+local function forget(members)
+  if #members > 0 then redis.call('HDEL', KEYS[9], unpack(members)) end
+end
 for _, slot in ipairs({{4, 5, 8}, {7, 6, 9}, {8, 7, 10}}) do
   local pseudonym = ARGV[slot[2]]
   if pseudonym ~= '' and redis.call('ZADD', KEYS[slot[1]], 'GT', sts, pseudonym) == 1 then
     redis.call('HSET', KEYS[9], pseudonym, ARGV[slot[3]])
+    forget(redis.call('ZRANGE', KEYS[slot[1]], '0', KEEP_NEWEST))
     redis.call('ZREMRANGEBYRANK', KEYS[slot[1]], '0', KEEP_NEWEST)
     if not housekeeping then  -- else housekeeping sets these TTLs below
       redis.call('EXPIRE', KEYS[slot[1]], STATE_TTL)
@@ -107,7 +113,11 @@ if not earlier_seen then changed[#changed + 1] = 'fs'; changed[#changed + 1] = s
 if housekeeping then changed[#changed + 1] = 'tp'; changed[#changed + 1] = shour end
 redis.call('HSET', KEYS[5], unpack(changed))
 if housekeeping then
-  for _, i in ipairs({10, 4, 7, 8}) do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', oldest) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', oldest)
+  for _, i in ipairs({4, 7, 8}) do
+    forget(redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', oldest))
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', oldest)
+  end
   if redis.call('HLEN', KEYS[12]) > 30 then
     for _, field in ipairs(redis.call('HKEYS', KEYS[12])) do
       if tonumber(field) < hour - 26 then redis.call('HDEL', KEYS[12], field) end

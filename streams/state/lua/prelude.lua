@@ -14,3 +14,10 @@ local function hour_sum(key, hour)
   end
   return total
 end
+-- A stored profile field as an integer fact, or -1 (unknown) when it is missing or not an
+-- integer (written by hand or by another version): a bad value must not stop scoring.
+local function known_int(v)
+  local n = tonumber(v)
+  if n and n == math.floor(n) and n > -1e15 and n < 1e15 then return s(n) end
+  return '-1'
+end

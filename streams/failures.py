@@ -1,0 +1,72 @@
+"""Which failures of a batch are worth retrying and which are a record's own fault.
+
+A transient failure is the world's (Redis down or restarting, a broker election, a full
+memory, a replica promoted): the same batch will go through once it passes, so the worker
+retries it for as long as it takes. A permanent failure is one that no retry can mend (a reply
+Redis will always refuse for this input, a record the broker will never take, a bug met by one
+record): the worker must find the record at fault and set it aside, or the partition stops.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import redis
+from kafka.errors import KafkaError
+
+# Redis error replies that describe the server's state, not the command's input.
+_TRANSIENT_REPLIES = (
+    "OOM",
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "READONLY",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "MOVED",
+    "ASK",
+    "NOREPLICAS",
+    "NOPERM",
+    "NOSCRIPT",
+)
+
+_TRANSIENT_REDIS = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.NoScriptError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.NoPermissionError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.AskError,
+    redis.exceptions.TryAgainError,
+)
+
+
+class Failure(enum.Enum):
+    """How the worker treats a failed step of a batch."""
+
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+def classify(error: BaseException) -> Failure:
+    """Transient for failures of the services a batch uses, permanent for everything else."""
+    if isinstance(error, _TRANSIENT_REDIS):
+        return Failure.TRANSIENT
+    if isinstance(error, redis.ResponseError):
+        first_word = str(error).split(" ", 1)[0].upper()
+        return Failure.TRANSIENT if first_word in _TRANSIENT_REPLIES else Failure.PERMANENT
+    if isinstance(error, redis.RedisError):
+        # Client-side errors (a value redis-py cannot encode, a reply it cannot parse).
+        return Failure.PERMANENT
+    if isinstance(error, KafkaError):
+        return Failure.TRANSIENT if error.retriable else Failure.PERMANENT
+    return Failure.PERMANENT
+
+
+def describe(error: BaseException, limit: int = 300) -> str:
+    """`Type: message`, cut to `limit` characters, for logs and dead-letter reasons (Redis's
+    script errors name the script and line, never the arguments)."""
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,384 @@
+"""Faults a production stack meets, injected into real processes: the session's broker, a
+Redis of the test's own that is really shut down and restarted, and real worker processes
+that are killed or stopped at awkward moments; plus every kind of hostile message.
+
+Each ends with nothing lost and nothing counted twice (the Redis state equals that of an
+uninterrupted run over the same input, or every good transfer is scored exactly once), and
+with scoring resumed within 30 s of the fault's end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from prometheus_client import REGISTRY
+
+from service import wiring
+from service.embedded import EmbeddedServices, ManagedProcess, free_port
+from service.embedded.redis_server import start_redis
+from streams.kafka_io import acked_producer
+from streams.state.alert_store import ALL_INDEX
+from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
+from tests.integration.harness import (
+    committed,
+    comparable,
+    lines,
+    produce,
+    redis_dump,
+    scored,
+    scored_at_least,
+    start_worker_process,
+    wait_for,
+    worker_thread,
+)
+from tests.traffic import T0, background, event, fan_out_ring
+
+RESUME_WITHIN_S = 30.0
+
+
+class RestartableRedis:
+    """A durable redis-server (AOF, synced on every write) on a port of its own."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: ManagedProcess = start_redis(workdir, self.port, durable=True)
+        self.client = redis.Redis(port=self.port)
+
+    @property
+    def url(self) -> str:
+        """The URL clients use; it stays the same across restarts."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def shut_down(self) -> None:
+        """A real SHUTDOWN: Redis syncs its AOF, closes every connection and exits."""
+        self.client.shutdown()
+        self.process.popen.wait(timeout=30)
+        self.process.stop()
+
+    def start(self) -> None:
+        """A new process on the same port and data directory (an empty script cache)."""
+        self.process = start_redis(self.workdir, self.port, durable=True)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    """A Redis this test may shut down and restart."""
+    server = RestartableRedis(tmp_path / "own-redis")
+    yield server
+    server.client.close()
+    server.process.stop()
+
+
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _uninterrupted_run(
+    services: EmbeddedServices,
+    make_topics: TopicFactory,
+    settings_for: SettingsFactory,
+    values: list[bytes],
+) -> dict[bytes, object]:
+    """Redis after one worker ran over `values` undisturbed (in database 1), comparable."""
+    reference_url = services.redis_url.rsplit("/", 1)[0] + "/1"
+    reference_db = redis.Redis.from_url(reference_url)
+    reference_db.flushdb()
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40, redis_url=reference_url)
+    produce(settings.kafka_bootstrap, topics.transfers, values)
+    with worker_thread(settings):
+        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+                 timeout_s=120, what="uninterrupted run")  # fmt: skip
+    return comparable(redis_dump(reference_db))
+
+
+def _ring_traffic(seed: int, count: int, rings: int) -> list[bytes]:
+    events = background(seed=seed, count=count)
+    for n in range(rings):
+        at = count // (rings + 1) * (n + 1)
+        events[at:at] = fan_out_ring(f"s{seed}r{n}")
+    return lines(events)
+
+
+def _resumes(settings_committed: partial[int], what: str) -> None:
+    """Scoring moves on within RESUME_WITHIN_S of now (the fault's end)."""
+    before = settings_committed()
+    wait_for(lambda: settings_committed() > before, timeout_s=RESUME_WITHIN_S,
+             what=f"scoring resumed after {what}")  # fmt: skip
+
+
+@pytest.mark.parametrize("down_s", [0.0, 30.0], ids=["restart", "down-30s"])
+def test_redis_shut_down_and_restarted_mid_stream_ends_like_an_uninterrupted_run(
+    services: EmbeddedServices, own_redis: RestartableRedis, make_topics: TopicFactory,
+    settings_for: SettingsFactory, down_s: float,
+) -> None:  # fmt: skip
+    """A restarted Redis has its data (AOF) but no scripts; the worker reloads them. While it
+    is down, batches are retried and the stall gauge counts."""
+    values = _ring_traffic(seed=21, count=700, rings=2)
+    expected = _uninterrupted_run(services, make_topics, settings_for, values)
+
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40, redis_url=own_redis.url)
+    done = partial(committed, settings, topics.transfers)
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values[:350])
+        wait_for(partial(scored_at_least, own_redis.client, 250), what="first 250")
+        own_redis.shut_down()
+        produce(settings.kafka_bootstrap, topics.transfers, values[350:])
+        time.sleep(max(down_s, 2.0))
+        assert done() < len(values)
+        if down_s:
+            assert _metric("fraudwatch_worker_stalled_seconds") >= down_s - 10
+        own_redis.start()
+        _resumes(done, "the Redis restart")
+        wait_for(lambda: done() == len(values), timeout_s=120, what="the rest")
+    assert comparable(redis_dump(own_redis.client)) == expected
+    assert own_redis.client.zcard(ALL_INDEX) >= 2
+
+
+def test_redis_refusing_writes_mid_stream_ends_like_an_uninterrupted_run(
+    services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
+    settings_for: SettingsFactory,
+) -> None:  # fmt: skip
+    """Batches whose state scripts fail (Redis out of memory, refusing writes) are retried
+    until Redis recovers; nothing is lost, applied twice or scored on other state."""
+    values = _ring_traffic(seed=5, count=600, rings=1)
+    expected = _uninterrupted_run(services, make_topics, settings_for, values)
+
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40)
+    done = partial(committed, settings, topics.transfers)
+    errors_before = _metric("fraudwatch_redis_errors_total")
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values[:200])
+        wait_for(partial(scored_at_least, redis_client, 200), what="first 200")
+        redis_client.config_set("maxmemory", 1)
+        try:
+            produce(settings.kafka_bootstrap, topics.transfers, values[200:])
+            wait_for(lambda: _metric("fraudwatch_redis_errors_total") >= errors_before + 2,
+                     what="failed batches")  # fmt: skip
+            assert done() < len(values)
+        finally:
+            redis_client.config_set("maxmemory", 0)
+        _resumes(done, "Redis accepted writes again")
+        wait_for(lambda: done() == len(values), timeout_s=120, what="the rest")
+    assert comparable(redis_dump(redis_client)) == expected
+    assert redis_client.zcard(ALL_INDEX) >= 1
+
+
+def _joins_begun(log: Path) -> int:
+    """How many group joins the worker processes logging to `log` have begun."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return text.count('"group_joining"')
+
+
+def _joins_begun_more_than(log: Path, count: int) -> bool:
+    return _joins_begun(log) > count
+
+
+def test_worker_killed_in_its_first_seconds_and_mid_stream_ends_like_an_uninterrupted_run(
+    services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
+    settings_for: SettingsFactory, tmp_path: Path,
+) -> None:  # fmt: skip
+    values = _ring_traffic(seed=7, count=1200, rings=4)
+    expected = _uninterrupted_run(services, make_topics, settings_for, values)
+
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40)
+    produce(settings.kafka_bootstrap, topics.transfers, values)
+    done = partial(committed, settings, topics.transfers)
+    log = tmp_path / "worker.log"
+    for attempt in range(2):
+        # SIGKILLed while it joins the group: before it has scored anything.
+        proc = start_worker_process(settings, log)
+        wait_for(partial(_joins_begun_more_than, log, attempt), timeout_s=60,
+                 what="the worker joining its group")  # fmt: skip
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for progress in (300, 800):
+        proc = start_worker_process(settings, log)
+        wait_for(partial(scored_at_least, redis_client, progress), timeout_s=120,
+                 what=f"progress to {progress}")  # fmt: skip
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    proc = start_worker_process(settings, log)
+    try:
+        wait_for(lambda: done() == len(values), timeout_s=120, what="run after kills")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert comparable(redis_dump(redis_client)) == expected
+    assert redis_client.zcard(ALL_INDEX) >= 4
+
+
+def test_worker_stopped_while_joining_its_group_leaves_the_group_usable(
+    services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
+    settings_for: SettingsFactory, tmp_path: Path,
+) -> None:  # fmt: skip
+    """A worker stopped gracefully (SIGTERM, as Ctrl-C) while its JoinGroup is in flight
+    must not wedge the group: the next worker gets the partitions and scores everything."""
+    topics = make_topics(partitions=3)
+    settings = settings_for(topics)
+    values = lines(background(seed=9, count=300))
+    produce(settings.kafka_bootstrap, topics.transfers, values)
+    log = tmp_path / "first.log"
+    first = start_worker_process(settings, log)
+    wait_for(lambda: _joins_begun(log) > 0, timeout_s=60, what="the first worker joining")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 0
+    assert '"group_joined"' not in log.read_text(), "it joined before it was stopped"
+
+    second = start_worker_process(settings, tmp_path / "second.log")
+
+    def all_committed() -> bool:
+        return sum(committed(settings, topics.transfers, p) for p in range(3)) == len(values)
+
+    try:
+        wait_for(all_committed, timeout_s=60, what="the next worker scoring everything")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    assert scored(redis_client) == len(values)
+
+
+def test_the_group_leader_stopped_while_another_worker_joins_leaves_the_group_usable(
+    services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
+    settings_for: SettingsFactory, tmp_path: Path,
+) -> None:  # fmt: skip
+    """A rolling restart: the settled worker (the group's leader) is stopped while a new
+    worker's join is under way; the new worker must end up with every partition."""
+    topics = make_topics(partitions=3)
+    settings = settings_for(topics)
+    values = lines(background(seed=11, count=300))
+
+    def all_committed() -> bool:
+        return sum(committed(settings, topics.transfers, p) for p in range(3)) == len(values)
+
+    leader_log, joiner_log = tmp_path / "leader.log", tmp_path / "joiner.log"
+    leader = start_worker_process(settings, leader_log)
+    wait_for(lambda: '"group_joined"' in leader_log.read_text(), timeout_s=60,
+             what="the first worker settled in its group")  # fmt: skip
+    joiner = start_worker_process(settings, joiner_log)
+    try:
+        wait_for(lambda: _joins_begun(joiner_log) > 0, timeout_s=60, what="the second joining")
+        leader.send_signal(signal.SIGTERM)
+        assert leader.wait(timeout=30) == 0
+        produce(settings.kafka_bootstrap, topics.transfers, values)
+        wait_for(all_committed, timeout_s=60, what="the remaining worker scoring everything")
+    finally:
+        joiner.send_signal(signal.SIGTERM)
+        assert joiner.wait(timeout=30) == 0
+    assert scored(redis_client) == len(values)
+
+
+def _hostile(good: dict[str, object]) -> dict[str, tuple[bytes, str]]:
+    """Messages a hostile or broken producer sends, with the reason code each must get."""
+    return {
+        "oversized": (json.dumps(good | {"transfer_id": "big", "memo": "x" * 600_000}).encode(),
+                      "invalid_field"),
+        "binary": (bytes(range(256)) * 4, "malformed_json"),
+        "deep": (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "malformed_json"),
+        "digits": (json.dumps(good | {"transfer_id": "digits"}).replace(
+            '"amount": "', '"amount": ' + "9" * 400 + ', "_": "').encode(), "bad_amount"),
+        "far_future": (json.dumps(good | {"transfer_id": "future",
+                                          "ts": "9999-12-31T23:59:59-01:00"}).encode(),
+                       "ts_out_of_range"),
+        "far_past": (json.dumps(good | {"transfer_id": "past",
+                                        "ts": "0001-01-01T00:00:00+14:00"}).encode(),
+                     "ts_out_of_range"),
+        "empty": (b"", "malformed_json"),
+    }  # fmt: skip
+
+
+def test_hostile_messages_are_dead_lettered_and_everything_else_is_scored(
+    services: EmbeddedServices, redis_client: redis.Redis, topics: TopicSet,
+    settings_for: SettingsFactory, read_topic: TopicReader,
+) -> None:  # fmt: skip
+    settings = settings_for(topics, batch_size=40)
+    good = background(seed=13, count=200) + fan_out_ring("hostile")
+    hostile = _hostile(good[0])
+    values = lines(good)
+    for n, (value, _) in enumerate(hostile.values()):
+        values.insert(10 + 25 * n, value)
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values)
+        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+                 timeout_s=RESUME_WITHIN_S + 60, what="every message handled")  # fmt: skip
+    assert scored(redis_client) == len(good)
+    assert redis_client.zcard(ALL_INDEX) >= 1
+    dead = {d["offset"]: d for d in (orjson.loads(r.value) for r in read_topic(topics.dlq))}
+    assert len(dead) == len(hostile)
+    for value, code in hostile.values():
+        letter = dead[values.index(value)]
+        assert letter["reason_code"] == code, letter["reason"]
+        assert letter["original_length"] == len(value)
+        assert letter["original_sha256"] == hashlib.sha256(value).hexdigest()
+    oversized = dead[values.index(hostile["oversized"][0])]
+    assert oversized["original_truncated"] is True
+    assert len(orjson.dumps(oversized)) < 1_000_000
+    assert dead[values.index(hostile["binary"][0])]["original_text"] is None
+    assert "nested too deeply" in dead[values.index(hostile["deep"][0])]["reason"]
+    assert "after the accepted range" in dead[values.index(hostile["far_future"][0])]["reason"]
+
+
+def test_a_dead_letter_the_broker_refuses_is_skipped_and_counted(
+    services: EmbeddedServices, redis_client: redis.Redis, topics: TopicSet,
+    settings_for: SettingsFactory, read_topic: TopicReader,
+) -> None:  # fmt: skip
+    """A broker with a small record limit refuses even the bounded envelope: the message is
+    skipped with an ERROR log and counted, and the partition goes on."""
+    settings = settings_for(topics, batch_size=40)
+    good = background(seed=17, count=120)
+    oversized = json.dumps(good[0] | {"transfer_id": "big", "memo": "y" * 300_000}).encode()
+    values = lines(good)
+    values.insert(50, oversized)
+    worker = wiring.build_worker(settings)
+    worker.producer.close()
+    assert settings.kafka_bootstrap is not None
+    # As a broker whose record limit is 16 KiB would answer: the ~90 KB envelope never fits.
+    worker.producer = acked_producer(settings.kafka_bootstrap, max_request_bytes=16 * 1024)
+    dropped = _metric("fraudwatch_dead_letters_dropped_total")
+    counted = _metric("fraudwatch_dlq_total", reason="invalid_field")
+    with worker_thread(settings, worker):
+        produce(settings.kafka_bootstrap, topics.transfers, values)
+        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+                 what="every message handled")  # fmt: skip
+    assert scored(redis_client) == len(good)
+    assert _metric("fraudwatch_dead_letters_dropped_total") == dropped + 1
+    assert _metric("fraudwatch_dlq_total", reason="invalid_field") == counted + 1
+    assert read_topic(topics.dlq) == []
+
+
+def test_a_transfer_redis_always_refuses_is_dead_lettered_and_the_rest_scored(
+    services: EmbeddedServices, redis_client: redis.Redis, topics: TopicSet,
+    settings_for: SettingsFactory, read_topic: TopicReader,
+) -> None:  # fmt: skip
+    """A permanent failure of one transfer (here a state key of the wrong type, as a
+    mistaken manual write leaves it) is found by retrying its batch one message at a time:
+    only that transfer is dead-lettered (`processing_failed`), the rest of the batch scored."""
+    settings = settings_for(topics, batch_size=40)
+    good = background(seed=19, count=100)
+    at = T0 + timedelta(minutes=30)
+    poisoned = event("poisoned", "acct-broken", str(good[0]["dst_account"]), at, "100.00")
+    redis_client.set("fw:{a:acct-broken}:out", "not a sorted set")
+    values = lines(good[:40]) + lines([poisoned]) + lines(good[40:])
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values)
+        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+                 what="every message handled")  # fmt: skip
+    assert scored(redis_client) == len(good)
+    [letter] = [orjson.loads(r.value) for r in read_topic(topics.dlq)]
+    assert letter["reason_code"] == "processing_failed"
+    assert letter["offset"] == 40
+    assert "WRONGTYPE" in letter["reason"]

@@ -1,0 +1,62 @@
+"""Which batch failures the worker retries as they are and which it isolates."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    TopicAuthorizationFailedError,
+)
+
+from streams.failures import Failure, classify, describe
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.ConnectionError("Connection refused"),
+        redis.TimeoutError("Timeout reading from socket"),
+        redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+        redis.exceptions.NoScriptError("No matching script"),
+        redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'"),
+        redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+        redis.exceptions.ResponseError("MASTERDOWN Link with MASTER is down"),
+        redis.exceptions.ResponseError("CLUSTERDOWN The cluster is down"),
+        redis.exceptions.ResponseError("TRYAGAIN Multiple keys request during rehashing"),
+        redis.exceptions.ResponseError("BUSY Redis is busy running a script"),
+        KafkaTimeoutError("Batch expired"),
+        KafkaConnectionError("broker unreachable"),
+        NotLeaderForPartitionError(),
+    ],
+    ids=lambda e: type(e).__name__ + ":" + str(e)[:12],
+)
+def test_failures_of_the_services_are_transient(error: Exception) -> None:
+    assert classify(error) is Failure.TRANSIENT
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ResponseError(
+            "WRONGTYPE Operation against a key holding the wrong kind of value"
+        ),
+        redis.exceptions.ResponseError("ERR user_script:12: attempt to compare nil with number"),
+        redis.exceptions.DataError("Invalid input of type: 'dict'"),
+        MessageSizeTooLargeError("The message is 1400000 bytes when serialized"),
+        TopicAuthorizationFailedError(),
+        ValueError("a bug met by one record"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_failures_no_retry_can_mend_are_permanent(error: Exception) -> None:
+    assert classify(error) is Failure.PERMANENT
+
+
+def test_a_description_names_the_error_and_is_bounded() -> None:
+    text = describe(redis.exceptions.ResponseError("WRONGTYPE " + "x" * 1000))
+    assert text.startswith("ResponseError: WRONGTYPE")
+    assert len(text) == 300

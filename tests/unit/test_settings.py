@@ -1,0 +1,70 @@
+"""Settings: production refuses placeholder secrets; derived rules (four eyes, time window)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from service.settings import DEV_PII_KEY, Settings
+
+REAL: dict[str, Any] = {
+    "env": "prod",
+    "pii_key": SecretStr("9f2c" * 16),
+    "api_keys": SecretStr("kV3nq0f8s2Jc1x7L"),
+    "redis_password": SecretStr("e1b77c4a90d2f6b3"),
+}
+
+
+def test_prod_starts_with_real_secrets() -> None:
+    assert Settings(**REAL).placeholder_secrets() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"pii_key": SecretStr(DEV_PII_KEY)}, "FRAUDWATCH_PII_KEY"),
+        ({"pii_key": SecretStr("replace-me-pii-key")}, "FRAUDWATCH_PII_KEY"),
+        ({"api_keys": SecretStr("good-key-1234567,replace-me-admin-key")}, "FRAUDWATCH_API_KEYS"),
+        ({"redis_password": SecretStr("replace-me-redis-password")}, "FRAUDWATCH_REDIS_PASSWORD"),
+        (
+            {"redis_url": "redis://:replace-me-redis-password@redis:6379/0"},
+            "FRAUDWATCH_REDIS_PASSWORD",
+        ),
+    ],
+)
+def test_prod_refuses_each_placeholder_secret_by_name(change: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValidationError, match=named):
+        Settings(**{**REAL, **change})
+    Settings(**{**REAL, **change, "env": "dev"})  # development takes them
+
+
+def test_four_eyes_is_on_in_prod_unless_switched_off() -> None:
+    assert Settings(**REAL).four_eyes_rule
+    assert not Settings(**REAL, four_eyes=False).four_eyes_rule
+    assert not Settings().four_eyes_rule
+    assert Settings(four_eyes=True).four_eyes_rule
+
+
+def test_event_time_window_from_settings() -> None:
+    bounds = Settings().event_time_bounds()
+    assert (bounds.earliest_ms, bounds.max_ahead_ms) == (946_684_800_000, 86_400_000)
+    custom = Settings(event_time_earliest="2010-01-01T08:00:00+08:00", event_time_max_ahead_hours=2)
+    assert custom.event_time_bounds().earliest_ms == 1_262_304_000_000
+    assert custom.event_time_bounds().max_ahead_ms == 7_200_000
+    with pytest.raises(ValidationError, match="UTC offset"):
+        Settings(event_time_earliest="2010-01-01T00:00:00")
+
+
+def test_phone_region_must_have_a_numbering_plan() -> None:
+    assert Settings(phone_region="it").phone_region == "IT"
+    with pytest.raises(ValidationError, match="numbering plan"):
+        Settings(phone_region="XX")
+
+
+def test_an_empty_variable_leaves_a_setting_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDWATCH_FOUR_EYES", "")
+    monkeypatch.setenv("FRAUDWATCH_MODEL_PATH", "")
+    settings = Settings()
+    assert (settings.four_eyes, settings.model_path) == (None, None)
