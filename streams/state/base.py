@@ -13,7 +13,10 @@ Window semantics (both stores implement exactly these; a parity test holds them 
 - `devices` and entity `accounts`: last time each member was seen (kept at its maximum);
   "seen in 7 days" counts members whose last time is `>= ts - 7d`;
 - entries older than `RETENTION_MS + TRIM_SLACK_MS` before the newest transfer's ts are
-  dropped, and each sorted set keeps at most `window_cap` members (oldest dropped first).
+  dropped, and each sorted set keeps at most `window_cap` members (oldest dropped first);
+- observation starts at the event time of the first transfer ever applied, recorded once and
+  never moved (on Redis, one key outside every account's slot, set in the batch's pipeline:
+  the per-account scripts never read it, so each still touches one slot).
 """
 
 from __future__ import annotations
@@ -41,12 +44,15 @@ ENTITY_KINDS = ("device", "phone", "ip")
 
 
 class TransferFacts(NamedTuple):
-    """Facts about one transfer, and whether this delivery was its first."""
+    """Facts about one transfer, whether this delivery was its first, and when the state began
+    observing (the event time of the first transfer it ever applied; for a dry run on empty
+    state, the first transfer's own)."""
 
     payer: PayerFacts
     payee: PayeeFacts
     entities: EntityFacts
     first_delivery: bool
+    observed_since_ms: int
 
 
 @dataclass(frozen=True, slots=True)

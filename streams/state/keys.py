@@ -56,3 +56,9 @@ def entity_facts_key(kind: str, pseudonym: str, transfer_id: str) -> str:
 def transfer_record_key(transfer_id: str) -> str:
     """Who paid whom, when and how much, by transfer id (the starting point of a trace)."""
     return f"fw:tx:{{{transfer_id}}}"
+
+
+# When observation began (the first event time applied), set once. Its own slot: the
+# per-account scripts never read it (one script, one slot); the batch's pipeline sets and
+# reads it, and feature derivation applies it.
+OBSERVED_SINCE_KEY = "fw:observed_since"

@@ -93,6 +93,11 @@ class RedisStateStore:
         self._ensure_loaded()
         self.round_trips += 1
 
+    def observed_since(self) -> int | None:
+        """When observation began (the first event time applied), or None before any."""
+        value = self._redis.get(keys.OBSERVED_SINCE_KEY)
+        return None if value is None else int(value)
+
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
         """Merge profile fields into each account's meta hash, in one round trip."""
         if not profiles:
@@ -162,10 +167,19 @@ class RedisStateStore:
     def _scripts(
         self, transfers: Sequence[Transfer], dry: bool
     ) -> tuple[list[Command], PendingFacts]:
-        """The script calls of a batch, in order, and how to read their replies."""
+        """The script calls of a batch, in order, and how to read their replies; first of all,
+        when observation began (a batch that applies sets it to its first transfer's time
+        unless it is set; a dry run only reads it)."""
         flag = "1" if dry else "0"
         payer_sha, payee_sha, entity_sha = (self._sha[name] for name in _SCRIPTS)
         commands: list[Command] = []
+        if transfers:
+            first_ts = str(transfers[0].ts_ms)
+            commands.append(
+                ("GET", keys.OBSERVED_SINCE_KEY)
+                if dry
+                else ("SET", keys.OBSERVED_SINCE_KEY, first_ts, "NX", "GET")
+            )
         entity_counts: list[tuple[bool, bool, bool]] = []
         for t in transfers:
             ts = str(t.ts_ms)
@@ -197,7 +211,8 @@ class RedisStateStore:
                         t.transfer_id, ts, t.src_account, flag,
                     ))  # fmt: skip
             entity_counts.append((device is not None, phone is not None, ip is not None))
-        return commands, PendingFacts(entity_counts)
+        first_ms = transfers[0].ts_ms if transfers else UNKNOWN
+        return commands, PendingFacts(entity_counts, first_ms)
 
 
 def _ints(csv: bytes | str) -> list[int]:
@@ -318,22 +333,29 @@ class SentScripts:
 
 @dataclass(frozen=True, slots=True)
 class PendingFacts:
-    """The scripts queued for a batch, per transfer which entities it carried."""
+    """The commands queued for a batch: the observation start's, then per transfer the
+    scripts of its payer, payee and the entities it carried."""
 
     entity_presence: list[tuple[bool, bool, bool]]
+    first_ts_ms: int  # where observation begins if no batch began it before
 
     @property
     def replies(self) -> int:
-        """How many pipeline replies the queued scripts produce."""
-        return sum(2 + sum(present) for present in self.entity_presence)
+        """How many pipeline replies the queued commands produce."""
+        if not self.entity_presence:
+            return 0
+        return 1 + sum(2 + sum(present) for present in self.entity_presence)
 
     def facts(self, replies: list[Any]) -> list[TransferFacts]:
-        """Each transfer's facts, from the replies of the queued scripts."""
-        return _facts_from_replies(replies, self.entity_presence)
+        """Each transfer's facts, from the replies of the queued commands."""
+        if not self.entity_presence:
+            return []
+        observed = self.first_ts_ms if replies[0] is None else int(replies[0])
+        return _facts_from_replies(replies[1:], self.entity_presence, observed)
 
 
 def _facts_from_replies(
-    replies: list[Any], entity_presence: list[tuple[bool, bool, bool]]
+    replies: list[Any], entity_presence: list[tuple[bool, bool, bool]], observed_since_ms: int
 ) -> list[TransferFacts]:
     results = []
     position = 0
@@ -349,5 +371,7 @@ def _facts_from_replies(
                 position += 1
             else:
                 counts.append(UNKNOWN)
-        results.append(TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag)))
+        results.append(
+            TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag), observed_since_ms)
+        )
     return results

@@ -22,7 +22,7 @@ from rules.loader import load_rule_library
 from service.cli import main
 from service.settings import DEFAULT_RULES_DIR
 
-TINY = SimulationConfig(seed=3, accounts=400, days=2)
+TINY = SimulationConfig(seed=3, accounts=400, days=2, fraud_share=0.05)
 
 
 @pytest.fixture(scope="module")
