@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadtest import procstats
 from loadtest.screen_bench import (
     API_KEY,
     Request,
@@ -151,7 +152,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     f"/v1/cases?account={suspects[i % len(suspects)]}")  # fmt: skip
                 requests.append(("GET", path, None))
             load_in_process(port, requests[:200], min(args.rate, 100.0), args.threads)
+            # CPU per request, as screen_bench measures it: unlike latency on a shared
+            # machine, it says what a request costs whatever else is running.
+            api_pids = procstats.session_pids(api.pid)
+            api_cpu = sum(procstats.cpu_seconds(pid) for pid in api_pids)
+            redis_cpu = procstats.cpu_seconds(services.redis.pid)
             results, elapsed, _ = load_in_process(port, requests, args.rate, args.threads)
+            api_cpu = sum(procstats.cpu_seconds(pid) for pid in api_pids) - api_cpu
+            redis_cpu = procstats.cpu_seconds(services.redis.pid) - redis_cpu
         finally:
             api.stop()
     latencies = sorted(ms * 1000 for ms, status in results if status == 200)
@@ -166,6 +174,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "p95_ms": round(percentile(latencies, 0.95), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "max_ms": round(latencies[-1], 2) if latencies else None,
+        "cpu_ms_per_request": {
+            "api": round(api_cpu * 1000 / max(len(results), 1), 3),
+            "redis": round(redis_cpu * 1000 / max(len(results), 1), 3),
+        },
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "api_workers": args.api_workers,
         "cpus": os.cpu_count(),
     }
