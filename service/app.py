@@ -43,9 +43,9 @@ from service.routes.console import install_console
 from service.routes.docs import install_docs
 from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
-from streams.state.account_view import load_view_script
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher
+from streams.state.reads import StateReads
 from streams.state.watchlists import WatchlistView
 
 DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
@@ -114,15 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.hasher = wiring.entity_hasher(config)
         app.state.state_store = wiring.redis_state_store(config, client)
+        app.state.reads = StateReads(client, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)
-
-        def load_scripts() -> None:
-            app.state.state_store.load_scripts()
-            load_view_script(client)
-
         context = ScreeningContext(
-            async_client, app.state.state_store, app.state.watchlists, load_scripts
-        )
+            async_client, app.state.state_store, app.state.watchlists,
+            app.state.state_store.load_functions,
+        )  # fmt: skip
 
         async def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
             scorer: Scorer | None = app.state.scorer  # the one in force: reload swaps it

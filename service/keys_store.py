@@ -11,10 +11,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-import redis
-
 from service.auth import ROLES, Caller, Role, key_digest
-from streams.state.pipelines import AnyPipeline
+from streams.state.pipelines import AnyPipeline, AnyRedis
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,7 @@ class KeyRecord:
 class KeyStore:
     """Creates, lists and revokes API keys."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
 
     def create(self, role: Role, name: str, now: str) -> tuple[str, KeyRecord]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio
-import redis.exceptions
 
 from models.events import Transfer
 from models.features import derive_features
@@ -22,6 +21,7 @@ from models.scorer import Assessment, Scorer
 from streams.state.pipelines import AnyPipeline
 from streams.state.redis_store import PendingFacts, RedisStateStore
 from streams.state.risk_read import AccountRisk, PendingRisks
+from streams.state.transport import is_missing_function
 from streams.state.watchlists import WatchlistView
 
 T = TypeVar("T")
@@ -40,25 +40,28 @@ class Screened:
 @dataclass(slots=True)
 class ScreeningContext:
     """What screening reads: the state (dry run) and the watchlists, through `client`;
-    `load_scripts` (blocking, run on a worker thread) puts the scripts it calls into Redis."""
+    `load_functions` (blocking, run on a worker thread) puts the functions it calls into
+    Redis."""
 
-    client: redis.asyncio.Redis
+    client: redis.asyncio.Redis | redis.asyncio.RedisCluster
     state: RedisStateStore
     lists: WatchlistView
-    load_scripts: Callable[[], None]
-    _scripts_loaded: bool = field(default=False, init=False)
+    load_functions: Callable[[], None]
+    _loaded: bool = field(default=False, init=False)
 
     async def send(self, queue: Callable[[AnyPipeline], T]) -> tuple[T, list[Any]]:
         """What `queue` returns and the replies to what it put on a pipeline, in one round
-        trip (none for an empty pipeline). The scripts are loaded first: once, and again
-        when a restarted Redis lost them (every script call here is a dry run)."""
-        if not self._scripts_loaded:
-            await asyncio.to_thread(self.load_scripts)
-            self._scripts_loaded = True
+        trip (none for an empty pipeline). The functions are loaded first: once, and again
+        when a restarted Redis lost them (every call here is a dry run)."""
+        if not self._loaded:
+            await asyncio.to_thread(self.load_functions)
+            self._loaded = True
         try:
             return await self._send(queue)
-        except redis.exceptions.NoScriptError:
-            await asyncio.to_thread(self.load_scripts)
+        except redis.asyncio.ResponseError as error:
+            if not is_missing_function(error):
+                raise
+            await asyncio.to_thread(self.load_functions)
             return await self._send(queue)
 
     async def _send(self, queue: Callable[[AnyPipeline], T]) -> tuple[T, list[Any]]:
@@ -77,7 +80,7 @@ async def screen_transfers(
     reads, then the reads that depend on those (who shares their devices, their alerts)."""
     payees = list(dict.fromkeys(t.dst_account for t in transfers))
     lists = context.lists.latest
-    risks = PendingRisks(payees, lists)
+    risks = PendingRisks(payees, lists, context.state.library)
 
     def first(pipe: AnyPipeline) -> PendingFacts:
         dry_run = context.state.queue_peek(pipe, transfers)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str | None = None
     redis_url: str | None = None
+    # The URL names one node of a Redis Cluster (any node: clients find the others).
+    redis_cluster: bool = False
     # Redis's `requirepass`, for every client fraudwatch makes (a password in the URL wins).
     redis_password: SecretStr = SecretStr("")
     partitions: int = Field(3, ge=1, le=256)

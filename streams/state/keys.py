@@ -1,6 +1,9 @@
-"""Redis key names. Each owner's keys share a hash tag, so one script touches one slot."""
+"""Redis key names, by the roles `spec.py` gives them. Each owner's keys share a hash tag, so
+one function call touches one slot."""
 
 from __future__ import annotations
+
+from streams.state import spec
 
 
 def account_tag(account_id: str) -> str:
@@ -9,23 +12,9 @@ def account_tag(account_id: str) -> str:
 
 
 def account_keys(account_id: str) -> dict[str, str]:
-    """The account's window and profile keys, by role."""
+    """The account's windows and meta keys, by role."""
     tag = account_tag(account_id)
-    return {
-        "out": f"{tag}:out",
-        "in": f"{tag}:in",
-        "payees": f"{tag}:payees",
-        "payers": f"{tag}:payers",
-        "payees_last": f"{tag}:payees_last",
-        "payers_last": f"{tag}:payers_last",
-        "out_amount": f"{tag}:out_amt",
-        "in_amount": f"{tag}:in_amt",
-        "devices": f"{tag}:dev",
-        "phones": f"{tag}:phone",
-        "ips": f"{tag}:ip",
-        "identifiers": f"{tag}:ids",
-        "meta": f"{tag}:meta",
-    }
+    return {"windows": f"{tag}:w", "meta": f"{tag}:m"}
 
 
 def payer_facts_key(account_id: str, transfer_id: str) -> str:
@@ -44,8 +33,8 @@ def entity_tag(kind: str, pseudonym: str) -> str:
 
 
 def entity_accounts_key(kind: str, pseudonym: str) -> str:
-    """Payer accounts seen on the entity, scored by last time seen."""
-    return f"{entity_tag(kind, pseudonym)}:accts"
+    """Payer accounts seen on the entity, scored by last time seen (and its marker)."""
+    return f"{entity_tag(kind, pseudonym)}:w"
 
 
 def entity_facts_key(kind: str, pseudonym: str, transfer_id: str) -> str:
@@ -56,3 +45,15 @@ def entity_facts_key(kind: str, pseudonym: str, transfer_id: str) -> str:
 def transfer_record_key(transfer_id: str) -> str:
     """Who paid whom, when and how much, by transfer id (the starting point of a trace)."""
     return f"fw:tx:{{{transfer_id}}}"
+
+
+def _check_roles() -> None:
+    """Every key role a state function names is a key this module builds."""
+    built = {*account_keys("-"), "payer_facts", "payee_facts", "accounts", "entity_facts"}
+    for script in spec.SCRIPTS:
+        missing = set(script.keys) - built
+        if missing:
+            raise RuntimeError(f"spec names keys keys.py does not build: {sorted(missing)}")
+
+
+_check_roles()

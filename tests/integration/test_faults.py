@@ -27,6 +27,7 @@ from service import wiring
 from service.embedded import EmbeddedServices, ManagedProcess, free_port
 from service.embedded.redis_server import start_redis
 from streams.kafka_io import acked_producer
+from streams.state import keys
 from streams.state.alert_store import ALL_INDEX
 from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
 from tests.integration.harness import (
@@ -371,7 +372,7 @@ def test_a_transfer_redis_always_refuses_is_dead_lettered_and_the_rest_scored(
     good = background(seed=19, count=100)
     at = T0 + timedelta(minutes=30)
     poisoned = event("poisoned", "acct-broken", str(good[0]["dst_account"]), at, "100.00")
-    redis_client.set("fw:{a:acct-broken}:out", "not a sorted set")
+    redis_client.set(keys.account_keys("acct-broken")["windows"], "not a sorted set")
     values = lines(good[:40]) + lines([poisoned]) + lines(good[40:])
     with worker_thread(settings):
         produce(settings.kafka_bootstrap, topics.transfers, values)

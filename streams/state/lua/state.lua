@@ -1,0 +1,439 @@
+-- The state functions. `streams/state/functions.py` puts the generated prelude (constants,
+-- bands, the packed state) before this text and replaces each `--@bind NAME` with locals
+-- named after the keys (K_*) and arguments (A_*) of spec NAME, and each `--@facts NAME` with
+-- `local facts = ...`: the locals named after its facts, comma-joined in the spec's order.
+--
+-- A function computes the facts from the state as it stands plus the transfer's own
+-- contribution, before any write, so a dry run (screening, the *_peek functions) and the
+-- real one agree exactly. The real one then stores them with SET NX GET: a redelivered
+-- transfer finds the facts of its first delivery there and changes nothing.
+-- Every key a function touches is one of its KEYS, all in one slot (Redis Cluster checks
+-- them before it runs: a slot being migrated answers TRYAGAIN / ASK instead of half a run).
+
+local function fmt(n) return string.format('%d', n) end
+-- A packed state this version cannot read stops the account's transfers (dead-lettered with
+-- this reason) rather than count them from nothing.
+local UNREADABLE = 'packed state unreadable (not written by this version) in '
+
+-- 1 if a member last seen at `last` (or never) is not yet counted from `from` on.
+local function newly(last, from) if (not last) or last < from then return 1 end return 0 end
+local function amount_of(member) return tonumber(string.sub(member, string.match(member, '.*()|') + 1)) end
+local function number_or_unknown(text)
+  local n = tonumber(text)
+  if n then return math.floor(n) end
+  return -1
+end
+
+-- Members of a band between two times (inclusive, nil: open), counted.
+local function count(key, band, low, high)
+  local a, b = band_scores(band, low, high)
+  return redis.call('ZCOUNT', key, fmt(a), fmt(b))
+end
+
+-- `count`, unless the band's bounds settle it without a call: nothing that recent (0), or
+-- every member within the window (its size). `latest` bounds every member's time from above
+-- and `oldest` from below (see spec.STATE_FIELDS).
+local function recent(key, st, band, low, high)
+  local size, latest, oldest = st[band.size], st[band.latest], st[band.oldest]
+  if size == 0 or latest < low or (high and oldest > high) then return 0 end
+  if oldest >= low and ((not high) or latest <= high) then return size end
+  return count(key, band, low, high)
+end
+
+-- Sum of the hour buckets of the 24 clock hours ending with `hour`.
+local function hour_sum(buckets, hour)
+  local total = 0
+  for h, amount in pairs(buckets) do
+    if h >= hour - 23 and h <= hour then total = total + amount end
+  end
+  return total
+end
+
+-- Add to an hour bucket; keep only the hours a 24-hour sum of a recent event can read.
+local function bucket_add(buckets, hour, amount)
+  buckets[hour] = (buckets[hour] or 0) + amount
+  local newest = hour
+  for h in pairs(buckets) do if h > newest then newest = h end end
+  for h in pairs(buckets) do
+    if h < newest - (BUCKET_HOURS - 1) then buckets[h] = nil end
+  end
+end
+
+-- Entries to add with one ZADD GT, and the packed state kept in step.
+local function stage(adds, st, band, ts, member, known)
+  adds[#adds + 1] = fmt(band_score(band, ts))
+  adds[#adds + 1] = member
+  if not known then st[band.size] = st[band.size] + 1 end
+  if ts > st[band.latest] then st[band.latest] = ts end
+  if st[band.oldest] < 0 or ts < st[band.oldest] then st[band.oldest] = ts end
+end
+
+-- After members left a band: an empty band knows no times; the outgoing band learns its
+-- oldest time exactly (it decides whether a transfer must look for expired entries), the
+-- others keep a lower bound (`floor`: the cut a trim removed everything below).
+local function left(key, st, band, floor)
+  if st[band.size] <= 0 then
+    st[band.size], st[band.oldest], st[band.latest] = 0, -1, -1
+  elseif band == BANDS.out then
+    local low, high = band_scores(band, nil, nil)
+    local first = redis.call('ZRANGEBYSCORE', key, fmt(low), fmt(high), 'WITHSCORES', 'LIMIT', '0', '1')
+    st[band.oldest] = band_ts(band, tonumber(first[2]))
+  elseif floor and floor > st[band.oldest] then
+    st[band.oldest] = floor
+  end
+end
+
+-- Members of a band are dropped (oldest first); identifiers take their raw values (meta
+-- fields) along, and outgoing entries their amounts out of the running sum.
+local function dropping(key, meta_key, st, band, members, raw)
+  if band.identifier and #members > 0 then
+    local fields = {}
+    for i, m in ipairs(members) do
+      fields[i] = IDENTIFIER_FIELD .. string.sub(m, 2)
+      raw[fields[i]] = nil  -- staged by this call: not written at all
+    end
+    redis.call('HDEL', meta_key, unpack(fields))
+  end
+  if band == BANDS.out then
+    for _, m in ipairs(members) do st.out_sum_minor = st.out_sum_minor - amount_of(m) end
+  end
+end
+
+-- Keep each band within CAP members, the newest by event time.
+local function trim_to_cap(key, meta_key, st, side, raw)
+  for _, band in ipairs(side.bands) do
+    local excess = st[band.size] - CAP
+    if excess > 0 then
+      local offset = 0
+      for _, lower in ipairs(BAND_LIST) do
+        if lower.index < band.index then offset = offset + st[lower.size] end
+      end
+      local first, last = offset, offset + excess - 1
+      if band.earliest then  -- the earliest times are the band's highest scores
+        first, last = offset + st[band.size] - excess, offset + st[band.size] - 1
+      end
+      if band.identifier or band == BANDS.out then
+        dropping(key, meta_key, st, band, redis.call('ZRANGE', key, fmt(first), fmt(last)), raw)
+      end
+      redis.call('ZREMRANGEBYRANK', key, fmt(first), fmt(last))
+      st[band.size] = CAP
+      left(key, st, band, nil)
+    end
+  end
+end
+
+-- Once per event day and side: drop what the side's windows have left behind (entries older
+-- than the retention before the day began), from the bands that hold any.
+local function housekeeping(key, meta_key, st, day, side, raw)
+  if day <= st[side.day] then return end
+  st[side.day] = day
+  local cut = day * DAY - RETENTION
+  for _, band in ipairs(side.expiring) do
+    if st[band.oldest] >= 0 and st[band.oldest] < cut then
+      local low, high = band_scores(band, nil, cut - 1)
+      if band.identifier or band == BANDS.out then
+        dropping(key, meta_key, st, band, redis.call('ZRANGEBYSCORE', key, fmt(low), fmt(high)), raw)
+      end
+      st[band.size] = st[band.size] - redis.call('ZREMRANGEBYSCORE', key, fmt(low), fmt(high))
+      left(key, st, band, cut)
+    end
+  end
+end
+
+-- TTLs: refreshed once per event week for a little more than the state TTL, so an account
+-- idle for STATE_TTL keeps its keys; the windows also when this call created them again.
+local function keep_alive(windows_key, meta_key, st, ts, created)
+  local week = math.floor(ts / WEEK)
+  if week > st.ttl_week then
+    st.ttl_week = week
+    redis.call('EXPIRE', windows_key, KEY_TTL)
+    redis.call('EXPIRE', meta_key, KEY_TTL)
+  elseif created then
+    redis.call('EXPIRE', windows_key, KEY_TTL)
+  end
+end
+
+local function total_size(st)
+  local n = 0
+  for _, band in ipairs(BAND_LIST) do n = n + st[band.size] end
+  return n
+end
+
+local function payer(keys, args, dry)
+  --@bind payer
+  if dry then
+    local stored = redis.call('GET', K_payer_facts)
+    if stored then return {0, stored} end
+  end
+  -- The transfer id ends the payer_facts key: the windows key's tag, ':pf:', the id.
+  local tid = string.sub(K_payer_facts, #K_windows - 1 + 4)
+  local ts, amount = tonumber(A_ts), tonumber(A_amount)
+  local hour, horizon = math.floor(ts / HOUR), ts - RETENTION
+  local t1h, t24h, t7d = ts - W1H, ts - W24H, ts - W7D
+  local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
+                          META.is_business)
+  local st, out_buckets, in_buckets = load_state(meta[1])
+  if not st then return redis.error_reply(UNREADABLE .. K_meta) end
+  local out_member = 'o' .. tid .. '|' .. A_payee .. '|' .. A_amount
+  local asked = {K_windows, 'p' .. A_payee, 'l' .. A_payee, out_member}
+  local identifiers, device_at = {}, nil
+  for i, band in ipairs(IDENTIFIER_BANDS) do
+    local pseudonym = ({A_device, A_phone, A_ip})[i]
+    if pseudonym ~= '' then
+      asked[#asked + 1] = band.prefix .. pseudonym
+      identifiers[#identifiers + 1] = {band, pseudonym, ({A_device_raw, A_phone_raw, A_ip_raw})[i],
+                                       #asked - 1}
+      if i == 1 then device_at = #asked - 1 end
+    end
+  end
+  local known = redis.call('ZMSCORE', unpack(asked))
+  local function at(i, band) if known[i] then return band_ts(band, tonumber(known[i])) end end
+  local first_paid, last_paid = at(1, BANDS.payees_first), at(2, BANDS.payees_last)
+  local added = 1
+  if known[3] then added = 0 end  -- a replay past the dedupe horizon adds nothing
+  local first_time_payee = 0
+  if (not first_paid) or first_paid > ts then first_time_payee = 1 end
+
+  local out_n_1h = recent(K_windows, st, BANDS.out, t1h, ts) + added
+  local out_n_24h = recent(K_windows, st, BANDS.out, t24h, ts) + added
+  local payees_1h = recent(K_windows, st, BANDS.payees_last, t1h, nil) + newly(last_paid, t1h)
+  local payees_24h = recent(K_windows, st, BANDS.payees_last, t24h, nil) + newly(last_paid, t24h)
+  local new_payees_24h = recent(K_windows, st, BANDS.payees_first, t24h, ts) + first_time_payee
+  local out_amt_24h = hour_sum(out_buckets, hour) + added * amount
+  -- Retained outgoing history, without the entries past retention not yet trimmed.
+  local out_n_30d_prior, out_amt_30d_prior = st.size_out, st.out_sum_minor
+  if st.oldest_out >= 0 and st.oldest_out < horizon then
+    local low, high = band_scores(BANDS.out, nil, horizon - 1)
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', K_windows, fmt(low), fmt(high))) do
+      out_n_30d_prior = out_n_30d_prior - 1
+      out_amt_30d_prior = out_amt_30d_prior - amount_of(m)
+    end
+  end
+  local in_n_24h = recent(K_windows, st, BANDS['in'], t24h, ts)
+  local in_amt_24h = hour_sum(in_buckets, hour)
+  local payers_24h = recent(K_windows, st, BANDS.payers_last, t24h, nil)
+  local last_in_ts = -1
+  if st.latest_in >= horizon then
+    if st.latest_in <= ts then
+      last_in_ts = st.latest_in
+    else  -- money arrived after this (late) transfer: the latest before it
+      local low, high = band_scores(BANDS['in'], horizon, ts)
+      local last = redis.call('ZREVRANGEBYSCORE', K_windows, fmt(high), fmt(low), 'WITHSCORES',
+                              'LIMIT', '0', '1')
+      if #last > 0 then last_in_ts = band_ts(BANDS['in'], tonumber(last[2])) end
+    end
+  end
+  local first_seen_ts = ts
+  if st.first_seen_ms >= 0 and st.first_seen_ms < ts then first_seen_ts = st.first_seen_ms end
+  local opened_at, birth_year = number_or_unknown(meta[2]), number_or_unknown(meta[3])
+  local is_business = number_or_unknown(meta[4])
+  local devices_7d = recent(K_windows, st, BANDS.devices, t7d, nil)
+  if device_at then devices_7d = devices_7d + newly(at(device_at, BANDS.devices), t7d) end
+  --@facts payer
+  if dry then return {1, facts} end
+  local stored = redis.call('SET', K_payer_facts, facts, 'NX', 'GET', 'EX', DEDUPE_TTL)
+  if stored then return {0, stored} end
+
+  local created = total_size(st) == 0
+  local adds = {}
+  if added == 1 then
+    stage(adds, st, BANDS.out, ts, out_member, false)
+    st.out_sum_minor = st.out_sum_minor + amount
+    bucket_add(out_buckets, hour, amount)
+  end
+  if first_time_payee == 1 then  -- GT on this band keeps the earliest time
+    stage(adds, st, BANDS.payees_first, ts, 'p' .. A_payee, first_paid)
+  end
+  if (not last_paid) or last_paid < ts then
+    stage(adds, st, BANDS.payees_last, ts, 'l' .. A_payee, last_paid)
+  end
+  local raw = {}
+  for _, identifier in ipairs(identifiers) do
+    local band, pseudonym, last = identifier[1], identifier[2], at(identifier[4], identifier[1])
+    if (not last) or last < ts then stage(adds, st, band, ts, band.prefix .. pseudonym, last) end
+    -- A raw identifier lives exactly as long as its pseudonym in the window it explains.
+    if not last then raw[IDENTIFIER_FIELD .. pseudonym] = identifier[3] end
+  end
+  if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
+  trim_to_cap(K_windows, K_meta, st, PAYER_SIDE, raw)
+  housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYER_SIDE, raw)
+  if first_seen_ts < st.first_seen_ms or st.first_seen_ms < 0 then st.first_seen_ms = first_seen_ts end
+  local fields = {META.state, save_state(st, out_buckets, in_buckets)}
+  for field, value in pairs(raw) do fields[#fields + 1] = field; fields[#fields + 1] = value end
+  redis.call('HSET', K_meta, unpack(fields))
+  keep_alive(K_windows, K_meta, st, ts, created)
+  return {1, facts}
+end
+
+local function payee(keys, args, dry)
+  --@bind payee
+  if dry then
+    local stored = redis.call('GET', K_payee_facts)
+    if stored then return stored end
+  end
+  local ts, amount = tonumber(A_ts), tonumber(A_amount)
+  local hour, t1h, t24h = math.floor(ts / HOUR), ts - W1H, ts - W24H
+  local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
+                          META.is_business)
+  local st, out_buckets, in_buckets = load_state(meta[1])
+  if not st then return redis.error_reply(UNREADABLE .. K_meta) end
+  local tid = string.sub(K_payee_facts, #K_windows - 1 + 4)
+  local in_member = 'i' .. tid .. '|' .. A_payer .. '|' .. A_amount
+  local known = redis.call('ZMSCORE', K_windows, 'r' .. A_payer, 'q' .. A_payer, in_member)
+  local first_paid, last_paid
+  if known[1] then first_paid = band_ts(BANDS.payers_first, tonumber(known[1])) end
+  if known[2] then last_paid = band_ts(BANDS.payers_last, tonumber(known[2])) end
+  local added = 1
+  if known[3] then added = 0 end
+  local first_time = 0
+  if (not first_paid) or first_paid > ts then first_time = 1 end
+
+  local in_n_1h = recent(K_windows, st, BANDS['in'], t1h, ts) + added
+  local in_n_24h = recent(K_windows, st, BANDS['in'], t24h, ts) + added
+  local payers_1h = recent(K_windows, st, BANDS.payers_last, t1h, nil) + newly(last_paid, t1h)
+  local payers_24h = recent(K_windows, st, BANDS.payers_last, t24h, nil) + newly(last_paid, t24h)
+  local new_payers_24h = recent(K_windows, st, BANDS.payers_first, t24h, ts) + first_time
+  local in_amt_24h = hour_sum(in_buckets, hour) + added * amount
+  local out_amt_24h = hour_sum(out_buckets, hour)
+  local first_seen_ts = ts
+  if st.first_seen_ms >= 0 and st.first_seen_ms < ts then first_seen_ts = st.first_seen_ms end
+  local opened_at, birth_year = number_or_unknown(meta[2]), number_or_unknown(meta[3])
+  local is_business = number_or_unknown(meta[4])
+  --@facts payee
+  if dry then return facts end
+  local stored = redis.call('SET', K_payee_facts, facts, 'NX', 'GET', 'EX', DEDUPE_TTL)
+  if stored then return stored end
+
+  local created = total_size(st) == 0
+  local adds = {}
+  if added == 1 then
+    stage(adds, st, BANDS['in'], ts, in_member, false)
+    bucket_add(in_buckets, hour, amount)
+  end
+  if first_time == 1 then
+    stage(adds, st, BANDS.payers_first, ts, 'r' .. A_payer, first_paid)
+  end
+  if (not last_paid) or last_paid < ts then
+    stage(adds, st, BANDS.payers_last, ts, 'q' .. A_payer, last_paid)
+  end
+  if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
+  trim_to_cap(K_windows, K_meta, st, PAYEE_SIDE, {})
+  housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYEE_SIDE, {})
+  if first_seen_ts < st.first_seen_ms or st.first_seen_ms < 0 then st.first_seen_ms = first_seen_ts end
+  redis.call('HSET', K_meta, META.state, save_state(st, out_buckets, in_buckets))
+  keep_alive(K_windows, K_meta, st, ts, created)
+  return facts
+end
+
+-- One transfer on a device / phone / IP: distinct payer accounts in 7 days, this one included.
+local function entity(keys, args, dry)
+  --@bind entity
+  if dry then
+    local stored = redis.call('GET', K_entity_facts)
+    if stored then return tonumber(stored) end
+  end
+  local ts = tonumber(A_ts)
+  local known = redis.call('ZMSCORE', K_accounts, A_account, ENTITY_MARKER)
+  local last = known[1] and tonumber(known[1])
+  local marker = tonumber(known[2] or -ENTITY_COUNT_SPAN)
+  local trimmed_week = math.floor(marker / ENTITY_COUNT_SPAN)
+  local held = marker - trimmed_week * ENTITY_COUNT_SPAN
+  local t7d = ts - W7D
+  local accounts_7d = 1  -- no account but this one: nothing to count
+  if held > 1 or (held == 1 and not last) then
+    accounts_7d = redis.call('ZCOUNT', K_accounts, fmt(t7d), '+inf') + newly(last, t7d)
+  end
+  --@facts entity
+  if dry then return accounts_7d end
+  local stored = redis.call('SET', K_entity_facts, facts, 'NX', 'GET', 'EX', DEDUPE_TTL)
+  if stored then return tonumber(stored) end
+
+  local week = math.floor(ts / WEEK)
+  local now_held = held
+  if not last then now_held = held + 1 end
+  local adds = {}
+  if (not last) or last < ts then adds[#adds + 1] = A_ts; adds[#adds + 1] = A_account end
+  local new_week = week > trimmed_week
+  if new_week then trimmed_week = week end
+  if now_held ~= held or new_week then
+    adds[#adds + 1] = fmt(trimmed_week * ENTITY_COUNT_SPAN + now_held)
+    adds[#adds + 1] = ENTITY_MARKER
+  end
+  if #adds > 0 then redis.call('ZADD', K_accounts, 'GT', unpack(adds)) end
+  local kept = now_held
+  if kept > CAP then  -- the marker is rank 0, the accounts follow, oldest first
+    redis.call('ZREMRANGEBYRANK', K_accounts, '1', fmt(kept - CAP))
+    kept = CAP
+  end
+  if new_week then  -- once per event week: accounts no window counts any more, and the TTL
+    if held > 0 then
+      local cut = week * WEEK - ENTITY_RETENTION
+      kept = kept - redis.call('ZREMRANGEBYSCORE', K_accounts, fmt(ENTITY_TIME_FLOOR), '(' .. fmt(cut))
+    end
+    redis.call('EXPIRE', K_accounts, KEY_TTL)
+  end
+  if kept ~= now_held then
+    redis.call('ZADD', K_accounts, fmt(trimmed_week * ENTITY_COUNT_SPAN + kept), ENTITY_MARKER)
+  end
+  return accounts_7d
+end
+
+-- An account's windows as of its own latest transfer, for the early-warning risk view:
+-- read-only, the same counts and hour sums the payer and payee functions compute.
+-- Returns the ACCOUNT_VIEW facts (as_of -1 when the account has no window entry; amounts as
+-- decimal text, profile fields as stored, '' when absent), then kind, pseudonym and raw value
+-- of each device, phone and IP the account used in the 7 days before as_of.
+local function account_view(keys, args)
+  --@bind account_view
+  local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
+                          META.is_business)
+  -- A state this version cannot read is shown as none: a view never fails on what is stored.
+  local st, out_buckets, in_buckets = load_state(meta[1])
+  if not st then st, out_buckets, in_buckets = load_state(nil) end
+  local opened_at, birth_year, is_business = meta[2] or '', meta[3] or '', meta[4] or ''
+  local as_of = math.max(st.latest_out, st.latest_in)
+  if as_of < 0 then
+    return {-1, 0, '0', 0, 0, 0, 0, '0', 0, 0, 0, opened_at, birth_year, is_business}
+  end
+  local hour, t1h, t24h, t7d = math.floor(as_of / HOUR), as_of - W1H, as_of - W24H, as_of - W7D
+  local out_n_24h = recent(K_windows, st, BANDS.out, t24h, as_of)
+  local out_amt_24h = fmt(hour_sum(out_buckets, hour))
+  local payees_1h = recent(K_windows, st, BANDS.payees_last, t1h, nil)
+  local payees_24h = recent(K_windows, st, BANDS.payees_last, t24h, nil)
+  local new_payees_24h = recent(K_windows, st, BANDS.payees_first, t24h, as_of)
+  local in_n_24h = recent(K_windows, st, BANDS['in'], t24h, as_of)
+  local in_amt_24h = fmt(hour_sum(in_buckets, hour))
+  local payers_1h = recent(K_windows, st, BANDS.payers_last, t1h, nil)
+  local payers_24h = recent(K_windows, st, BANDS.payers_last, t24h, nil)
+  local new_payers_24h = recent(K_windows, st, BANDS.payers_first, t24h, as_of)
+  as_of = fmt(as_of)
+  --@facts account_view
+  local view = facts
+  for i, band in ipairs(IDENTIFIER_BANDS) do
+    if st[band.latest] >= t7d then
+      local low, high = band_scores(band, t7d, nil)
+      local members = redis.call('ZRANGEBYSCORE', K_windows, fmt(low), fmt(high))
+      if #members > 0 then
+        local pseudonyms = {}
+        for j, m in ipairs(members) do pseudonyms[j] = string.sub(m, 2) end
+        local fields = {}
+        for j, pseudonym in ipairs(pseudonyms) do fields[j] = IDENTIFIER_FIELD .. pseudonym end
+        local raws = redis.call('HMGET', K_meta, unpack(fields))
+        for j, pseudonym in ipairs(pseudonyms) do
+          view[#view + 1] = ENTITY_KINDS[i]
+          view[#view + 1] = pseudonym
+          view[#view + 1] = raws[j] or pseudonym
+        end
+      end
+    end
+  end
+  return view
+end
+
+register('payer', function(keys, args) return payer(keys, args, false) end)
+register('payer_peek', function(keys, args) return payer(keys, args, true) end, true)
+register('payee', function(keys, args) return payee(keys, args, false) end)
+register('payee_peek', function(keys, args) return payee(keys, args, true) end, true)
+register('entity', function(keys, args) return entity(keys, args, false) end)
+register('entity_peek', function(keys, args) return entity(keys, args, true) end, true)
+register('account_view', account_view, true)
