@@ -50,13 +50,21 @@ class Failure(enum.Enum):
     PERMANENT = "permanent"
 
 
+# Error replies whose text, not their first word, says the server is in flux: it lost its
+# functions (a restart without persistence, a flush, a new cluster node), or a slot moved
+# under a function that was running.
+_TRANSIENT_TEXT = ("Function not found", "not served by this node", "non local key")
+
+
 def classify(error: BaseException) -> Failure:
     """Transient for failures of the services a batch uses, permanent for everything else."""
     if isinstance(error, _TRANSIENT_REDIS):
         return Failure.TRANSIENT
     if isinstance(error, redis.ResponseError):
         first_word = str(error).split(" ", 1)[0].upper()
-        return Failure.TRANSIENT if first_word in _TRANSIENT_REPLIES else Failure.PERMANENT
+        if first_word in _TRANSIENT_REPLIES or any(t in str(error) for t in _TRANSIENT_TEXT):
+            return Failure.TRANSIENT
+        return Failure.PERMANENT
     if isinstance(error, redis.RedisError):
         # Client-side errors (a value redis-py cannot encode, a reply it cannot parse).
         return Failure.PERMANENT

@@ -288,7 +288,9 @@ class AlertStore:
     @staticmethod
     def queue_get(pipe: AnyPipeline, alert_ids: Sequence[str]) -> None:
         """Queue one MGET of the alerts (decode its reply with `decode_found`)."""
-        pipe.mget([alert_key(i) for i in alert_ids])
+        # As a raw command: redis-py refuses `pipe.mget` on a cluster even when, as here, every
+        # key shares the `{al}` slot.
+        pipe.execute_command("MGET", *(alert_key(i) for i in alert_ids))
 
     @staticmethod
     def decode_found(raws: Sequence[bytes | None]) -> dict[str, Alert]:

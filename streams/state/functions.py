@@ -53,6 +53,11 @@ def _lua_escaped(text: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in "'\\" else f"\\{ord(c):03d}" for c in text)
 
 
+def _state_index(field: str) -> int:
+    """A packed-state field's position (1-based, as Lua counts)."""
+    return spec.STATE_FIELDS.index(field) + 1
+
+
 def _band_table() -> str:
     lines = ["local BANDS, BAND_LIST = {}, {}"]
     for band in spec.BANDS:
@@ -61,8 +66,9 @@ def _band_table() -> str:
             f"BANDS['{band.name}'] = {{name = '{band.name}', prefix = '{band.prefix}', "
             f"index = {band.index}, base = {_lua_number(band.base)}, "
             f"earliest = {'true' if band.earliest else 'false'}, identifier = {identifier}, "
-            f"size = 'size_{band.name}', latest = 'latest_{band.name}', "
-            f"oldest = 'oldest_{band.name}'}}"
+            f"size = {_state_index(f'size_{band.name}')}, "
+            f"latest = {_state_index(f'latest_{band.name}')}, "
+            f"oldest = {_state_index(f'oldest_{band.name}')}}}"
         )
         lines.append(f"BAND_LIST[{band.index + 1}] = BANDS['{band.name}']")
     names = ", ".join(f"BANDS['{b.name}']" for b in spec.IDENTIFIER_BANDS)
@@ -71,36 +77,44 @@ def _band_table() -> str:
         bands = ", ".join(f"BANDS['{b.name}']" for b in side.bands)
         expiring = ", ".join(f"BANDS['{b.name}']" for b in side.expiring)
         lines.append(
-            f"local {side.name.upper()}_SIDE = {{day = '{side.day_field}', "
+            f"local {side.name.upper()}_SIDE = {{day = {_state_index(side.day_field)}, "
             f"bands = {{{bands}}}, expiring = {{{expiring}}}}}"
         )
     return "\n".join(lines)
 
 
 def _state_table() -> str:
-    fields = ", ".join(f"'{name}'" for name in spec.STATE_FIELDS)
+    count = len(spec.STATE_FIELDS)
     defaults = ", ".join(
         "0" if name.startswith("size_") or name == "out_sum_minor" else "-1"
         for name in spec.STATE_FIELDS
     )
-    return f"""local STATE_FIELDS = {{{fields}}}
+    # `struct` formats of n doubles, for the hour buckets (two per bucket).
+    formats = ", ".join(f"'<{'d' * n}'" for n in range(1, 2 * spec.BUCKET_HOURS + 3))
+    return f"""-- The packed state: {count} fields (positions below, from spec.STATE_FIELDS),
+-- the numbers of outgoing and incoming hour buckets, then each direction's (hour, amount)
+-- pairs, ascending by hour, as flat arrays.
+local FIRST_SEEN, OUT_SUM = {_state_index("first_seen_ms")}, {_state_index("out_sum_minor")}
+local TTL_WEEK, STATE_COUNT = {_state_index("ttl_week")}, {count}
 local STATE_DEFAULTS = {{{defaults}}}
-local STATE_HEAD = '<{"d" * (len(spec.STATE_FIELDS) + 2)}'
--- The packed state: the fields, then the bucket counts, then (hour, amount) pairs.
+local STATE_HEAD = '<{"d" * (count + 2)}'
+local DOUBLES = {{{formats}}}
 local function unpack_state(raw)
-  local st, out_buckets, in_buckets = {{}}, {{}}, {{}}
   if not raw then
-    for i, name in ipairs(STATE_FIELDS) do st[name] = STATE_DEFAULTS[i] end
-    return st, out_buckets, in_buckets
+    return {{unpack(STATE_DEFAULTS)}}, {{}}, {{}}
   end
-  local head = {{struct.unpack(STATE_HEAD, raw)}}
-  for i, name in ipairs(STATE_FIELDS) do st[name] = head[i] end
-  local n_out, n_in = head[#STATE_FIELDS + 1], head[#STATE_FIELDS + 2]
-  if n_out + n_in > 0 then
-    local flat = {{struct.unpack('<' .. string.rep('d', 2 * (n_out + n_in)), raw,
-                                head[#STATE_FIELDS + 3])}}
-    for i = 1, n_out do out_buckets[flat[2 * i - 1]] = flat[2 * i] end
-    for i = n_out + 1, n_out + n_in do in_buckets[flat[2 * i - 1]] = flat[2 * i] end
+  local st = {{struct.unpack(STATE_HEAD, raw)}}
+  local n_out, n_in, position = st[STATE_COUNT + 1], st[STATE_COUNT + 2], st[STATE_COUNT + 3]
+  st[STATE_COUNT + 1], st[STATE_COUNT + 2], st[STATE_COUNT + 3] = nil, nil, nil
+  local out_buckets, in_buckets = {{}}, {{}}
+  if n_out > 0 then
+    out_buckets = {{struct.unpack(DOUBLES[2 * n_out], raw, position)}}
+    position = out_buckets[2 * n_out + 1]
+    out_buckets[2 * n_out + 1] = nil
+  end
+  if n_in > 0 then
+    in_buckets = {{struct.unpack(DOUBLES[2 * n_in], raw, position)}}
+    in_buckets[2 * n_in + 1] = nil
   end
   return st, out_buckets, in_buckets
 end
@@ -110,21 +124,14 @@ local function load_state(raw)
   if ok then return st, out_buckets, in_buckets end
   return nil
 end
-local function sorted_hours(buckets)
-  local hours = {{}}
-  for h in pairs(buckets) do hours[#hours + 1] = h end
-  table.sort(hours)
-  return hours
-end
 local function save_state(st, out_buckets, in_buckets)
-  local values = {{}}
-  for i, name in ipairs(STATE_FIELDS) do values[i] = st[name] end
-  local out_hours, in_hours = sorted_hours(out_buckets), sorted_hours(in_buckets)
-  values[#values + 1] = #out_hours
-  values[#values + 1] = #in_hours
-  for _, h in ipairs(out_hours) do values[#values + 1] = h; values[#values + 1] = out_buckets[h] end
-  for _, h in ipairs(in_hours) do values[#values + 1] = h; values[#values + 1] = in_buckets[h] end
-  return struct.pack('<' .. string.rep('d', #values), unpack(values))
+  st[STATE_COUNT + 1], st[STATE_COUNT + 2] = #out_buckets / 2, #in_buckets / 2
+  local packed = struct.pack(STATE_HEAD, unpack(st, 1, STATE_COUNT + 2))
+  st[STATE_COUNT + 1], st[STATE_COUNT + 2] = nil, nil
+  for _, buckets in ipairs({{out_buckets, in_buckets}}) do
+    if #buckets > 0 then packed = packed .. struct.pack(DOUBLES[#buckets], unpack(buckets)) end
+  end
+  return packed
 end"""
 
 
@@ -197,10 +204,9 @@ def _bindings(script: spec.ScriptSpec) -> str:
 def _facts(script: spec.ScriptSpec) -> str:
     if script is spec.ACCOUNT_VIEW:
         return f"local facts = {{{', '.join(script.facts)}}}"
-    joined = ", ".join(f"fmt({name})" for name in script.facts)
     if len(script.facts) == 1:
-        return f"local facts = {joined}"
-    return f"local facts = table.concat({{{joined}}}, ',')"
+        return f"local facts = {script.facts[0]}"
+    return f"local facts = struct.pack('{script.wire_format}', {', '.join(script.facts)})"
 
 
 class LibraryError(RuntimeError):

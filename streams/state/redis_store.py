@@ -10,6 +10,7 @@ exactly the state they first saw.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -184,9 +185,18 @@ class RedisStateStore:
         return commands, PendingFacts(presence)
 
 
-def _ints(csv: bytes | str) -> list[int]:
-    text = csv.decode() if isinstance(csv, bytes) else csv
-    return [int(part) for part in text.split(",")]
+_PAYER_FORMAT = struct.Struct(spec.PAYER.wire_format)
+_PAYEE_FORMAT = struct.Struct(spec.PAYEE.wire_format)
+
+
+def payer_facts(packed: bytes) -> PayerFacts:
+    """Payer facts as the payer function returns and stores them (`spec.PAYER.wire_format`)."""
+    return PayerFacts(*map(int, _PAYER_FORMAT.unpack(packed)))
+
+
+def payee_facts(packed: bytes) -> PayeeFacts:
+    """Payee facts as the payee function returns and stores them."""
+    return PayeeFacts(*map(int, _PAYEE_FORMAT.unpack(packed)))
 
 
 def read_transfer_record(client: AnyRedis, transfer_id: str) -> tuple[str, str, int, int] | None:
@@ -249,9 +259,9 @@ class PendingFacts:
         results = []
         position = 0
         for presence in self.entity_presence:
-            first_flag, payer_csv = replies[position]
-            payer = PayerFacts(*_ints(payer_csv))
-            payee = PayeeFacts(*_ints(replies[position + 1]))
+            first_flag, packed = replies[position]
+            payer = payer_facts(packed)
+            payee = payee_facts(replies[position + 1])
             position += 2
             counts = []
             for present in presence:

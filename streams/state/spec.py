@@ -155,12 +155,22 @@ STATE_FIELDS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class ScriptSpec:
-    """A state function: the keys it is called with, its arguments, what it returns."""
+    """A state function: the keys it is called with, its arguments, what it returns.
+
+    The payer and payee facts travel and are stored packed (little-endian): each fact in
+    `wide` as a double (times, amounts, profile values: exact integers below 2^53), every
+    other one (window counts) as a 32-bit integer; one C call packs or unpacks them all."""
 
     name: str
     keys: tuple[str, ...]
     args: tuple[str, ...]
     facts: tuple[str, ...]
+    wide: frozenset[str] = frozenset()
+
+    @property
+    def wire_format(self) -> str:
+        """The `struct` format of the packed facts, in fact order."""
+        return "<" + "".join("d" if fact in self.wide else "i" for fact in self.facts)
 
 
 PAYER = ScriptSpec(
@@ -179,6 +189,18 @@ PAYER = ScriptSpec(
         "ip_raw",
     ),
     facts=PayerFacts._fields,
+    wide=frozenset(
+        {
+            "out_amt_24h",
+            "out_amt_30d_prior",
+            "in_amt_24h",
+            "last_in_ts",
+            "first_seen_ts",
+            "opened_at",
+            "birth_year",
+            "is_business",
+        }
+    ),
 )
 PAYEE = ScriptSpec(
     "payee",
@@ -186,6 +208,9 @@ PAYEE = ScriptSpec(
     keys=("windows", "meta", "payee_facts"),
     args=("ts", "payer", "amount"),
     facts=PayeeFacts._fields,
+    wide=frozenset(
+        {"in_amt_24h", "out_amt_24h", "first_seen_ts", "opened_at", "birth_year", "is_business"}
+    ),
 )
 ENTITY = ScriptSpec(
     "entity",

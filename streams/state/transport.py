@@ -32,7 +32,15 @@ log = logging.getLogger(__name__)
 # One Redis command: its name and arguments.
 Command = tuple[str | bytes | int, ...]
 
-# Redirects and refusals that mean "not here, not now" while a cluster changes shape.
+# Redirects and refusals that mean "not here, not now" while a cluster changes shape (redis-py
+# parses most into these types; a script's inner call can fail with the others' text).
+_RESEND_ERRORS = (
+    redis.exceptions.AskError,  # and MovedError
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,  # and MasterDownError
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.BusyLoadingError,
+)
 _RESEND_REPLIES = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "LOADING", "MASTERDOWN")
 # A batch gives up (and the worker retries it whole) after this long without settling.
 SETTLE_TIMEOUT_S = 30.0
@@ -54,6 +62,8 @@ def is_missing_function(reply: Any) -> bool:
 
 
 def _resend(reply: Any) -> bool:
+    if isinstance(reply, _RESEND_ERRORS):
+        return True
     return isinstance(reply, redis.ResponseError) and _first_word(reply) in _RESEND_REPLIES
 
 
@@ -283,8 +293,11 @@ class _ClusterInFlight:
                 return _raise_first(replies)
             if time.monotonic() > deadline:
                 raise next(replies[i] for i in sorted(retry + missing))
+            # ASK names the node importing the slot: the call goes there, after ASKING.
             asking_at = {
-                i: str(replies[i]).split()[-1] for i in retry if _first_word(replies[i]) == "ASK"
+                i: f"{replies[i].host}:{replies[i].port}"
+                for i in retry
+                if type(replies[i]) is redis.exceptions.AskError
             }
             if missing:
                 self.transport._reload()
@@ -297,7 +310,7 @@ class _ClusterInFlight:
             log.info(
                 "cluster batch resent",
                 extra={"event": "cluster_resend", "commands": len(retry) + len(missing),
-                       "reason": _first_word(replies[(retry + missing)[0]])},
+                       "reason": type(replies[(retry + missing)[0]]).__name__},
             )  # fmt: skip
             positions = sorted(retry + missing)
             for i in positions:

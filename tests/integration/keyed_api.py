@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -16,6 +15,7 @@ from service.embedded import EmbeddedServices
 from service.settings import Settings
 from streams.batch import BatchOutcome, BatchProcessor, Message
 from streams.state.alert_store import AlertStore
+from streams.state.pipelines import AnyRedis
 from tests.integration.conftest import TEST_API_KEY
 from tests.traffic import fan_out_ring
 
@@ -35,7 +35,7 @@ def api_settings(services: EmbeddedServices, home: Path, **overrides: Any) -> Se
     return Settings(**values)
 
 
-def score_ring(settings: Settings, client: redis.Redis, prefix: str = "ring") -> BatchOutcome:
+def score_ring(settings: Settings, client: AnyRedis, prefix: str = "ring") -> BatchOutcome:
     """Score a fan-out ring as the worker would (state, alerts, features into Redis), with a
     profile giving the mule's holder a birth year."""
     processor = BatchProcessor(

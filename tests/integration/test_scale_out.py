@@ -51,13 +51,13 @@ from kafka import KafkaAdminClient, KafkaProducer
 
 from loadtest.kafka_tools import PartitionCounter, Produced, committed_total
 from models.events import parse_transfer
-from models.features import PayeeFacts, PayerFacts
 from models.simulator import SimulationConfig, simulate
 from service import wiring
 from service.settings import Settings
 from streams.batch import BatchProcessor, MemoryAlertSink, Message
 from streams.state.base import EntityHasher
 from streams.state.memory import MemoryStateStore
+from streams.state.redis_store import payee_facts, payer_facts
 from streams.topics import ensure_topics
 from streams.worker import Worker
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicFactory
@@ -370,12 +370,13 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
 def _fact_changes(tid: str, a: Outcome, b: Outcome) -> str:
     """Which cached facts of a transfer differ between two runs, e.g. `payee.in_n_1h 4→5`."""
     changes = []
-    for role, names in (("payer", PayerFacts._fields), ("payee", PayeeFacts._fields)):
+    for role, decode in (("payer", payer_facts), ("payee", payee_facts)):
         left, right = a.facts.get((tid, role)), b.facts.get((tid, role))
         if isinstance(left, bytes) and isinstance(right, bytes) and left != right:
-            for name, x, y in zip(names, left.split(b","), right.split(b","), strict=False):
+            was, now = decode(left), decode(right)
+            for name, x, y in zip(was._fields, was, now, strict=True):
                 if x != y:
-                    changes.append(f"{role}.{name} {x.decode()}→{y.decode()}")
+                    changes.append(f"{role}.{name} {x}→{y}")
     for kind in ("device", "phone", "ip"):
         left, right = a.facts.get((tid, kind)), b.facts.get((tid, kind))
         if left != right:

@@ -1,7 +1,7 @@
 -- The state functions. `streams/state/functions.py` puts the generated prelude (constants,
 -- bands, the packed state) before this text and replaces each `--@bind NAME` with locals
 -- named after the keys (K_*) and arguments (A_*) of spec NAME, and each `--@facts NAME` with
--- `local facts = ...`: the locals named after its facts, comma-joined in the spec's order.
+-- `local facts = ...`: the locals named after its facts, packed in the spec's order.
 --
 -- A function computes the facts from the state as it stands plus the transfer's own
 -- contribution, before any write, so a dry run (screening, the *_peek functions) and the
@@ -9,8 +9,11 @@
 -- transfer finds the facts of its first delivery there and changes nothing.
 -- Every key a function touches is one of its KEYS, all in one slot (Redis Cluster checks
 -- them before it runs: a slot being migrated answers TRYAGAIN / ASK instead of half a run).
+--
+-- Numbers go to redis.call as numbers (Redis prints them once, exactly: every score and time
+-- is an integer below 2^53); the packed state is an array read by the positions the prelude
+-- names, which Lua indexes far faster than named fields.
 
-local function fmt(n) return string.format('%d', n) end
 -- A packed state this version cannot read stops the account's transfers (dead-lettered with
 -- this reason) rather than count them from nothing.
 local UNREADABLE = 'packed state unreadable (not written by this version) in '
@@ -27,7 +30,7 @@ end
 -- Members of a band between two times (inclusive, nil: open), counted.
 local function count(key, band, low, high)
   local a, b = band_scores(band, low, high)
-  return redis.call('ZCOUNT', key, fmt(a), fmt(b))
+  return redis.call('ZCOUNT', key, a, b)
 end
 
 -- `count`, unless the band's bounds settle it without a call: nothing that recent (0), or
@@ -40,28 +43,37 @@ local function recent(key, st, band, low, high)
   return count(key, band, low, high)
 end
 
--- Sum of the hour buckets of the 24 clock hours ending with `hour`.
+-- Sum of the hour buckets (flat hour, amount pairs) of the 24 clock hours ending with `hour`.
 local function hour_sum(buckets, hour)
   local total = 0
-  for h, amount in pairs(buckets) do
-    if h >= hour - 23 and h <= hour then total = total + amount end
+  for i = 1, #buckets, 2 do
+    local h = buckets[i]
+    if h >= hour - 23 and h <= hour then total = total + buckets[i + 1] end
   end
   return total
 end
 
--- Add to an hour bucket; keep only the hours a 24-hour sum of a recent event can read.
+-- Add to an hour bucket (hours kept ascending); keep only the hours a 24-hour sum of a recent
+-- event can read.
 local function bucket_add(buckets, hour, amount)
-  buckets[hour] = (buckets[hour] or 0) + amount
-  local newest = hour
-  for h in pairs(buckets) do if h > newest then newest = h end end
-  for h in pairs(buckets) do
-    if h < newest - (BUCKET_HOURS - 1) then buckets[h] = nil end
+  local i = #buckets - 1
+  while i >= 1 and buckets[i] > hour do i = i - 2 end
+  if i >= 1 and buckets[i] == hour then
+    buckets[i + 1] = buckets[i + 1] + amount
+  else
+    table.insert(buckets, i + 2, amount)
+    table.insert(buckets, i + 2, hour)
+  end
+  local keep_from = buckets[#buckets - 1] - (BUCKET_HOURS - 1)
+  while buckets[1] < keep_from do
+    table.remove(buckets, 1)
+    table.remove(buckets, 1)
   end
 end
 
 -- Entries to add with one ZADD GT, and the packed state kept in step.
 local function stage(adds, st, band, ts, member, known)
-  adds[#adds + 1] = fmt(band_score(band, ts))
+  adds[#adds + 1] = band_score(band, ts)
   adds[#adds + 1] = member
   if not known then st[band.size] = st[band.size] + 1 end
   if ts > st[band.latest] then st[band.latest] = ts end
@@ -76,7 +88,7 @@ local function left(key, st, band, floor)
     st[band.size], st[band.oldest], st[band.latest] = 0, -1, -1
   elseif band == BANDS.out then
     local low, high = band_scores(band, nil, nil)
-    local first = redis.call('ZRANGEBYSCORE', key, fmt(low), fmt(high), 'WITHSCORES', 'LIMIT', '0', '1')
+    local first = redis.call('ZRANGEBYSCORE', key, low, high, 'WITHSCORES', 'LIMIT', 0, 1)
     st[band.oldest] = band_ts(band, tonumber(first[2]))
   elseif floor and floor > st[band.oldest] then
     st[band.oldest] = floor
@@ -95,7 +107,7 @@ local function dropping(key, meta_key, st, band, members, raw)
     redis.call('HDEL', meta_key, unpack(fields))
   end
   if band == BANDS.out then
-    for _, m in ipairs(members) do st.out_sum_minor = st.out_sum_minor - amount_of(m) end
+    for _, m in ipairs(members) do st[OUT_SUM] = st[OUT_SUM] - amount_of(m) end
   end
 end
 
@@ -113,9 +125,9 @@ local function trim_to_cap(key, meta_key, st, side, raw)
         first, last = offset + st[band.size] - excess, offset + st[band.size] - 1
       end
       if band.identifier or band == BANDS.out then
-        dropping(key, meta_key, st, band, redis.call('ZRANGE', key, fmt(first), fmt(last)), raw)
+        dropping(key, meta_key, st, band, redis.call('ZRANGE', key, first, last), raw)
       end
-      redis.call('ZREMRANGEBYRANK', key, fmt(first), fmt(last))
+      redis.call('ZREMRANGEBYRANK', key, first, last)
       st[band.size] = CAP
       left(key, st, band, nil)
     end
@@ -132,9 +144,9 @@ local function housekeeping(key, meta_key, st, day, side, raw)
     if st[band.oldest] >= 0 and st[band.oldest] < cut then
       local low, high = band_scores(band, nil, cut - 1)
       if band.identifier or band == BANDS.out then
-        dropping(key, meta_key, st, band, redis.call('ZRANGEBYSCORE', key, fmt(low), fmt(high)), raw)
+        dropping(key, meta_key, st, band, redis.call('ZRANGEBYSCORE', key, low, high), raw)
       end
-      st[band.size] = st[band.size] - redis.call('ZREMRANGEBYSCORE', key, fmt(low), fmt(high))
+      st[band.size] = st[band.size] - redis.call('ZREMRANGEBYSCORE', key, low, high)
       left(key, st, band, cut)
     end
   end
@@ -144,8 +156,8 @@ end
 -- idle for STATE_TTL keeps its keys; the windows also when this call created them again.
 local function keep_alive(windows_key, meta_key, st, ts, created)
   local week = math.floor(ts / WEEK)
-  if week > st.ttl_week then
-    st.ttl_week = week
+  if week > st[TTL_WEEK] then
+    st[TTL_WEEK] = week
     redis.call('EXPIRE', windows_key, KEY_TTL)
     redis.call('EXPIRE', meta_key, KEY_TTL)
   elseif created then
@@ -201,10 +213,10 @@ local function payer(keys, args, dry)
   local new_payees_24h = recent(K_windows, st, BANDS.payees_first, t24h, ts) + first_time_payee
   local out_amt_24h = hour_sum(out_buckets, hour) + added * amount
   -- Retained outgoing history, without the entries past retention not yet trimmed.
-  local out_n_30d_prior, out_amt_30d_prior = st.size_out, st.out_sum_minor
-  if st.oldest_out >= 0 and st.oldest_out < horizon then
+  local out_n_30d_prior, out_amt_30d_prior = st[BANDS.out.size], st[OUT_SUM]
+  if st[BANDS.out.oldest] >= 0 and st[BANDS.out.oldest] < horizon then
     local low, high = band_scores(BANDS.out, nil, horizon - 1)
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', K_windows, fmt(low), fmt(high))) do
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', K_windows, low, high)) do
       out_n_30d_prior = out_n_30d_prior - 1
       out_amt_30d_prior = out_amt_30d_prior - amount_of(m)
     end
@@ -212,19 +224,19 @@ local function payer(keys, args, dry)
   local in_n_24h = recent(K_windows, st, BANDS['in'], t24h, ts)
   local in_amt_24h = hour_sum(in_buckets, hour)
   local payers_24h = recent(K_windows, st, BANDS.payers_last, t24h, nil)
-  local last_in_ts = -1
-  if st.latest_in >= horizon then
-    if st.latest_in <= ts then
-      last_in_ts = st.latest_in
+  local last_in_ts, latest_in = -1, st[BANDS['in'].latest]
+  if latest_in >= horizon then
+    if latest_in <= ts then
+      last_in_ts = latest_in
     else  -- money arrived after this (late) transfer: the latest before it
       local low, high = band_scores(BANDS['in'], horizon, ts)
-      local last = redis.call('ZREVRANGEBYSCORE', K_windows, fmt(high), fmt(low), 'WITHSCORES',
-                              'LIMIT', '0', '1')
+      local last = redis.call('ZREVRANGEBYSCORE', K_windows, high, low, 'WITHSCORES',
+                              'LIMIT', 0, 1)
       if #last > 0 then last_in_ts = band_ts(BANDS['in'], tonumber(last[2])) end
     end
   end
   local first_seen_ts = ts
-  if st.first_seen_ms >= 0 and st.first_seen_ms < ts then first_seen_ts = st.first_seen_ms end
+  if st[FIRST_SEEN] >= 0 and st[FIRST_SEEN] < ts then first_seen_ts = st[FIRST_SEEN] end
   local opened_at, birth_year = number_or_unknown(meta[2]), number_or_unknown(meta[3])
   local is_business = number_or_unknown(meta[4])
   local devices_7d = recent(K_windows, st, BANDS.devices, t7d, nil)
@@ -238,7 +250,7 @@ local function payer(keys, args, dry)
   local adds = {}
   if added == 1 then
     stage(adds, st, BANDS.out, ts, out_member, false)
-    st.out_sum_minor = st.out_sum_minor + amount
+    st[OUT_SUM] = st[OUT_SUM] + amount
     bucket_add(out_buckets, hour, amount)
   end
   if first_time_payee == 1 then  -- GT on this band keeps the earliest time
@@ -257,7 +269,7 @@ local function payer(keys, args, dry)
   if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
   trim_to_cap(K_windows, K_meta, st, PAYER_SIDE, raw)
   housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYER_SIDE, raw)
-  if first_seen_ts < st.first_seen_ms or st.first_seen_ms < 0 then st.first_seen_ms = first_seen_ts end
+  if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
   local fields = {META.state, save_state(st, out_buckets, in_buckets)}
   for field, value in pairs(raw) do fields[#fields + 1] = field; fields[#fields + 1] = value end
   redis.call('HSET', K_meta, unpack(fields))
@@ -296,7 +308,7 @@ local function payee(keys, args, dry)
   local in_amt_24h = hour_sum(in_buckets, hour) + added * amount
   local out_amt_24h = hour_sum(out_buckets, hour)
   local first_seen_ts = ts
-  if st.first_seen_ms >= 0 and st.first_seen_ms < ts then first_seen_ts = st.first_seen_ms end
+  if st[FIRST_SEEN] >= 0 and st[FIRST_SEEN] < ts then first_seen_ts = st[FIRST_SEEN] end
   local opened_at, birth_year = number_or_unknown(meta[2]), number_or_unknown(meta[3])
   local is_business = number_or_unknown(meta[4])
   --@facts payee
@@ -319,7 +331,7 @@ local function payee(keys, args, dry)
   if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
   trim_to_cap(K_windows, K_meta, st, PAYEE_SIDE, {})
   housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYEE_SIDE, {})
-  if first_seen_ts < st.first_seen_ms or st.first_seen_ms < 0 then st.first_seen_ms = first_seen_ts end
+  if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
   redis.call('HSET', K_meta, META.state, save_state(st, out_buckets, in_buckets))
   keep_alive(K_windows, K_meta, st, ts, created)
   return facts
@@ -341,7 +353,7 @@ local function entity(keys, args, dry)
   local t7d = ts - W7D
   local accounts_7d = 1  -- no account but this one: nothing to count
   if held > 1 or (held == 1 and not last) then
-    accounts_7d = redis.call('ZCOUNT', K_accounts, fmt(t7d), '+inf') + newly(last, t7d)
+    accounts_7d = redis.call('ZCOUNT', K_accounts, t7d, '+inf') + newly(last, t7d)
   end
   --@facts entity
   if dry then return accounts_7d end
@@ -356,24 +368,24 @@ local function entity(keys, args, dry)
   local new_week = week > trimmed_week
   if new_week then trimmed_week = week end
   if now_held ~= held or new_week then
-    adds[#adds + 1] = fmt(trimmed_week * ENTITY_COUNT_SPAN + now_held)
+    adds[#adds + 1] = trimmed_week * ENTITY_COUNT_SPAN + now_held
     adds[#adds + 1] = ENTITY_MARKER
   end
   if #adds > 0 then redis.call('ZADD', K_accounts, 'GT', unpack(adds)) end
   local kept = now_held
   if kept > CAP then  -- the marker is rank 0, the accounts follow, oldest first
-    redis.call('ZREMRANGEBYRANK', K_accounts, '1', fmt(kept - CAP))
+    redis.call('ZREMRANGEBYRANK', K_accounts, 1, kept - CAP)
     kept = CAP
   end
   if new_week then  -- once per event week: accounts no window counts any more, and the TTL
     if held > 0 then
       local cut = week * WEEK - ENTITY_RETENTION
-      kept = kept - redis.call('ZREMRANGEBYSCORE', K_accounts, fmt(ENTITY_TIME_FLOOR), '(' .. fmt(cut))
+      kept = kept - redis.call('ZREMRANGEBYSCORE', K_accounts, ENTITY_TIME_FLOOR, cut - 1)
     end
     redis.call('EXPIRE', K_accounts, KEY_TTL)
   end
   if kept ~= now_held then
-    redis.call('ZADD', K_accounts, fmt(trimmed_week * ENTITY_COUNT_SPAN + kept), ENTITY_MARKER)
+    redis.call('ZADD', K_accounts, trimmed_week * ENTITY_COUNT_SPAN + kept, ENTITY_MARKER)
   end
   return accounts_7d
 end
@@ -391,28 +403,28 @@ local function account_view(keys, args)
   local st, out_buckets, in_buckets = load_state(meta[1])
   if not st then st, out_buckets, in_buckets = load_state(nil) end
   local opened_at, birth_year, is_business = meta[2] or '', meta[3] or '', meta[4] or ''
-  local as_of = math.max(st.latest_out, st.latest_in)
+  local as_of = math.max(st[BANDS.out.latest], st[BANDS['in'].latest])
   if as_of < 0 then
     return {-1, 0, '0', 0, 0, 0, 0, '0', 0, 0, 0, opened_at, birth_year, is_business}
   end
   local hour, t1h, t24h, t7d = math.floor(as_of / HOUR), as_of - W1H, as_of - W24H, as_of - W7D
   local out_n_24h = recent(K_windows, st, BANDS.out, t24h, as_of)
-  local out_amt_24h = fmt(hour_sum(out_buckets, hour))
+  local out_amt_24h = string.format('%d', hour_sum(out_buckets, hour))
   local payees_1h = recent(K_windows, st, BANDS.payees_last, t1h, nil)
   local payees_24h = recent(K_windows, st, BANDS.payees_last, t24h, nil)
   local new_payees_24h = recent(K_windows, st, BANDS.payees_first, t24h, as_of)
   local in_n_24h = recent(K_windows, st, BANDS['in'], t24h, as_of)
-  local in_amt_24h = fmt(hour_sum(in_buckets, hour))
+  local in_amt_24h = string.format('%d', hour_sum(in_buckets, hour))
   local payers_1h = recent(K_windows, st, BANDS.payers_last, t1h, nil)
   local payers_24h = recent(K_windows, st, BANDS.payers_last, t24h, nil)
   local new_payers_24h = recent(K_windows, st, BANDS.payers_first, t24h, as_of)
-  as_of = fmt(as_of)
+  as_of = string.format('%d', as_of)
   --@facts account_view
   local view = facts
   for i, band in ipairs(IDENTIFIER_BANDS) do
     if st[band.latest] >= t7d then
       local low, high = band_scores(band, t7d, nil)
-      local members = redis.call('ZRANGEBYSCORE', K_windows, fmt(low), fmt(high))
+      local members = redis.call('ZRANGEBYSCORE', K_windows, low, high)
       if #members > 0 then
         local pseudonyms = {}
         for j, m in ipairs(members) do pseudonyms[j] = string.sub(m, 2) end
