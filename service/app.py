@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import redis
@@ -60,17 +61,6 @@ def _rate_limiter(config: Settings) -> RateLimiter | None:
     return RateLimiter(RateLimit(config.rate_limit_per_minute, config.rate_limit_burst))
 
 
-async def _refresh_watchlists(view: WatchlistView, every_s: float) -> None:
-    """Keep the API's watchlist snapshot current on a worker thread, so that screening reads
-    it without a Redis call on the event loop."""
-    while True:
-        try:
-            await asyncio.to_thread(view.current)
-        except redis.RedisError as error:
-            log.warning("watchlist refresh failed", extra={"error": type(error).__name__})
-        await asyncio.sleep(max(every_s, 0.1))
-
-
 async def _rekey_watchlists(view: WatchlistView, pseudonymise: EntityHasher) -> None:
     """Move device, phone and IP entries keyed before identifiers were normalised."""
     try:
@@ -88,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Routes that are plain functions run on worker threads with the blocking client; the
-        # coroutines on the event loop (authentication, screening) use the asyncio one.
+        # Routes that are plain functions run on worker threads with the blocking client, and
+        # so does screening (on its own thread); authentication, a coroutine on the event
+        # loop, uses the asyncio client. None of them can stall the loop on a hung Redis.
         client = wiring.redis_client(config)
         async_client = wiring.async_redis_client(config)
         app.state.settings = config
@@ -108,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.rules = wiring.load_rules(config)
         except RuleLibraryError:
             app.state.rules = None  # /readyz says so; the API still serves what it can
-        # Screening runs the worker's own state scripts (dry) and its scorer (rules + model).
+        # Screening runs the worker's own state functions (dry) and its scorer (rules + model).
         app.state.scorer = (
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
         )
@@ -116,36 +107,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.reads = StateReads(client, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)
-        context = ScreeningContext(
-            async_client, app.state.state_store, app.state.watchlists,
-            app.state.state_store.load_functions,
-        )  # fmt: skip
+        context = ScreeningContext(client, app.state.state_store, app.state.watchlists)
+        # One thread runs each batch whole (Redis round trips and the model) while the loop
+        # reads the next batch's requests; why a thread: service/batcher.py.
+        screener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
 
-        async def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
+        def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
             scorer: Scorer | None = app.state.scorer  # the one in force: reload swaps it
             if scorer is None:
                 raise Unavailable("the rule library did not load; see /readyz")
-            return await screen_transfers(context, scorer, transfers)
+            return screen_transfers(context, scorer, transfers)
+
+        async def screen_on_thread(transfers: Sequence[Transfer]) -> list[Screened]:
+            return await asyncio.get_running_loop().run_in_executor(
+                screener, screen_batch, transfers
+            )
 
         # Its own, not app.state's at exit: a second lifespan on another loop (a test's ASGI
         # transport) replaces app.state.screening, and each must stop the batcher it started.
-        screening = RequestBatcher(screen_batch)
+        screening = RequestBatcher(screen_on_thread)
         app.state.screening = screening
         screening.start()
-        background = [
-            asyncio.create_task(
-                _refresh_watchlists(app.state.watchlists, config.watchlist_refresh_s)
-            ),
-            asyncio.create_task(_rekey_watchlists(app.state.watchlists, app.state.hasher)),
-        ]
+        rekeying = asyncio.create_task(_rekey_watchlists(app.state.watchlists, app.state.hasher))
         # What start-up built (model, rules, libraries) lives as long as the process: out of
         # the collector's sight, a full collection no longer walks it mid-request.
         gc.freeze()
         yield
         await screening.stop()
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        screener.shutdown(wait=False, cancel_futures=True)
+        rekeying.cancel()
+        await asyncio.gather(rekeying, return_exceptions=True)
         await async_client.aclose()
         client.close()
 

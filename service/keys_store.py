@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from service.auth import ROLES, Caller, Role, key_digest
-from streams.state.pipelines import AnyPipeline, AnyRedis
+from streams.state.pipelines import AnyRedis, AsyncPipeline
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class KeyStore:
         return secret, record
 
     @staticmethod
-    def queue_lookup(pipe: AnyPipeline, digest: str) -> None:
+    def queue_lookup(pipe: AsyncPipeline, digest: str) -> None:
         """Queue the read of a presented key's record (for `caller_from`) on a pipeline."""
         pipe.hgetall(record_key(digest))
 

@@ -91,7 +91,9 @@ class _LimitedBody:
         if self._complete:  # only a disconnect can follow: wait for it as long as it takes
             return await self._receive()
         try:
-            message = await asyncio.wait_for(self._receive(), self._idle_timeout_s)
+            # asyncio.timeout, not wait_for: no task per call (this runs on every request).
+            async with asyncio.timeout(self._idle_timeout_s):
+                message = await self._receive()
         except TimeoutError:
             detail = f"the request body stopped arriving for {self._idle_timeout_s:g} s"
             return await self._refuse(408, "request_timeout", detail)

@@ -1,30 +1,24 @@
 """Pre-transfer screening of a batch of prospective transfers, read-only.
 
 Every request screened in one batch shares its round trips and its model call: the worker's
-state scripts in a dry run for all, one `assess` over all, one risk read for all payees.
-The round trips go through the asyncio Redis client, so the event loop serves other requests
-(and `/healthz`) while Redis answers, or while it does not.
+state functions in a dry run for all, one `assess` over all, one risk read for all payees.
+A batch runs whole on the API's one screening thread (see `service/app.py`), never on the
+event loop: a hung Redis then holds up screening alone, not `/healthz` or other requests.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import redis.asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from models.events import Transfer
 from models.features import derive_features
 from models.scorer import Assessment, Scorer
-from streams.state.pipelines import AnyPipeline
+from streams.state.pipelines import AnyRedis
 from streams.state.redis_store import PendingFacts, RedisStateStore
 from streams.state.risk_read import AccountRisk, PendingRisks
-from streams.state.transport import is_missing_function
 from streams.state.watchlists import WatchlistView
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,67 +31,44 @@ class Screened:
     already_processed: bool
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ScreeningContext:
-    """What screening reads: the state (dry run) and the watchlists, through `client`;
-    `load_functions` (blocking, run on a worker thread) puts the functions it calls into
-    Redis."""
+    """What screening reads: the state (dry run) and the watchlists."""
 
-    client: redis.asyncio.Redis | redis.asyncio.RedisCluster
+    client: AnyRedis
     state: RedisStateStore
     lists: WatchlistView
-    load_functions: Callable[[], None]
-    _loaded: bool = field(default=False, init=False)
-
-    async def send(self, queue: Callable[[AnyPipeline], T]) -> tuple[T, list[Any]]:
-        """What `queue` returns and the replies to what it put on a pipeline, in one round
-        trip (none for an empty pipeline). The functions are loaded first: once, and again
-        when a restarted Redis lost them (every call here is a dry run)."""
-        if not self._loaded:
-            await asyncio.to_thread(self.load_functions)
-            self._loaded = True
-        try:
-            return await self._send(queue)
-        except redis.asyncio.ResponseError as error:
-            if not is_missing_function(error):
-                raise
-            await asyncio.to_thread(self.load_functions)
-            return await self._send(queue)
-
-    async def _send(self, queue: Callable[[AnyPipeline], T]) -> tuple[T, list[Any]]:
-        pipe = self.client.pipeline(transaction=False)
-        queued = queue(pipe)
-        return queued, (await pipe.execute() if len(pipe) else [])
 
 
-async def screen_transfers(
+def screen_transfers(
     context: ScreeningContext, scorer: Scorer, transfers: Sequence[Transfer]
 ) -> list[Screened]:
     """Score each transfer on the state as it stands, as the worker would, storing nothing;
     with its payee's risk. A transfer already processed gets its stored facts' verdict.
 
-    Two round trips for the batch: the state scripts' dry run together with the payees' risk
+    Two round trips for the batch: the state functions' dry run together with the payees' risk
     reads, then the reads that depend on those (who shares their devices, their alerts)."""
     payees = list(dict.fromkeys(t.dst_account for t in transfers))
-    lists = context.lists.latest
+    lists = context.lists.current()
     risks = PendingRisks(payees, lists, context.state.library)
 
-    def first(pipe: AnyPipeline) -> PendingFacts:
+    def first() -> tuple[PendingFacts, list[Any]]:
+        pipe = context.client.pipeline(transaction=False)
         dry_run = context.state.queue_peek(pipe, transfers)
         risks.queue(pipe)
-        return dry_run
+        return dry_run, pipe.execute()
 
-    dry_run, replies = await context.send(first)
+    # The dry run calls the state functions: a Redis that lost them gets them again.
+    dry_run, replies = context.state.library.calling(context.client, first)
     facts = dry_run.facts(replies[: dry_run.replies])
-    follow_up = risks.follow_up(replies[dry_run.replies :])
-    _, second = await context.send(follow_up.queue)
     listed = context.lists.hits(transfers, lists)
     features = [
         derive_features(t, f.payer, f.payee, f.entities, hits)
         for t, f, hits in zip(transfers, facts, listed, strict=True)
     ]
     verdicts = scorer.assess(transfers, features)
-    by_payee = dict(zip(payees, follow_up.finish(second), strict=True))
+    payee_risks = risks.follow_up(replies[dry_run.replies :]).read(context.client)
+    by_payee = dict(zip(payees, payee_risks, strict=True))
     return [
         Screened(t, verdict, by_payee[t.dst_account], not f.first_delivery)
         for t, verdict, f in zip(transfers, verdicts, facts, strict=True)

@@ -11,7 +11,7 @@ from typing import Any
 from models.features import WINDOW_7D_MS
 from streams.state import keys, spec
 from streams.state.functions import Library
-from streams.state.pipelines import AnyPipeline
+from streams.state.pipelines import Pipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ _VIEW = {name: i for i, name in enumerate(spec.ACCOUNT_VIEW.facts)}
 _IDENTIFIERS_AT = len(spec.ACCOUNT_VIEW.facts)
 
 
-def queue_views(pipe: AnyPipeline, account_ids: Sequence[str], library: Library) -> None:
+def queue_views(pipe: Pipeline, account_ids: Sequence[str], library: Library) -> None:
     """Queue one account-view call per account (one reply each)."""
     name = library.name("account_view")
     for account_id in account_ids:
@@ -75,7 +75,7 @@ def queue_views(pipe: AnyPipeline, account_ids: Sequence[str], library: Library)
                              *(k[role] for role in spec.ACCOUNT_VIEW.keys))  # fmt: skip
 
 
-def queue_sharing(pipe: AnyPipeline, views: Sequence[list[Any]]) -> int:
+def queue_sharing(pipe: Pipeline, views: Sequence[list[Any]]) -> int:
     """Queue, for each view's devices, phones and IPs, who else used them; returns how many."""
     queued = 0
     for view in views:

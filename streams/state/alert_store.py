@@ -26,7 +26,7 @@ from models.alerts import (
 from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, four_eyes_refusal
 from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
 from streams.state.functions import alert_library
-from streams.state.pipelines import AnyPipeline, AnyRedis
+from streams.state.pipelines import AnyRedis, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -280,13 +280,13 @@ class AlertStore:
         return [alert for alert in found if alert is not None]
 
     @staticmethod
-    def queue_recent_ids(pipe: AnyPipeline, account_ids: Sequence[str], limit: int) -> None:
+    def queue_recent_ids(pipe: Pipeline, account_ids: Sequence[str], limit: int) -> None:
         """Queue, per account, the ids of its `limit` most recent alerts (payer or payee)."""
         for account_id in account_ids:
             pipe.zrevrange(index_key("account", account_id), 0, limit - 1)
 
     @staticmethod
-    def queue_get(pipe: AnyPipeline, alert_ids: Sequence[str]) -> None:
+    def queue_get(pipe: Pipeline, alert_ids: Sequence[str]) -> None:
         """Queue one MGET of the alerts (decode its reply with `decode_found`)."""
         # As a raw command: redis-py refuses `pipe.mget` on a cluster even when, as here, every
         # key shares the `{al}` slot.

@@ -1,9 +1,5 @@
-"""One name for "a Redis client" and for "a pipeline to queue reads on": one server or a
-cluster, sync or asyncio.
-
-Queuing a command is the same call on all of redis-py's pipelines; only `execute()` differs
-(a plain call, or a coroutine). Reads that are queued by one module and sent by another take
-any of them, so the API can send them from its event loop without blocking it."""
+"""One name for "a Redis client" and for "a pipeline to queue reads on", whether Redis is one
+server or a cluster: the state modules queue reads on either, and the caller sends them."""
 
 from __future__ import annotations
 
@@ -16,9 +12,7 @@ import redis.cluster
 
 AnyRedis: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 AnyAsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
-AnyPipeline: TypeAlias = (
-    redis.client.Pipeline
-    | redis.asyncio.client.Pipeline
-    | redis.cluster.ClusterPipeline
-    | redis.asyncio.cluster.ClusterPipeline
-)
+# A blocking pipeline (the API's routes and screening run on threads with the blocking client).
+Pipeline: TypeAlias = redis.client.Pipeline | redis.cluster.ClusterPipeline
+# The asyncio one (authentication, a coroutine on the event loop).
+AsyncPipeline: TypeAlias = redis.asyncio.client.Pipeline | redis.asyncio.cluster.ClusterPipeline

@@ -23,7 +23,7 @@ from models.features import UNKNOWN, EntityFacts, PayeeFacts, PayerFacts
 from streams.state import keys, spec
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
 from streams.state.functions import StateConstants, state_library
-from streams.state.pipelines import AnyPipeline, AnyRedis
+from streams.state.pipelines import AnyRedis, Pipeline
 from streams.state.transport import Command, InFlight, Transport, transport_for
 
 _META = spec.META_FIELDS
@@ -147,7 +147,7 @@ class RedisStateStore:
         self._ensure_loaded()
         return self.library.calling(self._redis, lambda: self._peek(transfers))
 
-    def queue_peek(self, pipe: AnyPipeline, transfers: Sequence[Transfer]) -> PendingFacts:
+    def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
         """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
         all); the caller loads the functions again on "Function not found"."""
         commands, pending = self._calls(transfers, dry=True)

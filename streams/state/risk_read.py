@@ -14,7 +14,7 @@ from models.watchlist import WatchlistEntry, Watchlists, now_ms
 from streams.state.account_view import AccountSnapshot, queue_sharing, queue_views, snapshots
 from streams.state.alert_store import AlertStore
 from streams.state.functions import Library
-from streams.state.pipelines import AnyPipeline, AnyRedis
+from streams.state.pipelines import AnyRedis, Pipeline
 from streams.state.spec import BAND
 from streams.state.watchlists import WatchlistStore
 from streams.state.windows import members, queue_band
@@ -36,10 +36,8 @@ RECENT_ALERTS = 100  # an account's alerts its risk weighs
 
 @dataclass(frozen=True, slots=True)
 class PendingRisks:
-    """Risk reads for some accounts in two round trips, without doing any I/O itself: `queue`
-    the first reads on a pipeline that may carry other reads too, hand their replies to
-    `follow_up`, queue its reads, and `finish` with those replies. The caller sends each
-    pipeline, sync or asyncio alike."""
+    """Risk reads for some accounts in two round trips: `queue` the first reads on a pipeline
+    that may carry other reads too, hand their replies to `follow_up`, and `read` the rest."""
 
     account_ids: list[str]
     lists: Watchlists
@@ -54,7 +52,7 @@ class PendingRisks:
         """How many pipeline replies `queue` adds."""
         return len(self.account_ids) * (4 if self._neighbours else 2)
 
-    def queue(self, pipe: AnyPipeline) -> None:
+    def queue(self, pipe: Pipeline) -> None:
         """Queue each account's view, its recent alert ids and (with listed accounts) its
         counterparties."""
         queue_views(pipe, self.account_ids, self.library)
@@ -96,7 +94,7 @@ class RiskFollowUp:
         lists, at = self.pending.lists, self.now_ms
         return [a for a in self.pending.account_ids if lists.listed("account", a, at)]
 
-    def queue(self, pipe: AnyPipeline) -> int:
+    def queue(self, pipe: Pipeline) -> int:
         """Queue the reads; returns how many (none: the caller need not send the pipeline)."""
         queued = queue_sharing(pipe, self.views)
         if self._wanted:
@@ -106,6 +104,11 @@ class RiskFollowUp:
             WatchlistStore.queue_get(pipe, "account", account_id)
             queued += 1
         return queued
+
+    def read(self, client: AnyRedis) -> list[AccountRisk]:
+        """Send the reads (when there are any) and finish with their replies."""
+        pipe = client.pipeline(transaction=False)
+        return self.finish(pipe.execute() if self.queue(pipe) else [])
 
     def finish(self, replies: Sequence[Any]) -> list[AccountRisk]:
         """Each account's risk now, from the replies to `queue`."""
@@ -173,6 +176,4 @@ def read_account_risks(
         pending.queue(pipe)
         return pipe.execute()
 
-    follow_up = pending.follow_up(library.calling(client, first))
-    pipe = client.pipeline(transaction=False)
-    return follow_up.finish(pipe.execute() if follow_up.queue(pipe) else [])
+    return pending.follow_up(library.calling(client, first)).read(client)

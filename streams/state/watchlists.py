@@ -20,7 +20,7 @@ import orjson
 from models.events import Transfer
 from models.watchlist import KINDS, WatchlistEntry, Watchlists
 from streams.state.base import ENTITY_KINDS, EntityHasher
-from streams.state.pipelines import AnyPipeline, AnyRedis
+from streams.state.pipelines import AnyRedis, Pipeline
 
 log = logging.getLogger(__name__)
 PREFIX = "fw:{wl}"
@@ -161,7 +161,7 @@ class WatchlistStore:
         return self.decode(kind, key, raw)
 
     @staticmethod
-    def queue_get(pipe: AnyPipeline, kind: str, key: str) -> None:
+    def queue_get(pipe: Pipeline, kind: str, key: str) -> None:
         """Queue the read of one entry on a pipeline (decode its reply with `decode`)."""
         pipe.hget(entries_key(kind), key)
 
@@ -229,12 +229,6 @@ class WatchlistView:
             self._checked_at = now
             if self.store.version() != self._lists.version:
                 self._lists = self.store.snapshot()
-        return self._lists
-
-    @property
-    def latest(self) -> Watchlists:
-        """The lists as last loaded, without asking Redis (the API refreshes them in the
-        background, so screening never waits on Redis for them)."""
         return self._lists
 
     def hits(self, transfers: Sequence[Transfer], lists: Watchlists | None = None) -> list[int]:

@@ -10,12 +10,12 @@ from typing import Any
 from models.trace import Direction, Edge
 from streams.state import keys
 from streams.state.base import split_member
-from streams.state.pipelines import AnyPipeline, AnyRedis
+from streams.state.pipelines import AnyRedis, Pipeline
 from streams.state.spec import BAND, Band
 
 
 def queue_band(
-    pipe: AnyPipeline,
+    pipe: Pipeline,
     account_id: str,
     band: Band,
     low_ts: int | None = None,

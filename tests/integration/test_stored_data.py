@@ -146,3 +146,24 @@ def test_screening_within_the_window_still_scores(api: TestClient) -> None:
     response = api.post("/v1/screen", json=transfer, headers=ADMIN)
     assert response.status_code == 200, response.text
     assert Decimal(str(response.json()["score"])) >= 0
+
+
+def test_profile_fields_scoring_cannot_read_are_unknown_not_a_stall(
+    services, redis_client: redis.Redis, tmp_path
+) -> None:
+    """Profile fields written by hand or by another version (not integers) reach the
+    features as unknown; applying and screening transfers of that account go on."""
+    settings = api_settings(services, tmp_path)
+    store = wiring.redis_state_store(settings, redis_client)
+    for account in ("odd-payer", "odd-payee"):
+        redis_client.hset(keys.account_keys(account)["meta"],
+                          mapping={"oa": "soon", "by": "1.5", "ib": "yes"})  # fmt: skip
+    transfer = parse_transfer(json.dumps(event("odd", "odd-payer", "odd-payee", T0,
+                                               "10.00")).encode())  # fmt: skip
+    [peeked] = store.peek([transfer])
+    [applied] = store.apply_transfers([transfer])
+    for facts in (peeked, applied):
+        assert (facts.payer.opened_at, facts.payer.birth_year, facts.payer.is_business) == (
+            -1, -1, -1)  # fmt: skip
+        assert (facts.payee.opened_at, facts.payee.birth_year, facts.payee.is_business) == (
+            -1, -1, -1)  # fmt: skip

@@ -21,9 +21,11 @@ local UNREADABLE = 'packed state unreadable (not written by this version) in '
 -- 1 if a member last seen at `last` (or never) is not yet counted from `from` on.
 local function newly(last, from) if (not last) or last < from then return 1 end return 0 end
 local function amount_of(member) return tonumber(string.sub(member, string.match(member, '.*()|') + 1)) end
+-- A stored profile field as an integer fact, or -1 (unknown) when it is missing or not an
+-- integer (written by hand or by another version): a bad value must not stop scoring.
 local function number_or_unknown(text)
   local n = tonumber(text)
-  if n then return math.floor(n) end
+  if n and n == math.floor(n) and n > -1e15 and n < 1e15 then return n end
   return -1
 end
 
