@@ -87,7 +87,9 @@ def entity_hasher(settings: Settings) -> EntityHasher:
 
 def state_limits(settings: Settings) -> StateLimits:
     """Per-account memory bounds."""
-    return StateLimits(window_cap=settings.window_cap)
+    return StateLimits(
+        window_cap=settings.window_cap, dedupe_horizon_ms=settings.dedupe_ttl_hours * 3_600_000
+    )
 
 
 def load_rules(settings: Settings) -> RuleSet:

@@ -81,7 +81,7 @@ def queue_sharing(pipe: Pipeline, views: Sequence[list[Any]]) -> int:
     for view in views:
         as_of = int(view[_VIEW["as_of"]])
         for kind, pseudonym, _ in _identifiers(view):
-            # The entity's marker member sorts below every time: not in this range.
+            # Only account members sort at times: the marker and facts are below this range.
             pipe.zrangebyscore(
                 keys.entity_accounts_key(kind, pseudonym), as_of - WINDOW_7D_MS, "+inf"
             )
@@ -112,10 +112,10 @@ def _snapshot(account_id: str, reply: list[Any], sharing: Iterator[Any]) -> Acco
     )  # fmt: skip
     if as_of < 0:
         return AccountSnapshot(account_id, None, **profile)
-    own = account_id.encode()
+    own = (spec.ENTITY_ACCOUNT + account_id).encode()
     identifiers = [
         SharedIdentifier(
-            kind, raw, sorted(m.decode(errors="replace") for m in next(sharing) if m != own)
+            kind, raw, sorted(m[1:].decode(errors="replace") for m in next(sharing) if m != own)
         )
         for kind, _, raw in _identifiers(reply)
     ]

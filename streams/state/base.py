@@ -19,7 +19,9 @@ parity test and the golden tables in tests/state_golden.py hold them equal):
 - each window keeps at most `window_cap` members, the newest by event time, trimmed at once;
 - other entries older than the retention before the event day began are dropped by the day's
   first transfer on each side (payer, payee), devices' / phones' / IPs' raw values with them;
-  entity accounts older than 7 days and an hour before the event week began, once a week.
+  entity accounts older than 7 days and an hour before the event week began, once a week;
+  an entity's per-transfer facts past the dedupe horizon once a week and at every transfer
+  whose event time is a multiple of 64 ms (a redelivery after that counts afresh).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class StateLimits:
     entries are kept is part of the layout (`spec.ACCOUNT_RETENTION_MS`)."""
 
     window_cap: int = 1000
+    # How long, in event time, a device / phone / IP keeps the facts it gave each transfer
+    # (the per-account facts keys keep theirs as long in wall-clock time, by their TTL).
+    dedupe_horizon_ms: int = 72 * 3_600_000
 
 
 class SentTransfers(Protocol):

@@ -24,7 +24,14 @@ from typing import TypeVar
 
 import redis
 
-from models.features import MS_PER_DAY, MS_PER_HOUR, WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
+from models.features import (
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    MS_PER_MINUTE,
+    WINDOW_1H_MS,
+    WINDOW_7D_MS,
+    WINDOW_24H_MS,
+)
 from streams.state import spec
 from streams.state.base import ENTITY_KINDS
 from streams.state.pipelines import AnyRedis
@@ -42,15 +49,11 @@ class StateConstants:
     window_cap: int = 1000
     state_ttl_s: int = 35 * 86400
     dedupe_ttl_s: int = 72 * 3600
+    dedupe_horizon_ms: int = 72 * 3_600_000
 
 
 def _lua_number(value: int) -> str:
     return str(int(value))
-
-
-def _lua_escaped(text: str) -> str:
-    """A Lua string literal's body: printable ASCII as is, other bytes as decimal escapes."""
-    return "".join(c if " " <= c <= "~" and c not in "'\\" else f"\\{ord(c):03d}" for c in text)
 
 
 def _state_index(field: str) -> int:
@@ -99,13 +102,21 @@ local TTL_WEEK, STATE_COUNT = {_state_index("ttl_week")}, {count}
 local STATE_DEFAULTS = {{{defaults}}}
 local STATE_HEAD = '<{"d" * (count + 2)}'
 local DOUBLES = {{{formats}}}
-local function unpack_state(raw)
+local HEAD_BYTES = {8 * (count + 2)}
+-- The state as stored, or nil when it is not one this version wrote (a damaged value).
+local function load_state(raw)
   if not raw then
     return {{unpack(STATE_DEFAULTS)}}, {{}}, {{}}
   end
+  if #raw < HEAD_BYTES then return nil end
   local st = {{struct.unpack(STATE_HEAD, raw)}}
   local n_out, n_in, position = st[STATE_COUNT + 1], st[STATE_COUNT + 2], st[STATE_COUNT + 3]
   st[STATE_COUNT + 1], st[STATE_COUNT + 2], st[STATE_COUNT + 3] = nil, nil, nil
+  if not (n_out >= 0 and n_in >= 0 and n_out + n_in <= {spec.BUCKET_HOURS * 2}
+          and n_out == math.floor(n_out) and n_in == math.floor(n_in)
+          and #raw == HEAD_BYTES + 16 * (n_out + n_in)) then
+    return nil
+  end
   local out_buckets, in_buckets = {{}}, {{}}
   if n_out > 0 then
     out_buckets = {{struct.unpack(DOUBLES[2 * n_out], raw, position)}}
@@ -118,18 +129,15 @@ local function unpack_state(raw)
   end
   return st, out_buckets, in_buckets
 end
--- The state as stored, or nil when it is not one this version wrote (a damaged value).
-local function load_state(raw)
-  local ok, st, out_buckets, in_buckets = pcall(unpack_state, raw)
-  if ok then return st, out_buckets, in_buckets end
-  return nil
-end
 local function save_state(st, out_buckets, in_buckets)
   st[STATE_COUNT + 1], st[STATE_COUNT + 2] = #out_buckets / 2, #in_buckets / 2
   local packed = struct.pack(STATE_HEAD, unpack(st, 1, STATE_COUNT + 2))
   st[STATE_COUNT + 1], st[STATE_COUNT + 2] = nil, nil
-  for _, buckets in ipairs({{out_buckets, in_buckets}}) do
-    if #buckets > 0 then packed = packed .. struct.pack(DOUBLES[#buckets], unpack(buckets)) end
+  if #out_buckets > 0 then
+    packed = packed .. struct.pack(DOUBLES[#out_buckets], unpack(out_buckets))
+  end
+  if #in_buckets > 0 then
+    packed = packed .. struct.pack(DOUBLES[#in_buckets], unpack(in_buckets))
   end
   return packed
 end"""
@@ -157,12 +165,16 @@ local RETENTION, ENTITY_RETENTION = {spec.ACCOUNT_RETENTION_MS}, {spec.ENTITY_RE
 local DEDUPE_TTL = '{constants.dedupe_ttl_s}'
 -- Refreshed once per event week: an idle account keeps its keys for the state TTL at least.
 local KEY_TTL = '{constants.state_ttl_s + spec.MS_PER_WEEK // 1000}'
-local HOUR, DAY, WEEK = {MS_PER_HOUR}, {MS_PER_DAY}, {spec.MS_PER_WEEK}
+local MINUTE, HOUR, DAY, WEEK = {MS_PER_MINUTE}, {MS_PER_HOUR}, {MS_PER_DAY}, {spec.MS_PER_WEEK}
 local W1H, W24H, W7D = {WINDOW_1H_MS}, {WINDOW_24H_MS}, {WINDOW_7D_MS}
 local BUCKET_HOURS = {spec.BUCKET_HOURS}
 local BAND_SPAN = {_lua_number(spec.BAND_SPAN)}
-local ENTITY_MARKER = '{_lua_escaped(spec.ENTITY_MARKER)}'
+local ENTITY_ACCOUNT, ENTITY_MARKER = '{spec.ENTITY_ACCOUNT}', '{spec.ENTITY_MARKER}'
+local ENTITY_FACTS = '{spec.ENTITY_FACTS}'
 local ENTITY_COUNT_SPAN, ENTITY_TIME_FLOOR = {spec.ENTITY_COUNT_SPAN}, {spec.ENTITY_TIME_FLOOR}
+-- How long a device's, phone's or IP's per-transfer facts are kept, in event time: the
+-- dedupe TTL the per-account facts keys have in wall-clock time.
+local DEDUPE_HORIZON = {constants.dedupe_horizon_ms}
 local ENTITY_KINDS = {{{kinds}}}
 local META = {{{meta}}}
 local IDENTIFIER_FIELD = '{spec.IDENTIFIER_FIELD}'

@@ -33,13 +33,9 @@ def entity_tag(kind: str, pseudonym: str) -> str:
 
 
 def entity_accounts_key(kind: str, pseudonym: str) -> str:
-    """Payer accounts seen on the entity, scored by last time seen (and its marker)."""
+    """The entity's sorted set: payer accounts by last time seen, its marker and its
+    per-transfer facts (see `spec.ENTITY_ACCOUNT`)."""
     return f"{entity_tag(kind, pseudonym)}:w"
-
-
-def entity_facts_key(kind: str, pseudonym: str, transfer_id: str) -> str:
-    """Where the entity keeps the count it computed for one transfer."""
-    return f"{entity_tag(kind, pseudonym)}:f:{transfer_id}"
 
 
 def transfer_record_key(transfer_id: str) -> str:
@@ -47,13 +43,17 @@ def transfer_record_key(transfer_id: str) -> str:
     return f"fw:tx:{{{transfer_id}}}"
 
 
-def _check_roles() -> None:
-    """Every key role a state function names is a key this module builds."""
-    built = {*account_keys("-"), "payer_facts", "payee_facts", "accounts", "entity_facts"}
+def _check_names() -> None:
+    """Every key role a state function names is a key this module builds, under the names
+    the state functions and their encoders assume (`<tag>:w`, `<tag>:m`, `<tag>:pf:<tid>`)."""
+    built = {*account_keys("-"), "payer_facts", "payee_facts", "accounts"}
     for script in spec.SCRIPTS:
         missing = set(script.keys) - built
         if missing:
             raise RuntimeError(f"spec names keys keys.py does not build: {sorted(missing)}")
+    tag = account_tag("-")
+    if account_keys("-") != {"windows": f"{tag}:w", "meta": f"{tag}:m"}:
+        raise RuntimeError("account keys are not named as the state functions expect")
 
 
-_check_roles()
+_check_names()

@@ -19,6 +19,7 @@ from sortedcontainers import SortedList
 from models.events import AccountProfile, Transfer
 from models.features import (
     MS_PER_DAY,
+    MS_PER_MINUTE,
     UNKNOWN,
     WINDOW_1H_MS,
     WINDOW_7D_MS,
@@ -162,7 +163,8 @@ class _Account:
 class _Entity:
     accounts: SortedSet = field(default_factory=SortedSet)
     trimmed_week: int = -1
-    facts: dict[str, int] = field(default_factory=dict)
+    # Transfer id -> (event minute, count), kept for the dedupe horizon as Redis keeps them.
+    facts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def hour_sum(buckets: dict[int, int], ts_ms: int) -> int:
@@ -370,7 +372,7 @@ class MemoryStateStore:
             entity = self._entities[key] = _Entity()
         stored = entity.facts.get(t.transfer_id)
         if stored is not None:
-            return stored
+            return stored[1]
         ts = t.ts_ms
         since = ts - WINDOW_7D_MS
         accounts = entity.accounts
@@ -378,11 +380,15 @@ class MemoryStateStore:
         if dry:
             return count
         accounts.add_max(t.src_account, ts)
+        entity.facts[t.transfer_id] = (ts // MS_PER_MINUTE, count)
         while len(accounts) > self._limits.window_cap:
             accounts.pop_lowest()
         week = spec.week_of(ts)
-        if week > entity.trimmed_week:
+        new_week = week > entity.trimmed_week
+        if new_week or ts % 64 == 0:
+            oldest = (ts - self._limits.dedupe_horizon_ms) // MS_PER_MINUTE
+            entity.facts = {tid: kept for tid, kept in entity.facts.items() if kept[0] >= oldest}
+        if new_week:
             entity.trimmed_week = week
             accounts.remove_range(0, week * spec.MS_PER_WEEK - spec.ENTITY_RETENTION_MS - 1)
-        entity.facts[t.transfer_id] = count
         return count

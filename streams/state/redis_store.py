@@ -29,37 +29,36 @@ from streams.state.transport import Command, InFlight, Transport, transport_for
 _META = spec.META_FIELDS
 
 
+# Each function's keys and arguments, in the order these encoders write them; checked against
+# the spec when this module loads (the Lua bindings are generated from the same spec).
+_PAYER_ORDER = (("windows", "meta", "payer_facts"),
+                ("ts", "payee", "amount", "device", "phone", "ip",
+                 "device_raw", "phone_raw", "ip_raw"))  # fmt: skip
+_PAYEE_ORDER = (("windows", "meta", "payee_facts"), ("ts", "payer", "amount"))
+_ENTITY_ORDER = (("accounts",), ("ts", "account", "tid"))
+for _script, (_keys, _args) in ((spec.PAYER, _PAYER_ORDER), (spec.PAYEE, _PAYEE_ORDER),
+                                (spec.ENTITY, _ENTITY_ORDER)):  # fmt: skip
+    if (_script.keys, _script.args) != (_keys, _args):
+        raise RuntimeError(f"redis_store encodes {_script.name} other than spec.py declares it")
+
+
 def _payer_call(name: str, t: Transfer, entities: tuple[str | None, ...]) -> Command:
-    account = keys.account_keys(t.src_account)
+    tag = keys.account_tag(t.src_account)
     device, phone, ip = entities
-    arguments = {
-        "ts": str(t.ts_ms), "payee": t.dst_account,
-        "amount": str(t.amount_minor), "device": device or "", "phone": phone or "",
-        "ip": ip or "", "device_raw": t.device_id or "", "phone_raw": t.phone or "",
-        "ip_raw": t.ip or "",
-    }  # fmt: skip
-    named = {**account, "payer_facts": keys.payer_facts_key(t.src_account, t.transfer_id)}
-    return _call(name, spec.PAYER, named, arguments)
+    return ("FCALL", name, 3, f"{tag}:w", f"{tag}:m", f"{tag}:pf:{t.transfer_id}",
+            str(t.ts_ms), t.dst_account, str(t.amount_minor), device or "", phone or "",
+            ip or "", t.device_id or "", t.phone or "", t.ip or "")  # fmt: skip
 
 
 def _payee_call(name: str, t: Transfer) -> Command:
-    named = {**keys.account_keys(t.dst_account),
-             "payee_facts": keys.payee_facts_key(t.dst_account, t.transfer_id)}  # fmt: skip
-    arguments = {"ts": str(t.ts_ms), "payer": t.src_account, "amount": str(t.amount_minor)}
-    return _call(name, spec.PAYEE, named, arguments)
+    tag = keys.account_tag(t.dst_account)
+    return ("FCALL", name, 3, f"{tag}:w", f"{tag}:m", f"{tag}:qf:{t.transfer_id}",
+            str(t.ts_ms), t.src_account, str(t.amount_minor))  # fmt: skip
 
 
 def _entity_call(name: str, kind: str, pseudonym: str, t: Transfer) -> Command:
-    named = {"accounts": keys.entity_accounts_key(kind, pseudonym),
-             "entity_facts": keys.entity_facts_key(kind, pseudonym, t.transfer_id)}  # fmt: skip
-    return _call(name, spec.ENTITY, named, {"ts": str(t.ts_ms), "account": t.src_account})
-
-
-def _call(name: str, script: spec.ScriptSpec, named_keys: dict[str, str],
-          arguments: dict[str, str]) -> Command:  # fmt: skip
-    """FCALL of a state function, its keys and arguments in the order its spec declares."""
-    return ("FCALL", name, len(script.keys), *(named_keys[k] for k in script.keys),
-            *(arguments[a] for a in script.args))  # fmt: skip
+    return ("FCALL", name, 1, keys.entity_accounts_key(kind, pseudonym), str(t.ts_ms),
+            t.src_account, t.transfer_id)  # fmt: skip
 
 
 class RedisStateStore:
@@ -81,7 +80,9 @@ class RedisStateStore:
         self._transfer_ttl = transfer_ttl_s
         self._state_ttl = state_ttl_s
         self.library = state_library(
-            StateConstants(self._limits.window_cap, state_ttl_s, dedupe_ttl_s)
+            StateConstants(
+                self._limits.window_cap, state_ttl_s, dedupe_ttl_s, self._limits.dedupe_horizon_ms
+            )
         )
         self._loaded = False
         self.transport: Transport = transport_for(client, self.load_functions)

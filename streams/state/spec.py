@@ -11,9 +11,9 @@ Per account (hash tag `{a:<account>}`, one Redis Cluster slot):
   pseudonym (`IDENTIFIER_FIELD` + pseudonym) holding its raw value for audited views; that
   field leaves when its pseudonym leaves the window it explains.
 - per transfer, `payer_facts` / `payee_facts`: the facts its first delivery computed.
-Per device / phone / IP (hash tag `{e:<kind>:<pseudonym>}`): `accounts`, a sorted set of the
-payer accounts by last time seen plus one marker member (`ENTITY_MARKER`), and per transfer
-`entity_facts`.
+Per device / phone / IP (hash tag `{e:<kind>:<pseudonym>}`): `accounts`, one sorted set of the
+payer accounts by last time seen, one marker member (`ENTITY_MARKER`) and the facts each
+transfer got, kept in the set itself for the dedupe horizon (`entity_facts_score`).
 
 `SCRIPTS` names each state function's keys, arguments and the order of the facts it returns;
 `streams/state/functions.py` turns them into the Lua bindings and checks the bodies against
@@ -214,8 +214,8 @@ PAYEE = ScriptSpec(
 )
 ENTITY = ScriptSpec(
     "entity",
-    keys=("accounts", "entity_facts"),
-    args=("ts", "account"),
+    keys=("accounts",),
+    args=("ts", "account", "tid"),
     facts=("accounts_7d",),
 )
 ACCOUNT_VIEW = ScriptSpec(
@@ -241,13 +241,23 @@ ACCOUNT_VIEW = ScriptSpec(
 )
 SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW)
 
-# The entity's marker member: its score packs the event week of the last trim and the
-# number of accounts the set holds, `week * ENTITY_COUNT_SPAN + accounts` (below any time).
-ENTITY_MARKER = "\x01"
+# An entity's sorted set: accounts (`ENTITY_ACCOUNT` + account id) scored by the last time
+# seen, all at or above ENTITY_TIME_FLOOR; the marker, whose score packs the event week of
+# the last trim and the number of accounts held, `week * ENTITY_COUNT_SPAN + accounts`; and
+# each transfer's facts (`ENTITY_FACTS` + transfer id) at a negative score packing its event
+# minute and its count (`entity_facts_score`). One-letter prefixes keep them apart whatever
+# an account id holds.
+ENTITY_ACCOUNT = "a"
+ENTITY_MARKER = "m"
+ENTITY_FACTS = "f"
 ENTITY_COUNT_SPAN = 2**13
 # Account members' scores are event times, all above this (2000-01-01 is 946,684,800,000).
 ENTITY_TIME_FLOOR = 900_000_000_000
 
+
+def entity_facts_score(ts_ms: int, accounts_7d: int) -> int:
+    """The score that keeps an entity's count for one transfer (below every other member)."""
+    return -((ts_ms // MS_PER_MINUTE) * ENTITY_COUNT_SPAN + accounts_7d) - 1
 
 class Unstorable(ValueError):
     """An event time the windows cannot hold (the event-time bounds keep them out)."""

@@ -55,6 +55,7 @@ from models.simulator import SimulationConfig, simulate
 from service import wiring
 from service.settings import Settings
 from streams.batch import BatchProcessor, MemoryAlertSink, Message
+from streams.state import spec
 from streams.state.base import EntityHasher
 from streams.state.memory import MemoryStateStore
 from streams.state.redis_store import payee_facts, payer_facts
@@ -78,7 +79,9 @@ MIN_OVERLAP = 0.99
 BASELINE_DB = 2
 MS_PER_HOUR = 3_600_000
 
-_PER_TRANSFER_FACTS = re.compile(rb"^fw:\{a:[^}]*\}:(pf|qf):|^fw:\{e:[^}]*\}:f:")
+_PER_TRANSFER_FACTS = re.compile(rb"^fw:\{a:[^}]*\}:(pf|qf):")
+# A device's, phone's or IP's sorted set: its per-transfer facts are members `f<tid>`.
+_ENTITY_SET = re.compile(rb"^fw:\{e:([^:}]*):[^}]*\}:w$")
 _ALERTS = b"fw:{al}:"
 _ALERT_BODY = b"fw:{al}:a:"
 
@@ -357,11 +360,15 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
             tid = key.rsplit(b":", 1)[1].decode()
             if match.group(1) == b"pf":
                 role, payer = "payer", payer + 1
-            elif match.group(1) == b"qf":
-                role, payee = "payee", payee + 1
             else:
-                role = key.split(b":", 3)[2].decode()  # fw:{e:<kind>:<pseudonym>}:f:<tid>
+                role, payee = "payee", payee + 1
             facts[(tid, role)] = value
+        elif (entity := _ENTITY_SET.match(key)) and isinstance(value, list):
+            kind, prefix = entity.group(1).decode(), spec.ENTITY_FACTS.encode()
+            for member, score in value:
+                if member.startswith(prefix):
+                    facts[(member[1:].decode(), kind)] = int(-score - 1) % spec.ENTITY_COUNT_SPAN
+            state[key] = [(m, s) for m, s in value if not m.startswith(prefix)]
         else:
             state[key] = value
     return Outcome(state, facts, alerts, payer, payee, seconds, timeline)

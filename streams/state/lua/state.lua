@@ -190,19 +190,17 @@ local function payer(keys, args, dry)
   if not st then return redis.error_reply(UNREADABLE .. K_meta) end
   local out_member = 'o' .. tid .. '|' .. A_payee .. '|' .. A_amount
   local asked = {K_windows, 'p' .. A_payee, 'l' .. A_payee, out_member}
-  local identifiers, device_at = {}, nil
-  for i, band in ipairs(IDENTIFIER_BANDS) do
-    local pseudonym = ({A_device, A_phone, A_ip})[i]
-    if pseudonym ~= '' then
-      asked[#asked + 1] = band.prefix .. pseudonym
-      identifiers[#identifiers + 1] = {band, pseudonym, ({A_device_raw, A_phone_raw, A_ip_raw})[i],
-                                       #asked - 1}
-      if i == 1 then device_at = #asked - 1 end
+  -- Each identifier present: its position among the asked members (the member follows).
+  local pseudonyms, raws, slot = {A_device, A_phone, A_ip}, {A_device_raw, A_phone_raw, A_ip_raw}, {}
+  for i = 1, 3 do
+    if pseudonyms[i] ~= '' then
+      asked[#asked + 1] = IDENTIFIER_BANDS[i].prefix .. pseudonyms[i]
+      slot[i] = #asked - 1
     end
   end
   local known = redis.call('ZMSCORE', unpack(asked))
-  local function at(i, band) if known[i] then return band_ts(band, tonumber(known[i])) end end
-  local first_paid, last_paid = at(1, BANDS.payees_first), at(2, BANDS.payees_last)
+  local first_paid = known[1] and band_ts(BANDS.payees_first, tonumber(known[1]))
+  local last_paid = known[2] and band_ts(BANDS.payees_last, tonumber(known[2]))
   local added = 1
   if known[3] then added = 0 end  -- a replay past the dedupe horizon adds nothing
   local first_time_payee = 0
@@ -242,7 +240,10 @@ local function payer(keys, args, dry)
   local opened_at, birth_year = number_or_unknown(meta[2]), number_or_unknown(meta[3])
   local is_business = number_or_unknown(meta[4])
   local devices_7d = recent(K_windows, st, BANDS.devices, t7d, nil)
-  if device_at then devices_7d = devices_7d + newly(at(device_at, BANDS.devices), t7d) end
+  if slot[1] then
+    local seen = known[slot[1]] and band_ts(BANDS.devices, tonumber(known[slot[1]]))
+    devices_7d = devices_7d + newly(seen, t7d)
+  end
   --@facts payer
   if dry then return {1, facts} end
   local stored = redis.call('SET', K_payer_facts, facts, 'NX', 'GET', 'EX', DEDUPE_TTL)
@@ -256,17 +257,21 @@ local function payer(keys, args, dry)
     bucket_add(out_buckets, hour, amount)
   end
   if first_time_payee == 1 then  -- GT on this band keeps the earliest time
-    stage(adds, st, BANDS.payees_first, ts, 'p' .. A_payee, first_paid)
+    stage(adds, st, BANDS.payees_first, ts, asked[2], first_paid)
   end
   if (not last_paid) or last_paid < ts then
-    stage(adds, st, BANDS.payees_last, ts, 'l' .. A_payee, last_paid)
+    stage(adds, st, BANDS.payees_last, ts, asked[3], last_paid)
   end
   local raw = {}
-  for _, identifier in ipairs(identifiers) do
-    local band, pseudonym, last = identifier[1], identifier[2], at(identifier[4], identifier[1])
-    if (not last) or last < ts then stage(adds, st, band, ts, band.prefix .. pseudonym, last) end
-    -- A raw identifier lives exactly as long as its pseudonym in the window it explains.
-    if not last then raw[IDENTIFIER_FIELD .. pseudonym] = identifier[3] end
+  for i = 1, 3 do
+    local at = slot[i]
+    if at then
+      local band = IDENTIFIER_BANDS[i]
+      local last = known[at] and band_ts(band, tonumber(known[at]))
+      if (not last) or last < ts then stage(adds, st, band, ts, asked[at + 1], last) end
+      -- A raw identifier lives exactly as long as its pseudonym in the window it explains.
+      if not last then raw[IDENTIFIER_FIELD .. pseudonyms[i]] = raws[i] end
+    end
   end
   if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
   trim_to_cap(K_windows, K_meta, st, PAYER_SIDE, raw)
@@ -293,10 +298,10 @@ local function payee(keys, args, dry)
   if not st then return redis.error_reply(UNREADABLE .. K_meta) end
   local tid = string.sub(K_payee_facts, #K_windows - 1 + 4)
   local in_member = 'i' .. tid .. '|' .. A_payer .. '|' .. A_amount
-  local known = redis.call('ZMSCORE', K_windows, 'r' .. A_payer, 'q' .. A_payer, in_member)
-  local first_paid, last_paid
-  if known[1] then first_paid = band_ts(BANDS.payers_first, tonumber(known[1])) end
-  if known[2] then last_paid = band_ts(BANDS.payers_last, tonumber(known[2])) end
+  local first_member, last_member = 'r' .. A_payer, 'q' .. A_payer
+  local known = redis.call('ZMSCORE', K_windows, first_member, last_member, in_member)
+  local first_paid = known[1] and band_ts(BANDS.payers_first, tonumber(known[1]))
+  local last_paid = known[2] and band_ts(BANDS.payers_last, tonumber(known[2]))
   local added = 1
   if known[3] then added = 0 end
   local first_time = 0
@@ -325,10 +330,10 @@ local function payee(keys, args, dry)
     bucket_add(in_buckets, hour, amount)
   end
   if first_time == 1 then
-    stage(adds, st, BANDS.payers_first, ts, 'r' .. A_payer, first_paid)
+    stage(adds, st, BANDS.payers_first, ts, first_member, first_paid)
   end
   if (not last_paid) or last_paid < ts then
-    stage(adds, st, BANDS.payers_last, ts, 'q' .. A_payer, last_paid)
+    stage(adds, st, BANDS.payers_last, ts, last_member, last_paid)
   end
   if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
   trim_to_cap(K_windows, K_meta, st, PAYEE_SIDE, {})
@@ -340,14 +345,16 @@ local function payee(keys, args, dry)
 end
 
 -- One transfer on a device / phone / IP: distinct payer accounts in 7 days, this one included.
+-- The entity's one sorted set holds its accounts (`a` + account, at the last time seen), its
+-- marker (`m`: the event week of its last trim and how many accounts it holds) and, below
+-- both, the facts each transfer got (`f` + transfer id; spec.entity_facts_score).
 local function entity(keys, args, dry)
   --@bind entity
-  if dry then
-    local stored = redis.call('GET', K_entity_facts)
-    if stored then return tonumber(stored) end
-  end
   local ts = tonumber(A_ts)
-  local known = redis.call('ZMSCORE', K_accounts, A_account, ENTITY_MARKER)
+  local account_member = ENTITY_ACCOUNT .. A_account
+  local known = redis.call('ZMSCORE', K_accounts, account_member, ENTITY_MARKER,
+                           ENTITY_FACTS .. A_tid)
+  if known[3] then return (-tonumber(known[3]) - 1) % ENTITY_COUNT_SPAN end  -- a redelivery
   local last = known[1] and tonumber(known[1])
   local marker = tonumber(known[2] or -ENTITY_COUNT_SPAN)
   local trimmed_week = math.floor(marker / ENTITY_COUNT_SPAN)
@@ -359,25 +366,31 @@ local function entity(keys, args, dry)
   end
   --@facts entity
   if dry then return accounts_7d end
-  local stored = redis.call('SET', K_entity_facts, facts, 'NX', 'GET', 'EX', DEDUPE_TTL)
-  if stored then return tonumber(stored) end
 
   local week = math.floor(ts / WEEK)
   local now_held = held
   if not last then now_held = held + 1 end
-  local adds = {}
-  if (not last) or last < ts then adds[#adds + 1] = A_ts; adds[#adds + 1] = A_account end
+  local minute = math.floor(ts / MINUTE)
+  local adds = {-(minute * ENTITY_COUNT_SPAN + facts) - 1, ENTITY_FACTS .. A_tid}
+  if (not last) or last < ts then adds[3] = ts; adds[4] = account_member end
   local new_week = week > trimmed_week
   if new_week then trimmed_week = week end
   if now_held ~= held or new_week then
     adds[#adds + 1] = trimmed_week * ENTITY_COUNT_SPAN + now_held
     adds[#adds + 1] = ENTITY_MARKER
   end
-  if #adds > 0 then redis.call('ZADD', K_accounts, 'GT', unpack(adds)) end
+  redis.call('ZADD', K_accounts, 'GT', unpack(adds))
   local kept = now_held
-  if kept > CAP then  -- the marker is rank 0, the accounts follow, oldest first
-    redis.call('ZREMRANGEBYRANK', K_accounts, 1, kept - CAP)
+  if kept > CAP then  -- the oldest accounts go: they follow the facts and the marker
+    local below = redis.call('ZCOUNT', K_accounts, '-inf', '(' .. ENTITY_TIME_FLOOR)
+    redis.call('ZREMRANGEBYRANK', K_accounts, below, below + kept - CAP - 1)
     kept = CAP
+  end
+  -- Facts older than the dedupe horizon go once per event week, and for a busy entity about
+  -- every 64th transfer (chosen by its event time, so the same on any replay).
+  if new_week or ts % 64 == 0 then
+    local oldest = math.floor((ts - DEDUPE_HORIZON) / MINUTE)
+    redis.call('ZREMRANGEBYSCORE', K_accounts, '(' .. (-(oldest * ENTITY_COUNT_SPAN) - 1), -1)
   end
   if new_week then  -- once per event week: accounts no window counts any more, and the TTL
     if held > 0 then
