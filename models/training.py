@@ -16,8 +16,8 @@ import skops
 from models.dataset import (
     MODEL_FEATURES,
     DataFiles,
+    FeatureReplay,
     load_labelled,
-    replay_table,
     sha256_of_files,
 )
 from models.feedback import FeedbackSource
@@ -43,18 +43,22 @@ class TrainingSet:
     feedback_rows: int = 0
 
 
-def load_training_set(directories: Sequence[Path]) -> TrainingSet:
+def load_training_set(
+    directories: Sequence[Path], replay_features: FeatureReplay
+) -> TrainingSet:
     """Replay each labelled directory (each from empty state) and stack the rows."""
     matrices, labels, files = [], [], []
     for directory in directories:
-        data = load_labelled(directory)
+        data = load_labelled(directory, replay_features)
         matrices.append(data.table.columns())
         labels.append(data.y)
         files.extend(DataFiles.of(directory).paths)
     return TrainingSet(np.vstack(matrices), np.concatenate(labels), files)
 
 
-def add_feedback(training: TrainingSet, feedback: FeedbackSource) -> str:
+def add_feedback(
+    training: TrainingSet, feedback: FeedbackSource, replay_features: FeatureReplay
+) -> str:
     """Append the feedback transfers, replayed in event-time order; return their sha256.
 
     Feedback transfers are replayed on their own: their features see each other but not the
@@ -66,7 +70,7 @@ def add_feedback(training: TrainingSet, feedback: FeedbackSource) -> str:
     if not pairs:
         return digest.hexdigest()
     label_of = {str(t.get("transfer_id")): label for t, label in pairs}
-    table = replay_table(lines)
+    table = replay_features(lines, ())
     training.matrix = np.vstack([training.matrix, table.columns()])
     labels = np.fromiter((label_of[tid] for tid in table.transfer_ids), dtype=np.int8)
     training.labels = np.concatenate([training.labels, labels])

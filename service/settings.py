@@ -192,6 +192,10 @@ class Settings(BaseSettings):
             max_ahead_ms=int(self.event_time_max_ahead_hours * 3_600_000),
         )
 
+    def topics(self) -> list[str]:
+        """The topic names the service uses: transfers, accounts, alerts and the dead letters."""
+        return [self.topic_transfers, self.topic_accounts, self.topic_alerts, self.topic_dlq]
+
     @property
     def run_file(self) -> Path:
         """Where `fraudwatch up` records the running stack's addresses and key."""

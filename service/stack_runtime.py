@@ -186,7 +186,7 @@ def _wait_for_api(url: str, proc: ManagedProcess, timeout_s: float = 60.0) -> No
 @contextlib.contextmanager
 def start_stack(settings: Settings) -> Iterator[RunningStack]:
     """Start whatever is needed, yield the running stack, and stop all of it on exit."""
-    from streams.topics import ensure_topics, fraudwatch_topics
+    from streams.topics import ensure_topics
 
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
         services = provide_services(settings, home / "services")
         kafka, redis_url = services.kafka_bootstrap, services.redis_url
         try:
-            ensure_topics(kafka, fraudwatch_topics(settings), settings.partitions)
+            ensure_topics(kafka, settings.topics(), settings.partitions)
         except Exception as error:
             raise StackRefused(f"the Kafka broker at {kafka} ({services.kafka_source}) "
                                f"does not serve topics: {error}") from error  # fmt: skip

@@ -148,7 +148,6 @@ def build_worker(settings: Settings) -> Worker:
         redis_state_store(settings, client),
         AlertStore(client),
         scorer,
-        settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
         time_bounds=settings.event_time_bounds(),
     )

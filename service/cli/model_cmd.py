@@ -33,12 +33,13 @@ def _train(args: argparse.Namespace) -> int:
     from models.model import TrainingParams
     from models.registry import save_model
     from models.training import add_feedback, load_training_set, train_model
+    from streams.replay import replay_features
 
-    training = load_training_set(args.data)
+    training = load_training_set(args.data, replay_features)
     feedback_sha256 = None
     if args.with_feedback:
         source = args.feedback_file or Settings().home / "feedback.jsonl"
-        feedback_sha256 = add_feedback(training, JsonlFeedback(source))
+        feedback_sha256 = add_feedback(training, JsonlFeedback(source), replay_features)
     model, metadata = train_model(
         training,
         args.seed,
@@ -65,9 +66,10 @@ def _evaluate_figures(model: Any, directory: Path) -> dict[str, Any]:
     from models.dataset import load_labelled
     from models.evaluation import evaluate, score_dataset
     from service.wiring import load_rules
+    from streams.replay import replay_features
 
     settings = Settings()
-    data = load_labelled(directory)
+    data = load_labelled(directory, replay_features)
     scores = score_dataset(data, load_rules(settings), model, settings.model_weight)
     overall = evaluate(data, scores, settings.alert_threshold)["overall"]
     return {
@@ -84,11 +86,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.registry import load_model
     from models.report import figures_json, write_report
     from service.wiring import load_rules
+    from streams.replay import replay_features
 
     settings = Settings()
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
-    data = load_labelled(args.data_dir)
+    data = load_labelled(args.data_dir, replay_features)
     scores = score_dataset(data, load_rules(settings), model, settings.model_weight)
     results = evaluate(data, scores, settings.alert_threshold)
     context = {
@@ -130,9 +133,9 @@ def _open_output(path: Path) -> BinaryIO:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from models.backtest import run_backtest
-    from models.replay import read_lines
+    from models.jsonl import read_lines
     from service.wiring import build_scorer
+    from streams.backtest import run_backtest
 
     for path in (args.input, args.accounts):
         if path is not None and not path.is_file():

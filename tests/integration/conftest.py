@@ -48,7 +48,7 @@ class TopicSet:
 
     @property
     def names(self) -> list[str]:
-        """All four names, in the order of `streams.topics.fraudwatch_topics`."""
+        """All four names, in the order of `Settings.topics`."""
         return [self.transfers, self.accounts, self.alerts, self.dlq]
 
 

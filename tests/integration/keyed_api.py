@@ -42,12 +42,11 @@ def score_ring(settings: Settings, client: AnyRedis, prefix: str = "ring") -> Ba
         wiring.redis_state_store(settings, client),
         AlertStore(client),
         wiring.build_scorer(settings),
-        TRANSFERS,
     )
     profile = {"account_id": f"{prefix}-mule", "holder_birth_year": 2004, "kind": "personal"}
-    messages = [Message(ACCOUNTS, 0, 0, json.dumps(profile).encode())]
+    messages = [Message("profile", ACCOUNTS, 0, 0, json.dumps(profile).encode())]
     for offset, event in enumerate(fan_out_ring(prefix)):
-        messages.append(Message(TRANSFERS, 0, offset, json.dumps(event).encode()))
+        messages.append(Message("transfer", TRANSFERS, 0, offset, json.dumps(event).encode()))
     return processor.process(messages)
 
 

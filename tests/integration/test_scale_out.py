@@ -467,16 +467,17 @@ def _backtest(settings: Settings, traffic: Traffic) -> dict[str, list[str]]:
         MemoryStateStore(EntityHasher("scale-out")),
         sink,
         wiring.build_scorer(settings),
-        settings.topic_transfers,
     )
     processor.process(
-        [Message(settings.topic_accounts, 0, n, v) for n, (_, v) in enumerate(traffic.profiles)]
+        [Message("profile", settings.topic_accounts, 0, n, v)
+         for n, (_, v) in enumerate(traffic.profiles)]
     )
     values = [value for _, _, value in traffic.transfers]
     for start in range(0, len(values), 500):
         batch = values[start : start + 500]
         processor.process(
-            [Message(settings.topic_transfers, 0, start + n, v) for n, v in enumerate(batch)]
+            [Message("transfer", settings.topic_transfers, 0, start + n, v)
+             for n, v in enumerate(batch)]
         )
     return {a.transfer_id: [r.rule for r in a.reasons] for a in sink.alerts.values()}
 
