@@ -131,7 +131,6 @@ def redis_state_store(settings: Settings, client: AnyRedis) -> RedisStateStore:
         entity_hasher(settings),
         state_limits(settings),
         state_ttl_s=settings.state_ttl_days * 86400,
-        dedupe_ttl_s=settings.dedupe_ttl_hours * 3600,
         transfer_ttl_s=settings.trace_ttl_days * 86400,
     )
 

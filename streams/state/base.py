@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from models.events import AccountProfile, Transfer
-from models.features import EntityFacts, PayeeFacts, PayerFacts
+from models.features import RETENTION_MS, EntityFacts, PayeeFacts, PayerFacts
 from models.identifiers import DEFAULT_PHONE_REGION, canonical_identifier
+from streams.state.spec import MAX_WINDOW_CAP
 
 ENTITY_KINDS = ("device", "phone", "ip")
 
@@ -54,9 +55,16 @@ class StateLimits:
     entries are kept is part of the layout (`spec.ACCOUNT_RETENTION_MS`)."""
 
     window_cap: int = 1000
-    # How long, in event time, a device / phone / IP keeps the facts it gave each transfer
-    # (the per-account facts keys keep theirs as long in wall-clock time, by their TTL).
+    # How long, in event time, an account and a device / phone / IP keep the facts they gave
+    # each transfer (so that its redeliveries get them back).
     dedupe_horizon_ms: int = 72 * 3_600_000
+
+    def __post_init__(self) -> None:
+        # Counts are packed in 16 bits; an account's facts go before its window entries do.
+        if not 1 <= self.window_cap <= MAX_WINDOW_CAP:
+            raise ValueError(f"window cap {self.window_cap} is outside 1..{MAX_WINDOW_CAP}")
+        if not 0 < self.dedupe_horizon_ms <= RETENTION_MS:
+            raise ValueError("the dedupe horizon must be positive and at most 30 days")
 
 
 class SentTransfers(Protocol):

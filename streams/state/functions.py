@@ -48,7 +48,6 @@ class StateConstants:
 
     window_cap: int = 1000
     state_ttl_s: int = 35 * 86400
-    dedupe_ttl_s: int = 72 * 3600
     dedupe_horizon_ms: int = 72 * 3_600_000
 
 
@@ -81,7 +80,8 @@ def _band_table() -> str:
         expiring = ", ".join(f"BANDS['{b.name}']" for b in side.expiring)
         lines.append(
             f"local {side.name.upper()}_SIDE = {{day = {_state_index(side.day_field)}, "
-            f"bands = {{{bands}}}, expiring = {{{expiring}}}}}"
+            f"bands = {{{bands}}}, expiring = {{{expiring}}}, "
+            f"entries = BANDS['{side.entries.name}'], facts = '{side.facts_prefix}'}}"
         )
     return "\n".join(lines)
 
@@ -162,7 +162,6 @@ def _state_prelude(constants: StateConstants) -> str:
 local CAP = {constants.window_cap}
 local RETENTION, ENTITY_RETENTION = {spec.ACCOUNT_RETENTION_MS}, {spec.ENTITY_RETENTION_MS}
 -- Arguments to redis.call go as strings: a Lua number costs a printf in each call.
-local DEDUPE_TTL = '{constants.dedupe_ttl_s}'
 -- Refreshed once per event week: an idle account keeps its keys for the state TTL at least.
 local KEY_TTL = '{constants.state_ttl_s + spec.MS_PER_WEEK // 1000}'
 local MINUTE, HOUR, DAY, WEEK = {MS_PER_MINUTE}, {MS_PER_HOUR}, {MS_PER_DAY}, {spec.MS_PER_WEEK}
@@ -172,9 +171,9 @@ local BAND_SPAN = {_lua_number(spec.BAND_SPAN)}
 local ENTITY_ACCOUNT, ENTITY_MARKER = '{spec.ENTITY_ACCOUNT}', '{spec.ENTITY_MARKER}'
 local ENTITY_FACTS = '{spec.ENTITY_FACTS}'
 local ENTITY_COUNT_SPAN, ENTITY_TIME_FLOOR = {spec.ENTITY_COUNT_SPAN}, {spec.ENTITY_TIME_FLOOR}
--- How long a device's, phone's or IP's per-transfer facts are kept, in event time: the
--- dedupe TTL the per-account facts keys have in wall-clock time.
+-- How long (event time) accounts and devices / phones / IPs keep each transfer's facts.
 local DEDUPE_HORIZON = {constants.dedupe_horizon_ms}
+local NARROW_LIMIT = {spec.NARROW_LIMIT}
 local ENTITY_KINDS = {{{kinds}}}
 local META = {{{meta}}}
 local IDENTIFIER_FIELD = '{spec.IDENTIFIER_FIELD}'
@@ -258,7 +257,7 @@ class Library:
     @classmethod
     def versioned(cls, template: str) -> Library:
         """The library whose version (in its and its functions' names) hashes its source."""
-        version = hashlib.sha1(template.encode()).hexdigest()[:6]
+        version = hashlib.sha1(template.encode()).hexdigest()[:4]
         return cls(template.replace(_VERSION, version), version)
 
     def name(self, function: str) -> str:

@@ -17,16 +17,6 @@ def account_keys(account_id: str) -> dict[str, str]:
     return {"windows": f"{tag}:w", "meta": f"{tag}:m"}
 
 
-def payer_facts_key(account_id: str, transfer_id: str) -> str:
-    """Where the payer side keeps the facts it computed for one transfer."""
-    return f"{account_tag(account_id)}:pf:{transfer_id}"
-
-
-def payee_facts_key(account_id: str, transfer_id: str) -> str:
-    """Where the payee side keeps the facts it computed for one transfer."""
-    return f"{account_tag(account_id)}:qf:{transfer_id}"
-
-
 def entity_tag(kind: str, pseudonym: str) -> str:
     """The hash-tagged prefix of a device's, phone's or IP's keys (pseudonymised)."""
     return f"fw:{{e:{kind}:{pseudonym}}}"
@@ -45,8 +35,8 @@ def transfer_record_key(transfer_id: str) -> str:
 
 def _check_names() -> None:
     """Every key role a state function names is a key this module builds, under the names
-    the state functions and their encoders assume (`<tag>:w`, `<tag>:m`, `<tag>:pf:<tid>`)."""
-    built = {*account_keys("-"), "payer_facts", "payee_facts", "accounts"}
+    the state functions and their encoders assume (`<tag>:w`, `<tag>:m`)."""
+    built = {*account_keys("-"), "accounts"}
     for script in spec.SCRIPTS:
         missing = set(script.keys) - built
         if missing:

@@ -155,6 +155,7 @@ class _Account:
     opened_at: int = UNKNOWN
     birth_year: int = UNKNOWN
     is_business: int = UNKNOWN
+    # Transfer id -> the facts each side gave it, kept as Redis keeps them (spec.Side).
     payer_facts: dict[str, PayerFacts] = field(default_factory=dict)
     payee_facts: dict[str, PayeeFacts] = field(default_factory=dict)
 
@@ -298,9 +299,10 @@ class MemoryStateStore:
         w.put(_PAYEES_LAST, t.dst_account, ts)
         if device is not None:
             w.put(_DEVICES, device, ts)
-        self._trim(account, spec.PAYER_SIDE, ts)
+        dropped = self._trim(account, account.payer_facts, spec.PAYER_SIDE, ts)
         account.first_seen = facts.first_seen_ts
-        account.payer_facts[t.transfer_id] = facts
+        if self._keeps(account, spec.PAYER_SIDE, added, t, dropped):
+            account.payer_facts[t.transfer_id] = facts
         return facts
 
     def _apply_payee(self, t: Transfer, dry: bool) -> PayeeFacts:
@@ -338,25 +340,56 @@ class MemoryStateStore:
         if first_time:
             w.put(_PAYERS_FIRST, t.src_account, ts)
         w.put(_PAYERS_LAST, t.src_account, ts)
-        self._trim(account, spec.PAYEE_SIDE, ts)
+        dropped = self._trim(account, account.payee_facts, spec.PAYEE_SIDE, ts)
         account.first_seen = facts.first_seen_ts
-        account.payee_facts[t.transfer_id] = facts
+        if self._keeps(account, spec.PAYEE_SIDE, added, t, dropped):
+            account.payee_facts[t.transfer_id] = facts
         return facts
 
-    def _trim(self, account: _Account, side: spec.Side, ts_ms: int) -> None:
-        """Cap the side's bands, then, on the side's first transfer of an event day, drop what
-        they hold from before the retention horizon of the day's start."""
+    def _trim(
+        self,
+        account: _Account,
+        facts: dict[str, PayerFacts] | dict[str, PayeeFacts],
+        side: spec.Side,
+        ts_ms: int,
+    ) -> set[str]:
+        """Cap the side's bands, then, on the side's first transfer of an event day, drop the
+        facts of the entries the day took past the dedupe horizon and what the bands hold from
+        before the retention horizon of the day's start. The ids whose facts went."""
         w, cap = account.windows, self._limits.window_cap
+        gone: set[str] = set()
         kept = [band for band in side.bands if band.name in w.bands]
         for band in kept:
-            self._dropped(account, band, w.cap(band, cap))
+            dropped = w.cap(band, cap)
+            self._dropped(account, band, dropped)
+            if band is side.entries:
+                gone.update(split_member(m)[0] for m in dropped)
         day = ts_ms // MS_PER_DAY
-        if day > getattr(account, side.day_field):
+        previous = getattr(account, side.day_field)
+        if day > previous:
             setattr(account, side.day_field, day)
+            if previous >= 0:
+                horizon = self._limits.dedupe_horizon_ms
+                low, high = max(previous * MS_PER_DAY - horizon, 0), day * MS_PER_DAY - horizon
+                if low < high:
+                    entries = w.bands[side.entries.name].range(*side.entries.scores(low, high - 1))
+                    gone.update(split_member(m)[0] for _, m in entries)
             cut = day * MS_PER_DAY - spec.ACCOUNT_RETENTION_MS
             for band in side.expiring:
                 if band.name in w.bands:
                     self._dropped(account, band, w.drop_before(band, cut))
+        for tid in gone:
+            facts.pop(tid, None)
+        return gone
+
+    def _keeps(
+        self, account: _Account, side: spec.Side, added: int, t: Transfer, gone: set[str]
+    ) -> bool:
+        """Whether the side keeps the facts it just gave `t`: its entry is new and stays, and
+        its time is within the dedupe horizon of the side's housekeeping day."""
+        day = getattr(account, side.day_field)
+        floor = day * MS_PER_DAY - self._limits.dedupe_horizon_ms
+        return bool(added) and t.transfer_id not in gone and t.ts_ms >= floor
 
     @staticmethod
     def _dropped(account: _Account, band: Band, members: list[str]) -> None:

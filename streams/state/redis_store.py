@@ -31,10 +31,10 @@ _META = spec.META_FIELDS
 
 # Each function's keys and arguments, in the order these encoders write them; checked against
 # the spec when this module loads (the Lua bindings are generated from the same spec).
-_PAYER_ORDER = (("windows", "meta", "payer_facts"),
-                ("ts", "payee", "amount", "device", "phone", "ip",
+_PAYER_ORDER = (("windows", "meta"),
+                ("ts", "tid", "payee", "amount", "device", "phone", "ip",
                  "device_raw", "phone_raw", "ip_raw"))  # fmt: skip
-_PAYEE_ORDER = (("windows", "meta", "payee_facts"), ("ts", "payer", "amount"))
+_PAYEE_ORDER = (("windows", "meta"), ("ts", "tid", "payer", "amount"))
 _ENTITY_ORDER = (("accounts",), ("ts", "account", "tid"))
 for _script, (_keys, _args) in ((spec.PAYER, _PAYER_ORDER), (spec.PAYEE, _PAYEE_ORDER),
                                 (spec.ENTITY, _ENTITY_ORDER)):  # fmt: skip
@@ -45,15 +45,15 @@ for _script, (_keys, _args) in ((spec.PAYER, _PAYER_ORDER), (spec.PAYEE, _PAYEE_
 def _payer_call(name: str, t: Transfer, entities: tuple[str | None, ...]) -> Command:
     tag = keys.account_tag(t.src_account)
     device, phone, ip = entities
-    return ("FCALL", name, 3, f"{tag}:w", f"{tag}:m", f"{tag}:pf:{t.transfer_id}",
-            str(t.ts_ms), t.dst_account, str(t.amount_minor), device or "", phone or "",
-            ip or "", t.device_id or "", t.phone or "", t.ip or "")  # fmt: skip
+    return ("FCALL", name, 2, f"{tag}:w", f"{tag}:m", str(t.ts_ms), t.transfer_id,
+            t.dst_account, str(t.amount_minor), device or "", phone or "", ip or "",
+            t.device_id or "", t.phone or "", t.ip or "")  # fmt: skip
 
 
 def _payee_call(name: str, t: Transfer) -> Command:
     tag = keys.account_tag(t.dst_account)
-    return ("FCALL", name, 3, f"{tag}:w", f"{tag}:m", f"{tag}:qf:{t.transfer_id}",
-            str(t.ts_ms), t.src_account, str(t.amount_minor))  # fmt: skip
+    return ("FCALL", name, 2, f"{tag}:w", f"{tag}:m", str(t.ts_ms), t.transfer_id,
+            t.src_account, str(t.amount_minor))  # fmt: skip
 
 
 def _entity_call(name: str, kind: str, pseudonym: str, t: Transfer) -> Command:
@@ -71,7 +71,6 @@ class RedisStateStore:
         limits: StateLimits | None = None,
         *,
         state_ttl_s: int = 35 * 86400,
-        dedupe_ttl_s: int = 72 * 3600,
         transfer_ttl_s: int = 30 * 86400,
     ) -> None:
         self._redis = client
@@ -80,9 +79,7 @@ class RedisStateStore:
         self._transfer_ttl = transfer_ttl_s
         self._state_ttl = state_ttl_s
         self.library = state_library(
-            StateConstants(
-                self._limits.window_cap, state_ttl_s, dedupe_ttl_s, self._limits.dedupe_horizon_ms
-            )
+            StateConstants(self._limits.window_cap, state_ttl_s, self._limits.dedupe_horizon_ms)
         )
         self._loaded = False
         self.transport: Transport = transport_for(client, self.load_functions)

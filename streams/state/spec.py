@@ -7,10 +7,11 @@ Per account (hash tag `{a:<account>}`, one Redis Cluster slot):
   earliest in those. Members carry the band's one-letter prefix (unique across bands).
 - `meta`: a hash of the profile fields (`META_FIELDS`, written by profile events), the
   packed state (`STATE_FIELDS` followed by the hour buckets), read and written whole by the
-  state functions (one HMGET, one HSET per transfer), and one field per device / phone / IP
-  pseudonym (`IDENTIFIER_FIELD` + pseudonym) holding its raw value for audited views; that
-  field leaves when its pseudonym leaves the window it explains.
-- per transfer, `payer_facts` / `payee_facts`: the facts its first delivery computed.
+  state functions (one HMGET, one HSET per transfer), one field per device / phone / IP
+  pseudonym (`IDENTIFIER_FIELD` + pseudonym) holding its raw value for audited views (it
+  leaves when its pseudonym leaves the window it explains), and per transfer the facts its
+  first delivery computed (`Side.facts_field`), kept for the dedupe horizon in event time: a
+  redelivery gets them back unchanged.
 Per device / phone / IP (hash tag `{e:<kind>:<pseudonym>}`): `accounts`, one sorted set of the
 payer accounts by last time seen, one marker member (`ENTITY_MARKER`) and the facts each
 transfer got, kept in the set itself for the dedupe horizon (`entity_facts_score`).
@@ -97,11 +98,24 @@ class Side:
     """The bands one role writes (payer: its outgoing windows and identifiers; payee: its
     incoming windows), each capped at the window cap; `expiring` are those its housekeeping
     also trims by time. The first-seen bands never expire: a counterparty paid once stays
-    known (payee novelty is not forgotten with the windows), within the cap."""
+    known (payee novelty is not forgotten with the windows), within the cap.
+
+    The facts the side computed for a transfer are the meta field `facts_prefix` + transfer
+    id while the transfer's entry in `entries` is there and its event time is within the
+    dedupe horizon of the side's housekeeping day: each housekeeping drops the facts of the
+    entries the day's advance took past the horizon, a cap trim those of the entries it drops,
+    and the facts of a transfer already past the horizon (a late event, a replay) are not
+    kept at all."""
 
     name: str
     bands: tuple[Band, ...]
     expiring: tuple[Band, ...]
+    entries: Band
+    facts_prefix: str
+
+    def facts_field(self, transfer_id: str) -> str:
+        """The meta field holding the side's facts of one transfer."""
+        return self.facts_prefix + transfer_id
 
     @property
     def day_field(self) -> str:
@@ -113,11 +127,15 @@ PAYER_SIDE = Side(
     "payer",
     (BAND["out"], BAND["payees_last"], BAND["payees_first"], *IDENTIFIER_BANDS),
     (BAND["out"], BAND["payees_last"], *IDENTIFIER_BANDS),
+    BAND["out"],
+    ">",
 )
 PAYEE_SIDE = Side(
     "payee",
     (BAND["in"], BAND["payers_last"], BAND["payers_first"]),
     (BAND["in"], BAND["payers_last"]),
+    BAND["in"],
+    "<",
 )
 
 # How long each kind of entry is kept: every account window looks back at most 30 days
@@ -134,7 +152,8 @@ META_FIELDS: dict[str, str] = {
     "is_business": "ib",  # 1 business, 0 personal
 }
 
-# The meta field of a pseudonym's raw value: this prefix, then the pseudonym.
+# The meta field of a pseudonym's raw value: this prefix, then the pseudonym. (The facts
+# fields start with `>` (payer) and `<` (payee): no field name starts like another kind's.)
 IDENTIFIER_FIELD = "x"
 
 # The packed state, in order; -1 where nothing is known yet. Per band: how many members it
@@ -153,13 +172,20 @@ STATE_FIELDS: tuple[str, ...] = (
 # Then: the number of outgoing hour buckets, of incoming ones, and (hour, amount) pairs.
 
 
+# The bound of a fact packed narrow (a signed 16-bit integer): window counts stay below it
+# (the window cap is at most MAX_WINDOW_CAP); a stored profile value beyond it reads as unknown.
+NARROW_LIMIT = 2**15 - 1
+MAX_WINDOW_CAP = 32_000
+
+
 @dataclass(frozen=True, slots=True)
 class ScriptSpec:
     """A state function: the keys it is called with, its arguments, what it returns.
 
     The payer and payee facts travel and are stored packed (little-endian): each fact in
-    `wide` as a double (times, amounts, profile values: exact integers below 2^53), every
-    other one (window counts) as a 32-bit integer; one C call packs or unpacks them all."""
+    `wide` as a double (times, amounts, the opening date: exact integers below 2^53), every
+    other one (window counts, bounded by the window cap; birth year and business flag) as a
+    16-bit integer (`NARROW_LIMIT`); one C call packs or unpacks them all."""
 
     name: str
     keys: tuple[str, ...]
@@ -170,15 +196,15 @@ class ScriptSpec:
     @property
     def wire_format(self) -> str:
         """The `struct` format of the packed facts, in fact order."""
-        return "<" + "".join("d" if fact in self.wide else "i" for fact in self.facts)
+        return "<" + "".join("d" if fact in self.wide else "h" for fact in self.facts)
 
 
 PAYER = ScriptSpec(
     "payer",
-    # The transfer id is the end of the payer_facts key (after the windows key's tag).
-    keys=("windows", "meta", "payer_facts"),
+    keys=("windows", "meta"),
     args=(
         "ts",
+        "tid",
         "payee",
         "amount",
         "device",
@@ -197,20 +223,15 @@ PAYER = ScriptSpec(
             "last_in_ts",
             "first_seen_ts",
             "opened_at",
-            "birth_year",
-            "is_business",
         }
     ),
 )
 PAYEE = ScriptSpec(
     "payee",
-    # The transfer id is the end of the payee_facts key, as for the payer.
-    keys=("windows", "meta", "payee_facts"),
-    args=("ts", "payer", "amount"),
+    keys=("windows", "meta"),
+    args=("ts", "tid", "payer", "amount"),
     facts=PayeeFacts._fields,
-    wide=frozenset(
-        {"in_amt_24h", "out_amt_24h", "first_seen_ts", "opened_at", "birth_year", "is_business"}
-    ),
+    wide=frozenset({"in_amt_24h", "out_amt_24h", "first_seen_ts", "opened_at"}),
 )
 ENTITY = ScriptSpec(
     "entity",
@@ -258,6 +279,7 @@ ENTITY_TIME_FLOOR = 900_000_000_000
 def entity_facts_score(ts_ms: int, accounts_7d: int) -> int:
     """The score that keeps an entity's count for one transfer (below every other member)."""
     return -((ts_ms // MS_PER_MINUTE) * ENTITY_COUNT_SPAN + accounts_7d) - 1
+
 
 class Unstorable(ValueError):
     """An event time the windows cannot hold (the event-time bounds keep them out)."""

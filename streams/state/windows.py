@@ -85,3 +85,26 @@ def window_edge(account: str, member: str, ts_ms: int, direction: Direction) -> 
         return None
     src, dst = (account, party) if direction == "down" else (party, account)
     return Edge(tid, src, dst, amount, ts_ms)
+
+
+def applied_transfers(client: AnyRedis) -> int:
+    """Distinct transfers whose payer side is applied: the entries of every account's
+    outgoing band (within the retention and the window cap; SCAN, every primary of a
+    cluster; for tests and the load test, not for a busy production server)."""
+    low, high = BAND["out"].scores(None, None)
+    total = 0
+    batch: list[Any] = []
+
+    def flush() -> int:
+        pipe = client.pipeline(transaction=False)
+        for key in batch:
+            pipe.zcount(key, low, high)
+        counted = sum(int(n) for n in pipe.execute())
+        batch.clear()
+        return counted
+
+    for key in client.scan_iter(match=keys.account_keys("*")["windows"], count=10_000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            total += flush()
+    return total + flush() if batch else total

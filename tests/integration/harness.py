@@ -20,6 +20,7 @@ from service import wiring
 from service.embedded import EmbeddedServices
 from service.settings import Settings
 from streams.state.pipelines import AnyRedis
+from streams.state.windows import applied_transfers
 from streams.worker import Worker
 from tests.integration.conftest import SettingsFactory, TopicFactory
 from tests.traffic import background, fan_out_ring
@@ -32,7 +33,7 @@ def lines(events: list[dict[str, object]]) -> list[bytes]:
 
 def scored(client: AnyRedis) -> int:
     """Transfers whose payer side has been applied."""
-    return sum(1 for _ in client.scan_iter(match="fw:{a:*}:pf:*", count=1000))
+    return applied_transfers(client)
 
 
 def scored_at_least(client: AnyRedis, count: int) -> bool:

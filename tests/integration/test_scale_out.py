@@ -79,7 +79,10 @@ MIN_OVERLAP = 0.99
 BASELINE_DB = 2
 MS_PER_HOUR = 3_600_000
 
-_PER_TRANSFER_FACTS = re.compile(rb"^fw:\{a:[^}]*\}:(pf|qf):")
+# An account's meta hash: the facts it gave each transfer are fields `>tid` / `<tid`.
+_ACCOUNT_META = re.compile(rb"^fw:\{a:[^}]*\}:m$")
+_PAYER_FACTS = spec.PAYER_SIDE.facts_prefix.encode()
+_PAYEE_FACTS = spec.PAYEE_SIDE.facts_prefix.encode()
 # A device's, phone's or IP's sorted set: its per-transfer facts are members `f<tid>`.
 _ENTITY_SET = re.compile(rb"^fw:\{e:([^:}]*):[^}]*\}:w$")
 _ALERTS = b"fw:{al}:"
@@ -356,13 +359,18 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
             if key.startswith(_ALERT_BODY) and isinstance(value, bytes):
                 body = orjson.loads(value)
                 alerts[body["transfer_id"]] = [r["rule"] for r in body["reasons"]]
-        elif match := _PER_TRANSFER_FACTS.match(key):
-            tid = key.rsplit(b":", 1)[1].decode()
-            if match.group(1) == b"pf":
-                role, payer = "payer", payer + 1
-            else:
-                role, payee = "payee", payee + 1
-            facts[(tid, role)] = value
+        elif _ACCOUNT_META.match(key) and isinstance(value, dict):
+            rest = {}
+            for name, stored in value.items():
+                if name.startswith(_PAYER_FACTS):
+                    payer += 1
+                    facts[(name[1:].decode(), "payer")] = stored
+                elif name.startswith(_PAYEE_FACTS):
+                    payee += 1
+                    facts[(name[1:].decode(), "payee")] = stored
+                else:
+                    rest[name] = stored
+            state[key] = rest
         elif (entity := _ENTITY_SET.match(key)) and isinstance(value, list):
             kind, prefix = entity.group(1).decode(), spec.ENTITY_FACTS.encode()
             for member, score in value:
@@ -469,15 +477,19 @@ def _backtest(settings: Settings, traffic: Traffic) -> dict[str, list[str]]:
         wiring.build_scorer(settings),
     )
     processor.process(
-        [Message("profile", settings.topic_accounts, 0, n, v)
-         for n, (_, v) in enumerate(traffic.profiles)]
+        [
+            Message("profile", settings.topic_accounts, 0, n, v)
+            for n, (_, v) in enumerate(traffic.profiles)
+        ]
     )
     values = [value for _, _, value in traffic.transfers]
     for start in range(0, len(values), 500):
         batch = values[start : start + 500]
         processor.process(
-            [Message("transfer", settings.topic_transfers, 0, start + n, v)
-             for n, v in enumerate(batch)]
+            [
+                Message("transfer", settings.topic_transfers, 0, start + n, v)
+                for n, v in enumerate(batch)
+            ]
         )
     return {a.transfer_id: [r.rule for r in a.reasons] for a in sink.alerts.values()}
 

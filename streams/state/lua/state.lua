@@ -5,8 +5,9 @@
 --
 -- A function computes the facts from the state as it stands plus the transfer's own
 -- contribution, before any write, so a dry run (screening, the *_peek functions) and the
--- real one agree exactly. The real one then stores them with SET NX GET: a redelivered
--- transfer finds the facts of its first delivery there and changes nothing.
+-- real one agree exactly. The real one then keeps them in the owner's meta hash (for the
+-- dedupe horizon, see spec.Side): a redelivered transfer finds the facts of its first
+-- delivery there, in the same HMGET that reads the state, and changes nothing.
 -- Every key a function touches is one of its KEYS, all in one slot (Redis Cluster checks
 -- them before it runs: a slot being migrated answers TRYAGAIN / ASK instead of half a run).
 --
@@ -21,13 +22,28 @@ local UNREADABLE = 'packed state unreadable (not written by this version) in '
 -- 1 if a member last seen at `last` (or never) is not yet counted from `from` on.
 local function newly(last, from) if (not last) or last < from then return 1 end return 0 end
 local function amount_of(member) return tonumber(string.sub(member, string.match(member, '.*()|') + 1)) end
+-- The transfer id of a transfer entry (band prefix, id, `|`, counterparty, `|`, amount).
+local function tid_of(member) return string.match(member, '^.([^|]*)') end
 -- A stored profile field as an integer fact, or -1 (unknown) when it is missing or not an
--- integer (written by hand or by another version): a bad value must not stop scoring.
-local function number_or_unknown(text)
+-- integer within `limit` (written by hand or by another version): a bad value must not stop
+-- scoring, nor overflow the packed facts.
+local WIDE_LIMIT = 1e15 - 1
+local function number_or_unknown(text, limit)
   local n = tonumber(text)
-  if n and n == math.floor(n) and n > -1e15 and n < 1e15 then return n end
+  if n and n == math.floor(n) and n >= -limit and n <= limit then return n end
   return -1
 end
+
+-- HDEL in slices (Lua's unpack takes at most a few thousand values).
+local function hdel(key, fields)
+  for i = 1, #fields, 1000 do
+    redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields)))
+  end
+end
+
+-- The earliest event time whose facts a side keeps (spec.Side): the dedupe horizon before
+-- its housekeeping day began.
+local function facts_floor(st, side) return st[side.day] * DAY - DEDUPE_HORIZON end
 
 -- Members of a band between two times (inclusive, nil: open), counted.
 local function count(key, band, low, high)
@@ -97,16 +113,27 @@ local function left(key, st, band, floor)
   end
 end
 
+-- Meta fields leave with the members they explain: `staged` (this call's meta writes) drops
+-- them too, so they are not written at all.
+local function unstage(meta_key, fields, staged)
+  for _, field in ipairs(fields) do staged[field] = nil end
+  if #fields > 0 then hdel(meta_key, fields) end
+end
+
 -- Members of a band are dropped (oldest first); identifiers take their raw values (meta
--- fields) along, and outgoing entries their amounts out of the running sum.
-local function dropping(key, meta_key, st, band, members, raw)
-  if band.identifier and #members > 0 then
+-- fields) along, the side's transfer entries their facts, and outgoing entries their amounts
+-- out of the running sum.
+local function dropping(meta_key, st, band, members, staged, side)
+  if band.identifier or band == side.entries then
     local fields = {}
     for i, m in ipairs(members) do
-      fields[i] = IDENTIFIER_FIELD .. string.sub(m, 2)
-      raw[fields[i]] = nil  -- staged by this call: not written at all
+      if band.identifier then
+        fields[i] = IDENTIFIER_FIELD .. string.sub(m, 2)
+      else
+        fields[i] = side.facts .. tid_of(m)
+      end
     end
-    redis.call('HDEL', meta_key, unpack(fields))
+    unstage(meta_key, fields, staged)
   end
   if band == BANDS.out then
     for _, m in ipairs(members) do st[OUT_SUM] = st[OUT_SUM] - amount_of(m) end
@@ -114,7 +141,7 @@ local function dropping(key, meta_key, st, band, members, raw)
 end
 
 -- Keep each band within CAP members, the newest by event time.
-local function trim_to_cap(key, meta_key, st, side, raw)
+local function trim_to_cap(key, meta_key, st, side, staged)
   for _, band in ipairs(side.bands) do
     local excess = st[band.size] - CAP
     if excess > 0 then
@@ -126,8 +153,11 @@ local function trim_to_cap(key, meta_key, st, side, raw)
       if band.earliest then  -- the earliest times are the band's highest scores
         first, last = offset + st[band.size] - excess, offset + st[band.size] - 1
       end
-      if band.identifier or band == BANDS.out then
-        dropping(key, meta_key, st, band, redis.call('ZRANGE', key, first, last), raw)
+      -- (the side's entries hold facts only while one is recent enough)
+      local facts = band == side.entries and st[band.latest] >= facts_floor(st, side)
+      if band.identifier or band == BANDS.out or facts then
+        local members = redis.call('ZRANGE', key, first, last)
+        dropping(meta_key, st, band, members, staged, facts and side or {})
       end
       redis.call('ZREMRANGEBYRANK', key, first, last)
       st[band.size] = CAP
@@ -136,17 +166,34 @@ local function trim_to_cap(key, meta_key, st, side, raw)
   end
 end
 
--- Once per event day and side: drop what the side's windows have left behind (entries older
--- than the retention before the day began), from the bands that hold any.
-local function housekeeping(key, meta_key, st, day, side, raw)
-  if day <= st[side.day] then return end
+-- Once per event day and side: drop the facts of the transfers the day's advance took past
+-- the dedupe horizon (none are kept before the side's first housekeeping), and what the
+-- side's windows have left behind (entries older than the retention before the day began),
+-- from the bands that hold any.
+local function housekeeping(key, meta_key, st, day, side, staged)
+  local previous = st[side.day]
+  if day <= previous then return end
   st[side.day] = day
+  local entries = side.entries
+  if previous >= 0 and st[entries.size] > 0 then
+    local low, high = previous * DAY - DEDUPE_HORIZON, facts_floor(st, side) - 1
+    if st[entries.latest] >= low and st[entries.oldest] <= high then
+      local a, b = band_scores(entries, math.max(low, 0), high)
+      local fields = {}
+      for i, m in ipairs(redis.call('ZRANGEBYSCORE', key, a, b)) do
+        fields[i] = side.facts .. tid_of(m)
+      end
+      unstage(meta_key, fields, staged)
+    end
+  end
   local cut = day * DAY - RETENTION
   for _, band in ipairs(side.expiring) do
     if st[band.oldest] >= 0 and st[band.oldest] < cut then
       local low, high = band_scores(band, nil, cut - 1)
+      -- (the entries' facts went before: the dedupe horizon is within the retention)
       if band.identifier or band == BANDS.out then
-        dropping(key, meta_key, st, band, redis.call('ZRANGEBYSCORE', key, low, high), raw)
+        local members = redis.call('ZRANGEBYSCORE', key, low, high)
+        dropping(meta_key, st, band, members, staged, {})
       end
       st[band.size] = st[band.size] - redis.call('ZREMRANGEBYSCORE', key, low, high)
       left(key, st, band, cut)
@@ -175,20 +222,16 @@ end
 
 local function payer(keys, args, dry)
   --@bind payer
-  if dry then
-    local stored = redis.call('GET', K_payer_facts)
-    if stored then return {0, stored} end
-  end
-  -- The transfer id ends the payer_facts key: the windows key's tag, ':pf:', the id.
-  local tid = string.sub(K_payer_facts, #K_windows - 1 + 4)
+  local facts_field = PAYER_SIDE.facts .. A_tid
+  local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
+                          META.is_business, facts_field)
+  if meta[5] then return {0, meta[5]} end  -- a redelivery: the facts of the first delivery
   local ts, amount = tonumber(A_ts), tonumber(A_amount)
   local hour, horizon = math.floor(ts / HOUR), ts - RETENTION
   local t1h, t24h, t7d = ts - W1H, ts - W24H, ts - W7D
-  local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
-                          META.is_business)
   local st, out_buckets, in_buckets = load_state(meta[1])
   if not st then return redis.error_reply(UNREADABLE .. K_meta) end
-  local out_member = 'o' .. tid .. '|' .. A_payee .. '|' .. A_amount
+  local out_member = 'o' .. A_tid .. '|' .. A_payee .. '|' .. A_amount
   local asked = {K_windows, 'p' .. A_payee, 'l' .. A_payee, out_member}
   -- Each identifier present: its position among the asked members (the member follows).
   local pseudonyms, raws, slot = {A_device, A_phone, A_ip}, {A_device_raw, A_phone_raw, A_ip_raw}, {}
@@ -237,8 +280,9 @@ local function payer(keys, args, dry)
   end
   local first_seen_ts = ts
   if st[FIRST_SEEN] >= 0 and st[FIRST_SEEN] < ts then first_seen_ts = st[FIRST_SEEN] end
-  local opened_at, birth_year = number_or_unknown(meta[2]), number_or_unknown(meta[3])
-  local is_business = number_or_unknown(meta[4])
+  local opened_at = number_or_unknown(meta[2], WIDE_LIMIT)
+  local birth_year = number_or_unknown(meta[3], NARROW_LIMIT)
+  local is_business = number_or_unknown(meta[4], NARROW_LIMIT)
   local devices_7d = recent(K_windows, st, BANDS.devices, t7d, nil)
   if slot[1] then
     local seen = known[slot[1]] and band_ts(BANDS.devices, tonumber(known[slot[1]]))
@@ -246,12 +290,11 @@ local function payer(keys, args, dry)
   end
   --@facts payer
   if dry then return {1, facts} end
-  local stored = redis.call('SET', K_payer_facts, facts, 'NX', 'GET', 'EX', DEDUPE_TTL)
-  if stored then return {0, stored} end
 
   local created = total_size(st) == 0
-  local adds = {}
-  if added == 1 then
+  local adds, staged = {}, {}  -- staged: the meta fields to write
+  if added == 1 then  -- (a replay past the horizon keeps no facts: nothing would drop them)
+    staged[facts_field] = facts
     stage(adds, st, BANDS.out, ts, out_member, false)
     st[OUT_SUM] = st[OUT_SUM] + amount
     bucket_add(out_buckets, hour, amount)
@@ -262,7 +305,6 @@ local function payer(keys, args, dry)
   if (not last_paid) or last_paid < ts then
     stage(adds, st, BANDS.payees_last, ts, asked[3], last_paid)
   end
-  local raw = {}
   for i = 1, 3 do
     local at = slot[i]
     if at then
@@ -270,15 +312,16 @@ local function payer(keys, args, dry)
       local last = known[at] and band_ts(band, tonumber(known[at]))
       if (not last) or last < ts then stage(adds, st, band, ts, asked[at + 1], last) end
       -- A raw identifier lives exactly as long as its pseudonym in the window it explains.
-      if not last then raw[IDENTIFIER_FIELD .. pseudonyms[i]] = raws[i] end
+      if not last then staged[IDENTIFIER_FIELD .. pseudonyms[i]] = raws[i] end
     end
   end
   if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
-  trim_to_cap(K_windows, K_meta, st, PAYER_SIDE, raw)
-  housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYER_SIDE, raw)
+  trim_to_cap(K_windows, K_meta, st, PAYER_SIDE, staged)
+  housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYER_SIDE, staged)
+  if ts < facts_floor(st, PAYER_SIDE) then staged[facts_field] = nil end  -- a late event
   if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
   local fields = {META.state, save_state(st, out_buckets, in_buckets)}
-  for field, value in pairs(raw) do fields[#fields + 1] = field; fields[#fields + 1] = value end
+  for field, value in pairs(staged) do fields[#fields + 1] = field; fields[#fields + 1] = value end
   redis.call('HSET', K_meta, unpack(fields))
   keep_alive(K_windows, K_meta, st, ts, created)
   return {1, facts}
@@ -286,18 +329,15 @@ end
 
 local function payee(keys, args, dry)
   --@bind payee
-  if dry then
-    local stored = redis.call('GET', K_payee_facts)
-    if stored then return stored end
-  end
+  local facts_field = PAYEE_SIDE.facts .. A_tid
+  local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
+                          META.is_business, facts_field)
+  if meta[5] then return meta[5] end  -- a redelivery
   local ts, amount = tonumber(A_ts), tonumber(A_amount)
   local hour, t1h, t24h = math.floor(ts / HOUR), ts - W1H, ts - W24H
-  local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
-                          META.is_business)
   local st, out_buckets, in_buckets = load_state(meta[1])
   if not st then return redis.error_reply(UNREADABLE .. K_meta) end
-  local tid = string.sub(K_payee_facts, #K_windows - 1 + 4)
-  local in_member = 'i' .. tid .. '|' .. A_payer .. '|' .. A_amount
+  local in_member = 'i' .. A_tid .. '|' .. A_payer .. '|' .. A_amount
   local first_member, last_member = 'r' .. A_payer, 'q' .. A_payer
   local known = redis.call('ZMSCORE', K_windows, first_member, last_member, in_member)
   local first_paid = known[1] and band_ts(BANDS.payers_first, tonumber(known[1]))
@@ -316,16 +356,16 @@ local function payee(keys, args, dry)
   local out_amt_24h = hour_sum(out_buckets, hour)
   local first_seen_ts = ts
   if st[FIRST_SEEN] >= 0 and st[FIRST_SEEN] < ts then first_seen_ts = st[FIRST_SEEN] end
-  local opened_at, birth_year = number_or_unknown(meta[2]), number_or_unknown(meta[3])
-  local is_business = number_or_unknown(meta[4])
+  local opened_at = number_or_unknown(meta[2], WIDE_LIMIT)
+  local birth_year = number_or_unknown(meta[3], NARROW_LIMIT)
+  local is_business = number_or_unknown(meta[4], NARROW_LIMIT)
   --@facts payee
   if dry then return facts end
-  local stored = redis.call('SET', K_payee_facts, facts, 'NX', 'GET', 'EX', DEDUPE_TTL)
-  if stored then return stored end
 
   local created = total_size(st) == 0
-  local adds = {}
+  local adds, staged = {}, {}
   if added == 1 then
+    staged[facts_field] = facts
     stage(adds, st, BANDS['in'], ts, in_member, false)
     bucket_add(in_buckets, hour, amount)
   end
@@ -336,10 +376,16 @@ local function payee(keys, args, dry)
     stage(adds, st, BANDS.payers_last, ts, last_member, last_paid)
   end
   if #adds > 0 then redis.call('ZADD', K_windows, 'GT', unpack(adds)) end
-  trim_to_cap(K_windows, K_meta, st, PAYEE_SIDE, {})
-  housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYEE_SIDE, {})
+  trim_to_cap(K_windows, K_meta, st, PAYEE_SIDE, staged)
+  housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYEE_SIDE, staged)
+  if ts < facts_floor(st, PAYEE_SIDE) then staged[facts_field] = nil end
   if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
-  redis.call('HSET', K_meta, META.state, save_state(st, out_buckets, in_buckets))
+  local state = save_state(st, out_buckets, in_buckets)
+  if staged[facts_field] then
+    redis.call('HSET', K_meta, META.state, state, facts_field, facts)
+  else
+    redis.call('HSET', K_meta, META.state, state)
+  end
   keep_alive(K_windows, K_meta, st, ts, created)
   return facts
 end
