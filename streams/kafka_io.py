@@ -3,7 +3,6 @@ and a group membership that is logged and never left half-joined."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -50,8 +49,7 @@ class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def _forget_lag(partitions: Sequence[TopicPartition]) -> None:
     for tp in partitions:
-        with contextlib.suppress(KeyError):
-            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        metrics.forget_partition_lag(tp.topic, tp.partition)
 
 
 def group_member_stable(consumer: KafkaConsumer) -> bool:

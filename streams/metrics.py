@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from prometheus_client import Counter, Gauge, Histogram
 
 TRANSFERS = Counter("fraudwatch_transfers", "Valid transfers scored (dead-lettered ones excluded)")
@@ -76,3 +79,13 @@ WORKER_STALLED_SECONDS = Gauge(
     "partitions, or a group join not yet complete (0 when caught up)",
     multiprocess_mode="livemax",
 )
+
+
+def forget_partition_lag(topic: str, partition: int) -> None:
+    """Stop reporting lag for a partition this worker no longer owns. Processes sharing a
+    multiprocess directory (the embedded stack) cannot remove a series: theirs reads 0."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        CONSUMER_LAG.labels(topic, str(partition)).set(0)
+        return
+    with contextlib.suppress(KeyError):
+        CONSUMER_LAG.remove(topic, str(partition))
