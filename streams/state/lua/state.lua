@@ -433,8 +433,9 @@ local function entity(keys, args, dry)
     kept = CAP
   end
   -- Facts older than the dedupe horizon go once per event week, and for a busy entity about
-  -- every 64th transfer (chosen by its event time, so the same on any replay).
-  if new_week or ts % 64 == 0 then
+  -- every 64th transfer (chosen by its event time, so the same on any replay). Without a
+  -- marker the set was empty: nothing to trim.
+  if known[2] and (new_week or ts % 64 == 0) then
     local oldest = math.floor((ts - DEDUPE_HORIZON) / MINUTE)
     redis.call('ZREMRANGEBYSCORE', K_accounts, '(' .. (-(oldest * ENTITY_COUNT_SPAN) - 1), -1)
   end
