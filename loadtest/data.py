@@ -15,6 +15,8 @@ from service import wiring
 from service.settings import Settings
 from streams.state.pipelines import AnyRedis
 
+# Fraud patterns mixed in at the live demo stream's share, so every rule and window is busy.
+_FRAUD_SHARE = 0.01
 _TRANSFERS_PER_ACCOUNT_DAY = 1.25  # a little under what the simulator yields, so one run is enough
 _PROFILE_CHUNK = 5_000
 
@@ -46,7 +48,8 @@ def prepare(n: int, seed: int) -> Dataset:
     days = min(7, max(1, n // 20_000))
     accounts = max(200, math.ceil(n / (_TRANSFERS_PER_ACCOUNT_DAY * days)))
     while True:
-        simulation = simulate(SimulationConfig(seed=seed, accounts=accounts, days=days))
+        config = SimulationConfig(seed=seed, accounts=accounts, days=days, fraud_share=_FRAUD_SHARE)
+        simulation = simulate(config)
         if simulation.rank.size >= n:
             break
         accounts = math.ceil(accounts * 1.3)

@@ -3,7 +3,8 @@
 The scores are the service's own: `rules_score` over the rule hits, the model's calibrated
 probability, and `combine` of the two; an alert is a score at or above the alert threshold.
 Per typology, the figures are over that typology's fraudulent transfers plus every legitimate
-transfer, so precision there counts every false alarm.
+transfer, so precision there counts every false alarm. Each profile coverage condition (every
+profile, one bank's, none) is a replay of its own: profiles change the features.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from models.dataset import LabelledData
+from models.dataset import LabelledData, LabelledSource, concatenate
 from models.features import MS_PER_MINUTE
 from models.model import GradientBoostedModel
 from models.scorer import final_score
@@ -142,3 +143,32 @@ def evaluate(
             if (values := scores.of(system)) is not None
         }
     return result
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """How every system did under one profile coverage condition."""
+
+    coverage: str
+    profiles: str  # what the condition gave, e.g. "own-bank (ICBC): profiles for 1,241 of ..."
+    y: np.ndarray  # 1 for each fraudulent transfer (the feature tables are not kept)
+    scores: SystemScores
+    figures: dict[str, dict[str, Figures]]
+
+
+def evaluate_conditions(
+    sources: Sequence[LabelledSource],
+    coverages: Sequence[str],
+    rules: RuleSet,
+    model: GradientBoostedModel | None,
+    model_weight: float,
+    threshold: float,
+) -> list[ConditionResult]:
+    """Replay the datasets (pooled) under each coverage condition and measure every system."""
+    results = []
+    for coverage in coverages:
+        data = concatenate([source.replay(source.view(coverage)) for source in sources])
+        scores = score_dataset(data, rules, model, model_weight)
+        figures = evaluate(data, scores, threshold)
+        results.append(ConditionResult(coverage, data.describe(), data.y, scores, figures))
+    return results

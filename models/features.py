@@ -26,6 +26,12 @@ RETENTION_MS = WINDOW_30D_MS
 
 UNKNOWN = -1  # integer facts use -1 for "not known" (no profile, no previous event, no entity)
 MISSING = math.nan  # features use NaN for "not known"; rule conditions treat it as no match
+# Everything is new when observation begins (a new installation, or one warmed up with little
+# history): an account first seen in the first week of observation may be years old, and a
+# payee not yet paid in that week may be paid every month. So how long fraudwatch has known an
+# account is unknown for accounts first seen in that week, and whether a payee (or payer) is
+# new is unknown while it lasts; a payee paid before is known as such from the start.
+COLD_START_MS = 7 * MS_PER_DAY
 
 
 class PayerFacts(NamedTuple):
@@ -118,14 +124,23 @@ FEATURE_NAMES: tuple[str, ...] = (
 FEATURE_DESCRIPTIONS: dict[str, str] = {
     "amount_minor": "amount of this transfer in minor units",
     "hour_of_day": "hour of day in the payer's local time",
-    "is_first_time_payee": "1 if the payer has never paid this payee before",
+    "is_first_time_payee": (
+        "1 if the payer has never paid this payee before (unknown in the first week of "
+        "observation, unless it has)"
+    ),
     "amount_to_avg_30d": "amount ÷ the payer's average retained outgoing transfer (≤ 30 days)",
     "src_out_count_1h": "payer's outgoing transfers in the last hour",
     "src_out_count_24h": "payer's outgoing transfers in the last 24 hours",
     "src_distinct_payees_1h": "distinct payees the payer last paid within the past hour",
     "src_distinct_payees_24h": "distinct payees the payer last paid within the past 24 hours",
-    "src_new_payees_24h": "first-time payees of the payer in the last 24 hours",
-    "src_new_payee_share_24h": "share of the payer's payees in 24 hours that were first-time",
+    "src_new_payees_24h": (
+        "first-time payees of the payer in the last 24 hours (unknown in the first week of "
+        "observation)"
+    ),
+    "src_new_payee_share_24h": (
+        "share of the payer's payees in 24 hours that were first-time (unknown in the first "
+        "week of observation)"
+    ),
     "src_out_amount_24h_minor": (
         "money the payer sent this clock hour and the 23 before (minor units)"
     ),
@@ -135,20 +150,31 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "src_pass_through_24h": "money out ÷ money in for the payer over 24 hours",
     "src_dwell_minutes": "minutes since money last arrived in the payer's account",
     "src_account_age_days": "days since the payer's account was opened",
-    "src_known_days": "days since fraudwatch first saw the payer's account",
+    "src_known_days": (
+        "days since fraudwatch first saw the payer's account (unknown if that was in its first "
+        "week of observation)"
+    ),
     "src_holder_age": "age of the payer account's holder in years",
     "src_is_business": "1 if the payer's account is a business account",
-    "src_devices_7d": "distinct devices the payer used in 7 days",
+    "src_devices_7d": (
+        "distinct devices the payer used in 7 days (unknown when the transfer names no device)"
+    ),
     "dst_in_count_1h": "transfers the payee received in the last hour",
     "dst_in_count_24h": "transfers the payee received in the last 24 hours",
     "dst_distinct_payers_1h": "distinct payers into the payee in the last hour",
     "dst_distinct_payers_24h": "distinct payers into the payee in the last 24 hours",
-    "dst_new_payers_24h": "payers that paid the payee for the first time in the last 24 hours",
+    "dst_new_payers_24h": (
+        "payers that paid the payee for the first time in the last 24 hours (unknown in the "
+        "first week of observation)"
+    ),
     "dst_in_amount_24h_minor": "money the payee received in the last 24 hours (minor units)",
     "dst_out_amount_24h_minor": "money the payee sent on in the last 24 hours (minor units)",
     "dst_pass_through_24h": "money out ÷ money in for the payee over 24 hours",
     "dst_account_age_days": "days since the payee's account was opened",
-    "dst_known_days": "days since fraudwatch first saw the payee's account",
+    "dst_known_days": (
+        "days since fraudwatch first saw the payee's account (unknown if that was in its first "
+        "week of observation)"
+    ),
     "dst_holder_age": "age of the payee account's holder in years",
     "dst_is_business": "1 if the payee's account is a business account",
     "device_accounts_7d": "distinct payer accounts on this transfer's device in 7 days",
@@ -172,6 +198,14 @@ def _days_since(ts_ms: int, then_ms: int) -> float:
     return MISSING if then_ms == UNKNOWN else max(0, ts_ms - then_ms) / MS_PER_DAY
 
 
+def _known_for(ts_ms: int, first_seen_ms: int, observed_since_ms: int) -> float:
+    """Days fraudwatch has known an account; unknown when it was first seen so soon after
+    observation began that it may simply have been there all along."""
+    if first_seen_ms == UNKNOWN or first_seen_ms < observed_since_ms + COLD_START_MS:
+        return MISSING
+    return max(0, ts_ms - first_seen_ms) / MS_PER_DAY
+
+
 def _age_years(ts_ms: int, birth_year: int) -> float:
     if birth_year == UNKNOWN:
         return MISSING
@@ -185,16 +219,21 @@ def derive_features(
     payer: PayerFacts,
     payee: PayeeFacts,
     entities: EntityFacts,
-    watchlist_hits: int = 0,
+    watchlist_hits: int,
+    observed_since_ms: int,
 ) -> Features:
-    """The named features of one transfer, from the facts its state store returned and the
-    number of its parties on a watchlist (lists are outside knowledge, not model input)."""
+    """The named features of one transfer, from the facts its state store returned, the
+    number of its parties on a watchlist (lists are outside knowledge, not model input) and
+    when the state began observing (the first event time it applied)."""
     ts = transfer.ts_ms
     avg_prior = _ratio(payer.out_amt_30d_prior, payer.out_n_30d_prior)
+    warm = ts >= observed_since_ms + COLD_START_MS  # has watched long enough to call a party new
     return {
         "amount_minor": float(transfer.amount_minor),
         "hour_of_day": float(transfer.local_hour),
-        "is_first_time_payee": float(payer.first_time_payee),
+        "is_first_time_payee": float(payer.first_time_payee)
+        if warm or not payer.first_time_payee
+        else MISSING,
         "amount_to_avg_30d": MISSING
         if math.isnan(avg_prior)
         else transfer.amount_minor / avg_prior,
@@ -202,8 +241,10 @@ def derive_features(
         "src_out_count_24h": float(payer.out_n_24h),
         "src_distinct_payees_1h": float(payer.payees_1h),
         "src_distinct_payees_24h": float(payer.payees_24h),
-        "src_new_payees_24h": float(payer.new_payees_24h),
-        "src_new_payee_share_24h": _ratio(payer.new_payees_24h, payer.payees_24h),
+        "src_new_payees_24h": float(payer.new_payees_24h) if warm else MISSING,
+        "src_new_payee_share_24h": _ratio(payer.new_payees_24h, payer.payees_24h)
+        if warm
+        else MISSING,
         "src_out_amount_24h_minor": float(payer.out_amt_24h),
         "src_in_count_24h": float(payer.in_n_24h),
         "src_in_amount_24h_minor": float(payer.in_amt_24h),
@@ -213,20 +254,21 @@ def derive_features(
         if payer.last_in_ts == UNKNOWN
         else max(0, ts - payer.last_in_ts) / MS_PER_MINUTE,
         "src_account_age_days": _days_since(ts, payer.opened_at),
-        "src_known_days": _days_since(ts, payer.first_seen_ts),
+        "src_known_days": _known_for(ts, payer.first_seen_ts, observed_since_ms),
         "src_holder_age": _age_years(ts, payer.birth_year),
         "src_is_business": _known(payer.is_business),
-        "src_devices_7d": float(payer.devices_7d),
+        # A bank that sends no device ids (an optional field) has no device count to give.
+        "src_devices_7d": MISSING if transfer.device_id is None else float(payer.devices_7d),
         "dst_in_count_1h": float(payee.in_n_1h),
         "dst_in_count_24h": float(payee.in_n_24h),
         "dst_distinct_payers_1h": float(payee.payers_1h),
         "dst_distinct_payers_24h": float(payee.payers_24h),
-        "dst_new_payers_24h": float(payee.new_payers_24h),
+        "dst_new_payers_24h": float(payee.new_payers_24h) if warm else MISSING,
         "dst_in_amount_24h_minor": float(payee.in_amt_24h),
         "dst_out_amount_24h_minor": float(payee.out_amt_24h),
         "dst_pass_through_24h": _ratio(payee.out_amt_24h, payee.in_amt_24h),
         "dst_account_age_days": _days_since(ts, payee.opened_at),
-        "dst_known_days": _days_since(ts, payee.first_seen_ts),
+        "dst_known_days": _known_for(ts, payee.first_seen_ts, observed_since_ms),
         "dst_holder_age": _age_years(ts, payee.birth_year),
         "dst_is_business": _known(payee.is_business),
         "device_accounts_7d": _known(entities.device_accounts_7d),

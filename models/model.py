@@ -1,11 +1,12 @@
 """The trained transfer model: calibrated gradient-boosted trees over `MODEL_FEATURES`.
 
 `GradientBoostedModel` is the scorer's `TransferModel`: it scores a batch in one call of its
-compiled forest (`models.forest`) and explains each score by its strongest features. The
-explanation is a cheap attribution: for the few globally most important features, how much
-the log-odds drop when that feature alone is set to a typical legitimate value (its training
-median among negatives). The probes are stacked under the batch so that the whole batch,
-probes included, is still one call.
+compiled forest (`models.forest`) and explains each score by its strongest signals. The
+explanation is a cheap attribution: for every feature, how much the log-odds move when that
+feature alone is set to a typical legitimate value (its training median among negatives).
+The probes are stacked under the batch so that the whole batch, probes included, is still one
+call; only alerting transfers are explained. A feature whose value is unknown is never shown:
+an absent profile or history is not evidence.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from threadpoolctl import ThreadpoolController
 
 from models.alerts import Reason
 from models.dataset import MODEL_FEATURES, feature_matrix
-from models.features import FEATURE_DESCRIPTIONS, Features
+from models.explanations import signal
+from models.features import Features
 from models.forest import CalibratedForest
-from rules.compile import evidence_value
 
-EVIDENCE_FEATURES = 3  # features an alert's model reason shows
-PROBE_FEATURES = 8  # features probed per transfer to find those three
+EVIDENCE_FEATURES = 3  # signals an alert's model reason shows
+# A signal that moves the log-odds less than this is noise, not a reason.
+_MIN_PUSH = 0.05
 _EPSILON = 1e-6  # keeps log-odds finite at probabilities 0 and 1
 # One OpenMP thread: on a shared or busy host, the trees' thread pool spin-waits against other
 # processes and runs ~20x slower; workers scale out by process instead.
@@ -45,8 +47,13 @@ class TrainingParams:
     l2_regularization: float = 1.0
     calibration: str = "sigmoid"
     calibration_folds: int = 3
-    # Share of rows copied once without profile facts and once without device/phone/IP facts.
-    missing_context_share: float = 0.3
+    # Share of rows copied once without device/phone/IP facts (optional transfer fields);
+    # profiles are absent in whole training views instead (`models.training.TRAINING_VIEWS`).
+    missing_entity_share: float = 0.3
+    # The fraud share the probabilities are calibrated to: fraudulent rows are weighted so
+    # they make up this share, whatever share the training data had. Near what banks see, so
+    # a calibrated 0.5 means an even chance in the stream the model will score.
+    fraud_prior: float = 0.002
 
     def as_dict(self) -> dict[str, object]:
         """The parameters as a JSON-ready dict."""
@@ -68,39 +75,46 @@ def fit_classifier(
     )
     folds = StratifiedKFold(params.calibration_folds, shuffle=True, random_state=seed)
     calibrated = CalibratedClassifierCV(trees, method=params.calibration, cv=folds)
-    rows, targets = with_missing_context(matrix, labels, seed, params.missing_context_share)
+    rows, targets = with_missing_entities(matrix, labels, seed, params.missing_entity_share)
+    # A feature unknown in every row (novelty in data shorter than the cold-start week) cannot
+    # be learnt, and the trees' binning refuses an all-NaN column: a constant stands in, which
+    # no split can use, so the model ignores the feature whatever value it later sees.
+    rows[:, unknown_everywhere(rows)] = 0.0
+    weights = prior_weights(targets, params.fraud_prior)
     with _THREADPOOLS.limit(limits=_THREADS, user_api="openmp"):
-        return calibrated.fit(rows, targets)
+        return calibrated.fit(rows, targets, sample_weight=weights)
 
 
-# Context a bank may not send: account profiles are an optional topic, and device, phone and IP
-# are optional transfer fields. Behaviour (flows, dwell, fan-in/out) is always there.
-PROFILE_FEATURES = (
-    "src_account_age_days",
-    "src_holder_age",
-    "src_is_business",
-    "dst_account_age_days",
-    "dst_holder_age",
-    "dst_is_business",
-)
-ENTITY_FEATURES = ("device_accounts_7d", "phone_accounts_7d", "ip_accounts_7d")
+def unknown_everywhere(matrix: np.ndarray) -> np.ndarray:
+    """Indices of the columns that are NaN in every row."""
+    return np.flatnonzero(np.isnan(matrix).all(axis=0)) if len(matrix) else np.arange(0)
 
 
-def with_missing_context(
+def prior_weights(labels: np.ndarray, fraud_prior: float) -> np.ndarray:
+    """Row weights under which fraudulent rows make up `fraud_prior` of the total weight."""
+    positives = int(labels.sum())
+    negatives = len(labels) - positives
+    if not positives or not negatives:
+        return np.ones(len(labels))
+    weight = fraud_prior * negatives / ((1.0 - fraud_prior) * positives)
+    return np.where(labels == 1, weight, 1.0)
+
+
+# Context a bank may not send: device, phone and IP are optional transfer fields. Behaviour
+# (flows, dwell, fan-in/out) is always there.
+ENTITY_FEATURES = ("src_devices_7d", "device_accounts_7d", "phone_accounts_7d", "ip_accounts_7d")
+
+
+def with_missing_entities(
     matrix: np.ndarray, labels: np.ndarray, seed: int, share: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Append copies of a random `share` of rows with profile facts, and of another with entity
-    facts, set to NaN: without them, a model trained where every account has a profile learns
-    to lean on the profile and misses plain behavioural patterns when a bank sends none."""
+    """Append copies of a random `share` of rows with the device, phone and IP facts set to
+    NaN, so that a bank that sends none still gets the behavioural patterns detected."""
     rng = np.random.default_rng(seed)
-    blocks, targets = [matrix], [labels]
-    for names in (PROFILE_FEATURES, ENTITY_FEATURES):
-        rows = np.flatnonzero(rng.random(len(labels)) < share)
-        copy = matrix[rows].copy()
-        copy[:, [MODEL_FEATURES.index(name) for name in names]] = np.nan
-        blocks.append(copy)
-        targets.append(labels[rows])
-    return np.vstack(blocks), np.concatenate(targets)
+    rows = np.flatnonzero(rng.random(len(labels)) < share)
+    copy = matrix[rows].copy()
+    copy[:, [MODEL_FEATURES.index(name) for name in ENTITY_FEATURES]] = np.nan
+    return np.vstack([matrix, copy]), np.concatenate([labels, labels[rows]])
 
 
 def _log_odds(probability: np.ndarray) -> np.ndarray:
@@ -117,15 +131,12 @@ class GradientBoostedModel:
         version: str,
         classifier: CalibratedClassifierCV,
         baseline: Sequence[float],
-        importance: Sequence[float],
     ) -> None:
         self.name = name
         self.version = version
         self.classifier = classifier
         self.forest = CalibratedForest(classifier)
         self.baseline = np.asarray(baseline, dtype=np.float64)
-        order = np.argsort(-np.asarray(importance, dtype=np.float64), kind="stable")
-        self.probes = order[:PROBE_FEATURES]
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """Fraud probability of each row of a `MODEL_FEATURES` matrix."""
@@ -134,16 +145,16 @@ class GradientBoostedModel:
         return self.forest.probabilities(matrix)
 
     def contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities, and for each row the log-odds each probed feature adds (rows × probes).
-
-        One forest call covers the rows and every probe of every row.
+        """Probabilities, and for each row the log-odds each feature adds over its baseline
+        value (rows × features). One forest call covers the rows and every probe of every row.
         """
-        n = len(matrix)
-        stacked = np.tile(matrix, (len(self.probes) + 1, 1))
-        for k, column in enumerate(self.probes, start=1):
-            stacked[k * n : (k + 1) * n, column] = self.baseline[column]
+        n, width = matrix.shape
+        stacked = np.tile(matrix, (width + 1, 1))
+        for column in range(width):
+            start = (column + 1) * n
+            stacked[start : start + n, column] = self.baseline[column]
         probability = self.probabilities(stacked)
-        odds = _log_odds(probability).reshape(len(self.probes) + 1, n)
+        odds = _log_odds(probability).reshape(width + 1, n)
         return probability[:n], (odds[0] - odds[1:]).T
 
     def probability_batch(self, features: Sequence[Features]) -> list[float]:
@@ -154,7 +165,8 @@ class GradientBoostedModel:
         return probabilities
 
     def explain_batch(self, features: Sequence[Features]) -> list[tuple[float, Reason]]:
-        """Probability and `model` reason (top features as evidence) for each transfer."""
+        """Probability and `model` reason for each transfer: its strongest signals with known
+        values, each with its value in words and whether it raised or lowered the score."""
         if not features:
             return []
         matrix = feature_matrix(features)
@@ -162,15 +174,23 @@ class GradientBoostedModel:
         title = f"Model: {self.name} {self.version}"
         explained = []
         for row, p, pushes in zip(matrix, probability.tolist(), contribution, strict=True):
-            top = [self.probes[k] for k in np.argsort(-pushes, kind="stable")[:EVIDENCE_FEATURES]]
-            evidence = {MODEL_FEATURES[c]: evidence_value(row[c]) for c in top}
-            summary = f"fraud probability {p:.0%}; strongest signals: " + ", ".join(
-                FEATURE_DESCRIPTIONS.get(MODEL_FEATURES[c], MODEL_FEATURES[c]) for c in top
-            )
+            known = np.flatnonzero(~np.isnan(row) & (np.abs(pushes) >= _MIN_PUSH))
+            top = known[np.argsort(-np.abs(pushes[known]), kind="stable")][:EVIDENCE_FEATURES]
+            top = top[np.argsort(-pushes[top], kind="stable")]  # what raised it first
+            evidence = {MODEL_FEATURES[c]: _plain(row[c]) for c in top}
+            signals = [signal(MODEL_FEATURES[c], row[c], pushes[c]) for c in top]
+            summary = f"fraud probability {p:.0%}"
+            if signals:
+                summary += ": " + "; ".join(text for text in signals if text)
             explained.append(
                 (p, Reason("model", title, evidence, score=round(p, 4), summary=summary))
             )
         return explained
+
+
+def _plain(value: float) -> float | int:
+    """A known feature value as JSON shows it: an int when integral."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def negative_medians(matrix: np.ndarray, labels: np.ndarray) -> list[float]:
@@ -187,9 +207,7 @@ def probe_importance(
     classifier: CalibratedClassifierCV, matrix: np.ndarray, baseline: Sequence[float]
 ) -> list[float]:
     """Mean absolute log-odds change when each feature is set to its baseline (on `matrix`)."""
-    every = GradientBoostedModel("importance", "", classifier, baseline, [0.0] * len(baseline))
-    every.probes = np.arange(len(baseline))
-    _, contribution = every.contributions(matrix)
+    _, contribution = GradientBoostedModel("", "", classifier, baseline).contributions(matrix)
     return np.abs(contribution).mean(axis=0).round(6).tolist()
 
 

@@ -94,7 +94,4 @@ def load_model(path: Path) -> GradientBoostedModel:
     if not isinstance(classifier, CalibratedClassifierCV):
         raise ModelArtifactError(f"{path}: not a calibrated classifier")
     baseline = [np.nan if v is None else v for v in metadata["baseline"]]
-    importance = [metadata["importance"][name] for name in MODEL_FEATURES]
-    return GradientBoostedModel(
-        metadata["name"], metadata["version"], classifier, baseline, importance
-    )
+    return GradientBoostedModel(metadata["name"], metadata["version"], classifier, baseline)

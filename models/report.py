@@ -1,7 +1,9 @@
-"""The evaluation report: a Markdown table per slice, a PNG of precision–recall curves, JSON."""
+"""The evaluation report: per profile coverage condition, a Markdown table per slice, a PNG of
+precision–recall curves, and JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,9 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the report is written by servers and CI
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from models.evaluation import SYSTEMS, Figures, SystemScores
+from models.evaluation import SYSTEMS, ConditionResult, Figures
 
 PNG_NAME = "pr_curves.png"
 MARKDOWN_NAME = "evaluation.md"
@@ -29,13 +30,22 @@ _COLUMNS = (
 )
 
 
-def figures_json(results: dict[str, dict[str, Figures]], context: dict[str, Any]) -> dict[str, Any]:
-    """Everything as plain JSON: the context (dataset, model, threshold) and the figures."""
+def figures_json(conditions: Sequence[ConditionResult], context: dict[str, Any]) -> dict[str, Any]:
+    """Everything as plain JSON: the context (dataset, model, threshold) and, per profile
+    coverage condition, what it profiled and the figures of every slice and system."""
     return {
         **context,
-        "slices": {
-            name: {system: asdict(fig) for system, fig in systems.items()}
-            for name, systems in results.items()
+        "conditions": {
+            result.coverage: {
+                "profiles": result.profiles,
+                "transfers": len(result.y),
+                "fraudulent": int(result.y.sum()),
+                "slices": {
+                    name: {system: asdict(fig) for system, fig in systems.items()}
+                    for name, systems in result.figures.items()
+                },
+            }
+            for result in conditions
         },
     }
 
@@ -53,59 +63,103 @@ def _cell(fig: Figures, field: str) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def markdown(results: dict[str, dict[str, Figures]], context: dict[str, Any]) -> str:
-    """The report as Markdown: one table per slice, systems side by side."""
+def summary_rows(conditions: Sequence[ConditionResult], system: str) -> list[list[str]]:
+    """One row per condition: precision, recall, F1, alert rate, rings alerted of `system`,
+    then its recall on each typology (columns as `summary_header`)."""
+    typologies = _typologies(conditions)
+    rows = []
+    for result in conditions:
+        overall = result.figures["overall"].get(system)
+        if overall is None:
+            continue
+        per_typology = [
+            _cell(result.figures[name][system], "recall") if name in result.figures else "–"
+            for name in typologies
+        ]
+        rows.append(
+            [
+                result.coverage,
+                *(_cell(overall, field) for field in _SUMMARY_FIELDS),
+                *per_typology,
+            ]
+        )
+    return rows
+
+
+def summary_header(conditions: Sequence[ConditionResult]) -> list[str]:
+    """Column names of `summary_rows`."""
+    return ["coverage", "precision", "recall", "F1", "alert rate", "rings alerted",
+            *(f"recall {name}" for name in _typologies(conditions))]  # fmt: skip
+
+
+_SUMMARY_FIELDS = ("precision", "recall", "f1", "alert_rate", "rings_alerted")
+
+
+def _typologies(conditions: Sequence[ConditionResult]) -> list[str]:
+    return sorted({name for r in conditions for name in r.figures} - {"overall"})
+
+
+def markdown(conditions: Sequence[ConditionResult], context: dict[str, Any]) -> str:
+    """The report as Markdown: a summary per condition, then one table per condition and
+    slice, systems side by side."""
     lines = ["# fraudwatch evaluation", ""]
     lines += [f"- **{key}**: {value}" for key, value in context.items()]
+    lines += [f"- **profiles, {r.coverage}**: {r.profiles}" for r in conditions]
     lines += [
         "",
         "An alert is a score at or above the alert threshold. A typology's slice is its "
         "fraudulent transfers plus every legitimate one; time to first alert is event time "
-        "from a ring's first fraudulent transfer to its first alerted one.",
+        "from a ring's first fraudulent transfer to its first alerted one. Each profile "
+        "coverage condition replays the data with that view's profiles only.",
         "",
-        f"![precision–recall curves]({PNG_NAME})",
+        "## Summary (combined score)",
+        "",
+        "| " + " | ".join(summary_header(conditions)) + " |",
+        "|---" * len(summary_header(conditions)) + "|",
     ]
-    for name, systems in results.items():
-        present = [s for s in SYSTEMS if s in systems]
-        lines += ["", f"## {name}", "", "| | " + " | ".join(present) + " |"]
-        lines.append("|---" * (len(present) + 1) + "|")
-        for field, label in _COLUMNS:
-            cells = [_cell(systems[s], field) for s in present]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(conditions, "combined")]
+    lines += ["", f"![precision–recall curves]({PNG_NAME})"]
+    for result in conditions:
+        for name, systems in result.figures.items():
+            present = [s for s in SYSTEMS if s in systems]
+            lines += ["", f"## {result.coverage}: {name}", "", "| | " + " | ".join(present) + " |"]
+            lines.append("|---" * (len(present) + 1) + "|")
+            for field, label in _COLUMNS:
+                cells = [_cell(systems[s], field) for s in present]
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plot_pr_curves(y: np.ndarray, scores: SystemScores, path: Path) -> None:
-    """Precision–recall curves of every system on one chart, written as a PNG."""
-    figure, axes = plt.subplots(figsize=(6, 4.5), dpi=110)
-    for system in SYSTEMS:
-        values = scores.of(system)
-        if values is None:
-            continue
-        precision, recall, _ = precision_recall_curve(y, values)
-        axes.plot(recall, precision, label=system, drawstyle="steps-post")
-    axes.set_xlabel("recall")
-    axes.set_ylabel("precision")
-    axes.set_xlim(0, 1.01)
-    axes.set_ylim(0, 1.01)
-    axes.set_title("Precision–recall, all transfers")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower left")
+def plot_pr_curves(conditions: Sequence[ConditionResult], path: Path) -> None:
+    """Precision–recall curves of every system, one chart per condition, as one PNG."""
+    figure, axes_row = plt.subplots(
+        1, len(conditions), figsize=(5 * len(conditions), 4.5), dpi=110, squeeze=False
+    )
+    for axes, result in zip(axes_row[0], conditions, strict=True):
+        for system in SYSTEMS:
+            values = result.scores.of(system)
+            if values is None:
+                continue
+            precision, recall, _ = precision_recall_curve(result.y, values)
+            axes.plot(recall, precision, label=system, drawstyle="steps-post")
+        axes.set_xlabel("recall")
+        axes.set_ylabel("precision")
+        axes.set_xlim(0, 1.01)
+        axes.set_ylim(0, 1.01)
+        axes.set_title(f"profiles: {result.coverage}")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower left")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
 
 
 def write_report(
-    out_dir: Path,
-    results: dict[str, dict[str, Figures]],
-    scores: SystemScores,
-    y: np.ndarray,
-    context: dict[str, Any],
+    out_dir: Path, conditions: Sequence[ConditionResult], context: dict[str, Any]
 ) -> Path:
     """Write the Markdown report and the PNG into `out_dir`; return the Markdown path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot_pr_curves(y, scores, out_dir / PNG_NAME)
+    plot_pr_curves(conditions, out_dir / PNG_NAME)
     report = out_dir / MARKDOWN_NAME
-    report.write_text(markdown(results, context), encoding="utf-8")
+    report.write_text(markdown(conditions, context), encoding="utf-8")
     return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +13,8 @@ import orjson
 import sklearn
 import skops
 
-from models.dataset import (
-    MODEL_FEATURES,
-    DataFiles,
-    FeatureReplay,
-    load_labelled,
-    sha256_of_files,
-)
+from models.coverage import PROFILE_COVERAGES, random_profiles
+from models.dataset import MODEL_FEATURES, FeatureReplay, LabelledSource, sha256_of_files
 from models.feedback import FeedbackSource
 from models.model import (
     GradientBoostedModel,
@@ -28,6 +23,7 @@ from models.model import (
     importance_sample,
     negative_medians,
     probe_importance,
+    unknown_everywhere,
 )
 
 MODEL_NAME = "fraudwatch-gbt"
@@ -41,19 +37,44 @@ class TrainingSet:
     labels: np.ndarray
     files: list[Path]
     feedback_rows: int = 0
+    views: list[str] = field(default_factory=lambda: ["all"])
+    seeds: list[int] = field(default_factory=list)  # of simulated datasets (never evaluate on)
+
+
+# Every training directory is replayed in each of these profile views: with the profiles it
+# has, with one bank's, with none, and with a random half of the accounts' (dropped whole,
+# independently of the label). Whether a profile is there then says nothing about fraud, and
+# one model serves every deployment, from a bank's partial view to a centre with none.
+TRAINING_VIEWS: tuple[str, ...] = (*PROFILE_COVERAGES, "random")
+_RANDOM_KEEP_SHARE = 0.5
 
 
 def load_training_set(
-    directories: Sequence[Path], replay_features: FeatureReplay
+    directories: Sequence[Path],
+    replay_features: FeatureReplay,
+    views: Sequence[str] = TRAINING_VIEWS,
+    seed: int = 7,
 ) -> TrainingSet:
-    """Replay each labelled directory (each from empty state) and stack the rows."""
-    matrices, labels, files = [], [], []
-    for directory in directories:
-        data = load_labelled(directory, replay_features)
-        matrices.append(data.table.columns())
-        labels.append(data.y)
-        files.extend(DataFiles.of(directory).paths)
-    return TrainingSet(np.vstack(matrices), np.concatenate(labels), files)
+    """Replay each labelled directory in each profile view (each from empty state) and stack
+    the rows."""
+    matrices, labels, files, seeds = [], [], [], []
+    for number, directory in enumerate(directories):
+        source = LabelledSource(directory, replay_features)
+        if source.labels.seed is not None:
+            seeds.append(source.labels.seed)
+        for view in views:
+            profiles = (
+                random_profiles(source.profiles, source.banks, _RANDOM_KEEP_SHARE, seed + number)
+                if view == "random"
+                else source.view(view)
+            )
+            data = source.replay(profiles)
+            matrices.append(data.table.columns())
+            labels.append(data.y)
+        files.extend(source.files.paths)
+    return TrainingSet(
+        np.vstack(matrices), np.concatenate(labels), files, views=list(views), seeds=seeds
+    )
 
 
 def add_feedback(
@@ -103,7 +124,7 @@ def train_model(
     sample = training.matrix[importance_sample(training.labels, seed)]
     importance = probe_importance(classifier, sample, baseline)
     model = GradientBoostedModel(
-        name, version or f"s{seed}-{data_sha256[:8]}", classifier, baseline, importance
+        name, version or f"s{seed}-{data_sha256[:8]}", classifier, baseline
     )
     metadata: dict[str, Any] = {
         "seed": seed,
@@ -113,10 +134,13 @@ def train_model(
             "sha256": data_sha256,
             "rows": len(training.labels),
             "positives": int(training.labels.sum()),
+            "profile_views": training.views,
+            "simulation_seeds": training.seeds,
             "feedback_rows": training.feedback_rows,
             "feedback_sha256": feedback_sha256,
         },
         "importance": dict(zip(MODEL_FEATURES, importance, strict=True)),
+        "unlearned_features": [MODEL_FEATURES[c] for c in unknown_everywhere(training.matrix)],
         "prediction_fingerprint": prediction_fingerprint(model, sample),
         "libraries": {
             "scikit-learn": sklearn.__version__,

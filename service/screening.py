@@ -63,7 +63,7 @@ def screen_transfers(
     facts = dry_run.facts(replies[: dry_run.replies])
     listed = context.lists.hits(transfers, lists)
     features = [
-        derive_features(t, f.payer, f.payee, f.entities, hits)
+        derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms)
         for t, f, hits in zip(transfers, facts, listed, strict=True)
     ]
     verdicts = scorer.assess(transfers, features)

@@ -1,21 +1,25 @@
-"""`fraudwatch backtest` (CONTRACT.md §4): replay a file through rules, features and model.
+"""`fraudwatch backtest` and `warmup` (CONTRACT.md §4): replay a file through rules, features
+and model.
 
-The replay runs the worker's own `BatchProcessor` on the in-memory state store, so it raises
-exactly the alerts the streaming worker raises for the same events in the same order. Lines
-that break the contract are counted by reason, as the worker's dead-letter topic would be.
+The replay runs the worker's own `BatchProcessor`: on the in-memory state store for a
+backtest, which therefore raises exactly the alerts the streaming worker raises for the same
+events in the same order; on the live (Redis) state for a warm-up, which loads history into it
+and only counts the alerts it would have raised. Lines that break the contract are counted by
+reason, as the worker's dead-letter topic would be.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from models.alerts import alert_encoder
+from models.alerts import Alert, StoredAlert, alert_encoder
 from models.scorer import Scorer
 from streams.replay import DEFAULT_BATCH_SIZE, replay
+from streams.state.base import StateStore
 
 
 @dataclass
@@ -31,12 +35,12 @@ class BacktestSummary:
     top_rules: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
-    def lines(self) -> list[str]:
-        """A human-readable summary."""
+    def lines(self, alerts_label: str = "alerts") -> list[str]:
+        """A human-readable summary (`alerts_label` names the alert count)."""
         rate = self.alerts / self.transfers if self.transfers else 0.0
         out = [
             f"transfers scored: {self.transfers} ({self.redeliveries} repeated ids ignored)",
-            f"alerts: {self.alerts} ({rate:.2%} of transfers)",
+            f"{alerts_label}: {self.alerts} ({rate:.2%} of transfers)",
         ]
         if self.severities:
             out.append("by severity: " + _counts(self.severities))
@@ -57,17 +61,41 @@ def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{key} {n}" for key, n in counter.most_common())
 
 
+class CountingAlertSink:
+    """Keeps no alerts, only which ids were raised (so each counts once): a warm-up raises
+    nothing, it only says what it would have raised."""
+
+    def __init__(self) -> None:
+        self.alert_ids: set[str] = set()
+
+    def put_alerts(
+        self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
+    ) -> list[StoredAlert]:
+        """Note each alert's id; each as given, new if its id was not seen before."""
+        stored = []
+        for alert in alerts:
+            stored.append(StoredAlert(alert.alert_id not in self.alert_ids, alert))
+            self.alert_ids.add(alert.alert_id)
+        return stored
+
+
 def run_backtest(
     transfers: Iterable[bytes],
     profiles: Iterable[bytes],
     scorer: Scorer,
-    out: BinaryIO,
+    out: BinaryIO | None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    store: StateStore | None = None,
 ) -> BacktestSummary:
-    """Replay the lines, write each new alert as one JSON line to `out`, and summarise."""
+    """Replay the lines (on a fresh in-memory state unless `store` is given), write each new
+    alert as one JSON line to `out` (or only count it when `out` is None), and summarise."""
     summary = BacktestSummary()
     began = time.perf_counter()
-    for outcome in replay(transfers, profiles, scorer=scorer, batch_size=batch_size):
+    sink = None if out is not None else CountingAlertSink()
+    batches = replay(
+        transfers, profiles, store=store, scorer=scorer, sink=sink, batch_size=batch_size
+    )
+    for outcome in batches:
         summary.transfers += outcome.first_deliveries
         summary.redeliveries += outcome.redeliveries
         for rejected in outcome.rejected:
@@ -76,7 +104,8 @@ def run_backtest(
             else:
                 summary.invalid[rejected.code] += 1
         for alert in outcome.new_alerts:
-            out.write(alert_encoder.encode(alert) + b"\n")
+            if out is not None:
+                out.write(alert_encoder.encode(alert) + b"\n")
             summary.alerts += 1
             summary.severities[alert.severity] += 1
             summary.top_rules[alert.reasons[0].rule if alert.reasons else "none"] += 1

@@ -222,7 +222,7 @@ class BatchProcessor:
             else [0] * len(outcome.transfers)
         )
         outcome.features = [
-            derive_features(t, f.payer, f.payee, f.entities, hits)
+            derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms)
             for t, f, hits in zip(outcome.transfers, facts, listed, strict=True)
         ]
         outcome.first_deliveries = sum(f.first_delivery for f in facts)

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=CST)
+# Longer than the cold-start week (models.features.COLD_START_MS).
+HISTORY = timedelta(days=8)
 
 
 def event(tid: str, src: str, dst: str, at: datetime, amount: str, **extra: object) -> dict:
@@ -19,13 +21,22 @@ def event(tid: str, src: str, dst: str, at: datetime, amount: str, **extra: obje
 
 
 def fan_out_ring(prefix: str = "ring", payees: int = 12, start: datetime = T0) -> list[dict]:
-    """A victim pays a mule, which splits the money across many new payees within minutes."""
-    events = [event(f"{prefix}-in", f"{prefix}-victim", f"{prefix}-mule", start, "120000.00")]
+    """A victim pays a mule, which splits the money across many new payees within minutes
+    (one every 30 seconds, as a mule app session does).
+
+    An ordinary payment a week and a day earlier comes first: fraudwatch has been observing
+    for over a week (as after `fraudwatch warmup`), so whether a payee is new is known.
+    """
+    events = [
+        event(f"{prefix}-history", f"{prefix}-neighbour", f"{prefix}-grocer",
+              start - HISTORY, "86.50"),
+        event(f"{prefix}-in", f"{prefix}-victim", f"{prefix}-mule", start, "120000.00"),
+    ]  # fmt: skip
     for i in range(payees):
         events.append(
             event(f"{prefix}-out-{i}", f"{prefix}-mule", f"{prefix}-layer2-{i}",
-                  start + timedelta(minutes=3 + 2 * i), "9900.00", device_id=f"{prefix}-dev",
-                  phone="+8613800138000", ip="203.0.113.9")
+                  start + timedelta(minutes=3, seconds=30 * i), "9900.00",
+                  device_id=f"{prefix}-dev", phone="+8613800138000", ip="203.0.113.9")
         )  # fmt: skip
     return events
 
@@ -82,3 +93,35 @@ def background(seed: int, count: int, accounts: int = 300) -> list[dict]:
 def as_jsonl(events: list[dict]) -> bytes:
     """JSON Lines bytes of the events."""
     return b"".join(json.dumps(e).encode() + b"\n" for e in events)
+
+
+def ordinary_p2p(
+    seed: int, count: int = 200, accounts: int = 40, sessions: bool = False
+) -> list[dict]:
+    """Everyday person-to-person payments within one day (09:00-18:00): friends and
+    colleagues paying each other 50-950, each account paying and being paid several times.
+    With `sessions`, each payer's own device, phone and IP; without, none (a bank need not
+    send them)."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(count):
+        at = T0 + timedelta(seconds=rng.randrange(9 * 3600))
+        src, dst = rng.sample(range(accounts), 2)
+        extra: dict[str, object] = {}
+        if sessions:
+            extra = {"device_id": f"phone-{src}", "phone": f"+86139{src:08d}",
+                     "ip": f"10.7.{src}.20"}  # fmt: skip
+        events.append(
+            event(f"p2p-{seed}-{i}", f"friend-{src:02d}", f"friend-{dst:02d}", at,
+                  f"{rng.randint(50, 950)}.00", **extra)
+        )  # fmt: skip
+    return sorted(events, key=lambda e: str(e["ts"]))
+
+
+def ordinary_profiles(accounts: int = 40) -> list[dict]:
+    """Profiles of `ordinary_p2p`'s accounts: personal, opened in 2019, holders in their 40s."""
+    return [
+        {"account_id": f"friend-{a:02d}", "opened_at": "2019-05-01T10:00:00+08:00",
+         "kind": "personal", "holder_birth_year": 1983}
+        for a in range(accounts)
+    ]  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from models.simulator.config import BANKS
+from models.simulator.config import BANK_SHARES, BANKS, OWN_BANK
 from models.simulator.formatting import format_ts
 
 KIND_PERSONAL, KIND_BUSINESS, KIND_EXTERNAL = 0, 1, 2
@@ -116,11 +116,17 @@ class AccountTable:
         home_ip: int,
         customer: str | None = None,
         id_prefix: str = "card",
+        bank: str | None = None,
     ) -> int:
-        """Append one account and return its index."""
+        """Append one account and return its index (at a bank drawn by market share unless
+        `bank` names one; externals belong to none)."""
         index = len(self.ids)
         self.ids.append(self._unique_id(id_prefix))
-        self.bank.append(self.rnd.choice(BANKS) if kind != KIND_EXTERNAL else "")
+        if kind == KIND_EXTERNAL:
+            bank = ""
+        elif bank is None:
+            bank = self.rnd.choices(BANKS, BANK_SHARES)[0]
+        self.bank.append(bank)
         self.kind.append(kind)
         self.opened_ms.append(opened_ms)
         self.birth_year.append(birth_year)
@@ -156,6 +162,16 @@ class AccountTable:
         if self.phone[index] != NONE:
             doc["phone"] = phones[self.phone[index]]
         return doc
+
+    def profiled_indices(self, coverage: str) -> list[int]:
+        """Customer accounts with a profile under `coverage` (`all`, `own-bank`, `none`),
+        ordered by account id."""
+        if coverage == "none":
+            return []
+        customers = self.customer_indices()
+        if coverage == "own-bank":
+            return [i for i in customers if self.bank[i] == OWN_BANK]
+        return customers
 
     def customer_indices(self) -> list[int]:
         """Indices of customer accounts (externals excluded), ordered by account id."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from models.coverage import PROFILE_COVERAGES
+
 CN_TZ = timezone(timedelta(hours=8))
 DEFAULT_START = datetime(2026, 3, 1, tzinfo=CN_TZ)
 
@@ -67,6 +69,17 @@ MEMOS: tuple[str, ...] = (
 ) = range(len(MEMOS))
 
 BANKS: tuple[str, ...] = ("ICBC", "CCB", "ABC", "BOC", "BOCOM", "CMB", "PSBC", "CITIC", "SPDB")
+# The bank whose view `--profile-coverage own-bank` gives: it holds about a quarter of the
+# customers (a bank's own customers are often 10-40 % of the accounts in its stream).
+OWN_BANK = BANKS[0]
+BANK_SHARES: tuple[float, ...] = (0.25,) + (0.75 / (len(BANKS) - 1),) * (len(BANKS) - 1)
+
+# `PROFILE_COVERAGES` (models.coverage): which accounts the written `accounts.jsonl` profiles:
+# every customer, only the own bank's customers, or none (an anti-fraud centre that aggregates
+# banks may have no profiles at all).
+# Fraudulent share of all transfers: banks see well under 1 %, so the default is near that;
+# evaluation needs enough rings, so run more accounts, days or seeds rather than raise it.
+DEFAULT_FRAUD_SHARE = 0.001
 
 TYPOLOGIES: dict[str, str] = {
     "mule_chain": "scam victims pay 'two cards' mules that pass the money through 1-3 layers "
@@ -94,6 +107,17 @@ class SimulationConfig:
     accounts: int = 20_000
     days: int = 7
     start: datetime = field(default=DEFAULT_START)
+    fraud_share: float = DEFAULT_FRAUD_SHARE
+    profile_coverage: str = "all"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.fraud_share < 0.5:
+            raise ValueError(f"fraud share must be in [0, 0.5), got {self.fraud_share}")
+        if self.profile_coverage not in PROFILE_COVERAGES:
+            raise ValueError(
+                f"profile coverage must be one of {', '.join(PROFILE_COVERAGES)}, "
+                f"got {self.profile_coverage!r}"
+            )
 
     @property
     def start_ms(self) -> int:

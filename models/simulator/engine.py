@@ -13,16 +13,21 @@ import numpy as np
 from models.simulator import laundering, scams
 from models.simulator.accounts import AccountTable, EntityPool
 from models.simulator.business import add_business
-from models.simulator.config import MS_PER_DAY, MS_PER_SECOND, TYPOLOGIES, SimulationConfig
+from models.simulator.config import (
+    MS_PER_DAY,
+    MS_PER_SECOND,
+    OWN_BANK,
+    TYPOLOGIES,
+    SimulationConfig,
+)
 from models.simulator.formatting import format_ts, transfer_id
+from models.simulator.lookalikes import add_lookalikes
 from models.simulator.population import build_population
 from models.simulator.retail import add_retail
 from models.simulator.rings import PRETEXTS, FraudWorld, Ring
 from models.simulator.traffic import COLUMNS, Calendar, Columns, Ledger, change_devices
 from models.simulator.writer import iter_transfer_dicts
 
-# Rings per account-day at the default mix: about 0.5-1 % of transfers end up fraudulent.
-RING_RATE = 4.0e-4
 _ALL_PRETEXTS = tuple(PRETEXTS)
 _BIG_MONEY = ("investment", "romance", "elderly_pension")
 # typology → (share of rings, builder, pretexts its victims fall for)
@@ -46,20 +51,23 @@ def ring_id(index: int) -> str:
     return f"ring-{index:05d}"
 
 
-def add_rings(world: FraudWorld, counts: dict[str, int], days: int) -> None:
-    """Create `counts[typology]` rings of each typology, starting at random times."""
+def add_rings(world: FraudWorld, target_events: int, days: int) -> None:
+    """Create rings, starting at random times, until they made `target_events` transfers:
+    first one of each typology (in random order), then typologies drawn by their share."""
     span = max(MS_PER_DAY // 2, (days - 1) * MS_PER_DAY)
-    for typology, count in counts.items():
+    first_round = list(MIX)
+    world.rnd.shuffle(first_round)
+    names, shares = list(MIX), [share for share, _, _ in MIX.values()]
+    while len(world.events) < target_events:
+        typology = first_round.pop() if first_round else world.rnd.choices(names, shares)[0]
         _, build, pretexts = MIX[typology]
-        for _ in range(count):
-            t0 = world.start_ms + world.rnd.randrange(span)
-            build(Ring(world, typology, t0, world.rnd.choice(pretexts)))
+        t0 = world.start_ms + world.rnd.randrange(span)
+        build(Ring(world, typology, t0, world.rnd.choice(pretexts)))
 
 
-def ring_counts(accounts: int, days: int) -> dict[str, int]:
-    """Rings per typology for a run; at least one of each, so every typology is labelled."""
-    expected = RING_RATE * accounts * days
-    return {name: max(1, round(share * expected)) for name, (share, _, _) in MIX.items()}
+def fraud_target(background_events: int, fraud_share: float) -> int:
+    """Fraudulent transfers that make `fraud_share` of all, next to the background."""
+    return round(background_events * fraud_share / (1.0 - fraud_share))
 
 
 def fraud_columns(world: FraudWorld) -> Columns:
@@ -94,8 +102,12 @@ class Simulation:
 
     @cached_property
     def accounts(self) -> list[dict[str, object]]:
-        """Contract §2 profiles of every customer account, mules included, ordered by id."""
-        return [self.table.profile(i, self.entities.phones) for i in self.table.customer_indices()]
+        """Contract §2 profiles of the customer accounts the configured coverage profiles
+        (mules included like anyone else), ordered by id."""
+        return [
+            self.table.profile(i, self.entities.phones)
+            for i in self.table.profiled_indices(self.config.profile_coverage)
+        ]
 
 
 def _delivery_order(g: np.random.Generator, ts: np.ndarray) -> np.ndarray:
@@ -143,6 +155,8 @@ def _labels(
             accounts[table.ids[account]] = {"ring": ring_id(index), "role": role}
     return {
         "seed": config.seed,
+        "own_bank": OWN_BANK,
+        "profile_coverage": config.profile_coverage,
         "typologies": {
             name: {"description": text, "rings": ring_totals[name], "transfers": per_typology[name]}
             for name, text in TYPOLOGIES.items()
@@ -163,11 +177,13 @@ def simulate(config: SimulationConfig) -> Simulation:
     ledger = Ledger()
     add_retail(g, pop, cal, ledger)
     add_business(g, pop, cal, ledger)
+    add_lookalikes(g, pop, cal, ledger)
     background = ledger.columns()
     change_devices(g, pop, background, start, end)
 
     world = FraudWorld(pop, random.Random(int(seeds[2].generate_state(1)[0])), start, end)
-    add_rings(world, ring_counts(config.accounts, config.days), config.days)
+    in_window = int(((background["ts"] >= start) & (background["ts"] < end)).sum())
+    add_rings(world, fraud_target(in_window, config.fraud_share), config.days)
     fraud = fraud_columns(world)
 
     cols = {name: np.concatenate([background[name], fraud[name]]) for name in COLUMNS}

@@ -23,6 +23,7 @@ from models.simulator.business import add_business
 from models.simulator.config import CN_TZ, DEFAULT_START, MS_PER_DAY, TYPOLOGIES
 from models.simulator.engine import MIX
 from models.simulator.formatting import format_ts
+from models.simulator.lookalikes import add_lookalikes
 from models.simulator.population import build_population
 from models.simulator.retail import add_retail
 from models.simulator.rings import FraudWorld, Ring
@@ -72,6 +73,7 @@ def _live_world(seed: int, accounts: int) -> _LiveWorld:
     cal = Calendar.of(start, _TEMPLATE_DAYS)
     add_retail(g, pop, cal, ledger)
     add_business(g, pop, cal, ledger)
+    add_lookalikes(g, pop, cal, ledger)
     background = ledger.columns()
     change_devices(g, pop, background, start, start + _TEMPLATE_DAYS * MS_PER_DAY)
     order = np.argsort(background["ts"], kind="stable")

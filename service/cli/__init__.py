@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "service.cli.keys_cmd",
     "service.cli.watchlist_cmd",
     "service.cli.model_cmd",
+    "service.cli.warmup_cmd",
     "service.cli.purge_cmd",
 )
 

@@ -6,7 +6,7 @@ import argparse
 import gzip
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -15,7 +15,7 @@ from service.settings import Settings
 Runner = Callable[[argparse.Namespace], int]
 
 
-def _friendly(run: Runner) -> Runner:
+def friendly_errors(run: Runner) -> Runner:
     """Report bad input (missing files, refused models, bad feedback) in one line, exit 2."""
 
     def guarded(args: argparse.Namespace) -> int:
@@ -58,57 +58,91 @@ def _train(args: argparse.Namespace) -> int:
         f"wrote {args.out} ({saved['artifact_bytes']} bytes) and its metadata\n"
         f"prediction fingerprint {saved['prediction_fingerprint']}"
     )
+    if saved["unlearned_features"]:
+        print(
+            "features unknown in every training row, so not learnt: "
+            + ", ".join(saved["unlearned_features"])
+            + " (whether a payee is new is unknown in the first week of observation: "
+            "train on more than a week of history)"
+        )
     return 0
 
 
 def _evaluate_figures(model: Any, directory: Path) -> dict[str, Any]:
-    """Overall figures of each system on a held-out directory (recorded in the artifact)."""
-    from models.dataset import load_labelled
-    from models.evaluation import evaluate, score_dataset
+    """Overall figures of each system on a held-out directory, per profile coverage condition
+    (recorded in the artifact)."""
+    from models.coverage import PROFILE_COVERAGES
+    from models.dataset import LabelledSource
+    from models.evaluation import evaluate_conditions
     from service.wiring import load_rules
     from streams.replay import replay_features
 
     settings = Settings()
-    data = load_labelled(directory, replay_features)
-    scores = score_dataset(data, load_rules(settings), model, settings.model_weight)
-    overall = evaluate(data, scores, settings.alert_threshold)["overall"]
+    conditions = evaluate_conditions(
+        [LabelledSource(directory, replay_features)],
+        PROFILE_COVERAGES,
+        load_rules(settings),
+        model,
+        settings.model_weight,
+        settings.alert_threshold,
+    )
     return {
         "dataset": directory.name,
         "threshold": settings.alert_threshold,
         "model_weight": settings.model_weight,
-        **{system: vars(fig) for system, fig in overall.items()},
+        "conditions": {
+            result.coverage: {
+                "profiles": result.profiles,
+                **{system: vars(fig) for system, fig in result.figures["overall"].items()},
+            }
+            for result in conditions
+        },
     }
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from models.dataset import load_labelled
-    from models.evaluation import evaluate, score_dataset
+    from models.coverage import parse_coverages
+    from models.dataset import LabelledSource
+    from models.evaluation import evaluate_conditions
     from models.registry import load_model
     from models.report import figures_json, write_report
     from service.wiring import load_rules
     from streams.replay import replay_features
 
     settings = Settings()
+    coverages = parse_coverages(args.profile_coverage)
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
-    data = load_labelled(args.data_dir, replay_features)
-    scores = score_dataset(data, load_rules(settings), model, settings.model_weight)
-    results = evaluate(data, scores, settings.alert_threshold)
+    sources = [LabelledSource(directory, replay_features) for directory in args.data_dirs]
+    conditions = evaluate_conditions(
+        sources,
+        coverages,
+        load_rules(settings),
+        model,
+        settings.model_weight,
+        settings.alert_threshold,
+    )
     context = {
-        "dataset": str(args.data_dir),
+        "dataset": ", ".join(str(directory) for directory in args.data_dirs),
         "model": f"{model.name} {model.version}" if model else "none",
         "alert_threshold": settings.alert_threshold,
         "model_weight": settings.model_weight,
-        "transfers": len(data.y),
-        "fraudulent": int(data.y.sum()),
     }
     if args.out:
-        report = write_report(args.out, results, scores, data.y, context)
+        report = write_report(args.out, conditions, context)
         print(f"wrote {report}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
-        print(json.dumps(figures_json(results, context), indent=2))
-    else:
-        _print_table(results)
+        print(json.dumps(figures_json(conditions, context), indent=2))
+        return 0
+    for result in conditions:
+        fraudulent = int(result.y.sum())
+        print(
+            f"profile coverage {result.profiles}; {len(result.y):,} transfers, "
+            f"{fraudulent:,} fraudulent ({fraudulent / max(1, len(result.y)):.3%})"
+        )
+        _print_table(result.figures)
+        print()
+    _print_summary(conditions)
     return 0
 
 
@@ -123,6 +157,22 @@ def _print_table(results: dict[str, Any]) -> None:
                 f"{fig.pr_auc:>8.3f}{fig.alert_rate:>9.2%}"
                 f"{f'{fig.rings_alerted}/{fig.rings}':>8}{'–' if ttfa is None else ttfa:>9}"
             )
+
+
+def _print_summary(conditions: Sequence[Any]) -> None:
+    """Each condition side by side: the combined score's figures, then its recall per
+    typology (typologies down, conditions across)."""
+    from models.report import summary_header, summary_rows
+
+    rows = summary_rows(conditions, "combined")
+    if not rows:
+        return
+    header = summary_header(conditions)
+    width = max(len(name) for name in header) + 2
+    print("summary, combined score:")
+    print(f"{'coverage':<{width}}" + "".join(f"{row[0]:>10}" for row in rows))
+    for i, name in enumerate(header[1:], start=1):
+        print(f"{name:<{width}}" + "".join(f"{row[i]:>10}" for row in rows))
 
 
 def _open_output(path: Path) -> BinaryIO:
@@ -189,21 +239,37 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="a held-out labelled dataset whose figures go into the metadata",
     )
-    train.set_defaults(run=_friendly(_train))
+    train.set_defaults(run=friendly_errors(_train))
 
     evaluate = subparsers.add_parser(
         "evaluate",
         help="measure rules, model and combined score on a labelled dataset",
         description="Precision, recall, F1, PR-AUC, alert rate and time to first alert, "
-        "overall and per typology, for rules alone, model alone and combined.",
+        "overall and per typology, for rules alone, model alone and combined, under each "
+        "profile coverage condition.",
     )
-    evaluate.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    evaluate.add_argument(
+        "data_dirs",
+        type=Path,
+        nargs="+",
+        metavar="DATA_DIR",
+        help="labelled dataset directories (several: their figures are pooled, e.g. held-out "
+        "seeds)",
+    )
+    evaluate.add_argument(
+        "--profile-coverage",
+        default="all",
+        metavar="LIST",
+        help="comma-separated profile coverage conditions to replay the data in: all (every "
+        "profile), own-bank (the profiles of the bank with the most accounts, or "
+        "labels.json's own_bank), none (default: all)",
+    )
     evaluate.add_argument("--model", type=Path, help="model file (default: FRAUDWATCH_MODEL_PATH)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument(
         "--out", type=Path, metavar="REPORT_DIR", help="write evaluation.md and pr_curves.png here"
     )
-    evaluate.set_defaults(run=_friendly(_evaluate))
+    evaluate.set_defaults(run=friendly_errors(_evaluate))
 
     backtest = subparsers.add_parser(
         "backtest",
@@ -225,4 +291,4 @@ def register(subparsers: Any) -> None:
         help="account profiles, applied before the transfers",
     )
     backtest.add_argument("--batch-size", type=int, default=500, help=argparse.SUPPRESS)
-    backtest.set_defaults(run=_friendly(_backtest))
+    backtest.set_defaults(run=friendly_errors(_backtest))

@@ -8,8 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from models.coverage import PROFILE_COVERAGES
 from models.simulator import DEFAULT_START, SimulationConfig, simulate, write_simulation
-from models.simulator.config import CN_TZ
+from models.simulator.config import CN_TZ, DEFAULT_FRAUD_SHARE, OWN_BANK
 
 
 def _start(value: str) -> datetime:
@@ -28,10 +29,25 @@ def _positive(value: str) -> int:
     return number
 
 
+def _share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0 <= share < 0.5:
+        raise argparse.ArgumentTypeError("must be at least 0 and below 0.5 (e.g. 0.001)")
+    return share
+
+
 def run(args: argparse.Namespace) -> int:
     """Simulate and write transfers.jsonl.gz, accounts.jsonl and labels.json to --out."""
     config = SimulationConfig(
-        seed=args.seed, accounts=args.accounts, days=args.days, start=args.start
+        seed=args.seed,
+        accounts=args.accounts,
+        days=args.days,
+        start=args.start,
+        fraud_share=args.fraud_share,
+        profile_coverage=args.profile_coverage,
     )
     began = time.perf_counter()
     sim = simulate(config)
@@ -40,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     total = int(sim.rank.size)
     print(
         f"wrote {total} transfers ({fraud} fraudulent, {fraud / max(total, 1):.2%}), "
-        f"{len(sim.accounts)} accounts, {len(sim.labels['rings'])} rings "
-        f"to {args.out} in {time.perf_counter() - began:.1f} s"
+        f"{len(sim.labels['rings'])} rings; profiles for {len(sim.accounts)} of "
+        f"{len(sim.table)} accounts ({config.profile_coverage}) to {args.out} "
+        f"in {time.perf_counter() - began:.1f} s"
     )
     return 0
 
@@ -62,5 +79,19 @@ def register(subparsers: Any) -> None:
         type=_start,
         default=DEFAULT_START,
         help="first simulated day, ISO date (default 2026-03-01, China Standard Time)",
+    )
+    parser.add_argument(
+        "--fraud-share",
+        type=_share,
+        default=DEFAULT_FRAUD_SHARE,
+        help=f"fraudulent share of the transfers (default {DEFAULT_FRAUD_SHARE}, near what "
+        "banks see; run more accounts, days or seeds for more rings)",
+    )
+    parser.add_argument(
+        "--profile-coverage",
+        choices=PROFILE_COVERAGES,
+        default="all",
+        help=f"which accounts get a profile in accounts.jsonl: every customer, only those of "
+        f"one bank ({OWN_BANK}, about a quarter), or none (default all)",
     )
     parser.set_defaults(run=run)

@@ -22,6 +22,10 @@ parity test and the golden tables in tests/state_golden.py hold them equal):
   entity accounts older than 7 days and an hour before the event week began, once a week;
   an entity's per-transfer facts past the dedupe horizon once a week and at every transfer
   whose event time is a multiple of 64 ms (a redelivery after that counts afresh).
+- observation starts at the event time of the first transfer ever applied, recorded once and
+  never moved (on Redis, one key outside every account's slot, `spec.OBSERVED_SINCE`, set in
+  the batch's pipeline: the per-account functions never read it, so each still touches one
+  slot).
 """
 
 from __future__ import annotations
@@ -41,12 +45,15 @@ ENTITY_KINDS = ("device", "phone", "ip")
 
 
 class TransferFacts(NamedTuple):
-    """Facts about one transfer, and whether this delivery was its first."""
+    """Facts about one transfer, whether this delivery was its first, and when the state began
+    observing (the event time of the first transfer it ever applied; for a dry run on empty
+    state, the first transfer's own)."""
 
     payer: PayerFacts
     payee: PayeeFacts
     entities: EntityFacts
     first_delivery: bool
+    observed_since_ms: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,6 +201,7 @@ class MemoryStateStore:
         self._limits = limits or StateLimits()
         self._accounts: dict[str, _Account] = {}
         self._entities: dict[str, _Entity] = {}
+        self._observed_since = UNKNOWN
 
     def _account(self, account_id: str) -> _Account:
         account = self._accounts.get(account_id)
@@ -221,7 +222,9 @@ class MemoryStateStore:
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """Apply each transfer in order; see `streams.state.base` for the semantics."""
-        return [self._transfer(t, dry=False) for t in transfers]
+        if transfers and self._observed_since == UNKNOWN:
+            self._observed_since = transfers[0].ts_ms
+        return [self._transfer(t, self._observed_since, dry=False) for t in transfers]
 
     def prepare_transfers(self, transfers: Sequence[Transfer]) -> ImmediateTransfers:
         """The transfers, applied when sent (nothing here to wait for)."""
@@ -229,9 +232,13 @@ class MemoryStateStore:
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing."""
-        return [self._transfer(t, dry=True) for t in transfers]
+        if not transfers:
+            return []
+        observed = self._observed_since
+        since = transfers[0].ts_ms if observed == UNKNOWN else observed
+        return [self._transfer(t, since, dry=True) for t in transfers]
 
-    def _transfer(self, transfer: Transfer, *, dry: bool) -> TransferFacts:
+    def _transfer(self, transfer: Transfer, observed_since_ms: int, *, dry: bool) -> TransferFacts:
         spec.check_storable(transfer.ts_ms)
         device, phone, ip = self._hasher.entities_of(transfer)
         first = transfer.transfer_id not in self._account(transfer.src_account).payer_facts
@@ -244,6 +251,7 @@ class MemoryStateStore:
                 self._apply_entity("ip", ip, transfer, dry),
             ),
             first,
+            observed_since_ms,
         )
 
     def _apply_payer(self, t: Transfer, device: str | None, dry: bool) -> PayerFacts:

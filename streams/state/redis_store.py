@@ -96,6 +96,11 @@ class RedisStateStore:
         if not self._loaded:
             self.load_functions()
 
+    def observed_since(self) -> int | None:
+        """When observation began (the first event time applied), or None before any."""
+        value = self._redis.get(keys.OBSERVED_SINCE_KEY)
+        return None if value is None else int(value)
+
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
         """Merge profile fields into each account's meta hash, in one round trip."""
         if not profiles:
@@ -163,24 +168,34 @@ class RedisStateStore:
     def _calls(
         self, transfers: Sequence[Transfer], dry: bool
     ) -> tuple[list[Command], PendingFacts]:
-        """The function calls of a batch, in order, and how to read their replies."""
+        """The calls of a batch, in order, and how to read their replies: first when
+        observation began (a batch that applies sets it to its first transfer's time unless it
+        is set; a dry run only reads it), then each transfer's function calls."""
         suffix = "_peek" if dry else ""
         payer, payee, entity = (self.library.name(n + suffix) for n in ("payer", "payee", "entity"))
-        commands: list[Command] = []
+        calls: list[Command] = []
         presence: list[tuple[bool, bool, bool]] = []
         for t in transfers:
             spec.check_storable(t.ts_ms)
             entities = self._hasher.entities_of(t)
-            commands.append(_payer_call(payer, t, entities))
-            commands.append(_payee_call(payee, t))
+            calls.append(_payer_call(payer, t, entities))
+            calls.append(_payee_call(payee, t))
             for kind, pseudonym in zip(ENTITY_KINDS, entities, strict=True):
                 if pseudonym is not None:
-                    commands.append(_entity_call(entity, kind, pseudonym, t))
+                    calls.append(_entity_call(entity, kind, pseudonym, t))
             presence.append((entities[0] is not None, entities[1] is not None,
                              entities[2] is not None))  # fmt: skip
+        if not transfers:
+            return [], PendingFacts(presence, UNKNOWN)
         if dry:
-            commands = [("FCALL_RO", *command[1:]) for command in commands]
-        return commands, PendingFacts(presence)
+            calls = [("FCALL_RO", *call[1:]) for call in calls]
+        first_ts = str(transfers[0].ts_ms)
+        observed: Command = (
+            ("GET", keys.OBSERVED_SINCE_KEY)
+            if dry
+            else ("SET", keys.OBSERVED_SINCE_KEY, first_ts, "NX", "GET")
+        )
+        return [observed, *calls], PendingFacts(presence, transfers[0].ts_ms)
 
 
 _PAYER_FORMAT = struct.Struct(spec.PAYER.wire_format)
@@ -243,19 +258,26 @@ class SentCalls:
 
 @dataclass(frozen=True, slots=True)
 class PendingFacts:
-    """The calls queued for a batch, per transfer which entities it carried."""
+    """The commands queued for a batch: the observation start's, then per transfer the calls
+    of its payer, payee and the entities it carried."""
 
     entity_presence: list[tuple[bool, bool, bool]]
+    first_ts_ms: int  # where observation begins if no batch began it before
 
     @property
     def replies(self) -> int:
-        """How many pipeline replies the queued calls produce."""
-        return sum(2 + sum(present) for present in self.entity_presence)
+        """How many pipeline replies the queued commands produce."""
+        if not self.entity_presence:
+            return 0
+        return 1 + sum(2 + sum(present) for present in self.entity_presence)
 
     def facts(self, replies: list[Any]) -> list[TransferFacts]:
-        """Each transfer's facts, from the replies of the queued calls."""
+        """Each transfer's facts, from the replies of the queued commands."""
+        if not self.entity_presence:
+            return []
+        observed = self.first_ts_ms if replies[0] is None else int(replies[0])
         results = []
-        position = 0
+        position = 1
         for presence in self.entity_presence:
             first_flag, packed = replies[position]
             payer = payer_facts(packed)
@@ -268,5 +290,7 @@ class PendingFacts:
                     position += 1
                 else:
                     counts.append(UNKNOWN)
-            results.append(TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag)))
+            results.append(
+                TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag), observed)
+            )
         return results

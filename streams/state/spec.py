@@ -15,6 +15,9 @@ Per account (hash tag `{a:<account>}`, one Redis Cluster slot):
 Per device / phone / IP (hash tag `{e:<kind>:<pseudonym>}`): `accounts`, one sorted set of the
 payer accounts by last time seen, one marker member (`ENTITY_MARKER`) and the facts each
 transfer got, kept in the set itself for the dedupe horizon (`entity_facts_score`).
+Global: `OBSERVED_SINCE`, when observation began (the event time of the first transfer ever
+applied), set once by the batch's pipeline (SET NX GET; a dry run only reads it) in its own
+slot: no state function reads it, so each still touches one owner's slot.
 
 `SCRIPTS` names each state function's keys, arguments and the order of the facts it returns;
 `streams/state/functions.py` turns them into the Lua bindings and checks the bodies against
@@ -44,6 +47,9 @@ BAND_SPAN = 2**44
 # Hour buckets kept per direction: the 24 hours a sum reads, plus room for late events.
 BUCKET_HOURS = 27
 
+
+# When observation began (see above): one global key.
+OBSERVED_SINCE = "fw:observed_since"
 
 @dataclass(frozen=True, slots=True)
 class Band:

@@ -22,7 +22,8 @@ from streams.state.redis_store import RedisStateStore
 from tests.integration.conftest import SettingsFactory, TopicReader, TopicSet
 from tests.integration.harness import committed, produce, wait_for, worker_thread
 
-TINY = SimulationConfig(seed=5, accounts=400, days=2)
+# A fraud-rich tiny run (real prevalence is far lower): enough alerts to compare.
+TINY = SimulationConfig(seed=5, accounts=400, days=2, fraud_share=0.05)
 
 
 @pytest.fixture(scope="module")

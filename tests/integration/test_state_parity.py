@@ -136,3 +136,22 @@ def test_sent_batches_read_later_and_a_lost_script_cache_change_nothing(
     redis_client.script_flush()
     for batch in batches[2:]:
         assert in_redis.apply_transfers(batch) == in_memory.apply_transfers(batch)
+
+
+def test_observation_begins_at_the_first_transfer_applied_in_both_stores(
+    redis_client: redis.Redis,
+) -> None:
+    events, _ = traffic(seed=3, count=300, max_gap_ms=600_000)
+    hasher = EntityHasher("parity")
+    in_redis = RedisStateStore(redis_client, hasher)
+    stores: list[RedisStateStore | MemoryStateStore] = [in_redis, MemoryStateStore(hasher)]
+    # Before anything is applied, a dry run treats its own first transfer as the beginning.
+    for store in stores:
+        assert {f.observed_since_ms for f in store.peek(events[5:8])} == {events[5].ts_ms}
+    late_first = events[1:]  # an earlier event (events[0]) arrives after observation began
+    for store in stores:
+        facts = store.apply_transfers(late_first[:100])
+        facts += store.apply_transfers([events[0], *late_first[100:]])
+        assert {f.observed_since_ms for f in facts} == {events[1].ts_ms}
+        assert {f.observed_since_ms for f in store.peek(events[:2])} == {events[1].ts_ms}
+    assert in_redis.observed_since() == events[1].ts_ms

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 
-from models.dataset import MODEL_FEATURES, load_labelled
+from models.dataset import MODEL_FEATURES, concatenate, load_labelled
 from models.evaluation import evaluate, minutes_to_first_alert, score_dataset
+from models.explanations import describe
 from models.features import FEATURE_NAMES
 from models.feedback import FeedbackFileError, JsonlFeedback
 from models.jsonl import read_lines
@@ -24,7 +27,8 @@ from service.cli import main
 from service.settings import DEFAULT_MODEL_PATH, DEFAULT_RULES_DIR
 from streams.replay import replay_features
 
-TINY = SimulationConfig(seed=3, accounts=400, days=2)
+# A fraud-rich tiny run (real prevalence is far lower): enough positives to train on.
+TINY = SimulationConfig(seed=3, accounts=400, days=2, fraud_share=0.05)
 QUICK = TrainingParams(max_iter=30, calibration_folds=2)
 
 
@@ -93,9 +97,28 @@ def test_explain_batch_scores_the_batch_in_one_call(
     assert [p for p, _ in explained] == pytest.approx(probabilities.tolist())
     p, reason = explained[int(np.argmax(probabilities))]
     assert reason.rule == "model" and reason.title.startswith("Model: fraudwatch-gbt ")
-    assert len(reason.evidence) == 3 and set(reason.evidence) <= set(MODEL_FEATURES)
+    assert 1 <= len(reason.evidence) <= 3 and set(reason.evidence) <= set(MODEL_FEATURES)
     assert reason.score == round(p, 4)
     assert model.explain_batch([]) == []
+
+
+def test_model_reasons_give_values_in_words_and_never_an_unknown_value(
+    tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
+) -> None:
+    model = trained[0]
+    rows = load_labelled(tiny_dir, replay_features, "none").table.rows(0, 300)
+    for row, (_, reason) in zip(rows, model.explain_batch(rows), strict=True):
+        assert reason.summary is not None
+        assert reason.summary.startswith("fraud probability ")
+        for name, value in reason.evidence.items():
+            assert value is not None and math.isfinite(value) and value == row[name]
+            words = describe(name, value)
+            assert words is not None and words in reason.summary
+        signals = reason.summary.split(": ", 1)[1].split("; ") if reason.evidence else []
+        assert len(signals) == len(reason.evidence)
+        assert all(s.endswith((" (raises)", " (lowers)")) for s in signals)
+        # Words, not feature names or their glossary descriptions.
+        assert "_" not in reason.summary and "minor units" not in reason.summary
 
 
 def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> None:
@@ -153,9 +176,40 @@ def test_evaluate_command_writes_report_and_json(
 ) -> None:
     assert main(["evaluate", str(tiny_dir), "--json", "--out", str(tmp_path / "r")]) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert figures["slices"]["overall"]["combined"]["transfers"] > 0
+    assert list(figures["conditions"]) == ["all"]
+    assert figures["conditions"]["all"]["slices"]["overall"]["combined"]["transfers"] > 0
     assert (tmp_path / "r" / "pr_curves.png").read_bytes().startswith(b"\x89PNG")
     assert "| F1 |" in (tmp_path / "r" / "evaluation.md").read_text()
+
+
+def test_evaluate_command_reports_every_profile_coverage_condition(
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["evaluate", str(tiny_dir), "--profile-coverage", "all,own-bank,none"]
+    assert main([*argv, "--json"]) == 0
+    conditions = json.loads(capsys.readouterr().out)["conditions"]
+    assert list(conditions) == ["all", "own-bank", "none"]
+    profiled = [int(c["profiles"].split("profiles for ")[1].split()[0].replace(",", ""))
+                for c in conditions.values()]  # fmt: skip
+    assert profiled[0] > profiled[1] > profiled[2] == 0
+    assert "own-bank (ICBC)" in conditions["own-bank"]["profiles"]
+    for condition in conditions.values():
+        overall = condition["slices"]["overall"]["combined"]
+        assert {"precision", "recall", "f1", "alert_rate"} <= set(overall)
+        assert set(condition["slices"]) - {"overall"}  # per typology
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    typology = sorted(load_labelled(tiny_dir, replay_features).labels.typology.values())[0]
+    for line in ("precision", "recall", "F1", "alert rate", f"recall {typology}"):
+        assert any(row.startswith(line) for row in text.splitlines()), line
+    assert "profile coverage own-bank (ICBC): profiles for" in text
+
+
+def test_evaluate_command_refuses_an_unknown_coverage(
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", str(tiny_dir), "--profile-coverage", "all,partial"]) == 2
+    assert "unknown profile coverage partial" in capsys.readouterr().err
 
 
 def test_feedback_file_labels_and_training_with_it(tiny_dir: Path, tmp_path: Path) -> None:
@@ -198,3 +252,14 @@ def test_train_command_twice_with_one_seed_reproduces_the_model(
     a, b = (load_model(p) for p in paths)
     np.testing.assert_array_equal(a.probabilities(matrix), b.probabilities(matrix))
     assert a.version == b.version and a.version.startswith("s2-")
+
+
+def test_pooled_datasets_keep_their_rings_apart(tiny_dir: Path, tmp_path: Path) -> None:
+    write_simulation(simulate(replace(TINY, seed=4)), tmp_path)
+    parts = [load_labelled(tiny_dir, replay_features), load_labelled(tmp_path, replay_features)]
+    pooled = concatenate(parts)
+    assert len(pooled.y) == sum(len(part.y) for part in parts)
+    rings = {pooled.labels.ring[tid] for tid in pooled.labels.ring}
+    assert len(rings) == sum(len(set(part.labels.ring.values())) for part in parts)
+    with pytest.raises(ValueError, match="share transfer ids"):
+        concatenate([parts[0], parts[0]])

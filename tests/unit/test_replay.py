@@ -23,7 +23,7 @@ from service.settings import DEFAULT_RULES_DIR
 from streams.backtest import run_backtest
 from streams.replay import replay, replay_features
 
-TINY = SimulationConfig(seed=3, accounts=400, days=2)
+TINY = SimulationConfig(seed=3, accounts=400, days=2, fraud_share=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from models.events import Transfer, parse_account, parse_transfer
 from models.simulator import TYPOLOGIES, Simulation, SimulationConfig, simulate, write_simulation
 from models.simulator.config import CN_TZ
 
-# Starts on a Thursday so that the two days include a Friday (weekly payroll runs).
-SMALL = SimulationConfig(seed=11, accounts=500, days=2, start=datetime(2026, 3, 5, tzinfo=CN_TZ))
+# Starts on a Thursday so that the two days include a Friday (weekly payroll runs); fraud-rich
+# (real prevalence is far lower) so that one ring of every typology fits in.
+SMALL = SimulationConfig(
+    seed=11, accounts=500, days=2, start=datetime(2026, 3, 5, tzinfo=CN_TZ), fraud_share=0.4
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def _files(out: Path) -> dict[str, bytes]:
 def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Path) -> None:
     write_simulation(simulate(SMALL), tmp_path / "a")
     write_simulation(simulate(SMALL), tmp_path / "b")
-    other = SimulationConfig(seed=12, accounts=SMALL.accounts, days=SMALL.days, start=SMALL.start)
+    other = replace(SMALL, seed=12)
     write_simulation(simulate(other), tmp_path / "c")
     first = _files(tmp_path / "a")
     assert set(first) == {"transfers.jsonl.gz", "accounts.jsonl", "labels.json"}
@@ -91,10 +95,16 @@ def test_every_typology_is_labelled_with_its_transfers(small: Simulation) -> Non
     assert roles["victim"] and roles["mule"] and roles["cashout"]
 
 
-def test_fraud_rate_in_a_sane_band() -> None:
-    sim = simulate(SimulationConfig(seed=5, accounts=4000, days=3))
+@pytest.mark.parametrize("share", [0.003, 0.01, 0.03])
+def test_fraud_share_is_what_was_asked(share: float) -> None:
+    sim = simulate(SimulationConfig(seed=5, accounts=6000, days=3, fraud_share=share))
     rate = len(sim.labels["transfers"]) / len(sim.rank)
-    assert 0.002 < rate < 0.03
+    # Whole rings are added until the share is reached, so it overshoots by at most one ring.
+    assert share * 0.7 < rate < share * 1.6
+
+
+def test_default_fraud_share_is_near_what_banks_see() -> None:
+    assert SimulationConfig().fraud_share <= 0.001
 
 
 def test_mules_are_young_new_accounts_sharing_operator_sessions(
@@ -130,3 +140,106 @@ def test_hard_negatives_are_present(small: Simulation, parsed: list[Transfer]) -
     assert any(len(a) in (2, 3) for a in device_accounts.values()), "no shared family device"
     assert any(t.channel == "atm" for t in legit)
     assert any(t.dst_country != "CN" for t in legit) or SMALL.accounts < 1000
+
+
+@pytest.fixture(scope="module")
+def bank_day() -> Simulation:
+    """Three weeks of a mid-sized bank at a realistic fraud share."""
+    return simulate(SimulationConfig(seed=21, accounts=3000, days=21, fraud_share=0.003))
+
+
+def test_profile_coverage_gives_every_customer_one_bank_or_none(tmp_path: Path) -> None:
+    config = replace(SMALL, fraud_share=0.05)
+    every = simulate(config)
+    own = simulate(replace(config, profile_coverage="own-bank"))
+    none = simulate(replace(config, profile_coverage="none"))
+    assert every.transfers == own.transfers == none.transfers
+    banks = {t["src_account"]: t["src_bank"] for t in every.transfers}
+    profiled = {p["account_id"] for p in own.accounts}
+    assert profiled and profiled < {p["account_id"] for p in every.accounts}
+    assert {banks[a] for a in profiled if a in banks} == {own.labels["own_bank"]}
+    assert 0.1 < len(profiled) / len(every.accounts) < 0.4
+    assert none.accounts == []
+    write_simulation(none, tmp_path)
+    assert (tmp_path / "accounts.jsonl").read_bytes() == b""
+    assert json.loads((tmp_path / "labels.json").read_text())["profile_coverage"] == "none"
+
+
+def test_an_unprofiled_or_external_payee_says_little_about_fraud(bank_day: Simulation) -> None:
+    fraud = bank_day.labels["transfers"]
+    own_bank = bank_day.labels["own_bank"]
+    # What a bank with profiles for its own customers only would see.
+    own = {t["src_account"] for t in bank_day.transfers if t["src_bank"] == own_bank}
+    own |= {t["dst_account"] for t in bank_day.transfers if t.get("dst_bank") == own_bank}
+    unprofiled = [t for t in bank_day.transfers if t["dst_account"] not in own]
+    overall = len(fraud) / len(bank_day.transfers)
+    share = sum(t["transfer_id"] in fraud for t in unprofiled) / len(unprofiled)
+    assert share < 1.5 * overall
+    # Legitimate customers pay accounts outside every bank too: cash, counters, abroad.
+    legit_external = [
+        t for t in bank_day.transfers if "dst_bank" not in t and t["transfer_id"] not in fraud
+    ]
+    assert {t["channel"] for t in legit_external} >= {"atm", "counter", "web"}
+    assert any(t["dst_country"] != "CN" for t in legit_external)
+
+
+def _legit_by_account(sim: Simulation, role: str) -> dict[str, list[dict]]:
+    fraud = sim.labels["transfers"]
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for t in sim.transfers:
+        if t["transfer_id"] not in fraud:
+            grouped[str(t[role])].append(t)
+    return grouped
+
+
+def test_every_typology_has_legitimate_look_alikes(bank_day: Simulation) -> None:
+    kinds = {str(p["account_id"]): p["kind"] for p in bank_day.accounts}
+    ages = {
+        str(p["account_id"]): 2026 - int(str(p["holder_birth_year"]))
+        for p in bank_day.accounts
+        if "holder_birth_year" in p
+    }
+    paid_by = _legit_by_account(bank_day, "dst_account")
+    paid_out = _legit_by_account(bank_day, "src_account")
+    personal = {a for a, kind in kinds.items() if kind == "personal"}
+
+    def busiest_day(transfers: list[dict], key: str) -> int:
+        per_day: dict[str, set[str]] = defaultdict(set)
+        for t in transfers:
+            per_day[str(t["ts"])[:10]].add(str(t[key]))
+        return max((len(v) for v in per_day.values()), default=0)
+
+    # fan-in: personal accounts paid by many distinct payers in a day (sellers, class reps)
+    assert sum(busiest_day(paid_by[a], "src_account") >= 8 for a in personal) >= 10
+    # fan-out: personal accounts paying many distinct payees in a day (a foreman's crew)
+    assert sum(busiest_day(paid_out[a], "dst_account") >= 8 for a in personal) >= 3
+    # pass-through: a personal account paid by 3+ accounts that pays most of it on the same day
+    passing = 0
+    for account in personal:
+        for day in {str(t["ts"])[:10] for t in paid_out.get(account, [])}:
+            received = [t for t in paid_by.get(account, []) if str(t["ts"]).startswith(day)]
+            sent = [t for t in paid_out[account] if str(t["ts"]).startswith(day)]
+            cash_in = sum(float(str(t["amount"])) for t in received)
+            cash_out = sum(float(str(t["amount"])) for t in sent)
+            payers = {t["src_account"] for t in received}
+            passing += len(payers) >= 3 and cash_in >= 5000 and cash_out >= 0.8 * cash_in
+    assert passing >= 10
+    # elderly customers paying a payee large sums in tranches
+    tranches = [
+        a
+        for a, transfers in paid_out.items()
+        if ages.get(a, 0) >= 65
+        and any(
+            sum(u["dst_account"] == t["dst_account"] and float(str(u["amount"])) >= 5000
+                for u in transfers) >= 2
+            for t in transfers
+        )
+    ]  # fmt: skip
+    assert len(tranches) >= 3
+    # amounts just under a 50,000 limit, and cash in 20,000 chunks, both legitimate
+    legit = [t for ts in paid_out.values() for t in ts]
+    assert sum(49_000 <= float(str(t["amount"])) < 50_000 for t in legit) >= 5
+    assert sum(t["channel"] == "atm" and float(str(t["amount"])) == 20_000 for t in legit) >= 5
+    # cycles: money lent and paid back
+    pairs = {(t["src_account"], t["dst_account"]) for t in legit}
+    assert sum((b, a) in pairs for a, b in pairs) >= 20

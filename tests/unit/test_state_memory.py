@@ -57,7 +57,9 @@ def test_pass_through_and_dwell() -> None:
     s = store()
     s.apply_transfers([transfer("in1", "V", "M", 0, 500_000)])
     out = s.apply_transfers([transfer("out1", "M", "X", 7, 480_000)])[0]
-    features = derive_features(transfer("out1", "M", "X", 7, 480_000), *out[:3])
+    features = derive_features(
+        transfer("out1", "M", "X", 7, 480_000), *out[:3], 0, out.observed_since_ms
+    )
     assert features["src_pass_through_24h"] == 0.96
     assert features["src_dwell_minutes"] == 7.0
 
