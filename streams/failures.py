@@ -14,6 +14,8 @@ import enum
 import redis
 from kafka.errors import KafkaError
 
+from streams.state.spec import CHAIN_REFUSED
+
 # Redis error replies that describe the server's state, not the command's input.
 _TRANSIENT_REPLIES = (
     "OOM",
@@ -28,6 +30,8 @@ _TRANSIENT_REPLIES = (
     "NOREPLICAS",
     "NOPERM",
     "NOSCRIPT",
+    # A state call refused because the one before it in its batch was (spec.chain_link).
+    CHAIN_REFUSED,
 )
 
 _TRANSIENT_REDIS = (

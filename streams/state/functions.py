@@ -169,7 +169,8 @@ local W1H, W24H, W7D = {WINDOW_1H_MS}, {WINDOW_24H_MS}, {WINDOW_7D_MS}
 local BUCKET_HOURS = {spec.BUCKET_HOURS}
 local BAND_SPAN = {_lua_number(spec.BAND_SPAN)}
 local ENTITY_ACCOUNT, ENTITY_MARKER = '{spec.ENTITY_ACCOUNT}', '{spec.ENTITY_MARKER}'
-local ENTITY_FACTS = '{spec.ENTITY_FACTS}'
+local ENTITY_FACTS, ENTITY_CHAIN = '{spec.ENTITY_FACTS}', '{spec.ENTITY_CHAIN}'
+local CHAIN_SPAN, CHAIN_REFUSED = {spec.CHAIN_SPAN}, '{spec.CHAIN_REFUSED}'
 local ENTITY_COUNT_SPAN, ENTITY_TIME_FLOOR = {spec.ENTITY_COUNT_SPAN}, {spec.ENTITY_TIME_FLOOR}
 -- How long (event time) accounts and devices / phones / IPs keep each transfer's facts.
 local DEDUPE_HORIZON = {constants.dedupe_horizon_ms}

@@ -10,6 +10,7 @@ exactly the state they first saw.
 
 from __future__ import annotations
 
+import secrets
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,32 +34,49 @@ _META = spec.META_FIELDS
 # the spec when this module loads (the Lua bindings are generated from the same spec).
 _PAYER_ORDER = (("windows", "meta"),
                 ("ts", "tid", "payee", "amount", "device", "phone", "ip",
-                 "device_raw", "phone_raw", "ip_raw"))  # fmt: skip
-_PAYEE_ORDER = (("windows", "meta"), ("ts", "tid", "payer", "amount"))
-_ENTITY_ORDER = (("accounts",), ("ts", "account", "tid"))
+                 "device_raw", "phone_raw", "ip_raw", "chain"))  # fmt: skip
+_PAYEE_ORDER = (("windows", "meta"), ("ts", "tid", "payer", "amount", "chain"))
+_ENTITY_ORDER = (("accounts",), ("ts", "account", "tid", "chain"))
 for _script, (_keys, _args) in ((spec.PAYER, _PAYER_ORDER), (spec.PAYEE, _PAYEE_ORDER),
                                 (spec.ENTITY, _ENTITY_ORDER)):  # fmt: skip
     if (_script.keys, _script.args) != (_keys, _args):
         raise RuntimeError(f"redis_store encodes {_script.name} other than spec.py declares it")
 
 
-def _payer_call(name: str, t: Transfer, entities: tuple[str | None, ...]) -> Command:
+def _payer_call(name: str, t: Transfer, entities: tuple[str | None, ...], link: int) -> Command:
     tag = keys.account_tag(t.src_account)
     device, phone, ip = entities
     return ("FCALL", name, 2, f"{tag}:w", f"{tag}:m", str(t.ts_ms), t.transfer_id,
             t.dst_account, str(t.amount_minor), device or "", phone or "", ip or "",
-            t.device_id or "", t.phone or "", t.ip or "")  # fmt: skip
+            t.device_id or "", t.phone or "", t.ip or "", str(link))  # fmt: skip
 
 
-def _payee_call(name: str, t: Transfer) -> Command:
+def _payee_call(name: str, t: Transfer, link: int) -> Command:
     tag = keys.account_tag(t.dst_account)
     return ("FCALL", name, 2, f"{tag}:w", f"{tag}:m", str(t.ts_ms), t.transfer_id,
-            t.src_account, str(t.amount_minor))  # fmt: skip
+            t.src_account, str(t.amount_minor), str(link))  # fmt: skip
 
 
-def _entity_call(name: str, kind: str, pseudonym: str, t: Transfer) -> Command:
+def _entity_call(name: str, kind: str, pseudonym: str, t: Transfer, link: int) -> Command:
     return ("FCALL", name, 1, keys.entity_accounts_key(kind, pseudonym), str(t.ts_ms),
-            t.src_account, t.transfer_id)  # fmt: skip
+            t.src_account, t.transfer_id, str(link))  # fmt: skip
+
+
+class ChainLinks:
+    """Each call's link in its owner's chain for one attempt at a batch (`spec.chain_link`);
+    all 0 for a dry run, which writes nothing and so needs no order."""
+
+    def __init__(self, chained: bool) -> None:
+        self._token = secrets.randbelow(spec.CHAIN_TOKENS - 1) + 1 if chained else 0
+        self._positions: dict[str, int] = {}
+
+    def next(self, owner: str) -> int:
+        """The link of the owner's next call (owner: `a:` + account, `e:` + kind:pseudonym)."""
+        if not self._token:
+            return 0
+        position = self._positions.get(owner, 0) + 1
+        self._positions[owner] = position
+        return spec.chain_link(self._token, position)
 
 
 class RedisStateStore:
@@ -175,14 +193,16 @@ class RedisStateStore:
         payer, payee, entity = (self.library.name(n + suffix) for n in ("payer", "payee", "entity"))
         calls: list[Command] = []
         presence: list[tuple[bool, bool, bool]] = []
+        links = ChainLinks(chained=not dry)
         for t in transfers:
             spec.check_storable(t.ts_ms)
             entities = self._hasher.entities_of(t)
-            calls.append(_payer_call(payer, t, entities))
-            calls.append(_payee_call(payee, t))
+            calls.append(_payer_call(payer, t, entities, links.next(f"a:{t.src_account}")))
+            calls.append(_payee_call(payee, t, links.next(f"a:{t.dst_account}")))
             for kind, pseudonym in zip(ENTITY_KINDS, entities, strict=True):
                 if pseudonym is not None:
-                    calls.append(_entity_call(entity, kind, pseudonym, t))
+                    link = links.next(f"e:{kind}:{pseudonym}")
+                    calls.append(_entity_call(entity, kind, pseudonym, t, link))
             presence.append((entities[0] is not None, entities[1] is not None,
                              entities[2] is not None))  # fmt: skip
         if not transfers:

@@ -156,6 +156,7 @@ META_FIELDS: dict[str, str] = {
     "opened_at_ms": "oa",
     "birth_year": "by",
     "is_business": "ib",  # 1 business, 0 personal
+    "chain": "c",  # the batch call that last wrote the account (see `chain_link`)
 }
 
 # The meta field of a pseudonym's raw value: this prefix, then the pseudonym. (The facts
@@ -219,6 +220,7 @@ PAYER = ScriptSpec(
         "device_raw",
         "phone_raw",
         "ip_raw",
+        "chain",
     ),
     facts=PayerFacts._fields,
     wide=frozenset(
@@ -235,14 +237,14 @@ PAYER = ScriptSpec(
 PAYEE = ScriptSpec(
     "payee",
     keys=("windows", "meta"),
-    args=("ts", "tid", "payer", "amount"),
+    args=("ts", "tid", "payer", "amount", "chain"),
     facts=PayeeFacts._fields,
     wide=frozenset({"in_amt_24h", "out_amt_24h", "first_seen_ts", "opened_at"}),
 )
 ENTITY = ScriptSpec(
     "entity",
     keys=("accounts",),
-    args=("ts", "account", "tid"),
+    args=("ts", "account", "tid", "chain"),
     facts=("accounts_7d",),
 )
 ACCOUNT_VIEW = ScriptSpec(
@@ -277,6 +279,7 @@ SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW)
 ENTITY_ACCOUNT = "a"
 ENTITY_MARKER = "m"
 ENTITY_FACTS = "f"
+ENTITY_CHAIN = "c"  # scored by the batch call that last wrote the entity (`chain_link`)
 ENTITY_COUNT_SPAN = 2**13
 # Account members' scores are event times, all above this (2000-01-01 is 946,684,800,000).
 ENTITY_TIME_FLOOR = 900_000_000_000
@@ -310,3 +313,22 @@ def day_of(ts_ms: int) -> int:
 def week_of(ts_ms: int) -> int:
     """The week (7-day period since the epoch) of an event time."""
     return ts_ms // MS_PER_WEEK
+
+
+# A batch's calls on one owner (an account's keys, an entity's set) form a chain: call k of an
+# attempt runs only after call k-1 of the same attempt wrote the owner. Otherwise, when a
+# refusal clears while Redis still works through the pipeline (memory freed, functions loaded
+# by another worker, a replica promoted), a later transfer of an account would be applied
+# before an earlier one that was refused, and retried after it. A link packs a random attempt
+# token and the call's position: `token * CHAIN_SPAN + position`, position from 1; 0 means
+# unchained (dry runs). Links stay below ENTITY_TIME_FLOOR, as an entity's set requires.
+CHAIN_SPAN = 2**16
+CHAIN_TOKENS = 2**23
+CHAIN_REFUSED = "ORDER"
+
+
+def chain_link(token: int, position: int) -> int:
+    """The link of the call at `position` (from 1) of an attempt with `token`."""
+    if not (0 < token < CHAIN_TOKENS and 0 < position < CHAIN_SPAN):
+        raise ValueError(f"no chain link for token {token}, position {position}")
+    return token * CHAIN_SPAN + position

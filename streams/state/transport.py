@@ -10,7 +10,9 @@ Reading absorbs what a server answers while it moves or reloads: a command refus
 its slot moved (MOVED), is moving (ASK, TRYAGAIN), its node is failing over (CLUSTERDOWN,
 READONLY, a dropped connection) or the server lacks the functions ("Function not found") is
 sent again, to where the slot is now, after the functions are loaded. Every command a batch
-sends is idempotent, so sending again what a server may already have applied changes nothing.
+sends is idempotent, so sending again what a server may already have applied changes nothing;
+and a state call refused because the call before it on the same account or entity did not run
+(`spec.chain_link`) goes again with it, so no owner ever applies a later transfer first.
 Other error replies are raised (the first in batch order) once the batch is settled.
 """
 
@@ -26,6 +28,8 @@ import hiredis
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import Connection, ConnectionPool
+
+from streams.state.spec import CHAIN_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +158,25 @@ class _Pending:
 _PENDING = _Pending()
 
 
+def _out_of_order(reply: Any) -> bool:
+    """A call refused because the call before it on the same owner did not run (see
+    `spec.chain_link`): it runs once that one is sent again."""
+    return isinstance(reply, redis.ResponseError) and _first_word(reply) == CHAIN_REFUSED
+
+
+def _with_followers(positions: list[int], replies: list[Any]) -> list[int]:
+    """`positions` to send again, with the calls refused for waiting on them, in batch order."""
+    if not positions:
+        return []
+    return sorted({*positions, *(i for i, r in enumerate(replies) if _out_of_order(r))})
+
+
 def _raise_first(replies: list[Any]) -> list[Any]:
-    for reply in replies:
-        if isinstance(reply, redis.RedisError):
-            raise reply
+    """The replies, unless one is an error: then the first that is a command's own (a call
+    refused for order only follows an error before it)."""
+    errors = [reply for reply in replies if isinstance(reply, redis.RedisError)]
+    if errors:
+        raise next((e for e in errors if not _out_of_order(e)), errors[0])
     return replies
 
 
@@ -193,8 +212,8 @@ class _SingleInFlight:
         missing = [i for i, reply in enumerate(replies) if is_missing_function(reply)]
         if missing:
             self.transport._reload()
-            again = _write(self.transport._client.connection_pool, self.commands, missing)
-            _read(again, replies)
+            again = _with_followers(missing, replies)
+            _read(_write(self.transport._client.connection_pool, self.commands, again), replies)
         for reply in replies:
             if isinstance(reply, (redis.ConnectionError, redis.TimeoutError)):
                 raise reply
@@ -312,7 +331,7 @@ class _ClusterInFlight:
                 extra={"event": "cluster_resend", "commands": len(retry) + len(missing),
                        "reason": type(replies[(retry + missing)[0]]).__name__},
             )  # fmt: skip
-            positions = sorted(retry + missing)
+            positions = _with_followers(retry + missing, replies)
             for i in positions:
                 replies[i] = _PENDING
             self.write(positions, asking_at)

@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from service import wiring
 from service.embedded import EmbeddedServices
 from service.settings import Settings
+from streams.state import spec
 from streams.state.pipelines import AnyRedis
 from streams.state.windows import applied_transfers
 from streams.worker import Worker
@@ -41,8 +42,23 @@ def scored_at_least(client: AnyRedis, count: int) -> bool:
     return scored(client) >= count
 
 
+_CHAIN_FIELD = spec.META_FIELDS["chain"].encode()
+_CHAIN_MEMBER = spec.ENTITY_CHAIN.encode()
+
+
+def without_chain_link(key: bytes, value: object) -> object:
+    """A dumped key's value without the chain link of the batch call that last wrote it
+    (`spec.chain_link`: ordering bookkeeping that differs between runs, not state)."""
+    if key.startswith(b"fw:{a:") and key.endswith(b"}:m") and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != _CHAIN_FIELD}
+    if key.startswith(b"fw:{e:") and key.endswith(b"}:w") and isinstance(value, list):
+        return [(m, s) for m, s in value if m != _CHAIN_MEMBER]
+    return value
+
+
 def comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
-    """A `redis_dump` with alert bodies without their processing time; the rest as is."""
+    """A `redis_dump` with alert bodies without their processing time and state without the
+    chain links; the rest as is."""
     out: dict[bytes, object] = {}
     for key, value in dump.items():
         if key.startswith(b"fw:{al}:a:") and isinstance(value, bytes):
@@ -50,7 +66,7 @@ def comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
             body.pop("created_at")
             out[key] = body
         else:
-            out[key] = value
+            out[key] = without_chain_link(key, value)
     return out
 
 

@@ -67,6 +67,7 @@ from tests.integration.harness import (
     redis_dump_pipelined,
     start_worker_process_as_configured,
     wait_for,
+    without_chain_link,
     worker_thread,
 )
 
@@ -379,13 +380,14 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
                     facts[(name[1:].decode(), "payee")] = stored
                 else:
                     rest[name] = stored
-            state[key] = rest
+            state[key] = without_chain_link(key, rest)
         elif (entity := _ENTITY_SET.match(key)) and isinstance(value, list):
             kind, prefix = entity.group(1).decode(), spec.ENTITY_FACTS.encode()
             for member, score in value:
                 if member.startswith(prefix):
                     facts[(member[1:].decode(), kind)] = int(-score - 1) % spec.ENTITY_COUNT_SPAN
-            state[key] = [(m, s) for m, s in value if not m.startswith(prefix)]
+            kept = [(m, s) for m, s in value if not m.startswith(prefix)]
+            state[key] = without_chain_link(key, kept)
         else:
             state[key] = value
     return Outcome(state, facts, alerts, payer, payee, seconds, timeline)

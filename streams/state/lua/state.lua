@@ -34,6 +34,18 @@ local function number_or_unknown(text, limit)
   return -1
 end
 
+-- Whether a call must not run yet (spec.chain_link): it is not the first of its attempt on
+-- this owner, and the owner does not hold the link of the call before it (refused, or not
+-- run yet). A refused call writes nothing; the batch is sent again.
+local function out_of_order(link, stored)
+  if link == 0 or link % CHAIN_SPAN == 1 then return false end
+  return tonumber(stored) ~= link - 1
+end
+local function chain_refused(owner)
+  return redis.error_reply(CHAIN_REFUSED .. ' the call before this one in its batch did not '
+                           .. 'write ' .. owner)
+end
+
 -- HDEL in slices (Lua's unpack takes at most a few thousand values).
 local function hdel(key, fields)
   for i = 1, #fields, 1000 do
@@ -222,10 +234,14 @@ end
 
 local function payer(keys, args, dry)
   --@bind payer
-  local facts_field = PAYER_SIDE.facts .. A_tid
+  local facts_field, link = PAYER_SIDE.facts .. A_tid, tonumber(A_chain)
   local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
-                          META.is_business, facts_field)
-  if meta[5] then return {0, meta[5]} end  -- a redelivery: the facts of the first delivery
+                          META.is_business, facts_field, META.chain)
+  if out_of_order(link, meta[6]) then return chain_refused(K_meta) end
+  if meta[5] then  -- a redelivery: the facts of the first delivery
+    if link > 0 then redis.call('HSET', K_meta, META.chain, A_chain) end
+    return {0, meta[5]}
+  end
   local ts, amount = tonumber(A_ts), tonumber(A_amount)
   local hour, horizon = math.floor(ts / HOUR), ts - RETENTION
   local t1h, t24h, t7d = ts - W1H, ts - W24H, ts - W7D
@@ -322,6 +338,7 @@ local function payer(keys, args, dry)
   if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
   local fields = {META.state, save_state(st, out_buckets, in_buckets)}
   for field, value in pairs(staged) do fields[#fields + 1] = field; fields[#fields + 1] = value end
+  if link > 0 then fields[#fields + 1] = META.chain; fields[#fields + 1] = A_chain end
   redis.call('HSET', K_meta, unpack(fields))
   keep_alive(K_windows, K_meta, st, ts, created)
   return {1, facts}
@@ -329,10 +346,14 @@ end
 
 local function payee(keys, args, dry)
   --@bind payee
-  local facts_field = PAYEE_SIDE.facts .. A_tid
+  local facts_field, link = PAYEE_SIDE.facts .. A_tid, tonumber(A_chain)
   local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
-                          META.is_business, facts_field)
-  if meta[5] then return meta[5] end  -- a redelivery
+                          META.is_business, facts_field, META.chain)
+  if out_of_order(link, meta[6]) then return chain_refused(K_meta) end
+  if meta[5] then  -- a redelivery
+    if link > 0 then redis.call('HSET', K_meta, META.chain, A_chain) end
+    return meta[5]
+  end
   local ts, amount = tonumber(A_ts), tonumber(A_amount)
   local hour, t1h, t24h = math.floor(ts / HOUR), ts - W1H, ts - W24H
   local st, out_buckets, in_buckets = load_state(meta[1])
@@ -380,27 +401,31 @@ local function payee(keys, args, dry)
   housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYEE_SIDE, staged)
   if ts < facts_floor(st, PAYEE_SIDE) then staged[facts_field] = nil end
   if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
-  local state = save_state(st, out_buckets, in_buckets)
-  if staged[facts_field] then
-    redis.call('HSET', K_meta, META.state, state, facts_field, facts)
-  else
-    redis.call('HSET', K_meta, META.state, state)
-  end
+  local fields = {META.state, save_state(st, out_buckets, in_buckets)}
+  if staged[facts_field] then fields[3] = facts_field; fields[4] = facts end
+  if link > 0 then fields[#fields + 1] = META.chain; fields[#fields + 1] = A_chain end
+  redis.call('HSET', K_meta, unpack(fields))
   keep_alive(K_windows, K_meta, st, ts, created)
   return facts
 end
 
 -- One transfer on a device / phone / IP: distinct payer accounts in 7 days, this one included.
 -- The entity's one sorted set holds its accounts (`a` + account, at the last time seen), its
--- marker (`m`: the event week of its last trim and how many accounts it holds) and, below
--- both, the facts each transfer got (`f` + transfer id; spec.entity_facts_score).
+-- marker (`m`: the event week of its last trim and how many accounts it holds), the chain
+-- link of the last call that wrote it (`c`, below the accounts' times) and, below all, the
+-- facts each transfer got (`f` + transfer id; spec.entity_facts_score).
 local function entity(keys, args, dry)
   --@bind entity
   local ts = tonumber(A_ts)
   local account_member = ENTITY_ACCOUNT .. A_account
+  local link = tonumber(A_chain)
   local known = redis.call('ZMSCORE', K_accounts, account_member, ENTITY_MARKER,
-                           ENTITY_FACTS .. A_tid)
-  if known[3] then return (-tonumber(known[3]) - 1) % ENTITY_COUNT_SPAN end  -- a redelivery
+                           ENTITY_FACTS .. A_tid, ENTITY_CHAIN)
+  if out_of_order(link, known[4]) then return chain_refused(K_accounts) end
+  if known[3] then  -- a redelivery
+    if link > 0 then redis.call('ZADD', K_accounts, link, ENTITY_CHAIN) end
+    return (-tonumber(known[3]) - 1) % ENTITY_COUNT_SPAN
+  end
   local last = known[1] and tonumber(known[1])
   local marker = tonumber(known[2] or -ENTITY_COUNT_SPAN)
   local trimmed_week = math.floor(marker / ENTITY_COUNT_SPAN)
@@ -425,7 +450,10 @@ local function entity(keys, args, dry)
     adds[#adds + 1] = trimmed_week * ENTITY_COUNT_SPAN + now_held
     adds[#adds + 1] = ENTITY_MARKER
   end
-  redis.call('ZADD', K_accounts, 'GT', unpack(adds))
+  if link > 0 then adds[#adds + 1] = link; adds[#adds + 1] = ENTITY_CHAIN end
+  -- No GT: every other score here only grows (each is added only when it does), and the
+  -- chain link of a new attempt may be lower than the last one.
+  redis.call('ZADD', K_accounts, unpack(adds))
   local kept = now_held
   if kept > CAP then  -- the oldest accounts go: they follow the facts and the marker
     local below = redis.call('ZCOUNT', K_accounts, '-inf', '(' .. ENTITY_TIME_FLOOR)
