@@ -48,6 +48,7 @@ from service.routes.docs import install_docs
 from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
 from streams.state.base import EntityHasher
+from streams.state.reads import StateReads
 from streams.state.watchlists import WatchlistView
 from streams.state.webhooks import WebhookStore
 
@@ -106,12 +107,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.error("rules or screening policy did not load", extra={"error": str(error)})
             # /readyz says so; the API still serves what it can
             app.state.rules, app.state.policy = None, None
-        # Screening runs the worker's own state scripts (dry) and its scorer (rules + model).
+        # Screening runs the worker's own state functions (dry) and its scorer (rules + model).
         app.state.scorer = (
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
         )
         app.state.hasher = wiring.entity_hasher(config)
         app.state.state_store = wiring.redis_state_store(config, client)
+        app.state.reads = StateReads(client, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)
         app.state.suppressions = wiring.suppression_view(config, client)
         app.state.webhooks = WebhookStore(client)

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass
 from typing import cast
 
 import orjson
-import redis
 
 from models.alerts import Alert, SeverityBands, rfc3339_now
 from models.features import MS_PER_DAY
@@ -35,6 +34,7 @@ from models.suppression import suppressions_for
 from models.watchlist import WatchlistEntry, now_ms
 from streams.batch import AlertSink
 from streams.state.alert_store import AlertStore, index_key
+from streams.state.pipelines import AnyRedis
 from streams.state.retro_hunt import past_transfers
 from streams.state.suppressions import SuppressionStore
 from streams.state.watchlists import WatchlistStore
@@ -81,7 +81,7 @@ class RetroHunt:
     alerts, written through `sink` (which stores them idempotently and groups them into
     cases)."""
 
-    def __init__(self, client: redis.Redis, sink: AlertSink, bands: SeverityBands) -> None:
+    def __init__(self, client: AnyRedis, sink: AlertSink, bands: SeverityBands) -> None:
         self._redis = client
         self._sink = sink
         self._bands = bands
@@ -119,7 +119,7 @@ class Feedback:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: AnyRedis,
         alerts: AlertStore,
         retro: RetroHunt,
         suppress_days: int,

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import httpx
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from kafka import KafkaProducer
 
 from models.alerts import SeverityBands
@@ -32,6 +34,7 @@ from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.case_store import RedisCases
+from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
 from streams.state.watchlists import WatchlistStore, WatchlistView
@@ -57,8 +60,13 @@ def redis_password(settings: Settings) -> str | None:
     return settings.redis_password.get_secret_value() or None
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """A Redis client for the configured URL and password."""
+def redis_client(settings: Settings) -> AnyRedis:
+    """A Redis client for the configured URL and password: a cluster client (the URL names
+    any node) with `redis_cluster`."""
+    if settings.redis_cluster:
+        return redis.cluster.RedisCluster.from_url(
+            _redis_url(settings), password=redis_password(settings), socket_timeout=10
+        )
     return redis.Redis.from_url(
         _redis_url(settings),
         password=redis_password(settings),
@@ -67,8 +75,12 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
-def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+def async_redis_client(settings: Settings) -> AnyAsyncRedis:
     """The same, for coroutines on the API's event loop (a hung Redis must not stall it)."""
+    if settings.redis_cluster:
+        return redis.asyncio.cluster.RedisCluster.from_url(
+            _redis_url(settings), password=redis_password(settings), socket_timeout=10
+        )
     return redis.asyncio.Redis.from_url(
         _redis_url(settings),
         password=redis_password(settings),
@@ -94,7 +106,9 @@ def entity_hasher(settings: Settings) -> EntityHasher:
 
 def state_limits(settings: Settings) -> StateLimits:
     """Per-account memory bounds."""
-    return StateLimits(window_cap=settings.window_cap)
+    return StateLimits(
+        window_cap=settings.window_cap, dedupe_horizon_ms=settings.dedupe_ttl_hours * 3_600_000
+    )
 
 
 def load_rules(settings: Settings) -> RuleSet:
@@ -108,21 +122,21 @@ def load_policy(settings: Settings, rules: RuleSet) -> ScreeningPolicy:
     return load_policy_file(settings.policy_path, {rule.id for rule in rules.rules})
 
 
-def watchlist_view(settings: Settings, client: redis.Redis) -> WatchlistView:
+def watchlist_view(settings: Settings, client: AnyRedis) -> WatchlistView:
     """The in-memory watchlists, reloaded when their Redis version moves."""
     return WatchlistView(
         WatchlistStore(client), entity_hasher(settings), settings.watchlist_refresh_s
     )
 
 
-def suppression_view(settings: Settings, client: redis.Redis) -> SuppressionView:
+def suppression_view(settings: Settings, client: AnyRedis) -> SuppressionView:
     """The in-memory suppressions of dismissed patterns, reloaded when their version moves."""
     return SuppressionView(
         SuppressionStore(client), settings.suppress_days * 86400, settings.watchlist_refresh_s
     )
 
 
-def alert_store(settings: Settings, client: redis.Redis, origin: str = "worker") -> AlertStore:
+def alert_store(settings: Settings, client: AnyRedis, origin: str = "worker") -> AlertStore:
     """The alert store, for the worker (`worker`) or for alerts the API raises (`api`)."""
     return AlertStore(client, origin, settings.alert_events_max)
 
@@ -135,19 +149,19 @@ def case_settings(settings: Settings) -> CaseSettings:
     )
 
 
-def alert_sink(settings: Settings, client: redis.Redis, origin: str = "worker") -> CasedAlertSink:
+def alert_sink(settings: Settings, client: AnyRedis, origin: str = "worker") -> CasedAlertSink:
     """Where alerts are written: stored idempotently, then grouped into cases."""
     return CasedAlertSink(
         alert_store(settings, client, origin), RedisCases(client, case_settings(settings))
     )
 
 
-def retro_hunt(settings: Settings, client: redis.Redis) -> RetroHunt:
+def retro_hunt(settings: Settings, client: AnyRedis) -> RetroHunt:
     """The retro-hunt of newly listed accounts (alerts raised by the API or a command)."""
     return RetroHunt(client, alert_sink(settings, client, "api"), severity_bands(settings))
 
 
-def feedback(settings: Settings, client: redis.Redis) -> Feedback:
+def feedback(settings: Settings, client: AnyRedis) -> Feedback:
     """The consequences of investigators' decisions."""
     return Feedback(
         client, alert_store(settings, client, "api"), retro_hunt(settings, client),
@@ -175,14 +189,13 @@ def build_scorer(settings: Settings, rules: RuleSet | None = None) -> Scorer:
     )
 
 
-def redis_state_store(settings: Settings, client: redis.Redis) -> RedisStateStore:
+def redis_state_store(settings: Settings, client: AnyRedis) -> RedisStateStore:
     """The Redis state store with the configured TTLs and bounds."""
     return RedisStateStore(
         client,
         entity_hasher(settings),
         state_limits(settings),
         state_ttl_s=settings.state_ttl_days * 86400,
-        dedupe_ttl_s=settings.dedupe_ttl_hours * 3600,
         transfer_ttl_s=settings.trace_ttl_days * 86400,
     )
 
@@ -199,7 +212,6 @@ def build_worker(settings: Settings) -> Worker:
         redis_state_store(settings, client),
         alert_sink(settings, client),
         scorer,
-        settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
         time_bounds=settings.event_time_bounds(),
         suppressions=suppression_view(settings, client),
@@ -265,7 +277,7 @@ def export_loop(settings: Settings, producer: KafkaProducer) -> ExportLoop:
     return ExportLoop(reactor, dispatcher, closing=(http.close, client.close))
 
 
-def purge_schedule(settings: Settings, client: redis.Redis) -> Callable[[], None] | None:
+def purge_schedule(settings: Settings, client: AnyRedis) -> Callable[[], None] | None:
     """The between-batches purge of records past retention, unless turned off."""
     if not settings.purge_interval_minutes:
         return None

@@ -36,12 +36,13 @@ def _train(args: argparse.Namespace) -> int:
     from models.model import TrainingParams
     from models.registry import save_model
     from models.training import add_feedback, load_training_set, train_model
+    from streams.replay import replay_features
 
-    training = load_training_set(args.data)
+    training = load_training_set(args.data, replay_features)
     feedback_sha256 = None
     if args.with_feedback:
         source = args.feedback_file or Settings().home / "feedback.jsonl"
-        feedback_sha256 = add_feedback(training, JsonlFeedback(source))
+        feedback_sha256 = add_feedback(training, JsonlFeedback(source), replay_features)
     model, metadata = train_model(
         training,
         args.seed,
@@ -77,10 +78,11 @@ def _evaluate_figures(model: Any, directory: Path) -> dict[str, Any]:
     from models.dataset import LabelledSource
     from models.evaluation import evaluate_conditions
     from service.wiring import load_rules
+    from streams.replay import replay_features
 
     settings = Settings()
     conditions = evaluate_conditions(
-        [LabelledSource(directory)],
+        [LabelledSource(directory, replay_features)],
         PROFILE_COVERAGES,
         load_rules(settings),
         model,
@@ -108,12 +110,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.registry import load_model
     from models.report import figures_json, write_report
     from service.wiring import load_rules
+    from streams.replay import replay_features
 
     settings = Settings()
     coverages = parse_coverages(args.profile_coverage)
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
-    sources = [LabelledSource(directory) for directory in args.data_dirs]
+    sources = [LabelledSource(directory, replay_features) for directory in args.data_dirs]
     conditions = evaluate_conditions(
         sources,
         coverages,
@@ -155,9 +158,10 @@ def _case_figures(
     has, as the worker runs it (scorer, then cases), each alert counted in the case it ends
     in; pooled datasets keep their rings and cases apart."""
     from models.case_evaluation import case_figures
-    from models.replay import read_lines, replay
+    from models.jsonl import read_lines
     from service.wiring import build_scorer, case_settings
     from streams.batch import CasedAlertSink, MemoryAlertSink
+    from streams.replay import replay
     from streams.state.case_memory import MemoryCases
 
     scorer = build_scorer(settings.model_copy(update={"model_path": model_path}))
@@ -226,9 +230,9 @@ def _open_output(path: Path) -> BinaryIO:
 def _backtest(args: argparse.Namespace) -> int:
     import orjson
 
-    from models.backtest import run_backtest
-    from models.replay import read_lines
+    from models.jsonl import read_lines
     from service.wiring import build_scorer, case_settings
+    from streams.backtest import run_backtest
     from streams.batch import CasedAlertSink, MemoryAlertSink
     from streams.state.case_memory import MemoryCases
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from models.watchlist import iso_ms
 from service.auth import Caller
-from service.deps import DisclosureDep, RedisDep, require
+from service.deps import DisclosureDep, StateDep, require
 from service.lists import WatchlistViewDep
 from service.schemas import (
     AccountFactsOut,
@@ -25,7 +25,6 @@ from service.schemas import (
     SuppressionOut,
     SuppressionViewOut,
 )
-from streams.state.risk_read import read_account_risks
 from streams.state.suppressions import SuppressionView
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -58,7 +57,7 @@ def _money(minor: int) -> str:
             response_model=AccountRiskOut)  # fmt: skip
 def account_risk(
     request: Request,
-    client: RedisDep,
+    state: StateDep,
     caller: Viewer,
     disclosure: DisclosureDep,
     lists: WatchlistViewDep,
@@ -67,7 +66,7 @@ def account_risk(
     """Risk level with reasons, unresolved alerts, the windowed facts behind them, its
     watchlist entry, and (for investigators) the patterns dismissed for it and the hits they
     held back. Shared identifiers and the birth year are masked for the bank role."""
-    (risk,) = read_account_risks(client, lists.current(), [account_id])
+    (risk,) = state.account_risks(lists.current(), [account_id])
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
     kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")

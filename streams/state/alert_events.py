@@ -18,6 +18,7 @@ from typing import Any, cast
 import redis
 
 from models.alerts import EVENT_TYPES, AlertEvent
+from streams.state.pipelines import AnyRedis
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def decode_event(event_id: bytes | str, fields: dict[bytes, bytes]) -> AlertEven
 class AlertEventLog:
     """Reads the alert event stream as a member of a consumer group."""
 
-    def __init__(self, client: redis.Redis, group: str, consumer: str) -> None:
+    def __init__(self, client: AnyRedis, group: str, consumer: str) -> None:
         self._redis = client
         self.group = group
         self.consumer = consumer

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-import redis
+from streams.state.pipelines import AnyRedis
 
 # Alert ids are `al_` and 24 hex digits, case ids `cs_`; scores (event times in ms, case
 # priorities in hours) are inside ±2^53.
@@ -108,7 +108,7 @@ def _start_rank(scan: Scan, above_high: int, replies: Sequence[Any]) -> int:
 
 
 def scan_alerts(
-    client: redis.Redis,
+    client: AnyRedis,
     scan: Scan,
     limit: int,
     fetch: Callable[[Sequence[str]], list[T]],
@@ -158,7 +158,7 @@ def scan_alerts(
     return page, (last if position < end else None)
 
 
-def _in_every(client: redis.Redis, indexes: Sequence[str], ids: list[str]) -> list[bool]:
+def _in_every(client: AnyRedis, indexes: Sequence[str], ids: list[str]) -> list[bool]:
     """For each id, whether every one of `indexes` holds it (one round trip)."""
     if not indexes or not ids:
         return [True] * len(ids)

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
-import redis
-from redis.client import Pipeline
+from redis.typing import EncodableT
 
 from models.alerts import (
     SEVERITIES,
@@ -29,7 +28,9 @@ from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, 
 from streams.state.alert_events import DEFAULT_MAX_EVENTS, EVENTS_KEY
 from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
 from streams.state.case_store import ALERT_CASES
-from streams.state.scripts import script_with
+from streams.state.functions import alert_library
+from streams.state.pipelines import AnyRedis, Pipeline
+from streams.state.transport import is_missing_function
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class MoveResult:
 
 
 def _moved(alert_id: str, action: Action, reply: Any) -> Moved:
-    """The move the workflow script took; raises what it refused."""
+    """The move the workflow function took; raises what it refused."""
     if reply[0] == -1:
         raise AlertMissing(alert_id)
     if reply[0] == 0:
@@ -171,8 +172,7 @@ def _moved(alert_id: str, action: Action, reply: Any) -> Moved:
     return Moved(reply[1].decode(), int(reply[2]))
 
 
-def _script(client: redis.Redis, name: str) -> Any:
-    return client.register_script(script_with(name.removesuffix(".lua"), ("case_status",)))
+_LIBRARY = alert_library()
 
 
 class AlertStore:
@@ -180,16 +180,19 @@ class AlertStore:
     through the workflow."""
 
     def __init__(
-        self, client: redis.Redis, origin: str = "worker", max_events: int = DEFAULT_MAX_EVENTS
+        self, client: AnyRedis, origin: str = "worker", max_events: int = DEFAULT_MAX_EVENTS
     ) -> None:
         self._redis = client
         # Who stores alerts through this store (`worker`, or `api` for the retro-hunt's):
         # the event log says so, since the worker publishes its own on the alerts topic.
         self._origin = origin
         self._max_events = str(max_events)
-        self._put = _script(client, "alert_put.lua")
-        self._act = _script(client, "alert_action.lua")
-        self._purge = _script(client, "alert_purge.lua")
+
+    def _call(self, function: str, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+        name = _LIBRARY.name(function)
+        return _LIBRARY.calling(
+            self._redis, lambda: self._redis.fcall(name, len(keys), *keys, *args)
+        )
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
@@ -201,23 +204,20 @@ class AlertStore:
         """
         if not alerts:
             return []
-        try:
-            return self._put_all(alerts, features)
-        except redis.exceptions.NoScriptError:
-            # Redis lost its script cache (restart); the writes are idempotent, so retry.
-            self._redis.script_load(self._put.script)
-            return self._put_all(alerts, features)
+        # A Redis that lost its functions (restart, flush) gets them again; the writes are
+        # idempotent, so the retry changes nothing that went through.
+        return _LIBRARY.calling(self._redis, lambda: self._put_all(alerts, features))
 
     def _put_all(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None
     ) -> list[StoredAlert]:
-        # EVALSHA directly: a registered script in a pipeline costs an extra SCRIPT EXISTS
-        # round trip per batch.
         pipe = self._redis.pipeline(transaction=False)
+        put = _LIBRARY.name("alert_put")
         for alert in alerts:
             keys = [alert_key(alert.alert_id), EVENTS_KEY, *indexes_of(alert)]
-            pipe.evalsha(self._put.sha, len(keys), *keys, alert.alert_id, alert.ts_ms,
-                         alert_encoder.encode(alert), self._origin, self._max_events)  # fmt: skip
+            body = alert_encoder.encode(alert)
+            pipe.execute_command("FCALL", put, len(keys), *keys, alert.alert_id, alert.ts_ms,
+                                 body, self._origin, self._max_events)  # fmt: skip
         if features is not None:
             for alert, vector in zip(alerts, features, strict=True):
                 pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
@@ -272,7 +272,7 @@ class AlertStore:
                 if reason is not None:
                     raise FourEyesRefused(reason)
                 seen = str(len(rows))
-            reply = self._act(keys=keys, args=[*args, *self._tail(seen)])
+            reply = self._call("alert_action", keys, [*args, *self._tail(seen)])
             if reply[0] != -2:  # -2: another move came in after the history was read
                 break
         return _moved(alert_id, action, reply)
@@ -301,11 +301,22 @@ class AlertStore:
                     refused[alert_id] = reason
                 seen[alert_id] = str(len(rows))
         moving = [a for a in alert_ids if a not in refused]
-        pipe = self._redis.pipeline(transaction=False)
-        for alert_id in moving:
-            keys, args = self._move(alert_id, action, actor, note, at)
-            self._act(keys=keys, args=[*args, *self._tail(seen[alert_id])], client=pipe)
-        replies = dict(zip(moving, pipe.execute(raise_on_error=False), strict=True))
+        act = _LIBRARY.name("alert_action")
+
+        def send() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for alert_id in moving:
+                keys, args = self._move(alert_id, action, actor, note, at)
+                pipe.execute_command("FCALL", act, len(keys), *keys, *args,
+                                     *self._tail(seen[alert_id]))  # fmt: skip
+            return cast(list[Any], pipe.execute(raise_on_error=False))
+
+        sent = send()
+        if any(is_missing_function(reply) for reply in sent):
+            # A Redis that lost its functions applied none of them: load and send again.
+            _LIBRARY.load(self._redis)
+            sent = send()
+        replies = dict(zip(moving, sent, strict=True))
         results = []
         for alert_id in alert_ids:
             if alert_id in refused:
@@ -348,11 +359,18 @@ class AlertStore:
                             history_key(alert.alert_id), ALERT_CASES,
                             *indexes_of(alert)]  # fmt: skip
                     args = [alert.alert_id, _CLOSED, PREFIX, _ORDER]
-                    page_purged += int(self._purge(keys=keys, args=args))
+                    page_purged += int(self._call("alert_purge", keys, args))
             purged += page_purged
             # Purged ids left the index: the next page starts after the ones kept.
             kept += len(members) - page_purged
         return purged
+
+    def status_counts(self) -> dict[str, int]:
+        """The number of alerts in each workflow status (one round trip, O(1) per status)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for status in STATUSES:
+            pipe.zcard(index_key("status", status))
+        return {status: int(n) for status, n in zip(STATUSES, pipe.execute(), strict=True)}
 
     def history(self, alert_id: str, start: int, count: int) -> list[dict[str, Any]]:
         """Up to `count` workflow entries from position `start`, oldest first; an entry this
@@ -387,7 +405,9 @@ class AlertStore:
     def queue_get(pipe: Pipeline, alert_ids: Sequence[str]) -> None:
         """Queue the reads of the alerts and their cases (`GET_REPLIES` replies: decode them
         with `decode_found`)."""
-        pipe.mget([alert_key(i) for i in alert_ids])
+        # As a raw command: redis-py refuses `pipe.mget` on a cluster even when, as here, every
+        # key shares the `{al}` slot.
+        pipe.execute_command("MGET", *(alert_key(i) for i in alert_ids))
         pipe.hmget(ALERT_CASES, list(alert_ids))
 
     GET_REPLIES = 2

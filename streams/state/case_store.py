@@ -1,9 +1,9 @@
 """Cases in Redis: grouping for the alerts as they are stored, and what the API reads.
 
 Every key carries the `{al}` hash tag, like the alerts: a case and its alerts change together
-in one script, also on Redis Cluster. Grouping (`models.cases`) runs here in Python on a
-snapshot of what it can reach, read by one script (`case_read.lua`); another
-(`case_write.lua`) applies its changes only if that snapshot is still what Redis holds (a
+in one function call, also on Redis Cluster. Grouping (`models.cases`) runs here in Python on a
+snapshot of what it can reach, read by one function (`case_read`, in `lua/alerts.lua`);
+another (`case_write`) applies its changes only if that snapshot is still what Redis holds (a
 digest of it, read again), else grouping runs again on a fresh one. So concurrent workers and
 the API's retro-hunt never interleave half a grouping, and a batch redelivered after a crash
 either finds its alerts grouped (and changes nothing) or groups them as the first attempt
@@ -28,10 +28,9 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import orjson
-import redis
 
 from models.alerts import STATUSES, Alert
 from models.cases import (
@@ -58,13 +57,15 @@ from streams.state.alert_scan import (
     encode_cursor,
     scan_alerts,
 )
-from streams.state.scripts import script_with
+from streams.state.functions import alert_library
+from streams.state.pipelines import AnyRedis
 
 log = logging.getLogger(__name__)
 PREFIX = "fw:{al}"
 ALERT_CASES = f"{PREFIX}:ac"
 CASES_ALL = f"{PREFIX}:cx:all"
 _CONFLICT_RETRIES = 50
+_LIBRARY = alert_library()  # the case functions live with the alert functions
 
 
 def case_key(case_id: str) -> str:
@@ -133,7 +134,7 @@ def _text(value: bytes | str) -> str:
 
 
 class _Snapshot:
-    """What `case_read.lua` returned, as the `CaseView` grouping reads and changes."""
+    """What `case_read` returned, as the `CaseView` grouping reads and changes."""
 
     def __init__(self, settings: CaseSettings) -> None:
         self.settings = settings
@@ -150,7 +151,7 @@ class _Snapshot:
         settings: CaseSettings,
     ) -> _Snapshot:  # fmt: skip
         """The snapshot from the script's reply (its digest first, then the sections in the
-        order `case_snapshot.lua` writes them)."""
+        order `case_snapshot` (lua/alerts.lua) writes them)."""
         snapshot = cls(settings)
         items = (_text(v) for v in values[1:])
         if int(next(items)) != len(ids):
@@ -243,13 +244,9 @@ def _encode(change: Change, settings: CaseSettings, firsts: Mapping[str, int]) -
 class RedisCases:
     """Groups stored alerts into cases, and reads cases for the API."""
 
-    def __init__(self, client: redis.Redis, settings: CaseSettings | None = None) -> None:
+    def __init__(self, client: AnyRedis, settings: CaseSettings | None = None) -> None:
         self._redis = client
         self.settings = settings or CaseSettings()
-        self._read = client.register_script(script_with("case_read", ("case_snapshot",)))
-        self._write = client.register_script(
-            script_with("case_write", ("case_snapshot", "case_status"))
-        )
         self._ttl_ms = str(2 * max(self.settings.window_ms, self.settings.link_ms))
         self.conflicts = 0
 
@@ -262,7 +259,7 @@ class RedisCases:
         accounts = sorted({x for a in inputs for x in (a.payer, a.payee)})
         request = orjson.dumps([PREFIX, ids, accounts]).decode()
         for _ in range(_CONFLICT_RETRIES):
-            values = cast(list[bytes], self._read(keys=[ALERT_CASES], args=[request]))
+            values = cast(list[bytes], self._call("case_read", [request]))
             view = _Snapshot.parse(values, ids, accounts, self.settings)
             cased, changes = group(view, inputs, self.settings)
             if not changes:
@@ -291,10 +288,17 @@ class RedisCases:
         ordered += [c for c in kept if isinstance(c, Summary)]
         encoded = orjson.dumps([_encode(c, self.settings, firsts) for c in ordered]).decode()
         order = " ".join(STATUS_ORDER)
-        applied = self._write(keys=[ALERT_CASES], args=[
-            digest, request, encoded, self._ttl_ms, LINKS_KEPT, order,
-        ])  # fmt: skip
+        applied = self._call(
+            "case_write", [digest, request, encoded, self._ttl_ms, LINKS_KEPT, order]
+        )
         return bool(applied)
+
+    def _call(self, function: str, args: Sequence[str | bytes | int]) -> Any:
+        """Call a case function (its one key names the `{al}` slot every key it uses is in)."""
+        name = _LIBRARY.name(function)
+        return _LIBRARY.calling(
+            self._redis, lambda: self._redis.fcall(name, 1, ALERT_CASES, *args)
+        )
 
     def case_ids(self, alert_ids: Iterable[str]) -> dict[str, str]:
         """The case of each of these alerts that is in one."""
@@ -342,7 +346,7 @@ ACCOUNT_CASES_READ = 1000
 class CaseReader:
     """The case queue and one case's parts, for the API."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
 
     def records(self, case_ids: Sequence[str]) -> list[CaseRecord]:

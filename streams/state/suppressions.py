@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-import redis
 
 from models.suppression import SuppressedHit, Suppression, Suppressions
+from streams.state.pipelines import AnyRedis
 from streams.state.snapshots import RefreshedSnapshot
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class RecordedHit:
 class SuppressionStore:
     """Adds and expires suppressions, snapshots them, and records the hits they suppressed."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
 
     def put(self, entries: Sequence[Suppression]) -> int:

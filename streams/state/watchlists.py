@@ -15,13 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import orjson
-import redis
-from redis.client import Pipeline
 
 from models.events import Transfer
 from models.features import NOT_LISTED, ListedParties
 from models.watchlist import KINDS, WatchlistEntry, Watchlists
 from streams.state.base import ENTITY_KINDS, EntityHasher
+from streams.state.pipelines import AnyRedis, Pipeline
 from streams.state.snapshots import RefreshedSnapshot
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ def _key_of(cursor: str) -> str:
 class WatchlistStore:
     """Adds, removes, pages and snapshots watchlist entries; every change bumps the version."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
 
     def put(self, entries: Sequence[WatchlistEntry]) -> list[bool]:

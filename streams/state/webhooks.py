@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-import redis
+
+from streams.state.pipelines import AnyRedis
 
 log = logging.getLogger(__name__)
 PREFIX = "fw:{wh}"
@@ -88,7 +89,7 @@ def _hook(webhook_id: str, raw: bytes) -> Webhook | None:
 class WebhookStore:
     """Subscriptions, the delivery queue and the delivery logs."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
         self._claim = client.register_script(_CLAIM)
 

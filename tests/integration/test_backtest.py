@@ -10,13 +10,14 @@ import orjson
 import pytest
 import redis
 
-from models.backtest import run_backtest
 from models.features import FEATURE_NAMES
-from models.replay import memory_store, read_lines, replay
+from models.jsonl import read_lines
 from models.simulator import SimulationConfig, simulate, write_simulation
 from service.settings import DEFAULT_MODEL_PATH
 from service.wiring import build_scorer, case_settings
+from streams.backtest import run_backtest
 from streams.batch import CasedAlertSink, MemoryAlertSink
+from streams.replay import memory_store, replay
 from streams.state.base import EntityHasher, StateStore
 from streams.state.case_memory import MemoryCases
 from streams.state.case_store import CASES_ALL, CaseReader

@@ -35,13 +35,14 @@ def score(settings: Settings, client: redis.Redis, events: list[dict]) -> BatchO
     """Score transfers as the worker does (state, alerts, cases), in batches of 10."""
     processor = BatchProcessor(
         wiring.redis_state_store(settings, client), wiring.alert_sink(settings, client),
-        wiring.build_scorer(settings), "transfers",
+        wiring.build_scorer(settings),
         watchlists=wiring.watchlist_view(settings, client),
     )  # fmt: skip
     outcome = BatchOutcome()
     values = [json.dumps(e).encode() for e in events]
     for start in range(0, len(values), 10):
-        part = [Message("transfers", 0, start + i, v) for i, v in enumerate(values[start:][:10])]
+        chunk = enumerate(values[start:][:10])
+        part = [Message("transfer", "transfers", 0, start + i, v) for i, v in chunk]
         outcome.add(processor.process(part))
     return outcome
 

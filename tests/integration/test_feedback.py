@@ -128,13 +128,13 @@ def test_a_dismissed_pattern_stays_quiet_for_its_account_until_the_evidence_grow
         wiring.redis_state_store(settings, redis_client),
         wiring.alert_store(settings, redis_client),
         wiring.build_scorer(settings),
-        "transfers",
         suppressions=wiring.suppression_view(settings, redis_client),
     )
 
     def score(values: list[bytes]) -> tuple[list[str], list[str]]:
         """The transfers that alerted, and those suppressed."""
-        outcome = processor.process([Message("transfers", 0, i, v) for i, v in enumerate(values)])
+        messages = [Message("transfer", "transfers", 0, i, v) for i, v in enumerate(values)]
+        outcome = processor.process(messages)
         alerted = [a.transfer_id for a in outcome.new_alerts]
         return alerted, [hit.transfer_id for hit in outcome.suppressed]
 
