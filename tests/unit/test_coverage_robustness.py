@@ -24,7 +24,7 @@ from streams.replay import replay_features
 from tests.traffic import ordinary_p2p, ordinary_profiles
 
 # Not a seed the shipped model was trained on (see its metadata): held-out legitimate traffic.
-HELD_OUT = SimulationConfig(seed=4242, accounts=3000, days=3, fraud_share=0.0)
+HELD_OUT = SimulationConfig(seed=4242, accounts=2000, days=2, fraud_share=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_removing_profiles_does_not_raise_the_score_of_legitimate_transfers(
     mean = {}
     for coverage in PROFILE_COVERAGES:
         data = source.replay(source.view(coverage))
-        assert data.y.sum() == 0 and len(data.y) > 10_000
+        assert data.y.sum() == 0 and len(data.y) > 4_000
         mean[coverage] = float(np.mean(model.probabilities(data.table.columns())))
     assert mean["own-bank"] - mean["all"] <= 0.05
     assert mean["none"] - mean["all"] <= 0.05
