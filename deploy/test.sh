@@ -8,6 +8,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash deploy/setup.sh test
 .venv/bin/ruff check .
 .venv/bin/mypy
-# Three test processes, each with a session broker and Redis of its own (`-n 0` runs serially);
+# Four test processes, each with a session broker and Redis of its own (`-n 0` runs serially);
 # worksteal hands a long module's remaining tests to whichever process is free.
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 3 --dist worksteal "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 4 --dist worksteal "$@"
