@@ -20,6 +20,7 @@ class LoadtestConfig:
     near_max_share: float = 0.9  # second latency phase at this share of pipeline_tps; 0 = skip
     compare_workers: tuple[int, ...] = ()
     redis_db: int = 15
+    redis_cluster: int | None = None  # primaries of a local Redis Cluster to start; None = one
     force: bool = False
     seed: int = 7
     json_only: bool = False
@@ -51,6 +52,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _cluster_size(text: str) -> int:
+    value = int(text)
+    if value < 3:
+        raise argparse.ArgumentTypeError(f"a Redis Cluster needs at least 3 primaries, not {value}")
     return value
 
 
@@ -145,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Redis database to use on an external Redis (default 15)",
     )
     parser.add_argument(
+        "--redis-cluster",
+        type=_cluster_size,
+        default=None,
+        metavar="N",
+        help="start a local Redis Cluster of N primaries (N >= 3) instead of one redis-server; "
+        "the result then shows each node's share",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="use (and empty) the Redis database even if it holds keys",
@@ -183,6 +199,7 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadtestConfig:
         near_max_share=args.near_max,
         compare_workers=args.compare_workers,
         redis_db=args.redis_db,
+        redis_cluster=args.redis_cluster,
         force=args.force,
         seed=args.seed,
         json_only=args.json,

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from itertools import islice
 
 import orjson
-import redis
 
 from models.events import parse_account
 from models.simulator import SimulationConfig, simulate
 from service import wiring
 from service.settings import Settings
+from streams.state.pipelines import AnyRedis
 
 # Fraud patterns mixed in at the live demo stream's share, so every rule and window is busy.
 _FRAUD_SHARE = 0.01
@@ -70,7 +70,7 @@ def prepare(n: int, seed: int) -> Dataset:
     )
 
 
-def load_profiles(settings: Settings, client: redis.Redis, profiles: Sequence[bytes]) -> None:
+def load_profiles(settings: Settings, client: AnyRedis, profiles: Sequence[bytes]) -> None:
     """Write account profiles straight into the state store, as the worker would store them.
 
     Profiles are reference data loaded before the clock starts, so that every batch the

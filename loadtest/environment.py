@@ -1,8 +1,10 @@
-"""Where the benchmark runs: the embedded broker and Redis, or external ones, and fresh names.
+"""Where the benchmark runs: the embedded broker and Redis (or a local Redis Cluster of N
+primaries with `--redis-cluster N`), or external ones, and fresh names.
 
-External services are named by FRAUDWATCH_KAFKA_BOOTSTRAP and FRAUDWATCH_REDIS_URL. There the
-benchmark uses uniquely named topics (deleted afterwards) and a dedicated Redis database that
-must be empty (unless `--force`), because the benchmark empties it between phases.
+External services are named by FRAUDWATCH_KAFKA_BOOTSTRAP and FRAUDWATCH_REDIS_URL (with
+FRAUDWATCH_REDIS_CLUSTER for a cluster). There the benchmark uses uniquely named topics (deleted
+afterwards) and a dedicated Redis database that must be empty (unless `--force`), because the
+benchmark empties it between phases; a cluster has database 0 only, so all of it must be.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+import redis.cluster
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
+from redis import Redis as RedisServer
 
 from loadtest.progress import say
 from service.embedded import EmbeddedServices, embedded_services
+from service.embedded.broker import start_broker
+from service.embedded.redis_cluster import LocalCluster, start_redis_cluster
 from service.settings import Settings
-from service.wiring import redis_password
+from service.wiring import redis_client, redis_password
+from streams.state.pipelines import AnyRedis
 from streams.topics import ensure_topics
 
 
@@ -53,13 +60,34 @@ class Target:
     base_settings: Settings
     workdir: Path
     embedded: EmbeddedServices | None
+    cluster: LocalCluster | None = None
+    broker_pid: int | None = None
     created_topics: list[str] = field(default_factory=list)
 
-    def redis(self) -> redis.Redis:
-        """A client on the benchmark's Redis database."""
+    @property
+    def redis_cluster(self) -> bool:
+        """Whether Redis is a cluster (local or external)."""
+        return self.base_settings.redis_cluster
+
+    def redis(self) -> AnyRedis:
+        """A client on the benchmark's Redis database (a cluster client on a cluster)."""
+        if self.redis_cluster:
+            return redis_client(self.base_settings.model_copy(update={"redis_url": self.redis_url}))
         return redis.Redis.from_url(
             self.redis_url, password=redis_password(self.base_settings), socket_timeout=60
         )
+
+    def redis_nodes(self) -> list[RedisServer]:
+        """A client on each primary: INFO and key counts are per node."""
+        client = self.redis()
+        if not isinstance(client, redis.cluster.RedisCluster):
+            return [client]
+        try:
+            password = redis_password(self.base_settings)
+            return [redis.Redis(host=node.host, port=node.port, password=password,
+                                socket_timeout=60) for node in client.get_primaries()]  # fmt: skip
+        finally:
+            client.close()
 
     def fresh_topics(self, tag: str, partitions: int) -> Topics:
         """Create a uniquely named topic set with `partitions` partitions each."""
@@ -75,18 +103,26 @@ class Target:
         return topics
 
     def reset_redis(self) -> None:
-        """Empty the benchmark's own database (checked empty, or `--force`d, at the start)."""
-        client = self.redis()
-        try:
-            client.flushdb()
-        finally:
-            client.close()
+        """Empty the benchmark's own database (checked empty, or `--force`d, at the start);
+        on a cluster, every primary."""
+        for client in self.redis_nodes():
+            try:
+                client.flushdb()
+            finally:
+                client.close()
 
-    def server_pid(self, name: str) -> int | None:
-        """The pid of the embedded `tansu` or `redis-server`, when we started them."""
-        if self.embedded is None:
-            return None
-        return {"tansu": self.embedded.broker.pid, "redis": self.embedded.redis.pid}.get(name)
+    def server_pids(self) -> dict[str, int]:
+        """The pids of the services we started: `tansu`, and `redis` or, on a local cluster,
+        `redis:<port>` per primary."""
+        pids = {}
+        if self.embedded is not None:
+            pids = {"tansu": self.embedded.broker.pid, "redis": self.embedded.redis.pid}
+        if self.broker_pid is not None:
+            pids["tansu"] = self.broker_pid
+        if self.cluster is not None:
+            for port in self.cluster.primaries():
+                pids[f"redis:{port}"] = self.cluster.node(port).pid
+        return pids
 
 
 def with_db(url: str, db: int) -> str:
@@ -96,21 +132,19 @@ def with_db(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", query, parts.fragment))
 
 
-def _claim_database(url: str, password: str | None, force: bool) -> None:
-    client = redis.Redis.from_url(url, password=password, socket_timeout=10)
+def _claim_database(target: Target, force: bool) -> None:
     try:
-        keys = client.dbsize()
+        keys = sum(int(node.dbsize()) for node in target.redis_nodes())
         if keys and not force:
             raise LoadtestError(
-                f"Redis database {url} holds {keys} keys; the benchmark empties its database, "
-                "so pick an empty one with --redis-db, or pass --force to wipe this one"
+                f"Redis {target.redis_url} holds {keys} keys; the benchmark empties its "
+                "database, so pick an empty one with --redis-db (one Redis), or pass --force to "
+                "wipe this one"
             )
         if keys:
-            client.flushdb()
+            target.reset_redis()
     except redis.RedisError as error:
-        raise LoadtestError(f"cannot use Redis at {url}: {error}") from error
-    finally:
-        client.close()
+        raise LoadtestError(f"cannot use Redis at {target.redis_url}: {error}") from error
 
 
 def _delete_topics(bootstrap: str, names: list[str]) -> None:
@@ -125,8 +159,11 @@ def _delete_topics(bootstrap: str, names: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def open_target(workdir: Path, redis_db: int, force: bool) -> Iterator[Target]:
-    """Start the embedded services, or claim the external ones; clean up on the way out."""
+def open_target(
+    workdir: Path, redis_db: int, force: bool, cluster_primaries: int | None = None
+) -> Iterator[Target]:
+    """Start the embedded services (a local cluster of `cluster_primaries` for Redis when
+    given), or claim the external ones; clean up on the way out."""
     base = Settings()
     external = bool(base.kafka_bootstrap or base.redis_url)
     if external and not (base.kafka_bootstrap and base.redis_url):
@@ -134,12 +171,21 @@ def open_target(workdir: Path, redis_db: int, force: bool) -> Iterator[Target]:
             "set both FRAUDWATCH_KAFKA_BOOTSTRAP and FRAUDWATCH_REDIS_URL, or neither "
             "(then an embedded broker and Redis are started)"
         )
+    if external and cluster_primaries:
+        raise LoadtestError(
+            "--redis-cluster starts a local cluster: unset FRAUDWATCH_KAFKA_BOOTSTRAP and "
+            "FRAUDWATCH_REDIS_URL (or name an external cluster with FRAUDWATCH_REDIS_CLUSTER)"
+        )
+    if cluster_primaries:
+        with _local_cluster(workdir, base, cluster_primaries) as target:
+            yield target
+        return
     if external:
         assert base.kafka_bootstrap is not None and base.redis_url is not None
-        url = with_db(base.redis_url, redis_db)
-        _claim_database(url, redis_password(base), force)
-        say(f"external services: Kafka {base.kafka_bootstrap}, Redis {url}")
+        url = base.redis_url if base.redis_cluster else with_db(base.redis_url, redis_db)
         target = Target(base.kafka_bootstrap, url, base, workdir, None)
+        _claim_database(target, force)
+        say(f"external services: Kafka {base.kafka_bootstrap}, Redis {url}")
         try:
             yield target
         finally:
@@ -152,3 +198,24 @@ def open_target(workdir: Path, redis_db: int, force: bool) -> Iterator[Target]:
         url = with_db(services.redis_url, redis_db)
         say(f"embedded services: Kafka {services.kafka_bootstrap}, Redis {url}")
         yield Target(services.kafka_bootstrap, url, base, workdir, services)
+
+
+@contextlib.contextmanager
+def _local_cluster(workdir: Path, base: Settings, primaries: int) -> Iterator[Target]:
+    """The embedded broker and a local Redis Cluster of `primaries` (no replicas: the
+    benchmark measures the primaries' work)."""
+    say(f"starting the embedded Tansu broker and a {primaries}-primary Redis Cluster")
+    broker = start_broker(workdir / "services")
+    try:
+        cluster = start_redis_cluster(workdir / "redis-cluster", primaries, 0)
+    except BaseException:
+        broker.stop()
+        raise
+    try:
+        kafka = f"127.0.0.1:{broker.port}"
+        say(f"embedded services: Kafka {kafka}, Redis Cluster {cluster.url}")
+        settings = base.model_copy(update={"redis_cluster": True})
+        yield Target(kafka, cluster.url, settings, workdir, None, cluster, broker.pid)
+    finally:
+        cluster.stop()
+        broker.stop()

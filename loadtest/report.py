@@ -22,7 +22,9 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("transfers_per_batch", "transfers per batch", ""),
     ("cpu_s_per_1k", "worker CPU per 1,000 transfers (steady)", "s"),
     ("cpu_s_per_1k_with_startup", "worker CPU per 1,000 transfers (with start-up)", "s"),
-    ("redis_cpu_s_per_1k", "Redis CPU per 1,000 transfers", "s"),
+    ("redis_cpu_s_per_1k", "Redis CPU per 1,000 transfers (every node)", "s"),
+    ("redis_nodes", "Redis nodes (primaries)", ""),
+    ("redis_keys_max_over_min", "keys on the fullest node / on the emptiest", "ratio"),
     ("broker_cpu_s_per_1k", "broker CPU per 1,000 transfers", "s"),
     ("machine_cpu_s_per_1k", "machine CPU per 1,000 transfers (every process)", "s"),
     ("machine_busy_cores", "cores busy during the pipeline run", "cores"),
@@ -86,6 +88,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines += _latency_rows(near, where)
     for workers, tps in result["pipeline_tps_by_workers"].items():
         lines.append(f"| pipeline with {workers} worker(s) | {_cell(tps)} | transfers/s |")
+    if len(result.get("redis_per_node", [])) > 1:
+        lines += ["", "| Redis node | commands / 1,000 transfers | CPU s / 1,000 transfers | "
+                  "bytes / transfer | keys |", "|---|---:|---:|---:|---:|"]  # fmt: skip
+        lines += [
+            f"| {n['node']} | {_cell(n['commands_per_1k'])} | {_cell(n['cpu_s_per_1k'])} | "
+            f"{_cell(n['bytes_per_transfer'])} | {_cell(n['keys'])} |"
+            for n in result["redis_per_node"]
+        ]
     lines += [
         "",
         f"Latency: {result['latency_note']}.",

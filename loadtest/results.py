@@ -44,9 +44,36 @@ def _cores() -> int:
 
 
 def _server_cpu_per_1k(run: PipelineResult, name: str) -> float | None:
-    """CPU seconds per 1,000 transfers of an embedded server; None when it runs elsewhere."""
-    seconds = run.server_cpu_s.get(name)
-    return None if seconds is None else _per(seconds * 1000, run.transfers)
+    """CPU seconds per 1,000 transfers of an embedded server (every node of an embedded
+    cluster for `redis`); None when it runs elsewhere."""
+    seconds = [s for server, s in run.server_cpu_s.items() if server.split(":")[0] == name]
+    return _per(sum(seconds) * 1000, run.transfers) if seconds else None
+
+
+def _per_node(run: PipelineResult) -> list[dict[str, object]]:
+    """Each Redis node's share: commands and (embedded) CPU per 1,000 transfers, keys."""
+    nodes: list[dict[str, object]] = []
+    for node in run.redis.nodes:
+        cpu = run.server_cpu_s.get(f"redis:{node.name.rsplit(':', 1)[1]}")
+        if cpu is None and len(run.redis.nodes) == 1:
+            cpu = run.server_cpu_s.get("redis")
+        nodes.append({
+            "node": node.name,
+            "commands_per_1k": _per(node.commands * 1000, run.transfers, 1),
+            "cpu_s_per_1k": None if cpu is None else _per(cpu * 1000, run.transfers),
+            "bytes_per_transfer": _per(node.net_input_bytes + node.net_output_bytes,
+                                       run.transfers, 1),
+            "keys": node.keys,
+        })  # fmt: skip
+    return nodes
+
+
+def _key_spread(run: PipelineResult) -> float | None:
+    """The most keys on one node over the fewest on another (1.0 for a single Redis)."""
+    keys = [node.keys for node in run.redis.nodes]
+    if not keys or min(keys) == 0:
+        return None
+    return round(max(keys) / min(keys), 3)
 
 
 def _round_trips(run: PipelineResult) -> tuple[float | None, str]:
@@ -139,6 +166,9 @@ def build_result(
         "cpu_s_per_1k": _per(main.steady_cpu_s * 1000, main.steady_transfers),
         "cpu_s_per_1k_with_startup": _per(main.worker_cpu_s * 1000, n),
         "redis_cpu_s_per_1k": _server_cpu_per_1k(main, "redis"),
+        "redis_nodes": len(main.redis.nodes),
+        "redis_per_node": _per_node(main),
+        "redis_keys_max_over_min": _key_spread(main),
         "broker_cpu_s_per_1k": _server_cpu_per_1k(main, "tansu"),
         "machine_cpu_s_per_1k": _per(main.machine_busy_s * 1000, n),
         "machine_busy_cores": round(main.machine_busy_s / main.elapsed_s, 2),

@@ -56,7 +56,7 @@ def run(config: LoadtestConfig) -> dict[str, object]:
     with (
         exit_on_termination_signals(),
         tempfile.TemporaryDirectory(prefix="fraudwatch-loadtest-") as tmp,
-        open_target(Path(tmp), config.redis_db, config.force) as target,
+        open_target(Path(tmp), config.redis_db, config.force, config.redis_cluster) as target,
     ):
         say(f"simulating {config.transfers} transfers")
         dataset = prepare(config.transfers, config.seed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from models.coverage import CoverageView, account_banks, select_profiles
 from models.features import FEATURE_NAMES, Features
-from models.replay import read_lines, replay
+from models.jsonl import read_lines
 
 # The features the model reads, in matrix column order. Spelled out, so that features added to
 # the vocabulary later (watchlist hits: outside knowledge, not behaviour) never reach a model
@@ -136,26 +136,9 @@ class FeatureTable:
         ]
 
 
-def replay_table(transfers: Iterable[bytes], profiles: Iterable[bytes] = ()) -> FeatureTable:
-    """Replay lines through the in-memory store and collect every first delivery's features."""
-    ids: list[str] = []
-    times: list[int] = []
-    blocks: list[np.ndarray] = []
-    seen: set[str] = set()
-    rejected = 0
-    for outcome in replay(transfers, profiles):
-        rejected += sum(r.message.topic != "accounts" for r in outcome.rejected)
-        keep = []
-        for index, transfer in enumerate(outcome.transfers):
-            # A repeated transfer id is a redelivery: it is one transfer, counted once.
-            if transfer.transfer_id not in seen:
-                seen.add(transfer.transfer_id)
-                keep.append(index)
-                ids.append(transfer.transfer_id)
-                times.append(transfer.ts_ms)
-        blocks.append(feature_matrix([outcome.features[i] for i in keep], FEATURE_NAMES))
-    matrix = np.vstack(blocks) if blocks else np.empty((0, len(FEATURE_NAMES)))
-    return FeatureTable(ids, np.asarray(times, dtype=np.int64), matrix, rejected)
+# Replays transfer lines (after profile lines) through the worker's batch path and returns
+# every first delivery's features: `streams.replay.replay_features`, handed in by the caller.
+FeatureReplay = Callable[[Iterable[bytes], Iterable[bytes]], FeatureTable]
 
 
 @dataclass(frozen=True)
@@ -213,7 +196,8 @@ class LabelledData:
 class LabelledSource:
     """A labelled dataset directory, replayed on demand under any profile coverage."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, replay_features: FeatureReplay) -> None:
+        self._replay_features = replay_features
         self.files = DataFiles.of(directory)
         if self.files.labels is None:
             raise FileNotFoundError(f"{directory}: no {LABELS_FILE}")
@@ -234,16 +218,18 @@ class LabelledSource:
 
     def replay(self, profiles: CoverageView) -> LabelledData:
         """Replay the transfers from empty state with these profiles."""
-        table = replay_table(read_lines(self.files.transfers), profiles.profiles)
+        table = self._replay_features(read_lines(self.files.transfers), profiles.profiles)
         return LabelledData(
             table, self.labels, self.labels.of(table.transfer_ids), [self.files], [profiles]
         )
 
 
-def load_labelled(directory: Path, coverage: str = "all") -> LabelledData:
+def load_labelled(
+    directory: Path, replay_features: FeatureReplay, coverage: str = "all"
+) -> LabelledData:
     """Replay a labelled dataset directory under a profile coverage (raises
     `FileNotFoundError` without labels.json)."""
-    source = LabelledSource(directory)
+    source = LabelledSource(directory, replay_features)
     return source.replay(source.view(coverage))
 
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from models.replay import read_lines
+from models.jsonl import read_lines
 
 # Only final decisions teach the model; open, escalated and appealed alerts are still pending.
 _DISPOSITION_LABELS = {"confirmed": 1, "dismissed": 0, 1: 1, 0: 0}

@@ -14,7 +14,7 @@ import sklearn
 import skops
 
 from models.coverage import PROFILE_COVERAGES, random_profiles
-from models.dataset import MODEL_FEATURES, LabelledSource, replay_table, sha256_of_files
+from models.dataset import MODEL_FEATURES, FeatureReplay, LabelledSource, sha256_of_files
 from models.feedback import FeedbackSource
 from models.model import (
     GradientBoostedModel,
@@ -50,13 +50,16 @@ _RANDOM_KEEP_SHARE = 0.5
 
 
 def load_training_set(
-    directories: Sequence[Path], views: Sequence[str] = TRAINING_VIEWS, seed: int = 7
+    directories: Sequence[Path],
+    replay_features: FeatureReplay,
+    views: Sequence[str] = TRAINING_VIEWS,
+    seed: int = 7,
 ) -> TrainingSet:
     """Replay each labelled directory in each profile view (each from empty state) and stack
     the rows."""
     matrices, labels, files, seeds = [], [], [], []
     for number, directory in enumerate(directories):
-        source = LabelledSource(directory)
+        source = LabelledSource(directory, replay_features)
         if source.labels.seed is not None:
             seeds.append(source.labels.seed)
         for view in views:
@@ -74,7 +77,9 @@ def load_training_set(
     )
 
 
-def add_feedback(training: TrainingSet, feedback: FeedbackSource) -> str:
+def add_feedback(
+    training: TrainingSet, feedback: FeedbackSource, replay_features: FeatureReplay
+) -> str:
     """Append the feedback transfers, replayed in event-time order; return their sha256.
 
     Feedback transfers are replayed on their own: their features see each other but not the
@@ -86,7 +91,7 @@ def add_feedback(training: TrainingSet, feedback: FeedbackSource) -> str:
     if not pairs:
         return digest.hexdigest()
     label_of = {str(t.get("transfer_id")): label for t, label in pairs}
-    table = replay_table(lines)
+    table = replay_features(lines, ())
     training.matrix = np.vstack([training.matrix, table.columns()])
     labels = np.fromiter((label_of[tid] for tid in table.transfer_ids), dtype=np.int8)
     training.labels = np.concatenate([training.labels, labels])

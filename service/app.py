@@ -46,6 +46,7 @@ from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher
+from streams.state.reads import StateReads
 from streams.state.watchlists import WatchlistView
 
 DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
@@ -98,12 +99,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.rules = wiring.load_rules(config)
         except RuleLibraryError:
             app.state.rules = None  # /readyz says so; the API still serves what it can
-        # Screening runs the worker's own state scripts (dry) and its scorer (rules + model).
+        # Screening runs the worker's own state functions (dry) and its scorer (rules + model).
         app.state.scorer = (
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
         )
         app.state.hasher = wiring.entity_hasher(config)
         app.state.state_store = wiring.redis_state_store(config, client)
+        app.state.reads = StateReads(client, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)
         context = ScreeningContext(client, app.state.state_store, app.state.watchlists)
         # One thread runs each batch whole (Redis round trips and the model) while the loop

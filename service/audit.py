@@ -12,11 +12,10 @@ import binascii
 import re
 from dataclasses import dataclass
 
-import redis
-
 from models.watchlist import iso_ms
 from service.auth import Caller, Role
 from service.masking import mask_identifier
+from streams.state.pipelines import AnyRedis
 
 STREAM = "fw:audit"
 CLEAR_ROLES: tuple[Role, ...] = ("admin", "investigator")
@@ -74,7 +73,7 @@ def decode_cursor(cursor: str) -> str:
 class AuditLog:
     """Appends access records and reads them back, newest first."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
 
     def append(self, caller: Caller, method: str, path: str, resource: str) -> None:

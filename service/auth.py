@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import redis.asyncio
+from streams.state.pipelines import AnyAsyncRedis
 
 if TYPE_CHECKING:
     from service.keys_store import KeyStore
@@ -100,7 +100,7 @@ class Authenticator:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: AnyAsyncRedis,
         configured: ConfiguredKeys,
         store: KeyStore,
         cache: KeyCache,

@@ -18,6 +18,7 @@ from service.errors import Forbidden, RateLimited, Unauthorized
 from service.keys_store import KeyStore
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
+from streams.state.reads import StateReads
 
 
 async def _settings(request: Request) -> Settings:
@@ -28,6 +29,11 @@ async def _settings(request: Request) -> Settings:
 async def _redis(request: Request) -> redis.Redis:
     client: redis.Redis = request.app.state.redis
     return client
+
+
+async def _state_reads(request: Request) -> StateReads:
+    reads: StateReads = request.app.state.reads
+    return reads
 
 
 async def _alert_store(request: Request) -> AlertStore:
@@ -47,6 +53,7 @@ async def _audit_log(request: Request) -> AuditLog:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
+StateDep = Annotated[StateReads, Depends(_state_reads)]
 AlertStoreDep = Annotated[AlertStore, Depends(_alert_store)]
 KeyStoreDep = Annotated[KeyStore, Depends(_key_store)]
 AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]

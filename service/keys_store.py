@@ -11,10 +11,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-import redis
-import redis.asyncio.client
-
 from service.auth import ROLES, Caller, Role, key_digest
+from streams.state.pipelines import AnyRedis, AsyncPipeline
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,7 @@ class KeyRecord:
 class KeyStore:
     """Creates, lists and revokes API keys."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
 
     def create(self, role: Role, name: str, now: str) -> tuple[str, KeyRecord]:
@@ -71,7 +69,7 @@ class KeyStore:
         return secret, record
 
     @staticmethod
-    def queue_lookup(pipe: redis.asyncio.client.Pipeline, digest: str) -> None:
+    def queue_lookup(pipe: AsyncPipeline, digest: str) -> None:
         """Queue the read of a presented key's record (for `caller_from`) on a pipeline."""
         pipe.hgetall(record_key(digest))
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio.client
+from streams.state.pipelines import AsyncPipeline
 
 PREFIX = "fw:rl"
 
@@ -40,7 +40,7 @@ class RateLimiter:
     def __init__(self, limit: RateLimit) -> None:
         self.limit = limit
 
-    def queue(self, pipe: redis.asyncio.client.Pipeline, subject: str, now_s: float) -> None:
+    def queue(self, pipe: AsyncPipeline, subject: str, now_s: float) -> None:
         """Add the four counter commands for `subject` (a key's digest prefix) to `pipe`."""
         second = int(now_s)
         tag = f"{PREFIX}:{{{subject}}}"

@@ -20,6 +20,7 @@ from models.features import MS_PER_DAY
 from service.audit import AuditLog
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
+from streams.state.pipelines import AnyRedis
 from streams.state.watchlists import WatchlistStore
 
 log = logging.getLogger("fraudwatch.retention")
@@ -55,7 +56,7 @@ class PurgeReport:
     watchlist_entries: int
 
 
-def purge(client: redis.Redis, policy: RetentionPolicy, now_ms: int) -> PurgeReport:
+def purge(client: AnyRedis, policy: RetentionPolicy, now_ms: int) -> PurgeReport:
     """Remove what is past retention as of `now_ms` (closed alerts by event time, at most a
     bounded number per call)."""
     alerts = AlertStore(client).purge_closed(now_ms - policy.closed_alert_days * MS_PER_DAY)
@@ -83,7 +84,7 @@ class PurgeSchedule:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: AnyRedis,
         policy: RetentionPolicy,
         interval_s: int,
         clock: Callable[[], float] = time.time,

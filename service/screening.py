@@ -1,7 +1,7 @@
 """Pre-transfer screening of a batch of prospective transfers, read-only.
 
 Every request screened in one batch shares its round trips and its model call: the worker's
-state scripts in a dry run for all, one `assess` over all, one risk read for all payees.
+state functions in a dry run for all, one `assess` over all, one risk read for all payees.
 A batch runs whole on the API's one screening thread (see `service/app.py`), never on the
 event loop: a hung Redis then holds up screening alone, not `/healthz` or other requests.
 """
@@ -12,15 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from models.events import Transfer
 from models.features import derive_features
 from models.scorer import Assessment, Scorer
-from streams.state.account_view import load_view_script
+from streams.state.pipelines import AnyRedis
 from streams.state.redis_store import PendingFacts, RedisStateStore
 from streams.state.risk_read import AccountRisk, PendingRisks
-from streams.state.scripts import after_script_reload
 from streams.state.watchlists import WatchlistView
 
 
@@ -38,7 +35,7 @@ class Screened:
 class ScreeningContext:
     """What screening reads: the state (dry run) and the watchlists."""
 
-    client: redis.Redis
+    client: AnyRedis
     state: RedisStateStore
     lists: WatchlistView
 
@@ -49,11 +46,11 @@ def screen_transfers(
     """Score each transfer on the state as it stands, as the worker would, storing nothing;
     with its payee's risk. A transfer already processed gets its stored facts' verdict.
 
-    Two round trips for the batch: the state scripts' dry run together with the payees' risk
+    Two round trips for the batch: the state functions' dry run together with the payees' risk
     reads, then the reads that depend on those (who shares their devices, their alerts)."""
     payees = list(dict.fromkeys(t.dst_account for t in transfers))
     lists = context.lists.current()
-    risks = PendingRisks(payees, lists)
+    risks = PendingRisks(payees, lists, context.state.library)
 
     def first() -> tuple[PendingFacts, list[Any]]:
         pipe = context.client.pipeline(transaction=False)
@@ -61,11 +58,8 @@ def screen_transfers(
         risks.queue(pipe)
         return dry_run, pipe.execute()
 
-    def reload() -> None:
-        context.state.load_scripts()
-        load_view_script(context.client)
-
-    dry_run, replies = after_script_reload(first, reload)
+    # The dry run calls the state functions: a Redis that lost them gets them again.
+    dry_run, replies = context.state.library.calling(context.client, first)
     facts = dry_run.facts(replies[: dry_run.replies])
     listed = context.lists.hits(transfers, lists)
     features = [

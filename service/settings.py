@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str | None = None
     redis_url: str | None = None
+    # The URL names one node of a Redis Cluster (any node: clients find the others).
+    redis_cluster: bool = False
     # Redis's `requirepass`, for every client fraudwatch makes (a password in the URL wins).
     redis_password: SecretStr = SecretStr("")
     partitions: int = Field(3, ge=1, le=256)
@@ -91,13 +93,15 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(9464, ge=0, le=65535)
 
     state_ttl_days: int = Field(35, ge=1)
-    dedupe_ttl_hours: int = Field(72, ge=1)
+    # How long (event time) a transfer's facts are kept for its redeliveries; within the
+    # 30-day windows that hold its entries.
+    dedupe_ttl_hours: int = Field(72, ge=1, le=720)
     trace_ttl_days: int = Field(30, ge=1)
     # A trace stops (and says `truncated`) at this many transfers.
     trace_max_edges: int = Field(500, ge=10, le=10000)
     # Workers and API processes check the watchlist version at most this often.
     watchlist_refresh_s: float = Field(1.0, ge=0.0, le=60.0)
-    window_cap: int = Field(1000, ge=10)
+    window_cap: int = Field(1000, ge=10, le=32_000)
     # Event times accepted (worker and screening): not before this, not further ahead of the
     # receiver's clock than this many hours. Outside: DLQ `ts_out_of_range`, or 422.
     event_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
@@ -189,6 +193,10 @@ class Settings(BaseSettings):
             earliest_ms=int(self.event_time_earliest.timestamp() * 1000),
             max_ahead_ms=int(self.event_time_max_ahead_hours * 3_600_000),
         )
+
+    def topics(self) -> list[str]:
+        """The topic names the service uses: transfers, accounts, alerts and the dead letters."""
+        return [self.topic_transfers, self.topic_accounts, self.topic_alerts, self.topic_dlq]
 
     @property
     def run_file(self) -> Path:

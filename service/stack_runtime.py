@@ -1,8 +1,10 @@
 """The embedded stack as one unit: services, topics, worker and API as child processes.
 
 `fraudwatch up` and `fraudwatch demo` run it; `produce`, `keys` and friends find it through
-the run file. With FRAUDWATCH_KAFKA_BOOTSTRAP and FRAUDWATCH_REDIS_URL set, no service is
-started and those are used instead.
+the run file. Each service that is configured (FRAUDWATCH_KAFKA_BOOTSTRAP, FRAUDWATCH_REDIS_URL
+with FRAUDWATCH_REDIS_CLUSTER) is used, after checking it answers; only the missing ones are
+started: a Tansu broker, a redis-server, or with FRAUDWATCH_REDIS_CLUSTER and no URL a local
+Redis Cluster of three primaries. `up` says which it uses.
 """
 
 from __future__ import annotations
@@ -21,10 +23,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from service.embedded import EmbeddedServices, ManagedProcess, free_port, spawn, start_embedded
+from service.embedded import ManagedProcess, free_port, spawn
+from service.embedded.broker import start_broker
 from service.embedded.process import port_open
+from service.embedded.redis_cluster import start_redis_cluster
+from service.embedded.redis_server import start_redis
 from service.settings import Settings
+
+# The local cluster `up` starts when asked for a cluster without naming one.
+EMBEDDED_CLUSTER_PRIMARIES = 3
 
 
 def resolve_settings() -> Settings:
@@ -36,11 +45,98 @@ def resolve_settings() -> Settings:
         run = json.loads(settings.run_file.read_text())
     except (OSError, ValueError):
         return settings
-    updates = {
-        "kafka_bootstrap": settings.kafka_bootstrap or run.get("kafka_bootstrap"),
-        "redis_url": settings.redis_url or run.get("redis_url"),
-    }
+    updates = {"kafka_bootstrap": settings.kafka_bootstrap or run.get("kafka_bootstrap")}
+    if not settings.redis_url:
+        updates |= {"redis_url": run.get("redis_url"),
+                    "redis_cluster": bool(run.get("redis_cluster", False))}  # fmt: skip
     return settings.model_copy(update=updates)
+
+
+class StackRefused(RuntimeError):
+    """`up` cannot run with this configuration; the message says why and what to do."""
+
+
+@dataclass
+class StackServices:
+    """The broker and Redis a stack uses: each configured or embedded, and how to say which."""
+
+    kafka_bootstrap: str
+    redis_url: str
+    redis_cluster: bool
+    kafka_source: str
+    redis_source: str
+    processes: list[ManagedProcess] = field(default_factory=list)
+    clusters: list[Any] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop what was embedded (Redis first, the broker last); safe to call twice."""
+        for cluster in self.clusters:
+            cluster.stop()
+        for proc in reversed(self.processes):
+            proc.stop()
+
+
+def _check_redis(settings: Settings) -> None:
+    """Refuse a configured Redis that does not answer as configured."""
+    import redis as redis_py
+    import redis.cluster
+
+    from service import wiring
+
+    try:
+        client = wiring.redis_client(settings)
+        client.ping()
+        client.close()
+    except (redis_py.RedisError, redis_py.cluster.RedisClusterException) as error:
+        kind = "Redis Cluster" if settings.redis_cluster else "Redis"
+        hint = (
+            " (is it a cluster node? unset FRAUDWATCH_REDIS_CLUSTER for a single Redis)"
+            if settings.redis_cluster
+            else " (a cluster node? set FRAUDWATCH_REDIS_CLUSTER=true)"
+            if "MOVED" in str(error) or "CROSSSLOT" in str(error)
+            else ""
+        )
+        raise StackRefused(
+            f"the {kind} that FRAUDWATCH_REDIS_URL names does not answer: {error}{hint}"
+        ) from error
+
+
+def provide_services(settings: Settings, workdir: Path) -> StackServices:
+    """Use each configured service (refusing one that does not answer) and start the missing
+    ones under `workdir`. The caller stops the result."""
+    embedded = StackServices("", "", settings.redis_cluster, "", "")
+    try:
+        if settings.kafka_bootstrap:
+            embedded.kafka_bootstrap = settings.kafka_bootstrap
+            embedded.kafka_source = "configured (FRAUDWATCH_KAFKA_BOOTSTRAP)"
+        else:
+            broker = start_broker(workdir)
+            embedded.processes.append(broker)
+            embedded.kafka_bootstrap = f"127.0.0.1:{broker.port}"
+            embedded.kafka_source = "embedded Tansu broker (in memory)"
+        if settings.redis_url:
+            _check_redis(settings)
+            embedded.redis_url = settings.redis_url
+            embedded.redis_source = "configured (FRAUDWATCH_REDIS_URL" + (
+                ", a Redis Cluster)" if settings.redis_cluster else ")"
+            )
+        elif settings.redis_cluster:
+            cluster = start_redis_cluster(workdir / "redis-cluster", EMBEDDED_CLUSTER_PRIMARIES, 0)
+            embedded.clusters.append(cluster)
+            embedded.redis_url = cluster.url
+            ports = ", ".join(str(p) for p in cluster.ports)
+            embedded.redis_source = (
+                f"embedded Redis Cluster ({EMBEDDED_CLUSTER_PRIMARIES} primaries, ports {ports})"
+            )
+        else:
+            server = start_redis(workdir)
+            embedded.processes.append(server)
+            embedded.redis_url = f"redis://127.0.0.1:{server.port}/0"
+            embedded.redis_source = "embedded redis-server (no persistence)"
+    except BaseException:
+        embedded.stop()
+        raise
+    return embedded
 
 
 @dataclass
@@ -50,8 +146,7 @@ class RunningStack:
     settings: Settings
     api_url: str
     api_key: str
-    kafka_bootstrap: str
-    redis_url: str
+    services: StackServices
     run_file: Path
     children: list[ManagedProcess] = field(default_factory=list)
     # A plain flag, set by the signal handler: setting a threading.Event there deadlocks when
@@ -91,20 +186,21 @@ def _wait_for_api(url: str, proc: ManagedProcess, timeout_s: float = 60.0) -> No
 @contextlib.contextmanager
 def start_stack(settings: Settings) -> Iterator[RunningStack]:
     """Start whatever is needed, yield the running stack, and stop all of it on exit."""
-    from streams.topics import ensure_topics, fraudwatch_topics
+    from streams.topics import ensure_topics
 
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    services: EmbeddedServices | None = None
+    services: StackServices | None = None
     stack: RunningStack | None = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if settings.kafka_bootstrap and settings.redis_url:
-            kafka, redis_url = settings.kafka_bootstrap, settings.redis_url
-        else:
-            services = start_embedded(home / "services")
-            kafka, redis_url = services.kafka_bootstrap, services.redis_url
-        ensure_topics(kafka, fraudwatch_topics(settings), settings.partitions)
+        services = provide_services(settings, home / "services")
+        kafka, redis_url = services.kafka_bootstrap, services.redis_url
+        try:
+            ensure_topics(kafka, settings.topics(), settings.partitions)
+        except Exception as error:
+            raise StackRefused(f"the Kafka broker at {kafka} ({services.kafka_source}) "
+                               f"does not serve topics: {error}") from error  # fmt: skip
 
         api_key = (settings.bootstrap_api_keys() or [secrets.token_urlsafe(24)])[0]
         api_port = settings.api_port if not port_open(settings.api_port) else free_port()
@@ -115,6 +211,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
             **os.environ,
             "FRAUDWATCH_KAFKA_BOOTSTRAP": kafka,
             "FRAUDWATCH_REDIS_URL": redis_url,
+            "FRAUDWATCH_REDIS_CLUSTER": "true" if services.redis_cluster else "false",
             "FRAUDWATCH_API_KEYS": ",".join([api_key, *settings.bootstrap_api_keys()[1:]]),
             "FRAUDWATCH_API_PORT": str(api_port),
             "FRAUDWATCH_WORKER_METRICS_PORT": "0",
@@ -126,7 +223,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
         api = spawn("api", [*command, "api"], home / "logs" / "api.log", port=api_port, env=env)
         api_url = f"http://{settings.api_host}:{api_port}"
         stack = RunningStack(
-            settings, api_url, api_key, kafka, redis_url, settings.run_file.resolve(), [worker, api]
+            settings, api_url, api_key, services, settings.run_file.resolve(), [worker, api]
         )
 
         def request_stop(_signum: int, _frame: object) -> None:
@@ -144,6 +241,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
                     "api_key": api_key,
                     "kafka_bootstrap": kafka,
                     "redis_url": redis_url,
+                    "redis_cluster": services.redis_cluster,
                     "metrics_url": f"{api_url}/metrics",
                     "pid": os.getpid(),
                 },
@@ -198,7 +296,7 @@ def run_demo_traffic(stack: RunningStack, *, rate: float, seed: int, accounts: i
     from models.simulator import live_profiles, live_stream
     from streams.kafka_io import acked_producer
 
-    producer = acked_producer(stack.kafka_bootstrap, client_id="fraudwatch-demo")
+    producer = acked_producer(stack.services.kafka_bootstrap, client_id="fraudwatch-demo")
     settings = stack.settings
     for profile in live_profiles(seed, accounts):
         producer.send(

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 
 from models.alerts import SeverityBands
 from models.scorer import Scorer, TransferModel
@@ -18,6 +20,7 @@ from streams.kafka_io import acked_producer, worker_consumer
 from streams.rules_reload import RuleReloader
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
+from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
 from streams.state.watchlists import WatchlistStore, WatchlistView
 from streams.worker import Worker, WorkerOptions
@@ -38,8 +41,13 @@ def redis_password(settings: Settings) -> str | None:
     return settings.redis_password.get_secret_value() or None
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """A Redis client for the configured URL and password."""
+def redis_client(settings: Settings) -> AnyRedis:
+    """A Redis client for the configured URL and password: a cluster client (the URL names
+    any node) with `redis_cluster`."""
+    if settings.redis_cluster:
+        return redis.cluster.RedisCluster.from_url(
+            _redis_url(settings), password=redis_password(settings), socket_timeout=10
+        )
     return redis.Redis.from_url(
         _redis_url(settings),
         password=redis_password(settings),
@@ -48,8 +56,12 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
-def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+def async_redis_client(settings: Settings) -> AnyAsyncRedis:
     """The same, for coroutines on the API's event loop (a hung Redis must not stall it)."""
+    if settings.redis_cluster:
+        return redis.asyncio.cluster.RedisCluster.from_url(
+            _redis_url(settings), password=redis_password(settings), socket_timeout=10
+        )
     return redis.asyncio.Redis.from_url(
         _redis_url(settings),
         password=redis_password(settings),
@@ -75,7 +87,9 @@ def entity_hasher(settings: Settings) -> EntityHasher:
 
 def state_limits(settings: Settings) -> StateLimits:
     """Per-account memory bounds."""
-    return StateLimits(window_cap=settings.window_cap)
+    return StateLimits(
+        window_cap=settings.window_cap, dedupe_horizon_ms=settings.dedupe_ttl_hours * 3_600_000
+    )
 
 
 def load_rules(settings: Settings) -> RuleSet:
@@ -83,7 +97,7 @@ def load_rules(settings: Settings) -> RuleSet:
     return load_rule_library(settings.rules_dir)
 
 
-def watchlist_view(settings: Settings, client: redis.Redis) -> WatchlistView:
+def watchlist_view(settings: Settings, client: AnyRedis) -> WatchlistView:
     """The in-memory watchlists, reloaded when their Redis version moves."""
     return WatchlistView(
         WatchlistStore(client), entity_hasher(settings), settings.watchlist_refresh_s
@@ -110,14 +124,13 @@ def build_scorer(settings: Settings, rules: RuleSet | None = None) -> Scorer:
     )
 
 
-def redis_state_store(settings: Settings, client: redis.Redis) -> RedisStateStore:
+def redis_state_store(settings: Settings, client: AnyRedis) -> RedisStateStore:
     """The Redis state store with the configured TTLs and bounds."""
     return RedisStateStore(
         client,
         entity_hasher(settings),
         state_limits(settings),
         state_ttl_s=settings.state_ttl_days * 86400,
-        dedupe_ttl_s=settings.dedupe_ttl_hours * 3600,
         transfer_ttl_s=settings.trace_ttl_days * 86400,
     )
 
@@ -134,7 +147,6 @@ def build_worker(settings: Settings) -> Worker:
         redis_state_store(settings, client),
         AlertStore(client),
         scorer,
-        settings.topic_transfers,
         watchlists=watchlist_view(settings, client),
         time_bounds=settings.event_time_bounds(),
     )
@@ -164,7 +176,7 @@ def build_worker(settings: Settings) -> Worker:
                   housekeeping=purge_schedule(settings, client))  # fmt: skip
 
 
-def purge_schedule(settings: Settings, client: redis.Redis) -> Callable[[], None] | None:
+def purge_schedule(settings: Settings, client: AnyRedis) -> Callable[[], None] | None:
     """The between-batches purge of records past retention, unless turned off."""
     if not settings.purge_interval_minutes:
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from models.alerts import Alert, StoredAlert, rfc3339_now
 from models.events import (
@@ -25,11 +25,17 @@ from models.scorer import Scorer
 from streams.failures import Failure, classify, describe
 from streams.state.base import PreparedTransfers, SentTransfers, StateStore, TransferFacts
 
+# What a message carries: the edge that consumes it (the worker by topic, a replay by file)
+# says so; the batch routes on it and never on a topic's name.
+MessageKind = Literal["transfer", "profile"]
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A consumed record, reduced to what the batch needs."""
+    """A consumed record, reduced to what the batch needs; `topic`, `partition` and `offset`
+    say where it came from (for its dead letter)."""
 
+    kind: MessageKind
     topic: str
     partition: int
     offset: int
@@ -157,7 +163,6 @@ class BatchProcessor:
         state: StateStore,
         sink: AlertSink,
         scorer: Scorer,
-        transfers_topic: str,
         clock: Callable[[], str] = rfc3339_now,
         watchlists: WatchlistSource | None = None,
         time_bounds: EventTimeBounds | None = None,
@@ -166,7 +171,6 @@ class BatchProcessor:
         self.state = state
         self.sink = sink
         self.scorer = scorer
-        self.transfers_topic = transfers_topic
         self._clock = clock
         self.watchlists = watchlists
         self.time_bounds = time_bounds or EventTimeBounds()
@@ -193,7 +197,7 @@ class BatchProcessor:
             try:
                 if message.value is None:
                     raise InvalidEvent("empty", "message has no value")
-                if message.topic == self.transfers_topic:
+                if message.kind == "transfer":
                     transfer = parse_transfer(message.value)
                     self.time_bounds.check(transfer.ts_ms, now_ms)
                     transfers.append(transfer)

@@ -14,6 +14,8 @@ import enum
 import redis
 from kafka.errors import KafkaError
 
+from streams.state.spec import CHAIN_REFUSED
+
 # Redis error replies that describe the server's state, not the command's input.
 _TRANSIENT_REPLIES = (
     "OOM",
@@ -28,6 +30,8 @@ _TRANSIENT_REPLIES = (
     "NOREPLICAS",
     "NOPERM",
     "NOSCRIPT",
+    # A state call refused because the one before it in its batch was (spec.chain_link).
+    CHAIN_REFUSED,
 )
 
 _TRANSIENT_REDIS = (
@@ -50,13 +54,21 @@ class Failure(enum.Enum):
     PERMANENT = "permanent"
 
 
+# Error replies whose text, not their first word, says the server is in flux: it lost its
+# functions (a restart without persistence, a flush, a new cluster node), or a slot moved
+# under a function that was running.
+_TRANSIENT_TEXT = ("Function not found", "not served by this node", "non local key")
+
+
 def classify(error: BaseException) -> Failure:
     """Transient for failures of the services a batch uses, permanent for everything else."""
     if isinstance(error, _TRANSIENT_REDIS):
         return Failure.TRANSIENT
     if isinstance(error, redis.ResponseError):
         first_word = str(error).split(" ", 1)[0].upper()
-        return Failure.TRANSIENT if first_word in _TRANSIENT_REPLIES else Failure.PERMANENT
+        if first_word in _TRANSIENT_REPLIES or any(t in str(error) for t in _TRANSIENT_TEXT):
+            return Failure.TRANSIENT
+        return Failure.PERMANENT
     if isinstance(error, redis.RedisError):
         # Client-side errors (a value redis-py cannot encode, a reply it cannot parse).
         return Failure.PERMANENT

@@ -18,17 +18,18 @@ import redis
 from models.scorer import Scorer
 from rules import RuleLibraryError, RuleSet
 from streams import metrics
+from streams.state.pipelines import AnyRedis
 
 GENERATION_KEY = "fw:rules:generation"
 log = logging.getLogger("fraudwatch.rules")
 
 
-def bump_generation(client: redis.Redis) -> int:
+def bump_generation(client: AnyRedis) -> int:
     """Tell every worker to reload its rules; returns the new generation."""
     return int(client.incr(GENERATION_KEY))
 
 
-def current_generation(client: redis.Redis) -> int:
+def current_generation(client: AnyRedis) -> int:
     """The generation workers should be at (0 before any reload)."""
     return int(client.get(GENERATION_KEY) or 0)
 
@@ -50,7 +51,7 @@ class RuleReloader:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: AnyRedis,
         scorer: Scorer,
         load: Callable[[], RuleSet],
         check_interval_s: float = 1.0,

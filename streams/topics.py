@@ -7,18 +7,6 @@ from collections.abc import Sequence
 from kafka import KafkaAdminClient
 from kafka.errors import NoError, TopicAlreadyExistsError, for_code
 
-from service.settings import Settings
-
-
-def fraudwatch_topics(settings: Settings) -> list[str]:
-    """The topic names the service uses: transfers, accounts, alerts and the dead letters."""
-    return [
-        settings.topic_transfers,
-        settings.topic_accounts,
-        settings.topic_alerts,
-        settings.topic_dlq,
-    ]
-
 
 def ensure_topics(
     bootstrap: str,

@@ -35,6 +35,7 @@ from streams.batch import (
     BatchOutcome,
     BatchProcessor,
     Message,
+    MessageKind,
     PreparedBatch,
     Rejected,
     StagedBatch,
@@ -120,6 +121,10 @@ class Worker:
         self.housekeeping = housekeeping
         self._stopping = False
         self._batch_number = 0
+        self._kinds: dict[str, MessageKind] = {
+            options.transfers_topic: "transfer",
+            options.accounts_topic: "profile",
+        }
         self._liveness = Liveness(options.rebalance_timeout_s)
 
     def stop(self, *_: object) -> None:
@@ -211,8 +216,9 @@ class Worker:
                 self._pause(self.options.retry_backoff_s)
                 break
             for tp in sorted(records, key=lambda p: (p.topic, p.partition)):
+                kind = self._kinds[tp.topic]
                 messages.extend(
-                    Message(r.topic, r.partition, r.offset, r.value) for r in records[tp]
+                    Message(kind, r.topic, r.partition, r.offset, r.value) for r in records[tp]
                 )
             if remaining_ms <= 0:
                 break

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 import orjson
-import redis
 from kafka import KafkaAdminClient
 
 from loadtest.environment import LoadtestError, Target
@@ -29,6 +28,7 @@ from models.simulator.live import live_profiles, live_stream
 from service import wiring
 from streams.kafka_io import acked_producer
 from streams.state.alert_store import alert_key
+from streams.state.pipelines import AnyRedis
 
 LIVE_ACCOUNTS = 20_000
 WARMUP_TRANSFERS = 300
@@ -68,7 +68,7 @@ def _wait_committed(
     return time.monotonic() - started
 
 
-def _latencies_ms(client: redis.Redis, transfer_ids: set[str]) -> list[int]:
+def _latencies_ms(client: AnyRedis, transfer_ids: set[str]) -> list[int]:
     """created_at - ts of every stored alert raised for one of `transfer_ids`."""
     latencies = []
     keys = list(client.scan_iter(match=alert_key("*"), count=10_000))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kafka import KafkaAdminClient
@@ -99,8 +99,7 @@ class PipelineResult:
 
 
 def _server_cpu(target: Target) -> dict[str, float]:
-    pids = {name: target.server_pid(name) for name in ("tansu", "redis")}
-    return {name: cpu_seconds(pid) for name, pid in pids.items() if pid is not None}
+    return {name: cpu_seconds(pid) for name, pid in target.server_pids().items()}
 
 
 def _wait_for_drain(
@@ -144,22 +143,27 @@ def run_pipeline(
     settings = phase_settings(target, topics, group, partitions, batch_size)
     settings = settings.model_copy(update={"topic_transfers": produced.topic})
     client = target.redis()
+    nodes = target.redis_nodes()
     admin = KafkaAdminClient(bootstrap_servers=target.kafka_bootstrap)
     try:
-        before_profiles = RedisSnapshot.take(client)
+        before_profiles = RedisSnapshot.take(nodes)
         load_profiles(settings, client, dataset.profiles)
-        before = RedisSnapshot.take(client)
+        before = RedisSnapshot.take(nodes)
         servers_before = _server_cpu(target)
         machine_before = machine_busy_seconds()
         with running_workers(settings, workers, rundir) as group_procs:
             samples = _wait_for_drain(admin, group, produced, group_procs, timeout_s)
-            after = RedisSnapshot.take(client)
+            after = RedisSnapshot.take(nodes)
             servers_after = _server_cpu(target)
             machine_after = machine_busy_seconds()
         round_trips = read_round_trips(group_procs.probe_dir, workers)
         counters = read_counters(group_procs.metrics_dir)
         delta = after.minus(before)
-        memory = after.used_memory - before_profiles.used_memory
+        # Memory grown since before the profiles, the rest since after them (per node).
+        grown = {n.name: n.used_memory for n in after.minus(before_profiles).nodes}
+        delta = RedisSnapshot(tuple(
+            replace(node, used_memory=grown[node.name]) for node in delta.nodes
+        ))  # fmt: skip
         progressing = [s for s in samples if s.committed > 0]
         first = progressing[0]
         last = samples[-1]
@@ -174,9 +178,7 @@ def run_pipeline(
             steady_transfers=last.committed - first.committed,
             server_cpu_s={k: servers_after[k] - servers_before[k] for k in servers_after},
             machine_busy_s=machine_after - machine_before,
-            redis=RedisSnapshot(
-                delta.commands, delta.net_input_bytes, delta.net_output_bytes, memory
-            ),
+            redis=delta,
             round_trips=round_trips,
             counters=counters,
             processed=redis_stats.processed_transfers(client),
@@ -186,3 +188,5 @@ def run_pipeline(
     finally:
         admin.close()
         client.close()
+        for node in nodes:
+            node.close()

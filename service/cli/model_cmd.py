@@ -33,12 +33,13 @@ def _train(args: argparse.Namespace) -> int:
     from models.model import TrainingParams
     from models.registry import save_model
     from models.training import add_feedback, load_training_set, train_model
+    from streams.replay import replay_features
 
-    training = load_training_set(args.data)
+    training = load_training_set(args.data, replay_features)
     feedback_sha256 = None
     if args.with_feedback:
         source = args.feedback_file or Settings().home / "feedback.jsonl"
-        feedback_sha256 = add_feedback(training, JsonlFeedback(source))
+        feedback_sha256 = add_feedback(training, JsonlFeedback(source), replay_features)
     model, metadata = train_model(
         training,
         args.seed,
@@ -74,10 +75,11 @@ def _evaluate_figures(model: Any, directory: Path) -> dict[str, Any]:
     from models.dataset import LabelledSource
     from models.evaluation import evaluate_conditions
     from service.wiring import load_rules
+    from streams.replay import replay_features
 
     settings = Settings()
     conditions = evaluate_conditions(
-        [LabelledSource(directory)],
+        [LabelledSource(directory, replay_features)],
         PROFILE_COVERAGES,
         load_rules(settings),
         model,
@@ -105,6 +107,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.registry import load_model
     from models.report import figures_json, recorded_conditions, write_report
     from service.wiring import load_rules
+    from streams.replay import replay_features
 
     settings = Settings()
     coverages = parse_coverages(args.profile_coverage)
@@ -112,7 +115,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     before = recorded_conditions(json.loads(args.compare.read_bytes())) if args.compare else None
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
-    sources = [LabelledSource(directory) for directory in args.data_dirs]
+    sources = [LabelledSource(directory, replay_features) for directory in args.data_dirs]
     conditions = evaluate_conditions(
         sources,
         coverages,
@@ -191,9 +194,9 @@ def _open_output(path: Path) -> BinaryIO:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from models.backtest import run_backtest
-    from models.replay import read_lines
+    from models.jsonl import read_lines
     from service.wiring import build_scorer
+    from streams.backtest import run_backtest
 
     for path in (args.input, args.accounts):
         if path is not None and not path.is_file():

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from service.settings import Settings
 from service.stack_runtime import (
     RunningStack,
+    StackRefused,
     resolve_settings,
     run_demo_traffic,
     start_stack,
@@ -92,28 +93,39 @@ def _produce(args: argparse.Namespace) -> int:
 
 
 def _announce(stack: RunningStack) -> None:
+    services = stack.services
     print(f"fraudwatch is running\n  API:      {stack.api_url}  (docs at {stack.api_url}/docs)")
     print(f"  API key:  {stack.api_key}")
-    print(f"  Kafka:    {stack.kafka_bootstrap}\n  Redis:    {stack.redis_url}")
+    print(f"  Kafka:    {services.kafka_bootstrap}  {services.kafka_source}")
+    print(f"  Redis:    {services.redis_url}  {services.redis_source}")
     print(f"  run file: {stack.run_file}\nPress Ctrl-C to stop.", flush=True)
 
 
 def _up(args: argparse.Namespace) -> int:
-    with start_stack(Settings()) as stack:
-        _announce(stack)
-        return stack.wait()
+    try:
+        with start_stack(Settings()) as stack:
+            _announce(stack)
+            return stack.wait()
+    except StackRefused as refused:
+        print(f"fraudwatch up: {refused}", file=sys.stderr)
+        return 2
 
 
 def _demo(args: argparse.Namespace) -> int:
-    with start_stack(Settings()) as stack:
-        _announce(stack)
-        return run_demo_traffic(stack, rate=args.rate, seed=args.seed, accounts=args.accounts)
+    try:
+        with start_stack(Settings()) as stack:
+            _announce(stack)
+            return run_demo_traffic(stack, rate=args.rate, seed=args.seed, accounts=args.accounts)
+    except StackRefused as refused:
+        print(f"fraudwatch demo: {refused}", file=sys.stderr)
+        return 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the running commands."""
     up = subparsers.add_parser(
-        "up", help="start broker, Redis, worker and API (embedded unless addresses are set)"
+        "up", help="start worker and API on the configured broker and Redis, embedding those "
+        "that are not configured",
     )
     up.set_defaults(run=_up)
 

@@ -23,10 +23,10 @@ def _first_event_ms(lines: Iterable[bytes]) -> int | None:
 
 
 def _warmup(args: argparse.Namespace) -> int:
-    from models.backtest import run_backtest
-    from models.replay import read_lines
+    from models.jsonl import read_lines
     from service.stack_runtime import resolve_settings
     from service.wiring import build_scorer, redis_client, redis_state_store
+    from streams.backtest import run_backtest
 
     for path in (args.file, args.accounts):
         if path is not None and not path.is_file():

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path
 
 from models.watchlist import iso_ms
 from service.auth import Caller
-from service.deps import DisclosureDep, RedisDep, require
+from service.deps import DisclosureDep, StateDep, require
 from service.lists import WatchlistViewDep
 from service.schemas import (
     AccountFactsOut,
@@ -21,7 +21,6 @@ from service.schemas import (
     RiskReasonOut,
     SharedIdentifierOut,
 )
-from streams.state.risk_read import read_account_risks
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
@@ -34,7 +33,7 @@ def _money(minor: int) -> str:
 @router.get("/{account_id}/risk", summary="Early-warning risk of an account",
             response_model=AccountRiskOut)  # fmt: skip
 def account_risk(
-    client: RedisDep,
+    state: StateDep,
     _: Viewer,
     disclosure: DisclosureDep,
     lists: WatchlistViewDep,
@@ -42,7 +41,7 @@ def account_risk(
 ) -> AccountRiskOut:
     """Risk level with reasons, unresolved alerts, and the windowed facts behind them.
     Shared identifiers and the birth year are masked for the bank role."""
-    (risk,) = read_account_risks(client, lists.current(), [account_id])
+    (risk,) = state.account_risks(lists.current(), [account_id])
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
     kind = None if snap.is_business is None else ("business" if snap.is_business else "personal")

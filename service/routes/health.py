@@ -6,7 +6,7 @@ import redis
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.deps import RedisDep
+from service.deps import StateDep
 from service.metrics import render_metrics
 
 router = APIRouter(tags=["operations"])
@@ -20,11 +20,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Redis answers and the rule library is loaded")
-def readyz(request: Request, client: RedisDep) -> JSONResponse:
+def readyz(request: Request, state: StateDep) -> JSONResponse:
     """200 when Redis answers PING and rules are loaded, else 503 naming what is missing."""
     checks: dict[str, str] = {}
     try:
-        client.ping()
+        state.ping()
         checks["redis"] = "ok"
     except redis.RedisError as error:
         checks["redis"] = f"unreachable: {type(error).__name__}"

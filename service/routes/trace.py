@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from models.trace import Edge, follow, parse_window_ms
 from models.watchlist import iso_ms, now_ms
 from service.auth import Caller
-from service.deps import AlertStoreDep, RedisDep, require
+from service.deps import AlertStoreDep, StateDep, require
 from service.errors import InvalidParameter, NotFound
 from service.investigation_schemas import TraceNodeOut, TraceOut, TraceTransferOut
 from service.lists import WatchlistViewDep
-from streams.state.trace_graph import layer_reader, node_flags, read_root
 
 router = APIRouter(prefix="/v1/trace", tags=["trace"])
 Investigator = Annotated[Caller, Depends(require("investigator"))]
@@ -38,7 +37,7 @@ def _transfer(edge: Edge) -> TraceTransferOut:
 @router.get("/{transfer_id}", summary="Follow the money from a transfer", response_model=TraceOut)
 def trace(
     request: Request,
-    client: RedisDep,
+    state: StateDep,
     alerts: AlertStoreDep,
     lists: WatchlistViewDep,
     _: Investigator,
@@ -55,12 +54,13 @@ def trace(
         window_ms = parse_window_ms(window)
     except ValueError as error:
         raise InvalidParameter("window", str(error)) from None
-    root = read_root(client, transfer_id)
+    root = state.trace_root(transfer_id)
     if root is None:
         raise NotFound(f"no transfer {transfer_id} in the last trace_ttl_days")
     max_edges = request.app.state.settings.trace_max_edges
-    graph = follow(root, direction, hops, window_ms, max_edges, layer_reader(client, direction))
-    flags = node_flags(client, alerts, lists.current(), (n.account for n in graph.nodes), now_ms())
+    graph = follow(root, direction, hops, window_ms, max_edges, state.trace_layers(direction))
+    accounts = (n.account for n in graph.nodes)
+    flags = state.node_flags(alerts, lists.current(), accounts, now_ms())
     return TraceOut(
         root=_transfer(graph.root),
         nodes=[

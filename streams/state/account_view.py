@@ -1,18 +1,17 @@
-"""Read-only snapshot of an account's windows, for the early-warning risk view."""
+"""Read-only snapshot of an account's windows, for the early-warning risk view: the state
+library's `account_view` function (the same counts and sums the payer and payee functions
+compute), then who else used the account's devices, phones and IPs."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-from redis.client import Pipeline
-
-from models.features import WINDOW_1H_MS, WINDOW_7D_MS, WINDOW_24H_MS
-from streams.state import keys
-from streams.state.scripts import script_source
+from models.features import WINDOW_7D_MS
+from streams.state import keys, spec
+from streams.state.functions import Library
+from streams.state.pipelines import Pipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,34 +62,26 @@ class AccountSnapshot:
         return self.out_amount_24h_minor / self.in_amount_24h_minor
 
 
-_VIEW_KEYS = ("out", "in", "meta", "devices", "phones", "ips", "identifiers", "out_amount",
-              "payees_last", "payees", "in_amount", "payers_last", "payers")  # fmt: skip
-_VIEW_SOURCE = script_source(
-    "account_view", {"W1H": WINDOW_1H_MS, "W24H": WINDOW_24H_MS, "W7D": WINDOW_7D_MS}
-)
+_VIEW = {name: i for i, name in enumerate(spec.ACCOUNT_VIEW.facts)}
+_IDENTIFIERS_AT = len(spec.ACCOUNT_VIEW.facts)
 
 
-_VIEW_SHA = hashlib.sha1(_VIEW_SOURCE.encode()).hexdigest()
-
-
-def load_view_script(client: redis.Redis) -> None:
-    """Load the account-view script into Redis (again, after a restart or a SCRIPT FLUSH)."""
-    client.script_load(_VIEW_SOURCE)
-
-
-def queue_views(pipe: Pipeline, account_ids: Sequence[str]) -> None:
-    """Queue one account-view script per account (one reply each)."""
+def queue_views(pipe: Pipeline, account_ids: Sequence[str], library: Library) -> None:
+    """Queue one account-view call per account (one reply each)."""
+    name = library.name("account_view")
     for account_id in account_ids:
         k = keys.account_keys(account_id)
-        pipe.evalsha(_VIEW_SHA, len(_VIEW_KEYS), *(k[role] for role in _VIEW_KEYS))
+        pipe.execute_command("FCALL_RO", name, len(spec.ACCOUNT_VIEW.keys),
+                             *(k[role] for role in spec.ACCOUNT_VIEW.keys))  # fmt: skip
 
 
 def queue_sharing(pipe: Pipeline, views: Sequence[list[Any]]) -> int:
     """Queue, for each view's devices, phones and IPs, who else used them; returns how many."""
     queued = 0
     for view in views:
-        as_of = int(view[0])
+        as_of = int(view[_VIEW["as_of"]])
         for kind, pseudonym, _ in _identifiers(view):
+            # Only account members sort at times: the marker and facts are below this range.
             pipe.zrangebyscore(
                 keys.entity_accounts_key(kind, pseudonym), as_of - WINDOW_7D_MS, "+inf"
             )
@@ -107,37 +98,40 @@ def snapshots(
 
 
 def _identifiers(reply: list[Any]) -> list[tuple[str, str, str]]:
-    """(kind, pseudonym, raw value) of each identifier the script found in the last 7 days."""
-    cells = [cell.decode(errors="replace") for cell in reply[14:]]
+    """(kind, pseudonym, raw value) of each identifier the view found in the last 7 days."""
+    cells = [cell.decode(errors="replace") for cell in reply[_IDENTIFIERS_AT:]]
     return [(cells[i], cells[i + 1], cells[i + 2]) for i in range(0, len(cells), 3)]
 
 
 def _snapshot(account_id: str, reply: list[Any], sharing: Iterator[Any]) -> AccountSnapshot:
-    """The snapshot from the account's script reply; its identifiers' users come off `sharing`."""
-    as_of = int(reply[0])
-    profile = _profile_fields(*(value.decode(errors="replace") for value in reply[11:14]))
+    """The snapshot from the account's view reply; its identifiers' users come off `sharing`."""
+    as_of = int(reply[_VIEW["as_of"]])
+    profile = _profile_fields(
+        *(reply[_VIEW[name]].decode(errors="replace")
+          for name in ("opened_at", "birth_year", "is_business"))
+    )  # fmt: skip
     if as_of < 0:
         return AccountSnapshot(account_id, None, **profile)
-    own = account_id.encode()
+    own = (spec.ENTITY_ACCOUNT + account_id).encode()
     identifiers = [
         SharedIdentifier(
-            kind, raw, sorted(m.decode(errors="replace") for m in next(sharing) if m != own)
+            kind, raw, sorted(m[1:].decode(errors="replace") for m in next(sharing) if m != own)
         )
         for kind, _, raw in _identifiers(reply)
     ]
     return AccountSnapshot(
         account_id=account_id,
         as_of_ms=as_of,
-        out_count_24h=reply[1],
-        out_amount_24h_minor=int(reply[2]),
-        distinct_payees_1h=reply[3],
-        distinct_payees_24h=reply[4],
-        new_payees_24h=reply[5],
-        in_count_24h=reply[6],
-        in_amount_24h_minor=int(reply[7]),
-        distinct_payers_1h=reply[8],
-        distinct_payers_24h=reply[9],
-        new_payers_24h=reply[10],
+        out_count_24h=int(reply[_VIEW["out_n_24h"]]),
+        out_amount_24h_minor=int(reply[_VIEW["out_amt_24h"]]),
+        distinct_payees_1h=int(reply[_VIEW["payees_1h"]]),
+        distinct_payees_24h=int(reply[_VIEW["payees_24h"]]),
+        new_payees_24h=int(reply[_VIEW["new_payees_24h"]]),
+        in_count_24h=int(reply[_VIEW["in_n_24h"]]),
+        in_amount_24h_minor=int(reply[_VIEW["in_amt_24h"]]),
+        distinct_payers_1h=int(reply[_VIEW["payers_1h"]]),
+        distinct_payers_24h=int(reply[_VIEW["payers_24h"]]),
+        new_payers_24h=int(reply[_VIEW["new_payers_24h"]]),
         identifiers=identifiers,
         **profile,
     )

@@ -21,9 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import redis
-
 from models.alerts import Alert
+from streams.state.pipelines import AnyRedis
 
 # Alert ids are `al_` and 24 hex digits; scores are event times in ms, inside ±2^53.
 _ALERT_ID = re.compile(r"^al_[0-9a-f]{24}$")
@@ -101,7 +100,7 @@ def _start_rank(scan: Scan, above_high: int, replies: Sequence[Any]) -> int:
 
 
 def scan_alerts(
-    client: redis.Redis,
+    client: AnyRedis,
     scan: Scan,
     limit: int,
     fetch: Callable[[Sequence[str]], list[Alert]],
@@ -150,7 +149,7 @@ def scan_alerts(
     return page, (last if position < end else None)
 
 
-def _in_every(client: redis.Redis, indexes: Sequence[str], ids: list[str]) -> list[bool]:
+def _in_every(client: AnyRedis, indexes: Sequence[str], ids: list[str]) -> list[bool]:
     """For each id, whether every one of `indexes` holds it (one round trip)."""
     if not indexes or not ids:
         return [True] * len(ids)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, cast
 
 import msgspec
-import redis
-from redis.client import Pipeline
+from redis.typing import EncodableT
 
 from models.alerts import (
     SEVERITIES,
@@ -27,6 +25,8 @@ from models.alerts import (
 )
 from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, four_eyes_refusal
 from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
+from streams.state.functions import alert_library
+from streams.state.pipelines import AnyRedis, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -138,20 +138,21 @@ class AlertMissing(LookupError):
     """No alert has this id."""
 
 
-def _script(client: redis.Redis, name: str) -> Any:
-    source = resources.files("streams.state").joinpath("lua", name).read_text()
-    return client.register_script(source)
+_LIBRARY = alert_library()
 
 
 class AlertStore:
     """Writes alerts idempotently, reads them back by id or by filters, and moves them
     through the workflow."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
-        self._put = _script(client, "alert_put.lua")
-        self._act = _script(client, "alert_action.lua")
-        self._purge = _script(client, "alert_purge.lua")
+
+    def _call(self, function: str, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+        name = _LIBRARY.name(function)
+        return _LIBRARY.calling(
+            self._redis, lambda: self._redis.fcall(name, len(keys), *keys, *args)
+        )
 
     def put_alerts(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
@@ -163,23 +164,19 @@ class AlertStore:
         """
         if not alerts:
             return []
-        try:
-            return self._put_all(alerts, features)
-        except redis.exceptions.NoScriptError:
-            # Redis lost its script cache (restart); the writes are idempotent, so retry.
-            self._redis.script_load(self._put.script)
-            return self._put_all(alerts, features)
+        # A Redis that lost its functions (restart, flush) gets them again; the writes are
+        # idempotent, so the retry changes nothing that went through.
+        return _LIBRARY.calling(self._redis, lambda: self._put_all(alerts, features))
 
     def _put_all(
         self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None
     ) -> list[StoredAlert]:
-        # EVALSHA directly: a registered script in a pipeline costs an extra SCRIPT EXISTS
-        # round trip per batch.
         pipe = self._redis.pipeline(transaction=False)
+        put = _LIBRARY.name("alert_put")
         for alert in alerts:
             keys = [alert_key(alert.alert_id), *indexes_of(alert)]
-            pipe.evalsha(self._put.sha, len(keys), *keys,
-                         alert.alert_id, alert.ts_ms, alert_encoder.encode(alert))  # fmt: skip
+            body = alert_encoder.encode(alert)
+            pipe.execute_command("FCALL", put, len(keys), *keys, alert.alert_id, alert.ts_ms, body)
         if features is not None:
             for alert, vector in zip(alerts, features, strict=True):
                 pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
@@ -222,7 +219,7 @@ class AlertStore:
                 if reason is not None:
                     raise FourEyesRefused(reason)
                 seen = str(len(rows))
-            reply = self._act(keys=keys, args=[*args, seen])
+            reply = self._call("alert_action", keys, [*args, seen])
             if reply[0] != -2:  # -2: another move came in after the history was read
                 break
         if reply[0] == -1:
@@ -249,11 +246,18 @@ class AlertStore:
                 if alert.status in CLOSED_STATUSES and purged + page_purged < limit:
                     keys = [alert_key(alert.alert_id), features_key(alert.alert_id),
                             history_key(alert.alert_id), *indexes_of(alert)]  # fmt: skip
-                    page_purged += int(self._purge(keys=keys, args=[alert.alert_id, _CLOSED]))
+                    page_purged += int(self._call("alert_purge", keys, [alert.alert_id, _CLOSED]))
             purged += page_purged
             # Purged ids left the index: the next page starts after the ones kept.
             kept += len(members) - page_purged
         return purged
+
+    def status_counts(self) -> dict[str, int]:
+        """The number of alerts in each workflow status (one round trip, O(1) per status)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for status in STATUSES:
+            pipe.zcard(index_key("status", status))
+        return {status: int(n) for status, n in zip(STATUSES, pipe.execute(), strict=True)}
 
     def history(self, alert_id: str, start: int, count: int) -> list[dict[str, Any]]:
         """Up to `count` workflow entries from position `start`, oldest first; an entry this
@@ -284,7 +288,9 @@ class AlertStore:
     @staticmethod
     def queue_get(pipe: Pipeline, alert_ids: Sequence[str]) -> None:
         """Queue one MGET of the alerts (decode its reply with `decode_found`)."""
-        pipe.mget([alert_key(i) for i in alert_ids])
+        # As a raw command: redis-py refuses `pipe.mget` on a cluster even when, as here, every
+        # key shares the `{al}` slot.
+        pipe.execute_command("MGET", *(alert_key(i) for i in alert_ids))
 
     @staticmethod
     def decode_found(raws: Sequence[bytes | None]) -> dict[str, Alert]:

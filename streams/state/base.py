@@ -6,17 +6,26 @@ one device / phone / IP), so every update touches one Redis hash slot. An owner 
 it computed for a transfer under that transfer's id: a redelivered transfer changes nothing
 and gets back exactly the facts of its first delivery.
 
-Window semantics (both stores implement exactly these; a parity test holds them equal):
+Window semantics (both stores implement exactly these; `spec.py` declares the layout, a
+parity test and the golden tables in tests/state_golden.py hold them equal):
 - payer: `out` entries (ts, tid, payee, amount) and `in` entries of the same account; a window
   `W` of a transfer at `ts` covers entries with `ts - W <= entry_ts <= ts`;
-- `payees` / `payers`: first time each counterparty appeared (kept at its minimum);
-- `devices` and entity `accounts`: last time each member was seen (kept at its maximum);
-  "seen in 7 days" counts members whose last time is `>= ts - 7d`;
-- entries older than `RETENTION_MS + TRIM_SLACK_MS` before the newest transfer's ts are
-  dropped, and each sorted set keeps at most `window_cap` members (oldest dropped first);
+- `payees_first` / `payers_first`: first time each counterparty appeared (kept at its minimum,
+  and kept while the window cap allows: a payee is not forgotten with the windows);
+- `payees_last`, `payers_last`, `devices` and entity `accounts`: last time each member was seen
+  (kept at its maximum); "seen in 7 days" counts members whose last time is `>= ts - 7d`;
+- 24-hour amounts sum the clock hour of `ts` and the 23 before; an account keeps the hour
+  buckets of the 27 hours up to its newest one per direction;
+- each window keeps at most `window_cap` members, the newest by event time, trimmed at once;
+- other entries older than the retention before the event day began are dropped by the day's
+  first transfer on each side (payer, payee), devices' / phones' / IPs' raw values with them;
+  entity accounts older than 7 days and an hour before the event week began, once a week;
+  an entity's per-transfer facts past the dedupe horizon once a week and at every transfer
+  whose event time is a multiple of 64 ms (a redelivery after that counts afresh).
 - observation starts at the event time of the first transfer ever applied, recorded once and
-  never moved (on Redis, one key outside every account's slot, set in the batch's pipeline:
-  the per-account scripts never read it, so each still touches one slot).
+  never moved (on Redis, one key outside every account's slot, `spec.OBSERVED_SINCE`, set in
+  the batch's pipeline: the per-account functions never read it, so each still touches one
+  slot).
 """
 
 from __future__ import annotations
@@ -28,18 +37,10 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from models.events import AccountProfile, Transfer
-from models.features import (
-    MS_PER_MINUTE,
-    RETENTION_MS,
-    WINDOW_7D_MS,
-    EntityFacts,
-    PayeeFacts,
-    PayerFacts,
-)
+from models.features import RETENTION_MS, EntityFacts, PayeeFacts, PayerFacts
 from models.identifiers import DEFAULT_PHONE_REGION, canonical_identifier
+from streams.state.spec import MAX_WINDOW_CAP
 
-# Events may arrive up to 10 minutes late; trimming waits longer than that.
-TRIM_SLACK_MS = 60 * MS_PER_MINUTE
 ENTITY_KINDS = ("device", "phone", "ip")
 
 
@@ -57,11 +58,20 @@ class TransferFacts(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class StateLimits:
-    """Bounds that keep state memory fixed per account (shared by both stores)."""
+    """Bounds that keep state memory fixed per account (shared by both stores); how long
+    entries are kept is part of the layout (`spec.ACCOUNT_RETENTION_MS`)."""
 
     window_cap: int = 1000
-    retention_ms: int = RETENTION_MS + TRIM_SLACK_MS
-    entity_retention_ms: int = WINDOW_7D_MS + TRIM_SLACK_MS
+    # How long, in event time, an account and a device / phone / IP keep the facts they gave
+    # each transfer (so that its redeliveries get them back).
+    dedupe_horizon_ms: int = 72 * 3_600_000
+
+    def __post_init__(self) -> None:
+        # Counts are packed in 16 bits; an account's facts go before its window entries do.
+        if not 1 <= self.window_cap <= MAX_WINDOW_CAP:
+            raise ValueError(f"window cap {self.window_cap} is outside 1..{MAX_WINDOW_CAP}")
+        if not 0 < self.dedupe_horizon_ms <= RETENTION_MS:
+            raise ValueError("the dedupe horizon must be positive and at most 30 days")
 
 
 class SentTransfers(Protocol):

@@ -10,10 +10,10 @@ import math
 from collections.abc import Iterator
 
 import msgspec
-import redis
 
 from models.workflow import LABELS
 from streams.state.alert_store import features_key, index_key
+from streams.state.pipelines import AnyRedis
 
 CHUNK = 500
 
@@ -25,7 +25,7 @@ def _vector(raw: bytes) -> dict[str, float]:
     return {name: math.nan if value is None else float(value) for name, value in decoded.items()}
 
 
-def iter_labelled_features(client: redis.Redis) -> Iterator[LabelledRow]:
+def iter_labelled_features(client: AnyRedis) -> Iterator[LabelledRow]:
     """(features, label, alert_id) for every confirmed or dismissed alert that kept its
     features (alerts stored before features were kept are skipped), confirmed first, then
     each status oldest event first."""

@@ -1,6 +1,9 @@
-"""Redis key names. Each owner's keys share a hash tag, so one script touches one slot."""
+"""Redis key names, by the roles `spec.py` gives them. Each owner's keys share a hash tag, so
+one function call touches one slot."""
 
 from __future__ import annotations
+
+from streams.state import spec
 
 
 def account_tag(account_id: str) -> str:
@@ -9,33 +12,9 @@ def account_tag(account_id: str) -> str:
 
 
 def account_keys(account_id: str) -> dict[str, str]:
-    """The account's window and profile keys, by role."""
+    """The account's windows and meta keys, by role."""
     tag = account_tag(account_id)
-    return {
-        "out": f"{tag}:out",
-        "in": f"{tag}:in",
-        "payees": f"{tag}:payees",
-        "payers": f"{tag}:payers",
-        "payees_last": f"{tag}:payees_last",
-        "payers_last": f"{tag}:payers_last",
-        "out_amount": f"{tag}:out_amt",
-        "in_amount": f"{tag}:in_amt",
-        "devices": f"{tag}:dev",
-        "phones": f"{tag}:phone",
-        "ips": f"{tag}:ip",
-        "identifiers": f"{tag}:ids",
-        "meta": f"{tag}:meta",
-    }
-
-
-def payer_facts_key(account_id: str, transfer_id: str) -> str:
-    """Where the payer side keeps the facts it computed for one transfer."""
-    return f"{account_tag(account_id)}:pf:{transfer_id}"
-
-
-def payee_facts_key(account_id: str, transfer_id: str) -> str:
-    """Where the payee side keeps the facts it computed for one transfer."""
-    return f"{account_tag(account_id)}:qf:{transfer_id}"
+    return {"windows": f"{tag}:w", "meta": f"{tag}:m"}
 
 
 def entity_tag(kind: str, pseudonym: str) -> str:
@@ -44,13 +23,9 @@ def entity_tag(kind: str, pseudonym: str) -> str:
 
 
 def entity_accounts_key(kind: str, pseudonym: str) -> str:
-    """Payer accounts seen on the entity, scored by last time seen."""
-    return f"{entity_tag(kind, pseudonym)}:accts"
-
-
-def entity_facts_key(kind: str, pseudonym: str, transfer_id: str) -> str:
-    """Where the entity keeps the count it computed for one transfer."""
-    return f"{entity_tag(kind, pseudonym)}:f:{transfer_id}"
+    """The entity's sorted set: payer accounts by last time seen, its marker and its
+    per-transfer facts (see `spec.ENTITY_ACCOUNT`)."""
+    return f"{entity_tag(kind, pseudonym)}:w"
 
 
 def transfer_record_key(transfer_id: str) -> str:
@@ -58,7 +33,21 @@ def transfer_record_key(transfer_id: str) -> str:
     return f"fw:tx:{{{transfer_id}}}"
 
 
-# When observation began (the first event time applied), set once. Its own slot: the
-# per-account scripts never read it (one script, one slot); the batch's pipeline sets and
-# reads it, and feature derivation applies it.
-OBSERVED_SINCE_KEY = "fw:observed_since"
+# When observation began (the first event time applied), set once.
+OBSERVED_SINCE_KEY = spec.OBSERVED_SINCE
+
+
+def _check_names() -> None:
+    """Every key role a state function names is a key this module builds, under the names
+    the state functions and their encoders assume (`<tag>:w`, `<tag>:m`)."""
+    built = {*account_keys("-"), "accounts"}
+    for script in spec.SCRIPTS:
+        missing = set(script.keys) - built
+        if missing:
+            raise RuntimeError(f"spec names keys keys.py does not build: {sorted(missing)}")
+    tag = account_tag("-")
+    if account_keys("-") != {"windows": f"{tag}:w", "meta": f"{tag}:m"}:
+        raise RuntimeError("account keys are not named as the state functions expect")
+
+
+_check_names()

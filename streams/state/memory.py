@@ -1,14 +1,16 @@
 """The in-memory state store: the Redis store's twin for replay, backtest and training.
 
-It mirrors the Redis Lua scripts step by step (same windows, same trimming, same ordering of
-sorted-set members by score then member), so replaying history gives bit-identical facts.
-Wall-clock key expiry is the one thing it does not model: replay is bounded by event-time
-trimming instead.
+It keeps the same windows as the Redis functions, scored by the same bands of `spec.py` (so
+members tie and rank exactly as in Redis), trims them by the same rules at the same moments,
+and computes every fact from them directly, so replaying history gives bit-identical facts.
+The Redis side's shortcuts (skipping a count whose window cannot hold anything) are exact and
+need no twin here. Wall-clock key expiry is the one thing it does not model: replay is
+bounded by event-time trimming instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -16,7 +18,8 @@ from sortedcontainers import SortedList
 
 from models.events import AccountProfile, Transfer
 from models.features import (
-    MS_PER_HOUR,
+    MS_PER_DAY,
+    MS_PER_MINUTE,
     UNKNOWN,
     WINDOW_1H_MS,
     WINDOW_7D_MS,
@@ -25,6 +28,7 @@ from models.features import (
     PayeeFacts,
     PayerFacts,
 )
+from streams.state import spec
 from streams.state.base import (
     EntityHasher,
     ImmediateTransfers,
@@ -33,10 +37,9 @@ from streams.state.base import (
     entry_member,
     split_member,
 )
+from streams.state.spec import BAND, Band, hour_of
 
-INF = float("inf")
-NO_MIN = -(2**62)  # trim by rank only
-NO_CAP = 2**62  # trim by score only
+_TOP = "\U0010ffff" * 2  # above any member: closes a score range on the right
 
 
 class SortedSet:
@@ -61,83 +64,98 @@ class SortedSet:
         self._scores[member] = score
         self._order.add((score, member))
 
-    def add_new(self, member: str, score: int) -> bool:
-        """ZADD NX: add an absent member; True if it was added."""
-        if member in self._scores:
-            return False
-        self.add(member, score)
-        return True
-
-    def members_below(self, score: int) -> list[str]:
-        """ZRANGEBYSCORE -inf (score: members scored strictly below `score`."""
-        return [
-            member for _, member in self._order.irange(maximum=(score, ""), inclusive=(True, False))
-        ]
-
-    def pop_lowest(self) -> str:
-        """Remove and return the lowest-ranked member (ZREMRANGEBYRANK 0 0)."""
-        _, member = self._order.pop(0)
-        del self._scores[member]
-        return member
-
-    def add_min(self, member: str, score: int) -> bool:
-        """ZADD LT (or insert); True if the member was absent or its score went down."""
-        old = self._scores.get(member)
-        if old is not None and old <= score:
-            return False
-        self.add(member, score)
-        return True
-
-    def add_max(self, member: str, score: int) -> bool:
-        """ZADD GT (or insert); True if the member was new (what ZADD GT returns)."""
+    def add_max(self, member: str, score: int) -> None:
+        """ZADD GT: insert, or raise the member's score."""
         old = self._scores.get(member)
         if old is None or old < score:
             self.add(member, score)
-        return old is None
 
-    def range_by_score(self, low: int, high: int) -> Iterator[tuple[int, str]]:
+    def count(self, low: int, high: int) -> int:
+        """ZCOUNT low high (inclusive)."""
+        return self._order.bisect_right((high, _TOP)) - self._order.bisect_left((low, ""))
+
+    def range(self, low: int, high: int) -> list[tuple[int, str]]:
         """ZRANGEBYSCORE low high WITHSCORES, ascending."""
-        return self._order.irange((low, ""), (high, "\U0010ffff" * 2))
+        return list(self._order.irange((low, ""), (high, _TOP)))
 
-    def count(self, low: int, high: float) -> int:
-        """ZCOUNT low high."""
-        start = self._order.bisect_left((low, ""))
-        if high == float("inf"):
-            return len(self._order) - start
-        return self._order.bisect_right((int(high), "\U0010ffff" * 2)) - start
+    def pop_lowest(self) -> tuple[int, str]:
+        """Remove and return the lowest-ranked member (ZREMRANGEBYRANK 0 0)."""
+        score, member = self._order.pop(0)
+        del self._scores[member]
+        return score, member
 
-    def last_at_or_before(self, high: int) -> int | None:
-        """Score of ZREVRANGEBYSCORE high -inf LIMIT 0 1."""
-        index = self._order.bisect_right((high, "\U0010ffff" * 2))
-        return None if index == 0 else self._order[index - 1][0]
+    def pop_highest(self) -> tuple[int, str]:
+        """Remove and return the highest-ranked member (ZREMRANGEBYRANK -1 -1)."""
+        score, member = self._order.pop()
+        del self._scores[member]
+        return score, member
 
-    def trim(self, min_score: int, cap: int) -> None:
-        """ZREMRANGEBYSCORE -inf (min_score, then ZREMRANGEBYRANK 0 -(cap+1)."""
-        while self._order and (self._order[0][0] < min_score or len(self._order) > cap):
-            _, member = self._order.pop(0)
+    def remove_range(self, low: int, high: int) -> list[tuple[int, str]]:
+        """ZREMRANGEBYSCORE low high (inclusive); the removed members."""
+        removed = self.range(low, high)
+        for score, member in removed:
+            self._order.remove((score, member))
             del self._scores[member]
+        return removed
+
+
+class Windows:
+    """An account's windows: one sorted set per band, scored as `spec.Band` scores them."""
+
+    def __init__(self) -> None:
+        self.bands: dict[str, SortedSet] = {band.name: SortedSet() for band in _KEPT_BANDS}
+
+    def at(self, band: Band, member: str) -> int | None:
+        """The time a member of the band was stored at (None: absent)."""
+        score = self.bands[band.name].score(member)
+        return None if score is None else band.ts(score)
+
+    def count(self, band: Band, low_ts: int | None, high_ts: int | None) -> int:
+        """Members stored at times `low_ts`..`high_ts` (inclusive; None: open end)."""
+        return self.bands[band.name].count(*band.scores(low_ts, high_ts))
+
+    def put(self, band: Band, member: str, ts_ms: int) -> None:
+        """ZADD GT of the band's score: the latest time, or the earliest in an `earliest`
+        band."""
+        self.bands[band.name].add_max(member, band.score(ts_ms))
+
+    def cap(self, band: Band, cap: int) -> list[str]:
+        """Keep the band's `cap` newest members; the ones dropped."""
+        members = self.bands[band.name]
+        dropped = []
+        while len(members) > cap:
+            _, member = members.pop_highest() if band.earliest else members.pop_lowest()
+            dropped.append(member)
+        return dropped
+
+    def drop_before(self, band: Band, cut_ms: int) -> list[str]:
+        """Drop the members stored at times before `cut_ms`; the ones dropped."""
+        return [m for _, m in self.bands[band.name].remove_range(*band.scores(None, cut_ms - 1))]
+
+
+# The bands a fact depends on (the phones' and IPs' bands only keep raw identifiers in Redis).
+_KEPT_BANDS = tuple(b for b in spec.BANDS if b.name not in ("phones", "ips"))
+_OUT, _IN = BAND["out"], BAND["in"]
+_PAYEES_LAST, _PAYERS_LAST = BAND["payees_last"], BAND["payers_last"]
+_PAYEES_FIRST, _PAYERS_FIRST = BAND["payees_first"], BAND["payers_first"]
+_DEVICES = BAND["devices"]
 
 
 @dataclass
 class _Account:
-    out: SortedSet = field(default_factory=SortedSet)
-    inbound: SortedSet = field(default_factory=SortedSet)
-    payees: SortedSet = field(default_factory=SortedSet)
-    payers: SortedSet = field(default_factory=SortedSet)
-    payees_last: SortedSet = field(default_factory=SortedSet)
-    payers_last: SortedSet = field(default_factory=SortedSet)
-    devices: SortedSet = field(default_factory=SortedSet)
+    windows: Windows = field(default_factory=Windows)
+    out_sum: int = 0
+    # Hour buckets of amounts out and in (the 27 hours up to the newest one).
     out_amount: dict[int, int] = field(default_factory=dict)
     in_amount: dict[int, int] = field(default_factory=dict)
-    out_n: int = 0
-    out_sum: int = 0
-    # Event hour of the last housekeeping (trims, clean-up); it only moves forward.
-    payer_housekeeping_hour: int = -1
-    payee_housekeeping_hour: int = -1
+    # Event day of each side's last housekeeping (trims); it only moves forward.
+    payer_housekeeping_day: int = -1
+    payee_housekeeping_day: int = -1
     first_seen: int = UNKNOWN
     opened_at: int = UNKNOWN
     birth_year: int = UNKNOWN
     is_business: int = UNKNOWN
+    # Transfer id -> the facts each side gave it, kept as Redis keeps them (spec.Side).
     payer_facts: dict[str, PayerFacts] = field(default_factory=dict)
     payee_facts: dict[str, PayeeFacts] = field(default_factory=dict)
 
@@ -145,17 +163,23 @@ class _Account:
 @dataclass
 class _Entity:
     accounts: SortedSet = field(default_factory=SortedSet)
-    facts: dict[str, int] = field(default_factory=dict)
-
-
-def _hour_of(ts_ms: int) -> int:
-    return ts_ms // MS_PER_HOUR
+    trimmed_week: int = -1
+    # Transfer id -> (event minute, count), kept for the dedupe horizon as Redis keeps them.
+    facts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def hour_sum(buckets: dict[int, int], ts_ms: int) -> int:
     """Sum of the clock hour of `ts_ms` and the 23 before it (the 24-hour amount window)."""
-    hour = _hour_of(ts_ms)
-    return sum(buckets.get(hour - i, 0) for i in range(24))
+    hour = hour_of(ts_ms)
+    return sum(amount for h, amount in buckets.items() if hour - 23 <= h <= hour)
+
+
+def _bucket_add(buckets: dict[int, int], hour: int, amount: int) -> None:
+    """Add to an hour bucket; keep only the hours a 24-hour sum of a recent event reads."""
+    buckets[hour] = buckets.get(hour, 0) + amount
+    newest = max(buckets)
+    for old in [h for h in buckets if h < newest - (spec.BUCKET_HOURS - 1)]:
+        del buckets[old]
 
 
 def _newly(last: int | None, since_ms: int) -> int:
@@ -163,11 +187,10 @@ def _newly(last: int | None, since_ms: int) -> int:
     return 1 if last is None or last < since_ms else 0
 
 
-def _drop_old_hours(buckets: dict[int, int], hour: int) -> None:
-    """Housekeeping of hour buckets: keep them few (only the last 24 hours are ever read)."""
-    if len(buckets) > 30:
-        for old in [h for h in buckets if h < hour - 26]:
-            del buckets[old]
+def _first_time(first: int | None, ts_ms: int) -> int:
+    """1 if a counterparty first seen at `first` counts as new at `ts_ms`: never seen, or
+    seen only later (a late event)."""
+    return int(first is None or first > ts_ms)
 
 
 class MemoryStateStore:
@@ -216,10 +239,11 @@ class MemoryStateStore:
         return [self._transfer(t, since, dry=True) for t in transfers]
 
     def _transfer(self, transfer: Transfer, observed_since_ms: int, *, dry: bool) -> TransferFacts:
+        spec.check_storable(transfer.ts_ms)
         device, phone, ip = self._hasher.entities_of(transfer)
         first = transfer.transfer_id not in self._account(transfer.src_account).payer_facts
         return TransferFacts(
-            self._apply_payer(transfer, (device, phone, ip), dry),
+            self._apply_payer(transfer, device, dry),
             self._apply_payee(transfer, dry),
             EntityFacts(
                 self._apply_entity("device", device, transfer, dry),
@@ -230,83 +254,63 @@ class MemoryStateStore:
             observed_since_ms,
         )
 
-    def _apply_payer(
-        self, t: Transfer, pseudonyms: tuple[str | None, str | None, str | None], dry: bool
-    ) -> PayerFacts:
+    def _apply_payer(self, t: Transfer, device: str | None, dry: bool) -> PayerFacts:
         account = self._account(t.src_account)
         stored = account.payer_facts.get(t.transfer_id)
         if stored is not None:
             return stored
-        ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
-        hour = _hour_of(ts)
+        ts, w = t.ts_ms, account.windows
+        horizon = ts - spec.ACCOUNT_RETENTION_MS
         member = entry_member(t.transfer_id, t.dst_account, t.amount_minor)
-        first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        first_paid = account.payees.score(t.dst_account)
-        first_time = int(first_paid is None or first_paid > ts)
+        first_paid = w.at(_PAYEES_FIRST, t.dst_account)
+        last_paid = w.at(_PAYEES_LAST, t.dst_account)
         # A replay past the dedupe horizon finds its entry already there and adds nothing.
-        added = int(account.out.score(member) is None)
-        last_paid = account.payees_last.score(t.dst_account)
-        device = pseudonyms[0]
-        device_new = (
-            0 if device is None else _newly(account.devices.score(device), ts - WINDOW_7D_MS)
-        )
-        last_in = account.inbound.last_at_or_before(ts)
-        # Retained history without the entries past retention that housekeeping has yet to drop.
-        expired = account.out.members_below(ts - retention)
-        prior_n = account.out_n - len(expired)
-        prior_sum = account.out_sum - sum(split_member(m)[2] for m in expired)
+        added = int(w.at(_OUT, member) is None)
+        first_time = _first_time(first_paid, ts)
+        device_last = None if device is None else w.at(_DEVICES, device)
+        # Retained outgoing history, without the entries past retention not yet trimmed.
+        expired = [split_member(m)[2] for _, m in w.bands["out"].range(
+            *_OUT.scores(None, horizon - 1))]  # fmt: skip
+        in_before = w.bands["in"].range(*_IN.scores(horizon, ts))
         facts = PayerFacts(
-            out_n_1h=account.out.count(ts - WINDOW_1H_MS, ts) + added,
-            out_n_24h=account.out.count(ts - WINDOW_24H_MS, ts) + added,
-            payees_1h=account.payees_last.count(ts - WINDOW_1H_MS, INF)
+            out_n_1h=w.count(_OUT, ts - WINDOW_1H_MS, ts) + added,
+            out_n_24h=w.count(_OUT, ts - WINDOW_24H_MS, ts) + added,
+            payees_1h=w.count(_PAYEES_LAST, ts - WINDOW_1H_MS, None)
             + _newly(last_paid, ts - WINDOW_1H_MS),
-            payees_24h=account.payees_last.count(ts - WINDOW_24H_MS, INF)
+            payees_24h=w.count(_PAYEES_LAST, ts - WINDOW_24H_MS, None)
             + _newly(last_paid, ts - WINDOW_24H_MS),
-            new_payees_24h=account.payees.count(ts - WINDOW_24H_MS, ts) + first_time,
+            new_payees_24h=w.count(_PAYEES_FIRST, ts - WINDOW_24H_MS, ts) + first_time,
             first_time_payee=first_time,
             out_amt_24h=hour_sum(account.out_amount, ts) + added * t.amount_minor,
-            out_n_30d_prior=prior_n,
-            out_amt_30d_prior=prior_sum,
-            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts),
+            out_n_30d_prior=len(w.bands["out"]) - len(expired),
+            out_amt_30d_prior=account.out_sum - sum(expired),
+            in_n_24h=w.count(_IN, ts - WINDOW_24H_MS, ts),
             in_amt_24h=hour_sum(account.in_amount, ts),
-            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF),
-            last_in_ts=UNKNOWN if last_in is None else last_in,
-            first_seen_ts=first_seen,
+            payers_24h=w.count(_PAYERS_LAST, ts - WINDOW_24H_MS, None),
+            last_in_ts=_IN.ts(in_before[-1][0]) if in_before else UNKNOWN,
+            first_seen_ts=ts if account.first_seen == UNKNOWN else min(account.first_seen, ts),
             opened_at=account.opened_at,
             birth_year=account.birth_year,
             is_business=account.is_business,
-            devices_7d=account.devices.count(ts - WINDOW_7D_MS, INF) + device_new,
+            devices_7d=w.count(_DEVICES, ts - WINDOW_7D_MS, None)
+            + (0 if device is None else _newly(device_last, ts - WINDOW_7D_MS)),
         )
         if dry:
             return facts
 
-        housekeeping = hour > account.payer_housekeeping_hour  # only forward: order-independent
-        account.first_seen = first_seen
-        if first_time:
-            account.payees.add(t.dst_account, ts)
-            if first_paid is None:
-                account.payees.trim(NO_MIN, cap)
-        if housekeeping:
-            account.out_n, account.out_sum = prior_n, prior_sum
-            account.out.trim(ts - retention, NO_CAP)
         if added:
-            account.out.add(member, ts)
-            account.out_n += 1
+            w.put(_OUT, member, ts)
             account.out_sum += t.amount_minor
-            while account.out_n > cap:
-                account.out_n -= 1
-                account.out_sum -= split_member(account.out.pop_lowest())[2]
-            account.out_amount[hour] = account.out_amount.get(hour, 0) + t.amount_minor
-        if account.payees_last.add_max(t.dst_account, ts):
-            account.payees_last.trim(NO_MIN, cap)
-        if device is not None and account.devices.add_max(device, ts):
-            account.devices.trim(NO_MIN, cap)
-        if housekeeping:
-            account.payees_last.trim(ts - retention, NO_CAP)
-            account.devices.trim(ts - retention, NO_CAP)
-            _drop_old_hours(account.out_amount, hour)
-            account.payer_housekeeping_hour = hour
-        account.payer_facts[t.transfer_id] = facts
+            _bucket_add(account.out_amount, hour_of(ts), t.amount_minor)
+        if first_time:
+            w.put(_PAYEES_FIRST, t.dst_account, ts)
+        w.put(_PAYEES_LAST, t.dst_account, ts)
+        if device is not None:
+            w.put(_DEVICES, device, ts)
+        dropped = self._trim(account, account.payer_facts, spec.PAYER_SIDE, ts)
+        account.first_seen = facts.first_seen_ts
+        if self._keeps(account, spec.PAYER_SIDE, added, t, dropped):
+            account.payer_facts[t.transfer_id] = facts
         return facts
 
     def _apply_payee(self, t: Transfer, dry: bool) -> PayeeFacts:
@@ -314,25 +318,23 @@ class MemoryStateStore:
         stored = account.payee_facts.get(t.transfer_id)
         if stored is not None:
             return stored
-        ts, cap, retention = t.ts_ms, self._limits.window_cap, self._limits.retention_ms
-        hour = _hour_of(ts)
+        ts, w = t.ts_ms, account.windows
         member = entry_member(t.transfer_id, t.src_account, t.amount_minor)
-        first_seen = ts if account.first_seen == UNKNOWN else min(account.first_seen, ts)
-        first_paid = account.payers.score(t.src_account)
-        first_time = int(first_paid is None or first_paid > ts)
-        added = int(account.inbound.score(member) is None)
-        last_paid = account.payers_last.score(t.src_account)
+        first_paid = w.at(_PAYERS_FIRST, t.src_account)
+        last_paid = w.at(_PAYERS_LAST, t.src_account)
+        added = int(w.at(_IN, member) is None)
+        first_time = _first_time(first_paid, ts)
         facts = PayeeFacts(
-            in_n_1h=account.inbound.count(ts - WINDOW_1H_MS, ts) + added,
-            in_n_24h=account.inbound.count(ts - WINDOW_24H_MS, ts) + added,
-            payers_1h=account.payers_last.count(ts - WINDOW_1H_MS, INF)
+            in_n_1h=w.count(_IN, ts - WINDOW_1H_MS, ts) + added,
+            in_n_24h=w.count(_IN, ts - WINDOW_24H_MS, ts) + added,
+            payers_1h=w.count(_PAYERS_LAST, ts - WINDOW_1H_MS, None)
             + _newly(last_paid, ts - WINDOW_1H_MS),
-            payers_24h=account.payers_last.count(ts - WINDOW_24H_MS, INF)
+            payers_24h=w.count(_PAYERS_LAST, ts - WINDOW_24H_MS, None)
             + _newly(last_paid, ts - WINDOW_24H_MS),
-            new_payers_24h=account.payers.count(ts - WINDOW_24H_MS, ts) + first_time,
+            new_payers_24h=w.count(_PAYERS_FIRST, ts - WINDOW_24H_MS, ts) + first_time,
             in_amt_24h=hour_sum(account.in_amount, ts) + added * t.amount_minor,
             out_amt_24h=hour_sum(account.out_amount, ts),
-            first_seen_ts=first_seen,
+            first_seen_ts=ts if account.first_seen == UNKNOWN else min(account.first_seen, ts),
             opened_at=account.opened_at,
             birth_year=account.birth_year,
             is_business=account.is_business,
@@ -340,24 +342,67 @@ class MemoryStateStore:
         if dry:
             return facts
 
-        account.first_seen = first_seen
-        if first_time:
-            account.payers.add(t.src_account, ts)
-            if first_paid is None:
-                account.payers.trim(NO_MIN, cap)
         if added:
-            account.inbound.add(member, ts)
-            account.in_amount[hour] = account.in_amount.get(hour, 0) + t.amount_minor
-            account.inbound.trim(NO_MIN, cap)
-        if account.payers_last.add_max(t.src_account, ts):
-            account.payers_last.trim(NO_MIN, cap)
-        if hour > account.payee_housekeeping_hour:  # only forward: order-independent
-            account.inbound.trim(ts - retention, NO_CAP)
-            account.payers_last.trim(ts - retention, NO_CAP)
-            _drop_old_hours(account.in_amount, hour)
-            account.payee_housekeeping_hour = hour
-        account.payee_facts[t.transfer_id] = facts
+            w.put(_IN, member, ts)
+            _bucket_add(account.in_amount, hour_of(ts), t.amount_minor)
+        if first_time:
+            w.put(_PAYERS_FIRST, t.src_account, ts)
+        w.put(_PAYERS_LAST, t.src_account, ts)
+        dropped = self._trim(account, account.payee_facts, spec.PAYEE_SIDE, ts)
+        account.first_seen = facts.first_seen_ts
+        if self._keeps(account, spec.PAYEE_SIDE, added, t, dropped):
+            account.payee_facts[t.transfer_id] = facts
         return facts
+
+    def _trim(
+        self,
+        account: _Account,
+        facts: dict[str, PayerFacts] | dict[str, PayeeFacts],
+        side: spec.Side,
+        ts_ms: int,
+    ) -> set[str]:
+        """Cap the side's bands, then, on the side's first transfer of an event day, drop the
+        facts of the entries the day took past the dedupe horizon and what the bands hold from
+        before the retention horizon of the day's start. The ids whose facts went."""
+        w, cap = account.windows, self._limits.window_cap
+        gone: set[str] = set()
+        kept = [band for band in side.bands if band.name in w.bands]
+        for band in kept:
+            dropped = w.cap(band, cap)
+            self._dropped(account, band, dropped)
+            if band is side.entries:
+                gone.update(split_member(m)[0] for m in dropped)
+        day = ts_ms // MS_PER_DAY
+        previous = getattr(account, side.day_field)
+        if day > previous:
+            setattr(account, side.day_field, day)
+            if previous >= 0:
+                horizon = self._limits.dedupe_horizon_ms
+                low, high = max(previous * MS_PER_DAY - horizon, 0), day * MS_PER_DAY - horizon
+                if low < high:
+                    entries = w.bands[side.entries.name].range(*side.entries.scores(low, high - 1))
+                    gone.update(split_member(m)[0] for _, m in entries)
+            cut = day * MS_PER_DAY - spec.ACCOUNT_RETENTION_MS
+            for band in side.expiring:
+                if band.name in w.bands:
+                    self._dropped(account, band, w.drop_before(band, cut))
+        for tid in gone:
+            facts.pop(tid, None)
+        return gone
+
+    def _keeps(
+        self, account: _Account, side: spec.Side, added: int, t: Transfer, gone: set[str]
+    ) -> bool:
+        """Whether the side keeps the facts it just gave `t`: its entry is new and stays, and
+        its time is within the dedupe horizon of the side's housekeeping day."""
+        day = getattr(account, side.day_field)
+        floor = day * MS_PER_DAY - self._limits.dedupe_horizon_ms
+        return bool(added) and t.transfer_id not in gone and t.ts_ms >= floor
+
+    @staticmethod
+    def _dropped(account: _Account, band: Band, members: list[str]) -> None:
+        if band is _OUT:
+            account.out_sum -= sum(split_member(m)[2] for m in members)
 
     def _apply_entity(self, kind: str, pseudonym: str | None, t: Transfer, dry: bool) -> int:
         if pseudonym is None:
@@ -368,14 +413,23 @@ class MemoryStateStore:
             entity = self._entities[key] = _Entity()
         stored = entity.facts.get(t.transfer_id)
         if stored is not None:
-            return stored
+            return stored[1]
         ts = t.ts_ms
-        count = entity.accounts.count(ts - WINDOW_7D_MS, INF) + _newly(
-            entity.accounts.score(t.src_account), ts - WINDOW_7D_MS
-        )
+        since = ts - WINDOW_7D_MS
+        accounts = entity.accounts
+        count = accounts.count(since, spec.BAND_SPAN) + _newly(accounts.score(t.src_account), since)
         if dry:
             return count
-        if entity.accounts.add_max(t.src_account, ts):
-            entity.accounts.trim(ts - self._limits.entity_retention_ms, self._limits.window_cap)
-        entity.facts[t.transfer_id] = count
+        accounts.add_max(t.src_account, ts)
+        entity.facts[t.transfer_id] = (ts // MS_PER_MINUTE, count)
+        while len(accounts) > self._limits.window_cap:
+            accounts.pop_lowest()
+        week = spec.week_of(ts)
+        new_week = week > entity.trimmed_week
+        if new_week or ts % 64 == 0:
+            oldest = (ts - self._limits.dedupe_horizon_ms) // MS_PER_MINUTE
+            entity.facts = {tid: kept for tid, kept in entity.facts.items() if kept[0] >= oldest}
+        if new_week:
+            entity.trimmed_week = week
+            accounts.remove_range(0, week * spec.MS_PER_WEEK - spec.ENTITY_RETENTION_MS - 1)
         return count

@@ -1,97 +1,118 @@
-"""The Redis state store: one pipeline of per-owner Lua scripts per batch (one round trip),
-encoded ahead, sent at once and read later, so the worker can score the previous batch
-meanwhile and Redis goes from one batch's scripts straight to the next's.
+"""The Redis state store: one call per owner and transfer of the state functions (`spec.py`,
+`functions.py`), a batch encoded ahead, sent at once and read later, so the worker can score the
+previous batch meanwhile and Redis goes from one batch's calls straight to the next's.
 
-Scripts go in batch order, so each key sees the batch's updates in arrival order. If a worker
-dies mid-pipeline, each key has applied a prefix of its updates; the redelivered batch gets the
-stored facts for that prefix and computes the rest on exactly the state they first saw.
+Calls go in batch order (one pipeline per node on a cluster), so each key sees the batch's
+updates in arrival order. If a worker dies mid-pipeline, each owner has applied a prefix of its
+updates; the redelivered batch gets the stored facts for that prefix and computes the rest on
+exactly the state they first saw.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Sequence
+import secrets
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import hiredis
 import orjson
-import redis
-from redis.client import Pipeline
-from redis.connection import Connection, ConnectionPool
 from redis.typing import EncodableT, FieldT
 
 from models.events import AccountProfile, Transfer
-from models.features import (
-    UNKNOWN,
-    WINDOW_1H_MS,
-    WINDOW_7D_MS,
-    WINDOW_24H_MS,
-    EntityFacts,
-    PayeeFacts,
-    PayerFacts,
-)
-from streams.state import keys
+from models.features import UNKNOWN, EntityFacts, PayeeFacts, PayerFacts
+from streams.state import keys, spec
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
-from streams.state.scripts import after_script_reload, script_source
+from streams.state.functions import StateConstants, state_library
+from streams.state.pipelines import AnyRedis, Pipeline
+from streams.state.transport import Command, InFlight, Transport, transport_for
 
-_SCRIPTS = ("payer", "payee", "entity")
+_META = spec.META_FIELDS
 
-# One Redis command: its name and arguments.
-Command = tuple[str | bytes | int, ...]
+
+# Each function's keys and arguments, in the order these encoders write them; checked against
+# the spec when this module loads (the Lua bindings are generated from the same spec).
+_PAYER_ORDER = (("windows", "meta"),
+                ("ts", "tid", "payee", "amount", "device", "phone", "ip",
+                 "device_raw", "phone_raw", "ip_raw", "chain"))  # fmt: skip
+_PAYEE_ORDER = (("windows", "meta"), ("ts", "tid", "payer", "amount", "chain"))
+_ENTITY_ORDER = (("accounts",), ("ts", "account", "tid", "chain"))
+for _script, (_keys, _args) in ((spec.PAYER, _PAYER_ORDER), (spec.PAYEE, _PAYEE_ORDER),
+                                (spec.ENTITY, _ENTITY_ORDER)):  # fmt: skip
+    if (_script.keys, _script.args) != (_keys, _args):
+        raise RuntimeError(f"redis_store encodes {_script.name} other than spec.py declares it")
+
+
+def _payer_call(name: str, t: Transfer, entities: tuple[str | None, ...], link: int) -> Command:
+    tag = keys.account_tag(t.src_account)
+    device, phone, ip = entities
+    return ("FCALL", name, 2, f"{tag}:w", f"{tag}:m", str(t.ts_ms), t.transfer_id,
+            t.dst_account, str(t.amount_minor), device or "", phone or "", ip or "",
+            t.device_id or "", t.phone or "", t.ip or "", str(link))  # fmt: skip
+
+
+def _payee_call(name: str, t: Transfer, link: int) -> Command:
+    tag = keys.account_tag(t.dst_account)
+    return ("FCALL", name, 2, f"{tag}:w", f"{tag}:m", str(t.ts_ms), t.transfer_id,
+            t.src_account, str(t.amount_minor), str(link))  # fmt: skip
+
+
+def _entity_call(name: str, kind: str, pseudonym: str, t: Transfer, link: int) -> Command:
+    return ("FCALL", name, 1, keys.entity_accounts_key(kind, pseudonym), str(t.ts_ms),
+            t.src_account, t.transfer_id, str(link))  # fmt: skip
+
+
+class ChainLinks:
+    """Each call's link in its owner's chain for one attempt at a batch (`spec.chain_link`);
+    all 0 for a dry run, which writes nothing and so needs no order."""
+
+    def __init__(self, chained: bool) -> None:
+        self._token = secrets.randbelow(spec.CHAIN_TOKENS - 1) + 1 if chained else 0
+        self._positions: dict[str, int] = {}
+
+    def next(self, owner: str) -> int:
+        """The link of the owner's next call (owner: `a:` + account, `e:` + kind:pseudonym)."""
+        if not self._token:
+            return 0
+        position = self._positions.get(owner, 0) + 1
+        self._positions[owner] = position
+        return spec.chain_link(self._token, position)
 
 
 class RedisStateStore:
-    """State in Redis, shaped for Redis Cluster: every script touches one hash slot."""
+    """State in Redis (one server or a cluster): every function call touches one hash slot."""
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: AnyRedis,
         hasher: EntityHasher,
         limits: StateLimits | None = None,
         *,
         state_ttl_s: int = 35 * 86400,
-        dedupe_ttl_s: int = 72 * 3600,
         transfer_ttl_s: int = 30 * 86400,
     ) -> None:
         self._redis = client
         self._hasher = hasher
         self._limits = limits or StateLimits()
         self._transfer_ttl = transfer_ttl_s
-        constants = {
-            "RETENTION": self._limits.retention_ms,
-            "ENTITY_RETENTION": self._limits.entity_retention_ms,
-            "CAP": self._limits.window_cap,
-            # ZREMRANGEBYRANK's start rank that keeps a sorted set's newest CAP members.
-            "KEEP_NEWEST": -(self._limits.window_cap + 1),
-            "STATE_TTL": state_ttl_s,
-            "DEDUPE_TTL": dedupe_ttl_s,
-            "W1H": WINDOW_1H_MS,
-            "W24H": WINDOW_24H_MS,
-            "W7D": WINDOW_7D_MS,
-        }
         self._state_ttl = state_ttl_s
-        self._sources = {name: script_source(name, constants) for name in _SCRIPTS}
-        # Redis names a script by the SHA1 of its source: batches are encoded without asking.
-        self._sha = {n: hashlib.sha1(src.encode()).hexdigest() for n, src in self._sources.items()}
+        self.library = state_library(
+            StateConstants(self._limits.window_cap, state_ttl_s, self._limits.dedupe_horizon_ms)
+        )
         self._loaded = False
+        self.transport: Transport = transport_for(client, self.load_functions)
         self.round_trips = 0
 
-    def load_scripts(self) -> None:
-        """Load the state scripts into Redis (again, after a restart or a SCRIPT FLUSH)."""
-        for source in self._sources.values():
-            self._redis.script_load(source)
+    def load_functions(self) -> None:
+        """Load the state functions into Redis (again, after a restart or a FUNCTION FLUSH)."""
+        self.library.load(self._redis)
         self._loaded = True
 
     def _ensure_loaded(self) -> None:
-        """Load the scripts on first use (later, a restarted Redis answers NOSCRIPT and the
-        callers reload)."""
+        """Load the functions on first use (later, a server that lost them says so, and the
+        transport loads them again)."""
         if not self._loaded:
-            self.load_scripts()
-
-    def _before_send(self) -> None:
-        self._ensure_loaded()
-        self.round_trips += 1
+            self.load_functions()
 
     def observed_since(self) -> int | None:
         """When observation began (the first event time applied), or None before any."""
@@ -106,11 +127,11 @@ class RedisStateStore:
         for profile in profiles:
             fields: dict[FieldT, EncodableT] = {}
             if profile.opened_at_ms is not None:
-                fields["oa"] = str(profile.opened_at_ms)
+                fields[_META["opened_at_ms"]] = str(profile.opened_at_ms)
             if profile.holder_birth_year is not None:
-                fields["by"] = str(profile.holder_birth_year)
+                fields[_META["birth_year"]] = str(profile.holder_birth_year)
             if profile.kind is not None:
-                fields["ib"] = "1" if profile.kind == "business" else "0"
+                fields[_META["is_business"]] = "1" if profile.kind == "business" else "0"
             if fields:
                 meta = keys.account_keys(profile.account_id)["meta"]
                 pipe.hset(meta, mapping=fields)
@@ -119,38 +140,38 @@ class RedisStateStore:
         self.round_trips += 1
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
-        """Apply the batch in one round trip (two if Redis lost the scripts)."""
+        """Apply the batch in one round trip per node (more if Redis lost the functions or a
+        slot moved meanwhile)."""
         if not transfers:
             return []
         return self.prepare_transfers(transfers).send().facts()
 
-    def prepare_transfers(self, transfers: Sequence[Transfer]) -> PreparedScripts:
-        """The batch's scripts (and trace records) in Redis's wire format, no I/O yet;
-        `send()` writes them and returns without reading a reply: Redis applies them while
-        the caller works, and `facts()` then reads the replies."""
-        commands, pending = self._scripts(transfers, dry=False)
+    def prepare_transfers(self, transfers: Sequence[Transfer]) -> PreparedCalls:
+        """The batch's calls (and trace records), encoded, no I/O yet; `send()` writes them
+        and returns without reading a reply: Redis applies them while the caller works, and
+        `facts()` then reads the replies."""
+        commands, pending = self._calls(transfers, dry=False)
         for t in transfers:
             # Idempotent (same value each time); trace starts from it.
             record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
             key = keys.transfer_record_key(t.transfer_id)
             commands.append(("SET", key, record, "EX", self._transfer_ttl))
-        return PreparedScripts(self._redis, self._before_send, self.load_scripts,
-                               _packed(commands), len(commands), pending)  # fmt: skip
+        return PreparedCalls(self, commands, pending)
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing
         (screening), in one round trip.
 
-        The same scripts compute them, in a dry run, so screening agrees with the worker."""
+        The same functions compute them, in a dry run, so screening agrees with the worker."""
         if not transfers:
             return []
-        return after_script_reload(lambda: self._peek(transfers), self.load_scripts)
+        self._ensure_loaded()
+        return self.library.calling(self._redis, lambda: self._peek(transfers))
 
     def queue_peek(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> PendingFacts:
         """Queue `peek`'s dry run on a pipeline shared with other reads (one round trip for
-        all); the caller retries on `NoScriptError`."""
-        self._ensure_loaded()
-        commands, pending = self._scripts(transfers, dry=True)
+        all); the caller loads the functions again on "Function not found"."""
+        commands, pending = self._calls(transfers, dry=True)
         for command in commands:
             pipe.execute_command(*command)
         return pending
@@ -162,63 +183,56 @@ class RedisStateStore:
         self.round_trips += 1
         return pending.facts(replies)
 
-    def _scripts(
+    def _calls(
         self, transfers: Sequence[Transfer], dry: bool
     ) -> tuple[list[Command], PendingFacts]:
-        """The script calls of a batch, in order, and how to read their replies; first of all,
-        when observation began (a batch that applies sets it to its first transfer's time
-        unless it is set; a dry run only reads it)."""
-        flag = "1" if dry else "0"
-        payer_sha, payee_sha, entity_sha = (self._sha[name] for name in _SCRIPTS)
-        commands: list[Command] = []
-        if transfers:
-            first_ts = str(transfers[0].ts_ms)
-            commands.append(
-                ("GET", keys.OBSERVED_SINCE_KEY)
-                if dry
-                else ("SET", keys.OBSERVED_SINCE_KEY, first_ts, "NX", "GET")
-            )
-        entity_counts: list[tuple[bool, bool, bool]] = []
+        """The calls of a batch, in order, and how to read their replies: first when
+        observation began (a batch that applies sets it to its first transfer's time unless it
+        is set; a dry run only reads it), then each transfer's function calls."""
+        suffix = "_peek" if dry else ""
+        payer, payee, entity = (self.library.name(n + suffix) for n in ("payer", "payee", "entity"))
+        calls: list[Command] = []
+        presence: list[tuple[bool, bool, bool]] = []
+        links = ChainLinks(chained=not dry)
         for t in transfers:
-            ts = str(t.ts_ms)
-            amount = str(t.amount_minor)
-            src, dst = keys.account_keys(t.src_account), keys.account_keys(t.dst_account)
-            device, phone, ip = self._hasher.entities_of(t)
-            commands.append((
-                "EVALSHA", payer_sha, 13,
-                src["out"], src["in"], src["payees"], src["devices"], src["meta"],
-                keys.payer_facts_key(t.src_account, t.transfer_id),
-                src["phones"], src["ips"], src["identifiers"], src["payees_last"],
-                src["payers_last"], src["out_amount"], src["in_amount"],
-                t.transfer_id, ts, t.dst_account, amount, device or "", phone or "", ip or "",
-                t.device_id or "", t.phone or "", t.ip or "", flag,
-            ))  # fmt: skip
-            commands.append((
-                "EVALSHA", payee_sha, 7,
-                dst["in"], dst["out_amount"], dst["payers"], dst["meta"],
-                keys.payee_facts_key(t.dst_account, t.transfer_id),
-                dst["payers_last"], dst["in_amount"],
-                t.transfer_id, ts, t.src_account, amount, flag,
-            ))  # fmt: skip
-            for kind, pseudonym in zip(ENTITY_KINDS, (device, phone, ip), strict=True):
+            spec.check_storable(t.ts_ms)
+            entities = self._hasher.entities_of(t)
+            calls.append(_payer_call(payer, t, entities, links.next(f"a:{t.src_account}")))
+            calls.append(_payee_call(payee, t, links.next(f"a:{t.dst_account}")))
+            for kind, pseudonym in zip(ENTITY_KINDS, entities, strict=True):
                 if pseudonym is not None:
-                    commands.append((
-                        "EVALSHA", entity_sha, 2,
-                        keys.entity_accounts_key(kind, pseudonym),
-                        keys.entity_facts_key(kind, pseudonym, t.transfer_id),
-                        t.transfer_id, ts, t.src_account, flag,
-                    ))  # fmt: skip
-            entity_counts.append((device is not None, phone is not None, ip is not None))
-        first_ms = transfers[0].ts_ms if transfers else UNKNOWN
-        return commands, PendingFacts(entity_counts, first_ms)
+                    link = links.next(f"e:{kind}:{pseudonym}")
+                    calls.append(_entity_call(entity, kind, pseudonym, t, link))
+            presence.append((entities[0] is not None, entities[1] is not None,
+                             entities[2] is not None))  # fmt: skip
+        if not transfers:
+            return [], PendingFacts(presence, UNKNOWN)
+        if dry:
+            calls = [("FCALL_RO", *call[1:]) for call in calls]
+        first_ts = str(transfers[0].ts_ms)
+        observed: Command = (
+            ("GET", keys.OBSERVED_SINCE_KEY)
+            if dry
+            else ("SET", keys.OBSERVED_SINCE_KEY, first_ts, "NX", "GET")
+        )
+        return [observed, *calls], PendingFacts(presence, transfers[0].ts_ms)
 
 
-def _ints(csv: bytes | str) -> list[int]:
-    text = csv.decode() if isinstance(csv, bytes) else csv
-    return [int(part) for part in text.split(",")]
+_PAYER_FORMAT = struct.Struct(spec.PAYER.wire_format)
+_PAYEE_FORMAT = struct.Struct(spec.PAYEE.wire_format)
 
 
-def read_transfer_record(client: redis.Redis, transfer_id: str) -> tuple[str, str, int, int] | None:
+def payer_facts(packed: bytes) -> PayerFacts:
+    """Payer facts as the payer function returns and stores them (`spec.PAYER.wire_format`)."""
+    return PayerFacts(*map(int, _PAYER_FORMAT.unpack(packed)))
+
+
+def payee_facts(packed: bytes) -> PayeeFacts:
+    """Payee facts as the payee function returns and stores them."""
+    return PayeeFacts(*map(int, _PAYEE_FORMAT.unpack(packed)))
+
+
+def read_transfer_record(client: AnyRedis, transfer_id: str) -> tuple[str, str, int, int] | None:
     """(payer, payee, ts_ms, amount_minor) of a transfer still within the trace TTL."""
     raw = client.get(keys.transfer_record_key(transfer_id))
     if raw is None:
@@ -227,78 +241,45 @@ def read_transfer_record(client: redis.Redis, transfer_id: str) -> tuple[str, st
     return src, dst, ts_ms, amount_minor
 
 
-def _packed(commands: Sequence[Command]) -> bytes:
-    """The commands in Redis's wire format, by hiredis's C encoder (a third of the cost of
-    redis-py's pipeline packing)."""
-    return b"".join(hiredis.pack_command(c) for c in commands)  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True, slots=True)
-class PreparedScripts:
-    """A batch's commands, encoded, waiting to be sent."""
+class PreparedCalls:
+    """A batch's calls, encoded, waiting to be sent."""
 
-    client: redis.Redis
-    before_send: Callable[[], None]
-    reload_scripts: Callable[[], None]
-    packed: bytes
-    commands: int
+    store: RedisStateStore
+    commands: list[Command]
     pending: PendingFacts
 
-    def send(self) -> SentScripts:
-        """Write the commands on a pooled connection of their own (held until `facts`)."""
-        self.before_send()
-        pool = self.client.connection_pool
-        connection = pool.get_connection()
-        try:
-            connection.send_packed_command([self.packed], check_health=False)
-        except BaseException:
-            connection.disconnect()
-            pool.release(connection)
-            raise
-        return SentScripts(self, pool, connection)
+    def send(self) -> SentCalls:
+        """Write the calls (one pipeline per node), without reading a reply."""
+        self.store._ensure_loaded()
+        self.store.round_trips += 1
+        return SentCalls(self.pending, self.store.transport.send(self.commands))
 
 
-class SentScripts:
-    """A pipeline's commands written to a connection of their own, replies not yet read."""
+class SentCalls:
+    """A batch's calls written to Redis, replies not yet read."""
 
-    def __init__(self, prepared: PreparedScripts, pool: ConnectionPool,
-                 connection: Connection) -> None:  # fmt: skip
-        self._prepared = prepared
-        self._pool = pool
-        self._connection: Connection | None = connection
+    def __init__(self, pending: PendingFacts, inflight: InFlight) -> None:
+        self._pending = pending
+        self._inflight: InFlight | None = inflight
 
     def facts(self) -> list[TransferFacts]:
         """Read every reply (raising the first error reply), then the transfers' facts.
 
-        A Redis that restarted since the scripts were loaded answers NOSCRIPT: they are loaded
-        again and the batch sent once more (every script call is idempotent on replay)."""
-        try:
-            return self._read()
-        except redis.exceptions.NoScriptError:
-            self._prepared.reload_scripts()
-            return self._prepared.send()._read()
-
-    def _read(self) -> list[TransferFacts]:
-        connection = self._connection
-        if connection is None:
-            raise RuntimeError("the replies of these scripts were already read")
-        self._connection = None
-        try:
-            replies = [connection.read_response() for _ in range(self._prepared.commands)]
-        except BaseException:
-            # Replies left unread would be taken for the next command's: drop them.
-            connection.disconnect()
-            raise
-        finally:
-            self._pool.release(connection)
-        pending = self._prepared.pending
-        return pending.facts(replies[: pending.replies])
+        A server that restarted since the functions were loaded answers "Function not
+        found": they are loaded again and the calls sent once more (each is idempotent)."""
+        inflight = self._inflight
+        if inflight is None:
+            raise RuntimeError("the replies of these calls were already read")
+        self._inflight = None
+        replies = inflight.replies()
+        return self._pending.facts(replies[: self._pending.replies])
 
 
 @dataclass(frozen=True, slots=True)
 class PendingFacts:
-    """The commands queued for a batch: the observation start's, then per transfer the
-    scripts of its payer, payee and the entities it carried."""
+    """The commands queued for a batch: the observation start's, then per transfer the calls
+    of its payer, payee and the entities it carried."""
 
     entity_presence: list[tuple[bool, bool, bool]]
     first_ts_ms: int  # where observation begins if no batch began it before
@@ -315,27 +296,21 @@ class PendingFacts:
         if not self.entity_presence:
             return []
         observed = self.first_ts_ms if replies[0] is None else int(replies[0])
-        return _facts_from_replies(replies[1:], self.entity_presence, observed)
-
-
-def _facts_from_replies(
-    replies: list[Any], entity_presence: list[tuple[bool, bool, bool]], observed_since_ms: int
-) -> list[TransferFacts]:
-    results = []
-    position = 0
-    for presence in entity_presence:
-        first_flag, payer_csv = replies[position]
-        payer = PayerFacts(*_ints(payer_csv))
-        payee = PayeeFacts(*_ints(replies[position + 1]))
-        position += 2
-        counts = []
-        for present in presence:
-            if present:
-                counts.append(int(replies[position]))
-                position += 1
-            else:
-                counts.append(UNKNOWN)
-        results.append(
-            TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag), observed_since_ms)
-        )
-    return results
+        results = []
+        position = 1
+        for presence in self.entity_presence:
+            first_flag, packed = replies[position]
+            payer = payer_facts(packed)
+            payee = payee_facts(replies[position + 1])
+            position += 2
+            counts = []
+            for present in presence:
+                if present:
+                    counts.append(int(replies[position]))
+                    position += 1
+                else:
+                    counts.append(UNKNOWN)
+            results.append(
+                TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag), observed)
+            )
+        return results

@@ -7,24 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-from redis.client import Pipeline
-
 from models.account_risk import AccountFacts, RiskReason, assess_account
 from models.alerts import Alert
 from models.features import MS_PER_DAY
 from models.watchlist import WatchlistEntry, Watchlists, now_ms
-from streams.state import keys
-from streams.state.account_view import (
-    AccountSnapshot,
-    load_view_script,
-    queue_sharing,
-    queue_views,
-    snapshots,
-)
+from streams.state.account_view import AccountSnapshot, queue_sharing, queue_views, snapshots
 from streams.state.alert_store import AlertStore
-from streams.state.scripts import after_script_reload
+from streams.state.functions import Library
+from streams.state.pipelines import AnyRedis, Pipeline
+from streams.state.spec import BAND
 from streams.state.watchlists import WatchlistStore
+from streams.state.windows import members, queue_band
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +41,7 @@ class PendingRisks:
 
     account_ids: list[str]
     lists: Watchlists
+    library: Library
 
     @property
     def _neighbours(self) -> bool:
@@ -61,13 +55,12 @@ class PendingRisks:
     def queue(self, pipe: Pipeline) -> None:
         """Queue each account's view, its recent alert ids and (with listed accounts) its
         counterparties."""
-        queue_views(pipe, self.account_ids)
+        queue_views(pipe, self.account_ids, self.library)
         AlertStore.queue_recent_ids(pipe, self.account_ids, RECENT_ALERTS)
         if self._neighbours:
             for account_id in self.account_ids:
-                k = keys.account_keys(account_id)
-                pipe.zrange(k["payees"], 0, -1)
-                pipe.zrange(k["payers"], 0, -1)
+                queue_band(pipe, account_id, BAND["payees_first"])
+                queue_band(pipe, account_id, BAND["payers_first"])
 
     def follow_up(self, replies: Sequence[Any]) -> RiskFollowUp:
         """The second round trip's reads, from the replies to `queue`."""
@@ -112,7 +105,7 @@ class RiskFollowUp:
             queued += 1
         return queued
 
-    def read(self, client: redis.Redis) -> list[AccountRisk]:
+    def read(self, client: AnyRedis) -> list[AccountRisk]:
         """Send the reads (when there are any) and finish with their replies."""
         pipe = client.pipeline(transaction=False)
         return self.finish(pipe.execute() if self.queue(pipe) else [])
@@ -128,8 +121,9 @@ class RiskFollowUp:
         for k, snap in enumerate(snapshots(self.pending.account_ids, self.views, replies[:shared])):
             listed: tuple[str, ...] = ()
             if self.parties:
-                paid, paid_by = self.parties[2 * k], self.parties[2 * k + 1]
-                both = {m.decode() for m in paid} | {m.decode() for m in paid_by}
+                paid = members(self.parties[2 * k], BAND["payees_first"])
+                paid_by = members(self.parties[2 * k + 1], BAND["payers_first"])
+                both = {*paid, *paid_by}
                 listed = tuple(lists.listed_accounts(both, now))
             recent = [found[i] for i in self.alert_ids[k] if i in found]
             risks.append(_risk(snap, recent, listed, listings, now))
@@ -168,16 +162,18 @@ def _risk(
 
 
 def read_account_risks(
-    client: redis.Redis, lists: Watchlists, account_ids: Sequence[str]
+    client: AnyRedis,
+    lists: Watchlists,
+    account_ids: Sequence[str],
+    library: Library,
 ) -> list[AccountRisk]:
     """Risk of each account now: its windows, its alerts, and its watchlist neighbourhood,
     in two round trips whatever the number of accounts."""
-    pending = PendingRisks(list(account_ids), lists)
+    pending = PendingRisks(list(account_ids), lists, library)
 
     def first() -> list[Any]:
         pipe = client.pipeline(transaction=False)
         pending.queue(pipe)
         return pipe.execute()
 
-    replies = after_script_reload(first, lambda: load_view_script(client))
-    return pending.follow_up(replies).read(client)
+    return pending.follow_up(library.calling(client, first)).read(client)

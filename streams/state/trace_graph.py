@@ -6,21 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import redis
-
 from models.account_risk import alerts_reason
 from models.trace import Direction, Edge, FetchLayer
 from models.watchlist import Watchlists
-from streams.state import keys
 from streams.state.alert_store import AlertStore, index_key
-from streams.state.base import split_member
+from streams.state.pipelines import AnyRedis
 from streams.state.redis_store import read_transfer_record
+from streams.state.spec import BAND
+from streams.state.windows import band_entries, queue_band, window_edge
 
 # Alerts read per node to judge its level; the count covers all of them.
 ALERTS_PER_NODE = 20
 
 
-def read_root(client: redis.Redis, transfer_id: str) -> Edge | None:
+def read_root(client: AnyRedis, transfer_id: str) -> Edge | None:
     """The transfer a trace starts from, if it is still within the trace TTL (and readable:
     a record of another shape counts as none)."""
     try:
@@ -33,32 +32,21 @@ def read_root(client: redis.Redis, transfer_id: str) -> Edge | None:
         return None
 
 
-def window_edge(account: str, member: bytes, score: float, direction: Direction) -> Edge | None:
-    """The transfer a window entry of `account` records (None for an entry of another shape)."""
-    try:
-        tid, party, amount = split_member(member.decode())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    src, dst = (account, party) if direction == "down" else (party, account)
-    return Edge(tid, src, dst, amount, int(score))
-
-
-def layer_reader(client: redis.Redis, direction: Direction) -> FetchLayer:
+def layer_reader(client: AnyRedis, direction: Direction) -> FetchLayer:
     """Reads a layer's edges in one pipeline: outgoing (down) or incoming (up) windows, at
     most `limit` per account, earliest first."""
-    role = "out" if direction == "down" else "in"
+    band = BAND["out"] if direction == "down" else BAND["in"]
 
     def fetch(ranges: Mapping[str, tuple[int, int]], limit: int) -> dict[str, list[Edge]]:
         accounts = list(ranges)
         pipe = client.pipeline(transaction=False)
         for account in accounts:
             low, high = ranges[account]
-            pipe.zrangebyscore(
-                keys.account_keys(account)[role], low, high, start=0, num=limit, withscores=True
-            )
+            queue_band(pipe, account, band, low, high, count=limit)
         layer: dict[str, list[Edge]] = {}
         for account, rows in zip(accounts, pipe.execute(), strict=True):
-            found = (window_edge(account, member, score, direction) for member, score in rows)
+            entries = band_entries(band, rows)
+            found = (window_edge(account, member, ts, direction) for member, ts in entries)
             layer[account] = [edge for edge in found if edge is not None]
         return layer
 
@@ -75,7 +63,7 @@ class NodeFlags:
 
 
 def node_flags(
-    client: redis.Redis, alerts: AlertStore, lists: Watchlists, accounts: Iterable[str], at_ms: int
+    client: AnyRedis, alerts: AlertStore, lists: Watchlists, accounts: Iterable[str], at_ms: int
 ) -> dict[str, NodeFlags]:
     """Alert count, worst unresolved alert level and watchlist status of each account."""
     names = list(accounts)

@@ -16,12 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import orjson
-import redis
-from redis.client import Pipeline
 
 from models.events import Transfer
 from models.watchlist import KINDS, WatchlistEntry, Watchlists
 from streams.state.base import ENTITY_KINDS, EntityHasher
+from streams.state.pipelines import AnyRedis, Pipeline
 
 log = logging.getLogger(__name__)
 PREFIX = "fw:{wl}"
@@ -80,7 +79,7 @@ def _key_of(cursor: str) -> str:
 class WatchlistStore:
     """Adds, removes, pages and snapshots watchlist entries; every change bumps the version."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._redis = client
 
     def put(self, entries: Sequence[WatchlistEntry]) -> list[bool]:

@@ -11,8 +11,10 @@ import yaml
 
 from tests.deploy.helpers import COMPOSE_FILE, ENV_EXAMPLE, REPO, read_env_file, require_tool
 
-EXPECTED_SERVICES = {"kafka", "kafka-init", "redis", "worker", "api", "prometheus", "grafana"}
-ONE_SHOT = {"kafka-init"}
+CLUSTER_NODES = {f"redis-node-{n}" for n in range(1, 7)}
+EXPECTED_SERVICES = {"kafka", "kafka-init", "redis", "worker", "api", "prometheus", "grafana",
+                     "redis-cluster-init", *CLUSTER_NODES}  # fmt: skip
+ONE_SHOT = {"kafka-init", "redis-cluster-init"}
 SECRET_NAME = re.compile(r"KEY|PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 
 
@@ -118,9 +120,10 @@ def test_app_environment(config):
         assert env["FRAUDWATCH_REDIS_URL"] == "redis://redis:6379/0"
         assert env["FRAUDWATCH_API_HOST"] == "0.0.0.0"
         assert env["FRAUDWATCH_PII_KEY"], "prod refuses to start without a PII key"
-        assert env["FRAUDWATCH_REDIS_PASSWORD"] == read_env_file(ENV_EXAMPLE)[
-            "FRAUDWATCH_REDIS_PASSWORD"
-        ]
+        assert (
+            env["FRAUDWATCH_REDIS_PASSWORD"]
+            == read_env_file(ENV_EXAMPLE)["FRAUDWATCH_REDIS_PASSWORD"]
+        )
     assert published_targets(config["services"]["api"]) == {8000}
 
 
@@ -203,3 +206,21 @@ def test_env_example_lists_every_variable():
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", raw))
     listed = set(read_env_file(ENV_EXAMPLE))
     assert used <= listed, f"not in .env.example: {sorted(used - listed)}"
+
+
+def test_the_cluster_profile_runs_three_primaries_with_replicas(config):
+    services = config["services"]
+    for name in (*CLUSTER_NODES, "redis-cluster-init"):
+        assert services[name]["profiles"] == ["cluster"], name
+    for name in CLUSTER_NODES:
+        command = services[name]["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        password = command[command.index("--requirepass") + 1]
+        assert command[command.index("--masterauth") + 1] == password
+        assert "/data" in volume_targets(services[name])
+    formed = " ".join(services["redis-cluster-init"]["command"])
+    assert "--cluster create" in formed and "--cluster-replicas 1" in formed
+    assert all(f"{node}:6379" in formed for node in CLUSTER_NODES)
+    # The apps stay on the single Redis unless .env turns the cluster on.
+    for app in ("worker", "api"):
+        assert services[app]["environment"]["FRAUDWATCH_REDIS_CLUSTER"] == "false"

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 import redis
+import redis.cluster
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import SecretStr
 
 from service.embedded import EmbeddedServices, embedded_services
+from service.embedded.redis_cluster import LocalCluster, start_redis_cluster
 from service.settings import Settings
 from streams.topics import ensure_topics
 
@@ -46,7 +48,7 @@ class TopicSet:
 
     @property
     def names(self) -> list[str]:
-        """All four names, in the order of `streams.topics.fraudwatch_topics`."""
+        """All four names, in the order of `Settings.topics`."""
         return [self.transfers, self.accounts, self.alerts, self.dlq]
 
 
@@ -60,6 +62,26 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServi
     """The session's broker and Redis, on free ports; logs under the session's tmp dir."""
     with embedded_services(tmp_path_factory.mktemp("services")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real Redis Cluster for the session: 3 primaries, each with a replica, formed once
+    (a few seconds) and shared by the cluster tests, which empty it first."""
+    cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"), 3, 1)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_client(redis_cluster: LocalCluster) -> Iterator[redis.cluster.RedisCluster]:
+    """A cluster client on the session cluster, emptied before the test (every primary)."""
+    client = redis.cluster.RedisCluster.from_url(redis_cluster.url)
+    client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -17,8 +17,14 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from service import wiring
+from service.embedded import EmbeddedServices
 from service.settings import Settings
+from streams.state import spec
+from streams.state.pipelines import AnyRedis
+from streams.state.windows import applied_transfers
 from streams.worker import Worker
+from tests.integration.conftest import SettingsFactory, TopicFactory
+from tests.traffic import background, fan_out_ring
 
 
 def lines(events: list[dict[str, object]]) -> list[bytes]:
@@ -26,18 +32,33 @@ def lines(events: list[dict[str, object]]) -> list[bytes]:
     return [json.dumps(e).encode() for e in events]
 
 
-def scored(client: redis.Redis) -> int:
+def scored(client: AnyRedis) -> int:
     """Transfers whose payer side has been applied."""
-    return sum(1 for _ in client.scan_iter(match="fw:{a:*}:pf:*", count=1000))
+    return applied_transfers(client)
 
 
-def scored_at_least(client: redis.Redis, count: int) -> bool:
+def scored_at_least(client: AnyRedis, count: int) -> bool:
     """Whether at least `count` transfers have their state applied."""
     return scored(client) >= count
 
 
+_CHAIN_FIELD = spec.META_FIELDS["chain"].encode()
+_CHAIN_MEMBER = spec.ENTITY_CHAIN.encode()
+
+
+def without_chain_link(key: bytes, value: object) -> object:
+    """A dumped key's value without the chain link of the batch call that last wrote it
+    (`spec.chain_link`: ordering bookkeeping that differs between runs, not state)."""
+    if key.startswith(b"fw:{a:") and key.endswith(b"}:m") and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != _CHAIN_FIELD}
+    if key.startswith(b"fw:{e:") and key.endswith(b"}:w") and isinstance(value, list):
+        return [(m, s) for m, s in value if m != _CHAIN_MEMBER]
+    return value
+
+
 def comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
-    """A `redis_dump` with alert bodies without their processing time; the rest as is."""
+    """A `redis_dump` with alert bodies without their processing time and state without the
+    chain links; the rest as is."""
     out: dict[bytes, object] = {}
     for key, value in dump.items():
         if key.startswith(b"fw:{al}:a:") and isinstance(value, bytes):
@@ -45,7 +66,7 @@ def comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
             body.pop("created_at")
             out[key] = body
         else:
-            out[key] = value
+            out[key] = without_chain_link(key, value)
     return out
 
 
@@ -125,7 +146,7 @@ def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[byte
         )
 
 
-def redis_dump(client: redis.Redis) -> dict[bytes, object]:
+def redis_dump(client: AnyRedis) -> dict[bytes, object]:
     """Every key's type and content (TTLs aside), for comparing whole states."""
     dump: dict[bytes, object] = {}
     for key in client.scan_iter(count=1000):
@@ -161,7 +182,7 @@ def start_worker_process_as_configured(settings: Settings, log: Path) -> subproc
         )
 
 
-def redis_dump_pipelined(client: redis.Redis, chunk: int = 2000) -> dict[bytes, object]:
+def redis_dump_pipelined(client: AnyRedis, chunk: int = 2000) -> dict[bytes, object]:
     """What `redis_dump` returns, read in pipelined chunks (two round trips per chunk rather
     than two per key): for dumps of tens of thousands of keys."""
     readers = {
@@ -186,3 +207,31 @@ def redis_dump_pipelined(client: redis.Redis, chunk: int = 2000) -> dict[bytes, 
                 value = sorted(value)
             dump[key] = value if kind in readers else kind
     return dump
+
+
+def uninterrupted_run(
+    services: EmbeddedServices,
+    make_topics: TopicFactory,
+    settings_for: SettingsFactory,
+    values: list[bytes],
+) -> dict[bytes, object]:
+    """Redis after one worker ran over `values` undisturbed (in database 1), comparable."""
+    reference_url = services.redis_url.rsplit("/", 1)[0] + "/1"
+    reference_db = redis.Redis.from_url(reference_url)
+    reference_db.flushdb()
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40, redis_url=reference_url)
+    produce(settings.kafka_bootstrap, topics.transfers, values)
+    with worker_thread(settings):
+        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+                 timeout_s=120, what="uninterrupted run")  # fmt: skip
+    return comparable(redis_dump(reference_db))
+
+
+def ring_traffic(seed: int, count: int, rings: int) -> list[bytes]:
+    """Everyday background traffic with `rings` fan-out rings spread through it."""
+    events = background(seed=seed, count=count)
+    for n in range(rings):
+        at = count // (rings + 1) * (n + 1)
+        events[at:at] = fan_out_ring(f"s{seed}r{n}")
+    return lines(events)

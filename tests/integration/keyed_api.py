@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -16,6 +15,7 @@ from service.embedded import EmbeddedServices
 from service.settings import Settings
 from streams.batch import BatchOutcome, BatchProcessor, Message
 from streams.state.alert_store import AlertStore
+from streams.state.pipelines import AnyRedis
 from tests.integration.conftest import TEST_API_KEY
 from tests.traffic import fan_out_ring
 
@@ -35,19 +35,18 @@ def api_settings(services: EmbeddedServices, home: Path, **overrides: Any) -> Se
     return Settings(**values)
 
 
-def score_ring(settings: Settings, client: redis.Redis, prefix: str = "ring") -> BatchOutcome:
+def score_ring(settings: Settings, client: AnyRedis, prefix: str = "ring") -> BatchOutcome:
     """Score a fan-out ring as the worker would (state, alerts, features into Redis), with a
     profile giving the mule's holder a birth year."""
     processor = BatchProcessor(
         wiring.redis_state_store(settings, client),
         AlertStore(client),
         wiring.build_scorer(settings),
-        TRANSFERS,
     )
     profile = {"account_id": f"{prefix}-mule", "holder_birth_year": 2004, "kind": "personal"}
-    messages = [Message(ACCOUNTS, 0, 0, json.dumps(profile).encode())]
+    messages = [Message("profile", ACCOUNTS, 0, 0, json.dumps(profile).encode())]
     for offset, event in enumerate(fan_out_ring(prefix)):
-        messages.append(Message(TRANSFERS, 0, offset, json.dumps(event).encode()))
+        messages.append(Message("transfer", TRANSFERS, 0, offset, json.dumps(event).encode()))
     return processor.process(messages)
 
 

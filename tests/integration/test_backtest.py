@@ -10,12 +10,13 @@ import orjson
 import pytest
 import redis
 
-from models.backtest import run_backtest
 from models.features import FEATURE_NAMES
-from models.replay import memory_store, read_lines, replay
+from models.jsonl import read_lines
 from models.simulator import SimulationConfig, simulate, write_simulation
 from service.settings import DEFAULT_MODEL_PATH
 from service.wiring import build_scorer
+from streams.backtest import run_backtest
+from streams.replay import memory_store, replay
 from streams.state.base import EntityHasher, StateStore
 from streams.state.redis_store import RedisStateStore
 from tests.integration.conftest import SettingsFactory, TopicReader, TopicSet

@@ -21,7 +21,7 @@ from service.embedded.broker import start_broker
 from service.embedded.process import port_open
 from service.settings import Settings
 from streams.produce import produce_accounts_file, produce_file
-from streams.topics import ensure_topics, fraudwatch_topics
+from streams.topics import ensure_topics
 from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,8 +92,8 @@ def test_ensure_topics_is_idempotent_and_keeps_partitions(
 
 
 def test_fraudwatch_topics_follow_settings(topics: TopicSet, settings_for: SettingsFactory) -> None:
-    assert fraudwatch_topics(Settings()) == ["transfers", "accounts", "alerts", "transfers.dlq"]
-    assert fraudwatch_topics(settings_for(topics)) == topics.names
+    assert Settings().topics() == ["transfers", "accounts", "alerts", "transfers.dlq"]
+    assert settings_for(topics).topics() == topics.names
 
 
 @pytest.mark.parametrize("name", ["transfers.jsonl", "transfers.jsonl.gz"])

@@ -21,12 +21,15 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+import redis.cluster
 from prometheus_client import REGISTRY
 
 from service import wiring
 from service.embedded import EmbeddedServices, ManagedProcess, free_port
+from service.embedded.redis_cluster import LocalCluster
 from service.embedded.redis_server import start_redis
 from streams.kafka_io import acked_producer
+from streams.state import keys
 from streams.state.alert_store import ALL_INDEX
 from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
 from tests.integration.harness import (
@@ -35,9 +38,11 @@ from tests.integration.harness import (
     lines,
     produce,
     redis_dump,
+    ring_traffic,
     scored,
     scored_at_least,
     start_worker_process,
+    uninterrupted_run,
     wait_for,
     worker_thread,
 )
@@ -84,33 +89,6 @@ def _metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def _uninterrupted_run(
-    services: EmbeddedServices,
-    make_topics: TopicFactory,
-    settings_for: SettingsFactory,
-    values: list[bytes],
-) -> dict[bytes, object]:
-    """Redis after one worker ran over `values` undisturbed (in database 1), comparable."""
-    reference_url = services.redis_url.rsplit("/", 1)[0] + "/1"
-    reference_db = redis.Redis.from_url(reference_url)
-    reference_db.flushdb()
-    topics = make_topics()
-    settings = settings_for(topics, batch_size=40, redis_url=reference_url)
-    produce(settings.kafka_bootstrap, topics.transfers, values)
-    with worker_thread(settings):
-        wait_for(lambda: committed(settings, topics.transfers) == len(values),
-                 timeout_s=120, what="uninterrupted run")  # fmt: skip
-    return comparable(redis_dump(reference_db))
-
-
-def _ring_traffic(seed: int, count: int, rings: int) -> list[bytes]:
-    events = background(seed=seed, count=count)
-    for n in range(rings):
-        at = count // (rings + 1) * (n + 1)
-        events[at:at] = fan_out_ring(f"s{seed}r{n}")
-    return lines(events)
-
-
 def _resumes(settings_committed: partial[int], what: str) -> None:
     """Scoring moves on within RESUME_WITHIN_S of now (the fault's end)."""
     before = settings_committed()
@@ -125,8 +103,8 @@ def test_redis_shut_down_and_restarted_mid_stream_ends_like_an_uninterrupted_run
 ) -> None:  # fmt: skip
     """A restarted Redis has its data (AOF) but no scripts; the worker reloads them. While it
     is down, batches are retried and the stall gauge counts."""
-    values = _ring_traffic(seed=21, count=700, rings=2)
-    expected = _uninterrupted_run(services, make_topics, settings_for, values)
+    values = ring_traffic(seed=21, count=700, rings=2)
+    expected = uninterrupted_run(services, make_topics, settings_for, values)
 
     topics = make_topics()
     settings = settings_for(topics, batch_size=40, redis_url=own_redis.url)
@@ -147,14 +125,40 @@ def test_redis_shut_down_and_restarted_mid_stream_ends_like_an_uninterrupted_run
     assert own_redis.client.zcard(ALL_INDEX) >= 2
 
 
+def test_a_cluster_failover_mid_stream_ends_like_an_uninterrupted_run(
+    services: EmbeddedServices, make_topics: TopicFactory, settings_for: SettingsFactory,
+    redis_cluster: LocalCluster, cluster_client: redis.cluster.RedisCluster,
+) -> None:  # fmt: skip
+    """CLUSTER FAILOVER promotes a replica while the worker writes: the old primary holds its
+    clients until the replica has caught up, then answers MOVED; the worker sends those
+    calls again to the new primary, and nothing is lost or applied twice."""
+    values = ring_traffic(seed=41, count=900, rings=2)
+    expected = uninterrupted_run(services, make_topics, settings_for, values)
+
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40, redis_url=redis_cluster.url, redis_cluster=True)
+    done = partial(committed, settings, topics.transfers)
+    replica = next(port for port in redis_cluster.ports if port not in redis_cluster.primaries())
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values[:300])
+        wait_for(partial(scored_at_least, cluster_client, 150), what="first 150")
+        redis.Redis(port=replica).execute_command("CLUSTER FAILOVER")
+        produce(settings.kafka_bootstrap, topics.transfers, values[300:])
+        wait_for(lambda: replica in redis_cluster.primaries(), what="the replica promoted")
+        _resumes(done, "the failover")
+        wait_for(lambda: done() == len(values), timeout_s=120, what="the rest")
+    assert comparable(redis_dump(cluster_client)) == expected
+    assert cluster_client.zcard(ALL_INDEX) >= 2
+
+
 def test_redis_refusing_writes_mid_stream_ends_like_an_uninterrupted_run(
     services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
     settings_for: SettingsFactory,
 ) -> None:  # fmt: skip
     """Batches whose state scripts fail (Redis out of memory, refusing writes) are retried
     until Redis recovers; nothing is lost, applied twice or scored on other state."""
-    values = _ring_traffic(seed=5, count=600, rings=1)
-    expected = _uninterrupted_run(services, make_topics, settings_for, values)
+    values = ring_traffic(seed=5, count=600, rings=1)
+    expected = uninterrupted_run(services, make_topics, settings_for, values)
 
     topics = make_topics()
     settings = settings_for(topics, batch_size=40)
@@ -191,8 +195,8 @@ def test_worker_killed_in_its_first_seconds_and_mid_stream_ends_like_an_uninterr
     services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
     settings_for: SettingsFactory, tmp_path: Path,
 ) -> None:  # fmt: skip
-    values = _ring_traffic(seed=7, count=1200, rings=4)
-    expected = _uninterrupted_run(services, make_topics, settings_for, values)
+    values = ring_traffic(seed=7, count=1200, rings=4)
+    expected = uninterrupted_run(services, make_topics, settings_for, values)
 
     topics = make_topics()
     settings = settings_for(topics, batch_size=40)
@@ -371,12 +375,13 @@ def test_a_transfer_redis_always_refuses_is_dead_lettered_and_the_rest_scored(
     good = background(seed=19, count=100)
     at = T0 + timedelta(minutes=30)
     poisoned = event("poisoned", "acct-broken", str(good[0]["dst_account"]), at, "100.00")
-    redis_client.set("fw:{a:acct-broken}:out", "not a sorted set")
+    redis_client.set(keys.account_keys("acct-broken")["windows"], "not a sorted set")
     values = lines(good[:40]) + lines([poisoned]) + lines(good[40:])
     with worker_thread(settings):
         produce(settings.kafka_bootstrap, topics.transfers, values)
         wait_for(lambda: committed(settings, topics.transfers) == len(values),
                  what="every message handled")  # fmt: skip
+    redis_client.delete(keys.account_keys("acct-broken")["windows"])  # (not a window to count)
     assert scored(redis_client) == len(good)
     [letter] = [orjson.loads(r.value) for r in read_topic(topics.dlq)]
     assert letter["reason_code"] == "processing_failed"

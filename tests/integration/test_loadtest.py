@@ -21,6 +21,8 @@ KEYS = (
     "latency_ms",
     "redis_roundtrips_per_transfer",
     "redis_bytes_per_transfer",
+    "redis_commands_per_transfer",
+    "redis_nodes",
     "cpu_s_per_1k",
     "redis_memory_per_account_bytes",
     "lost",
@@ -32,11 +34,11 @@ KEYS = (
 )
 
 
-def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
+def _loadtest(tmp_path: Path, *args: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
     completed = subprocess.run(
-        [sys.executable, "-m", "loadtest", "--transfers", "2000", "--duration", "3",
-         "--json", "--report-dir", str(tmp_path / "report"), "--timeout", "120"],
+        [sys.executable, "-m", "loadtest", "--json", "--report-dir", str(tmp_path / "report"),
+         "--timeout", "120", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -44,7 +46,12 @@ def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
         timeout=240,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout)
+    result: dict = json.loads(completed.stdout)
+    return result
+
+
+def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
+    result = _loadtest(tmp_path, "--transfers", "2000", "--duration", "3")
     for key in KEYS:
         assert key in result, key
     assert set(result["latency_ms"]) >= {"p50", "p95", "p99", "max", "count"}
@@ -67,3 +74,17 @@ def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert result["machine_cpu_s_per_1k"] >= result["redis_cpu_s_per_1k"]
     assert result["cpu_bound_tps"] > 0
     assert "throughput with every core busy at this CPU cost" in report
+    assert result["redis_nodes"] == 1
+
+
+def test_loadtest_on_a_local_cluster_shows_each_node(tmp_path: Path) -> None:
+    result = _loadtest(tmp_path, "--redis-cluster", "3", "--transfers", "1000",
+                       "--duration", "2", "--near-max", "0")  # fmt: skip
+    assert (result["lost"], result["duplicated"], result["processed"]) == (0, 0, 1000)
+    assert result["redis_nodes"] == 3
+    nodes = result["redis_per_node"]
+    assert len({n["node"] for n in nodes}) == 3
+    assert all(n["commands_per_1k"] > 0 and n["cpu_s_per_1k"] is not None for n in nodes)
+    assert sum(n["keys"] for n in nodes) > 0
+    report = (tmp_path / "report" / "latest.md").read_text()
+    assert "| Redis node | commands / 1,000 transfers |" in report

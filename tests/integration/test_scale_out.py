@@ -51,14 +51,15 @@ from kafka import KafkaAdminClient, KafkaProducer
 
 from loadtest.kafka_tools import PartitionCounter, Produced, committed_total
 from models.events import parse_transfer
-from models.features import PayeeFacts, PayerFacts
 from models.simulator import SimulationConfig, simulate
 from service import wiring
 from service.settings import Settings
 from streams.batch import BatchProcessor, MemoryAlertSink, Message
+from streams.state import spec
 from streams.state.base import EntityHasher
 from streams.state.keys import OBSERVED_SINCE_KEY
 from streams.state.memory import MemoryStateStore
+from streams.state.redis_store import payee_facts, payer_facts
 from streams.topics import ensure_topics
 from streams.worker import Worker
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicFactory
@@ -66,6 +67,7 @@ from tests.integration.harness import (
     redis_dump_pipelined,
     start_worker_process_as_configured,
     wait_for,
+    without_chain_link,
     worker_thread,
 )
 
@@ -81,7 +83,12 @@ MIN_OVERLAP = 0.99
 BASELINE_DB = 2
 MS_PER_HOUR = 3_600_000
 
-_PER_TRANSFER_FACTS = re.compile(rb"^fw:\{a:[^}]*\}:(pf|qf):|^fw:\{e:[^}]*\}:f:")
+# An account's meta hash: the facts it gave each transfer are fields `>tid` / `<tid`.
+_ACCOUNT_META = re.compile(rb"^fw:\{a:[^}]*\}:m$")
+_PAYER_FACTS = spec.PAYER_SIDE.facts_prefix.encode()
+_PAYEE_FACTS = spec.PAYEE_SIDE.facts_prefix.encode()
+# A device's, phone's or IP's sorted set: its per-transfer facts are members `f<tid>`.
+_ENTITY_SET = re.compile(rb"^fw:\{e:([^:}]*):[^}]*\}:w$")
 _ALERTS = b"fw:{al}:"
 _ALERT_BODY = b"fw:{al}:a:"
 
@@ -362,15 +369,25 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
             if key.startswith(_ALERT_BODY) and isinstance(value, bytes):
                 body = orjson.loads(value)
                 alerts[body["transfer_id"]] = [r["rule"] for r in body["reasons"]]
-        elif match := _PER_TRANSFER_FACTS.match(key):
-            tid = key.rsplit(b":", 1)[1].decode()
-            if match.group(1) == b"pf":
-                role, payer = "payer", payer + 1
-            elif match.group(1) == b"qf":
-                role, payee = "payee", payee + 1
-            else:
-                role = key.split(b":", 3)[2].decode()  # fw:{e:<kind>:<pseudonym>}:f:<tid>
-            facts[(tid, role)] = value
+        elif _ACCOUNT_META.match(key) and isinstance(value, dict):
+            rest = {}
+            for name, stored in value.items():
+                if name.startswith(_PAYER_FACTS):
+                    payer += 1
+                    facts[(name[1:].decode(), "payer")] = stored
+                elif name.startswith(_PAYEE_FACTS):
+                    payee += 1
+                    facts[(name[1:].decode(), "payee")] = stored
+                else:
+                    rest[name] = stored
+            state[key] = without_chain_link(key, rest)
+        elif (entity := _ENTITY_SET.match(key)) and isinstance(value, list):
+            kind, prefix = entity.group(1).decode(), spec.ENTITY_FACTS.encode()
+            for member, score in value:
+                if member.startswith(prefix):
+                    facts[(member[1:].decode(), kind)] = int(-score - 1) % spec.ENTITY_COUNT_SPAN
+            kept = [(m, s) for m, s in value if not m.startswith(prefix)]
+            state[key] = without_chain_link(key, kept)
         else:
             state[key] = value
     return Outcome(state, facts, alerts, payer, payee, seconds, timeline)
@@ -379,12 +396,13 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
 def _fact_changes(tid: str, a: Outcome, b: Outcome) -> str:
     """Which cached facts of a transfer differ between two runs, e.g. `payee.in_n_1h 4→5`."""
     changes = []
-    for role, names in (("payer", PayerFacts._fields), ("payee", PayeeFacts._fields)):
+    for role, decode in (("payer", payer_facts), ("payee", payee_facts)):
         left, right = a.facts.get((tid, role)), b.facts.get((tid, role))
         if isinstance(left, bytes) and isinstance(right, bytes) and left != right:
-            for name, x, y in zip(names, left.split(b","), right.split(b","), strict=False):
+            was, now = decode(left), decode(right)
+            for name, x, y in zip(was._fields, was, now, strict=True):
                 if x != y:
-                    changes.append(f"{role}.{name} {x.decode()}→{y.decode()}")
+                    changes.append(f"{role}.{name} {x}→{y}")
     for kind in ("device", "phone", "ip"):
         left, right = a.facts.get((tid, kind)), b.facts.get((tid, kind))
         if left != right:
@@ -468,16 +486,21 @@ def _backtest(settings: Settings, traffic: Traffic) -> dict[str, list[str]]:
         MemoryStateStore(EntityHasher("scale-out")),
         sink,
         wiring.build_scorer(settings),
-        settings.topic_transfers,
     )
     processor.process(
-        [Message(settings.topic_accounts, 0, n, v) for n, (_, v) in enumerate(traffic.profiles)]
+        [
+            Message("profile", settings.topic_accounts, 0, n, v)
+            for n, (_, v) in enumerate(traffic.profiles)
+        ]
     )
     values = [value for _, _, value in traffic.transfers]
     for start in range(0, len(values), 500):
         batch = values[start : start + 500]
         processor.process(
-            [Message(settings.topic_transfers, 0, start + n, v) for n, v in enumerate(batch)]
+            [
+                Message("transfer", settings.topic_transfers, 0, start + n, v)
+                for n, v in enumerate(batch)
+            ]
         )
     return {a.transfer_id: [r.rule for r in a.reasons] for a in sink.alerts.values()}
 

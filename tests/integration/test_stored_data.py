@@ -18,6 +18,7 @@ from service import wiring
 from service.app import create_app
 from streams.state import keys
 from streams.state.alert_store import ALL_INDEX, AlertStore, alert_key, history_key, index_key
+from streams.state.spec import Unstorable
 from streams.state.watchlists import entries_key
 from streams.state.watchlists import index_key as watchlist_index
 from tests.integration.keyed_api import ADMIN, api_settings
@@ -30,15 +31,20 @@ OLD_SHAPE_ID = "al_" + "f" * 24
 
 
 def _store_as_an_older_version_would(settings, client: redis.Redis) -> None:
-    """State and alerts for transfers at years 10000 and 0 (UTC), as a worker without the
-    event-time bounds wrote them, plus records this version cannot read."""
+    """Trace records and alerts for transfers at years 10000 and 0 (UTC), as a worker without
+    the event-time bounds wrote them (their windows the state refuses: it holds 1970..2527),
+    plus records this version cannot read."""
     transfers = [
         parse_transfer(json.dumps(event(tid, "far-payer", "far-payee", T0, "500.00",
                                         device_id="dev-far", phone="+86 138 0013 8000",
                                         ip="2001:DB8::1") | {"ts": ts}).encode())
         for tid, ts in (("far-future", FAR_FUTURE), ("far-past", FAR_PAST))
     ]  # fmt: skip
-    wiring.redis_state_store(settings, client).apply_transfers(transfers)
+    with pytest.raises(Unstorable):
+        wiring.redis_state_store(settings, client).apply_transfers(transfers)
+    for t in transfers:
+        record = [t.src_account, t.dst_account, t.ts_ms, t.amount_minor]
+        client.set(keys.transfer_record_key(t.transfer_id), json.dumps(record))
     reason = Reason(rule="fan_out_rapid", title="Rapid fan-out", evidence={"x": 1})
     alerts = [build_alert(t, 0.9, "high", [reason], None, "2026-12-06T00:00:00.000Z")
               for t in transfers]  # fmt: skip
@@ -54,9 +60,11 @@ def _store_as_an_older_version_would(settings, client: redis.Redis) -> None:
         for index in (ALL_INDEX, index_key("account", "far-payee"), index_key("status", "open")):
             client.zadd(index, {alert_id: 1})
     client.rpush(history_key(alerts[0].alert_id), b"not json", b'{"action": "escalate"}')
-    # Window entries, a profile and a trace record of shapes this version does not write.
-    client.zadd(keys.account_keys("far-payer")["out"], {"no-separators": 5})
+    # Window entries, a profile, a packed state and a trace record of shapes this version
+    # does not write.
+    client.zadd(keys.account_keys("far-payer")["windows"], {"ono-separators": 5})
     client.hset(keys.account_keys("far-payer")["meta"], mapping={"oa": "1.5e12", "by": "old"})
+    client.hset(keys.account_keys("far-damaged")["meta"], "s", b"\x00 not a packed state")
     client.set(keys.transfer_record_key("mangled"), b'{"not": "a list"}')
     client.hset(entries_key("account"), "listed-badly", b"[1, 2]")
     client.zadd(watchlist_index("account"), {"listed-badly": 0})
@@ -78,6 +86,7 @@ def api(services, redis_client: redis.Redis, tmp_path) -> Iterator[TestClient]:
         "/v1/accounts/far-payee/risk",
         "/v1/accounts/far-payer/transfers?direction=out",
         "/v1/accounts/far-payee/transfers?direction=in",
+        "/v1/accounts/far-damaged/risk",
         "/v1/trace/far-future",
         "/v1/trace/far-future?direction=up",
         "/v1/trace/far-past",

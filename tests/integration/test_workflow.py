@@ -13,7 +13,7 @@ from models.alerts import STATUSES
 from models.workflow import ACTIONS, MOVES
 from service.app import create_app
 from streams.batch import BatchOutcome
-from streams.state.alert_store import AlertStore, _script, alert_key, history_key, index_key
+from streams.state.alert_store import AlertStore, alert_key, history_key, index_key
 from streams.state.dispositions import iter_labelled_features
 from tests.integration.keyed_api import ADMIN, api_settings, key_for, score_ring
 
@@ -161,12 +161,17 @@ def test_four_eyes_the_key_that_confirmed_or_appealed_cannot_restore(
 def test_a_move_judged_on_a_history_that_has_since_grown_is_not_applied(
     scored, redis_client: redis.Redis
 ) -> None:
-    """The four-eyes check reads the history, then the script applies the move only if the
+    """The four-eyes check reads the history, then the function applies the move only if the
     history is still that long: a decision slipped in between makes it judge again."""
     api, desk, outcome = scored
     alert_id = outcome.new_alerts[0].alert_id
     assert _act(api, desk, alert_id, "escalate").status_code == 200
-    act = _script(redis_client, "alert_action.lua")
+    store = AlertStore(redis_client)
+
+    def act(keys: list[str], args: list[str]) -> list[object]:
+        reply: list[object] = store._call("alert_action", keys, args)
+        return reply
+
     keys = [alert_key(alert_id), history_key(alert_id)]
     keys += [index_key("status", status) for status in STATUSES]
     args = [alert_id, "dismiss", "dismissed", "open escalated", "k", "n", "investigator",

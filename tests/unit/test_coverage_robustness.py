@@ -12,7 +12,6 @@ import orjson
 import pytest
 
 from models.alerts import SeverityBands
-from models.backtest import run_backtest
 from models.coverage import PROFILE_COVERAGES
 from models.dataset import LabelledSource
 from models.registry import load_model
@@ -20,6 +19,8 @@ from models.scorer import Scorer
 from models.simulator import SimulationConfig, simulate, write_simulation
 from rules.loader import load_rule_library
 from service.settings import DEFAULT_MODEL_PATH, DEFAULT_RULES_DIR
+from streams.backtest import run_backtest
+from streams.replay import replay_features
 from tests.traffic import ordinary_p2p, ordinary_profiles
 
 # Not a seed the shipped model was trained on (see its metadata): held-out legitimate traffic.
@@ -64,7 +65,7 @@ def test_removing_profiles_does_not_raise_the_score_of_legitimate_transfers(
     meta = orjson.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_bytes())
     assert HELD_OUT.seed not in meta["training_data"]["simulation_seeds"]
     write_simulation(simulate(HELD_OUT), tmp_path)
-    source = LabelledSource(tmp_path)
+    source = LabelledSource(tmp_path, replay_features)
     model = load_model(DEFAULT_MODEL_PATH)
     mean = {}
     for coverage in PROFILE_COVERAGES:

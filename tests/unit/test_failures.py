@@ -28,6 +28,12 @@ from streams.failures import Failure, classify, describe
         redis.exceptions.ResponseError("CLUSTERDOWN The cluster is down"),
         redis.exceptions.ResponseError("TRYAGAIN Multiple keys request during rehashing"),
         redis.exceptions.ResponseError("BUSY Redis is busy running a script"),
+        redis.exceptions.ResponseError("Function not found"),
+        redis.exceptions.MovedError("2 127.0.0.1:7001"),
+        redis.exceptions.AskError("2 127.0.0.1:7001"),
+        redis.exceptions.ResponseError(
+            "ERR Script attempted to access keys that are not served by this node"
+        ),
         KafkaTimeoutError("Batch expired"),
         KafkaConnectionError("broker unreachable"),
         NotLeaderForPartitionError(),

@@ -22,15 +22,16 @@ from models.evaluation import (
 from models.explanations import describe
 from models.features import FEATURE_NAMES
 from models.feedback import FeedbackFileError, JsonlFeedback
+from models.jsonl import read_lines
 from models.model import GradientBoostedModel, TrainingParams
 from models.registry import ModelArtifactError, load_model, metadata_path, save_model
-from models.replay import read_lines
 from models.scorer import combine
 from models.simulator import SimulationConfig, simulate, write_simulation
 from models.training import add_feedback, load_training_set, train_model
 from rules.loader import load_rule_library
 from service.cli import main
 from service.settings import DEFAULT_MODEL_PATH, DEFAULT_RULES_DIR
+from streams.replay import replay_features
 
 # A fraud-rich tiny run (real prevalence is far lower): enough positives to train on.
 TINY = SimulationConfig(seed=3, accounts=400, days=2, fraud_share=0.05)
@@ -46,7 +47,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tiny_dir: Path) -> tuple[GradientBoostedModel, dict]:
-    return train_model(load_training_set([tiny_dir]), seed=5, params=QUICK)
+    return train_model(load_training_set([tiny_dir], replay_features), seed=5, params=QUICK)
 
 
 def test_model_features_are_known_features_without_outside_knowledge() -> None:
@@ -63,7 +64,7 @@ def test_artifact_round_trip_and_refusals(
     saved = save_model(path, model, metadata)
     assert saved["features"] == list(MODEL_FEATURES)
     loaded = load_model(path)
-    matrix = load_labelled(tiny_dir).table.columns()
+    matrix = load_labelled(tiny_dir, replay_features).table.columns()
     np.testing.assert_array_equal(loaded.probabilities(matrix), model.probabilities(matrix))
     assert (loaded.name, loaded.version) == (model.name, model.version)
 
@@ -83,7 +84,7 @@ def test_explain_batch_scores_the_batch_in_one_call(
     tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
 ) -> None:
     model = trained[0]
-    data = load_labelled(tiny_dir)
+    data = load_labelled(tiny_dir, replay_features)
     rows = data.table.rows(0, 200)
     calls = []
     original = model.forest.probabilities
@@ -111,7 +112,7 @@ def test_model_reasons_give_values_in_words_and_never_an_unknown_value(
     tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
 ) -> None:
     model = trained[0]
-    rows = load_labelled(tiny_dir, "none").table.rows(0, 300)
+    rows = load_labelled(tiny_dir, replay_features, "none").table.rows(0, 300)
     for row, (_, reason) in zip(rows, model.explain_batch(rows), strict=True):
         assert reason.summary is not None
         assert reason.summary.startswith("fraud probability ")
@@ -128,7 +129,7 @@ def test_model_reasons_give_values_in_words_and_never_an_unknown_value(
 
 def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> None:
     model = load_model(DEFAULT_MODEL_PATH)
-    matrix = load_labelled(tiny_dir).table.columns()[:2000].copy()
+    matrix = load_labelled(tiny_dir, replay_features).table.columns()[:2000].copy()
     holes = np.random.default_rng(1).random(matrix.shape) < 0.15
     matrix[holes] = np.nan  # every missing-value branch is taken somewhere
     matrix[:50, :5] = np.inf  # present but infinite: left of a missing-vs-present split
@@ -166,7 +167,7 @@ def test_minutes_to_first_alert_per_ring() -> None:
 def test_evaluation_compares_rules_model_and_combined(
     tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
 ) -> None:
-    data = load_labelled(tiny_dir)
+    data = load_labelled(tiny_dir, replay_features)
     rules = load_rule_library(DEFAULT_RULES_DIR)
     results = evaluate(data, score_dataset(data, rules, trained[0], 0.75), 0.5)
     assert set(results["overall"]) == {"rules", "model", "combined"}
@@ -218,7 +219,7 @@ def test_evaluate_command_reports_every_profile_coverage_condition(
         assert set(condition["slices"]) - {"overall"}  # per typology
     assert main(argv) == 0
     text = capsys.readouterr().out
-    typology = sorted(load_labelled(tiny_dir).labels.typology.values())[0]
+    typology = sorted(load_labelled(tiny_dir, replay_features).labels.typology.values())[0]
     for line in ("precision", "recall", "F1", "alert rate", f"recall {typology}"):
         assert any(row.startswith(line) for row in text.splitlines()), line
     assert "profile coverage own-bank (ICBC): profiles for" in text
@@ -269,9 +270,9 @@ def test_feedback_file_labels_and_training_with_it(tiny_dir: Path, tmp_path: Pat
         ("fb-1", 1),
         ("fb-2", 0),
     ]
-    training = load_training_set([tiny_dir])
+    training = load_training_set([tiny_dir], replay_features)
     rows = len(training.labels)
-    digest = add_feedback(training, JsonlFeedback(path))
+    digest = add_feedback(training, JsonlFeedback(path), replay_features)
     assert training.feedback_rows == 2 and len(training.labels) == rows + 2
     assert training.labels[-2:].tolist() == [1, 0] and len(digest) == 64
 
@@ -292,7 +293,7 @@ def test_train_command_twice_with_one_seed_reproduces_the_model(
     assert first["prediction_fingerprint"] == second["prediction_fingerprint"]
     assert first["training_data"] == second["training_data"]
     assert first["training_data"]["rows"] > 0 and first["seed"] == 2
-    matrix = load_labelled(tiny_dir).table.columns()
+    matrix = load_labelled(tiny_dir, replay_features).table.columns()
     a, b = (load_model(p) for p in paths)
     np.testing.assert_array_equal(a.probabilities(matrix), b.probabilities(matrix))
     assert a.version == b.version and a.version.startswith("s2-")
@@ -300,7 +301,7 @@ def test_train_command_twice_with_one_seed_reproduces_the_model(
 
 def test_pooled_datasets_keep_their_rings_apart(tiny_dir: Path, tmp_path: Path) -> None:
     write_simulation(simulate(replace(TINY, seed=4)), tmp_path)
-    parts = [load_labelled(tiny_dir), load_labelled(tmp_path)]
+    parts = [load_labelled(tiny_dir, replay_features), load_labelled(tmp_path, replay_features)]
     pooled = concatenate(parts)
     assert len(pooled.y) == sum(len(part.y) for part in parts)
     rings = {pooled.labels.ring[tid] for tid in pooled.labels.ring}

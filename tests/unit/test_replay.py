@@ -12,15 +12,16 @@ import orjson
 import pytest
 
 from models.alerts import SeverityBands
-from models.backtest import run_backtest
-from models.dataset import FeatureTable, feature_matrix, replay_table
+from models.dataset import FeatureTable, feature_matrix
 from models.features import FEATURE_NAMES
-from models.replay import read_lines, replay
+from models.jsonl import read_lines
 from models.scorer import Scorer
 from models.simulator import SimulationConfig, simulate, write_simulation
 from rules.loader import load_rule_library
 from service.cli import main
 from service.settings import DEFAULT_RULES_DIR
+from streams.backtest import run_backtest
+from streams.replay import replay, replay_features
 
 TINY = SimulationConfig(seed=3, accounts=400, days=2, fraud_share=0.05)
 
@@ -62,9 +63,9 @@ def test_features_do_not_depend_on_batch_boundaries(lines: list[bytes], tiny_dir
     np.testing.assert_array_equal(one_by_one.features, in_batches.features)
 
 
-def test_replay_table_counts_rejects_and_keeps_one_row_per_transfer(lines: list[bytes]) -> None:
+def test_replayed_features_count_rejects_and_keep_one_row_per_transfer(lines: list[bytes]) -> None:
     noisy = [lines[0], b"{not json", lines[1], lines[0], b'{"transfer_id": "x"}', lines[2]]
-    table = replay_table(noisy)
+    table = replay_features(noisy)
     assert table.rejected == 2
     assert table.transfer_ids == [orjson.loads(line)["transfer_id"] for line in lines[:3]]
     assert table.features.shape[0] == 3

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from models.alerts import Alert, StoredAlert, alert_encoder
-from models.replay import ACCOUNTS_TOPIC, DEFAULT_BATCH_SIZE, replay
 from models.scorer import Scorer
+from streams.replay import DEFAULT_BATCH_SIZE, replay
 from streams.state.base import StateStore
 
 
@@ -99,7 +99,7 @@ def run_backtest(
         summary.transfers += outcome.first_deliveries
         summary.redeliveries += outcome.redeliveries
         for rejected in outcome.rejected:
-            if rejected.message.topic == ACCOUNTS_TOPIC:
+            if rejected.message.kind == "profile":
                 summary.invalid_profiles += 1
             else:
                 summary.invalid[rejected.code] += 1

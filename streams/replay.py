@@ -3,17 +3,19 @@
 Training, evaluation and `fraudwatch backtest` all go through `replay`, which feeds the lines of
 a file to the same `BatchProcessor` (parse → state store → `derive_features` → scorer → sink)
 that the streaming worker runs. The state store defaults to the in-memory twin of the Redis
-store, so a replayed transfer gets exactly the features it gets when streamed.
+store, so a replayed transfer gets exactly the features it gets when streamed. `models/` gets
+`replay_features` handed in by the composition root (`service/cli`): it never imports this.
 """
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from pathlib import Path
+
+import numpy as np
 
 from models.alerts import SeverityBands
+from models.dataset import FEATURE_NAMES, FeatureTable, feature_matrix
 from models.scorer import Scorer
 from rules.engine import RuleSet
 from streams.batch import AlertSink, BatchOutcome, BatchProcessor, MemoryAlertSink, Message
@@ -25,18 +27,6 @@ ACCOUNTS_TOPIC = "accounts"
 DEFAULT_BATCH_SIZE = 500
 # Pseudonyms made during a replay never leave the process, so any fixed key will do.
 _REPLAY_HASH_KEY = "fraudwatch-replay"
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def read_lines(path: Path) -> Iterator[bytes]:
-    """The non-blank lines of a JSON Lines file (plain or gzip), without line endings."""
-    with path.open("rb") as probe:
-        is_gzip = probe.read(2) == _GZIP_MAGIC
-    with gzip.open(path, "rb") if is_gzip else path.open("rb") as lines:
-        for line in lines:
-            record = line.rstrip(b"\r\n")
-            if record.strip():
-                yield record
 
 
 def memory_store() -> MemoryStateStore:
@@ -65,18 +55,38 @@ def replay(
     line can be named. Without a `scorer` only features are computed (no alerts).
     """
     processor = BatchProcessor(
-        store or memory_store(),
-        sink or MemoryAlertSink(),
-        scorer or features_only_scorer(),
-        TRANSFERS_TOPIC,
+        store or memory_store(), sink or MemoryAlertSink(), scorer or features_only_scorer()
     )
     profile_messages = [
-        Message(ACCOUNTS_TOPIC, 0, offset, line) for offset, line in enumerate(profiles)
+        Message("profile", ACCOUNTS_TOPIC, 0, offset, line)
+        for offset, line in enumerate(profiles)
     ]
     if profile_messages:
         yield processor.process(profile_messages)
     numbered = enumerate(transfers)
     while batch := list(islice(numbered, batch_size)):
         yield processor.process(
-            [Message(TRANSFERS_TOPIC, 0, offset, line) for offset, line in batch]
+            [Message("transfer", TRANSFERS_TOPIC, 0, offset, line) for offset, line in batch]
         )
+
+
+def replay_features(transfers: Iterable[bytes], profiles: Iterable[bytes] = ()) -> FeatureTable:
+    """Replay lines through the in-memory store and collect every first delivery's features."""
+    ids: list[str] = []
+    times: list[int] = []
+    blocks: list[np.ndarray] = []
+    seen: set[str] = set()
+    rejected = 0
+    for outcome in replay(transfers, profiles):
+        rejected += sum(r.message.kind == "transfer" for r in outcome.rejected)
+        keep = []
+        for index, transfer in enumerate(outcome.transfers):
+            # A repeated transfer id is a redelivery: it is one transfer, counted once.
+            if transfer.transfer_id not in seen:
+                seen.add(transfer.transfer_id)
+                keep.append(index)
+                ids.append(transfer.transfer_id)
+                times.append(transfer.ts_ms)
+        blocks.append(feature_matrix([outcome.features[i] for i in keep], FEATURE_NAMES))
+    matrix = np.vstack(blocks) if blocks else np.empty((0, len(FEATURE_NAMES)))
+    return FeatureTable(ids, np.asarray(times, dtype=np.int64), matrix, rejected)

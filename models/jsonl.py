@@ -1,0 +1,20 @@
+"""Reading recorded history: JSON Lines files, plain or gzip."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of a JSON Lines file (plain or gzip), without line endings."""
+    with path.open("rb") as probe:
+        is_gzip = probe.read(2) == _GZIP_MAGIC
+    with gzip.open(path, "rb") if is_gzip else path.open("rb") as lines:
+        for line in lines:
+            record = line.rstrip(b"\r\n")
+            if record.strip():
+                yield record

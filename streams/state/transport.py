@@ -1,0 +1,357 @@
+"""Sending a batch's commands to Redis as pipelines whose replies are read later.
+
+A batch is encoded by hiredis's C encoder (a third of the cost of redis-py's pipeline packing)
+and written at once; the caller works meanwhile and reads the replies when it needs them.
+Against one server that is one pipeline on one pooled connection. Against a Redis Cluster it
+is one pipeline per node, each command sent to the node serving the slot of its first key, in
+batch order, so every key still sees its updates in the order of the batch.
+
+Reading absorbs what a server answers while it moves or reloads: a command refused because
+its slot moved (MOVED), is moving (ASK, TRYAGAIN), its node is failing over (CLUSTERDOWN,
+READONLY, a dropped connection) or the server lacks the functions ("Function not found") is
+sent again, to where the slot is now, after the functions are loaded. Every command a batch
+sends is idempotent, so sending again what a server may already have applied changes nothing;
+and a state call refused because the call before it on the same account or entity did not run
+(`spec.chain_link`) goes again with it, so no owner ever applies a later transfer first.
+Other error replies are raised (the first in batch order) once the batch is settled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import hiredis
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import Connection, ConnectionPool
+
+from streams.state.spec import CHAIN_REFUSED
+
+log = logging.getLogger(__name__)
+
+# One Redis command: its name and arguments.
+Command = tuple[str | bytes | int, ...]
+
+# Redirects and refusals that mean "not here, not now" while a cluster changes shape (redis-py
+# parses most into these types; a script's inner call can fail with the others' text).
+_RESEND_ERRORS = (
+    redis.exceptions.AskError,  # and MovedError
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,  # and MasterDownError
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.BusyLoadingError,
+)
+_RESEND_REPLIES = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "LOADING", "MASTERDOWN")
+# A batch gives up (and the worker retries it whole) after this long without settling.
+SETTLE_TIMEOUT_S = 30.0
+_BACKOFF_S = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def packed(commands: Sequence[Command]) -> bytes:
+    """The commands in Redis's wire format."""
+    return b"".join(hiredis.pack_command(c) for c in commands)  # type: ignore[arg-type]
+
+
+def _first_word(error: BaseException) -> str:
+    return str(error).split(" ", 1)[0].upper()
+
+
+def is_missing_function(reply: Any) -> bool:
+    """Whether a reply says the server lacks the function (restart, flush, new node)."""
+    return isinstance(reply, redis.ResponseError) and "Function not found" in str(reply)
+
+
+def _resend(reply: Any) -> bool:
+    if isinstance(reply, _RESEND_ERRORS):
+        return True
+    return isinstance(reply, redis.ResponseError) and _first_word(reply) in _RESEND_REPLIES
+
+
+class InFlight(Protocol):
+    """Commands written to Redis, replies not read yet."""
+
+    def replies(self) -> list[Any]:
+        """Every reply in command order, once the batch settled; raises the first error
+        reply that is the command's own (call once)."""
+        ...
+
+
+class Transport(Protocol):
+    """Writes a batch's commands now and reads their replies later."""
+
+    def send(self, commands: Sequence[Command]) -> InFlight:
+        """Write the commands (each to the server that holds its keys), without waiting."""
+        ...
+
+    def describe(self) -> str:
+        """The servers this transport sends to, for logs and `fraudwatch up`."""
+        ...
+
+
+@dataclass
+class _Written:
+    """Commands written on one connection, with their positions in the batch."""
+
+    pool: ConnectionPool
+    connection: Connection | None
+    positions: list[int]
+    asking: bool = False
+
+
+def _write(pool: ConnectionPool, commands: Sequence[Command], positions: list[int],
+           asking: bool = False) -> _Written:  # fmt: skip
+    """Write the commands at `positions` on a pooled connection of their own."""
+    connection = pool.get_connection()
+    try:
+        wire = [commands[i] for i in positions]
+        if asking:  # a slot being imported serves a command preceded by ASKING
+            wire = [c for command in wire for c in (("ASKING",), command)]
+        connection.send_packed_command([packed(wire)], check_health=False)
+    except BaseException:
+        connection.disconnect()
+        pool.release(connection)
+        raise
+    return _Written(pool, connection, positions, asking)
+
+
+def _read(written: _Written, replies: list[Any]) -> None:
+    """Read a connection's replies into `replies` (an error reply is kept as the error;
+    a dropped connection leaves its commands' replies as that error)."""
+    connection = written.connection
+    if connection is None:
+        raise RuntimeError("the replies of these commands were already read")
+    written.connection = None
+    try:
+        for position in written.positions:
+            if written.asking:
+                _reply(connection)  # ASKING's +OK
+            replies[position] = _reply(connection)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        # Replies left unread would be taken for the next command's: drop the link.
+        connection.disconnect()
+        for position in written.positions:
+            if replies[position] is _PENDING:
+                replies[position] = error
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        written.pool.release(connection)
+
+
+def _reply(connection: Connection) -> Any:
+    try:
+        return connection.read_response()
+    except redis.ResponseError as error:
+        return error
+
+
+class _Pending:
+    def __repr__(self) -> str:
+        return "<no reply yet>"
+
+
+_PENDING = _Pending()
+
+
+def _out_of_order(reply: Any) -> bool:
+    """A call refused because the call before it on the same owner did not run (see
+    `spec.chain_link`): it runs once that one is sent again."""
+    return isinstance(reply, redis.ResponseError) and _first_word(reply) == CHAIN_REFUSED
+
+
+def _with_followers(positions: list[int], replies: list[Any]) -> list[int]:
+    """`positions` to send again, with the calls refused for waiting on them, in batch order."""
+    if not positions:
+        return []
+    return sorted({*positions, *(i for i, r in enumerate(replies) if _out_of_order(r))})
+
+
+def _raise_first(replies: list[Any]) -> list[Any]:
+    """The replies, unless one is an error: then the first that is a command's own (a call
+    refused for order only follows an error before it)."""
+    errors = [reply for reply in replies if isinstance(reply, redis.RedisError)]
+    if errors:
+        raise next((e for e in errors if not _out_of_order(e)), errors[0])
+    return replies
+
+
+class SingleNodeTransport:
+    """One server: one pipeline per batch on a pooled connection of its own."""
+
+    def __init__(self, client: redis.Redis, reload: Callable[[], None]) -> None:
+        self._client = client
+        self._reload = reload
+
+    def describe(self) -> str:
+        """Host and port of the server."""
+        kwargs = self._client.connection_pool.connection_kwargs
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+    def send(self, commands: Sequence[Command]) -> _SingleInFlight:
+        """Write every command on one connection."""
+        batch = list(commands)
+        written = _write(self._client.connection_pool, batch, list(range(len(batch))))
+        return _SingleInFlight(self, batch, written)
+
+
+@dataclass
+class _SingleInFlight:
+    transport: SingleNodeTransport
+    commands: list[Command]
+    written: _Written
+
+    def replies(self) -> list[Any]:
+        """The replies; a server that lost the functions gets them and the batch again."""
+        replies: list[Any] = [_PENDING] * len(self.commands)
+        _read(self.written, replies)
+        missing = [i for i, reply in enumerate(replies) if is_missing_function(reply)]
+        if missing:
+            self.transport._reload()
+            again = _with_followers(missing, replies)
+            _read(_write(self.transport._client.connection_pool, self.commands, again), replies)
+        for reply in replies:
+            if isinstance(reply, (redis.ConnectionError, redis.TimeoutError)):
+                raise reply
+        return _raise_first(replies)
+
+
+class ClusterTransport:
+    """A Redis Cluster: one pipeline per node, commands routed by the slot of their first key."""
+
+    def __init__(self, cluster: RedisCluster, reload: Callable[[], None],
+                 settle_timeout_s: float = SETTLE_TIMEOUT_S) -> None:  # fmt: skip
+        self._cluster = cluster
+        self._reload = reload
+        self._settle_timeout_s = settle_timeout_s
+        self.resent = 0  # commands sent again after a redirect or a failover (for tests, logs)
+
+    def describe(self) -> str:
+        """The primaries the cluster has now."""
+        nodes = self._cluster.get_primaries()
+        return f"Redis Cluster, {len(nodes)} primaries: " + ", ".join(n.name for n in nodes)
+
+    def node_of(self, command: Command) -> ClusterNode:
+        """The primary that serves the slot of the command's first key."""
+        key = _first_key(command)
+        slot = self._cluster.keyslot(key)
+        return self._cluster.nodes_manager.get_node_from_slot(slot)
+
+    def send(self, commands: Sequence[Command]) -> _ClusterInFlight:
+        """Write each node's commands (in batch order) on a connection of its own."""
+        batch = list(commands)
+        inflight = _ClusterInFlight(self, batch)
+        inflight.write(list(range(len(batch))))
+        return inflight
+
+    def _pool(self, node: ClusterNode) -> ConnectionPool:
+        connection = self._cluster.get_redis_connection(node)
+        return connection.connection_pool
+
+    def refresh(self) -> None:
+        """Learn the slots' owners again (after MOVED, a failover or a lost node)."""
+        self._cluster.nodes_manager.initialize()
+
+
+def _first_key(command: Command) -> bytes | str:
+    """The first key of a command this package sends: FCALL/FCALL_RO name numkeys key...,
+    or a plain keyed command."""
+    name = str(command[0]).upper()
+    key = command[3] if name in ("FCALL", "FCALL_RO") else command[1]
+    return key if isinstance(key, (bytes, str)) else str(key)
+
+
+@dataclass
+class _ClusterInFlight:
+    transport: ClusterTransport
+    commands: list[Command]
+    written: list[_Written] = field(default_factory=list)
+    failed_writes: list[tuple[list[int], BaseException]] = field(default_factory=list)
+
+    def write(self, positions: list[int], asking_at: dict[int, str] | None = None) -> None:
+        """Write the commands at `positions`, one pipeline per node (ASK: to the node named)."""
+        by_node: dict[str, tuple[ConnectionPool, list[int], bool]] = {}
+        for position in positions:
+            target = (asking_at or {}).get(position)
+            if target is not None:
+                host, port = target.rsplit(":", 1)
+                node = self.transport._cluster.get_node(host, int(port))
+                if node is None:
+                    self.transport.refresh()
+                    node = self.transport._cluster.get_node(host, int(port))
+            else:
+                node = self.transport.node_of(self.commands[position])
+            if node is None:
+                self.failed_writes.append(([position], redis.ConnectionError(f"no node {target}")))
+                continue
+            group = f"{node.name}{'/ask' if target else ''}"
+            if group not in by_node:
+                by_node[group] = (self.transport._pool(node), [], target is not None)
+            by_node[group][1].append(position)
+        for pool, group_positions, asking in by_node.values():
+            try:
+                self.written.append(_write(pool, self.commands, group_positions, asking))
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                self.failed_writes.append((group_positions, error))
+
+    def replies(self) -> list[Any]:
+        """Every reply, once each command has one that is not a redirect or a failover's
+        refusal; raises the first other error reply."""
+        replies: list[Any] = [_PENDING] * len(self.commands)
+        deadline = time.monotonic() + self.transport._settle_timeout_s
+        attempt = 0
+        while True:
+            self._collect(replies)
+            retry = [i for i, r in enumerate(replies) if _resend(r) or _dropped(r)]
+            missing = [i for i, r in enumerate(replies) if is_missing_function(r)]
+            if not retry and not missing:
+                return _raise_first(replies)
+            if time.monotonic() > deadline:
+                raise next(replies[i] for i in sorted(retry + missing))
+            # ASK names the node importing the slot: the call goes there, after ASKING.
+            asking_at = {
+                i: f"{replies[i].host}:{replies[i].port}"
+                for i in retry
+                if type(replies[i]) is redis.exceptions.AskError
+            }
+            if missing:
+                self.transport._reload()
+            if len(asking_at) < len(retry):
+                # Not only ASK: the slots moved or a node failed; wait a little, look again.
+                time.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
+                self.transport.refresh()
+            attempt += 1
+            self.transport.resent += len(retry) + len(missing)
+            log.info(
+                "cluster batch resent",
+                extra={"event": "cluster_resend", "commands": len(retry) + len(missing),
+                       "reason": type(replies[(retry + missing)[0]]).__name__},
+            )  # fmt: skip
+            positions = _with_followers(retry + missing, replies)
+            for i in positions:
+                replies[i] = _PENDING
+            self.write(positions, asking_at)
+
+    def _collect(self, replies: list[Any]) -> None:
+        written, self.written = self.written, []
+        for each in written:
+            _read(each, replies)
+        failed, self.failed_writes = self.failed_writes, []
+        for positions, error in failed:
+            for position in positions:
+                replies[position] = error
+
+
+def _dropped(reply: Any) -> bool:
+    return isinstance(reply, (redis.ConnectionError, redis.TimeoutError))
+
+
+def transport_for(client: Any, reload: Callable[[], None]) -> Transport:
+    """The transport for a client: a cluster's, or a single server's."""
+    if isinstance(client, RedisCluster):
+        return ClusterTransport(client, reload)
+    return SingleNodeTransport(client, reload)

@@ -1,0 +1,73 @@
+"""What `fraudwatch up` runs on: each configured service (checked first), and an embedded one
+only for what is not configured, said plainly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+import redis.cluster
+
+from service.embedded import EmbeddedServices, free_port
+from service.settings import Settings
+from service.stack_runtime import StackRefused, provide_services
+
+
+def test_a_configured_redis_is_used_and_only_the_broker_embedded(
+    services: EmbeddedServices, tmp_path: Path
+) -> None:
+    provided = provide_services(Settings(redis_url=services.redis_url), tmp_path)
+    try:
+        assert provided.redis_url == services.redis_url
+        assert provided.redis_source == "configured (FRAUDWATCH_REDIS_URL)"
+        assert provided.kafka_source.startswith("embedded Tansu broker")
+        assert [p.name for p in provided.processes] == ["tansu"]
+        assert provided.kafka_bootstrap != services.kafka_bootstrap
+    finally:
+        provided.stop()
+    assert not provided.processes[0].alive()
+
+
+def test_a_configured_broker_is_used_and_only_redis_embedded(
+    services: EmbeddedServices, tmp_path: Path
+) -> None:
+    provided = provide_services(Settings(kafka_bootstrap=services.kafka_bootstrap), tmp_path)
+    try:
+        assert provided.kafka_source == "configured (FRAUDWATCH_KAFKA_BOOTSTRAP)"
+        assert provided.redis_source.startswith("embedded redis-server")
+        assert redis.Redis.from_url(provided.redis_url).ping()
+    finally:
+        provided.stop()
+
+
+def test_a_cluster_asked_for_without_an_address_is_embedded(
+    services: EmbeddedServices, tmp_path: Path
+) -> None:
+    settings = Settings(kafka_bootstrap=services.kafka_bootstrap, redis_cluster=True)
+    provided = provide_services(settings, tmp_path)
+    try:
+        assert provided.redis_cluster and provided.redis_source.startswith(
+            "embedded Redis Cluster (3 primaries"
+        )
+        cluster = redis.cluster.RedisCluster.from_url(provided.redis_url)
+        assert len(cluster.get_primaries()) == 3
+        cluster.close()
+    finally:
+        provided.stop()
+
+
+def test_a_configured_redis_that_does_not_answer_is_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", kafka_bootstrap="x:1")
+    with pytest.raises(StackRefused, match="FRAUDWATCH_REDIS_URL names does not answer"):
+        provide_services(settings, tmp_path)
+
+
+def test_a_single_redis_named_as_a_cluster_is_refused_with_a_hint(
+    services: EmbeddedServices, tmp_path: Path
+) -> None:
+    settings = Settings(redis_url=services.redis_url, redis_cluster=True, kafka_bootstrap="x:1")
+    with pytest.raises(StackRefused, match="unset FRAUDWATCH_REDIS_CLUSTER for a single Redis"):
+        provide_services(settings, tmp_path)
