@@ -180,7 +180,7 @@ def test_evaluation_compares_rules_model_and_combined(
 def test_layering_slice_pools_the_five_laundering_shapes(
     tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
 ) -> None:
-    data = load_labelled(tiny_dir)
+    data = load_labelled(tiny_dir, replay_features)
     results = evaluate(data, score_dataset(data, load_rule_library(DEFAULT_RULES_DIR),
                                            trained[0], 0.75), 0.5)  # fmt: skip
     shapes = [name for name in LAYERING_TYPOLOGIES if name in results]
