@@ -71,7 +71,8 @@ def preload(redis_url: str, transfers: int, seed: int, accounts: int) -> Iterato
     return stream
 
 
-def _start_api(redis_url: str, port: int, workers: int, log: Path) -> ManagedProcess:
+def start_api(redis_url: str, port: int, workers: int, log: Path) -> ManagedProcess:
+    """The API as an operator runs it (`fraudwatch api`), on this Redis, rate limit off."""
     from service.embedded import spawn
 
     env = {
@@ -88,7 +89,8 @@ def _start_api(redis_url: str, port: int, workers: int, log: Path) -> ManagedPro
     return spawn("api", [sys.executable, "-m", "service.cli", "api"], log, port=port, env=env)
 
 
-def _wait_ready(url: str, timeout_s: float = 60.0) -> None:
+def wait_ready(url: str, timeout_s: float = 60.0) -> None:
+    """Wait until the API at `url` answers /readyz with 200."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -101,9 +103,13 @@ def _wait_ready(url: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"API at {url} not ready after {timeout_s:.0f} s")
 
 
+# One request: method, path, body (None for a GET).
+Request = tuple[str, str, bytes | None]
+
+
 def _client_thread(
     port: int,
-    bodies: list[bytes],
+    requests: list[Request],
     next_index: list[int],
     lock: threading.Lock,
     start: float,
@@ -116,14 +122,15 @@ def _client_thread(
         with lock:
             index = next_index[0]
             next_index[0] += 1
-        if index >= len(bodies):
+        if index >= len(requests):
             break
         due = start + index / rate
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
+        method, path, body = requests[index]
         try:
-            conn.request("POST", "/v1/screen", bodies[index], headers)
+            conn.request(method, path, body, headers)
             response = conn.getresponse()
             response.read()
             status = response.status
@@ -135,7 +142,7 @@ def _client_thread(
     conn.close()
 
 
-def _load(port: int, bodies: list[bytes], rate: float, threads: int, queue: object) -> None:
+def _load(port: int, requests: list[Request], rate: float, threads: int, queue: object) -> None:
     """The load process: open-loop pacing over keep-alive connections."""
     results: list[tuple[float, int]] = []
     lock = threading.Lock()
@@ -143,7 +150,7 @@ def _load(port: int, bodies: list[bytes], rate: float, threads: int, queue: obje
     start = time.perf_counter() + 0.2
     pool = [
         threading.Thread(
-            target=_client_thread, args=(port, bodies, next_index, lock, start, rate, results)
+            target=_client_thread, args=(port, requests, next_index, lock, start, rate, results)
         )
         for _ in range(threads)
     ]
@@ -155,7 +162,8 @@ def _load(port: int, bodies: list[bytes], rate: float, threads: int, queue: obje
     queue.put((results, elapsed, time.process_time()))  # type: ignore[attr-defined]
 
 
-def _percentile(sorted_ms: list[float], q: float) -> float:
+def percentile(sorted_ms: list[float], q: float) -> float:
+    """The `q` quantile of sorted values (NaN for none)."""
     if not sorted_ms:
         return float("nan")
     return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
@@ -171,21 +179,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     ):
         stream = preload(services.redis_url, args.preload, args.seed, args.accounts)
         count = int(args.rate * args.duration)
-        bodies = []
+        bodies: list[Request] = []
         for i in range(count):
             transfer = next(stream)
             transfer["transfer_id"] = f"screen-{i}"
-            bodies.append(json.dumps(transfer).encode())
+            bodies.append(("POST", "/v1/screen", json.dumps(transfer).encode()))
         port = free_port()
-        api = _start_api(services.redis_url, port, args.api_workers, Path(tmp) / "api.log")
+        api = start_api(services.redis_url, port, args.api_workers, Path(tmp) / "api.log")
         try:
-            _wait_ready(f"http://127.0.0.1:{port}")
+            wait_ready(f"http://127.0.0.1:{port}")
             warmup = bodies[: min(200, count)]
-            _load_in_process(port, warmup, min(args.rate, 200.0), args.threads)
+            load_in_process(port, warmup, min(args.rate, 200.0), args.threads)
             api_pids = procstats.session_pids(api.pid)
             api_cpu = sum(procstats.cpu_seconds(pid) for pid in api_pids)
             redis_cpu = procstats.cpu_seconds(services.redis.pid)
-            results, elapsed, load_cpu = _load_in_process(port, bodies, args.rate, args.threads)
+            results, elapsed, load_cpu = load_in_process(port, bodies, args.rate, args.threads)
             api_cpu = sum(procstats.cpu_seconds(pid) for pid in api_pids) - api_cpu
             redis_cpu = procstats.cpu_seconds(services.redis.pid) - redis_cpu
         finally:
@@ -196,9 +204,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "achieved_rate": round(len(results) / elapsed, 1),
         "requests": len(results),
         "errors": sum(1 for _, status in results if status != 200),
-        "p50_ms": round(_percentile(latencies, 0.50), 2),
-        "p95_ms": round(_percentile(latencies, 0.95), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p95_ms": round(percentile(latencies, 0.95), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
         "max_ms": round(latencies[-1], 2) if latencies else None,
         # CPU per request, by process: what a request costs this machine's two cores.
         "cpu_ms_per_request": {
@@ -213,13 +221,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def _load_in_process(
-    port: int, bodies: list[bytes], rate: float, threads: int
+def load_in_process(
+    port: int, requests: list[Request], rate: float, threads: int
 ) -> tuple[list[tuple[float, int]], float, float]:
-    """Latencies and statuses, the seconds the load took, and the CPU seconds it used itself."""
+    """Offer the requests at `rate` from a process of their own: latencies and statuses, the
+    seconds the load took, and the CPU seconds it used itself."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    proc = context.Process(target=_load, args=(port, bodies, rate, threads, queue))
+    proc = context.Process(target=_load, args=(port, requests, rate, threads, queue))
     proc.start()
     results, elapsed, cpu_s = queue.get()
     proc.join()

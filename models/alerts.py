@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
 from models.events import Transfer
+from models.features import Party
 
 STATUSES = ("open", "escalated", "confirmed", "appealed", "dismissed")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -24,6 +25,9 @@ class Reason(msgspec.Struct, omit_defaults=True):
     version: int | None = None
     score: float | None = None
     summary: str | None = None
+    # The party the reason suspects: as the rule declares, or the one the model's strongest
+    # evidence is about.
+    suspect: Party | None = None
 
 
 class ModelVerdict(msgspec.Struct):
@@ -34,7 +38,7 @@ class ModelVerdict(msgspec.Struct):
     score: float
 
 
-class Alert(msgspec.Struct):
+class Alert(msgspec.Struct, omit_defaults=True):
     """One alert per flagged transfer, identical on Kafka, in Redis and in the API."""
 
     alert_id: str
@@ -51,11 +55,38 @@ class Alert(msgspec.Struct):
     status: str
     created_at: str
     ts_ms: int
+    # The account the alert suspects (None only on alerts stored before it was recorded).
+    # After `created_at`: the workflow script rewrites the status just before that field.
+    suspect_account: str | None = None
+    # The case it belongs to: kept beside the alert, not in its stored body (merging cases
+    # moves alerts), and filled in wherever an alert is shown or published.
+    case_id: str | None = None
 
 
 def alert_id_for(transfer_id: str) -> str:
     """Deterministic from the transfer id, so every replay names the alert the same."""
     return "al_" + hashlib.sha256(transfer_id.encode()).hexdigest()[:24]
+
+
+EventType = Literal["alert.created", "alert.updated"]
+EVENT_TYPES: tuple[EventType, ...] = ("alert.created", "alert.updated")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An entry of the alert event log: an alert was created (by the worker, or by the API's
+    retro-hunt), or moved through the workflow (`action` from `from_status` to `to_status`
+    by the key `by_key_id`)."""
+
+    event_id: str
+    type: EventType
+    alert_id: str
+    origin: str
+    action: str | None = None
+    from_status: str | None = None
+    to_status: str | None = None
+    by_key_id: str | None = None
+    move: int | None = None  # the move's number in the alert's history (1 for the first)
 
 
 class StoredAlert(NamedTuple):
@@ -94,6 +125,17 @@ def rfc3339_now(now: datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def suspect_party(reasons: list[Reason]) -> Party:
+    """The party an alert suspects: the one its strongest rule declares, or, when only the
+    model alerted, the one the model's strongest evidence is about (the payee when neither
+    says: the account the money went to)."""
+    rules = [reason for reason in reasons if reason.rule != "model" and reason.suspect]
+    for reason in rules or reasons:
+        if reason.suspect is not None:
+            return reason.suspect
+    return "payee"
+
+
 def build_alert(
     transfer: Transfer,
     score: float,
@@ -118,6 +160,9 @@ def build_alert(
         status="open",
         created_at=created_at,
         ts_ms=transfer.ts_ms,
+        suspect_account=transfer.src_account
+        if suspect_party(reasons) == "payer"
+        else transfer.dst_account,
     )
 
 

@@ -113,6 +113,7 @@ PHRASES: dict[str, Phrase] = {
         f"this IP address paid from {_count(v, 'account', 'accounts')} in 7 days"
     ),
     "watchlist_hits": lambda v: f"{_count(v, 'party', 'parties')} of the transfer on a watchlist",
+    "dst_watchlisted": lambda v: "payee's account on the watchlist" if v else "payee not listed",
     **_party("src"),
     **_party("dst"),
 }

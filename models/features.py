@@ -9,7 +9,7 @@ history score exactly as live traffic does.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from models.events import Transfer
 
@@ -23,6 +23,10 @@ WINDOW_7D_MS = 7 * MS_PER_DAY
 WINDOW_30D_MS = 30 * MS_PER_DAY
 # The longest window any fact looks back over; older window entries may be dropped.
 RETENTION_MS = WINDOW_30D_MS
+
+# The two parties of a transfer; a rule declares which of them it suspects.
+Party = Literal["payer", "payee"]
+PARTIES: tuple[Party, ...] = ("payer", "payee")
 
 UNKNOWN = -1  # integer facts use -1 for "not known" (no profile, no previous event, no entity)
 MISSING = math.nan  # features use NaN for "not known"; rule conditions treat it as no match
@@ -73,6 +77,17 @@ class PayeeFacts(NamedTuple):
     is_business: int
 
 
+class ListedParties(NamedTuple):
+    """A transfer's parties on a watchlist at its event time: how many in all (payer, payee,
+    device, phone, IP), and whether the payee's account is one of them."""
+
+    parties: int = 0
+    payee: bool = False
+
+
+NOT_LISTED = ListedParties()
+
+
 class EntityFacts(NamedTuple):
     """Distinct payer accounts seen on the transfer's device, phone and IP over 7 days."""
 
@@ -119,6 +134,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "phone_accounts_7d",
     "ip_accounts_7d",
     "watchlist_hits",
+    "dst_watchlisted",
 )
 
 FEATURE_DESCRIPTIONS: dict[str, str] = {
@@ -181,9 +197,53 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "phone_accounts_7d": "distinct payer accounts on this transfer's phone number in 7 days",
     "ip_accounts_7d": "distinct payer accounts on this transfer's IP address in 7 days",
     "watchlist_hits": "parties of this transfer (payer, payee, device, phone, IP) on a watchlist",
+    "dst_watchlisted": "1 if the payee's account is on the account watchlist",
 }
 
 Features = dict[str, float]
+
+# Features that measure how much of something there is (transfers, counterparties, accounts on
+# a device, money): more is stronger evidence. Ratios, ages, times and flags are not volumes.
+VOLUME_FEATURES: frozenset[str] = frozenset(
+    {
+        "amount_minor",
+        "src_out_count_1h",
+        "src_out_count_24h",
+        "src_distinct_payees_1h",
+        "src_distinct_payees_24h",
+        "src_new_payees_24h",
+        "src_out_amount_24h_minor",
+        "src_in_count_24h",
+        "src_in_amount_24h_minor",
+        "src_distinct_payers_24h",
+        "src_devices_7d",
+        "dst_in_count_1h",
+        "dst_in_count_24h",
+        "dst_distinct_payers_1h",
+        "dst_distinct_payers_24h",
+        "dst_new_payers_24h",
+        "dst_in_amount_24h_minor",
+        "dst_out_amount_24h_minor",
+        "device_accounts_7d",
+        "phone_accounts_7d",
+        "ip_accounts_7d",
+        "watchlist_hits",
+    }
+)
+
+
+# What a payment looks like (its size, hour, a first-time payee, an old or young payer): on its
+# own that is how a scam victim's payment looks, so the account it points at is the payee.
+_PAYMENT_FEATURES = frozenset(
+    {"amount_minor", "hour_of_day", "is_first_time_payee", "amount_to_avg_30d", "src_holder_age"}
+)
+
+
+def feature_party(name: str) -> Party:
+    """The party a feature is evidence against: the payee for its `dst_` features and for
+    what the payment itself looks like (a victim's payment points at where it goes), else the
+    payer (its own windows, its account, the device it used: how a mule behaves)."""
+    return "payee" if name.startswith("dst_") or name in _PAYMENT_FEATURES else "payer"
 
 
 def _known(value: int) -> float:
@@ -219,12 +279,12 @@ def derive_features(
     payer: PayerFacts,
     payee: PayeeFacts,
     entities: EntityFacts,
-    watchlist_hits: int,
+    listed: ListedParties,
     observed_since_ms: int,
 ) -> Features:
-    """The named features of one transfer, from the facts its state store returned, the
-    number of its parties on a watchlist (lists are outside knowledge, not model input) and
-    when the state began observing (the first event time it applied)."""
+    """The named features of one transfer, from the facts its state store returned, its
+    parties on a watchlist (lists are outside knowledge, not model input) and when the state
+    began observing (the first event time it applied)."""
     ts = transfer.ts_ms
     avg_prior = _ratio(payer.out_amt_30d_prior, payer.out_n_30d_prior)
     warm = ts >= observed_since_ms + COLD_START_MS  # has watched long enough to call a party new
@@ -274,5 +334,6 @@ def derive_features(
         "device_accounts_7d": _known(entities.device_accounts_7d),
         "phone_accounts_7d": _known(entities.phone_accounts_7d),
         "ip_accounts_7d": _known(entities.ip_accounts_7d),
-        "watchlist_hits": float(watchlist_hits),
+        "watchlist_hits": float(listed.parties),
+        "dst_watchlisted": float(listed.payee),
     }

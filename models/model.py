@@ -23,7 +23,7 @@ from threadpoolctl import ThreadpoolController
 from models.alerts import Reason
 from models.dataset import MODEL_FEATURES, feature_matrix
 from models.explanations import signal
-from models.features import Features
+from models.features import Features, feature_party
 from models.forest import CalibratedForest
 
 EVIDENCE_FEATURES = 3  # signals an alert's model reason shows
@@ -182,9 +182,11 @@ class GradientBoostedModel:
             summary = f"fraud probability {p:.0%}"
             if signals:
                 summary += ": " + "; ".join(text for text in signals if text)
-            explained.append(
-                (p, Reason("model", title, evidence, score=round(p, 4), summary=summary))
-            )
+            # The account the model suspects: the one its strongest raising signal is about.
+            suspect = feature_party(MODEL_FEATURES[top[0]]) if top.size else None
+            reason = Reason("model", title, evidence, score=round(p, 4), summary=summary,
+                            suspect=suspect)  # fmt: skip
+            explained.append((p, reason))
         return explained
 
 

@@ -15,6 +15,7 @@ matplotlib.use("Agg")  # no display: the report is written by servers and CI
 import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve
 
+from models.case_evaluation import CaseFigures
 from models.evaluation import LAYERING, SYSTEMS, ConditionResult, Figures
 
 PNG_NAME = "pr_curves.png"
@@ -214,12 +215,35 @@ def plot_pr_curves(conditions: Sequence[ConditionResult], path: Path) -> None:
     plt.close(figure)
 
 
+def cases_markdown(cases: CaseFigures) -> str:
+    """The case figures as a Markdown section."""
+    return "\n".join([
+        "", "## cases", "",
+        "Alerts grouped as the worker groups them; a fraud case holds at least one alert on a "
+        "fraudulent transfer, a ring is in one case when all its alerted transfers are.", "",
+        "| | |", "|---|---|",
+        f"| cases (alerts) | {cases.cases} ({cases.alerts}) |",
+        f"| alerts per case | {cases.alerts_per_case} |",
+        f"| fraud cases | {cases.fraud_cases} |",
+        f"| alerts per fraud case | {cases.alerts_per_fraud_case} |",
+        f"| rings in one case | {cases.rings_in_one_case}/{cases.rings_alerted} "
+        f"({cases.rings_in_one_case_share:.0%}) |",
+        f"| fraud cases with legitimate alerts too | {cases.fraud_cases_with_legitimate_alerts} |",
+        f"| fraud cases with several rings | {cases.fraud_cases_with_several_rings} |",
+    ]) + "\n"  # fmt: skip
+
+
 def write_report(
-    out_dir: Path, conditions: Sequence[ConditionResult], context: dict[str, Any]
+    out_dir: Path,
+    conditions: Sequence[ConditionResult],
+    context: dict[str, Any],
+    cases: CaseFigures | None = None,
 ) -> Path:
-    """Write the Markdown report and the PNG into `out_dir`; return the Markdown path."""
+    """Write the Markdown report (with the case figures, when given) and the PNG into
+    `out_dir`; return the Markdown path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_pr_curves(conditions, out_dir / PNG_NAME)
     report = out_dir / MARKDOWN_NAME
-    report.write_text(markdown(conditions, context), encoding="utf-8")
+    text = markdown(conditions, context) + (cases_markdown(cases) if cases else "")
+    report.write_text(text, encoding="utf-8")
     return report

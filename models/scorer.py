@@ -63,6 +63,7 @@ def _reason_of(hit: RuleHit) -> Reason:
         version=hit.version,
         score=round(hit.score, 4),
         summary=hit.summary or None,
+        suspect=hit.suspect,
     )
 
 

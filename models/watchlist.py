@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from models.features import ListedParties
+
 Kind = Literal["account", "device", "phone", "ip"]
 KINDS: tuple[Kind, ...] = ("account", "device", "phone", "ip")
 CSV_COLUMNS = ("kind", "value", "source", "reason", "expires_at")
@@ -208,12 +210,13 @@ class Watchlists:
         accounts: tuple[str, str],
         entities: tuple[str | None, str | None, str | None],
         at_ms: int,
-    ) -> int:
-        """How many of a transfer's parties (payer, payee, device, phone, IP) are listed."""
-        count = sum(self.listed("account", account, at_ms) for account in accounts)
+    ) -> ListedParties:
+        """Which of a transfer's parties (payer, payee, device, phone, IP) are listed."""
+        payer, payee = (self.listed("account", account, at_ms) for account in accounts)
+        count = payer + payee
         for kind, key in zip(("device", "phone", "ip"), entities, strict=True):
             count += self.listed(kind, key, at_ms)
-        return count
+        return ListedParties(count, payee)
 
     def listed_accounts(self, candidates: Iterable[str], at_ms: int) -> list[str]:
         """Those of `candidates` that are listed accounts in force at `at_ms`, sorted."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.features import Party
 from rules.compile import Renderer, compile_condition, compile_summary, evidence_value
 from rules.operators import NAN, Features, Predicate
 from rules.spec import RuleSpec
@@ -23,6 +24,7 @@ class RuleHit:
     score: float
     evidence: dict[str, float | int | None]  # evidence features; ints where integral, None for NaN
     summary: str  # the rendered summary template, or "" when the rule has none
+    suspect: Party  # the party whose account the rule suspects
     floor: float | None = None  # lowest combined score this hit allows (confirmed knowledge)
 
 
@@ -39,6 +41,7 @@ class Rule:
     summary: str
     source: Path
     floor: float | None
+    suspect: Party
     matches: Predicate = field(repr=False, compare=False)
     render_summary: Renderer | None = field(repr=False, compare=False)
 
@@ -55,6 +58,7 @@ class Rule:
             summary=spec.summary or "",
             source=source,
             floor=spec.floor,
+            suspect=spec.suspect,
             matches=compile_condition(spec.when),
             render_summary=compile_summary(spec.summary) if spec.summary else None,
         )
@@ -68,6 +72,7 @@ class Rule:
             score=self.score,
             evidence={name: evidence_value(features.get(name, NAN)) for name in self.evidence},
             summary=self.render_summary(features) if self.render_summary else "",
+            suspect=self.suspect,
             floor=self.floor,
         )
 

@@ -79,24 +79,33 @@ def _compile(document: YamlDocument) -> tuple[Rule | None, list[RuleProblem]]:
     try:
         spec = RuleSpec.model_validate(document.data)
     except ValidationError as exc:
-        return None, [_problem(document, error) for error in exc.errors(include_url=False)]
+        return None, [problem_of(document, error) for error in exc.errors(include_url=False)]
     return Rule.from_spec(spec, document.file), []
 
 
-def _problem(document: YamlDocument, error: ErrorDetails) -> RuleProblem:
+def problem_of(
+    document: YamlDocument,
+    error: ErrorDetails,
+    known_keys: dict[str, tuple[str, ...]] = _KNOWN_KEYS,
+) -> RuleProblem:
+    """A pydantic error in a YAML document as a problem naming its file, line and field;
+    `known_keys` names the keys each mapping may hold (`rule` for the top level)."""
     loc = error["loc"]
     path: FieldPath = tuple(part for part in loc if part not in CONDITION_TAGS)
     return RuleProblem(
-        document.file, document.line_of(path), format_field(path), _message(error, loc)
-    )
+        document.file, document.line_of(path), format_field(path),
+        _message(error, loc, known_keys),
+    )  # fmt: skip
 
 
-def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
+def _message(
+    error: ErrorDetails, loc: tuple[int | str, ...], known_keys: dict[str, tuple[str, ...]]
+) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
         owner = str(loc[-2]) if len(loc) > 1 else "rule"
-        known = _KNOWN_KEYS.get(owner, ())
+        known = known_keys.get(owner, ())
         what = "operator" if owner == "<leaf>" else "field"
         allowed = f"; expected one of {', '.join(known)}" if known else ""
         return f"unknown {what} {key!r}{did_you_mean(key, known)}{allowed}"

@@ -37,9 +37,11 @@ class RuleProblem:
 
 
 class RuleLibraryError(Exception):
-    """A rule library that cannot be loaded; `problems` lists everything wrong with it."""
+    """A rule library (or the screening policy beside it) that cannot be loaded; `problems`
+    lists everything wrong with it."""
 
-    def __init__(self, problems: list[RuleProblem]) -> None:
+    def __init__(self, problems: list[RuleProblem], what: str = "rule library") -> None:
         self.problems = problems
+        self.what = what
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__("\n".join([f"rule library has {count}:", *map(str, problems)]))
+        super().__init__("\n".join([f"{what} has {count}:", *map(str, problems)]))

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from models.features import FEATURE_NAMES
+from models.features import FEATURE_NAMES, Party
 from rules.operators import OPERATORS, FeatureName, did_you_mean
 
 # Discriminator tags show up in pydantic error locations; the angle brackets tell them apart
@@ -177,6 +177,10 @@ class RuleSpec(BaseModel):
     title: Text
     description: Text
     when: Condition
+    # The party whose account the rule suspects of fraud (a mule, a seller of its card): the
+    # account an alert and its case are about, and the one an investigator's decision lists
+    # or suppresses.
+    suspect: Party
     score: Score
     # Lowest combined score a hit gives, whatever the model says: for confirmed knowledge
     # (a watchlist), not for patterns the model should be able to overrule.

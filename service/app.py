@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from models.events import Transfer
 from models.scorer import Scorer
+from rules.policy import ScreeningPolicy
 from rules.problems import RuleLibraryError
 from service import wiring
 from service.audit import AuditLog
@@ -31,6 +32,7 @@ from service.routes import (
     alert_counts,
     alerts,
     audit,
+    cases,
     health,
     keys,
     me,
@@ -39,15 +41,16 @@ from service.routes import (
     trace,
     watchlist_import,
     watchlists,
+    webhooks,
 )
 from service.routes.console import install_console
 from service.routes.docs import install_docs
 from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
-from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher
 from streams.state.reads import StateReads
 from streams.state.watchlists import WatchlistView
+from streams.state.webhooks import WebhookStore
 
 DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
 investigators, an early-warning view of accounts for banks, metrics for operators.
@@ -85,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async_client = wiring.async_redis_client(config)
         app.state.settings = config
         app.state.redis = client
-        app.state.alert_store = AlertStore(client)
+        app.state.alert_store = wiring.alert_store(config, client, "api")
+        app.state.feedback = wiring.feedback(config, client)
+        app.state.retro_hunt = wiring.retro_hunt(config, client)
         app.state.key_store = KeyStore(client)
         app.state.authenticator = Authenticator(
             async_client,
@@ -97,8 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit_log = AuditLog(client)
         try:
             app.state.rules = wiring.load_rules(config)
-        except RuleLibraryError:
-            app.state.rules = None  # /readyz says so; the API still serves what it can
+            app.state.policy = wiring.load_policy(config, app.state.rules)
+        except RuleLibraryError as error:
+            log.error("rules or screening policy did not load", extra={"error": str(error)})
+            # /readyz says so; the API still serves what it can
+            app.state.rules, app.state.policy = None, None
         # Screening runs the worker's own state functions (dry) and its scorer (rules + model).
         app.state.scorer = (
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
@@ -107,16 +115,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.reads = StateReads(client, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)
+        app.state.suppressions = wiring.suppression_view(config, client)
+        app.state.webhooks = WebhookStore(client)
         context = ScreeningContext(client, app.state.state_store, app.state.watchlists)
         # One thread runs each batch whole (Redis round trips and the model) while the loop
         # reads the next batch's requests; why a thread: service/batcher.py.
         screener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
 
         def screen_batch(transfers: Sequence[Transfer]) -> list[Screened]:
-            scorer: Scorer | None = app.state.scorer  # the one in force: reload swaps it
-            if scorer is None:
-                raise Unavailable("the rule library did not load; see /readyz")
-            return screen_transfers(context, scorer, transfers)
+            scorer: Scorer | None = app.state.scorer  # the ones in force: reload swaps them
+            policy: ScreeningPolicy | None = app.state.policy
+            if scorer is None or policy is None:
+                raise Unavailable("the rule library or screening policy did not load; see /readyz")
+            return screen_transfers(context, scorer, policy, transfers)
 
         async def screen_on_thread(transfers: Sequence[Transfer]) -> list[Screened]:
             return await asyncio.get_running_loop().run_in_executor(
@@ -171,12 +182,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me.router)
     app.include_router(alert_counts.router)  # before /v1/alerts/{alert_id}
     app.include_router(alerts.router)
+    app.include_router(cases.router)
     app.include_router(accounts.router)
     app.include_router(account_transfers.router)
     app.include_router(screen.router)
     app.include_router(trace.router)
     app.include_router(watchlist_import.router)  # before /v1/watchlists/{kind}
     app.include_router(watchlists.router)
+    app.include_router(webhooks.router)
     app.include_router(rules.router)
     app.include_router(keys.router)
     app.include_router(audit.router)

@@ -91,3 +91,8 @@ class WatchlistImportOut(BaseModel):
     new: int = Field(examples=[118])
     replaced: int = Field(examples=[2])
     errors: list[ImportProblemOut]
+    retro_alerts: int = Field(
+        description="Past transfers of the imported accounts flagged as `watchlist_retro` "
+        "alerts (none twice: an import of the same file again flags nothing new)",
+        examples=[31],
+    )

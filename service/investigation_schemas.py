@@ -42,10 +42,33 @@ class PayeeRiskOut(BaseModel):
     reasons: list[RiskReasonOut]
 
 
+class WarningOut(BaseModel):
+    """A message the bank shows its customer before the payment goes, chosen by what the
+    transfer looks like (`rules/policy.yaml`)."""
+
+    code: str = Field(examples=["safe_account"])
+    text: str = Field(
+        examples=["No police officer, bank or official will ever ask you to move money to a "
+                  '"safe account". If a caller asked you to make this payment, hang up and '
+                  "call 96110."]
+    )  # fmt: skip
+
+
 class ScreenOut(BaseModel):
-    """Would this transfer alert if made now, and how risky is its payee? Nothing is stored."""
+    """What to do with this transfer, would it alert if made now, and how risky is its
+    payee? Nothing is stored."""
 
     transfer_id: str = Field(examples=["pay-20260302-000123"])
+    decision: Literal["allow", "warn", "hold", "block"] = Field(
+        description="What the bank should do, by the screening policy (`rules/policy.yaml`): "
+        "`allow`; `warn` (show `warning`, the customer may go on); `hold` (keep the payment "
+        "until the customer is reached); `block`. A payee on the account watchlist is blocked; "
+        "customers aged 65 or over or under 18 by their profile are warned and held sooner.",
+        examples=["hold"],
+    )
+    warning: WarningOut | None = Field(
+        description="The message for the customer; null when the decision is `allow`"
+    )
     would_alert: bool = Field(examples=[True])
     score: float = Field(ge=0, le=1, examples=[0.84])
     severity: Literal["low", "medium", "high", "critical"] | None = Field(examples=["high"])
@@ -116,6 +139,17 @@ class WatchlistEntryOut(BaseModel):
     added_at: str = Field(examples=["2026-03-02T09:41:07.120Z"])
     expires_at: str | None = Field(examples=["2027-03-01T00:00:00.000Z"])
     active: bool = Field(description="False once expired", examples=[True])
+
+
+class WatchlistPutOut(WatchlistEntryOut):
+    """A listing just added or replaced, and the past transfers it flagged."""
+
+    retro_alerts: int = Field(
+        description="Past transfers of a newly listed account (those state still holds, up "
+        "to FRAUDWATCH_TRACE_TTL_DAYS) flagged now as `watchlist_retro` alerts; 0 when listing "
+        "the same entry again, and for devices, phones and IPs",
+        examples=[7],
+    )
 
 
 class WatchlistPage(BaseModel):

@@ -18,6 +18,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from streams.state.case_store import CaseReader
+
 HTTP_REQUESTS = Counter(
     "fraudwatch_http_requests", "HTTP requests served", ["route", "method", "status"]
 )
@@ -39,13 +41,22 @@ REDIS_MAXMEMORY = Gauge(
 )
 
 
+CASES_OPEN = Gauge(
+    "fraudwatch_cases_open",
+    "Cases not yet decided (open, escalated or under appeal): the investigators' queue",
+    multiprocess_mode="livemax",
+)
+UNDECIDED = ("open", "escalated", "appealed")
+
+
 def render_metrics(client: redis.Redis) -> tuple[bytes, str]:
-    """The exposition text; Redis memory is read at scrape time."""
+    """The exposition text; Redis memory and the case queue are read at scrape time."""
     # /readyz reports Redis; a scrape should still return the other metrics without it.
     with contextlib.suppress(redis.RedisError):
         memory = client.info("memory")
         REDIS_MEMORY.set(float(memory["used_memory"]))
         REDIS_MAXMEMORY.set(float(memory["maxmemory"]))
+        CASES_OPEN.set(CaseReader(client).count(UNDECIDED))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -21,6 +21,7 @@ from service.audit import AuditLog
 from service.settings import Settings
 from streams.state.alert_store import AlertStore
 from streams.state.pipelines import AnyRedis
+from streams.state.suppressions import SuppressionStore
 from streams.state.watchlists import WatchlistStore
 
 log = logging.getLogger("fraudwatch.retention")
@@ -54,6 +55,7 @@ class PurgeReport:
     closed_alerts: int
     audit_entries: int
     watchlist_entries: int
+    suppressions: int = 0
 
 
 def purge(client: AnyRedis, policy: RetentionPolicy, now_ms: int) -> PurgeReport:
@@ -64,12 +66,15 @@ def purge(client: AnyRedis, policy: RetentionPolicy, now_ms: int) -> PurgeReport
     listed = WatchlistStore(client).purge_expired(
         now_ms - policy.expired_watchlist_days * MS_PER_DAY
     )
-    report = PurgeReport(alerts, audit, len(listed))
+    # A suppression ends by itself at its time; its entry has no use after that.
+    suppressions = SuppressionStore(client).purge_expired(now_ms)
+    report = PurgeReport(alerts, audit, len(listed), suppressions)
     log.info(
         "purged records past retention",
         extra={"event": "purge", "closed_alerts": report.closed_alerts,
                "audit_entries": report.audit_entries,
-               "watchlist_entries": report.watchlist_entries},
+               "watchlist_entries": report.watchlist_entries,
+               "suppressions": report.suppressions},
     )  # fmt: skip
     return report
 

@@ -19,6 +19,9 @@ class ReasonOut(BaseModel):
     version: int | None = None
     score: float | None = None
     summary: str | None = Field(None, examples=["12 distinct payees in 1 hour; 11 first-time"])
+    suspect: Literal["payer", "payee"] | None = Field(
+        None, description="The party this reason suspects (the rule declares it)"
+    )
 
 
 class ModelOut(BaseModel):
@@ -45,6 +48,17 @@ class AlertOut(BaseModel):
     model: ModelOut | None
     status: Literal["open", "escalated", "confirmed", "appealed", "dismissed"]
     created_at: str
+    suspect_account: str | None = Field(
+        description="The account the alert suspects: the payer or the payee, as the strongest "
+        "rule that fired declares (for the model, the one its strongest evidence is about)",
+        examples=["6222020000000777"],
+    )
+    case_id: str | None = Field(
+        None,
+        description="The case the alert is grouped in (one per suspect account, ring cases "
+        "merged over alerted money flows)",
+        examples=["cs_9b3e0f1c2d4a5b6c7d8e9f01"],
+    )
 
     @classmethod
     def of(cls, alert: Alert) -> AlertOut:
@@ -100,6 +114,44 @@ class AccountFactsOut(BaseModel):
     accounts_sharing_identifiers: list[str]
 
 
+class ListingOut(BaseModel):
+    """The account's own entry on the account watchlist."""
+
+    source: str = Field(examples=["investigation"])
+    reason: str = Field(examples=["confirmed fraud in alert al_3f1c9a0b7d2e4f5a6b7c8d9e"])
+    added_at: str | None = Field(examples=["2026-03-02T09:41:07.215Z"])
+    expires_at: str | None
+
+
+class SuppressionOut(BaseModel):
+    """A rule (or `model`) an investigator's dismissal suppresses for this account."""
+
+    rule: str = Field(examples=["fan_out_rapid"])
+    until: str | None = Field(examples=["2026-04-01T09:41:07.215Z"])
+    dismissed_alert_id: str = Field(examples=["al_3f1c9a0b7d2e4f5a6b7c8d9e"])
+    evidence: dict[str, float] = Field(
+        description="What the dismissed alert showed: an alert comes again once a volume here "
+        "grows by half",
+        examples=[{"src_distinct_payees_1h": 8}],
+    )
+
+
+class SuppressedHitOut(BaseModel):
+    """An alert that was not raised because its pattern is suppressed for this account."""
+
+    rules: list[str] = Field(examples=[["fan_out_rapid", "model"]])
+    transfer_id: str
+    ts: str | None
+
+
+class SuppressionViewOut(BaseModel):
+    """Suppressed patterns of the account and the hits they held back."""
+
+    rules: list[SuppressionOut]
+    suppressed_hits: int = Field(description="Hits held back while suppressed (the last 100)")
+    latest_hits: list[SuppressedHitOut]
+
+
 class AccountRiskOut(BaseModel):
     """The early-warning view of an account, for a bank deciding whether to let a customer
     pay it."""
@@ -109,6 +161,12 @@ class AccountRiskOut(BaseModel):
     reasons: list[RiskReasonOut]
     open_alerts: list[AlertOut]
     facts: AccountFactsOut
+    listing: ListingOut | None = Field(
+        None, description="Its entry on the account watchlist (payments to it are blocked)"
+    )
+    suppression: SuppressionViewOut | None = Field(
+        None, description="Dismissed patterns suppressed for it (investigators and admins)"
+    )
 
 
 class AlertActionIn(BaseModel):
@@ -145,11 +203,38 @@ class HistoryEntryOut(BaseModel):
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
+class ConsequencesOut(BaseModel):
+    """What the decision changed beyond the alert."""
+
+    listed: str | None = Field(
+        None,
+        description="`confirm_fraud`: the suspect account, now on the account watchlist "
+        "(source `investigation`); null when it was listed already",
+        examples=["6222020000000777"],
+    )
+    unlisted: str | None = Field(
+        None,
+        description="`restore`: the suspect account, taken off the watchlist (only a listing "
+        "from an investigation, and only when no other alert still confirms it)",
+    )
+    suppressed: list[str] = Field(
+        default_factory=list,
+        description="`dismiss`: the rules (and `model`) suppressed for the suspect account for "
+        "FRAUDWATCH_SUPPRESS_DAYS, unless their evidence grows by half again",
+        examples=[["fan_out_rapid", "model"]],
+    )
+    retro_alerts: int = Field(
+        0, description="Past transfers of the newly listed account flagged (`watchlist_retro`)"
+    )
+
+
 class AlertActionOut(BaseModel):
-    """The alert after the action, and the history entry the action wrote."""
+    """The alert after the action, the history entry the action wrote, and what else the
+    decision changed."""
 
     alert: AlertOut
     entry: HistoryEntryOut
+    consequences: ConsequencesOut
 
 
 class HistoryPage(BaseModel):

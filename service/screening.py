@@ -15,6 +15,7 @@ from typing import Any
 from models.events import Transfer
 from models.features import derive_features
 from models.scorer import Assessment, Scorer
+from rules.policy import Outcome, ScreeningPolicy
 from streams.state.pipelines import AnyRedis
 from streams.state.redis_store import PendingFacts, RedisStateStore
 from streams.state.risk_read import AccountRisk, PendingRisks
@@ -23,10 +24,12 @@ from streams.state.watchlists import WatchlistView
 
 @dataclass(frozen=True, slots=True)
 class Screened:
-    """What screening found for one transfer: its verdict and its payee's risk."""
+    """What screening found for one transfer: its verdict, what the policy makes of it, and
+    its payee's risk."""
 
     transfer: Transfer
     verdict: Assessment
+    outcome: Outcome
     payee: AccountRisk
     already_processed: bool
 
@@ -41,10 +44,14 @@ class ScreeningContext:
 
 
 def screen_transfers(
-    context: ScreeningContext, scorer: Scorer, transfers: Sequence[Transfer]
+    context: ScreeningContext,
+    scorer: Scorer,
+    policy: ScreeningPolicy,
+    transfers: Sequence[Transfer],
 ) -> list[Screened]:
     """Score each transfer on the state as it stands, as the worker would, storing nothing;
-    with its payee's risk. A transfer already processed gets its stored facts' verdict.
+    decide what the bank should do by the policy; with its payee's risk. A transfer already
+    processed gets its stored facts' verdict.
 
     Two round trips for the batch: the state functions' dry run together with the payees' risk
     reads, then the reads that depend on those (who shares their devices, their alerts)."""
@@ -67,9 +74,18 @@ def screen_transfers(
         for t, f, hits in zip(transfers, facts, listed, strict=True)
     ]
     verdicts = scorer.assess(transfers, features)
+    outcomes = [
+        policy.decide(
+            verdict.score,
+            [reason.rule for reason in verdict.reasons],
+            payee_listed=parties.payee,
+            holder_age_years=row["src_holder_age"],
+        )
+        for verdict, parties, row in zip(verdicts, listed, features, strict=True)
+    ]
     payee_risks = risks.follow_up(replies[dry_run.replies :]).read(context.client)
     by_payee = dict(zip(payees, payee_risks, strict=True))
     return [
-        Screened(t, verdict, by_payee[t.dst_account], not f.first_delivery)
-        for t, verdict, f in zip(transfers, verdicts, facts, strict=True)
+        Screened(t, verdict, outcome, by_payee[t.dst_account], not f.first_delivery)
+        for t, verdict, outcome, f in zip(transfers, verdicts, outcomes, facts, strict=True)
     ]

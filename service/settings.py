@@ -19,6 +19,7 @@ from models.identifiers import DEFAULT_PHONE_REGION, is_phone_region
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "library"
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "rules" / "policy.yaml"
 DEFAULT_MODEL_PATH = (
     Path(__file__).resolve().parent.parent / "models" / "artifacts" / "fraudwatch-gbt.skops"
 )
@@ -60,6 +61,8 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(10000, ge=1000)
 
     rules_dir: Path = DEFAULT_RULES_DIR
+    # What screening answers (allow, warn, hold, block) and the customer's warning.
+    policy_path: Path = DEFAULT_POLICY_PATH
     # The trained model scored alongside the rules; set it empty to score with rules alone.
     model_path: Path | None = DEFAULT_MODEL_PATH
     # The model's share of the combined score (the rules get the rest); see models/scorer.py.
@@ -99,13 +102,29 @@ class Settings(BaseSettings):
     trace_ttl_days: int = Field(30, ge=1)
     # A trace stops (and says `truncated`) at this many transfers.
     trace_max_edges: int = Field(500, ge=10, le=10000)
-    # Workers and API processes check the watchlist version at most this often.
+    # Workers and API processes check the watchlist (and suppression) version at most this often.
     watchlist_refresh_s: float = Field(1.0, ge=0.0, le=60.0)
+    # A dismissed alert's pattern (its rules, for its suspect account) raises no alert for this
+    # long, unless its evidence grows by half again.
+    suppress_days: int = Field(30, ge=0, le=3650)
+    # The alert event log (alert.created / alert.updated, read by webhooks and the update
+    # publisher) keeps about this many entries; readers that fall further behind lose the oldest.
+    alert_events_max: int = Field(200_000, ge=1000, le=100_000_000)
+    # Webhook deliveries: how long a receiver may take to answer, the pause before the first
+    # retry (it doubles, up to an hour), and how long after the first attempt to give up.
+    webhook_timeout_s: float = Field(5.0, gt=0.0, le=60.0)
+    webhook_retry_first_s: float = Field(10.0, gt=0.0, le=3600.0)
+    webhook_retry_hours: float = Field(24.0, gt=0.0, le=24 * 14)
     window_cap: int = Field(1000, ge=10, le=32_000)
     # Event times accepted (worker and screening): not before this, not further ahead of the
     # receiver's clock than this many hours. Outside: DLQ `ts_out_of_range`, or 422.
     event_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     event_time_max_ahead_hours: float = Field(24.0, ge=0.0, le=24 * 366)
+
+    # Cases: a suspect account's alerts within this many hours of its case's events join it;
+    # suspects linked by alerted money flows within this many hours are one ring case.
+    case_window_hours: float = Field(72.0, gt=0.0, le=24 * 90)
+    case_link_hours: float = Field(24.0, gt=0.0, le=24 * 30)
 
     alert_threshold: float = Field(0.5, ge=0.0, le=1.0)
     severity_medium: float = Field(0.65, ge=0.0, le=1.0)

@@ -3,27 +3,46 @@ never read configuration themselves. Nothing here connects at import time."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+import httpx
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from kafka import KafkaProducer
 
 from models.alerts import SeverityBands
+from models.cases import CaseSettings
+from models.features import MS_PER_HOUR
 from models.scorer import Scorer, TransferModel
+from models.webhooks import RetrySchedule, webhook_secret
 from rules.engine import RuleSet
 from rules.loader import load_rule_library
+from rules.policy import ScreeningPolicy
+from rules.policy import load_policy as load_policy_file
+from service.feedback import Feedback, RetroHunt
 from service.settings import Settings
-from streams.batch import BatchProcessor
+from streams.batch import BatchProcessor, CasedAlertSink, wall_clock_ms
 from streams.kafka_io import acked_producer, worker_consumer
 from streams.rules_reload import RuleReloader
+from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
+from streams.state.case_store import RedisCases
 from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
+from streams.state.suppressions import SuppressionStore, SuppressionView
 from streams.state.watchlists import WatchlistStore, WatchlistView
+from streams.state.webhooks import Webhook, WebhookStore
 from streams.worker import Worker, WorkerOptions
+
+if TYPE_CHECKING:
+    from service.export import ExportLoop
 
 
 class NotConfigured(RuntimeError):
@@ -97,11 +116,57 @@ def load_rules(settings: Settings) -> RuleSet:
     return load_rule_library(settings.rules_dir)
 
 
+def load_policy(settings: Settings, rules: RuleSet) -> ScreeningPolicy:
+    """The screening policy, checked against the rules in force (raises `RuleLibraryError`
+    naming file and field)."""
+    return load_policy_file(settings.policy_path, {rule.id for rule in rules.rules})
+
+
 def watchlist_view(settings: Settings, client: AnyRedis) -> WatchlistView:
     """The in-memory watchlists, reloaded when their Redis version moves."""
     return WatchlistView(
         WatchlistStore(client), entity_hasher(settings), settings.watchlist_refresh_s
     )
+
+
+def suppression_view(settings: Settings, client: AnyRedis) -> SuppressionView:
+    """The in-memory suppressions of dismissed patterns, reloaded when their version moves."""
+    return SuppressionView(
+        SuppressionStore(client), settings.suppress_days * 86400, settings.watchlist_refresh_s
+    )
+
+
+def alert_store(settings: Settings, client: AnyRedis, origin: str = "worker") -> AlertStore:
+    """The alert store, for the worker (`worker`) or for alerts the API raises (`api`)."""
+    return AlertStore(client, origin, settings.alert_events_max)
+
+
+def case_settings(settings: Settings) -> CaseSettings:
+    """How alerts are grouped into cases."""
+    return CaseSettings(
+        window_ms=int(settings.case_window_hours * MS_PER_HOUR),
+        link_ms=int(settings.case_link_hours * MS_PER_HOUR),
+    )
+
+
+def alert_sink(settings: Settings, client: AnyRedis, origin: str = "worker") -> CasedAlertSink:
+    """Where alerts are written: stored idempotently, then grouped into cases."""
+    return CasedAlertSink(
+        alert_store(settings, client, origin), RedisCases(client, case_settings(settings))
+    )
+
+
+def retro_hunt(settings: Settings, client: AnyRedis) -> RetroHunt:
+    """The retro-hunt of newly listed accounts (alerts raised by the API or a command)."""
+    return RetroHunt(client, alert_sink(settings, client, "api"), severity_bands(settings))
+
+
+def feedback(settings: Settings, client: AnyRedis) -> Feedback:
+    """The consequences of investigators' decisions."""
+    return Feedback(
+        client, alert_store(settings, client, "api"), retro_hunt(settings, client),
+        settings.suppress_days,
+    )  # fmt: skip
 
 
 def load_model(settings: Settings) -> TransferModel | None:
@@ -145,10 +210,11 @@ def build_worker(settings: Settings) -> Worker:
     scorer = build_scorer(settings)
     processor = BatchProcessor(
         redis_state_store(settings, client),
-        AlertStore(client),
+        alert_sink(settings, client),
         scorer,
         watchlists=watchlist_view(settings, client),
         time_bounds=settings.event_time_bounds(),
+        suppressions=suppression_view(settings, client),
     )
     reloader = RuleReloader(
         client, scorer, lambda: load_rules(settings), settings.rules_check_seconds
@@ -173,7 +239,42 @@ def build_worker(settings: Settings) -> Worker:
     )
     producer = acked_producer(settings.kafka_bootstrap)
     return Worker(consumer, producer, processor, options, reloader=reloader,
-                  housekeeping=purge_schedule(settings, client))  # fmt: skip
+                  housekeeping=purge_schedule(settings, client),
+                  companion=export_loop(settings, producer))  # fmt: skip
+
+
+def webhook_secret_of(settings: Settings) -> Callable[[Webhook], str]:
+    """A webhook's signing secret, derived from the server's key (never stored)."""
+    key = settings.pii_key.get_secret_value()
+    return lambda hook: webhook_secret(key, hook.webhook_id, hook.nonce)
+
+
+def export_loop(settings: Settings, producer: KafkaProducer) -> ExportLoop:
+    """The export beside a worker: decisions' consequences, updates on the alerts topic,
+    webhook deliveries. Its own Redis client (its reads block while it waits for events)."""
+    # Imported here: the export composes service parts the rest of the worker does not need.
+    from service.export import EventReactor, ExportLoop, WebhookDispatcher, kafka_publisher
+
+    client = redis_client(settings)
+    alerts = alert_store(settings, client)
+    hooks = WebhookStore(client)
+    consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    reactor = EventReactor(
+        AlertEventLog(client, "export", consumer),
+        alerts,
+        feedback(settings, client),
+        hooks,
+        kafka_publisher(producer, settings.topic_alerts, 30.0),
+        wall_clock_ms,
+    )
+    http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    schedule = RetrySchedule(
+        first_s=settings.webhook_retry_first_s, give_up_s=settings.webhook_retry_hours * 3600
+    )
+    dispatcher = WebhookDispatcher(
+        hooks, alerts, webhook_secret_of(settings), http, schedule, wall_clock_ms
+    )
+    return ExportLoop(reactor, dispatcher, closing=(http.close, client.close))
 
 
 def purge_schedule(settings: Settings, client: AnyRedis) -> Callable[[], None] | None:

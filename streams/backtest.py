@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from models.alerts import Alert, StoredAlert, alert_encoder
 from models.scorer import Scorer
+from streams.batch import AlertSink
 from streams.replay import DEFAULT_BATCH_SIZE, replay
 from streams.state.base import StateStore
 
@@ -31,6 +32,7 @@ class BacktestSummary:
     invalid: Counter[str] = field(default_factory=Counter)
     invalid_profiles: int = 0
     alerts: int = 0
+    cases: int = 0
     severities: Counter[str] = field(default_factory=Counter)
     top_rules: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -42,6 +44,8 @@ class BacktestSummary:
             f"transfers scored: {self.transfers} ({self.redeliveries} repeated ids ignored)",
             f"{alerts_label}: {self.alerts} ({rate:.2%} of transfers)",
         ]
+        if self.cases:
+            out.append(f"cases: {self.cases} ({self.alerts / self.cases:.1f} alerts per case)")
         if self.severities:
             out.append("by severity: " + _counts(self.severities))
         if self.top_rules:
@@ -86,12 +90,15 @@ def run_backtest(
     out: BinaryIO | None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     store: StateStore | None = None,
+    sink: AlertSink | None = None,
 ) -> BacktestSummary:
     """Replay the lines (on a fresh in-memory state unless `store` is given), write each new
-    alert as one JSON line to `out` (or only count it when `out` is None), and summarise."""
+    alert as one JSON line to `out` (or only count it when `out` is None), and summarise.
+    With a `sink` that groups alerts into cases (as the worker's does), each names its case."""
     summary = BacktestSummary()
     began = time.perf_counter()
-    sink = None if out is not None else CountingAlertSink()
+    if sink is None and out is None:
+        sink = CountingAlertSink()
     batches = replay(
         transfers, profiles, store=store, scorer=scorer, sink=sink, batch_size=batch_size
     )

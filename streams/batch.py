@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import msgspec
+
 from models.alerts import Alert, StoredAlert, rfc3339_now
 from models.events import (
     AccountProfile,
@@ -20,8 +22,9 @@ from models.events import (
     parse_account,
     parse_transfer,
 )
-from models.features import Features, derive_features
+from models.features import NOT_LISTED, Features, ListedParties, derive_features
 from models.scorer import Scorer
+from models.suppression import SuppressedHit, Suppressions
 from streams.failures import Failure, classify, describe
 from streams.state.base import PreparedTransfers, SentTransfers, StateStore, TransferFacts
 
@@ -77,6 +80,9 @@ class BatchOutcome:
     rejected: list[Rejected] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
     features: list[Features] = field(default_factory=list)
+    # Alerts not raised because their pattern was dismissed for their suspect (first
+    # deliveries only, so a redelivery does not count them twice).
+    suppressed: list[SuppressedHit] = field(default_factory=list)
     first_deliveries: int = 0
     redeliveries: int = 0
 
@@ -84,6 +90,7 @@ class BatchOutcome:
         """Append what another (later) part of the same batch did."""
         self.alerts += other.alerts
         self.new_alerts += other.new_alerts
+        self.suppressed += other.suppressed
         self.rejected += other.rejected
         self.transfers += other.transfers
         self.features += other.features
@@ -139,10 +146,22 @@ class SentBatch:
 
 
 class WatchlistSource(Protocol):
-    """Counts, per transfer, its parties on a watchlist (refreshing at most once per call)."""
+    """Tells, per transfer, its parties on a watchlist (refreshing at most once per call)."""
 
-    def hits(self, transfers: Sequence[Transfer]) -> list[int]:
+    def hits(self, transfers: Sequence[Transfer]) -> list[ListedParties]:
         """Listed parties of each transfer at its event time, in input order."""
+        ...
+
+
+class SuppressionSource(Protocol):
+    """The suppressions of dismissed patterns in force, and where to record their hits."""
+
+    def current(self) -> Suppressions:
+        """The suppressions in force (refreshing at most once per call)."""
+        ...
+
+    def record(self, hits: Sequence[SuppressedHit]) -> None:
+        """Record suppressed hits for the accounts' views (idempotent per transfer)."""
         ...
 
 
@@ -154,8 +173,10 @@ def wall_clock_ms() -> int:
 class BatchProcessor:
     """Validates, updates state, scores and stores the alerts of one batch.
 
-    Without `watchlists` (backtest, training) no party counts as listed. Event times are
-    checked against `time_bounds` on the `now_ms` clock.
+    Without `watchlists` (backtest, training) no party counts as listed, and without
+    `suppressions` no dismissed pattern is suppressed: both are investigators' and outside
+    knowledge, not history. Event times are checked against `time_bounds` on the `now_ms`
+    clock.
     """
 
     def __init__(
@@ -167,6 +188,7 @@ class BatchProcessor:
         watchlists: WatchlistSource | None = None,
         time_bounds: EventTimeBounds | None = None,
         now_ms: Callable[[], int] = wall_clock_ms,
+        suppressions: SuppressionSource | None = None,
     ) -> None:
         self.state = state
         self.sink = sink
@@ -175,6 +197,7 @@ class BatchProcessor:
         self.watchlists = watchlists
         self.time_bounds = time_bounds or EventTimeBounds()
         self._now_ms = now_ms
+        self.suppressions = suppressions
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Process messages in the given order (profiles before the batch's transfers)."""
@@ -219,7 +242,7 @@ class BatchProcessor:
         listed = (
             self.watchlists.hits(outcome.transfers)
             if self.watchlists is not None
-            else [0] * len(outcome.transfers)
+            else [NOT_LISTED] * len(outcome.transfers)
         )
         outcome.features = [
             derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms)
@@ -228,6 +251,8 @@ class BatchProcessor:
         outcome.first_deliveries = sum(f.first_delivery for f in facts)
         outcome.redeliveries = len(facts) - outcome.first_deliveries
         raised = self.scorer.alerts(outcome.transfers, outcome.features, self._clock())
+        if self.suppressions is not None and any(raised):
+            outcome.suppressed = self._suppress(raised, outcome.features, facts)
         unique: dict[str, tuple[Alert, Features]] = {}
         for alert, vector in zip(raised, outcome.features, strict=True):
             if alert is not None:
@@ -238,6 +263,26 @@ class BatchProcessor:
         outcome.alerts = [kept.alert for kept in stored]
         outcome.new_alerts = [kept.alert for kept in stored if kept.new]
         return outcome
+
+    def _suppress(
+        self,
+        raised: list[Alert | None],
+        features: Sequence[Features],
+        facts: Sequence[TransferFacts],
+    ) -> list[SuppressedHit]:
+        """Drop (in place) the alerts whose pattern is suppressed for their suspect; record
+        them; return those of first deliveries."""
+        assert self.suppressions is not None
+        in_force = self.suppressions.current()
+        hits, first = [], []
+        for index, (alert, vector) in enumerate(zip(raised, features, strict=True)):
+            if alert is not None and (hit := in_force.suppressed(alert, vector)) is not None:
+                raised[index] = None
+                hits.append(hit)
+                if facts[index].first_delivery:
+                    first.append(hit)
+        self.suppressions.record(hits)
+        return first
 
     def apply_state_isolated(self, messages: Sequence[Message]) -> StagedBatch:
         """`apply_state` one message at a time, for a batch that failed for good as a whole:
@@ -271,6 +316,35 @@ class BatchProcessor:
                 reason = f"it could not be scored: {describe(error)}"
                 outcome.rejected.append(Rejected(source, PROCESSING_FAILED, reason))
         return outcome
+
+
+class CaseGrouping(Protocol):
+    """Groups alerts into cases as they are stored (idempotent per alert)."""
+
+    def assign(self, alerts: Sequence[Alert]) -> dict[str, str]:
+        """Group the alerts not grouped yet, in order; each alert's case id."""
+        ...
+
+
+class CasedAlertSink:
+    """Stores alerts, then groups them into cases: every alert it returns names its case."""
+
+    def __init__(self, alerts: AlertSink, cases: CaseGrouping) -> None:
+        self.alerts = alerts
+        self.cases = cases
+
+    def put_alerts(
+        self, alerts: Sequence[Alert], features: Sequence[Mapping[str, float]] | None = None
+    ) -> list[StoredAlert]:
+        """Store the alerts (see `AlertSink`) and group them; each as kept, with its case."""
+        stored = self.alerts.put_alerts(alerts, features)
+        cased = self.cases.assign([kept.alert for kept in stored])
+        return [
+            StoredAlert(kept.new, msgspec.structs.replace(
+                kept.alert, case_id=cased.get(kept.alert.alert_id)
+            ))
+            for kept in stored
+        ]  # fmt: skip
 
 
 class MemoryAlertSink:

@@ -79,6 +79,12 @@ WORKER_STALLED_SECONDS = Gauge(
     "partitions, or a group join not yet complete (0 when caught up)",
     multiprocess_mode="livemax",
 )
+SUPPRESSED = Counter(
+    "fraudwatch_suppressed",
+    "Alerts not raised because investigators dismissed the same pattern for the same suspect "
+    "account (FRAUDWATCH_SUPPRESS_DAYS) and its evidence has not grown by half, by rule",
+    ["rule"],
+)
 
 
 def forget_partition_lag(topic: str, partition: int) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from types import FrameType
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -47,6 +47,8 @@ from streams.liveness import Liveness
 from streams.rules_reload import RuleReloader
 
 log = logging.getLogger("fraudwatch.worker")
+# The Kafka header naming an alert record's event (`alert.created`, `alert.updated`).
+EVENT_HEADER = "fraudwatch-event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,19 @@ class _InFlight:
     applied: Callable[[], StagedBatch]
 
 
+class Companion(Protocol):
+    """Work that runs beside the loop in a thread of its own, for as long as the worker runs
+    (the export of alert events)."""
+
+    def start(self) -> None:
+        """Start it."""
+        ...
+
+    def stop(self) -> None:
+        """Stop it and wait for it."""
+        ...
+
+
 def _alert_rule(alert: Alert) -> str:
     """The label an alert is counted under: its strongest rule, or `model` when no rule fired
     (operators watch rules; the model's reason is often the strongest)."""
@@ -111,9 +126,11 @@ class Worker:
         on_batch: Callable[[BatchOutcome], None] | None = None,
         reloader: RuleReloader | None = None,
         housekeeping: Callable[[], None] | None = None,
+        companion: Companion | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
+        self.companion = companion
         self.processor = processor
         self.options = options
         self.on_batch = on_batch
@@ -163,6 +180,8 @@ class Worker:
         # Start-up's objects (model, rules, clients) live as long as the process: out of the
         # collector's sight, a full collection no longer walks them between batches.
         gc.freeze()
+        if self.companion is not None:
+            self.companion.start()
         in_flight: _InFlight | None = None
         while not self._stopping:
             if self.reloader is not None:
@@ -190,6 +209,8 @@ class Worker:
         return self._close()
 
     def _close(self) -> int:
+        if self.companion is not None:
+            self.companion.stop()  # before the producer it publishes with is closed
         close_consumer(self.consumer)
         self.producer.flush(timeout=self.options.broker_timeout_s)
         self.producer.close(timeout=self.options.broker_timeout_s)
@@ -373,7 +394,8 @@ class Worker:
             self._send(sent, rejected, self.options.dlq_topic, None, value)
         for alert in outcome.alerts:
             value = alert_encoder.encode(alert)
-            self._send(sent, alert, self.options.alerts_topic, alert.src_account.encode(), value)
+            self._send(sent, alert, self.options.alerts_topic, alert.src_account.encode(), value,
+                       [(EVENT_HEADER, b"alert.created")])  # fmt: skip
         self.producer.flush(timeout=self.options.broker_timeout_s)
         for future, record in sent:
             try:
@@ -390,9 +412,10 @@ class Worker:
         topic: str,
         key: bytes | None,
         value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         try:
-            sent.append((self.producer.send(topic, key=key, value=value), record))
+            sent.append((self.producer.send(topic, key=key, value=value, headers=headers), record))
         except KafkaError as error:
             # E.g. larger than the producer's request limit: refused before it is sent.
             if classify(error) is Failure.TRANSIENT:
@@ -451,6 +474,9 @@ class Worker:
         for rejected in outcome.rejected:
             metrics.DLQ.labels(rejected.code).inc()
         now_ms = time.time() * 1000
+        for hit in outcome.suppressed:
+            for rule in hit.rules:
+                metrics.SUPPRESSED.labels(rule).inc()
         for alert in outcome.new_alerts:
             metrics.ALERTS.labels(_alert_rule(alert), alert.severity).inc()
             metrics.EVENT_TO_ALERT_SECONDS.observe(max(0.0, now_ms - alert.ts_ms) / 1000)
@@ -462,6 +488,7 @@ class Worker:
                 "transfers": len(outcome.transfers),
                 "redeliveries": outcome.redeliveries,
                 "alerts": len(outcome.new_alerts),
+                "suppressed": len(outcome.suppressed),
                 "rejected": len(outcome.rejected),
                 "seconds": round(elapsed, 4),
             },

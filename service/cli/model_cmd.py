@@ -8,9 +8,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from models.dataset import LabelledSource
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -124,6 +127,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         settings.model_weight,
         settings.alert_threshold,
     )
+    cases = _case_figures(sources, settings, model_path)
     context = {
         "dataset": ", ".join(str(directory) for directory in args.data_dirs),
         "model": f"{model.name} {model.version}" if model else "none",
@@ -131,10 +135,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         "model_weight": settings.model_weight,
     }
     if args.out:
-        report = write_report(args.out, conditions, context)
+        report = write_report(args.out, conditions, context, cases)
         print(f"wrote {report}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
-        print(json.dumps(figures_json(conditions, context), indent=2))
+        print(json.dumps({**figures_json(conditions, context), "cases": vars(cases)}, indent=2))
         return 0
     for result in conditions:
         fraudulent = int(result.y.sum())
@@ -148,7 +152,48 @@ def _evaluate(args: argparse.Namespace) -> int:
     if before is not None:
         print()
         _print_summary(conditions, before)
+    _print_cases(cases)
     return 0
+
+
+def _case_figures(
+    sources: Sequence[LabelledSource], settings: Settings, model_path: Path | None
+) -> Any:
+    """Alerts per case and rings in one case: each dataset replayed, with every profile it
+    has, as the worker runs it (scorer, then cases), each alert counted in the case it ends
+    in; pooled datasets keep their rings and cases apart."""
+    from models.case_evaluation import case_figures
+    from models.jsonl import read_lines
+    from service.wiring import build_scorer, case_settings
+    from streams.batch import CasedAlertSink, MemoryAlertSink
+    from streams.replay import replay
+    from streams.state.case_memory import MemoryCases
+
+    scorer = build_scorer(settings.model_copy(update={"model_path": model_path}))
+    pairs: list[tuple[str, str]] = []
+    ring_of: dict[str, str] = {}
+    for n, source in enumerate(sources):
+        cases = MemoryCases(case_settings(settings))
+        sink = MemoryAlertSink()
+        for _ in replay(read_lines(source.files.transfers), source.profiles, scorer=scorer,
+                        sink=CasedAlertSink(sink, cases)):  # fmt: skip
+            pass
+        pairs += [(a.transfer_id, f"{n}:{cases.alert_case[a.alert_id]}")
+                  for a in sink.alerts.values()]  # fmt: skip
+        ring_of.update({tid: f"{n}:{ring}" for tid, ring in source.labels.ring.items()})
+    return case_figures(pairs, ring_of)
+
+
+def _print_cases(figures: Any) -> None:
+    print(
+        f"\ncases: {figures.cases} for {figures.alerts} alerts "
+        f"({figures.alerts_per_case} alerts per case); fraud cases: {figures.fraud_cases} "
+        f"({figures.alerts_per_fraud_case} alerts per case, "
+        f"{figures.fraud_cases_with_legitimate_alerts} with legitimate alerts too, "
+        f"{figures.fraud_cases_with_several_rings} with several rings)\n"
+        f"rings in one case: {figures.rings_in_one_case} of {figures.rings_alerted} alerted "
+        f"({figures.rings_in_one_case_share:.0%})"
+    )
 
 
 def _print_table(results: dict[str, Any]) -> None:
@@ -194,21 +239,37 @@ def _open_output(path: Path) -> BinaryIO:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    import orjson
+
     from models.jsonl import read_lines
-    from service.wiring import build_scorer
+    from service.wiring import build_scorer, case_settings
     from streams.backtest import run_backtest
+    from streams.batch import CasedAlertSink, MemoryAlertSink
+    from streams.state.case_memory import MemoryCases
 
     for path in (args.input, args.accounts):
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
-    scorer = build_scorer(Settings())
+    settings = Settings()
+    scorer = build_scorer(settings)
     profiles = read_lines(args.accounts) if args.accounts else ()
+    # Alerts grouped as the worker groups them, so each line names the case it would.
+    cases = MemoryCases(case_settings(settings))
+    sink = CasedAlertSink(MemoryAlertSink(), cases)
     args.alerts_out.parent.mkdir(parents=True, exist_ok=True)
     with _open_output(args.alerts_out) as out:
-        summary = run_backtest(read_lines(args.input), profiles, scorer, out, args.batch_size)
+        summary = run_backtest(read_lines(args.input), profiles, scorer, out, args.batch_size,
+                               sink=sink)  # fmt: skip
+    summary.cases = len(cases.open_cases())
     for line in summary.lines():
         print(line)
     print(f"alerts written to {args.alerts_out}")
+    if args.cases_out:
+        args.cases_out.parent.mkdir(parents=True, exist_ok=True)
+        with _open_output(args.cases_out) as out:
+            for document in cases.documents():
+                out.write(orjson.dumps(document) + b"\n")
+        print(f"cases written to {args.cases_out}")
     return 0
 
 
@@ -302,6 +363,13 @@ def register(subparsers: Any) -> None:
         help="JSON Lines (plain or .gz) of transfers in event-time order",
     )
     backtest.add_argument("--alerts-out", type=Path, required=True, metavar="OUT.jsonl")
+    backtest.add_argument(
+        "--cases-out",
+        type=Path,
+        metavar="CASES.jsonl",
+        help="also write the cases the alerts are grouped in, as the worker groups them "
+        "(one JSON object per line: summary, accounts, alert ids)",
+    )
     backtest.add_argument(
         "--accounts",
         type=Path,

@@ -32,8 +32,9 @@ def _purge(args: argparse.Namespace) -> int:
     print(
         f"purged {report.closed_alerts} closed alerts (older than "
         f"{settings.alert_retention_days} days), {report.audit_entries} audit entries (older "
-        f"than {settings.audit_retention_days} days) and {report.watchlist_entries} watchlist "
-        f"entries (expired over {settings.watchlist_expired_retention_days} days ago)"
+        f"than {settings.audit_retention_days} days), {report.watchlist_entries} watchlist "
+        f"entries (expired over {settings.watchlist_expired_retention_days} days ago) and "
+        f"{report.suppressions} ended suppressions of dismissed patterns"
     )
     return 0
 

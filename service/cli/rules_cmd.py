@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rules import RuleLibraryError, load_rule_library
+from rules import RuleLibraryError, RuleProblem, check_rule_library, load_rule_library
+from rules.policy import load_policy
 from service.settings import Settings
 
 
@@ -27,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             help="rule library directory (default: FRAUDWATCH_RULES_DIR, else rules/library)",
         )
         parser.set_defaults(run=run)
+    check.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="the screening policy to check against the library (default without DIR: "
+        "FRAUDWATCH_POLICY_PATH, else rules/policy.yaml)",
+    )
 
 
 def _directory(args: argparse.Namespace) -> Path:
@@ -35,15 +43,24 @@ def _directory(args: argparse.Namespace) -> Path:
 
 
 def _check(args: argparse.Namespace) -> int:
-    try:
-        ruleset = load_rule_library(_directory(args))
-    except RuleLibraryError as exc:
-        for problem in exc.problems:
-            print(problem)
-        count = len(exc.problems)
+    directory = _directory(args)
+    policy = args.policy
+    if policy is None and args.directory is None:
+        policy = Settings().policy_path
+    problems: list[RuleProblem] = check_rule_library(directory)
+    if not problems and policy is not None:
+        rule_ids = {rule.id for rule in load_rule_library(directory).rules}
+        try:
+            load_policy(policy, rule_ids)
+        except RuleLibraryError as exc:
+            problems = exc.problems
+    for problem in problems:
+        print(problem)
+    if problems:
+        count = len(problems)
         print(f"{count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
-    print(f"{len(ruleset)} rules OK")
+    print(f"{len(load_rule_library(directory))} rules OK" + (", policy OK" if policy else ""))
     return 0
 
 

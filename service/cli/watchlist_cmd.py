@@ -10,8 +10,10 @@ IMPORT_HELP = """Columns (header row required): kind,value,source,reason,expires
 `expires_at` is RFC 3339 with an offset, or empty for never; with --kind the `kind` column
 may be left out. Rows are checked one by one: each bad row is reported as FILE:LINE: reason
 and skipped, good rows are imported (an existing entry of the same kind and value is
-replaced). Exit code: 0 if at least one row was imported (or the file has no rows), 1 if
-rows were given but none could be imported, 2 if the file or Redis could not be used."""
+replaced). The imported accounts' past transfers that state still holds are flagged as
+`watchlist_retro` alerts (a second import of the same file flags nothing new). Exit code: 0
+if at least one row was imported (or the file has no rows), 1 if rows were given but none
+could be imported, 2 if the file or Redis could not be used."""
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -51,6 +53,7 @@ def _import(args: argparse.Namespace) -> int:
     client = wiring.redis_client(settings)
     try:
         new = WatchlistStore(client).put(entries)
+        retro = wiring.retro_hunt(settings, client).hunt(entries)
     except redis.RedisError as error:
         print(f"Redis at {settings.redis_url} did not answer: {error}", file=sys.stderr)
         return 2
@@ -58,7 +61,7 @@ def _import(args: argparse.Namespace) -> int:
         client.close()
     print(
         f"imported {len(entries)} entries ({sum(new)} new, {len(entries) - sum(new)} replaced), "
-        f"skipped {len(problems)} bad rows"
+        f"skipped {len(problems)} bad rows; {retro} past transfers flagged (watchlist_retro)"
     )
     return 1 if problems and not entries else 0
 

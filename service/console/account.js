@@ -31,11 +31,26 @@ function riskPanel(risk) {
 }
 
 function watchlistPanel(risk) {
-  const listed = risk.reasons.find((r) => r.code === "watchlisted");
+  const listing = risk.listing;
   const neighbour = risk.reasons.find((r) => r.code === "watchlist_neighbour");
   return section("watchlist-title", "Watchlist",
-    h("p", { id: "watchlist-status" }, listed ? [badge("sev", "critical"), ` Listed — ${listed.text.replace(/^on a watchlist: /, "")}`] : "Not on the account watchlist."),
+    h("p", { id: "watchlist-status" }, listing
+      ? [badge("sev", "critical"), ` Listed by ${listing.source} — ${listing.reason}. Payments to it are blocked.`]
+      : "Not on the account watchlist."),
+    listing && listing.added_at ? h("p", { class: "meta" }, "Since ", timeEl(listing.added_at),
+      listing.expires_at ? [" until ", timeEl(listing.expires_at)] : null) : null,
     neighbour ? h("p", {}, badge("sev", "high"), " ", neighbour.text) : null);
+}
+
+function suppressionPanel(risk) {
+  const held = risk.suppression;
+  if (!held || !held.rules.length) return null;
+  return section("suppression-title", "Dismissed patterns",
+    h("p", {}, "These rules raise no alert on this account until the date shown, unless their evidence grows by half again:"),
+    h("ul", { id: "suppressed-rules" }, held.rules.map((r) => h("li", {}, h("code", {}, r.rule), " until ", timeEl(r.until),
+      " (dismissed in ", h("a", { href: `#/alerts/${r.dismissed_alert_id}` }, "this alert"), ")"))),
+    h("p", { id: "suppressed-hits" }, `${held.suppressed_hits} alert${held.suppressed_hits === 1 ? "" : "s"} held back so far.`),
+    held.latest_hits.length ? h("ul", { class: "inline" }, held.latest_hits.map((hit) => h("li", {}, h("code", {}, hit.transfer_id), " ", timeEl(hit.ts)))) : null);
 }
 
 function sharedPanel(ctx, risk) {
@@ -97,7 +112,8 @@ export async function renderAccount(main, ctx, accountId) {
     settle(api(`${path}/transfers`, { query: { direction: "in", limit: 20 } })),
     settle(api("/v1/alerts", { query: { account: accountId, limit: 20 } })),
   ]);
-  main.append(h("p", { class: "crumbs" }, h("a", { href: "#/alerts" }, "← Alert queue")),
+  main.append(h("p", { class: "crumbs" }, h("a", { href: "#/cases" }, "← Case queue"), " · ",
+    h("a", { href: `#/cases?account=${encodeURIComponent(accountId)}&status=any` }, "its cases")),
     h("h1", {}, "Account ", h("code", {}, accountId)));
   if (risk instanceof Error) {
     main.append(errorBox(risk));
@@ -105,7 +121,7 @@ export async function renderAccount(main, ctx, accountId) {
   }
   main.append(
     h("div", { class: "columns" },
-      h("div", {}, riskPanel(risk), watchlistPanel(risk)),
+      h("div", {}, riskPanel(risk), watchlistPanel(risk), suppressionPanel(risk)),
       h("div", {}, sharedPanel(ctx, risk))),
     section("transfers-title", "Recent transfers",
       h("div", { class: "columns" }, transfersTable(ctx, "in", incoming), transfersTable(ctx, "out", outgoing))),

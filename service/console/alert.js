@@ -5,7 +5,7 @@ import { announce, badge, clear, errorBox, field, formatMoney, h, put, timeEl } 
 import { evidenceTable } from "./evidence.js";
 import { accountLink } from "./queue.js";
 
-const ACTION_LABELS = {
+export const ACTION_LABELS = {
   escalate: "Escalate",
   confirm_fraud: "Confirm fraud",
   dismiss: "Dismiss (false positive)",
@@ -19,6 +19,19 @@ const DONE = {
   appeal: "marked as appealed",
   restore: "restored",
 };
+
+/** What a decision changed beyond the alert, in words ("" when nothing). */
+export function consequencesText(consequences) {
+  const { listed, unlisted, suppressed, retro_alerts: retro } = consequences;
+  const listedAll = [listed].flat().filter(Boolean);
+  const unlistedAll = [unlisted].flat().filter(Boolean);
+  return [
+    listedAll.length ? `${listedAll.join(", ")} put on the account watchlist: payments to it are blocked` : null,
+    retro ? `${retro} past transfer${retro === 1 ? "" : "s"} of it flagged` : null,
+    unlistedAll.length ? `${unlistedAll.join(", ")} taken off the watchlist` : null,
+    suppressed && suppressed.length ? `${suppressed.join(", ")} suppressed for the suspect account` : null,
+  ].filter(Boolean).join("; ");
+}
 
 function legalActions(glossary, status) {
   return glossary.actions.filter((move) => move.from.includes(status));
@@ -90,7 +103,8 @@ function decisionForm(ctx, alert, onDone) {
     for (const button of buttons) button.disabled = true;
     try {
       const answer = await api(`/v1/alerts/${alert.alert_id}/actions`, { method: "POST", json: { action, note: text } });
-      const words = `Alert ${DONE[action] || action}: ${answer.entry.from} → ${answer.entry.to}.`;
+      const next = consequencesText(answer.consequences);
+      const words = `Alert ${DONE[action] || action}: ${answer.entry.from} → ${answer.entry.to}.${next ? ` ${next}.` : ""}`;
       announce(words);
       onDone(answer.alert, words);
     } catch (error) {
@@ -121,7 +135,8 @@ export async function renderAlert(main, ctx, alertId) {
     const model = current.reasons.find((r) => r.rule === "model");
     put(
       main,
-      h("p", { class: "crumbs" }, h("a", { href: "#/alerts" }, "← Alert queue")),
+      h("p", { class: "crumbs" }, h("a", { href: "#/alerts" }, "← Alert queue"),
+        current.case_id ? [" · ", h("a", { href: `#/cases/${current.case_id}` }, "its case")] : null),
       h("div", { class: "title-row" },
         h("h1", {}, `Alert: ${formatMoney(current.amount, current.currency)}`),
         h("p", { class: "badges" }, "Severity ", badge("sev", current.severity), " Status ",
@@ -133,6 +148,10 @@ export async function renderAlert(main, ctx, alertId) {
         h("dt", {}, "Event time"), h("dd", {}, timeEl(current.ts)),
         h("dt", {}, "Payer"), h("dd", {}, accountLink(ctx, current.src_account)),
         h("dt", {}, "Payee"), h("dd", {}, accountLink(ctx, current.dst_account)),
+        current.suspect_account ? [h("dt", {}, "Suspected"), h("dd", { id: "alert-suspect" }, accountLink(ctx, current.suspect_account),
+          current.suspect_account === current.src_account ? " (the payer)" : " (the payee)")] : null,
+        current.case_id ? [h("dt", {}, "Case"), h("dd", {}, h("a", { href: `#/cases/${current.case_id}`, id: "alert-case" }, "Open its case"),
+          " — decide all its alerts at once")] : null,
         h("dt", {}, "Amount"), h("dd", {}, formatMoney(current.amount, current.currency)),
         h("dt", {}, "Raised"), h("dd", {}, timeEl(current.created_at)),
         h("dt", {}, "Alert id"), h("dd", {}, h("code", {}, current.alert_id)),

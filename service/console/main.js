@@ -4,6 +4,8 @@ import { ApiError, api, forgetKey, storeKey, storedKey, whenUnauthorized } from 
 import { clear, errorBox, field, h } from "./dom.js";
 import { renderAccount } from "./account.js";
 import { renderAlert } from "./alert.js";
+import { renderCase } from "./case.js";
+import { renderCases } from "./cases.js";
 import { renderQueue } from "./queue.js";
 import { renderTrace } from "./trace.js";
 import { renderWatchlists } from "./watchlists.js";
@@ -21,6 +23,8 @@ let session = null; // {me, caps, glossary}
 let cleanup = null;
 
 const ROUTES = [
+  [/^\/cases\/?$/, "cases", (ctx) => renderCases(main, ctx)],
+  [/^\/cases\/([^/]+)$/, "cases", (ctx, id) => renderCase(main, ctx, id)],
   [/^\/alerts\/?$/, "alerts", (ctx) => renderQueue(main, ctx)],
   [/^\/alerts\/([^/]+)$/, "alerts", (ctx, id) => renderAlert(main, ctx, id)],
   [/^\/accounts\/(.+)$/, "alerts", (ctx, id) => renderAccount(main, ctx, id)],
@@ -29,7 +33,7 @@ const ROUTES = [
 ];
 
 function parseHash() {
-  const raw = location.hash.replace(/^#/, "") || "/alerts";
+  const raw = location.hash.replace(/^#/, "") || "/cases";
   const [path, query = ""] = raw.split("?");
   return { path, params: new URLSearchParams(query) };
 }
@@ -64,7 +68,7 @@ async function route() {
     focusHeading();
     return;
   }
-  clear(main).append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/alerts" }, "Go to the alert queue")));
+  clear(main).append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/cases" }, "Go to the case queue")));
   document.title = "Not found · fraudwatch";
 }
 
@@ -149,7 +153,7 @@ function signInView(message) {
 
 function start() {
   showShell(session.me, session.caps);
-  if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/alerts";
+  if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/cases";
   else route();
 }
 

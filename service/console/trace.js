@@ -126,11 +126,12 @@ function drawEdges(trace, boxes) {
   return [...paths, ...labels];
 }
 
-function drawTrail(trace, direction) {
+/** The flow graph as SVG, money left to right; `label` names it for screen readers. */
+export function drawTrail(trace, direction, label = `Money trail of transfer ${trace.root.transfer_id}`) {
   const { boxes, width, height } = layout(trace, direction);
   return s("svg", {
     width, height, viewBox: `0 0 ${width} ${height}`, role: "group", class: "trail",
-    "aria-label": `Money trail of transfer ${trace.root.transfer_id}, ${trace.nodes.length} accounts, ${trace.edges.length} transfers. Each account links to its page.`,
+    "aria-label": `${label}, ${trace.nodes.length} accounts, ${trace.edges.length} transfers. Each account links to its page.`,
   },
   s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
     s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow-head" }))),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from models.watchlist import iso_ms
 from service.auth import Caller
@@ -18,12 +18,35 @@ from service.schemas import (
     AccountFactsOut,
     AccountRiskOut,
     AlertOut,
+    ListingOut,
     RiskReasonOut,
     SharedIdentifierOut,
+    SuppressedHitOut,
+    SuppressionOut,
+    SuppressionViewOut,
 )
+from streams.state.suppressions import SuppressionView
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
+
+
+def _suppression(request: Request, account_id: str) -> SuppressionViewOut:
+    view: SuppressionView = request.app.state.suppressions
+    rules = view.current(force=True).of_account(account_id)
+    count, hits = view.store.hits_of(account_id)
+    return SuppressionViewOut(
+        rules=[
+            SuppressionOut(rule=s.rule, until=iso_ms(s.until_ms),
+                           dismissed_alert_id=s.alert_id, evidence=dict(s.evidence))
+            for s in rules
+        ],
+        suppressed_hits=count,
+        latest_hits=[
+            SuppressedHitOut(rules=list(h.rules), transfer_id=h.transfer_id, ts=iso_ms(h.ts_ms))
+            for h in hits
+        ],
+    )  # fmt: skip
 
 
 def _money(minor: int) -> str:
@@ -33,14 +56,16 @@ def _money(minor: int) -> str:
 @router.get("/{account_id}/risk", summary="Early-warning risk of an account",
             response_model=AccountRiskOut)  # fmt: skip
 def account_risk(
+    request: Request,
     state: StateDep,
-    _: Viewer,
+    caller: Viewer,
     disclosure: DisclosureDep,
     lists: WatchlistViewDep,
     account_id: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> AccountRiskOut:
-    """Risk level with reasons, unresolved alerts, and the windowed facts behind them.
-    Shared identifiers and the birth year are masked for the bank role."""
+    """Risk level with reasons, unresolved alerts, the windowed facts behind them, its
+    watchlist entry, and (for investigators) the patterns dismissed for it and the hits they
+    held back. Shared identifiers and the birth year are masked for the bank role."""
     (risk,) = state.account_risks(lists.current(), [account_id])
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
@@ -48,8 +73,15 @@ def account_risk(
     if snap.identifiers or snap.holder_birth_year is not None:
         disclosure.audit(f"account {account_id}: shared identifiers, holder birth year")
     ratio = snap.pass_through_24h
+    listing = risk.listing
     return AccountRiskOut(
         account_id=account_id,
+        listing=None
+        if listing is None
+        else ListingOut(source=listing.source, reason=listing.reason,
+                        added_at=iso_ms(listing.added_at_ms),
+                        expires_at=iso_ms(listing.expires_at_ms)),
+        suppression=None if caller.role == "bank" else _suppression(request, account_id),
         risk_level=level,  # type: ignore[arg-type]
         reasons=[RiskReasonOut(code=r.code, text=r.text, level=r.level) for r in reasons],
         open_alerts=[AlertOut.of(a) for a in alerts if a.status in ("open", "escalated")],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 
 from models.alerts import rfc3339_now
@@ -14,6 +14,7 @@ from models.workflow import MOVES, Actor, FourEyesRefused, MoveRefused
 from service.auth import Caller
 from service.deps import AlertStoreDep, SettingsDep, require
 from service.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from service.feedback import Feedback
 from service.params import cursor_offset, offset_cursor, timestamp_ms
 from service.schemas import (
     ActorOut,
@@ -21,6 +22,7 @@ from service.schemas import (
     AlertActionOut,
     AlertOut,
     AlertPage,
+    ConsequencesOut,
     HistoryEntryOut,
     HistoryPage,
 )
@@ -90,6 +92,7 @@ def get_alert(
                409: {"description": "The action is not allowed in the alert's status"}},
 )  # fmt: skip
 def act_on_alert(
+    request: Request,
     store: AlertStoreDep,
     settings: SettingsDep,
     caller: Investigator,
@@ -101,13 +104,17 @@ def act_on_alert(
     `appeal` (confirmed → appealed), `restore` (appealed → dismissed). Anything else is 409
     with the reason and the allowed actions. Who, when and the note go into the history.
     Under the four-eyes rule (`FRAUDWATCH_FOUR_EYES`, on in prod) the key that confirmed or
-    appealed the alert may not restore it: 403 naming the rule."""
+    appealed the alert may not restore it: 403 naming the rule.
+
+    What the decision changes next is in `consequences`: `confirm_fraud` puts the suspect
+    account on the account watchlist (and flags its past transfers), `restore` takes that
+    listing off, `dismiss` suppresses the alert's pattern for the suspect account."""
     actor = Actor(caller.key_id, caller.name, caller.role)
     at = rfc3339_now()
     if store.get(alert_id) is None:
         raise NotFound(f"no readable alert {alert_id}")
     try:
-        source = store.apply(
+        moved = store.apply(
             alert_id, body.action, actor, body.note, at, four_eyes=settings.four_eyes_rule
         )
     except AlertMissing:
@@ -116,18 +123,28 @@ def act_on_alert(
         raise Conflict(str(refused)) from None
     except FourEyesRefused as refused:
         raise Forbidden(str(refused)) from None
+    feedback: Feedback = request.app.state.feedback
+    target = MOVES[body.action].target
+    done = feedback.after_move(alert_id, body.action, target, moved.number)
+    if done.listed or done.unlisted:
+        # This process screens by the new list at once; the others within a refresh.
+        request.app.state.watchlists.current(force=True)
     alert = store.get(alert_id)
     if alert is None:
         raise NotFound(f"no readable alert {alert_id}")
     entry = HistoryEntryOut(
         action=body.action,
-        from_status=source,
+        from_status=moved.source,
         to=MOVES[body.action].target,
         by=ActorOut(key_id=actor.key_id, name=actor.name, role=actor.role),
         at=at,
         note=body.note,
     )
-    return AlertActionOut(alert=AlertOut.of(alert), entry=entry)
+    consequences = ConsequencesOut(
+        listed=done.listed, unlisted=done.unlisted, suppressed=list(done.suppressed),
+        retro_alerts=done.retro_alerts,
+    )  # fmt: skip
+    return AlertActionOut(alert=AlertOut.of(alert), entry=entry, consequences=consequences)
 
 
 @router.get("/{alert_id}/history", summary="The decisions taken on an alert",

@@ -19,17 +19,19 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis answers and the rule library is loaded")
+@router.get("/readyz", summary="Redis answers; the rule library and policy are loaded")
 def readyz(request: Request, state: StateDep) -> JSONResponse:
-    """200 when Redis answers PING and rules are loaded, else 503 naming what is missing."""
+    """200 when Redis answers PING and the rules and the screening policy are loaded, else
+    503 naming what is missing."""
     checks: dict[str, str] = {}
     try:
         state.ping()
         checks["redis"] = "ok"
     except redis.RedisError as error:
         checks["redis"] = f"unreachable: {type(error).__name__}"
-    rules = request.app.state.rules
+    rules, policy = request.app.state.rules, request.app.state.policy
     checks["rules"] = f"ok: {len(rules)} rules ({rules.fingerprint})" if rules else "not loaded"
+    checks["policy"] = f"ok: screening policy v{policy.version}" if policy else "not loaded"
     ready = all(value.startswith("ok") for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -22,7 +22,7 @@ Admin = Annotated[Caller, Depends(require())]
 
 INVALID_LIBRARY_EXAMPLE = {
     "error": "invalid_rule_library",
-    "detail": "rule library has 1 problem; the running rules stay in force",
+    "detail": "rule library has 1 problem; the running rules and policy stay in force",
     "problems": [{"file": "fan_out_rapid.yaml", "line": 7, "field": "when.all[0].feature",
                   "message": "unknown feature 'src_payees_1h'"}],
 }  # fmt: skip
@@ -36,9 +36,12 @@ def _rule_list(rules: RuleSet) -> list[RuleOut]:
 
 
 def _problem(problem: RuleProblem, rules_dir: Path) -> dict[str, Any]:
-    file = problem.file
-    if file.is_relative_to(rules_dir):
-        file = file.relative_to(rules_dir)
+    # Named within the library, or by its own name (the policy): no server paths.
+    file = (
+        problem.file.relative_to(rules_dir)
+        if problem.file.is_relative_to(rules_dir)
+        else Path(problem.file.name)
+    )
     return {"file": str(file), "line": problem.line, "field": problem.field,
             "message": problem.message}  # fmt: skip
 
@@ -63,23 +66,26 @@ def list_rules(request: Request, _: Analyst) -> RuleLibraryOut:
 def reload_rules(
     request: Request, caller: Admin, settings: SettingsDep, client: RedisDep, audit: AuditLogDep
 ) -> RuleReloadOut | JSONResponse:
-    """Validate the rule directory whole; if valid, put it in force here and tell every
-    worker (they reload their own directory between batches, within about a second). If not,
-    422 lists every problem with file, line and field, and the running rules stay in force."""
+    """Validate the rule directory whole, and the screening policy against it; if both are
+    valid, put them in force here and tell every worker (they reload their own directory
+    between batches, within about a second). If not, 422 lists every problem with file, line
+    and field, and the running rules and policy stay in force."""
     try:
         rules = wiring.load_rules(settings)
+        policy = wiring.load_policy(settings, rules)
     except RuleLibraryError as error:
         count = len(error.problems)
         return JSONResponse(
             {
                 "error": "invalid_rule_library",
-                "detail": f"rule library has {count} problem{'s' if count != 1 else ''}; "
-                "the running rules stay in force",
+                "detail": f"{error.what} has {count} "
+                f"problem{'s' if count != 1 else ''}; the running rules and policy stay in force",
                 "problems": [_problem(p, settings.rules_dir) for p in error.problems],
             },
             status_code=422,
         )
     request.app.state.rules = rules
+    request.app.state.policy = policy
     scorer = getattr(request.app.state, "scorer", None)  # the screening scorer
     if scorer is None:
         request.app.state.scorer = wiring.build_scorer(settings, rules)

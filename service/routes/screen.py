@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
@@ -13,7 +13,7 @@ from service.auth import Caller
 from service.batcher import RequestBatcher
 from service.deps import require
 from service.errors import InvalidParameter
-from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest
+from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest, WarningOut
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
 from service.screening import Screened
 
@@ -41,6 +41,48 @@ _BODY = {
 }
 
 
+_PAYEE: dict[str, Any] = {"account_id": "6222020000000777", "risk_level": "none", "reasons": []}
+_ALLOW: dict[str, Any] = {
+    "transfer_id": "pay-20260302-000124", "decision": "allow", "warning": None,
+    "would_alert": False, "score": 0.0123, "severity": None, "reasons": [],
+    "model": {"name": "fraudwatch-gbt", "version": "7-3b9f0c2a", "score": 0.0154},
+    "payee_risk": _PAYEE, "already_processed": False,
+}  # fmt: skip
+_BLOCK: dict[str, Any] = {
+    "transfer_id": "pay-20260302-000123", "decision": "block",
+    "warning": {"code": "payee_reported",
+                "text": "The account you are paying has been reported for fraud. Do not pay it. "
+                        "If someone asked you to, it is a scam: call the 96110 anti-fraud line "
+                        "if you need help."},
+    "would_alert": True, "score": 0.85, "severity": "high",
+    "reasons": [{"rule": "watchlist_hit", "title": "Payee on a watchlist",
+                 "evidence": {"watchlist_hits": 1, "is_first_time_payee": 1,
+                              "amount_minor": 4990000},
+                 "version": 3, "score": 0.85, "suspect": "payee",
+                 "summary": "the payee is on a watchlist (1 of this transfer's parties are "
+                            "listed)"}],
+    "model": {"name": "fraudwatch-gbt", "version": "7-3b9f0c2a", "score": 0.2211},
+    "payee_risk": {"account_id": "6222020000000777", "risk_level": "critical",
+                   "reasons": [{"code": "watchlisted", "level": "critical",
+                                "text": "on a watchlist: investigation: confirmed fraud in "
+                                        "alert al_3f1c9a0b7d2e4f5a6b7c8d9e"}]},
+    "already_processed": False,
+}  # fmt: skip
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {
+                "examples": {
+                    "allow": {"summary": "An ordinary payment", "value": _ALLOW},
+                    "block": {"summary": "A payment to a confirmed mule", "value": _BLOCK},
+                }
+            }
+        }
+    },
+    422: {"description": "A field breaks the transfer contract (it names the field)"},
+}
+
+
 def _field_of(invalid: InvalidEvent) -> str:
     match = _FIELD.search(invalid.reason)
     return next((g for g in match.groups() if g), "body") if match else "body"
@@ -51,10 +93,13 @@ def _field_of(invalid: InvalidEvent) -> str:
     summary="Screen a prospective transfer before it is made",
     response_model=ScreenOut,
     openapi_extra={"requestBody": _BODY},
+    responses=_RESPONSES,
 )
 async def screen(request: Request, _: Screener) -> ScreenOut:
     """Score the transfer on the state as it stands, as the worker would, without storing
-    anything; with the payee's risk. A transfer already processed gets its stored verdict.
+    anything; answer what the bank should do (`decision`: allow, warn, hold or block, by the
+    screening policy) and what to tell the customer (`warning`), with the payee's risk. A
+    transfer already processed gets its stored verdict.
 
     Concurrent requests are screened together (one dry run, one model call per batch).
     A transfer the worker would dead-letter is 422 with the worker's `reason_code`, e.g.
@@ -68,9 +113,12 @@ async def screen(request: Request, _: Screener) -> ScreenOut:
         ) from None
     batcher: RequestBatcher[Transfer, Screened] = request.app.state.screening
     screened = await batcher.submit(transfer)
-    verdict, payee = screened.verdict, screened.payee
+    verdict, payee, outcome = screened.verdict, screened.payee, screened.outcome
+    warning = outcome.warning
     return ScreenOut(
         transfer_id=transfer.transfer_id,
+        decision=outcome.decision,
+        warning=None if warning is None else WarningOut(code=warning.code, text=warning.text),
         would_alert=verdict.severity is not None,
         score=round(verdict.score, 4),
         severity=verdict.severity,  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from service.auth import Caller
 from service.console_schemas import ImportProblemOut, WatchlistImportOut
 from service.deps import DisclosureDep, require
 from service.errors import ApiError
+from service.feedback import RetroHunt
 from service.investigation_schemas import WatchlistKind
 from service.lists import WatchlistViewDep
 from streams.state.watchlists import WatchlistView
@@ -69,7 +70,9 @@ async def import_csv(
     rules as `fraudwatch watchlist import`. A file larger than `FRAUDWATCH_MAX_IMPORT_BYTES`
     is refused (413) as its bytes arrive, before the rest is read; one the CSV reader cannot
     go on with (e.g. a field over 128 KiB) is 422 naming the line, and nothing of it is
-    imported, nor of one whose header lacks a required column."""
+    imported, nor of one whose header lacks a required column. The imported accounts' past
+    transfers that state still holds are flagged as `watchlist_retro` alerts
+    (`retro_alerts`)."""
     # The body limit in front of the app stops the stream at the import's cap; the text is
     # decoded as it arrives, so a bad byte is reported without waiting for the rest.
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -107,13 +110,17 @@ def _import(
     if header is not None:  # not a watchlist file at all: nothing to import
         raise BadFile(f"line 1: {header.reason}")
     new = lists.store.put(entries)
+    retro = 0
     if entries:
         lists.current(force=True)
         kinds = sorted({e.kind for e in entries})
         disclosure.audit(f"watchlist import: {len(entries)} entries ({', '.join(kinds)})")
+        hunt: RetroHunt = request.app.state.retro_hunt
+        retro = hunt.hunt(entries)
     return WatchlistImportOut(
         imported=len(entries),
         new=sum(new),
         replaced=len(entries) - sum(new),
         errors=[ImportProblemOut(line=p.line, reason=p.reason) for p in problems],
+        retro_alerts=retro,
     )

@@ -19,11 +19,13 @@ from models.watchlist import (
 from service.auth import Caller
 from service.deps import DisclosureDep, require
 from service.errors import InvalidParameter, NotFound
+from service.feedback import RetroHunt
 from service.investigation_schemas import (
     WatchlistEntryIn,
     WatchlistEntryOut,
     WatchlistKind,
     WatchlistPage,
+    WatchlistPutOut,
 )
 from service.lists import WatchlistViewDep
 from streams.state.watchlists import BadCursor
@@ -70,9 +72,9 @@ def list_entries(
 @router.post(
     "/{kind}",
     summary="Add or replace a watchlist entry",
-    response_model=WatchlistEntryOut,
+    response_model=WatchlistPutOut,
     status_code=201,
-    responses={200: {"model": WatchlistEntryOut, "description": "an entry was replaced"}},
+    responses={200: {"model": WatchlistPutOut, "description": "an entry was replaced"}},
 )
 def put_entry(
     request: Request,
@@ -82,8 +84,10 @@ def put_entry(
     disclosure: DisclosureDep,
     kind: WatchlistKind,
     body: WatchlistEntryIn,
-) -> WatchlistEntryOut:
-    """List the value (201), or replace its entry (200); workers see it within a second."""
+) -> WatchlistPutOut:
+    """List the value (201), or replace its entry (200); workers see it within a second.
+    A listed account's past transfers that state still holds are flagged at once as
+    `watchlist_retro` alerts (`retro_alerts` says how many were new)."""
     at = now_ms()
     try:
         entry = make_entry(
@@ -102,7 +106,9 @@ def put_entry(
     if not new:
         response.status_code = 200
     disclosure.audit(f"watchlist {kind}: entry {'added' if new else 'replaced'}")
-    return _out(entry, at)
+    hunt: RetroHunt = request.app.state.retro_hunt
+    retro = hunt.hunt([entry])
+    return WatchlistPutOut(**_out(entry, at).model_dump(), retro_alerts=retro)
 
 
 @router.delete("/{kind}/{value:path}", summary="Remove a watchlist entry", status_code=204)

@@ -1,4 +1,5 @@
-"""The alert queue's filtered listing, newest first, with a bounded cost per request.
+"""The alert queue's (and the case queue's) filtered listing, highest score first, with a
+bounded cost per request.
 
 Every filter value has its own index (a sorted set of alert ids scored by event time), and all
 indexes share one order: score descending, then id descending. A request
@@ -19,41 +20,46 @@ import binascii
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from models.alerts import Alert
 from streams.state.pipelines import AnyRedis
 
-# Alert ids are `al_` and 24 hex digits; scores are event times in ms, inside ±2^53.
-_ALERT_ID = re.compile(r"^al_[0-9a-f]{24}$")
+# Alert ids are `al_` and 24 hex digits, case ids `cs_`; scores (event times in ms, case
+# priorities in hours) are inside ±2^53.
+ALERT_ID = re.compile(r"^al_[0-9a-f]{24}$")
+CASE_ID = re.compile(r"^cs_[0-9a-f]{24}$")
 MAX_SCORE_MS = 2**53
 CHUNK = 1000
+T = TypeVar("T")
 
 
 class BadCursor(ValueError):
     """A cursor that this store did not issue."""
 
 
-def encode_cursor(score: int, alert_id: str) -> str:
-    """Opaque position after (score, alert_id) in newest-first order."""
-    return base64.urlsafe_b64encode(f"{score}:{alert_id}".encode()).decode().rstrip("=")
+def encode_cursor(score: float, member: str) -> str:
+    """Opaque position after (score, member) in highest-first order."""
+    return base64.urlsafe_b64encode(f"{score}:{member}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    """Inverse of `encode_cursor`; raises `BadCursor` on anything else."""
+def decode_cursor(
+    cursor: str, member: re.Pattern[str] = ALERT_ID, number: type[int] | type[float] = int
+) -> tuple[float, str]:
+    """Inverse of `encode_cursor` for members matching `member` and scores of type `number`;
+    raises `BadCursor` on anything else."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        score_text, alert_id = base64.urlsafe_b64decode(padded).decode().split(":", 1)
-        score = int(score_text)
+        score_text, member_id = base64.urlsafe_b64decode(padded).decode().split(":", 1)
+        score = number(score_text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadCursor("cursor is not one this API issued") from None
     if (
-        not _ALERT_ID.match(alert_id)
-        or abs(score) > MAX_SCORE_MS
-        or encode_cursor(score, alert_id) != cursor
+        not member.match(member_id)
+        or not abs(score) <= MAX_SCORE_MS
+        or encode_cursor(score, member_id) != cursor
     ):
         raise BadCursor("cursor is not one this API issued")
-    return score, alert_id
+    return score, member_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +69,10 @@ class Scan:
     indexes: list[str]
     low: int | None
     high: int | None
-    after: tuple[int, str] | None
+    after: tuple[float, str] | None
     budget: int
+    # What a stored score reads as: event times are whole ms, case priorities fractions.
+    number: type[int] | type[float] = int
 
     def score_range(self) -> tuple[str, str]:
         """The index score range (event time, ms) as Redis reads it."""
@@ -94,7 +102,7 @@ def _start_rank(scan: Scan, above_high: int, replies: Sequence[Any]) -> int:
     if scan.after is None:
         return above_high
     rank, score, above_cursor = replies
-    if rank is not None and score is not None and int(score) == scan.after[0]:
+    if rank is not None and score is not None and scan.number(score) == scan.after[0]:
         return max(above_high, int(rank) + 1)
     return max(above_high, int(above_cursor))
 
@@ -103,10 +111,11 @@ def scan_alerts(
     client: AnyRedis,
     scan: Scan,
     limit: int,
-    fetch: Callable[[Sequence[str]], list[Alert]],
-) -> tuple[list[Alert], tuple[int, str] | None]:
-    """Up to `limit` alerts in every index of `scan`, newest first, and the position to
-    continue from (None when the range is exhausted). `fetch` reads bodies by id."""
+    fetch: Callable[[Sequence[str]], list[T]],
+) -> tuple[list[T], tuple[float, str] | None]:
+    """Up to `limit` items (alerts, cases) in every index of `scan`, highest score first,
+    and the position to continue from (None when the range is exhausted). `fetch` reads them
+    by id (and may leave out those other filters refuse)."""
     pipe = client.pipeline(transaction=False)
     for index in scan.indexes:
         _position_commands(pipe, scan, index)
@@ -118,8 +127,8 @@ def scan_alerts(
     position = _start_rank(scan, int(own[1]), own[3:])
     end = int(own[2])
     others = [index for i, index in enumerate(scan.indexes) if i != driver]
-    page: list[Alert] = []
-    last: tuple[int, str] | None = None
+    page: list[T] = []
+    last: tuple[float, str] | None = None
     examined = 0
     while len(page) < limit and position < end and examined < scan.budget:
         need = limit - len(page)
@@ -130,7 +139,7 @@ def scan_alerts(
         )
         if not rows:
             break
-        read = [(int(score), member.decode()) for member, score in rows]
+        read = [(scan.number(score), member.decode()) for member, score in rows]
         entries = read
         if scan.after is not None:  # ties with the cursor's entry that came before it
             seen_score, seen_id = scan.after

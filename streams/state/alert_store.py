@@ -23,10 +23,14 @@ from models.alerts import (
     alert_decoder,
     alert_encoder,
 )
+from models.cases import STATUS_ORDER
 from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, four_eyes_refusal
+from streams.state.alert_events import DEFAULT_MAX_EVENTS, EVENTS_KEY
 from streams.state.alert_scan import Scan, decode_cursor, encode_cursor, scan_alerts
+from streams.state.case_store import ALERT_CASES
 from streams.state.functions import alert_library
 from streams.state.pipelines import AnyRedis, Pipeline
+from streams.state.transport import is_missing_function
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ PREFIX = "fw:{al}"
 # Dispositions that end an alert's work; past retention these are purged, the rest kept.
 CLOSED_STATUSES = ("confirmed", "dismissed")
 _CLOSED = " ".join(CLOSED_STATUSES)
+_ORDER = " ".join(STATUS_ORDER)  # a case's status: its alerts' least settled
 ALL_INDEX = f"{PREFIX}:ix:all"
 
 
@@ -138,6 +143,35 @@ class AlertMissing(LookupError):
     """No alert has this id."""
 
 
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A move taken: the status it left, and its number in the alert's history."""
+
+    source: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoveResult:
+    """What a move did to one alert of many: `applied` (`detail`: the status it left, `move`:
+    its number), `not_allowed` (`detail`: the status that does not allow it), `refused` by
+    the four-eyes rule (`detail`: why), or `missing`."""
+
+    alert_id: str
+    outcome: str
+    detail: str
+    move: int = 0
+
+
+def _moved(alert_id: str, action: Action, reply: Any) -> Moved:
+    """The move the workflow function took; raises what it refused."""
+    if reply[0] == -1:
+        raise AlertMissing(alert_id)
+    if reply[0] == 0:
+        raise MoveRefused(action, reply[1].decode())
+    return Moved(reply[1].decode(), int(reply[2]))
+
+
 _LIBRARY = alert_library()
 
 
@@ -145,8 +179,14 @@ class AlertStore:
     """Writes alerts idempotently, reads them back by id or by filters, and moves them
     through the workflow."""
 
-    def __init__(self, client: AnyRedis) -> None:
+    def __init__(
+        self, client: AnyRedis, origin: str = "worker", max_events: int = DEFAULT_MAX_EVENTS
+    ) -> None:
         self._redis = client
+        # Who stores alerts through this store (`worker`, or `api` for the retro-hunt's):
+        # the event log says so, since the worker publishes its own on the alerts topic.
+        self._origin = origin
+        self._max_events = str(max_events)
 
     def _call(self, function: str, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
         name = _LIBRARY.name(function)
@@ -174,9 +214,10 @@ class AlertStore:
         pipe = self._redis.pipeline(transaction=False)
         put = _LIBRARY.name("alert_put")
         for alert in alerts:
-            keys = [alert_key(alert.alert_id), *indexes_of(alert)]
+            keys = [alert_key(alert.alert_id), EVENTS_KEY, *indexes_of(alert)]
             body = alert_encoder.encode(alert)
-            pipe.execute_command("FCALL", put, len(keys), *keys, alert.alert_id, alert.ts_ms, body)
+            pipe.execute_command("FCALL", put, len(keys), *keys, alert.alert_id, alert.ts_ms,
+                                 body, self._origin, self._max_events)  # fmt: skip
         if features is not None:
             for alert, vector in zip(alerts, features, strict=True):
                 pipe.set(features_key(alert.alert_id), msgspec.json.encode(vector), nx=True)
@@ -189,6 +230,21 @@ class AlertStore:
             for alert, reply in zip(alerts, replies, strict=True)
         ]
 
+    def _move(
+        self, alert_id: str, action: Action, actor: Actor, note: str, at: str
+    ) -> tuple[list[str], list[str]]:
+        """The workflow script's keys, and its arguments but the history length judged on."""
+        move = MOVES[action]
+        keys = [alert_key(alert_id), history_key(alert_id)]
+        keys += [index_key("status", status) for status in STATUSES]
+        keys += [EVENTS_KEY, ALERT_CASES]
+        args = [alert_id, action, move.target, " ".join(move.sources),
+                actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
+        return keys, args
+
+    def _tail(self, seen: str) -> list[str]:
+        return [seen, self._max_events, PREFIX, _ORDER]
+
     def apply(
         self,
         alert_id: str,
@@ -198,19 +254,16 @@ class AlertStore:
         at: str,
         *,
         four_eyes: bool = False,
-    ) -> str:
-        """Take a workflow action atomically; returns the status it moved from.
+    ) -> Moved:
+        """Take a workflow action atomically; returns the status it moved from and the move's
+        number in the alert's history.
 
         Raises `AlertMissing`, `MoveRefused` when the current status does not allow it, or
         `FourEyesRefused` when the four-eyes rule is on and forbids it to this actor. The rule
         is judged on the history as read, and the script applies the move only if the history
         is still that long (else the check runs again on the newer history).
         """
-        move = MOVES[action]
-        keys = [alert_key(alert_id), history_key(alert_id)]
-        keys += [index_key("status", status) for status in STATUSES]
-        args = [alert_id, action, move.target, " ".join(move.sources),
-                actor.key_id, actor.name, actor.role, at, " ".join(STATUSES), note]  # fmt: skip
+        keys, args = self._move(alert_id, action, actor, note, at)
         while True:
             seen = ""
             if four_eyes:
@@ -219,14 +272,72 @@ class AlertStore:
                 if reason is not None:
                     raise FourEyesRefused(reason)
                 seen = str(len(rows))
-            reply = self._call("alert_action", keys, [*args, seen])
+            reply = self._call("alert_action", keys, [*args, *self._tail(seen)])
             if reply[0] != -2:  # -2: another move came in after the history was read
                 break
-        if reply[0] == -1:
-            raise AlertMissing(alert_id)
-        if reply[0] == 0:
-            raise MoveRefused(action, reply[1].decode())
-        return str(reply[1].decode())
+        return _moved(alert_id, action, reply)
+
+    def apply_many(
+        self,
+        alert_ids: Sequence[str],
+        action: Action,
+        actor: Actor,
+        note: str,
+        at: str,
+        *,
+        four_eyes: bool = False,
+    ) -> list[MoveResult]:
+        """`apply` to each alert (a case's): one history entry each, in two round trips
+        (the histories the four-eyes rule reads, then the moves). What each did, in order."""
+        refused: dict[str, str] = {}
+        seen: dict[str, str] = dict.fromkeys(alert_ids, "")
+        if four_eyes and alert_ids:
+            pipe = self._redis.pipeline(transaction=False)
+            for alert_id in alert_ids:
+                pipe.lrange(history_key(alert_id), 0, -1)
+            for alert_id, rows in zip(alert_ids, pipe.execute(), strict=True):
+                reason = four_eyes_refusal(action, actor.key_id, _entries(alert_id, rows))
+                if reason is not None:
+                    refused[alert_id] = reason
+                seen[alert_id] = str(len(rows))
+        moving = [a for a in alert_ids if a not in refused]
+        act = _LIBRARY.name("alert_action")
+
+        def send() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for alert_id in moving:
+                keys, args = self._move(alert_id, action, actor, note, at)
+                pipe.execute_command("FCALL", act, len(keys), *keys, *args,
+                                     *self._tail(seen[alert_id]))  # fmt: skip
+            return cast(list[Any], pipe.execute(raise_on_error=False))
+
+        sent = send()
+        if any(is_missing_function(reply) for reply in sent):
+            # A Redis that lost its functions applied none of them: load and send again.
+            _LIBRARY.load(self._redis)
+            sent = send()
+        replies = dict(zip(moving, sent, strict=True))
+        results = []
+        for alert_id in alert_ids:
+            if alert_id in refused:
+                results.append(MoveResult(alert_id, "refused", refused[alert_id]))
+                continue
+            reply = replies[alert_id]
+            try:
+                if isinstance(reply, Exception):
+                    raise reply
+                if reply[0] == -2:  # its history grew meanwhile: judged again, alone
+                    moved = self.apply(alert_id, action, actor, note, at, four_eyes=four_eyes)
+                else:
+                    moved = _moved(alert_id, action, reply)
+                results.append(MoveResult(alert_id, "applied", moved.source, moved.number))
+            except MoveRefused as not_allowed:
+                results.append(MoveResult(alert_id, "not_allowed", not_allowed.status))
+            except FourEyesRefused as barred:
+                results.append(MoveResult(alert_id, "refused", str(barred)))
+            except AlertMissing:
+                results.append(MoveResult(alert_id, "missing", ""))
+        return results
 
     def purge_closed(self, before_ms: int, limit: int = 1000) -> int:
         """Delete up to `limit` closed alerts (confirmed or dismissed) whose event time is
@@ -245,8 +356,10 @@ class AlertStore:
             for alert in self.get_many(member.decode() for member in members):
                 if alert.status in CLOSED_STATUSES and purged + page_purged < limit:
                     keys = [alert_key(alert.alert_id), features_key(alert.alert_id),
-                            history_key(alert.alert_id), *indexes_of(alert)]  # fmt: skip
-                    page_purged += int(self._call("alert_purge", keys, [alert.alert_id, _CLOSED]))
+                            history_key(alert.alert_id), ALERT_CASES,
+                            *indexes_of(alert)]  # fmt: skip
+                    args = [alert.alert_id, _CLOSED, PREFIX, _ORDER]
+                    page_purged += int(self._call("alert_purge", keys, args))
             purged += page_purged
             # Purged ids left the index: the next page starts after the ones kept.
             kept += len(members) - page_purged
@@ -266,18 +379,21 @@ class AlertStore:
         return _entries(alert_id, rows)
 
     def get(self, alert_id: str) -> Alert | None:
-        """One alert by id (None when there is none, or none this version can read)."""
-        raw = self._redis.get(alert_key(alert_id))
-        return None if raw is None else decode_stored(raw)
+        """One alert by id, naming its case (None when there is none, or none this version
+        can read)."""
+        found = self.get_many([alert_id])
+        return found[0] if found else None
 
     def get_many(self, alert_ids: Iterable[str]) -> list[Alert]:
-        """Alerts by id, in the given order, skipping unknown and unreadable ids."""
+        """Alerts by id, each naming its case, in the given order, skipping unknown and
+        unreadable ids (one round trip)."""
         ids = list(alert_ids)
         if not ids:
             return []
-        raws = self._redis.mget([alert_key(i) for i in ids])
-        found = (decode_stored(raw) for raw in raws if raw is not None)
-        return [alert for alert in found if alert is not None]
+        pipe = self._redis.pipeline(transaction=False)
+        self.queue_get(pipe, ids)
+        found = self.decode_found(*pipe.execute())
+        return [found[i] for i in ids if i in found]
 
     @staticmethod
     def queue_recent_ids(pipe: Pipeline, account_ids: Sequence[str], limit: int) -> None:
@@ -287,16 +403,27 @@ class AlertStore:
 
     @staticmethod
     def queue_get(pipe: Pipeline, alert_ids: Sequence[str]) -> None:
-        """Queue one MGET of the alerts (decode its reply with `decode_found`)."""
+        """Queue the reads of the alerts and their cases (`GET_REPLIES` replies: decode them
+        with `decode_found`)."""
         # As a raw command: redis-py refuses `pipe.mget` on a cluster even when, as here, every
         # key shares the `{al}` slot.
         pipe.execute_command("MGET", *(alert_key(i) for i in alert_ids))
+        pipe.hmget(ALERT_CASES, list(alert_ids))
+
+    GET_REPLIES = 2
 
     @staticmethod
-    def decode_found(raws: Sequence[bytes | None]) -> dict[str, Alert]:
-        """The readable alerts an MGET found, by id."""
-        found = (decode_stored(raw) for raw in raws if raw is not None)
-        return {alert.alert_id: alert for alert in found if alert is not None}
+    def decode_found(
+        raws: Sequence[bytes | None], cases: Sequence[bytes | None]
+    ) -> dict[str, Alert]:
+        """The readable alerts `queue_get`'s replies found, by id, each naming its case."""
+        found: dict[str, Alert] = {}
+        for raw, case_id in zip(raws, cases, strict=True):
+            alert = None if raw is None else decode_stored(raw)
+            if alert is not None:
+                named = case_id.decode() if case_id is not None else None
+                found[alert.alert_id] = msgspec.structs.replace(alert, case_id=named)
+        return found
 
     def list(
         self, filters: AlertFilter, limit: int, cursor: str | None = None, budget: int = 10_000

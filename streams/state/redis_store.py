@@ -14,7 +14,7 @@ import secrets
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import orjson
 from redis.typing import EncodableT, FieldT
@@ -152,8 +152,10 @@ class RedisStateStore:
         `facts()` then reads the replies."""
         commands, pending = self._calls(transfers, dry=False)
         for t in transfers:
-            # Idempotent (same value each time); trace starts from it.
-            record = orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor])
+            # Idempotent (same value each time); trace starts from it, the retro-hunt reads it.
+            record = orjson.dumps(
+                [t.src_account, t.dst_account, t.ts_ms, t.amount_minor, t.currency]
+            )
             key = keys.transfer_record_key(t.transfer_id)
             commands.append(("SET", key, record, "EX", self._transfer_ttl))
         return PreparedCalls(self, commands, pending)
@@ -232,13 +234,47 @@ def payee_facts(packed: bytes) -> PayeeFacts:
     return PayeeFacts(*map(int, _PAYEE_FORMAT.unpack(packed)))
 
 
-def read_transfer_record(client: AnyRedis, transfer_id: str) -> tuple[str, str, int, int] | None:
-    """(payer, payee, ts_ms, amount_minor) of a transfer still within the trace TTL."""
-    raw = client.get(keys.transfer_record_key(transfer_id))
+class TransferRecord(NamedTuple):
+    """Who paid whom, when, how much and in what currency (None in records written before
+    the currency was kept)."""
+
+    transfer_id: str
+    src: str
+    dst: str
+    ts_ms: int
+    amount_minor: int
+    currency: str | None
+
+
+def decode_transfer_record(transfer_id: str, raw: bytes | None) -> TransferRecord | None:
+    """A stored transfer record; None when there is none or it is of another shape."""
     if raw is None:
         return None
-    src, dst, ts_ms, amount_minor = orjson.loads(raw)
-    return src, dst, ts_ms, amount_minor
+    try:
+        src, dst, ts_ms, amount_minor, *rest = orjson.loads(raw)
+        currency = str(rest[0]) if rest else None
+        return TransferRecord(transfer_id, str(src), str(dst), int(ts_ms), int(amount_minor),
+                              currency)  # fmt: skip
+    except (ValueError, TypeError):
+        return None
+
+
+def read_transfer_record(client: AnyRedis, transfer_id: str) -> TransferRecord | None:
+    """The record of a transfer still within the trace TTL (None if gone or unreadable)."""
+    raw = cast(bytes | None, client.get(keys.transfer_record_key(transfer_id)))
+    return decode_transfer_record(transfer_id, raw)
+
+
+def read_transfer_records(
+    client: AnyRedis, transfer_ids: Sequence[str]
+) -> dict[str, TransferRecord]:
+    """The readable records of these transfers, by id (one pipeline)."""
+    pipe = client.pipeline(transaction=False)
+    for transfer_id in transfer_ids:
+        pipe.get(keys.transfer_record_key(transfer_id))
+    found = (decode_transfer_record(t, raw) for t, raw in zip(transfer_ids, pipe.execute(),
+                                                              strict=True))  # fmt: skip
+    return {record.transfer_id: record for record in found if record is not None}
 
 
 @dataclass(frozen=True, slots=True)

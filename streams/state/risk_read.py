@@ -29,6 +29,7 @@ class AccountRisk:
     age_days: float | None
     level: str
     reasons: list[RiskReason]
+    listing: WatchlistEntry | None = None  # its own account watchlist entry, when in force
 
 
 RECENT_ALERTS = 100  # an account's alerts its risk weighs
@@ -99,7 +100,7 @@ class RiskFollowUp:
         queued = queue_sharing(pipe, self.views)
         if self._wanted:
             AlertStore.queue_get(pipe, self._wanted)
-            queued += 1
+            queued += AlertStore.GET_REPLIES
         for account_id in self._listed:
             WatchlistStore.queue_get(pipe, "account", account_id)
             queued += 1
@@ -112,9 +113,14 @@ class RiskFollowUp:
 
     def finish(self, replies: Sequence[Any]) -> list[AccountRisk]:
         """Each account's risk now, from the replies to `queue`."""
-        shared = len(replies) - bool(self._wanted) - len(self._listed)
-        found = AlertStore.decode_found(replies[shared]) if self._wanted else {}
-        entries = zip(self._listed, replies[shared + bool(self._wanted) :], strict=True)
+        alert_replies = AlertStore.GET_REPLIES if self._wanted else 0
+        shared = len(replies) - alert_replies - len(self._listed)
+        found = (
+            AlertStore.decode_found(*replies[shared : shared + alert_replies])
+            if self._wanted
+            else {}
+        )
+        entries = zip(self._listed, replies[shared + alert_replies :], strict=True)
         listings = {a: WatchlistStore.decode("account", a, raw) for a, raw in entries}
         lists, now = self.pending.lists, self.now_ms
         risks = []
@@ -140,9 +146,8 @@ def _risk(
     age_days = None
     if snap.opened_at_ms is not None and snap.as_of_ms is not None:
         age_days = max(0, snap.as_of_ms - snap.opened_at_ms) / MS_PER_DAY
-    listing = None
+    listing, entry = None, listings.get(snap.account_id)
     if snap.account_id in listings:
-        entry = listings[snap.account_id]
         listing = f"{entry.source}: {entry.reason}" if entry else "listed"
     level, reasons = assess_account(
         AccountFacts(
@@ -158,7 +163,7 @@ def _risk(
         ),
         recent,
     )
-    return AccountRisk(snap, recent, age_days, level, reasons)
+    return AccountRisk(snap, recent, age_days, level, reasons, entry)
 
 
 def read_account_risks(

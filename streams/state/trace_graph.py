@@ -22,14 +22,10 @@ ALERTS_PER_NODE = 20
 def read_root(client: AnyRedis, transfer_id: str) -> Edge | None:
     """The transfer a trace starts from, if it is still within the trace TTL (and readable:
     a record of another shape counts as none)."""
-    try:
-        record = read_transfer_record(client, transfer_id)
-        if record is None:
-            return None
-        src, dst, ts_ms, amount_minor = record
-        return Edge(transfer_id, str(src), str(dst), int(amount_minor), int(ts_ms))
-    except (ValueError, TypeError):
+    record = read_transfer_record(client, transfer_id)
+    if record is None:
         return None
+    return Edge(transfer_id, record.src, record.dst, record.amount_minor, record.ts_ms)
 
 
 def layer_reader(client: AnyRedis, direction: Direction) -> FetchLayer:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import cast
 
 import orjson
 
 from models.events import Transfer
+from models.features import NOT_LISTED, ListedParties
 from models.watchlist import KINDS, WatchlistEntry, Watchlists
 from streams.state.base import ENTITY_KINDS, EntityHasher
 from streams.state.pipelines import AnyRedis, Pipeline
+from streams.state.snapshots import RefreshedSnapshot
 
 log = logging.getLogger(__name__)
 PREFIX = "fw:{wl}"
@@ -93,6 +94,16 @@ class WatchlistStore:
         pipe.incr(VERSION_KEY)
         replies = pipe.execute()
         return [bool(flag) for flag in replies[0:-1:2]]
+
+    def put_if_absent(self, entry: WatchlistEntry) -> bool:
+        """Add an entry unless its kind and key are listed already (which is left as it is);
+        True when it was added."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hsetnx(entries_key(entry.kind), entry.key, _encode(entry))
+        pipe.zadd(index_key(entry.kind), {entry.key: 0})
+        pipe.incr(VERSION_KEY)
+        added, _, _ = pipe.execute()
+        return bool(added)
 
     def delete(self, kind: str, key: str) -> bool:
         """Remove one entry; False if there was none (the version is then left alone)."""
@@ -202,41 +213,23 @@ class WatchlistStore:
         return Watchlists(int(version or 0), expiries)
 
 
-class WatchlistView:
-    """An in-memory snapshot of the lists, reloaded when the Redis version moves.
+class WatchlistView(RefreshedSnapshot[Watchlists]):
+    """An in-memory snapshot of the lists, reloaded when the Redis version moves (checked at
+    most once per `refresh_s`)."""
 
-    The version is checked at most once per `refresh_s` (one GET), so a worker pays O(1)
-    round trips per batch and a burst of API requests pays one per second.
-    """
-
-    def __init__(
-        self,
-        store: WatchlistStore,
-        hasher: EntityHasher,
-        refresh_s: float = 1.0,
-    ) -> None:
+    def __init__(self, store: WatchlistStore, hasher: EntityHasher, refresh_s: float = 1.0) -> None:
+        super().__init__(Watchlists(), store.version, store.snapshot, refresh_s)
         self.store = store
         self._hasher = hasher
-        self._refresh_s = refresh_s
-        self._lists = Watchlists()
-        self._checked_at: float | None = None
 
-    def current(self, *, force: bool = False) -> Watchlists:
-        """The lists, reloaded first if the version changed (checked when due or forced)."""
-        now = time.monotonic()
-        due = self._checked_at is None or now - self._checked_at >= self._refresh_s
-        if force or due:
-            self._checked_at = now
-            if self.store.version() != self._lists.version:
-                self._lists = self.store.snapshot()
-        return self._lists
-
-    def hits(self, transfers: Sequence[Transfer], lists: Watchlists | None = None) -> list[int]:
-        """For each transfer, how many of its parties are listed at its event time (on
-        `lists`, or on the current lists)."""
+    def hits(
+        self, transfers: Sequence[Transfer], lists: Watchlists | None = None
+    ) -> list[ListedParties]:
+        """For each transfer, which of its parties are listed at its event time (on `lists`,
+        or on the current lists)."""
         lists = self.current() if lists is None else lists
         if not lists.expiries or not any(lists.expiries.values()):
-            return [0] * len(transfers)
+            return [NOT_LISTED] * len(transfers)
         return [
             lists.hits((t.src_account, t.dst_account), self._hasher.entities_of(t), t.ts_ms)
             for t in transfers

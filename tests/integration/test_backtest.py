@@ -14,10 +14,13 @@ from models.features import FEATURE_NAMES
 from models.jsonl import read_lines
 from models.simulator import SimulationConfig, simulate, write_simulation
 from service.settings import DEFAULT_MODEL_PATH
-from service.wiring import build_scorer
+from service.wiring import build_scorer, case_settings
 from streams.backtest import run_backtest
+from streams.batch import CasedAlertSink, MemoryAlertSink
 from streams.replay import memory_store, replay
 from streams.state.base import EntityHasher, StateStore
+from streams.state.case_memory import MemoryCases
+from streams.state.case_store import CASES_ALL, CaseReader
 from streams.state.redis_store import RedisStateStore
 from tests.integration.conftest import SettingsFactory, TopicReader, TopicSet
 from tests.integration.harness import committed, produce, wait_for, worker_thread
@@ -70,10 +73,14 @@ def test_backtest_raises_exactly_the_alerts_of_the_streaming_worker(
     transfers = list(read_lines(tiny_dir / "transfers.jsonl.gz"))
     profiles = list(read_lines(tiny_dir / "accounts.jsonl"))
     out = io.BytesIO()
-    summary = run_backtest(transfers, profiles, build_scorer(settings), out)
+    cases = MemoryCases(case_settings(settings))
+    summary = run_backtest(transfers, profiles, build_scorer(settings), out,
+                           sink=CasedAlertSink(MemoryAlertSink(), cases))  # fmt: skip
     expected = [_comparable(orjson.loads(line)) for line in out.getvalue().splitlines()]
     assert summary.alerts == len(expected) > 5
     assert all(alert["model"] is not None for alert in expected)
+    # Each alert names its case, as the worker's do (compared below, field by field).
+    assert all(alert["case_id"].startswith("cs_") for alert in expected)
 
     # Profiles first, as the backtest applies them, then the transfers on one partition.
     produce(settings.kafka_bootstrap, topics.accounts, profiles, key_field="account_id")
@@ -88,3 +95,10 @@ def test_backtest_raises_exactly_the_alerts_of_the_streaming_worker(
     assert sorted(by_id) == sorted(alert["alert_id"] for alert in expected)
     for alert in expected:
         assert by_id[alert["alert_id"]] == alert
+    # And the cases they end in: the same ids, alerts and suspects.
+    reader = CaseReader(redis_client)
+    live = [m.decode() for m in redis_client.zrange(CASES_ALL, 0, -1)]  # type: ignore[union-attr]
+    stored = {r.case_id: (sorted(reader.alert_ids(r.case_id, 10_000)[1]), r.suspects)
+              for r in reader.records(live)}  # fmt: skip
+    assert stored == {d["case_id"]: (sorted(d["alert_ids"]), d["suspects"])
+                      for d in cases.documents()}  # fmt: skip

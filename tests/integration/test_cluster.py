@@ -4,6 +4,7 @@ slots moved mid-stream absorbed, and the API, screening and the CLI served from 
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import threading
@@ -17,13 +18,19 @@ import redis.cluster
 from fastapi.testclient import TestClient
 
 from models.events import Transfer
+from models.suppression import Suppression
+from service import wiring
 from service.app import create_app
 from service.cli import main as cli_main
 from service.embedded import EmbeddedServices
 from service.embedded.redis_cluster import LocalCluster
+from streams.batch import BatchProcessor, Message
+from streams.state.alert_events import AlertEventLog
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.redis_store import RedisStateStore
+from streams.state.suppressions import SuppressionStore
 from streams.state.transport import ClusterTransport
+from streams.state.webhooks import Delivery, Webhook, WebhookStore
 from tests.integration.conftest import SettingsFactory, TopicFactory
 from tests.integration.harness import (
     committed,
@@ -38,6 +45,7 @@ from tests.integration.harness import (
 )
 from tests.integration.keyed_api import ADMIN, api_settings, score_ring
 from tests.state_golden import CASES, Case, check
+from tests.traffic import fan_out_ring
 
 BASE_MS = 1772374503000
 
@@ -199,3 +207,64 @@ def test_cli_commands_use_the_cluster(
     listing.write_text("kind,value,source,reason,expires_at\naccount,acct-9,test,cluster,\n")
     assert cli_main(["watchlist", "import", str(listing)]) == 0
     assert cli_main(["purge"]) == 0
+
+
+def test_cases_decisions_and_webhooks_on_a_cluster(
+    services: EmbeddedServices, tmp_path: Path, redis_cluster: LocalCluster,
+    cluster_client: redis.cluster.RedisCluster,
+) -> None:  # fmt: skip
+    """The alert and case functions (one `{al}` slot), the suppressions, listings and
+    webhooks (each in a slot of its own) work on a cluster as on one Redis."""
+    settings = api_settings(services, tmp_path, redis_url=redis_cluster.url, redis_cluster=True)
+    processor = BatchProcessor(
+        wiring.redis_state_store(settings, cluster_client),
+        wiring.alert_sink(settings, cluster_client),
+        wiring.build_scorer(settings),
+    )
+    values = [json.dumps(event).encode() for event in fan_out_ring("case")]
+    outcome = processor.process([Message("transfer", settings.topic_transfers, 0, n, value)
+                                 for n, value in enumerate(values)])  # fmt: skip
+    alert = outcome.new_alerts[-1]
+    assert alert.case_id is not None
+    with TestClient(create_app(settings)) as api:
+        cases = api.get("/v1/cases", params={"account": alert.suspect_account},
+                        headers=ADMIN).json()["items"]  # fmt: skip
+        assert [c["case_id"] for c in cases] == [alert.case_id]
+        detail = api.get(f"/v1/cases/{alert.case_id}", headers=ADMIN).json()
+        assert alert.alert_id in {a["alert_id"] for a in detail["alerts"]}
+        done = api.post(f"/v1/cases/{alert.case_id}/actions", headers=ADMIN,
+                        json={"action": "confirm_fraud", "note": "on the cluster"})  # fmt: skip
+        assert done.status_code == 200, done.text
+        assert len(done.json()["moved"]) == detail["alert_count"]
+        risk = api.get(f"/v1/accounts/{alert.suspect_account}/risk", headers=ADMIN).json()
+        assert risk["listing"]["source"] == "investigation"
+        hook = api.post("/v1/webhooks", headers=ADMIN, json={
+            "url": "http://127.0.0.1:9/hook", "events": ["alert.updated"]})  # fmt: skip
+        assert hook.status_code == 201, hook.text
+        hook_id = hook.json()["webhook_id"]
+        assert [h["webhook_id"] for h in api.get("/v1/webhooks", headers=ADMIN).json()["items"]
+                ] == [hook_id]  # fmt: skip
+        assert api.delete(f"/v1/webhooks/{hook_id}", headers=ADMIN).status_code == 204
+
+
+def test_export_queues_and_suppressions_on_a_cluster(
+    cluster_client: redis.cluster.RedisCluster,
+) -> None:
+    """The alert event log, the webhook delivery queue (a claim script in the `{wh}` slot,
+    transactions of one slot) and the suppressions (`{sp}`) work on a cluster."""
+    events = AlertEventLog(cluster_client, "cluster-test", "reader-1")
+    assert events.read(10, block_ms=1) == []  # creates the group on an empty log
+    hooks = WebhookStore(cluster_client)
+    hooks.add(Webhook("wh_cluster", "http://127.0.0.1:9/hook", ("alert.created",), "n", 1, "t"))
+    hooks.enqueue([Delivery("d1", "wh_cluster", "alert.created", "al_x", 1, 0)], due_ms=5)
+    (claimed,) = hooks.claim(now_ms=10, limit=5, lease_ms=1000)
+    assert claimed.delivery_id == "d1" and hooks.claim(now_ms=10, limit=5, lease_ms=1000) == []
+    hooks.retry_at("d1", due_ms=20)
+    hooks.record("wh_cluster", {"delivery_id": "d1", "outcome": "retried"}, "retried")
+    assert hooks.counts("wh_cluster") == {"retried": 1}
+    hooks.finish("d1")
+    assert hooks.pending() == 0 and hooks.remove("wh_cluster")
+    store = SuppressionStore(cluster_client)
+    assert store.put([Suppression("acct-1", "fan_out_rapid", 10**13, {"src_distinct_payees_1h": 9},
+                                  "al_y", 1)]) == 1  # fmt: skip
+    assert [s.rule for s in store.snapshot().of_account("acct-1")] == ["fan_out_rapid"]

@@ -131,10 +131,13 @@ def test_investigator_works_an_alert_and_follows_the_money(
         desk = create_key(base, "investigator", "anti-fraud desk 3")
         page, errors = new_page(browser, base)
 
-        # Sign in: who and which role; an investigator has no watchlists.
+        # Sign in: who and which role; an investigator has no watchlists. The console opens
+        # on the case queue; the single alerts are one click away.
         sign_in(page, desk)
         expect(page.locator("#who")).to_contain_text("anti-fraud desk 3 (investigator)")
         expect(page.get_by_role("link", name="Watchlists")).to_be_hidden()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Case queue")
+        page.locator("#nav").get_by_role("link", name="Alerts").click()
         queue = page.locator("table.queue tbody tr")
         expect(queue.first).to_be_visible()
         total = queue.count()
@@ -263,6 +266,79 @@ def test_investigator_works_an_alert_and_follows_the_money(
         page.context.close()
 
 
+def test_investigator_decides_a_whole_case_from_the_case_queue(
+    services, redis_client: redis.Redis, topics: TopicSet, settings_for: SettingsFactory, browser
+) -> None:
+    settings = rules_only(settings_for(topics))
+    list_mule(redis_client, settings)
+    events = fan_out_ring("ring") + layered_ring()
+    produce(settings.kafka_bootstrap, topics.transfers, events_json(events))
+    with worker_thread(settings), api_server(settings) as base:
+        wait_for(lambda: committed(settings, topics.transfers) == len(events), what="commit")
+        desk = create_key(base, "investigator", "anti-fraud desk 3")
+        page, errors = new_page(browser, base)
+        sign_in(page, desk)
+
+        # The queue: one case per suspect, the fan-out mule's five alerts in one.
+        expect(page.get_by_role("heading", level=1)).to_have_text("Case queue")
+        cases = page.locator("table.case-queue tbody tr")
+        expect(cases).to_have_count(2)
+        ring = cases.filter(has_text="ring-mule")
+        expect(ring.locator("td").nth(2)).to_have_text("5")
+        expect(ring).to_contain_text("49,500.00 CNY")
+        screenshot(page, "cases", for_readme=README)
+
+        # The case: its accounts, the money trail of its alerts, one decision for all.
+        ring.get_by_role("link", name=re.compile("Open case")).click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("ring-mule")
+        expect(page.locator("table.case-accounts tbody tr")).to_have_count(6)
+        expect(page.locator("table.case-accounts tbody tr").first).to_contain_text("suspect")
+        expect(page.locator("svg.trail a.trail-node")).to_have_count(6)
+        expect(page.locator("table.case-alerts tbody tr")).to_have_count(5)
+        confirm = page.get_by_role("button", name="Confirm fraud")
+        expect(confirm).to_be_disabled()
+        page.get_by_label("Note (required)").fill("Rented card; the victim called the bank.")
+        screenshot(page, "case", for_readme=README)
+        confirm.click()
+        expect(page.locator(".success")).to_contain_text("5 alerts moved")
+        expect(page.locator(".success")).to_contain_text("ring-mule put on the account watchlist")
+        expect(page.locator("table.case-accounts tbody tr").first).to_contain_text("listed")
+        # The listing flagged the mule's earlier transfers: new alerts in its case, open again.
+        expect(page.locator(".success")).to_contain_text("8 past transfers of it flagged")
+        expect(page.locator("#case-status")).to_have_text("open")
+        expect(page.locator("table.case-alerts tbody tr")).to_have_count(13)
+        page.get_by_label("Note (required)").fill("Its earlier transfers: the same victim's money.")
+        page.get_by_role("button", name="Confirm fraud").click()
+        expect(page.locator(".success")).to_contain_text("8 alerts moved; 5 left as they were")
+        expect(page.locator("#case-status")).to_have_text("confirmed")
+        alerts = httpx.get(f"{base}/v1/alerts", params={"account": "ring-mule"},
+                           headers=ADMIN).json()["items"]  # fmt: skip
+        fan_out = [a for a in alerts if a["suspect_account"] == "ring-mule"
+                   and a["reasons"][0]["rule"] == "fan_out_rapid"]  # fmt: skip
+        assert len(fan_out) == 5 and {a["status"] for a in fan_out} == {"confirmed"}
+
+        # Its alert names the suspect and links back to the case.
+        leg = page.locator("table.case-alerts tbody tr").filter(has_text="ring-layer2-11")
+        leg.get_by_role("link").click()
+        expect(page.locator("#alert-suspect")).to_contain_text("ring-mule (the payer)")
+        page.locator("#alert-case").click()
+        expect(page.locator("#case-status")).to_have_text("confirmed")
+        page.get_by_role("link", name="ring-mule").first.click()
+        expect(page.locator("#watchlist-status")).to_contain_text("Listed by investigation")
+
+        # The listed mule's case, dismissed: its patterns are suppressed for it, on its page.
+        page.goto(f"{base}/console/?poll=1000#/cases")
+        cases.filter(has_text="mule1").get_by_role("link", name=re.compile("Open case")).click()
+        page.get_by_label("Note (required)").fill("Police notice withdrawn.")
+        page.get_by_role("button", name="Dismiss (false positive)").click()
+        expect(page.locator("#case-status")).to_have_text("dismissed")
+        page.goto(f"{base}/console/?poll=1000#/accounts/mule1")
+        expect(page.locator("#suppressed-rules")).to_contain_text("watchlist_hit")
+        expect(page.locator("#suppressed-hits")).to_contain_text("0 alerts held back")
+        assert not errors, errors
+        page.context.close()
+
+
 def test_analyst_reads_only_and_a_bank_key_is_refused(
     services, redis_client: redis.Redis, tmp_path, browser
 ) -> None:
@@ -284,6 +360,7 @@ def test_analyst_reads_only_and_a_bank_key_is_refused(
 
         sign_in(page, analyst)
         expect(page.locator("#who")).to_contain_text("(analyst)")
+        page.locator("#nav").get_by_role("link", name="Alerts").click()
         expect(page.locator("table.queue tbody tr").first).to_be_visible()
         # Accounts are plain text for an analyst: the account pages are not theirs.
         expect(page.locator("table.queue a.acct")).to_have_count(0)

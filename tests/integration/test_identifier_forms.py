@@ -44,7 +44,8 @@ def test_a_listed_phone_and_ip_are_hit_however_a_transfer_writes_them(api: TestC
     ):  # fmt: skip
         transfer = event(f"forms-{n}", f"payer-{n}", "payee-z", T0, "100.00", phone=phone, ip=ip)
         body = api.post("/v1/screen", json=transfer, headers=ADMIN).json()
-        hits = [r for r in body["reasons"] if r["rule"] == "watchlist_hit"]
+        # A listed phone or IP of the payer's session suspects the payer.
+        hits = [r for r in body["reasons"] if r["rule"] == "watchlist_payer"]
         expected = 0 if n == 3 else 1
         assert len(hits) == expected, (phone, ip, body["reasons"])
         if hits:
@@ -87,7 +88,7 @@ def test_entries_listed_before_normalising_are_re_keyed_at_start(
         assert not redis_client.hexists(entries_key("phone"), old_key)
         transfer = event("rekeyed", "payer-r", "payee-r", T0, "100.00", phone="13900139000")
         wait_for(
-            lambda: any(r["rule"] == "watchlist_hit" for r in
+            lambda: any(r["rule"] == "watchlist_payer" for r in
                         api.post("/v1/screen", json=transfer, headers=ADMIN).json()["reasons"]),
             timeout_s=10, what="screening sees the re-keyed entry",
         )  # fmt: skip

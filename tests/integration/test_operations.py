@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ from rules.loader import load_rule_library
 from service.embedded import free_port
 from service.settings import Settings
 from tests.integration.harness import wait_for
-from tests.traffic import as_jsonl, background, fan_out_ring
+from tests.integration.webhook_receiver import Receiver
+from tests.traffic import T0, as_jsonl, background, event, fan_out_ring
 
 PROMETHEUS = shutil.which("prometheus")
 
@@ -186,6 +188,108 @@ def test_logs_never_hold_phone_numbers_ips_or_device_ids(stack: Stack) -> None:
     assert '"event":"batch_done"' in text.replace(" ", "")
     leaked = sorted(s for s in secrets if s in text)
     assert leaked == []
+
+
+def _call(stack: Stack, method: str, path: str, body: object = None) -> dict:
+    request = urllib.request.Request(
+        f"{stack.run['api_url']}{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {stack.run['api_key']}",
+                 "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict = json.loads(response.read() or b"{}")
+    return answer
+
+
+def _produce(stack: Stack, events: list[dict], name: str) -> None:
+    data = stack.home / name
+    data.write_bytes(as_jsonl(events))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
+    env["FRAUDWATCH_HOME"] = str(stack.home)
+    subprocess.run([sys.executable, "-m", "service.cli", "produce", str(data)], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+
+
+def _mule_alerts(stack: Stack, mule: str) -> list[dict]:
+    items = _call(stack, "GET", f"/v1/alerts?account={mule}&limit=500")["items"]
+    return [a for a in items if a["suspect_account"] == mule]
+
+
+def test_decisions_change_what_happens_next_on_the_running_stack(stack: Stack) -> None:
+    """The decisions issue's targets on `fraudwatch up`: a confirmed fan-out mule is listed and
+    payments to it are blocked; an ordinary payment goes ahead; listing an account flags its
+    past transfers; a webhook receiver gets every created and updated alert, signed; a
+    dismissed pattern stays quiet for its account until its evidence grows."""
+    metrics_url = stack.run["metrics_url"]
+    wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total") == len(stack.sent),
+             timeout_s=90, what="all transfers scored")  # fmt: skip
+    receiver = Receiver()
+    try:
+        hook = _call(stack, "POST", "/v1/webhooks",
+                     {"url": receiver.url, "events": ["alert.created", "alert.updated"]})
+        receiver.secret = hook["secret"]
+        later = T0 + timedelta(hours=3)
+        ring = fan_out_ring("e2e", start=later)
+        _produce(stack, ring, "e2e.jsonl")
+        wait_for(lambda: len(_mule_alerts(stack, "e2e-mule")) >= 5, timeout_s=60,
+                 what="the new mule's alerts")  # fmt: skip
+
+        # An ordinary payment goes ahead; once the mule is confirmed, payments to it stop.
+        ordinary = event("e2e-probe-0", "e2e-someone", "e2e-grocer", later, "35.50")
+        assert _call(stack, "POST", "/v1/screen", ordinary)["decision"] == "allow"
+        alert = _mule_alerts(stack, "e2e-mule")[0]
+        began = time.monotonic()
+        done = _call(stack, "POST", f"/v1/alerts/{alert['alert_id']}/actions",
+                     {"action": "confirm_fraud", "note": "mule confirmed"})  # fmt: skip
+        assert done["consequences"]["listed"] == "e2e-mule", done
+        payment = event("e2e-probe-1", "e2e-victim-2", "e2e-mule", later, "30000.00")
+        wait_for(lambda: _call(stack, "POST", "/v1/screen", payment)["decision"] == "block",
+                 timeout_s=5, what="payments to the confirmed mule blocked")  # fmt: skip
+        print(f"\nconfirmed -> screening blocks: {time.monotonic() - began:.3f} s")
+
+        # Listing an account that had transfers flags them (one of the ordinary traffic's).
+        account = stack.sent[-1]["dst_account"]
+        had = sum(account in (e["src_account"], e["dst_account"]) for e in stack.sent)
+        listing = {"value": account, "source": "bank B", "reason": "mule"}
+        listed = _call(stack, "POST", "/v1/watchlists/account", listing)
+        assert 1 <= listed["retro_alerts"] <= had
+
+        # The receiver got every alert created since it subscribed, and the update, signed.
+        def delivered() -> bool:
+            mine = {a["alert_id"] for a in _call(stack, "GET", "/v1/alerts?limit=500")["items"]
+                    if a["transfer_id"].startswith("e2e")}  # fmt: skip
+            updated = receiver.events("alert.updated").get(alert["alert_id"], {})
+            return mine <= set(receiver.events("alert.created")) and (
+                updated.get("status") == "confirmed")  # fmt: skip
+
+        wait_for(delivered, timeout_s=30, what="every created and updated alert delivered")
+        assert receiver.bad_signatures == 0
+
+        # A dismissed pattern: quiet for its account until the evidence grows by half.
+        split = fan_out_ring("e2d", payees=20, start=later + timedelta(hours=2))
+        _produce(stack, split[:10], "e2d-1.jsonl")  # the victim's payment and 9 payees
+        wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total")
+                 >= len(stack.sent) + len(ring) + 10, timeout_s=60,
+                 what="the second mule's first legs scored")  # fmt: skip
+        raised = _mule_alerts(stack, "e2d-mule")
+        assert raised
+        case_id = raised[0]["case_id"]
+        dismissed = _call(stack, "POST", f"/v1/cases/{case_id}/actions",
+                          {"action": "dismiss", "note": "payroll of a new firm"})  # fmt: skip
+        assert dismissed["consequences"]["suppressed"]
+        time.sleep(2)  # workers pick up suppressions within FRAUDWATCH_WATCHLIST_REFRESH_S
+        before = len(_mule_alerts(stack, "e2d-mule"))
+        _produce(stack, split[10:12], "e2d-2.jsonl")  # payees 10 and 11: not half again of 9
+        wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total")
+                 >= len(stack.sent) + len(ring) + 12, timeout_s=60, what="scored")  # fmt: skip
+        assert len(_mule_alerts(stack, "e2d-mule")) == before
+        _produce(stack, split[12:], "e2d-3.jsonl")  # up to 19 payees: grown
+        wait_for(lambda: len(_mule_alerts(stack, "e2d-mule")) > before, timeout_s=60,
+                 what="the grown pattern alerts again")  # fmt: skip
+        assert _metric(metrics_url, 'fraudwatch_suppressed_total{rule="fan_out_rapid"}') >= 2
+    finally:
+        receiver.server.shutdown()
 
 
 def test_ctrl_c_stops_everything_it_started(stack: Stack) -> None:

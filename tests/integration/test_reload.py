@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from service.app import create_app
-from service.settings import DEFAULT_RULES_DIR
+from service.settings import DEFAULT_POLICY_PATH, DEFAULT_RULES_DIR
 from streams.worker import Worker, WorkerOptions
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
 from tests.integration.harness import produce, wait_for, worker_thread
@@ -28,6 +28,7 @@ when:
   all:
     - feature: amount_major
       gte: 5
+suspect: payer
 score: 0.9
 # A floor, so the new rule alerts on its own whatever the model makes of the transfer.
 floor: 0.9
@@ -41,6 +42,7 @@ when:
   all:
     - feature: amount_minor
       gte: 5000000000
+suspect: payer
 score: 0.9
 # A floor, so the new rule alerts on its own whatever the model makes of the transfer.
 floor: 0.9
@@ -117,3 +119,31 @@ def test_sighup_asks_the_worker_to_reload() -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+
+def test_the_screening_policy_reloads_with_the_rules_and_a_bad_one_changes_nothing(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory, tmp_path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    shutil.copy(DEFAULT_POLICY_PATH, policy)
+    settings = settings_for(topics, policy_path=policy)
+    probe = event("pol-1", "payer-p", "payee-p", T0, "10.00")
+    with TestClient(create_app(settings)) as api:
+        assert api.post("/v1/screen", headers=AUTH, json=probe).json()["decision"] == "allow"
+        shipped = policy.read_text(encoding="utf-8")
+        policy.write_text(shipped.replace("listed_payee: block", "listed_payee: shrug"))
+        rejected = api.post("/v1/rules/reload", headers=AUTH)
+        assert rejected.status_code == 422
+        assert rejected.json()["detail"].startswith("screening policy has 1 problem")
+        (problem,) = rejected.json()["problems"]
+        assert (problem["file"], problem["field"]) == ("policy.yaml", "listed_payee")
+        assert api.post("/v1/screen", headers=AUTH, json=probe).json()["decision"] == "allow"
+
+        # Warn on everything: every score reaches the (ordinary and vulnerable) warn band.
+        policy.write_text(shipped.replace("warn: 0.4", "warn: 0.0").replace("warn: 0.25",
+                                                                             "warn: 0.0"))
+        assert api.post("/v1/rules/reload", headers=AUTH).status_code == 200
+        screened = api.post("/v1/screen", headers=AUTH, json=probe).json()
+        assert screened["decision"] == "warn"
+        assert screened["warning"]["code"] == "unusual_payment"

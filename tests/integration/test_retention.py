@@ -13,6 +13,7 @@ import redis
 
 from models.events import Transfer, parse_transfer
 from models.features import MS_PER_DAY
+from models.suppression import Suppression
 from models.watchlist import WatchlistEntry
 from models.workflow import Action, Actor
 from service.audit import STREAM, AuditLog
@@ -23,6 +24,7 @@ from streams.state import keys, spec
 from streams.state.alert_store import ALL_INDEX, AlertStore, features_key, history_key
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.redis_store import RedisStateStore
+from streams.state.suppressions import SuppressionStore
 from streams.state.watchlists import WatchlistStore
 from tests.integration.keyed_api import api_settings, score_ring
 from tests.traffic import T0, event
@@ -97,6 +99,11 @@ def test_old_audit_entries_and_long_expired_watchlist_entries_are_purged(
     never_expires = WatchlistEntry("account", "acct-3", "acct-3", "bank", "mule", T0_MS)
     lists.put([expired_long_ago, expired_lately, never_expires])
     version = lists.version()
+    suppressions = SuppressionStore(redis_client)
+    suppressions.put([
+        Suppression("acct-4", "fan_out_rapid", T0_MS + 30 * MS_PER_DAY, {}, "al_1", T0_MS),
+        Suppression("acct-5", "model", T0_MS + 300 * MS_PER_DAY, {}, "al_2", T0_MS),
+    ])  # fmt: skip
 
     report = purge(redis_client, POLICY, T0_MS + 240 * MS_PER_DAY)
 
@@ -107,6 +114,9 @@ def test_old_audit_entries_and_long_expired_watchlist_entries_are_purged(
     assert lists.get("account", "acct-2") is not None
     assert lists.get("account", "acct-3") is not None
     assert lists.version() > version  # workers and API reload their lists
+    # A suppression that has ended is dropped; one still in force stays.
+    assert report.suppressions == 1
+    assert set(suppressions.snapshot().entries) == {("acct-5", "model")}
 
 
 def test_only_one_worker_purges_per_interval(redis_client: redis.Redis) -> None:

@@ -40,6 +40,9 @@ def test_screen_changes_nothing_and_agrees_with_the_worker(
         body = screened.json()
         assert body["would_alert"] and not body["already_processed"]
         assert "fan_out_rapid" in {r["rule"] for r in body["reasons"]}
+        # The mule splitting the money is warned off passing it on (or held), by policy.
+        assert body["decision"] in ("warn", "hold", "block")
+        assert body["warning"]["code"] == "money_mule"
 
         _send(settings, topics, [last], len(ring))
         alerts = api.get(
@@ -75,6 +78,9 @@ def test_screen_rejects_what_the_contract_rejects(
             assert answer.json()["parameter"] == field
         assert api.post("/v1/screen", content=b"{", headers=AUTH).status_code == 422
         assert api.post("/v1/screen", json=good).status_code == 401
+        # An ordinary payment between two quiet accounts goes ahead without a warning.
+        ordinary = api.post("/v1/screen", json=good, headers=AUTH).json()
+        assert (ordinary["decision"], ordinary["warning"]) == ("allow", None)
 
 
 def test_concurrent_screens_share_batches_and_each_gets_its_own_answer(

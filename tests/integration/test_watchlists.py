@@ -111,9 +111,15 @@ def test_worker_fires_watchlist_hit_and_neighbours_get_elevated_risk(
     with TestClient(create_app(settings)) as api:
         alerts = api.get("/v1/alerts", params={"rule": "watchlist_hit"}, headers=AUTH).json()
         hit = {a["transfer_id"]: a for a in alerts["items"]}
-        assert set(hit) == {"w-1", "w-2", "w-3"}
+        assert set(hit) == {"w-1", "w-3"}
         assert hit["w-1"]["severity"] == "high"
         assert hit["w-1"]["reasons"][0]["evidence"]["watchlist_hits"] == 1
+        assert hit["w-1"]["suspect_account"] == "listed-mule"
+        # A listed device suspects the payer who used it.
+        alerts = api.get("/v1/alerts", params={"rule": "watchlist_payer"}, headers=AUTH).json()
+        assert [(a["transfer_id"], a["suspect_account"]) for a in alerts["items"]] == [
+            ("w-2", "someone")
+        ]
 
         listed = api.get("/v1/accounts/listed-mule/risk", headers=AUTH).json()
         assert listed["risk_level"] == "critical"

@@ -125,9 +125,16 @@ def test_sigterm_finishes_the_batch_and_exits_zero(
     values = lines(background(seed=3, count=300))
     produce(settings.kafka_bootstrap, topics.transfers, values)
     proc = start_worker_process(settings, tmp_path / "worker.log")
-    wait_for(lambda: scored(redis_client) > 0, what="first batch")
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    try:
+        # A worker process starts in seconds; on a machine busy with other work, in more.
+        wait_for(lambda: scored(redis_client) > 0, timeout_s=120, what="first batch")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        # A worker left running would write into the next test's Redis.
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     done = committed(settings, topics.transfers)
     assert 0 < done <= len(values)
     assert scored(redis_client) == done

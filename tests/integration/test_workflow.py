@@ -10,10 +10,13 @@ import redis
 from fastapi.testclient import TestClient
 
 from models.alerts import STATUSES
+from models.cases import STATUS_ORDER
 from models.workflow import ACTIONS, MOVES
 from service.app import create_app
 from streams.batch import BatchOutcome
+from streams.state.alert_events import DEFAULT_MAX_EVENTS, EVENTS_KEY
 from streams.state.alert_store import AlertStore, alert_key, history_key, index_key
+from streams.state.case_store import ALERT_CASES
 from streams.state.dispositions import iter_labelled_features
 from tests.integration.keyed_api import ADMIN, api_settings, key_for, score_ring
 
@@ -174,8 +177,10 @@ def test_a_move_judged_on_a_history_that_has_since_grown_is_not_applied(
 
     keys = [alert_key(alert_id), history_key(alert_id)]
     keys += [index_key("status", status) for status in STATUSES]
+    keys += [EVENTS_KEY, ALERT_CASES]
     args = [alert_id, "dismiss", "dismissed", "open escalated", "k", "n", "investigator",
             "2026-12-06T00:00:00Z", " ".join(STATUSES), "note"]  # fmt: skip
-    assert act(keys=keys, args=[*args, "0"]) == [-2]  # judged on an empty history: stale
+    tail = [str(DEFAULT_MAX_EVENTS), "fw:{al}", " ".join(STATUS_ORDER)]
+    assert act(keys=keys, args=[*args, "0", *tail]) == [-2]  # judged on an empty history: stale
     assert redis_client.llen(history_key(alert_id)) == 1
-    assert act(keys=keys, args=[*args, "1"])[0] == 1
+    assert act(keys=keys, args=[*args, "1", *tail])[0] == 1

@@ -42,12 +42,14 @@ def quiet(**changes: float) -> Features:
     return {name: 0.0 for name in FEATURE_NAMES} | changes
 
 
-def test_watchlist_hit_alerts_at_high_even_when_the_model_disagrees() -> None:
+def test_watchlist_hits_alert_at_high_even_when_the_model_disagrees() -> None:
     scorer = Scorer(load_rule_library(LIBRARY), SeverityBands(), ConfidentlyLegit())
-    (verdict,) = scorer.assess([transfer()], [quiet(watchlist_hits=1.0)])
-    assert verdict.severity == "high"
-    assert verdict.score >= 0.85
-    assert [h.rule_id for h in verdict.hits] == ["watchlist_hit"]
+    payee, payer = quiet(watchlist_hits=1.0, dst_watchlisted=1.0), quiet(watchlist_hits=1.0)
+    verdicts = scorer.assess([transfer(), transfer()], [payee, payer])
+    assert [v.severity for v in verdicts] == ["high", "high"]
+    assert all(v.score >= 0.85 for v in verdicts)
+    assert [[h.rule_id for h in v.hits] for v in verdicts] == [["watchlist_hit"],
+                                                             ["watchlist_payer"]]  # fmt: skip
 
 
 def test_pattern_rules_can_be_overruled_by_the_model() -> None:
@@ -65,9 +67,10 @@ def test_pattern_rules_can_be_overruled_by_the_model() -> None:
 
 def test_only_confirmed_knowledge_alerts_on_its_own() -> None:
     # Every pattern has everyday look-alikes (a foreman paying his crew fans out from a personal
-    # account, a class rep passes fees straight through): only a watchlist listing has a floor.
+    # account, a class rep passes fees straight through): only watchlist listings have a floor.
     rules = load_rule_library(LIBRARY)
-    assert {rule.id for rule in rules.rules if rule.floor is not None} == {"watchlist_hit"}
+    floored = {rule.id for rule in rules.rules if rule.floor is not None}
+    assert floored == {"watchlist_hit", "watchlist_payer"}
     scorer = Scorer(rules, SeverityBands(), ConfidentlyLegit())
     fan_out = quiet(
         src_distinct_payees_1h=12, src_new_payees_24h=12, src_new_payee_share_24h=1.0,

@@ -23,7 +23,18 @@ def only_rules_commands(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_check_default_library(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "check"]) == 0
-    assert capsys.readouterr().out == f"{SHIPPED} rules OK\n"
+    assert capsys.readouterr().out == f"{SHIPPED} rules OK, policy OK\n"
+
+
+def test_check_names_the_policy_problems_by_file_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    shipped = (DEFAULT_RULES_DIR.parent / "policy.yaml").read_text(encoding="utf-8")
+    policy.write_text(shipped.replace("listed_payee: block", "listed_payee: shrug"), "utf-8")
+    assert main(["rules", "check", str(DEFAULT_RULES_DIR), "--policy", str(policy)]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{policy}:") and ": listed_payee: Input should be" in line
 
 
 def test_check_reads_rules_dir_from_settings(

@@ -21,6 +21,7 @@ description: Fires when the amount reaches {threshold}.
 when:
   feature: amount_minor
   gte: {threshold}
+suspect: payer
 score: {score}
 evidence: [amount_minor, src_pass_through_24h, src_holder_age]
 """
@@ -65,6 +66,7 @@ def test_hit_carries_metadata_and_evidence(tmp_path: Path) -> None:
         score=0.7,
         evidence={"amount_minor": 500000, "src_pass_through_24h": 0.925, "src_holder_age": None},
         summary="",
+        suspect="payer",
     )
     assert type(hit.evidence["amount_minor"]) is int
 

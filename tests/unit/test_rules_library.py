@@ -222,8 +222,14 @@ FIRING = {
         "after the commissions of a long loop": {**CYCLE, "amount_minor": 2_450_000},
     },
     "watchlist_hit": {
-        "listed payee": features(watchlist_hits=1),
-        "listed payee and device": features(watchlist_hits=2, is_first_time_payee=1),
+        "listed payee": features(watchlist_hits=1, dst_watchlisted=1),
+        "listed payee and device": features(
+            watchlist_hits=2, dst_watchlisted=1, is_first_time_payee=1
+        ),
+    },
+    "watchlist_payer": {
+        "listed payer": features(watchlist_hits=1, dst_watchlisted=0),
+        "listed phone and IP": features(watchlist_hits=2, dst_watchlisted=0),
     },
 }
 
@@ -537,7 +543,7 @@ def test_money_forwarded_to_a_new_landlord_is_a_relay_the_model_weighs(ruleset: 
 
 
 # A listing comes from outside (police, anti-fraud centre): it is knowledge, not a pattern.
-LIST_RULES = {"watchlist_hit"}
+LIST_RULES = {"watchlist_hit", "watchlist_payer"}
 
 
 def test_one_rule_alerts_and_two_reach_high(ruleset: RuleSet) -> None:

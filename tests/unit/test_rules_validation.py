@@ -20,6 +20,7 @@ when:
   gte: 100
 score: 0.5
 evidence: [amount_minor]
+suspect: payee
 """
 
 
@@ -46,7 +47,8 @@ def find(problems: list[RuleProblem], file: str, line: int | None, field: str) -
         ),
         ("bad_threshold.yaml", 8, "when.any[0].gte", "valid number, got str 'eight'"),
         ("bad_threshold.yaml", 10, "when.any[1].between", "lo <= hi, got [6.0, 2.0]"),
-        ("bad_threshold.yaml", 11, "score", "less than or equal to 1"),
+        ("bad_threshold.yaml", 12, "score", "less than or equal to 1"),
+        ("bad_suspect.yaml", 8, "suspect", "Input should be 'payer' or 'payee'"),
         ("missing_field.yaml", 1, "title", "required field is missing"),
         ("two_operators.yaml", 7, "when.all[0]", "exactly one operator"),
         ("two_operators.yaml", 11, "when.all[1].gtee", "unknown operator 'gtee' (did you mean"),
@@ -54,7 +56,7 @@ def find(problems: list[RuleProblem], file: str, line: int | None, field: str) -
         ("duplicate_id_b.yaml", 2, "id", "duplicate rule id 'duplicate_id' (first defined at"),
         ("not_a_mapping.yaml", 1, "", "a rule file holds one mapping"),
         ("bad_summary.yaml", 8, "when.not.ratio_gte.of", "unknown feature 'src_out_amount'"),
-        ("bad_summary.yaml", 11, "summary", "unknown feature 'payee_name' in template"),
+        ("bad_summary.yaml", 12, "summary", "unknown feature 'payee_name' in template"),
     ],
 )
 def test_problem_names_file_line_and_field(
@@ -109,8 +111,8 @@ LEAF = "  feature: amount_minor\n  gte: 100"
     ("text", "line", "field", "message"),
     [
         ("", None, "", "file is empty"),
-        (RULE + "---\nid: b\n", 10, "", "expected a single document"),
-        (RULE + "score: 0.6\n", 10, "score", "duplicate key"),
+        (RULE + "---\nid: b\n", 11, "", "expected a single document"),
+        (RULE + "score: 0.6\n", 11, "score", "duplicate key"),
         (VALID_RULE.format(id="Fan-Out"), 1, "id", "rule id 'Fan-Out' must be snake_case"),
         (RULE.replace("version: 1", "version: 0"), 2, "version", "greater than 0"),
         (RULE.replace("version: 1", 'version: "2"'), 2, "version", "got str '2'"),
@@ -120,12 +122,12 @@ LEAF = "  feature: amount_minor\n  gte: 100"
         (RULE.replace("  gte: 100\n", ""), 5, "when", "exactly one operator"),
         (RULE.replace("[amount_minor]", "[]"), 9, "evidence", "at least 1 item"),
         (RULE.replace("[amount_minor]", "[amount_minor, amount_minor]"), 9, "evidence", "twice"),
-        (RULE + "owner: bob\n", 10, "owner", "unknown field 'owner'"),
-        (RULE + "sumary: x\n", 10, "sumary", "(did you mean 'summary'?)"),
-        (RULE + "summary: '{amount_minor:d}'\n", 10, "summary", "does not format a number"),
-        (RULE + "summary: '{amount_minor!r}'\n", 10, "summary", "only {feature:spec} allowed"),
-        (RULE + "summary: 'x {}'\n", 10, "summary", "unknown feature ''"),
-        (RULE + "summary: 'x {'\n", 10, "summary", "bad template"),
+        (RULE + "owner: bob\n", 11, "owner", "unknown field 'owner'"),
+        (RULE + "sumary: x\n", 11, "sumary", "(did you mean 'summary'?)"),
+        (RULE + "summary: '{amount_minor:d}'\n", 11, "summary", "does not format a number"),
+        (RULE + "summary: '{amount_minor!r}'\n", 11, "summary", "only {feature:spec} allowed"),
+        (RULE + "summary: 'x {}'\n", 11, "summary", "unknown feature ''"),
+        (RULE + "summary: 'x {'\n", 11, "summary", "bad template"),
         (RULE.replace(LEAF, "  - 3"), 5, "when", "a condition is a mapping"),
         (RULE.replace(LEAF, "  all: []"), 6, "when.all", "at least 1 item"),
         (RULE.replace(LEAF, "  any: [3]"), 6, "when.any[0]", "a condition is a mapping"),

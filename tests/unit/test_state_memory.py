@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from models.events import Transfer
-from models.features import MS_PER_HOUR, MS_PER_MINUTE, UNKNOWN, derive_features
+from models.features import MS_PER_HOUR, MS_PER_MINUTE, NOT_LISTED, UNKNOWN, derive_features
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.memory import MemoryStateStore
 
@@ -58,7 +58,7 @@ def test_pass_through_and_dwell() -> None:
     s.apply_transfers([transfer("in1", "V", "M", 0, 500_000)])
     out = s.apply_transfers([transfer("out1", "M", "X", 7, 480_000)])[0]
     features = derive_features(
-        transfer("out1", "M", "X", 7, 480_000), *out[:3], 0, out.observed_since_ms
+        transfer("out1", "M", "X", 7, 480_000), *out[:3], NOT_LISTED, out.observed_since_ms
     )
     assert features["src_pass_through_24h"] == 0.96
     assert features["src_dwell_minutes"] == 7.0

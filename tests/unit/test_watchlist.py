@@ -88,11 +88,11 @@ def test_csv_kind_option_and_header_check() -> None:
 
 def test_matching_honours_expiry_at_event_time() -> None:
     lists = Watchlists(3, {"account": {"mule": NOW + 1000, "forever": None}, "device": {"d": None}})
-    assert lists.hits(("payer", "mule"), ("d", None, None), NOW) == 2
-    assert lists.hits(("payer", "mule"), (None, None, None), NOW + 1000) == 0
-    assert lists.hits(("forever", "x"), (None, None, None), NOW + 10**12) == 1
+    assert lists.hits(("payer", "mule"), ("d", None, None), NOW) == (2, True)
+    assert lists.hits(("payer", "mule"), (None, None, None), NOW + 1000) == (0, False)
+    assert lists.hits(("forever", "x"), (None, None, None), NOW + 10**12) == (1, False)
     assert lists.listed_accounts(["a", "mule", "forever"], NOW) == ["forever", "mule"]
-    assert Watchlists().hits(("a", "b"), ("d", "p", "i"), NOW) == 0
+    assert Watchlists().hits(("a", "b"), ("d", "p", "i"), NOW) == (0, False)
 
 
 QUIET = AccountFacts(0, 0, None, 0, 0, None, None)
