@@ -3,8 +3,11 @@
 The scores are the service's own: `rules_score` over the rule hits, the model's calibrated
 probability, and `combine` of the two; an alert is a score at or above the alert threshold.
 Per typology, the figures are over that typology's fraudulent transfers plus every legitimate
-transfer, so precision there counts every false alarm. Each profile coverage condition (every
-profile, one bank's, none) is a replay of its own: profiles change the features.
+transfer, so precision there counts every false alarm; the `layering` slice pools the five
+laundering shapes the same way. A ring is detected when one of its fraudulent transfers
+alerts, and its time to first alert runs in event time from its first fraudulent transfer.
+Each profile coverage condition (every profile, one bank's, none) is a replay of its own:
+profiles change the features.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from models.scorer import final_score
 from rules.engine import RuleSet
 
 SYSTEMS = ("rules", "model", "combined")
+# The laundering shapes of the IBM AML typologies that move victims' money on after the first
+# mule; evaluation pools them into one `layering` slice as well as giving each its own.
+LAYERING_TYPOLOGIES = ("cycle", "scatter_gather", "gather_scatter", "bipartite", "stack")
+LAYERING = "layering"
 _BATCH = 5000
 
 
@@ -124,13 +131,18 @@ def figures(
 def evaluate(
     data: LabelledData, scores: SystemScores, threshold: float
 ) -> dict[str, dict[str, Figures]]:
-    """Figures per slice ('overall' and each typology), then per system."""
+    """Figures per slice ('overall', 'layering' when the data has any of its shapes, and each
+    typology), then per system."""
     ids = data.table.transfer_ids
     typology = np.array([data.labels.typology.get(tid, "") for tid in ids])
     ring = np.array([data.labels.ring.get(tid, "") for tid in ids])
+    legitimate = data.y == 0
     slices = {"overall": np.ones(len(ids), dtype=bool)}
+    layering = np.isin(typology, LAYERING_TYPOLOGIES)
+    if layering.any():
+        slices[LAYERING] = layering | legitimate
     for name in sorted(set(typology.tolist()) - {""}):
-        slices[name] = (typology == name) | (data.y == 0)
+        slices[name] = (typology == name) | legitimate
     result: dict[str, dict[str, Figures]] = {}
     for name, mask in slices.items():
         y = data.y[mask]

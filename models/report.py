@@ -4,9 +4,9 @@ precision–recall curves, and JSON."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib
 
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve
 
 from models.case_evaluation import CaseFigures
-from models.evaluation import SYSTEMS, ConditionResult, Figures
+from models.evaluation import LAYERING, SYSTEMS, ConditionResult, Figures
 
 PNG_NAME = "pr_curves.png"
 MARKDOWN_NAME = "evaluation.md"
@@ -64,17 +64,71 @@ def _cell(fig: Figures, field: str) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def summary_rows(conditions: Sequence[ConditionResult], system: str) -> list[list[str]]:
-    """One row per condition: precision, recall, F1, alert rate, rings alerted of `system`,
-    then its recall on each typology (columns as `summary_header`)."""
-    typologies = _typologies(conditions)
+class Measured(Protocol):
+    """Figures of one profile coverage condition: per slice, then per system."""
+
+    @property
+    def coverage(self) -> str: ...
+
+    @property
+    def figures(self) -> dict[str, dict[str, Figures]]: ...
+
+
+@dataclass(frozen=True)
+class RecordedCondition:
+    """The figures of one condition as an earlier `evaluate --json` recorded them."""
+
+    coverage: str
+    figures: dict[str, dict[str, Figures]]
+
+
+def recorded_conditions(doc: dict[str, Any]) -> list[RecordedCondition]:
+    """The conditions of an earlier `evaluate --json` output (raises `ValueError` if it is
+    not one)."""
+    try:
+        return [
+            RecordedCondition(
+                coverage,
+                {
+                    name: {system: Figures(**fig) for system, fig in systems.items()}
+                    for name, systems in condition["slices"].items()
+                },
+            )
+            for coverage, condition in doc["conditions"].items()
+        ]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not the JSON of `fraudwatch evaluate --json`: {error!r}") from None
+
+
+def compared_rows(
+    before: Sequence[Measured], after: Sequence[Measured], system: str
+) -> list[list[str]]:
+    """`summary_rows` of the conditions both measured, each cell `before → after` (columns as
+    `summary_header(after)`; a slice one of them lacks reads `–`)."""
+    earlier = {row[0]: row for row in summary_rows(before, system, _typologies(after))}
+    return [
+        [row[0], *(f"{old} → {new}" for old, new in zip(earlier[row[0]][1:], row[1:], strict=True))]
+        for row in summary_rows(after, system)
+        if row[0] in earlier
+    ]
+
+
+def summary_rows(
+    conditions: Sequence[Measured], system: str, slices: Sequence[str] | None = None
+) -> list[list[str]]:
+    """One row per condition: precision, recall, F1, alert rate, rings alerted and the median
+    minutes to a ring's first alert of `system`, then its recall on the pooled layering shapes
+    and on each typology, or on `slices` (columns as `summary_header`)."""
+    typologies = _typologies(conditions) if slices is None else list(slices)
     rows = []
     for result in conditions:
         overall = result.figures["overall"].get(system)
         if overall is None:
             continue
         per_typology = [
-            _cell(result.figures[name][system], "recall") if name in result.figures else "–"
+            _cell(result.figures[name][system], "recall")
+            if system in result.figures.get(name, {})
+            else "–"
             for name in typologies
         ]
         rows.append(
@@ -87,17 +141,21 @@ def summary_rows(conditions: Sequence[ConditionResult], system: str) -> list[lis
     return rows
 
 
-def summary_header(conditions: Sequence[ConditionResult]) -> list[str]:
+def summary_header(conditions: Sequence[Measured]) -> list[str]:
     """Column names of `summary_rows`."""
     return ["coverage", "precision", "recall", "F1", "alert rate", "rings alerted",
+            "median min to 1st alert",
             *(f"recall {name}" for name in _typologies(conditions))]  # fmt: skip
 
 
-_SUMMARY_FIELDS = ("precision", "recall", "f1", "alert_rate", "rings_alerted")
+_SUMMARY_FIELDS = ("precision", "recall", "f1", "alert_rate", "rings_alerted",
+                   "median_minutes_to_first_alert")  # fmt: skip
 
 
-def _typologies(conditions: Sequence[ConditionResult]) -> list[str]:
-    return sorted({name for r in conditions for name in r.figures} - {"overall"})
+def _typologies(conditions: Sequence[Measured]) -> list[str]:
+    """The slices after 'overall': the pooled layering shapes first, then each typology."""
+    names = sorted({name for r in conditions for name in r.figures} - {"overall"})
+    return sorted(names, key=lambda name: name != LAYERING)
 
 
 def markdown(conditions: Sequence[ConditionResult], context: dict[str, Any]) -> str:
@@ -109,7 +167,9 @@ def markdown(conditions: Sequence[ConditionResult], context: dict[str, Any]) -> 
     lines += [
         "",
         "An alert is a score at or above the alert threshold. A typology's slice is its "
-        "fraudulent transfers plus every legitimate one; time to first alert is event time "
+        "fraudulent transfers plus every legitimate one (`layering` pools cycle, "
+        "scatter-gather, gather-scatter, bipartite and stack); a ring is alerted when one of "
+        "its fraudulent transfers is; time to first alert is event time "
         "from a ring's first fraudulent transfer to its first alerted one. Each profile "
         "coverage condition replays the data with that view's profiles only.",
         "",

@@ -108,12 +108,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.dataset import LabelledSource
     from models.evaluation import evaluate_conditions
     from models.registry import load_model
-    from models.report import figures_json, write_report
+    from models.report import figures_json, recorded_conditions, write_report
     from service.wiring import load_rules
     from streams.replay import replay_features
 
     settings = Settings()
     coverages = parse_coverages(args.profile_coverage)
+    # Read before the (long) replay, so that a wrong file fails at once.
+    before = recorded_conditions(json.loads(args.compare.read_bytes())) if args.compare else None
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
     sources = [LabelledSource(directory, replay_features) for directory in args.data_dirs]
@@ -147,6 +149,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         _print_table(result.figures)
         print()
     _print_summary(conditions)
+    if before is not None:
+        print()
+        _print_summary(conditions, before)
     _print_cases(cases)
     return 0
 
@@ -204,20 +209,26 @@ def _print_table(results: dict[str, Any]) -> None:
             )
 
 
-def _print_summary(conditions: Sequence[Any]) -> None:
-    """Each condition side by side: the combined score's figures, then its recall per
-    typology (typologies down, conditions across)."""
-    from models.report import summary_header, summary_rows
+def _print_summary(conditions: Sequence[Any], before: Sequence[Any] | None = None) -> None:
+    """Each condition side by side: the combined score's figures, then its recall on the
+    layering shapes and per typology (typologies down, conditions across); with `before`
+    (an earlier run's figures), each cell reads `before → after`."""
+    from models.report import compared_rows, summary_header, summary_rows
 
-    rows = summary_rows(conditions, "combined")
+    rows = (
+        summary_rows(conditions, "combined")
+        if before is None
+        else compared_rows(before, conditions, "combined")
+    )
     if not rows:
         return
     header = summary_header(conditions)
     width = max(len(name) for name in header) + 2
-    print("summary, combined score:")
-    print(f"{'coverage':<{width}}" + "".join(f"{row[0]:>10}" for row in rows))
+    column = max(10, *(len(cell) + 2 for row in rows for cell in row))
+    print("summary, combined score" + (" (before → after):" if before is not None else ":"))
+    print(f"{'coverage':<{width}}" + "".join(f"{row[0]:>{column}}" for row in rows))
     for i, name in enumerate(header[1:], start=1):
-        print(f"{name:<{width}}" + "".join(f"{row[i]:>10}" for row in rows))
+        print(f"{name:<{width}}" + "".join(f"{row[i]:>{column}}" for row in rows))
 
 
 def _open_output(path: Path) -> BinaryIO:
@@ -327,6 +338,13 @@ def register(subparsers: Any) -> None:
     )
     evaluate.add_argument("--model", type=Path, help="model file (default: FRAUDWATCH_MODEL_PATH)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.add_argument(
+        "--compare",
+        type=Path,
+        metavar="BEFORE.json",
+        help="an earlier run's --json output (e.g. of the previous model and rules on the same "
+        "data): the summary then shows each figure as before → after",
+    )
     evaluate.add_argument(
         "--out", type=Path, metavar="REPORT_DIR", help="write evaluation.md and pr_curves.png here"
     )

@@ -12,7 +12,13 @@ import orjson
 import pytest
 
 from models.dataset import MODEL_FEATURES, concatenate, load_labelled
-from models.evaluation import evaluate, minutes_to_first_alert, score_dataset
+from models.evaluation import (
+    LAYERING,
+    LAYERING_TYPOLOGIES,
+    evaluate,
+    minutes_to_first_alert,
+    score_dataset,
+)
 from models.explanations import describe
 from models.features import FEATURE_NAMES
 from models.feedback import FeedbackFileError, JsonlFeedback
@@ -165,10 +171,24 @@ def test_evaluation_compares_rules_model_and_combined(
     rules = load_rule_library(DEFAULT_RULES_DIR)
     results = evaluate(data, score_dataset(data, rules, trained[0], 0.75), 0.5)
     assert set(results["overall"]) == {"rules", "model", "combined"}
-    assert set(results) - {"overall"} <= set(data.labels.typology.values())
+    assert set(results) - {"overall", LAYERING} <= set(data.labels.typology.values())
     overall = results["overall"]["model"]
     assert overall.transfers == len(data.y) and overall.positives == int(data.y.sum())
     assert 0 <= overall.precision <= 1 and 0 <= overall.pr_auc <= 1
+
+
+def test_layering_slice_pools_the_five_laundering_shapes(
+    tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
+) -> None:
+    data = load_labelled(tiny_dir, replay_features)
+    results = evaluate(data, score_dataset(data, load_rule_library(DEFAULT_RULES_DIR),
+                                           trained[0], 0.75), 0.5)  # fmt: skip
+    shapes = [name for name in LAYERING_TYPOLOGIES if name in results]
+    assert shapes, "the tiny run should hold some layering"
+    pooled = results[LAYERING]["combined"]
+    assert pooled.positives == sum(results[name]["combined"].positives for name in shapes)
+    assert pooled.rings == sum(results[name]["combined"].rings for name in shapes)
+    assert pooled.transfers - pooled.positives == int((data.y == 0).sum())
 
 
 def test_evaluate_command_writes_report_and_json(
@@ -203,6 +223,31 @@ def test_evaluate_command_reports_every_profile_coverage_condition(
     for line in ("precision", "recall", "F1", "alert rate", f"recall {typology}"):
         assert any(row.startswith(line) for row in text.splitlines()), line
     assert "profile coverage own-bank (ICBC): profiles for" in text
+
+
+def test_evaluate_command_compares_with_an_earlier_run(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = tmp_path / "before.json"
+    assert main(["evaluate", str(tiny_dir), "--json"]) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    recall = recorded["conditions"]["all"]["slices"]["overall"]["combined"]["recall"]
+    before.write_text(json.dumps(recorded))
+    assert main(["evaluate", str(tiny_dir), "--compare", str(before)]) == 0
+    compared = capsys.readouterr().out.split("(before → after):")[1].splitlines()
+    rows = {line.split("  ")[0]: line.split() for line in compared if line}
+    # The same model and rules on the same data: every figure is what it was.
+    assert rows["recall"][-3:] == [f"{recall:.3f}", "→", f"{recall:.3f}"]
+    assert rows[f"recall {LAYERING}"][-2] == "→"
+    assert rows["rings alerted"][-2] == rows["median min to 1st alert"][-2] == "→"
+
+
+def test_evaluate_command_refuses_a_compare_file_that_is_no_evaluation(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "other.json").write_text('{"alerts": []}')
+    assert main(["evaluate", str(tiny_dir), "--compare", str(tmp_path / "other.json")]) == 2
+    assert "not the JSON of `fraudwatch evaluate --json`" in capsys.readouterr().err
 
 
 def test_evaluate_command_refuses_an_unknown_coverage(
