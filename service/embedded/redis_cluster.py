@@ -7,7 +7,6 @@ For the load test's scale story (`--redis-cluster N`), the cluster integration t
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,18 +21,7 @@ from service.embedded.process import (
     spawn,
     wait_ready,
 )
-from service.embedded.redis_server import redis_binary
-
-
-def _redis_cli() -> str:
-    found = shutil.which("redis-cli") or shutil.which(
-        "redis-cli", path="/usr/bin:/usr/sbin:/usr/local/bin"
-    )
-    if found is None:
-        raise ServiceStartError(
-            "redis-cli is not installed; install it: apt-get install -y redis-tools"
-        )
-    return found
+from service.embedded.redis_server import debian_binary, redis_binary
 
 
 def _client(port: int) -> redis.Redis:
@@ -154,7 +142,7 @@ def start_redis_cluster(
     if masters < 3:
         raise ServiceStartError("a Redis Cluster needs at least 3 primaries")
     workdir.mkdir(parents=True, exist_ok=True)
-    binary, cli = redis_binary(), _redis_cli()
+    binary, cli = redis_binary(), debian_binary("redis-cli", "redis-tools")
     nodes: list[ManagedProcess] = []
     try:
         for _ in range(masters * (1 + replicas)):

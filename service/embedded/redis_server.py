@@ -16,17 +16,21 @@ from service.embedded.process import (
 )
 
 
-def redis_binary() -> str:
-    """The path of `redis-server`, or a clear error saying how to install it."""
+def debian_binary(name: str, package: str) -> str:
+    """The path of a program Debian's `package` installs, or a clear error saying how to
+    install it."""
     # Root's PATH under some sudo setups lacks /usr/sbin and friends; look there too.
-    found = shutil.which("redis-server") or shutil.which(
-        "redis-server", path="/usr/bin:/usr/sbin:/usr/local/bin"
-    )
+    found = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin")
     if found is None:
         raise ServiceStartError(
-            "redis-server is not installed; install it: apt-get install -y redis-server"
+            f"{name} is not installed; install it: apt-get install -y {package}"
         )
     return found
+
+
+def redis_binary() -> str:
+    """The path of `redis-server`, or a clear error saying how to install it."""
+    return debian_binary("redis-server", "redis-server")
 
 
 def _pings(port: int) -> bool:
