@@ -61,6 +61,16 @@ MODEL_FEATURES: tuple[str, ...] = (
     "device_accounts_7d",
     "phone_accounts_7d",
     "ip_accounts_7d",
+    "src_out_count_7d",
+    "src_in_count_7d",
+    "src_distinct_payers_7d",
+    "dst_in_count_7d",
+    "dst_distinct_payers_7d",
+    "dst_new_payers_7d",
+    "src_tainted_in_amount_24h_minor",
+    "src_tainted_in_count_24h",
+    "src_tainted_in_share_24h",
+    "src_minutes_since_tainted_in",
 )
 
 TRANSFER_FILES = ("transfers.jsonl.gz", "transfers.jsonl")

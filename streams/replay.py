@@ -70,14 +70,19 @@ def replay(
         )
 
 
-def replay_features(transfers: Iterable[bytes], profiles: Iterable[bytes] = ()) -> FeatureTable:
-    """Replay lines through the in-memory store and collect every first delivery's features."""
+def replay_features(
+    transfers: Iterable[bytes], profiles: Iterable[bytes] = (), scorer: Scorer | None = None
+) -> FeatureTable:
+    """Replay lines through the in-memory store and collect every first delivery's features.
+
+    The alerts of `scorer` mark the money they move on (`models.taint`), as in the worker;
+    without one, no transfer alerts and no money is marked."""
     ids: list[str] = []
     times: list[int] = []
     blocks: list[np.ndarray] = []
     seen: set[str] = set()
     rejected = 0
-    for outcome in replay(transfers, profiles):
+    for outcome in replay(transfers, profiles, scorer=scorer):
         rejected += sum(r.message.kind == "transfer" for r in outcome.rejected)
         keep = []
         for index, transfer in enumerate(outcome.transfers):

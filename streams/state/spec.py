@@ -157,6 +157,10 @@ META_FIELDS: dict[str, str] = {
     "birth_year": "by",
     "is_business": "ib",  # 1 business, 0 personal
     "chain": "c",  # the batch call that last wrote the account (see `chain_link`)
+    # Alert propagation (`models.taint`): the marks of the transfers that alerted and paid
+    # the account, as text; the payer function's HMGET returns them beside its facts (fresh
+    # on every delivery, not kept with the facts) and the `mark` function adds to them.
+    "taint": "t",
 }
 
 # The meta field of a pseudonym's raw value: this prefix, then the pseudonym. (The facts
@@ -268,7 +272,15 @@ ACCOUNT_VIEW = ScriptSpec(
         "is_business",
     ),
 )
-SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW)
+# Alert propagation: one transfer that alerted marks its payee (idempotent per transfer id);
+# `added` is 1 if the mark is new and kept (`models.taint.keep_marks`).
+MARK = ScriptSpec(
+    "mark",
+    keys=("meta",),
+    args=("tid", "ts", "amount", "partition", "offset"),
+    facts=("added",),
+)
+SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW, MARK)
 
 # An entity's sorted set: accounts (`ENTITY_ACCOUNT` + account id) scored by the last time
 # seen, all at or above ENTITY_TIME_FLOOR; the marker, whose score packs the event week of
