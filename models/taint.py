@@ -85,6 +85,11 @@ def keep_marks(stored: Iterable[TaintMark], new: TaintMark) -> tuple[TaintMark, 
     return tuple(kept[-TAINT_CAP:])
 
 
+# A transfer screened before it is sent has no place in the input: every mark its payer holds
+# from before its event time counts.
+OUTSIDE_INPUT = (-1, 0)
+
+
 def taint_of(
     transfer_id: str, ts_ms: int, partition: int, offset: int, marks: Iterable[TaintMark]
 ) -> Taint:

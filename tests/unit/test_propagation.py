@@ -48,7 +48,8 @@ def _mark(tid: str, ts_ms: int, offset: int, partition: int = 0) -> TaintMark:
 
 
 def test_a_mark_counts_only_for_later_transfers_within_the_day() -> None:
-    marks = [_mark("early", 0, 1), _mark("late-in-input", 10, 9), _mark("old", -25 * MS_PER_HOUR, 0)]
+    old = -25 * MS_PER_HOUR
+    marks = [_mark("early", 0, 1), _mark("late-in-input", 10, 9), _mark("old", old, 0)]
     assert taint_of("t", 20, 0, 5, marks) == Taint(1_000, 1, 0)
     # From another partition, a stored mark counts: the order between partitions is not fixed.
     assert taint_of("t", 20, 1, 5, marks) == Taint(2_000, 2, 10)
