@@ -11,7 +11,8 @@ Per account (hash tag `{a:<account>}`, one Redis Cluster slot):
   pseudonym (`IDENTIFIER_FIELD` + pseudonym) holding its raw value for audited views (it
   leaves when its pseudonym leaves the window it explains), and per transfer the facts its
   first delivery computed (`Side.facts_field`), kept for the dedupe horizon in event time: a
-  redelivery gets them back unchanged.
+  redelivery gets them back unchanged; and the alert marks of the transfers that alerted and
+  paid the account (`models.taint`), which the payer function returns on every delivery.
 Per device / phone / IP (hash tag `{e:<kind>:<pseudonym>}`): `accounts`, one sorted set of the
 payer accounts by last time seen, one marker member (`ENTITY_MARKER`) and the facts each
 transfer got, kept in the set itself for the dedupe horizon (`entity_facts_score`).
