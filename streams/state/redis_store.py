@@ -135,7 +135,9 @@ class RedisStateStore:
             if fields:
                 meta = keys.account_keys(profile.account_id)["meta"]
                 pipe.hset(meta, mapping=fields)
-                pipe.expire(meta, self._state_ttl)
+                # Only a new hash (no transfer yet) gets a TTL here: the state functions set
+                # the meta hash's and the windows' together, and one must not outlive the other.
+                pipe.expire(meta, self._state_ttl, nx=True)
         pipe.execute()
         self.round_trips += 1
 

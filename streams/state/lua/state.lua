@@ -214,15 +214,15 @@ local function housekeeping(key, meta_key, st, day, side, staged)
 end
 
 -- TTLs: refreshed once per event week for a little more than the state TTL, so an account
--- idle for STATE_TTL keeps its keys; the windows also when this call created them again.
+-- idle for STATE_TTL keeps its keys; also when this call created the windows again. Both keys
+-- always get the same TTL at the same moment: the packed state describes the windows, and
+-- one must not outlive the other.
 local function keep_alive(windows_key, meta_key, st, ts, created)
   local week = math.floor(ts / WEEK)
-  if week > st[TTL_WEEK] then
-    st[TTL_WEEK] = week
+  if week > st[TTL_WEEK] or created then
+    if week > st[TTL_WEEK] then st[TTL_WEEK] = week end
     redis.call('EXPIRE', windows_key, KEY_TTL)
     redis.call('EXPIRE', meta_key, KEY_TTL)
-  elseif created then
-    redis.call('EXPIRE', windows_key, KEY_TTL)
   end
 end
 
