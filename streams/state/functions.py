@@ -182,9 +182,13 @@ local ENTITY_KINDS = {{{kinds}}}
 local META = {{{meta}}}
 local IDENTIFIER_FIELD = '{spec.IDENTIFIER_FIELD}'
 {_band_table()}
+-- A number as the decimal text of an integer: Redis 7.0 turns a Lua number argument into text
+-- with a floating-point printf (%.17g), several times dearer than this integer one.
+local function int(n) return string.format('%d', n) end
+-- A band's score of a time, as text (every score goes to redis.call).
 local function band_score(band, ts)
-  if band.earliest then return band.base + (BAND_SPAN - 1 - ts) end
-  return band.base + ts
+  if band.earliest then return int(band.base + (BAND_SPAN - 1 - ts)) end
+  return int(band.base + ts)
 end
 local function band_ts(band, score)
   if band.earliest then return BAND_SPAN - 1 - (score - band.base) end

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import secrets
 import struct
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple, cast
 
 import orjson
@@ -72,16 +74,19 @@ def _mark_call(name: str, payee: str, mark: TaintMark) -> Command:
 
 
 class ChainLinks:
-    """Each call's link in its owner's chain for one attempt at a batch (`spec.chain_link`);
-    all 0 for a dry run, which writes nothing and so needs no order."""
+    """Each call's link in its owner's chain for one attempt at a batch (`spec.chain_link`).
+    Only an owner with two calls or more in the batch needs order; the call of an owner with
+    one goes unchained (0), as every call of a dry run, which writes nothing: the batch's
+    requests are a link shorter and the owner writes no link."""
 
-    def __init__(self, chained: bool) -> None:
+    def __init__(self, owners: Sequence[str], chained: bool) -> None:
         self._token = secrets.randbelow(spec.CHAIN_TOKENS - 1) + 1 if chained else 0
+        self._repeated = {owner for owner, calls in Counter(owners).items() if calls > 1}
         self._positions: dict[str, int] = {}
 
     def next(self, owner: str) -> int:
         """The link of the owner's next call (owner: `a:` + account, `e:` + kind:pseudonym)."""
-        if not self._token:
+        if not self._token or owner not in self._repeated:
             return 0
         position = self._positions.get(owner, 0) + 1
         self._positions[owner] = position
@@ -144,7 +149,9 @@ class RedisStateStore:
             if fields:
                 meta = keys.account_keys(profile.account_id)["meta"]
                 pipe.hset(meta, mapping=fields)
-                pipe.expire(meta, self._state_ttl)
+                # Only a new hash (no transfer yet) gets a TTL here: the state functions set
+                # the meta hash's and the windows' together, and one must not outlive the other.
+                pipe.expire(meta, self._state_ttl, nx=True)
         pipe.execute()
         self.round_trips += 1
 
@@ -212,20 +219,22 @@ class RedisStateStore:
         is set; a dry run only reads it), then each transfer's function calls."""
         suffix = "_peek" if dry else ""
         payer, payee, entity = (self.library.name(n + suffix) for n in ("payer", "payee", "entity"))
-        calls: list[Command] = []
+        # Each call with its owner first: the links depend on how many calls each owner has.
+        planned: list[tuple[str, Callable[[int], Command]]] = []
         presence: list[tuple[bool, bool, bool]] = []
-        links = ChainLinks(chained=not dry)
         for t in transfers:
             spec.check_storable(t.ts_ms)
             entities = self._hasher.entities_of(t)
-            calls.append(_payer_call(payer, t, entities, links.next(f"a:{t.src_account}")))
-            calls.append(_payee_call(payee, t, links.next(f"a:{t.dst_account}")))
+            planned.append((f"a:{t.src_account}", partial(_payer_call, payer, t, entities)))
+            planned.append((f"a:{t.dst_account}", partial(_payee_call, payee, t)))
             for kind, pseudonym in zip(ENTITY_KINDS, entities, strict=True):
                 if pseudonym is not None:
-                    link = links.next(f"e:{kind}:{pseudonym}")
-                    calls.append(_entity_call(entity, kind, pseudonym, t, link))
+                    call = partial(_entity_call, entity, kind, pseudonym, t)
+                    planned.append((f"e:{kind}:{pseudonym}", call))
             presence.append((entities[0] is not None, entities[1] is not None,
                              entities[2] is not None))  # fmt: skip
+        links = ChainLinks([owner for owner, _ in planned], chained=not dry)
+        calls = [make(links.next(owner)) for owner, make in planned]
         if not transfers:
             return [], PendingFacts(presence, UNKNOWN)
         if dry:

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import redis
 
-from models.events import Transfer, parse_transfer
+from models.events import AccountProfile, Transfer, parse_transfer
 from models.features import MS_PER_DAY
 from models.suppression import Suppression
 from models.watchlist import WatchlistEntry
@@ -157,6 +157,27 @@ def test_raw_identifiers_beyond_the_window_cap_are_dropped_with_it(
         for n in range(12)
     ])  # fmt: skip
     assert _raw_identifiers(redis_client, "acct-c") == {f"dev-{n}".encode() for n in range(2, 12)}
+
+
+def test_an_accounts_windows_and_packed_state_expire_together(redis_client: redis.Redis) -> None:
+    # The packed state (meta hash) describes the windows: if one outlived the other after a
+    # quiet spell, the account would be counted from a state that no longer matches its
+    # windows. A profile update must not move the meta hash's TTL away from the windows'.
+    store = RedisStateStore(redis_client, EntityHasher("retention"))
+    account = keys.account_keys("acct-t")
+    store.apply_profiles([AccountProfile("acct-t", opened_at_ms=T0_MS - 400 * MS_PER_DAY)])
+    assert 0 < redis_client.ttl(account["meta"]) <= 35 * 86400  # a profile-only account
+    store.apply_transfers([_transfer(event("t1", "acct-t", "payee-1", T0, "10.00"))])
+    redis_client.expire(account["meta"], 3600)  # as if the last refresh were long ago
+    redis_client.expire(account["windows"], 3600)
+    store.apply_profiles([AccountProfile("acct-t", holder_birth_year=1990)])
+    assert redis_client.ttl(account["meta"]) <= 3600
+    # The next event week's transfer refreshes both, to the same TTL.
+    store.apply_transfers([
+        _transfer(event("t2", "acct-t", "payee-2", T0 + timedelta(days=8), "10.00"))
+    ])  # fmt: skip
+    ttls = {redis_client.ttl(account["meta"]), redis_client.ttl(account["windows"])}
+    assert len(ttls) == 1 and ttls.pop() > 35 * 86400
 
 
 def _transfer(event_json: dict[str, object]) -> Transfer:

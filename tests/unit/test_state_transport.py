@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from streams.failures import Failure, classify
+from streams.state.redis_store import ChainLinks
 from streams.state.spec import CHAIN_REFUSED, chain_link
 from streams.state.transport import _raise_first, _with_followers
 
@@ -40,3 +41,17 @@ def test_chain_links_pack_token_and_position_below_an_entitys_account_times() ->
         chain_link(0, 1)
     with pytest.raises(ValueError):
         chain_link(1, 0)
+
+
+def test_only_an_owner_with_several_calls_in_the_batch_is_chained() -> None:
+    links = ChainLinks(["a:payer", "a:once", "a:payer", "e:ip:x"], chained=True)
+    first = links.next("a:payer")
+    assert links.next("a:once") == 0  # nothing after it in the batch waits for it
+    assert links.next("a:payer") == first + 1
+    assert links.next("e:ip:x") == 0
+    assert first % 2**16 == 1
+
+
+def test_a_dry_run_chains_nothing() -> None:
+    links = ChainLinks(["a:payer", "a:payer"], chained=False)
+    assert [links.next("a:payer"), links.next("a:payer")] == [0, 0]

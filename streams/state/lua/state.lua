@@ -11,9 +11,9 @@
 -- Every key a function touches is one of its KEYS, all in one slot (Redis Cluster checks
 -- them before it runs: a slot being migrated answers TRYAGAIN / ASK instead of half a run).
 --
--- Numbers go to redis.call as numbers (Redis prints them once, exactly: every score and time
--- is an integer below 2^53); the packed state is an array read by the positions the prelude
--- names, which Lua indexes far faster than named fields.
+-- Scores and times go to redis.call as integer text (`int`, `band_score`; every one is an
+-- integer below 2^53, exact in a Lua number); the packed state is an array read by the
+-- positions the prelude names, which Lua indexes far faster than named fields.
 
 -- A packed state this version cannot read stops the account's transfers (dead-lettered with
 -- this reason) rather than count them from nothing.
@@ -214,15 +214,15 @@ local function housekeeping(key, meta_key, st, day, side, staged)
 end
 
 -- TTLs: refreshed once per event week for a little more than the state TTL, so an account
--- idle for STATE_TTL keeps its keys; the windows also when this call created them again.
+-- idle for STATE_TTL keeps its keys; also when this call created the windows again. Both keys
+-- always get the same TTL at the same moment: the packed state describes the windows, and
+-- one must not outlive the other.
 local function keep_alive(windows_key, meta_key, st, ts, created)
   local week = math.floor(ts / WEEK)
-  if week > st[TTL_WEEK] then
-    st[TTL_WEEK] = week
+  if week > st[TTL_WEEK] or created then
+    if week > st[TTL_WEEK] then st[TTL_WEEK] = week end
     redis.call('EXPIRE', windows_key, KEY_TTL)
     redis.call('EXPIRE', meta_key, KEY_TTL)
-  elseif created then
-    redis.call('EXPIRE', windows_key, KEY_TTL)
   end
 end
 
@@ -434,7 +434,7 @@ local function entity(keys, args, dry)
                            ENTITY_FACTS .. A_tid, ENTITY_CHAIN)
   if out_of_order(link, known[4]) then return chain_refused(K_accounts) end
   if known[3] then  -- a redelivery
-    if link > 0 then redis.call('ZADD', K_accounts, link, ENTITY_CHAIN) end
+    if link > 0 then redis.call('ZADD', K_accounts, A_chain, ENTITY_CHAIN) end
     return (-tonumber(known[3]) - 1) % ENTITY_COUNT_SPAN
   end
   local last = known[1] and tonumber(known[1])
@@ -444,7 +444,7 @@ local function entity(keys, args, dry)
   local t7d = ts - W7D
   local accounts_7d = 1  -- no account but this one: nothing to count
   if held > 1 or (held == 1 and not last) then
-    accounts_7d = redis.call('ZCOUNT', K_accounts, t7d, '+inf') + newly(last, t7d)
+    accounts_7d = redis.call('ZCOUNT', K_accounts, int(t7d), '+inf') + newly(last, t7d)
   end
   --@facts entity
   if dry then return accounts_7d end
@@ -453,15 +453,15 @@ local function entity(keys, args, dry)
   local now_held = held
   if not last then now_held = held + 1 end
   local minute = math.floor(ts / MINUTE)
-  local adds = {-(minute * ENTITY_COUNT_SPAN + facts) - 1, ENTITY_FACTS .. A_tid}
-  if (not last) or last < ts then adds[3] = ts; adds[4] = account_member end
+  local adds = {int(-(minute * ENTITY_COUNT_SPAN + facts) - 1), ENTITY_FACTS .. A_tid}
+  if (not last) or last < ts then adds[3] = A_ts; adds[4] = account_member end
   local new_week = week > trimmed_week
   if new_week then trimmed_week = week end
   if now_held ~= held or new_week then
-    adds[#adds + 1] = trimmed_week * ENTITY_COUNT_SPAN + now_held
+    adds[#adds + 1] = int(trimmed_week * ENTITY_COUNT_SPAN + now_held)
     adds[#adds + 1] = ENTITY_MARKER
   end
-  if link > 0 then adds[#adds + 1] = link; adds[#adds + 1] = ENTITY_CHAIN end
+  if link > 0 then adds[#adds + 1] = A_chain; adds[#adds + 1] = ENTITY_CHAIN end
   -- No GT: every other score here only grows (each is added only when it does), and the
   -- chain link of a new attempt may be lower than the last one.
   redis.call('ZADD', K_accounts, unpack(adds))
@@ -486,7 +486,7 @@ local function entity(keys, args, dry)
     redis.call('EXPIRE', K_accounts, KEY_TTL)
   end
   if kept ~= now_held then
-    redis.call('ZADD', K_accounts, trimmed_week * ENTITY_COUNT_SPAN + kept, ENTITY_MARKER)
+    redis.call('ZADD', K_accounts, int(trimmed_week * ENTITY_COUNT_SPAN + kept), ENTITY_MARKER)
   end
   return accounts_7d
 end
