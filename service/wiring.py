@@ -200,6 +200,18 @@ def redis_state_store(settings: Settings, client: AnyRedis) -> RedisStateStore:
     )
 
 
+def batch_processor(settings: Settings, client: AnyRedis, scorer: Scorer) -> BatchProcessor:
+    """The worker's batch path on Redis: state, alerts and cases, watchlists, suppressions."""
+    return BatchProcessor(
+        redis_state_store(settings, client),
+        alert_sink(settings, client),
+        scorer,
+        watchlists=watchlist_view(settings, client),
+        time_bounds=settings.event_time_bounds(),
+        suppressions=suppression_view(settings, client),
+    )
+
+
 def build_worker(settings: Settings) -> Worker:
     """A worker wired to the configured broker and Redis."""
     if not settings.kafka_bootstrap:
@@ -208,14 +220,7 @@ def build_worker(settings: Settings) -> Worker:
         )
     client = redis_client(settings)
     scorer = build_scorer(settings)
-    processor = BatchProcessor(
-        redis_state_store(settings, client),
-        alert_sink(settings, client),
-        scorer,
-        watchlists=watchlist_view(settings, client),
-        time_bounds=settings.event_time_bounds(),
-        suppressions=suppression_view(settings, client),
-    )
+    processor = batch_processor(settings, client, scorer)
     reloader = RuleReloader(
         client, scorer, lambda: load_rules(settings), settings.rules_check_seconds
     )

@@ -13,9 +13,8 @@ from __future__ import annotations
 import secrets
 import struct
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, NamedTuple, cast
 
 import orjson
@@ -219,22 +218,31 @@ class RedisStateStore:
         is set; a dry run only reads it), then each transfer's function calls."""
         suffix = "_peek" if dry else ""
         payer, payee, entity = (self.library.name(n + suffix) for n in ("payer", "payee", "entity"))
-        # Each call with its owner first: the links depend on how many calls each owner has.
-        planned: list[tuple[str, Callable[[int], Command]]] = []
+        # The owners of every call first (payer, payee, then each device, phone and IP present):
+        # an owner's links depend on how many calls it has in the batch.
+        identified = [self._hasher.entities_of(t) for t in transfers]
+        owners = [
+            owner
+            for t, entities in zip(transfers, identified, strict=True)
+            for owner in (f"a:{t.src_account}", f"a:{t.dst_account}",
+                          *(f"e:{kind}:{pseudonym}"
+                            for kind, pseudonym in zip(ENTITY_KINDS, entities, strict=True)
+                            if pseudonym is not None))
+        ]  # fmt: skip
+        links = ChainLinks(owners, chained=not dry)
+        owner_of_call = iter(owners)
+        calls: list[Command] = []
         presence: list[tuple[bool, bool, bool]] = []
-        for t in transfers:
+        for t, entities in zip(transfers, identified, strict=True):
             spec.check_storable(t.ts_ms)
-            entities = self._hasher.entities_of(t)
-            planned.append((f"a:{t.src_account}", partial(_payer_call, payer, t, entities)))
-            planned.append((f"a:{t.dst_account}", partial(_payee_call, payee, t)))
+            calls.append(_payer_call(payer, t, entities, links.next(next(owner_of_call))))
+            calls.append(_payee_call(payee, t, links.next(next(owner_of_call))))
             for kind, pseudonym in zip(ENTITY_KINDS, entities, strict=True):
                 if pseudonym is not None:
-                    call = partial(_entity_call, entity, kind, pseudonym, t)
-                    planned.append((f"e:{kind}:{pseudonym}", call))
+                    link = links.next(next(owner_of_call))
+                    calls.append(_entity_call(entity, kind, pseudonym, t, link))
             presence.append((entities[0] is not None, entities[1] is not None,
                              entities[2] is not None))  # fmt: skip
-        links = ChainLinks([owner for owner, _ in planned], chained=not dry)
-        calls = [make(links.next(owner)) for owner, make in planned]
         if not transfers:
             return [], PendingFacts(presence, UNKNOWN)
         if dry:

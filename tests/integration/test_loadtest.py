@@ -88,3 +88,20 @@ def test_loadtest_on_a_local_cluster_shows_each_node(tmp_path: Path) -> None:
     assert sum(n["keys"] for n in nodes) > 0
     report = (tmp_path / "report" / "latest.md").read_text()
     assert "| Redis node | commands / 1,000 transfers |" in report
+
+
+def test_batch_bench_runs_the_workers_batch_path_on_a_fresh_database_each_run() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "loadtest.batch_bench", "--transfers", "600", "--runs", "2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    assert result["transfers"] == 600 and result["runs"] == 2
+    # Each run starts from an empty database, so both send the same calls (the views of
+    # watchlists and suppressions refresh on the clock, a few commands more or less).
+    commands = result["redis_commands_per_transfer"]
+    assert commands["min"] > 4  # payer, payee, identifiers, trace record, alerts
+    assert abs(commands["median"] - commands["min"]) < 0.1
+    assert result["worker_cpu_us_per_transfer"]["min"] > 0
