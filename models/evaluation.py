@@ -59,7 +59,7 @@ def score_dataset(
     rule_scores = np.array([final_score(row_hits, None, model_weight) for row_hits in hits])
     if model is None:
         return SystemScores(rule_scores, None, None)
-    probability = model.probabilities(table.columns())
+    probability = model.probabilities(table.columns(model.features))
     blended = np.array(
         [
             final_score(row_hits, float(p), model_weight)

@@ -114,6 +114,30 @@ PHRASES: dict[str, Phrase] = {
     ),
     "watchlist_hits": lambda v: f"{_count(v, 'party', 'parties')} of the transfer on a watchlist",
     "dst_watchlisted": lambda v: "payee's account on the watchlist" if v else "payee not listed",
+    "src_out_count_7d": lambda v: f"payer made {_count(v, 'transfer', 'transfers')} in 7 days",
+    "src_in_count_7d": lambda v: f"payer received {_count(v, 'transfer', 'transfers')} in 7 days",
+    "src_distinct_payers_7d": lambda v: (
+        f"payer was paid by {_count(v, 'account', 'accounts')} in 7 days"
+    ),
+    "dst_in_count_7d": lambda v: f"payee received {_count(v, 'transfer', 'transfers')} in 7 days",
+    "dst_distinct_payers_7d": lambda v: (
+        f"payee was paid by {_count(v, 'account', 'accounts')} in 7 days"
+    ),
+    "dst_new_payers_7d": lambda v: (
+        f"{_count(v, 'account', 'accounts')} paid the payee for the first time in 7 days"
+    ),
+    "src_tainted_in_amount_24h_minor": lambda v: (
+        f"payer received {_money(v)} in 24 hours through transfers that alerted"
+    ),
+    "src_tainted_in_count_24h": lambda v: (
+        f"payer was paid by {_count(v, 'transfer', 'transfers')} that alerted in 24 hours"
+    ),
+    "src_tainted_in_share_24h": lambda v: (
+        f"{_share(v)} of what the payer received in 24 hours came through transfers that alerted"
+    ),
+    "src_minutes_since_tainted_in": lambda v: (
+        f"money reached the payer through a transfer that alerted {_minutes(v)} ago"
+    ),
     **_party("src"),
     **_party("dst"),
 }

@@ -59,6 +59,10 @@ class PayerFacts(NamedTuple):
     birth_year: int
     is_business: int
     devices_7d: int
+    # Longer memory (low-and-slow: small sums spread over days), from the same windows.
+    out_n_7d: int
+    in_n_7d: int
+    payers_7d: int
 
 
 class PayeeFacts(NamedTuple):
@@ -75,6 +79,9 @@ class PayeeFacts(NamedTuple):
     opened_at: int
     birth_year: int
     is_business: int
+    in_n_7d: int
+    payers_7d: int
+    new_payers_7d: int
 
 
 class ListedParties(NamedTuple):
@@ -86,6 +93,18 @@ class ListedParties(NamedTuple):
 
 
 NOT_LISTED = ListedParties()
+
+
+class Taint(NamedTuple):
+    """What the payer of a transfer received through transfers that alerted, in the 24 hours
+    before it (`models.taint`): how much, from how many transfers, when the latest arrived."""
+
+    amount_minor: int = 0
+    transfers: int = 0
+    last_ts: int = UNKNOWN
+
+
+NO_TAINT = Taint()
 
 
 class EntityFacts(NamedTuple):
@@ -135,6 +154,16 @@ FEATURE_NAMES: tuple[str, ...] = (
     "ip_accounts_7d",
     "watchlist_hits",
     "dst_watchlisted",
+    "src_out_count_7d",
+    "src_in_count_7d",
+    "src_distinct_payers_7d",
+    "dst_in_count_7d",
+    "dst_distinct_payers_7d",
+    "dst_new_payers_7d",
+    "src_tainted_in_amount_24h_minor",
+    "src_tainted_in_count_24h",
+    "src_tainted_in_share_24h",
+    "src_minutes_since_tainted_in",
 )
 
 FEATURE_DESCRIPTIONS: dict[str, str] = {
@@ -198,6 +227,30 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "ip_accounts_7d": "distinct payer accounts on this transfer's IP address in 7 days",
     "watchlist_hits": "parties of this transfer (payer, payee, device, phone, IP) on a watchlist",
     "dst_watchlisted": "1 if the payee's account is on the account watchlist",
+    "src_out_count_7d": "payer's outgoing transfers in the last 7 days",
+    "src_in_count_7d": "transfers the payer received in the last 7 days",
+    "src_distinct_payers_7d": "distinct accounts that paid the payer in the last 7 days",
+    "dst_in_count_7d": "transfers the payee received in the last 7 days",
+    "dst_distinct_payers_7d": "distinct payers into the payee in the last 7 days",
+    "dst_new_payers_7d": (
+        "payers that paid the payee for the first time in the last 7 days (unknown in the "
+        "first week of observation)"
+    ),
+    "src_tainted_in_amount_24h_minor": (
+        "money that reached the payer in the last 24 hours through transfers that alerted "
+        "(minor units)"
+    ),
+    "src_tainted_in_count_24h": (
+        "transfers that alerted and paid the payer in the last 24 hours"
+    ),
+    "src_tainted_in_share_24h": (
+        "share of the money the payer received in 24 hours that came through transfers that "
+        "alerted"
+    ),
+    "src_minutes_since_tainted_in": (
+        "minutes since money last reached the payer through a transfer that alerted (unknown "
+        "if none did in 24 hours)"
+    ),
 }
 
 Features = dict[str, float]
@@ -228,6 +281,14 @@ VOLUME_FEATURES: frozenset[str] = frozenset(
         "phone_accounts_7d",
         "ip_accounts_7d",
         "watchlist_hits",
+        "src_out_count_7d",
+        "src_in_count_7d",
+        "src_distinct_payers_7d",
+        "dst_in_count_7d",
+        "dst_distinct_payers_7d",
+        "dst_new_payers_7d",
+        "src_tainted_in_amount_24h_minor",
+        "src_tainted_in_count_24h",
     }
 )
 
@@ -281,10 +342,12 @@ def derive_features(
     entities: EntityFacts,
     listed: ListedParties,
     observed_since_ms: int,
+    taint: Taint = NO_TAINT,
 ) -> Features:
     """The named features of one transfer, from the facts its state store returned, its
-    parties on a watchlist (lists are outside knowledge, not model input) and when the state
-    began observing (the first event time it applied)."""
+    parties on a watchlist (lists are outside knowledge, not model input), when the state
+    began observing (the first event time it applied) and the money that reached its payer
+    through transfers that alerted."""
     ts = transfer.ts_ms
     avg_prior = _ratio(payer.out_amt_30d_prior, payer.out_n_30d_prior)
     warm = ts >= observed_since_ms + COLD_START_MS  # has watched long enough to call a party new
@@ -336,4 +399,19 @@ def derive_features(
         "ip_accounts_7d": _known(entities.ip_accounts_7d),
         "watchlist_hits": float(listed.parties),
         "dst_watchlisted": float(listed.payee),
+        "src_out_count_7d": float(payer.out_n_7d),
+        "src_in_count_7d": float(payer.in_n_7d),
+        "src_distinct_payers_7d": float(payer.payers_7d),
+        "dst_in_count_7d": float(payee.in_n_7d),
+        "dst_distinct_payers_7d": float(payee.payers_7d),
+        "dst_new_payers_7d": float(payee.new_payers_7d) if warm else MISSING,
+        "src_tainted_in_amount_24h_minor": float(taint.amount_minor),
+        "src_tainted_in_count_24h": float(taint.transfers),
+        # (24-hour inflow sums whole clock hours, so it can hold a little less than the taint)
+        "src_tainted_in_share_24h": MISSING
+        if payer.in_amt_24h <= 0
+        else min(1.0, taint.amount_minor / payer.in_amt_24h),
+        "src_minutes_since_tainted_in": MISSING
+        if taint.last_ts == UNKNOWN
+        else max(0, ts - taint.last_ts) / MS_PER_MINUTE,
     }

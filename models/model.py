@@ -131,15 +131,19 @@ class GradientBoostedModel:
         version: str,
         classifier: CalibratedClassifierCV,
         baseline: Sequence[float],
+        features: Sequence[str] = MODEL_FEATURES,
     ) -> None:
         self.name = name
         self.version = version
         self.classifier = classifier
+        # The features it was trained on, in its matrix's column order: `MODEL_FEATURES`, or
+        # (a model of an earlier release, still serving while its successor trains) fewer.
+        self.features = tuple(features)
         self.forest = CalibratedForest(classifier)
         self.baseline = np.asarray(baseline, dtype=np.float64)
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
-        """Fraud probability of each row of a `MODEL_FEATURES` matrix."""
+        """Fraud probability of each row of a matrix of its `features`."""
         if len(matrix) == 0:
             return np.empty(0)
         return self.forest.probabilities(matrix)
@@ -161,7 +165,8 @@ class GradientBoostedModel:
         """Fraud probability of each transfer, in one vectorised call."""
         if not features:
             return []
-        probabilities: list[float] = self.probabilities(feature_matrix(features)).tolist()
+        matrix = feature_matrix(features, self.features)
+        probabilities: list[float] = self.probabilities(matrix).tolist()
         return probabilities
 
     def explain_batch(self, features: Sequence[Features]) -> list[tuple[float, Reason]]:
@@ -169,7 +174,7 @@ class GradientBoostedModel:
         values, each with its value in words and whether it raised or lowered the score."""
         if not features:
             return []
-        matrix = feature_matrix(features)
+        matrix = feature_matrix(features, self.features)
         probability, contribution = self.contributions(matrix)
         title = f"Model: {self.name} {self.version}"
         explained = []
@@ -177,13 +182,13 @@ class GradientBoostedModel:
             known = np.flatnonzero(~np.isnan(row) & (np.abs(pushes) >= _MIN_PUSH))
             top = known[np.argsort(-np.abs(pushes[known]), kind="stable")][:EVIDENCE_FEATURES]
             top = top[np.argsort(-pushes[top], kind="stable")]  # what raised it first
-            evidence = {MODEL_FEATURES[c]: _plain(row[c]) for c in top}
-            signals = [signal(MODEL_FEATURES[c], row[c], pushes[c]) for c in top]
+            evidence = {self.features[c]: _plain(row[c]) for c in top}
+            signals = [signal(self.features[c], row[c], pushes[c]) for c in top]
             summary = f"fraud probability {p:.0%}"
             if signals:
                 summary += ": " + "; ".join(text for text in signals if text)
             # The account the model suspects: the one its strongest raising signal is about.
-            suspect = feature_party(MODEL_FEATURES[top[0]]) if top.size else None
+            suspect = feature_party(self.features[top[0]]) if top.size else None
             reason = Reason("model", title, evidence, score=round(p, 4), summary=summary,
                             suspect=suspect)  # fmt: skip
             explained.append((p, reason))

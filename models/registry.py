@@ -3,7 +3,8 @@
 `NAME.skops` holds the fitted classifier; `NAME.json` next to it holds the name, version,
 feature list, training-data hash, parameters, seed, evaluation figures, library versions, the
 artifact's sha256 and what the explanation needs (baseline, importance). Loading verifies the
-checksum, refuses a feature list other than `MODEL_FEATURES`, and lets skops build only types
+checksum, refuses a feature list other than `MODEL_FEATURES` (or an earlier release's: the same
+names in order, without those added since), and lets skops build only types
 from an allow-list of scikit-learn and numpy classes: no pickle is ever executed.
 """
 
@@ -72,7 +73,7 @@ def load_model(path: Path) -> GradientBoostedModel:
     """Verify and load a model file; raise `ModelArtifactError` saying what is wrong."""
     metadata = read_metadata(path)
     features = metadata.get("features")
-    if features != list(MODEL_FEATURES):
+    if not (isinstance(features, list) and _earlier_features(features)):
         expected, got = set(MODEL_FEATURES), set(features or ())
         raise ModelArtifactError(
             f"{path}: the model was trained on other features than this service computes "
@@ -93,5 +94,20 @@ def load_model(path: Path) -> GradientBoostedModel:
     classifier = sio.loads(payload, trusted=untrusted)
     if not isinstance(classifier, CalibratedClassifierCV):
         raise ModelArtifactError(f"{path}: not a calibrated classifier")
+    if getattr(classifier, "n_features_in_", None) != len(features):
+        raise ModelArtifactError(
+            f"{path}: the classifier was trained on other features than its metadata lists "
+            f"({getattr(classifier, 'n_features_in_', '?')} columns, {len(features)} names)"
+        )
     baseline = [np.nan if v is None else v for v in metadata["baseline"]]
-    return GradientBoostedModel(metadata["name"], metadata["version"], classifier, baseline)
+    return GradientBoostedModel(metadata["name"], metadata["version"], classifier, baseline,
+                                features)  # fmt: skip
+
+
+def _earlier_features(features: list[Any]) -> bool:
+    """Whether a model's feature list is `MODEL_FEATURES` or an earlier release's: the same
+    names in the same order, without those added since (a model keeps serving until it is
+    retrained; features added later are never given to it)."""
+    return features == [name for name in MODEL_FEATURES if name in set(features)] and bool(
+        features
+    )

@@ -123,9 +123,9 @@ def train_model(
     baseline = negative_medians(training.matrix, training.labels)
     sample = training.matrix[importance_sample(training.labels, seed)]
     importance = probe_importance(classifier, sample, baseline)
-    model = GradientBoostedModel(
-        name, version or f"s{seed}-{data_sha256[:8]}", classifier, baseline
-    )
+    # The same data under other features is another model: the version hashes both.
+    digest = hashlib.sha256("\n".join([data_sha256, *MODEL_FEATURES]).encode()).hexdigest()
+    model = GradientBoostedModel(name, version or f"s{seed}-{digest[:8]}", classifier, baseline)
     metadata: dict[str, Any] = {
         "seed": seed,
         "parameters": params.as_dict(),

@@ -15,6 +15,7 @@ from typing import Any
 from models.events import Transfer
 from models.features import derive_features
 from models.scorer import Assessment, Scorer
+from models.taint import OUTSIDE_INPUT, taint_of
 from rules.policy import Outcome, ScreeningPolicy
 from streams.state.pipelines import AnyRedis
 from streams.state.redis_store import PendingFacts, RedisStateStore
@@ -70,9 +71,10 @@ def screen_transfers(
     facts = dry_run.facts(replies[: dry_run.replies])
     listed = context.lists.hits(transfers, lists)
     features = [
-        derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms)
+        derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms,
+                        taint_of(t.transfer_id, t.ts_ms, *OUTSIDE_INPUT, f.payer_marks))
         for t, f, hits in zip(transfers, facts, listed, strict=True)
-    ]
+    ]  # fmt: skip
     verdicts = scorer.assess(transfers, features)
     outcomes = [
         policy.decide(

@@ -91,6 +91,7 @@ def run_backtest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     store: StateStore | None = None,
     sink: AlertSink | None = None,
+    partition: int = 0,
 ) -> BacktestSummary:
     """Replay the lines (on a fresh in-memory state unless `store` is given), write each new
     alert as one JSON line to `out` (or only count it when `out` is None), and summarise.
@@ -99,9 +100,8 @@ def run_backtest(
     began = time.perf_counter()
     if sink is None and out is None:
         sink = CountingAlertSink()
-    batches = replay(
-        transfers, profiles, store=store, scorer=scorer, sink=sink, batch_size=batch_size
-    )
+    batches = replay(transfers, profiles, store=store, scorer=scorer, sink=sink,
+                     batch_size=batch_size, partition=partition)  # fmt: skip
     for outcome in batches:
         summary.transfers += outcome.first_deliveries
         summary.redeliveries += outcome.redeliveries

@@ -22,10 +22,12 @@ from models.events import (
     parse_account,
     parse_transfer,
 )
-from models.features import NOT_LISTED, Features, ListedParties, derive_features
+from models.features import NOT_LISTED, Features, ListedParties, Taint, derive_features
 from models.scorer import Scorer
 from models.suppression import SuppressedHit, Suppressions
+from models.taint import TaintMark
 from streams.failures import Failure, classify, describe
+from streams.propagation import MarksByAccount, score_in_order
 from streams.state.base import PreparedTransfers, SentTransfers, StateStore, TransferFacts
 
 # What a message carries: the edge that consumes it (the worker by topic, a replay by file)
@@ -198,6 +200,8 @@ class BatchProcessor:
         self.time_bounds = time_bounds or EventTimeBounds()
         self._now_ms = now_ms
         self.suppressions = suppressions
+        # The marks of the last batch finished (see `streams.propagation`).
+        self._carried: MarksByAccount = {}
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Process messages in the given order (profiles before the batch's transfers)."""
@@ -236,21 +240,45 @@ class BatchProcessor:
         return PreparedBatch(self.state, transfers, sources, rejected, profiles, prepared)
 
     def finish(self, staged: StagedBatch) -> BatchOutcome:
-        """Score a batch whose state is applied and store its alerts (safe to repeat)."""
+        """Score a batch whose state is applied, mark the payees of its transfers that
+        alerted and store its alerts (safe to repeat)."""
+        outcome, self._carried = self._finish(staged, self._carried)
+        return outcome
+
+    def _finish(
+        self, staged: StagedBatch, carried: MarksByAccount
+    ) -> tuple[BatchOutcome, dict[str, list[TaintMark]]]:
+        """`finish` with the marks carried from the batch before; the batch's own marks."""
         outcome = BatchOutcome(rejected=staged.rejected, transfers=staged.transfers)
         facts = staged.facts
+        transfers = outcome.transfers
         listed = (
-            self.watchlists.hits(outcome.transfers)
+            self.watchlists.hits(transfers)
             if self.watchlists is not None
-            else [NOT_LISTED] * len(outcome.transfers)
+            else [NOT_LISTED] * len(transfers)
         )
-        outcome.features = [
-            derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms)
-            for t, f, hits in zip(outcome.transfers, facts, listed, strict=True)
-        ]
+        created_at = self._clock()
+
+        def featurize(i: int, taint: Taint) -> Features:
+            f = facts[i]
+            return derive_features(transfers[i], f.payer, f.payee, f.entities, listed[i],
+                                   f.observed_since_ms, taint)  # fmt: skip
+
+        def score(indices: Sequence[int], vectors: Sequence[Features]) -> list[Alert | None]:
+            return self.scorer.alerts([transfers[i] for i in indices], vectors, created_at)
+
+        outcome.features, raised, marks = score_in_order(
+            transfers,
+            [(source.partition, source.offset) for source in staged.sources],
+            [f.payer_marks for f in facts],
+            carried,
+            featurize,
+            score,
+        )
+        # Before the batch commits: a restart re-scores it and writes the same marks again.
+        self.state.put_marks([(payee, mark) for payee, kept in marks.items() for mark in kept])
         outcome.first_deliveries = sum(f.first_delivery for f in facts)
         outcome.redeliveries = len(facts) - outcome.first_deliveries
-        raised = self.scorer.alerts(outcome.transfers, outcome.features, self._clock())
         if self.suppressions is not None and any(raised):
             outcome.suppressed = self._suppress(raised, outcome.features, facts)
         unique: dict[str, tuple[Alert, Features]] = {}
@@ -262,7 +290,7 @@ class BatchProcessor:
         )
         outcome.alerts = [kept.alert for kept in stored]
         outcome.new_alerts = [kept.alert for kept in stored if kept.new]
-        return outcome
+        return outcome, marks
 
     def _suppress(
         self,
@@ -305,16 +333,25 @@ class BatchProcessor:
         """`finish` one transfer at a time, for a batch whose scoring failed for good as a
         whole: a transfer whose own scoring fails for good is rejected (`processing_failed`)."""
         outcome = BatchOutcome(rejected=list(staged.rejected))
+        # Each transfer sees the marks of the batch before and of those before it here.
+        marks: dict[str, list[TaintMark]] = {k: list(v) for k, v in self._carried.items()}
+        own: dict[str, list[TaintMark]] = {}
         for transfer, source, facts in zip(
             staged.transfers, staged.sources, staged.facts, strict=True
         ):
             try:
-                outcome.add(self.finish(StagedBatch([transfer], [source], [], [facts])))
+                part, added = self._finish(StagedBatch([transfer], [source], [], [facts]), marks)
             except Exception as error:
                 if classify(error) is Failure.TRANSIENT:
                     raise
                 reason = f"it could not be scored: {describe(error)}"
                 outcome.rejected.append(Rejected(source, PROCESSING_FAILED, reason))
+                continue
+            outcome.add(part)
+            for payee, kept in added.items():
+                marks.setdefault(payee, []).extend(kept)
+                own.setdefault(payee, []).extend(kept)
+        self._carried = own
         return outcome
 
 

@@ -25,6 +25,8 @@ from streams.state.memory import MemoryStateStore
 TRANSFERS_TOPIC = "transfers"
 ACCOUNTS_TOPIC = "accounts"
 DEFAULT_BATCH_SIZE = 500
+# The partition history replayed into live state stands in (no Kafka partition is negative).
+HISTORY_PARTITION = -2
 # Pseudonyms made during a replay never leave the process, so any fixed key will do.
 _REPLAY_HASH_KEY = "fraudwatch-replay"
 
@@ -48,12 +50,15 @@ def replay(
     scorer: Scorer | None = None,
     sink: AlertSink | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    partition: int = 0,
 ) -> Iterator[BatchOutcome]:
     """Process profile lines, then transfer lines in batches; yield each batch's outcome.
 
     A line's 0-based position in its input stands in for the Kafka offset, so a rejected
-    line can be named. Without a `scorer` only features are computed (no alerts).
-    """
+    line can be named, and `partition` for its partition (history loaded into a live state
+    takes `HISTORY_PARTITION`, so that its alert marks count for the live stream that
+    follows, whose offsets start again). Without a `scorer` only features are computed (no
+    alerts)."""
     processor = BatchProcessor(
         store or memory_store(), sink or MemoryAlertSink(), scorer or features_only_scorer()
     )
@@ -66,18 +71,26 @@ def replay(
     numbered = enumerate(transfers)
     while batch := list(islice(numbered, batch_size)):
         yield processor.process(
-            [Message("transfer", TRANSFERS_TOPIC, 0, offset, line) for offset, line in batch]
+            [
+                Message("transfer", TRANSFERS_TOPIC, partition, offset, line)
+                for offset, line in batch
+            ]
         )
 
 
-def replay_features(transfers: Iterable[bytes], profiles: Iterable[bytes] = ()) -> FeatureTable:
-    """Replay lines through the in-memory store and collect every first delivery's features."""
+def replay_features(
+    transfers: Iterable[bytes], profiles: Iterable[bytes] = (), scorer: Scorer | None = None
+) -> FeatureTable:
+    """Replay lines through the in-memory store and collect every first delivery's features.
+
+    The alerts of `scorer` mark the money they move on (`models.taint`), as in the worker;
+    without one, no transfer alerts and no money is marked."""
     ids: list[str] = []
     times: list[int] = []
     blocks: list[np.ndarray] = []
     seen: set[str] = set()
     rejected = 0
-    for outcome in replay(transfers, profiles):
+    for outcome in replay(transfers, profiles, scorer=scorer):
         rejected += sum(r.message.kind == "transfer" for r in outcome.rejected)
         keep = []
         for index, transfer in enumerate(outcome.transfers):

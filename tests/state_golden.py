@@ -9,13 +9,14 @@ definition, not only against each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from models.events import Transfer
 from models.features import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
+from models.taint import TaintMark
 from streams.state.base import TransferFacts
 
 # 2026-03-01T12:00:00Z: an hour boundary, mid-day (UTC), so a day boundary is 12 h away.
@@ -37,6 +38,10 @@ class Step:
     ip: str | None = None
     expect: dict[str, dict[str, int]] = field(default_factory=dict)
     first_delivery: bool | None = None
+    # Alert propagation: the step's transfer alerted (its payee is marked after it), and the
+    # ids of the marks its payer must hold as its state call read them.
+    alerted: bool = False
+    marks: tuple[str, ...] | None = None
 
     def transfer(self) -> Transfer:
         """The transfer this step applies."""
@@ -166,16 +171,66 @@ def _edge_cases() -> list[Case]:
                 "payer": {"first_seen_ts": T0 + 5 * M},
                 "payee": {"first_seen_ts": T0 + 5 * M}}),
         )),
+        Case("an entry exactly 7 days before is in the 7-day windows, 1 ms more is not", (
+            Step("n1", "P1", "Z", 0),
+            Step("n2", "P2", "Z", 7 * D, expect={
+                "payee": {"in_n_7d": 2, "payers_7d": 2, "new_payers_7d": 2},
+                "payer": {"in_n_7d": 0, "out_n_7d": 1}}),
+            Step("n3", "P1", "Z", 7 * D + 1, expect={
+                "payee": {"in_n_7d": 2, "payers_7d": 2, "new_payers_7d": 1}}),
+            Step("n4", "Z", "Q", 7 * D + 2, expect={
+                "payer": {"in_n_7d": 2, "payers_7d": 2, "out_n_7d": 1}}),
+            Step("n5", "Z", "Q", 14 * D + 1, expect={
+                "payer": {"in_n_7d": 1, "payers_7d": 1, "out_n_7d": 2}}),
+        )),
+        Case("a transfer that alerted marks its payee, once, for what the payee sends on", (
+            Step("m1", "V", "M", 0, alerted=True, marks=()),
+            Step("m2", "M", "N", 5 * M, marks=("m1",)),
+            Step("m1", "V", "M", 0, alerted=True),  # redelivered and marked again: one mark
+            Step("m3", "W", "M", 10 * M, alerted=True),
+            Step("m4", "M", "O", 20 * M, marks=("m1", "m3")),
+            # A redelivery reads the marks as they stand now, not as its first delivery did.
+            Step("m2", "M", "N", 5 * M, marks=("m1", "m3"), first_delivery=False),
+        )),
+        Case("an account keeps marks for 25 h before its newest, the 32 newest at most", (
+            Step("o1", "V", "M", 0, alerted=True),
+            Step("o2", "V", "M", 25 * H, alerted=True),
+            Step("o3", "M", "N", 25 * H, marks=("o1", "o2")),
+            Step("o4", "V", "M", 25 * H + 1, alerted=True),
+            Step("o5", "M", "N", 25 * H + 2, marks=("o2", "o4")),
+            # Older than what is kept: not marked at all.
+            Step("o6", "W", "M", 0, alerted=True),
+            Step("o7", "M", "N", 25 * H + 3, marks=("o2", "o4")),
+            *(Step(f"o{n}", "V", "M", 26 * H + n, alerted=True) for n in range(10, 42)),
+            Step("o50", "M", "N", 27 * H,
+                 marks=tuple(f"o{n}" for n in range(10, 42))),
+        )),
     ]  # fmt: skip
 
 
 CASES: tuple[Case, ...] = tuple(_edge_cases())
 
 
-def check(case: Case, apply: Callable[[Sequence[Transfer]], list[TransferFacts]]) -> None:
-    """Apply the case's steps one batch each through `apply`; assert every expectation."""
-    for step in case.steps:
-        (facts,) = apply([step.transfer()])
+class Store(Protocol):
+    """What the golden cases use of a state store."""
+
+    def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]: ...
+
+    def put_marks(self, marks: Sequence[tuple[str, TaintMark]]) -> None: ...
+
+
+def check(case: Case, store: Store) -> None:
+    """Apply the case's steps one batch each; mark the payees of the steps that alerted;
+    assert every expectation."""
+    for offset, step in enumerate(case.steps):
+        transfer = step.transfer()
+        (facts,) = store.apply_transfers([transfer])
+        if step.alerted:
+            mark = TaintMark(step.tid, transfer.ts_ms, step.amount_minor, 0, offset)
+            store.put_marks([(step.dst, mark)])
+        if step.marks is not None:
+            got_marks = {mark.transfer_id for mark in facts.payer_marks}
+            assert got_marks == set(step.marks), f"{case.name}: {step.tid} marks"
         for role, expected in step.expect.items():
             got: Any = getattr(facts, role)
             actual = {name: getattr(got, name) for name in expected}

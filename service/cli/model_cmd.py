@@ -7,6 +7,7 @@ import gzip
 import json
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -36,13 +37,18 @@ def _train(args: argparse.Namespace) -> int:
     from models.model import TrainingParams
     from models.registry import save_model
     from models.training import add_feedback, load_training_set, train_model
+    from service.wiring import build_scorer
     from streams.replay import replay_features
 
-    training = load_training_set(args.data, replay_features)
+    # The money the configured scorer (the model being replaced) alerts on is marked as the
+    # worker marks it, so the taint features are learnt as they will be served.
+    scorer = build_scorer(Settings())
+    replay = partial(replay_features, scorer=scorer)
+    training = load_training_set(args.data, replay)
     feedback_sha256 = None
     if args.with_feedback:
         source = args.feedback_file or Settings().home / "feedback.jsonl"
-        feedback_sha256 = add_feedback(training, JsonlFeedback(source), replay_features)
+        feedback_sha256 = add_feedback(training, JsonlFeedback(source), replay)
     model, metadata = train_model(
         training,
         args.seed,
@@ -50,6 +56,9 @@ def _train(args: argparse.Namespace) -> int:
         name=args.name,
         version=args.version,
         feedback_sha256=feedback_sha256,
+    )
+    metadata["taint_marked_by"] = (
+        f"{scorer.model.name} {scorer.model.version}" if scorer.model else "rules"
     )
     if args.evaluate:
         metadata["evaluation"] = _evaluate_figures(model, args.evaluate)
@@ -77,12 +86,13 @@ def _evaluate_figures(model: Any, directory: Path) -> dict[str, Any]:
     from models.coverage import PROFILE_COVERAGES
     from models.dataset import LabelledSource
     from models.evaluation import evaluate_conditions
-    from service.wiring import load_rules
+    from service.wiring import build_scorer, load_rules
     from streams.replay import replay_features
 
     settings = Settings()
+    replay = partial(replay_features, scorer=_scorer_with(build_scorer(settings), model))
     conditions = evaluate_conditions(
-        [LabelledSource(directory, replay_features)],
+        [LabelledSource(directory, replay)],
         PROFILE_COVERAGES,
         load_rules(settings),
         model,
@@ -109,7 +119,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.evaluation import evaluate_conditions
     from models.registry import load_model
     from models.report import figures_json, recorded_conditions, write_report
-    from service.wiring import load_rules
+    from service.wiring import build_scorer, load_rules
     from streams.replay import replay_features
 
     settings = Settings()
@@ -118,7 +128,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     before = recorded_conditions(json.loads(args.compare.read_bytes())) if args.compare else None
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
-    sources = [LabelledSource(directory, replay_features) for directory in args.data_dirs]
+    # Replayed as the worker runs: the combined score's alerts mark the money they move on.
+    replay = partial(replay_features, scorer=_scorer_with(build_scorer(settings), model))
+    sources = [LabelledSource(directory, replay) for directory in args.data_dirs]
     conditions = evaluate_conditions(
         sources,
         coverages,
@@ -154,6 +166,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         _print_summary(conditions, before)
     _print_cases(cases)
     return 0
+
+
+def _scorer_with(scorer: Any, model: Any) -> Any:
+    """The configured scorer with `model` in place of the configured one."""
+    from models.scorer import Scorer
+
+    return Scorer(scorer.rules, scorer.bands, model, scorer.model_weight)
 
 
 def _case_figures(

@@ -27,6 +27,7 @@ def _warmup(args: argparse.Namespace) -> int:
     from service.stack_runtime import resolve_settings
     from service.wiring import build_scorer, redis_client, redis_state_store
     from streams.backtest import run_backtest
+    from streams.replay import HISTORY_PARTITION
 
     for path in (args.file, args.accounts):
         if path is not None and not path.is_file():
@@ -46,9 +47,9 @@ def _warmup(args: argparse.Namespace) -> int:
             "empty state"
         )
     profiles = read_lines(args.accounts) if args.accounts else ()
-    summary = run_backtest(
-        read_lines(args.file), profiles, build_scorer(settings), None, settings.batch_size, store
-    )
+    # The history's alert marks count for the live stream after it (whose offsets restart).
+    summary = run_backtest(read_lines(args.file), profiles, build_scorer(settings), None,
+                           settings.batch_size, store, partition=HISTORY_PARTITION)  # fmt: skip
     for line in summary.lines(alerts_label="alerts it would have raised (none were raised)"):
         print(line)
     print(f"live state at {settings.redis_url} now holds this history")

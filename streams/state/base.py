@@ -22,6 +22,10 @@ parity test and the golden tables in tests/state_golden.py hold them equal):
   entity accounts older than 7 days and an hour before the event week began, once a week;
   an entity's per-transfer facts past the dedupe horizon once a week and at every transfer
   whose event time is a multiple of 64 ms (a redelivery after that counts afresh).
+- alert marks (`models.taint`): a transfer that alerted marks its payee (idempotent per
+  transfer id; the account keeps the newest `TAINT_CAP` within a day and an hour of its newest);
+  the payer function returns the payer's marks as they stand on every delivery, beside facts
+  that a redelivery gets back unchanged;
 - observation starts at the event time of the first transfer ever applied, recorded once and
   never moved (on Redis, one key outside every account's slot, `spec.OBSERVED_SINCE`, set in
   the batch's pipeline: the per-account functions never read it, so each still touches one
@@ -40,6 +44,7 @@ from typing import NamedTuple, Protocol
 from models.events import AccountProfile, Transfer
 from models.features import RETENTION_MS, EntityFacts, PayeeFacts, PayerFacts
 from models.identifiers import DEFAULT_PHONE_REGION, canonical_identifier
+from models.taint import TaintMark
 from streams.state.spec import MAX_WINDOW_CAP
 
 ENTITY_KINDS = ("device", "phone", "ip")
@@ -55,6 +60,10 @@ class TransferFacts(NamedTuple):
     entities: EntityFacts
     first_delivery: bool
     observed_since_ms: int
+    # The payer's alert marks as they stood when this delivery read them (`models.taint`):
+    # not kept with the facts, since which of them count depends on the transfer's place in
+    # its input, not on what its first delivery saw.
+    payer_marks: tuple[TaintMark, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +138,11 @@ class StateStore(Protocol):
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
         """Merge account profile updates (later fields replace earlier ones)."""
+        ...
+
+    def put_marks(self, marks: Sequence[tuple[str, TaintMark]]) -> None:
+        """Mark each payee (account id) with a transfer that alerted and paid it; marking
+        twice changes nothing (`models.taint.keep_marks`)."""
         ...
 
 

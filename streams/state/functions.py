@@ -32,6 +32,7 @@ from models.features import (
     WINDOW_7D_MS,
     WINDOW_24H_MS,
 )
+from models.taint import TAINT_CAP, TAINT_KEEP_MS
 from streams.state import spec
 from streams.state.base import ENTITY_KINDS
 from streams.state.pipelines import AnyRedis
@@ -175,6 +176,8 @@ local ENTITY_COUNT_SPAN, ENTITY_TIME_FLOOR = {spec.ENTITY_COUNT_SPAN}, {spec.ENT
 -- How long (event time) accounts and devices / phones / IPs keep each transfer's facts.
 local DEDUPE_HORIZON = {constants.dedupe_horizon_ms}
 local NARROW_LIMIT = {spec.NARROW_LIMIT}
+-- Alert propagation's marks per account (models.taint).
+local TAINT_CAP, TAINT_KEEP = {TAINT_CAP}, {TAINT_KEEP_MS}
 local ENTITY_KINDS = {{{kinds}}}
 local META = {{{meta}}}
 local IDENTIFIER_FIELD = '{spec.IDENTIFIER_FIELD}'

@@ -28,6 +28,7 @@ from models.features import (
     PayeeFacts,
     PayerFacts,
 )
+from models.taint import TaintMark, keep_marks
 from streams.state import spec
 from streams.state.base import (
     EntityHasher,
@@ -158,6 +159,8 @@ class _Account:
     # Transfer id -> the facts each side gave it, kept as Redis keeps them (spec.Side).
     payer_facts: dict[str, PayerFacts] = field(default_factory=dict)
     payee_facts: dict[str, PayeeFacts] = field(default_factory=dict)
+    # Alert propagation: the marks of transfers that alerted and paid the account.
+    marks: tuple[TaintMark, ...] = ()
 
 
 @dataclass
@@ -220,6 +223,14 @@ class MemoryStateStore:
             if profile.kind is not None:
                 account.is_business = int(profile.kind == "business")
 
+    def put_marks(self, marks: Sequence[tuple[str, TaintMark]]) -> None:
+        """Mark each payee with a transfer that alerted and paid it (idempotent)."""
+        for payee, mark in marks:
+            account = self._account(payee)
+            kept = keep_marks(account.marks, mark)
+            if kept is not None:
+                account.marks = kept
+
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """Apply each transfer in order; see `streams.state.base` for the semantics."""
         if transfers and self._observed_since == UNKNOWN:
@@ -252,6 +263,7 @@ class MemoryStateStore:
             ),
             first,
             observed_since_ms,
+            self._account(transfer.src_account).marks,
         )
 
     def _apply_payer(self, t: Transfer, device: str | None, dry: bool) -> PayerFacts:
@@ -294,6 +306,9 @@ class MemoryStateStore:
             is_business=account.is_business,
             devices_7d=w.count(_DEVICES, ts - WINDOW_7D_MS, None)
             + (0 if device is None else _newly(device_last, ts - WINDOW_7D_MS)),
+            out_n_7d=w.count(_OUT, ts - WINDOW_7D_MS, ts) + added,
+            in_n_7d=w.count(_IN, ts - WINDOW_7D_MS, ts),
+            payers_7d=w.count(_PAYERS_LAST, ts - WINDOW_7D_MS, None),
         )
         if dry:
             return facts
@@ -338,6 +353,10 @@ class MemoryStateStore:
             opened_at=account.opened_at,
             birth_year=account.birth_year,
             is_business=account.is_business,
+            in_n_7d=w.count(_IN, ts - WINDOW_7D_MS, ts) + added,
+            payers_7d=w.count(_PAYERS_LAST, ts - WINDOW_7D_MS, None)
+            + _newly(last_paid, ts - WINDOW_7D_MS),
+            new_payers_7d=w.count(_PAYERS_FIRST, ts - WINDOW_7D_MS, ts) + first_time,
         )
         if dry:
             return facts

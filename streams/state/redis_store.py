@@ -22,6 +22,7 @@ from redis.typing import EncodableT, FieldT
 
 from models.events import AccountProfile, Transfer
 from models.features import UNKNOWN, EntityFacts, PayeeFacts, PayerFacts
+from models.taint import TaintMark, decode_marks
 from streams.state import keys, spec
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
 from streams.state.functions import StateConstants, state_library
@@ -38,8 +39,10 @@ _PAYER_ORDER = (("windows", "meta"),
                  "device_raw", "phone_raw", "ip_raw", "chain"))  # fmt: skip
 _PAYEE_ORDER = (("windows", "meta"), ("ts", "tid", "payer", "amount", "chain"))
 _ENTITY_ORDER = (("accounts",), ("ts", "account", "tid", "chain"))
+_MARK_ORDER = (("meta",), ("tid", "ts", "amount", "partition", "offset"))
 for _script, (_keys, _args) in ((spec.PAYER, _PAYER_ORDER), (spec.PAYEE, _PAYEE_ORDER),
-                                (spec.ENTITY, _ENTITY_ORDER)):  # fmt: skip
+                                (spec.ENTITY, _ENTITY_ORDER),
+                                (spec.MARK, _MARK_ORDER)):  # fmt: skip
     if (_script.keys, _script.args) != (_keys, _args):
         raise RuntimeError(f"redis_store encodes {_script.name} other than spec.py declares it")
 
@@ -61,6 +64,12 @@ def _payee_call(name: str, t: Transfer, link: int) -> Command:
 def _entity_call(name: str, kind: str, pseudonym: str, t: Transfer, link: int) -> Command:
     return ("FCALL", name, 1, keys.entity_accounts_key(kind, pseudonym), str(t.ts_ms),
             t.src_account, t.transfer_id, str(link))  # fmt: skip
+
+
+def _mark_call(name: str, payee: str, mark: TaintMark) -> Command:
+    meta = keys.account_keys(payee)["meta"]
+    return ("FCALL", name, 1, meta, mark.transfer_id, str(mark.ts_ms), str(mark.amount_minor),
+            str(mark.partition), str(mark.offset))  # fmt: skip
 
 
 class ChainLinks:
@@ -143,6 +152,16 @@ class RedisStateStore:
                 # the meta hash's and the windows' together, and one must not outlive the other.
                 pipe.expire(meta, self._state_ttl, nx=True)
         pipe.execute()
+        self.round_trips += 1
+
+    def put_marks(self, marks: Sequence[tuple[str, TaintMark]]) -> None:
+        """Mark each payee with the transfer that alerted and paid it (idempotent), in one
+        round trip per node; each call touches the payee's slot only."""
+        if not marks:
+            return
+        self._ensure_loaded()
+        name = self.library.name("mark")
+        self.transport.send([_mark_call(name, payee, mark) for payee, mark in marks]).replies()
         self.round_trips += 1
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
@@ -352,7 +371,7 @@ class PendingFacts:
         results = []
         position = 1
         for presence in self.entity_presence:
-            first_flag, packed = replies[position]
+            first_flag, packed, marks = replies[position]
             payer = payer_facts(packed)
             payee = payee_facts(replies[position + 1])
             position += 2
@@ -363,7 +382,6 @@ class PendingFacts:
                     position += 1
                 else:
                     counts.append(UNKNOWN)
-            results.append(
-                TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag), observed)
-            )
+            results.append(TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag),
+                                         observed, decode_marks(marks)))  # fmt: skip
         return results

@@ -11,7 +11,8 @@ Per account (hash tag `{a:<account>}`, one Redis Cluster slot):
   pseudonym (`IDENTIFIER_FIELD` + pseudonym) holding its raw value for audited views (it
   leaves when its pseudonym leaves the window it explains), and per transfer the facts its
   first delivery computed (`Side.facts_field`), kept for the dedupe horizon in event time: a
-  redelivery gets them back unchanged.
+  redelivery gets them back unchanged; and the alert marks of the transfers that alerted and
+  paid the account (`models.taint`), which the payer function returns on every delivery.
 Per device / phone / IP (hash tag `{e:<kind>:<pseudonym>}`): `accounts`, one sorted set of the
 payer accounts by last time seen, one marker member (`ENTITY_MARKER`) and the facts each
 transfer got, kept in the set itself for the dedupe horizon (`entity_facts_score`).
@@ -157,6 +158,10 @@ META_FIELDS: dict[str, str] = {
     "birth_year": "by",
     "is_business": "ib",  # 1 business, 0 personal
     "chain": "c",  # the batch call that last wrote the account (see `chain_link`)
+    # Alert propagation (`models.taint`): the marks of the transfers that alerted and paid
+    # the account, as text; the payer function's HMGET returns them beside its facts (fresh
+    # on every delivery, not kept with the facts) and the `mark` function adds to them.
+    "taint": "t",
 }
 
 # The meta field of a pseudonym's raw value: this prefix, then the pseudonym. (The facts
@@ -268,7 +273,15 @@ ACCOUNT_VIEW = ScriptSpec(
         "is_business",
     ),
 )
-SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW)
+# Alert propagation: one transfer that alerted marks its payee (idempotent per transfer id);
+# `added` is 1 if the mark is new and kept (`models.taint.keep_marks`).
+MARK = ScriptSpec(
+    "mark",
+    keys=("meta",),
+    args=("tid", "ts", "amount", "partition", "offset"),
+    facts=("added",),
+)
+SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW, MARK)
 
 # An entity's sorted set: accounts (`ENTITY_ACCOUNT` + account id) scored by the last time
 # seen, all at or above ENTITY_TIME_FLOOR; the marker, whose score packs the event week of

@@ -3,9 +3,10 @@
 One worker (the baseline) and then groups of 2 and 3 workers (a third joins mid-stream; one of
 three leaves on SIGTERM; one of three is SIGKILLed) consume the same simulated traffic from a
 topic of P = 3 partitions, each run in its own consumer group and its own Redis database. Every
-run must end with exactly the baseline's state (per-transfer facts caches and alerts aside),
-with every transfer applied once, and must raise the baseline's alerts except where a feature
-that spans partitions sees another interleaving at a window's edge: that overlap is measured
+run must end with exactly the baseline's state (per-transfer facts caches, alerts and the
+alert marks that follow them aside), with every transfer applied once, and must raise the
+baseline's alerts except where a feature that spans partitions sees another interleaving at a
+window's edge: that overlap is measured
 (|A ∩ B| / |A ∪ B| of alerted transfer ids, also before and after the change) and must be at
 least 99 %. `pytest -s` prints it, with the cached facts behind every differing alert.
 
@@ -87,6 +88,7 @@ MS_PER_HOUR = 3_600_000
 _ACCOUNT_META = re.compile(rb"^fw:\{a:[^}]*\}:m$")
 _PAYER_FACTS = spec.PAYER_SIDE.facts_prefix.encode()
 _PAYEE_FACTS = spec.PAYEE_SIDE.facts_prefix.encode()
+_TAINT = spec.META_FIELDS["taint"].encode()
 # A device's, phone's or IP's sorted set: its per-transfer facts are members `f<tid>`.
 _ENTITY_SET = re.compile(rb"^fw:\{e:([^:}]*):[^}]*\}:w$")
 _ALERTS = b"fw:{al}:"
@@ -378,6 +380,8 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
                 elif name.startswith(_PAYEE_FACTS):
                     payee += 1
                     facts[(name[1:].decode(), "payee")] = stored
+                elif name == _TAINT:
+                    continue  # alert marks follow the alerts, compared as alerts
                 else:
                     rest[name] = stored
             state[key] = without_chain_link(key, rest)

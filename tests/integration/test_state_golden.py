@@ -15,4 +15,4 @@ from tests.state_golden import CASES, Case, check
 def test_redis_store_meets_the_golden_case(redis_client: redis.Redis, case: Case) -> None:
     limits = StateLimits(window_cap=case.window_cap)
     store = RedisStateStore(redis_client, EntityHasher("golden"), limits)
-    check(case, store.apply_transfers)
+    check(case, store)

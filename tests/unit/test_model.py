@@ -69,9 +69,11 @@ def test_artifact_round_trip_and_refusals(
     assert (loaded.name, loaded.version) == (model.name, model.version)
 
     meta = json.loads(metadata_path(path).read_text())
-    metadata_path(path).write_text(json.dumps({**meta, "features": meta["features"][:-1]}))
-    with pytest.raises(ModelArtifactError, match="other features"):
-        load_model(path)
+    # Fewer names than the classifier's columns, or names in another order, are refused.
+    for features in (meta["features"][:-1], meta["features"][::-1]):
+        metadata_path(path).write_text(json.dumps({**meta, "features": features}))
+        with pytest.raises(ModelArtifactError, match="other features"):
+            load_model(path)
     metadata_path(path).write_text(json.dumps(meta))
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ModelArtifactError, match="checksum"):

@@ -12,4 +12,4 @@ from tests.state_golden import CASES, Case, check
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_memory_store_meets_the_golden_case(case: Case) -> None:
     store = MemoryStateStore(EntityHasher("golden"), StateLimits(window_cap=case.window_cap))
-    check(case, store.apply_transfers)
+    check(case, store)

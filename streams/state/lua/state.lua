@@ -236,11 +236,14 @@ local function payer(keys, args, dry)
   --@bind payer
   local facts_field, link = PAYER_SIDE.facts .. A_tid, tonumber(A_chain)
   local meta = redis.call('HMGET', K_meta, META.state, META.opened_at_ms, META.birth_year,
-                          META.is_business, facts_field, META.chain)
+                          META.is_business, facts_field, META.chain, META.taint)
   if out_of_order(link, meta[6]) then return chain_refused(K_meta) end
+  -- Alert propagation: the payer's marks as they stand, on every delivery (the caller counts
+  -- only those of transfers before this one, see models.taint).
+  local marks = meta[7] or ''
   if meta[5] then  -- a redelivery: the facts of the first delivery
     if link > 0 then redis.call('HSET', K_meta, META.chain, A_chain) end
-    return {0, meta[5]}
+    return {0, meta[5], marks}
   end
   local ts, amount = tonumber(A_ts), tonumber(A_amount)
   local hour, horizon = math.floor(ts / HOUR), ts - RETENTION
@@ -304,8 +307,12 @@ local function payer(keys, args, dry)
     local seen = known[slot[1]] and band_ts(BANDS.devices, tonumber(known[slot[1]]))
     devices_7d = devices_7d + newly(seen, t7d)
   end
+  -- Longer memory (low-and-slow), from the same bands.
+  local out_n_7d = recent(K_windows, st, BANDS.out, t7d, ts) + added
+  local in_n_7d = recent(K_windows, st, BANDS['in'], t7d, ts)
+  local payers_7d = recent(K_windows, st, BANDS.payers_last, t7d, nil)
   --@facts payer
-  if dry then return {1, facts} end
+  if dry then return {1, facts, marks} end
 
   local created = total_size(st) == 0
   local adds, staged = {}, {}  -- staged: the meta fields to write
@@ -341,7 +348,7 @@ local function payer(keys, args, dry)
   if link > 0 then fields[#fields + 1] = META.chain; fields[#fields + 1] = A_chain end
   redis.call('HSET', K_meta, unpack(fields))
   keep_alive(K_windows, K_meta, st, ts, created)
-  return {1, facts}
+  return {1, facts, marks}
 end
 
 local function payee(keys, args, dry)
@@ -355,7 +362,7 @@ local function payee(keys, args, dry)
     return meta[5]
   end
   local ts, amount = tonumber(A_ts), tonumber(A_amount)
-  local hour, t1h, t24h = math.floor(ts / HOUR), ts - W1H, ts - W24H
+  local hour, t1h, t24h, t7d = math.floor(ts / HOUR), ts - W1H, ts - W24H, ts - W7D
   local st, out_buckets, in_buckets = load_state(meta[1])
   if not st then return redis.error_reply(UNREADABLE .. K_meta) end
   local in_member = 'i' .. A_tid .. '|' .. A_payer .. '|' .. A_amount
@@ -380,6 +387,10 @@ local function payee(keys, args, dry)
   local opened_at = number_or_unknown(meta[2], WIDE_LIMIT)
   local birth_year = number_or_unknown(meta[3], NARROW_LIMIT)
   local is_business = number_or_unknown(meta[4], NARROW_LIMIT)
+  -- Longer memory (low-and-slow), from the same bands.
+  local in_n_7d = recent(K_windows, st, BANDS['in'], t7d, ts) + added
+  local payers_7d = recent(K_windows, st, BANDS.payers_last, t7d, nil) + newly(last_paid, t7d)
+  local new_payers_7d = recent(K_windows, st, BANDS.payers_first, t7d, ts) + first_time
   --@facts payee
   if dry then return facts end
 
@@ -532,6 +543,41 @@ local function account_view(keys, args)
   return view
 end
 
+-- Alert propagation (models.taint): a transfer that alerted marks its payee. The marks are
+-- one meta field, `id,ts,amount,partition,offset` entries joined by `;`. A mark already there,
+-- or older than the account keeps, changes nothing; the account keeps the TAINT_CAP newest
+-- (by time, then id) within TAINT_KEEP of its newest, as models.taint.keep_marks does.
+local function mark(keys, args)
+  --@bind mark
+  local stored = redis.call('HGET', K_meta, META.taint)
+  local ts = tonumber(A_ts)
+  local marks, newest, known = {}, ts, false
+  for entry in string.gmatch(stored or '', '[^;]+') do
+    local tid, at = string.match(entry, '^([^,]+),(%-?%d+),%-?%d+,%-?%d+,%-?%d+$')
+    if tid then
+      at = tonumber(at)
+      if tid == A_tid then known = true end
+      if at > newest then newest = at end
+      marks[#marks + 1] = {at, tid, entry}
+    end
+  end
+  local added = 0
+  if (not known) and ts >= newest - TAINT_KEEP then added = 1 end
+  --@facts mark
+  if added == 0 then return facts end
+  marks[#marks + 1] = {ts, A_tid, table.concat({A_tid, A_ts, A_amount, A_partition, A_offset}, ',')}
+  table.sort(marks, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local kept = {}
+  for _, m in ipairs(marks) do
+    if m[1] >= newest - TAINT_KEEP then kept[#kept + 1] = m[3] end
+  end
+  while #kept > TAINT_CAP do table.remove(kept, 1) end
+  redis.call('HSET', K_meta, META.taint, table.concat(kept, ';'))
+  -- (an account's meta hash has its TTL from its transfers; a mark never outlives them)
+  if not stored then redis.call('EXPIRE', K_meta, KEY_TTL, 'NX') end
+  return facts
+end
+
 register('payer', function(keys, args) return payer(keys, args, false) end)
 register('payer_peek', function(keys, args) return payer(keys, args, true) end, true)
 register('payee', function(keys, args) return payee(keys, args, false) end)
@@ -539,3 +585,4 @@ register('payee_peek', function(keys, args) return payee(keys, args, true) end, 
 register('entity', function(keys, args) return entity(keys, args, false) end)
 register('entity_peek', function(keys, args) return entity(keys, args, true) end, true)
 register('account_view', account_view, true)
+register('mark', mark)
