@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -144,6 +146,19 @@ def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[byte
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def kill_at_progress(
+    settings: Settings, log: Path, client: AnyRedis, progress: tuple[int, ...]
+) -> None:
+    """Start a worker process and SIGKILL it once it has scored at least each count of
+    `progress` in turn (a new process each time): killed mid-stream, at any instant."""
+    for count in progress:
+        proc = start_worker_process(settings, log)
+        wait_for(partial(scored_at_least, client, count), timeout_s=120,
+                 what=f"progress to {count}")  # fmt: skip
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
 
 def redis_dump(client: AnyRedis) -> dict[bytes, object]:

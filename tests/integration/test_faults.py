@@ -35,6 +35,7 @@ from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReade
 from tests.integration.harness import (
     committed,
     comparable,
+    kill_at_progress,
     lines,
     produce,
     redis_dump,
@@ -210,12 +211,7 @@ def test_worker_killed_in_its_first_seconds_and_mid_stream_ends_like_an_uninterr
                  what="the worker joining its group")  # fmt: skip
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    for progress in (300, 800):
-        proc = start_worker_process(settings, log)
-        wait_for(partial(scored_at_least, redis_client, progress), timeout_s=120,
-                 what=f"progress to {progress}")  # fmt: skip
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_at_progress(settings, log, redis_client, (300, 800))
     proc = start_worker_process(settings, log)
     try:
         wait_for(lambda: done() == len(values), timeout_s=120, what="run after kills")

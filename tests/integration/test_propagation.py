@@ -26,10 +26,10 @@ from tests.integration.conftest import SettingsFactory, TopicFactory
 from tests.integration.harness import (
     committed,
     comparable,
+    kill_at_progress,
     lines,
     produce,
     redis_dump,
-    scored_at_least,
     start_worker_process,
     uninterrupted_run,
     wait_for,
@@ -135,12 +135,7 @@ def test_alerts_follow_the_money_exactly_whatever_the_batches_and_kills(
     settings = configured(topics, batch_size=7)
     produce(settings.kafka_bootstrap, topics.transfers, values)
     log = tmp_path / "worker.log"
-    for progress in (150, 450):
-        proc = start_worker_process(settings, log)
-        wait_for(partial(scored_at_least, redis_client, progress), timeout_s=120,
-                 what=f"progress to {progress}")  # fmt: skip
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_at_progress(settings, log, redis_client, (150, 450))
     proc = start_worker_process(settings, log)
     try:
         wait_for(lambda: committed(settings, topics.transfers) == len(values), timeout_s=120,
