@@ -52,13 +52,14 @@ def score_in_order(
     features: list[Features] = [{} for _ in range(count)]
     raised: list[Alert | None] = [None] * count
     pending = list(range(count))
+    in_batch: dict[str, list[tuple[int, TaintMark]]] = {}
     while pending:
         for i in pending:
             features[i] = featurize(i, taints[i])
         for i, alert in zip(pending, score(pending, [features[i] for i in pending]),
                             strict=True):  # fmt: skip
             raised[i] = alert
-        in_batch: dict[str, list[tuple[int, TaintMark]]] = defaultdict(list)
+        in_batch = defaultdict(list)
         for i, alert in enumerate(raised):
             if alert is not None:
                 in_batch[transfers[i].dst_account].append((i, mark_of(transfers[i], places[i])))
@@ -70,8 +71,6 @@ def score_in_order(
             if taint != taints[j]:
                 taints[j] = taint
                 pending.append(j)
-    marked: dict[str, list[TaintMark]] = defaultdict(list)
-    for i, alert in enumerate(raised):
-        if alert is not None:
-            marked[transfers[i].dst_account].append(mark_of(transfers[i], places[i]))
-    return features, raised, dict(marked)
+    # The last round changed no taint, so its marks are those of the alerts returned.
+    marked = {payee: [mark for _, mark in kept] for payee, kept in in_batch.items()}
+    return features, raised, marked
