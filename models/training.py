@@ -13,8 +13,11 @@ import orjson
 import sklearn
 import skops
 
+from models.alerts import Alert
 from models.coverage import PROFILE_COVERAGES, random_profiles
 from models.dataset import MODEL_FEATURES, FeatureReplay, LabelledSource, sha256_of_files
+from models.events import Transfer
+from models.features import Features
 from models.feedback import FeedbackSource
 from models.model import (
     GradientBoostedModel,
@@ -25,8 +28,12 @@ from models.model import (
     probe_importance,
     unknown_everywhere,
 )
+from models.scorer import Scorer
 
 MODEL_NAME = "fraudwatch-gbt"
+
+# Share of accounts whose incoming money training never marks (see `PartlyMarkingScorer`).
+UNMARKED_PAYEE_SHARE = 0.5
 
 
 @dataclass
@@ -39,6 +46,8 @@ class TrainingSet:
     feedback_rows: int = 0
     views: list[str] = field(default_factory=lambda: ["all"])
     seeds: list[int] = field(default_factory=list)  # of simulated datasets (never evaluate on)
+    # Whose alerts marked the money in the replays (the taint features depend on it).
+    taint_marked_by: dict[str, Any] = field(default_factory=dict)
 
 
 # Every training directory is replayed in each of these profile views: with the profiles it
@@ -75,6 +84,38 @@ def load_training_set(
     return TrainingSet(
         np.vstack(matrices), np.concatenate(labels), files, views=list(views), seeds=seeds
     )
+
+
+class PartlyMarkingScorer(Scorer):
+    """The scorer that marks money during a training replay, blind to a fixed random share
+    of payee accounts: payments into them raise no alert, so no mark reaches them.
+
+    Marks come from the alerts of the model being replaced. Trained on those alone, a model
+    learns that a mule whose incoming money did not alert (a ring whose first hop was
+    missed, or one seen for the first time) is ordinary. With half of the accounts never
+    marked, every fraud shape also appears without taint upstream, and taint only adds.
+    """
+
+    def __init__(self, scorer: Scorer, unmarked_share: float, seed: int) -> None:
+        super().__init__(scorer.rules, scorer.bands, scorer.model, scorer.model_weight)
+        self._unmarked_below = int(unmarked_share * 2**64)
+        self._salt = f"{seed}:".encode()
+
+    def unmarked(self, account: str) -> bool:
+        """Whether no money paid into `account` is marked (fixed per account and seed)."""
+        digest = hashlib.blake2b(self._salt + account.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") < self._unmarked_below
+
+    def alerts(
+        self, transfers: Sequence[Transfer], features: Sequence[Features], created_at: str
+    ) -> list[Alert | None]:
+        """The scorer's alerts, less those on payments into unmarked accounts."""
+        return [
+            None if self.unmarked(transfer.dst_account) else alert
+            for transfer, alert in zip(
+                transfers, super().alerts(transfers, features, created_at), strict=True
+            )
+        ]
 
 
 def add_feedback(
@@ -123,9 +164,12 @@ def train_model(
     baseline = negative_medians(training.matrix, training.labels)
     sample = training.matrix[importance_sample(training.labels, seed)]
     importance = probe_importance(classifier, sample, baseline)
-    # The same data under other features is another model: the version hashes both.
-    digest = hashlib.sha256("\n".join([data_sha256, *MODEL_FEATURES]).encode()).hexdigest()
-    model = GradientBoostedModel(name, version or f"s{seed}-{digest[:8]}", classifier, baseline)
+    # The same data under other features, or marked by another scorer, is another model: the
+    # version hashes all three.
+    marking = orjson.dumps(training.taint_marked_by, option=orjson.OPT_SORT_KEYS).decode()
+    digest = hashlib.sha256("\n".join([data_sha256, *MODEL_FEATURES, marking]).encode())
+    digest_hex = digest.hexdigest()
+    model = GradientBoostedModel(name, version or f"s{seed}-{digest_hex[:8]}", classifier, baseline)
     metadata: dict[str, Any] = {
         "seed": seed,
         "parameters": params.as_dict(),
@@ -139,6 +183,7 @@ def train_model(
             "feedback_rows": training.feedback_rows,
             "feedback_sha256": feedback_sha256,
         },
+        "taint_marked_by": training.taint_marked_by,
         "importance": dict(zip(MODEL_FEATURES, importance, strict=True)),
         "unlearned_features": [MODEL_FEATURES[c] for c in unknown_everywhere(training.matrix)],
         "prediction_fingerprint": prediction_fingerprint(model, sample),

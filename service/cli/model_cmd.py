@@ -36,15 +36,28 @@ def _train(args: argparse.Namespace) -> int:
     from models.feedback import JsonlFeedback
     from models.model import TrainingParams
     from models.registry import save_model
-    from models.training import add_feedback, load_training_set, train_model
+    from models.training import (
+        UNMARKED_PAYEE_SHARE,
+        PartlyMarkingScorer,
+        add_feedback,
+        load_training_set,
+        train_model,
+    )
     from service.wiring import build_scorer
     from streams.replay import replay_features
 
     # The money the configured scorer (the model being replaced) alerts on is marked as the
-    # worker marks it, so the taint features are learnt as they will be served.
+    # worker marks it, so the taint features are learnt as they will be served; except the
+    # money paid into a random half of the accounts, so that every shape is also learnt
+    # without taint upstream.
     scorer = build_scorer(Settings())
-    replay = partial(replay_features, scorer=scorer)
+    marking = PartlyMarkingScorer(scorer, UNMARKED_PAYEE_SHARE, args.seed)
+    replay = partial(replay_features, scorer=marking)
     training = load_training_set(args.data, replay)
+    training.taint_marked_by = {
+        "scorer": f"{scorer.model.name} {scorer.model.version}" if scorer.model else "rules",
+        "unmarked_payee_share": UNMARKED_PAYEE_SHARE,
+    }
     feedback_sha256 = None
     if args.with_feedback:
         source = args.feedback_file or Settings().home / "feedback.jsonl"
@@ -56,9 +69,6 @@ def _train(args: argparse.Namespace) -> int:
         name=args.name,
         version=args.version,
         feedback_sha256=feedback_sha256,
-    )
-    metadata["taint_marked_by"] = (
-        f"{scorer.model.name} {scorer.model.version}" if scorer.model else "rules"
     )
     if args.evaluate:
         metadata["evaluation"] = _evaluate_figures(model, args.evaluate)

@@ -27,7 +27,13 @@ from models.model import GradientBoostedModel, TrainingParams
 from models.registry import ModelArtifactError, load_model, metadata_path, save_model
 from models.scorer import combine
 from models.simulator import SimulationConfig, simulate, write_simulation
-from models.training import add_feedback, load_training_set, train_model
+from models.training import (
+    UNMARKED_PAYEE_SHARE,
+    TrainingSet,
+    add_feedback,
+    load_training_set,
+    train_model,
+)
 from rules.loader import load_rule_library
 from service.cli import main
 from service.settings import DEFAULT_MODEL_PATH, DEFAULT_RULES_DIR
@@ -295,6 +301,9 @@ def test_train_command_twice_with_one_seed_reproduces_the_model(
     assert first["prediction_fingerprint"] == second["prediction_fingerprint"]
     assert first["training_data"] == second["training_data"]
     assert first["training_data"]["rows"] > 0 and first["seed"] == 2
+    # The taint in the replays depends on who marked the money: it is recorded with the model.
+    assert first["taint_marked_by"] == second["taint_marked_by"]
+    assert first["taint_marked_by"]["unmarked_payee_share"] == UNMARKED_PAYEE_SHARE
     matrix = load_labelled(tiny_dir, replay_features).table.columns()
     a, b = (load_model(p) for p in paths)
     np.testing.assert_array_equal(a.probabilities(matrix), b.probabilities(matrix))
@@ -310,3 +319,16 @@ def test_pooled_datasets_keep_their_rings_apart(tiny_dir: Path, tmp_path: Path) 
     assert len(rings) == sum(len(set(part.labels.ring.values())) for part in parts)
     with pytest.raises(ValueError, match="share transfer ids"):
         concatenate([parts[0], parts[0]])
+
+
+def test_the_same_data_marked_by_another_scorer_is_another_model_version() -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.random((400, len(MODEL_FEATURES)))
+    labels = (matrix[:, 0] > 0.8).astype(np.int8)
+    versions = set()
+    for marked_by in ({"scorer": "rules"}, {"scorer": "fraudwatch-gbt s7-x"}):
+        training = TrainingSet(matrix, labels, [], taint_marked_by=marked_by)
+        model, metadata = train_model(training, 1, TrainingParams(max_iter=3))
+        assert metadata["taint_marked_by"] == marked_by
+        versions.add(model.version)
+    assert len(versions) == 2

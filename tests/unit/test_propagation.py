@@ -13,6 +13,7 @@ from models.alerts import SeverityBands
 from models.features import MS_PER_HOUR, NO_TAINT, Taint
 from models.scorer import Scorer
 from models.taint import TAINT_CAP, TaintMark, decode_marks, encode_marks, keep_marks, taint_of
+from models.training import PartlyMarkingScorer
 from rules.loader import load_rule_library
 from streams.replay import replay
 
@@ -119,3 +120,23 @@ def test_a_payer_marked_later_in_the_input_is_not_tainted_for_what_it_paid_befor
     ]
     for batch_size in (1, 2):
         assert _alerted(lines, scorer, batch_size) == {"in"}
+
+
+def test_training_marks_leave_out_a_fixed_random_share_of_the_payees(scorer: Scorer) -> None:
+    marking = PartlyMarkingScorer(scorer, 0.5, seed=7)
+    accounts = [f"account-{n}" for n in range(1000)]
+    unmarked = [account for account in accounts if marking.unmarked(account)]
+    assert 400 < len(unmarked) < 600
+    assert unmarked == [a for a in accounts if PartlyMarkingScorer(scorer, 0.5, 7).unmarked(a)]
+    assert unmarked != [a for a in accounts if PartlyMarkingScorer(scorer, 0.5, 8).unmarked(a)]
+    marked = [account for account in accounts if not marking.unmarked(account)]
+
+    def chain(mule: str) -> list[bytes]:
+        return [_event(f"in-{mule}", "victim", mule, 1, "60000.00"),
+                _event(f"hop-{mule}", mule, marked[0], 2, "100.00")]  # fmt: skip
+
+    # Into a marked account the money is followed as the worker follows it; into an unmarked
+    # one the payment raises no alert, so the hop after it is scored without taint.
+    assert _alerted(chain(marked[1]), marking, 10) == {f"in-{marked[1]}", f"hop-{marked[1]}"}
+    assert _alerted(chain(unmarked[0]), marking, 10) == set()
+    assert _alerted(chain(unmarked[0]), scorer, 10) == {f"in-{unmarked[0]}", f"hop-{unmarked[0]}"}
