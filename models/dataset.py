@@ -26,10 +26,9 @@ from models.jsonl import read_lines
 # by accident, and a shipped model keeps matching until it is retrained on purpose.
 # Left out on purpose: `src_known_days` / `dst_known_days` measure how long fraudwatch has been
 # watching, not how the account behaves, so they would teach the model when recording began.
-# Not yet: the 7-day counts and the taint features (`src_tainted_*`). A model trained with
-# them (s7-8fd62320, README) leaned on the taint its predecessor's alerts made and lost a
-# plain fan-out ring whose first payment did not alert; they wait for a training that holds
-# such rings.
+# Not yet: the counts of the 6 days before the last 24 hours and the taint features
+# (`src_tainted_*`). Models trained with them (README, Detection) found more of the layering
+# and low-and-slow but raised more false alerts with one bank's profiles than the shipped one.
 MODEL_FEATURES: tuple[str, ...] = (
     "amount_minor",
     "hour_of_day",

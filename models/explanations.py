@@ -114,17 +114,23 @@ PHRASES: dict[str, Phrase] = {
     ),
     "watchlist_hits": lambda v: f"{_count(v, 'party', 'parties')} of the transfer on a watchlist",
     "dst_watchlisted": lambda v: "payee's account on the watchlist" if v else "payee not listed",
-    "src_out_count_7d": lambda v: f"payer made {_count(v, 'transfer', 'transfers')} in 7 days",
-    "src_in_count_7d": lambda v: f"payer received {_count(v, 'transfer', 'transfers')} in 7 days",
-    "src_distinct_payers_7d": lambda v: (
-        f"payer was paid by {_count(v, 'account', 'accounts')} in 7 days"
+    "src_out_count_earlier_6d": lambda v: (
+        f"payer made {_count(v, 'transfer', 'transfers')} in the 6 days before today"
     ),
-    "dst_in_count_7d": lambda v: f"payee received {_count(v, 'transfer', 'transfers')} in 7 days",
-    "dst_distinct_payers_7d": lambda v: (
-        f"payee was paid by {_count(v, 'account', 'accounts')} in 7 days"
+    "src_in_count_earlier_6d": lambda v: (
+        f"payer received {_count(v, 'transfer', 'transfers')} in the 6 days before today"
     ),
-    "dst_new_payers_7d": lambda v: (
-        f"{_count(v, 'account', 'accounts')} paid the payee for the first time in 7 days"
+    "src_distinct_payers_earlier_6d": lambda v: (
+        f"payer was paid by {_count(v, 'account', 'accounts')} in the 6 days before today"
+    ),
+    "dst_in_count_earlier_6d": lambda v: (
+        f"payee received {_count(v, 'transfer', 'transfers')} in the 6 days before today"
+    ),
+    "dst_distinct_payers_earlier_6d": lambda v: (
+        f"payee was paid by {_count(v, 'account', 'accounts')} in the 6 days before today"
+    ),
+    "dst_new_payers_earlier_6d": lambda v: (
+        f"{_count(v, 'account', 'accounts')} first paid the payee in the 6 days before today"
     ),
     "src_tainted_in_amount_24h_minor": lambda v: (
         f"payer received {_money(v)} in 24 hours through transfers that alerted"

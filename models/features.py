@@ -154,12 +154,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "ip_accounts_7d",
     "watchlist_hits",
     "dst_watchlisted",
-    "src_out_count_7d",
-    "src_in_count_7d",
-    "src_distinct_payers_7d",
-    "dst_in_count_7d",
-    "dst_distinct_payers_7d",
-    "dst_new_payers_7d",
+    "src_out_count_earlier_6d",
+    "src_in_count_earlier_6d",
+    "src_distinct_payers_earlier_6d",
+    "dst_in_count_earlier_6d",
+    "dst_distinct_payers_earlier_6d",
+    "dst_new_payers_earlier_6d",
     "src_tainted_in_amount_24h_minor",
     "src_tainted_in_count_24h",
     "src_tainted_in_share_24h",
@@ -227,25 +227,32 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "ip_accounts_7d": "distinct payer accounts on this transfer's IP address in 7 days",
     "watchlist_hits": "parties of this transfer (payer, payee, device, phone, IP) on a watchlist",
     "dst_watchlisted": "1 if the payee's account is on the account watchlist",
-    "src_out_count_7d": "payer's outgoing transfers in the last 7 days",
-    "src_in_count_7d": "transfers the payer received in the last 7 days",
-    "src_distinct_payers_7d": "distinct accounts that paid the payer in the last 7 days",
-    "dst_in_count_7d": "transfers the payee received in the last 7 days",
-    "dst_distinct_payers_7d": "distinct payers into the payee in the last 7 days",
-    "dst_new_payers_7d": (
-        "payers that paid the payee for the first time in the last 7 days (unknown in the "
-        "first week of observation)"
+    "src_out_count_earlier_6d": (
+        "payer's outgoing transfers in the 6 days before the last 24 hours"
+    ),
+    "src_in_count_earlier_6d": (
+        "transfers the payer received in the 6 days before the last 24 hours"
+    ),
+    "src_distinct_payers_earlier_6d": (
+        "distinct accounts that paid the payer in the 7 days but not in the last 24 hours"
+    ),
+    "dst_in_count_earlier_6d": (
+        "transfers the payee received in the 6 days before the last 24 hours"
+    ),
+    "dst_distinct_payers_earlier_6d": (
+        "distinct accounts that paid the payee in the 7 days but not in the last 24 hours"
+    ),
+    "dst_new_payers_earlier_6d": (
+        "payers that first paid the payee in the 6 days before the last 24 hours (unknown in "
+        "the first week of observation)"
     ),
     "src_tainted_in_amount_24h_minor": (
         "money that reached the payer in the last 24 hours through transfers that alerted "
         "(minor units)"
     ),
-    "src_tainted_in_count_24h": (
-        "transfers that alerted and paid the payer in the last 24 hours"
-    ),
+    "src_tainted_in_count_24h": "transfers that alerted and paid the payer in the last 24 hours",
     "src_tainted_in_share_24h": (
-        "share of the money the payer received in 24 hours that came through transfers that "
-        "alerted"
+        "share of the money the payer received in 24 hours that came through transfers that alerted"
     ),
     "src_minutes_since_tainted_in": (
         "minutes since money last reached the payer through a transfer that alerted (unknown "
@@ -281,12 +288,12 @@ VOLUME_FEATURES: frozenset[str] = frozenset(
         "phone_accounts_7d",
         "ip_accounts_7d",
         "watchlist_hits",
-        "src_out_count_7d",
-        "src_in_count_7d",
-        "src_distinct_payers_7d",
-        "dst_in_count_7d",
-        "dst_distinct_payers_7d",
-        "dst_new_payers_7d",
+        "src_out_count_earlier_6d",
+        "src_in_count_earlier_6d",
+        "src_distinct_payers_earlier_6d",
+        "dst_in_count_earlier_6d",
+        "dst_distinct_payers_earlier_6d",
+        "dst_new_payers_earlier_6d",
         "src_tainted_in_amount_24h_minor",
         "src_tainted_in_count_24h",
     }
@@ -399,12 +406,17 @@ def derive_features(
         "ip_accounts_7d": _known(entities.ip_accounts_7d),
         "watchlist_hits": float(listed.parties),
         "dst_watchlisted": float(listed.payee),
-        "src_out_count_7d": float(payer.out_n_7d),
-        "src_in_count_7d": float(payer.in_n_7d),
-        "src_distinct_payers_7d": float(payer.payers_7d),
-        "dst_in_count_7d": float(payee.in_n_7d),
-        "dst_distinct_payers_7d": float(payee.payers_7d),
-        "dst_new_payers_7d": float(payee.new_payers_7d) if warm else MISSING,
+        # What the account did before today, apart from today's burst: a mule paying twelve
+        # new payees in an hour has not had a busy week (a model fed 7-day counts that
+        # include the burst learnt that it had).
+        "src_out_count_earlier_6d": float(payer.out_n_7d - payer.out_n_24h),
+        "src_in_count_earlier_6d": float(payer.in_n_7d - payer.in_n_24h),
+        "src_distinct_payers_earlier_6d": float(payer.payers_7d - payer.payers_24h),
+        "dst_in_count_earlier_6d": float(payee.in_n_7d - payee.in_n_24h),
+        "dst_distinct_payers_earlier_6d": float(payee.payers_7d - payee.payers_24h),
+        "dst_new_payers_earlier_6d": float(payee.new_payers_7d - payee.new_payers_24h)
+        if warm
+        else MISSING,
         "src_tainted_in_amount_24h_minor": float(taint.amount_minor),
         "src_tainted_in_count_24h": float(taint.transfers),
         # (24-hour inflow sums whole clock hours, so it can hold a little less than the taint)
