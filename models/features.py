@@ -115,6 +115,16 @@ class EntityFacts(NamedTuple):
     ip_accounts_7d: int
 
 
+# Memory for low-and-slow: the counts of the 6 days before the last 24 hours.
+LONGER_COUNT_FEATURES: tuple[str, ...] = (
+    "src_out_count_earlier_6d",
+    "src_in_count_earlier_6d",
+    "src_distinct_payers_earlier_6d",
+    "dst_in_count_earlier_6d",
+    "dst_distinct_payers_earlier_6d",
+    "dst_new_payers_earlier_6d",
+)
+
 FEATURE_NAMES: tuple[str, ...] = (
     "amount_minor",
     "hour_of_day",
@@ -154,12 +164,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "ip_accounts_7d",
     "watchlist_hits",
     "dst_watchlisted",
-    "src_out_count_earlier_6d",
-    "src_in_count_earlier_6d",
-    "src_distinct_payers_earlier_6d",
-    "dst_in_count_earlier_6d",
-    "dst_distinct_payers_earlier_6d",
-    "dst_new_payers_earlier_6d",
+    *LONGER_COUNT_FEATURES,
     "src_tainted_in_amount_24h_minor",
     "src_tainted_in_count_24h",
     "src_tainted_in_share_24h",
@@ -288,12 +293,7 @@ VOLUME_FEATURES: frozenset[str] = frozenset(
         "phone_accounts_7d",
         "ip_accounts_7d",
         "watchlist_hits",
-        "src_out_count_earlier_6d",
-        "src_in_count_earlier_6d",
-        "src_distinct_payers_earlier_6d",
-        "dst_in_count_earlier_6d",
-        "dst_distinct_payers_earlier_6d",
-        "dst_new_payers_earlier_6d",
+        *LONGER_COUNT_FEATURES,
         "src_tainted_in_amount_24h_minor",
         "src_tainted_in_count_24h",
     }
