@@ -34,38 +34,9 @@ from tests.integration.harness import (
     uninterrupted_run,
     wait_for,
 )
+from tests.propagation_rules import write_propagation_rules
 from tests.traffic import background, event
 
-_RULES = {
-    "big_payment.yaml": """
-id: test_big_payment
-version: 1
-title: A big payment
-description: A payment of 50,000.00 or more (a test rule).
-when:
-  all:
-    - feature: amount_minor
-      gte: 5000000
-suspect: payee
-score: 1.0
-floor: 0.95
-evidence: [amount_minor]
-""",
-    "tainted_onward.yaml": """
-id: test_tainted_onward
-version: 1
-title: Money that arrived through an alerted transfer sent on
-description: The payer received money through a transfer that alerted in 24 hours (a test rule).
-when:
-  all:
-    - feature: src_tainted_in_count_24h
-      gte: 1
-suspect: payer
-score: 1.0
-floor: 0.95
-evidence: [src_tainted_in_count_24h]
-""",
-}
 # Hops next to each other in the input (in one batch, or the one after), a few apart, and far
 # apart (marks read back from state).
 SPACINGS = (1, 4, 25)
@@ -110,11 +81,7 @@ def _alerted(dump: dict[bytes, object]) -> set[str]:
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "rules"
-    directory.mkdir()
-    for name, text in _RULES.items():
-        (directory / name).write_text(text)
-    return directory
+    return write_propagation_rules(tmp_path / "rules")
 
 
 def test_alerts_follow_the_money_exactly_whatever_the_batches_and_kills(

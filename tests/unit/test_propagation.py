@@ -16,32 +16,9 @@ from models.taint import TAINT_CAP, TaintMark, decode_marks, encode_marks, keep_
 from models.training import PartlyMarkingScorer
 from rules.loader import load_rule_library
 from streams.replay import replay
+from tests.propagation_rules import write_propagation_rules
 
 T0 = datetime(2026, 3, 2, 9, 0)
-_RULES = {
-    "big.yaml": """
-id: big_payment
-version: 1
-title: A big payment
-description: A payment of 50,000.00 or more (a test rule).
-when: {all: [{feature: amount_minor, gte: 5000000}]}
-suspect: payee
-score: 1.0
-floor: 0.95
-evidence: [amount_minor]
-""",
-    "onward.yaml": """
-id: tainted_onward
-version: 1
-title: Money that arrived through an alerted transfer sent on
-description: The payer received money through a transfer that alerted (a test rule).
-when: {all: [{feature: src_tainted_in_count_24h, gte: 1}]}
-suspect: payer
-score: 1.0
-floor: 0.95
-evidence: [src_tainted_in_count_24h]
-""",
-}
 
 
 def _mark(tid: str, ts_ms: int, offset: int, partition: int = 0) -> TaintMark:
@@ -78,10 +55,8 @@ def _event(tid: str, src: str, dst: str, minutes: float, amount: str) -> bytes:
 
 @pytest.fixture
 def scorer(tmp_path: Path) -> Scorer:
-    for name, text in _RULES.items():
-        (tmp_path / name).write_text(text)
     bands = SeverityBands(alert_threshold=0.5, medium=0.6, high=0.8, critical=0.9)
-    return Scorer(load_rule_library(tmp_path), bands)
+    return Scorer(load_rule_library(write_propagation_rules(tmp_path)), bands)
 
 
 def _alerted(lines: list[bytes], scorer: Scorer, batch_size: int) -> set[str]:
