@@ -111,7 +111,7 @@ class PartlyMarkingScorer(Scorer):
     ) -> list[Alert | None]:
         """The scorer's alerts, less those on payments into unmarked accounts."""
         return [
-            None if self.unmarked(transfer.dst_account) else alert
+            None if alert is None or self.unmarked(transfer.dst_account) else alert
             for transfer, alert in zip(
                 transfers, super().alerts(transfers, features, created_at), strict=True
             )
