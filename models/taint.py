@@ -69,6 +69,17 @@ def _order(mark: TaintMark) -> tuple[int, str]:
     return mark.ts_ms, mark.transfer_id
 
 
+def _kept(marks: Iterable[TaintMark]) -> tuple[TaintMark, ...]:
+    """What an account keeps of these marks (distinct ids), whatever order they came in: the
+    `TAINT_CAP` newest within `TAINT_KEEP_MS` of the newest, ordered by (event time, id)."""
+    marks = list(marks)
+    if not marks:
+        return ()
+    newest = max(mark.ts_ms for mark in marks)
+    kept = sorted((mark for mark in marks if mark.ts_ms >= newest - TAINT_KEEP_MS), key=_order)
+    return tuple(kept[-TAINT_CAP:])
+
+
 def keep_marks(stored: Iterable[TaintMark], new: TaintMark) -> tuple[TaintMark, ...] | None:
     """The marks an account keeps after `new` arrives, or None when nothing changes (it is
     there already, or older than what is kept). The Lua function `mark` does the same."""
@@ -79,10 +90,7 @@ def keep_marks(stored: Iterable[TaintMark], new: TaintMark) -> tuple[TaintMark, 
     if new.ts_ms < newest - TAINT_KEEP_MS:
         return None
     marks[new.transfer_id] = new
-    kept = sorted(
-        (mark for mark in marks.values() if mark.ts_ms >= newest - TAINT_KEEP_MS), key=_order
-    )
-    return tuple(kept[-TAINT_CAP:])
+    return _kept(marks.values())
 
 
 # A transfer screened before it is sent has no place in the input: every mark its payer holds
@@ -94,19 +102,25 @@ def taint_of(
     transfer_id: str, ts_ms: int, partition: int, offset: int, marks: Iterable[TaintMark]
 ) -> Taint:
     """The taint of a transfer (its id, event time and place in the input) from the marks of
-    its payer; each mark counted once, whatever path it came by."""
-    counted: dict[str, TaintMark] = {}
-    for mark in marks:
-        if (
-            mark.transfer_id != transfer_id
-            and ts_ms - TAINT_WINDOW_MS <= mark.ts_ms <= ts_ms
-            and (mark.partition != partition or mark.offset < offset)
-        ):
-            counted[mark.transfer_id] = mark
+    its payer; each mark counted once, whatever path it came by.
+
+    Of the marks from before the transfer in the input, only those its payer would keep
+    count (`keep_marks`): the stored ones are capped, and counting more of the ones that
+    arrive uncapped (from the batch before, or earlier in the batch) would make the taint
+    depend on where batches are cut."""
+    before = {
+        mark.transfer_id: mark
+        for mark in marks
+        if mark.transfer_id != transfer_id
+        and (mark.partition != partition or mark.offset < offset)
+    }
+    counted = [
+        mark for mark in _kept(before.values()) if ts_ms - TAINT_WINDOW_MS <= mark.ts_ms <= ts_ms
+    ]
     if not counted:
         return NO_TAINT
     return Taint(
-        sum(mark.amount_minor for mark in counted.values()),
+        sum(mark.amount_minor for mark in counted),
         len(counted),
-        max(mark.ts_ms for mark in counted.values()),
+        max(mark.ts_ms for mark in counted),
     )

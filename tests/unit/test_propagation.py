@@ -115,3 +115,20 @@ def test_training_marks_leave_out_a_fixed_random_share_of_the_payees(scorer: Sco
     assert _alerted(chain(marked[1]), marking, 10) == {f"in-{marked[1]}", f"hop-{marked[1]}"}
     assert _alerted(chain(unmarked[0]), marking, 10) == set()
     assert _alerted(chain(unmarked[0]), scorer, 10) == {f"in-{unmarked[0]}", f"hop-{unmarked[0]}"}
+
+
+def test_an_account_paid_by_more_alerts_than_it_keeps_counts_the_same_whatever_the_batches(
+    scorer: Scorer,
+) -> None:
+    # Forty alerted payments in 40 minutes: the account keeps the newest TAINT_CAP marks, and
+    # the transfer out counts those, whether the marks came through state or in its batch.
+    lines = [_event(f"in-{n}", f"victim-{n}", "collector", n, "50000.00") for n in range(40)]
+    lines.append(_event("out", "collector", "next", 45, "100.00"))
+    for batch_size in (1, 7, 500):
+        (taint,) = [
+            (f["src_tainted_in_count_24h"], f["src_tainted_in_amount_24h_minor"])
+            for outcome in replay(lines, scorer=scorer, batch_size=batch_size)
+            for t, f in zip(outcome.transfers, outcome.features, strict=True)
+            if t.transfer_id == "out"
+        ]
+        assert taint == (TAINT_CAP, TAINT_CAP * 5_000_000)
