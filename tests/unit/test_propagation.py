@@ -15,6 +15,7 @@ from models.scorer import Scorer
 from models.taint import TAINT_CAP, TaintMark, decode_marks, encode_marks, keep_marks, taint_of
 from models.training import PartlyMarkingScorer
 from rules.loader import load_rule_library
+from service.settings import DEFAULT_RULES_DIR
 from streams.replay import replay
 from tests.propagation_rules import write_propagation_rules
 
@@ -115,6 +116,34 @@ def test_training_marks_leave_out_a_fixed_random_share_of_the_payees(scorer: Sco
     assert _alerted(chain(marked[1]), marking, 10) == {f"in-{marked[1]}", f"hop-{marked[1]}"}
     assert _alerted(chain(unmarked[0]), marking, 10) == set()
     assert _alerted(chain(unmarked[0]), scorer, 10) == {f"in-{unmarked[0]}", f"hop-{unmarked[0]}"}
+
+
+def test_the_shipped_rule_follows_alerted_money_that_moves_on(tmp_path: Path) -> None:
+    # The test rule alerts the victims' big payments (50,000.00 or more); the shipped
+    # `alerted_money_onward` then alerts each relay of that money within 4 hours, and not the
+    # account that keeps what it was paid.
+    library = write_propagation_rules(tmp_path / "rules")
+    (library / "tainted_onward.yaml").unlink()
+    shipped = DEFAULT_RULES_DIR / "alerted_money_onward.yaml"
+    (library / shipped.name).write_text(shipped.read_text())
+    scorer = Scorer(load_rule_library(library), SeverityBands())
+    lines = [
+        _event("in", "victim", "m1", 0, "60000.00"),
+        _event("hop-1", "m1", "m2", 20, "49000.00"),
+        _event("hop-2", "m2", "m3", 45, "48000.00"),
+        _event("paid", "victim-2", "seller", 0, "60000.00"),
+        _event("bill", "seller", "utility", 30, "150.00"),
+        # The relay after the marks are more than 4 hours old.
+        _event("late-in", "victim-3", "n1", 0, "60000.00"),
+        _event("late-hop", "n1", "n2", 300, "49000.00"),
+    ]
+    for batch_size in (1, 3, 500):
+        alerts = {alert.transfer_id: alert for outcome in replay(lines, scorer=scorer,
+                  batch_size=batch_size) for alert in outcome.alerts}  # fmt: skip
+        assert set(alerts) == {"in", "hop-1", "hop-2", "paid", "late-in"}
+        for hop in ("hop-1", "hop-2"):
+            assert [r.rule for r in alerts[hop].reasons] == ["alerted_money_onward"]
+            assert alerts[hop].severity == "medium"
 
 
 def test_an_account_paid_by_more_alerts_than_it_keeps_counts_the_same_whatever_the_batches(

@@ -65,12 +65,13 @@ def test_pattern_rules_can_be_overruled_by_the_model() -> None:
     assert verdict.severity is None
 
 
-def test_only_confirmed_knowledge_alerts_on_its_own() -> None:
+def test_only_knowledge_alerts_on_its_own() -> None:
     # Every pattern has everyday look-alikes (a foreman paying his crew fans out from a personal
-    # account, a class rep passes fees straight through): only watchlist listings have a floor.
+    # account, a class rep passes fees straight through): only watchlist listings, and money
+    # that an alert already flagged moving on, have a floor.
     rules = load_rule_library(LIBRARY)
     floored = {rule.id for rule in rules.rules if rule.floor is not None}
-    assert floored == {"watchlist_hit", "watchlist_payer"}
+    assert floored == {"watchlist_hit", "watchlist_payer", "alerted_money_onward"}
     scorer = Scorer(rules, SeverityBands(), ConfidentlyLegit())
     fan_out = quiet(
         src_distinct_payees_1h=12, src_new_payees_24h=12, src_new_payee_share_24h=1.0,
@@ -80,3 +81,16 @@ def test_only_confirmed_knowledge_alerts_on_its_own() -> None:
     (verdict,) = scorer.assess([transfer()], [fan_out])
     assert {h.rule_id for h in verdict.hits} == {"fan_out_rapid"}
     assert verdict.severity is None
+
+
+def test_alerted_money_moving_on_alerts_when_the_model_disagrees() -> None:
+    # The mule after an alert: the model that missed the first hop would miss this one too.
+    scorer = Scorer(load_rule_library(LIBRARY), SeverityBands(), ConfidentlyLegit())
+    onward = quiet(
+        src_tainted_in_amount_24h_minor=3_000_000, src_tainted_in_count_24h=1.0,
+        src_tainted_in_share_24h=1.0, src_minutes_since_tainted_in=25.0,
+        src_pass_through_24h=0.98, src_is_business=math.nan, dst_is_business=math.nan,
+    )  # fmt: skip
+    (verdict,) = scorer.assess([transfer()], [onward])
+    assert "alerted_money_onward" in {h.rule_id for h in verdict.hits}
+    assert verdict.severity == "medium"

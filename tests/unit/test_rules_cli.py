@@ -63,7 +63,8 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "list", str(DEFAULT_RULES_DIR)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == SHIPPED
-    assert lines[0].split()[:2] == ["fan_in_collection", "v2"]
+    assert lines[0].split()[:2] == ["alerted_money_onward", "v1"]
+    assert any(line.split()[:2] == ["fan_in_collection", "v2"] for line in lines)
     assert any("Rapid fan-out to many first-time payees" in line for line in lines)
 
 

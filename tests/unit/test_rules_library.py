@@ -159,6 +159,25 @@ GATHER = {
 }
 # The loop closes: the first mule sent 30,000.00 on this morning and 29,000.00 comes back.
 CYCLE = {**RELAY, "dst_out_amount_24h_minor": 3_000_000}
+# The mule after an alert: the 30,000.00 that reached it 25 minutes ago came through a transfer
+# that alerted, and it relays it on.
+ALERTED_ONWARD = {
+    **RELAY,
+    "src_tainted_in_amount_24h_minor": 3_000_000,
+    "src_tainted_in_count_24h": 1,
+    "src_tainted_in_share_24h": 1.0,
+    "src_minutes_since_tainted_in": 25,
+}
+# Money that alerted on its way in: a legitimate account paid by it, and what it does next.
+PAID_BY_ALERTED = {
+    "src_in_count_24h": 1,
+    "src_in_amount_24h_minor": 1_500_000,
+    "src_distinct_payers_24h": 1,
+    "src_tainted_in_amount_24h_minor": 1_500_000,
+    "src_tainted_in_count_24h": 1,
+    "src_tainted_in_share_24h": 1.0,
+    "src_minutes_since_tainted_in": 30,
+}
 
 FIRING = {
     "fan_out_rapid": {
@@ -220,6 +239,27 @@ FIRING = {
     "layering_cycle": {
         "loop closes": CYCLE,
         "after the commissions of a long loop": {**CYCLE, "amount_minor": 2_450_000},
+    },
+    "alerted_money_onward": {
+        "next mule of a chain": ALERTED_ONWARD,
+        "fan-out mule paying out": features(
+            **{**PAID_BY_ALERTED, "src_in_amount_24h_minor": 12_000_000,
+               "src_tainted_in_amount_24h_minor": 12_000_000},
+            src_out_count_1h=8,
+            src_out_amount_24h_minor=7_920_000,
+            src_pass_through_24h=0.66,
+            src_dwell_minutes=30,
+            amount_minor=990_000,
+        ),
+        "two alerted payments among three": features(
+            **{**PAID_BY_ALERTED, "src_in_count_24h": 3, "src_in_amount_24h_minor": 2_400_000,
+               "src_tainted_in_count_24h": 2, "src_tainted_in_share_24h": 0.625,
+               "src_minutes_since_tainted_in": 200},
+            src_out_amount_24h_minor=2_300_000,
+            src_pass_through_24h=0.96,
+            src_dwell_minutes=200,
+            amount_minor=2_300_000,
+        ),
     },
     "watchlist_hit": {
         "listed payee": features(watchlist_hits=1, dst_watchlisted=1),
@@ -408,6 +448,29 @@ HARD_NEGATIVES = {
         dst_new_payers_24h=0,
         dst_in_amount_24h_minor=2_400_000,
         amount_minor=200_000,
+    ),
+    # A mule buys a used phone with victims' money: the seller keeps it and pays a bill.
+    "seller paid with alerted money keeps it": features(
+        **PAID_BY_ALERTED, src_out_amount_24h_minor=60_000, src_pass_through_24h=0.04,
+        amount_minor=60_000,
+    ),
+    # Money from a false alarm yesterday; today the rent goes out as usual.
+    "alerted money arrived yesterday": features(
+        **{**PAID_BY_ALERTED, "src_minutes_since_tainted_in": 1_300},
+        src_out_amount_24h_minor=1_400_000, src_pass_through_24h=0.93, amount_minor=1_400_000,
+    ),
+    # A market trader paid by forty customers, one of whose payments alerted.
+    "one alerted payment among a trader's takings": features(
+        **{**PAID_BY_ALERTED, "src_in_count_24h": 40, "src_in_amount_24h_minor": 4_000_000,
+           "src_distinct_payers_24h": 40, "src_tainted_in_amount_24h_minor": 300_000,
+           "src_tainted_in_share_24h": 0.075},
+        src_out_amount_24h_minor=3_000_000, src_pass_through_24h=0.75, amount_minor=3_000_000,
+    ),
+    # A refund of a few hundred that alerted, passed on to a friend.
+    "a small alerted payment passed on": features(
+        **{**PAID_BY_ALERTED, "src_in_amount_24h_minor": 30_000,
+           "src_tainted_in_amount_24h_minor": 30_000},
+        src_out_amount_24h_minor=30_000, src_pass_through_24h=1.0, amount_minor=30_000,
     ),
     "ordinary transfer": features(),
     "everything unknown": {name: NAN for name in FEATURE_NAMES},
