@@ -197,6 +197,8 @@ def redis_state_store(settings: Settings, client: AnyRedis) -> RedisStateStore:
         state_limits(settings),
         state_ttl_s=settings.state_ttl_days * 86400,
         transfer_ttl_s=settings.trace_ttl_days * 86400,
+        # A worker waiting on a cluster batch does not poll (see SETTLE_TIMEOUT_S).
+        settle_timeout_s=settings.max_poll_interval_ms / 3000,
     )
 
 

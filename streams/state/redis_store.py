@@ -27,7 +27,13 @@ from streams.state import keys, spec
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
 from streams.state.functions import StateConstants, state_library
 from streams.state.pipelines import AnyRedis, Pipeline
-from streams.state.transport import Command, InFlight, Transport, transport_for
+from streams.state.transport import (
+    SETTLE_TIMEOUT_S,
+    Command,
+    InFlight,
+    Transport,
+    transport_for,
+)
 
 _META = spec.META_FIELDS
 
@@ -103,6 +109,7 @@ class RedisStateStore:
         *,
         state_ttl_s: int = 35 * 86400,
         transfer_ttl_s: int = 30 * 86400,
+        settle_timeout_s: float = SETTLE_TIMEOUT_S,
     ) -> None:
         self._redis = client
         self._hasher = hasher
@@ -113,7 +120,7 @@ class RedisStateStore:
             StateConstants(self._limits.window_cap, state_ttl_s, self._limits.dedupe_horizon_ms)
         )
         self._loaded = False
-        self.transport: Transport = transport_for(client, self.load_functions)
+        self.transport: Transport = transport_for(client, self.load_functions, settle_timeout_s)
         self.round_trips = 0
 
     def load_functions(self) -> None:

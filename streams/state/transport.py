@@ -46,8 +46,10 @@ _RESEND_ERRORS = (
     redis.exceptions.BusyLoadingError,
 )
 _RESEND_REPLIES = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "LOADING", "MASTERDOWN")
-# A batch gives up (and the worker retries it whole) after this long without settling.
-SETTLE_TIMEOUT_S = 30.0
+# A batch gives up (and the worker retries it whole) after this long without settling. The
+# worker passes a third of its poll interval: waiting here it does not poll, and a worker that
+# does not poll within max.poll.interval.ms leaves its group; its own retries poll.
+SETTLE_TIMEOUT_S = 10.0
 _BACKOFF_S = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
@@ -350,8 +352,11 @@ def _dropped(reply: Any) -> bool:
     return isinstance(reply, (redis.ConnectionError, redis.TimeoutError))
 
 
-def transport_for(client: Any, reload: Callable[[], None]) -> Transport:
-    """The transport for a client: a cluster's, or a single server's."""
+def transport_for(
+    client: Any, reload: Callable[[], None], settle_timeout_s: float = SETTLE_TIMEOUT_S
+) -> Transport:
+    """The transport for a client: a cluster's (a batch that has not settled within
+    `settle_timeout_s` fails), or a single server's."""
     if isinstance(client, RedisCluster):
-        return ClusterTransport(client, reload)
+        return ClusterTransport(client, reload, settle_timeout_s)
     return SingleNodeTransport(client, reload)

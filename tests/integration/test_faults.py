@@ -152,6 +152,47 @@ def test_a_cluster_failover_mid_stream_ends_like_an_uninterrupted_run(
     assert cluster_client.zcard(ALL_INDEX) >= 2
 
 
+
+def test_a_cluster_batch_that_cannot_settle_leaves_the_worker_in_its_group(
+    services: EmbeddedServices, make_topics: TopicFactory, settings_for: SettingsFactory,
+    redis_cluster: LocalCluster, cluster_client: redis.cluster.RedisCluster,
+) -> None:  # fmt: skip
+    """A primary's slots marked as migrating to a node that does not import them: every call
+    on a new key is redirected back and forth, for longer than the poll interval. The worker
+    gives the batch up within a third of that interval and retries it while it polls, so it
+    stays in its group; once the slots are stable again the run ends like an uninterrupted
+    one."""
+    values = ring_traffic(seed=43, count=600, rings=2)
+    expected = uninterrupted_run(services, make_topics, settings_for, values)
+
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40, redis_url=redis_cluster.url,
+                            redis_cluster=True, max_poll_interval_ms=6000)  # fmt: skip
+    done = partial(committed, settings, topics.transfers)
+    owner, target = redis_cluster.primaries()[:2]
+    owner_client, target_id = redis.Redis(port=owner), redis.Redis(port=target).cluster("MYID")
+    slots = [slot for slot in range(16384)
+             if cluster_client.nodes_manager.get_node_from_slot(slot).port == owner]  # fmt: skip
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values[:200])
+        wait_for(partial(scored_at_least, cluster_client, 100), what="first 100")
+        joins = _metric("fraudwatch_group_rebalances_total")
+        wedge = owner_client.pipeline(transaction=False)
+        for slot in slots:
+            wedge.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+        wedge.execute()
+        try:
+            produce(settings.kafka_bootstrap, topics.transfers, values[200:])
+            time.sleep(15)
+        finally:
+            unwedge = owner_client.pipeline(transaction=False)
+            for slot in slots:
+                unwedge.execute_command("CLUSTER SETSLOT", slot, "STABLE")
+            unwedge.execute()
+        wait_for(lambda: done() == len(values), timeout_s=120, what="the rest")
+        assert _metric("fraudwatch_group_rebalances_total") == joins
+    assert comparable(redis_dump(cluster_client)) == expected
+
 def test_redis_refusing_writes_mid_stream_ends_like_an_uninterrupted_run(
     services: EmbeddedServices, redis_client: redis.Redis, make_topics: TopicFactory,
     settings_for: SettingsFactory,
