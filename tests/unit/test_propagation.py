@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.alerts import SeverityBands
+from models.alerts import Alert, SeverityBands
 from models.features import MS_PER_HOUR, NO_TAINT, Taint
 from models.scorer import Scorer
 from models.taint import TAINT_CAP, TaintMark, decode_marks, encode_marks, keep_marks, taint_of
@@ -60,9 +60,14 @@ def scorer(tmp_path: Path) -> Scorer:
     return Scorer(load_rule_library(write_propagation_rules(tmp_path)), bands)
 
 
-def _alerted(lines: list[bytes], scorer: Scorer, batch_size: int) -> set[str]:
-    return {alert.transfer_id for outcome in replay(lines, scorer=scorer, batch_size=batch_size)
+def _alerts(lines: list[bytes], scorer: Scorer, batch_size: int) -> dict[str, Alert]:
+    return {alert.transfer_id: alert
+            for outcome in replay(lines, scorer=scorer, batch_size=batch_size)
             for alert in outcome.alerts}  # fmt: skip
+
+
+def _alerted(lines: list[bytes], scorer: Scorer, batch_size: int) -> set[str]:
+    return set(_alerts(lines, scorer, batch_size))
 
 
 def test_the_money_is_followed_hop_by_hop_whatever_the_batches(scorer: Scorer) -> None:
@@ -138,8 +143,7 @@ def test_the_shipped_rule_follows_alerted_money_that_moves_on(tmp_path: Path) ->
         _event("late-hop", "n1", "n2", 300, "49000.00"),
     ]
     for batch_size in (1, 3, 500):
-        alerts = {alert.transfer_id: alert for outcome in replay(lines, scorer=scorer,
-                  batch_size=batch_size) for alert in outcome.alerts}  # fmt: skip
+        alerts = _alerts(lines, scorer, batch_size)
         assert set(alerts) == {"in", "hop-1", "hop-2", "paid", "late-in"}
         for hop in ("hop-1", "hop-2"):
             assert [r.rule for r in alerts[hop].reasons] == ["alerted_money_onward"]
