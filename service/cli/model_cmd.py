@@ -35,11 +35,12 @@ def friendly_errors(run: Runner) -> Runner:
 def _train(args: argparse.Namespace) -> int:
     from models.feedback import JsonlFeedback
     from models.model import TrainingParams
-    from models.registry import save_model
+    from models.registry import read_metadata, save_model
     from models.training import (
         UNMARKED_PAYEE_SHARE,
         PartlyMarkingScorer,
         add_feedback,
+        check_marker_unseen,
         load_training_set,
         train_model,
     )
@@ -50,7 +51,12 @@ def _train(args: argparse.Namespace) -> int:
     # worker marks it, so the taint features are learnt as they will be served; except the
     # money paid into a random half of the accounts, so that every shape is also learnt
     # without taint upstream.
-    scorer = build_scorer(Settings())
+    settings = Settings()
+    if args.marked_by is not None:
+        settings = settings.model_copy(update={"model_path": args.marked_by})
+    if settings.model_path is not None:
+        check_marker_unseen(read_metadata(settings.model_path), args.data)
+    scorer = build_scorer(settings)
     marking = PartlyMarkingScorer(scorer, UNMARKED_PAYEE_SHARE, args.seed)
     replay = partial(replay_features, scorer=marking)
     training = load_training_set(args.data, replay)
@@ -326,6 +332,13 @@ def register(subparsers: Any) -> None:
         help="boosting rounds (default: the standard setting recorded in the metadata)",
     )
     train.add_argument("--version", help="model version (default: seed and data hash)")
+    train.add_argument(
+        "--marked-by",
+        type=Path,
+        metavar="MODEL",
+        help="the model whose alerts mark the money in the replays, as the worker marks it "
+        "(default: the configured FRAUDWATCH_MODEL_PATH); refused if it learnt this data",
+    )
     train.add_argument(
         "--with-feedback", action="store_true", help="also learn from investigators' dispositions"
     )

@@ -310,6 +310,32 @@ def test_train_command_twice_with_one_seed_reproduces_the_model(
     assert a.version == b.version and a.version.startswith("s2-")
 
 
+def test_train_refuses_to_mark_data_with_a_model_that_learnt_it(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "marker.skops"
+    assert main(["train", "--data", str(tiny_dir), "--out", str(marker), "--max-iter", "5"]) == 0
+    # A bank's history has no simulation seed: its transfers file's digest tells it apart.
+    history = tmp_path / "history"
+    history.mkdir()
+    (history / "transfers.jsonl.gz").write_bytes((tiny_dir / "transfers.jsonl.gz").read_bytes())
+    labels = json.loads((tiny_dir / "labels.json").read_text())
+    (history / "labels.json").write_text(json.dumps({**labels, "seed": None}))
+    out = tmp_path / "next.skops"
+    for data in (tiny_dir, history):
+        argv = ["train", "--data", str(data), "--out", str(out), "--marked-by", str(marker)]
+        assert main([*argv, "--max-iter", "5"]) == 2
+        error = capsys.readouterr().err
+        assert f"{data}: the marking model fraudwatch-gbt" in error
+        assert "was trained on this data" in error and not out.exists()
+    unseen = tmp_path / "unseen"
+    write_simulation(simulate(replace(TINY, seed=4)), unseen)
+    argv = ["train", "--data", str(unseen), "--out", str(out), "--marked-by", str(marker)]
+    assert main([*argv, "--max-iter", "5"]) == 0
+    marked_by = json.loads(metadata_path(out).read_text())["taint_marked_by"]["scorer"]
+    assert marked_by == "fraudwatch-gbt " + json.loads(metadata_path(marker).read_text())["version"]
+
+
 def test_pooled_datasets_keep_their_rings_apart(tiny_dir: Path, tmp_path: Path) -> None:
     write_simulation(simulate(replace(TINY, seed=4)), tmp_path)
     parts = [load_labelled(tiny_dir, replay_features), load_labelled(tmp_path, replay_features)]
