@@ -30,7 +30,7 @@ from service.embedded.redis_cluster import LocalCluster
 from service.embedded.redis_server import start_redis
 from streams.kafka_io import acked_producer
 from streams.state import keys
-from streams.state.alert_store import ALL_INDEX
+from streams.state.alert_store import ALL_INDEX, index_key
 from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
 from tests.integration.harness import (
     committed,
@@ -347,7 +347,9 @@ def test_hostile_messages_are_dead_lettered_and_everything_else_is_scored(
     settings_for: SettingsFactory, read_topic: TopicReader,
 ) -> None:  # fmt: skip
     settings = settings_for(topics, batch_size=40)
-    good = background(seed=13, count=200) + fan_out_ring("hostile")
+    # The ring first: its payment of a week before begins the observation, so its payees'
+    # newness is known and its payouts alert.
+    good = fan_out_ring("hostile") + background(seed=13, count=200)
     hostile = _hostile(good[0])
     values = lines(good)
     for n, (value, _) in enumerate(hostile.values()):
@@ -358,6 +360,7 @@ def test_hostile_messages_are_dead_lettered_and_everything_else_is_scored(
                  timeout_s=RESUME_WITHIN_S + 60, what="every message handled")  # fmt: skip
     assert scored(redis_client) == len(good)
     assert redis_client.zcard(ALL_INDEX) >= 1
+    assert redis_client.zcard(index_key("rule", "fan_out_rapid")) >= 1
     dead = {d["offset"]: d for d in (orjson.loads(r.value) for r in read_topic(topics.dlq))}
     assert len(dead) == len(hostile)
     for value, code in hostile.values():

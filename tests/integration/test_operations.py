@@ -86,10 +86,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_for(lambda: (home / "run.json").exists(), timeout_s=90, what="run.json")
         run = json.loads((home / "run.json").read_text())
         sent = fan_out_ring("ops") + background(seed=11, count=200)
-        data = home / "traffic.jsonl"
-        data.write_bytes(as_jsonl(sent) + b"this line is not json\n")
-        subprocess.run([sys.executable, "-m", "service.cli", "produce", str(data)], env=env,
-                       check=True, capture_output=True)  # fmt: skip
+        # The ring's payment of a week and a day before goes first, on its own: partitions are
+        # read in no global order, and observation begins with the first transfer applied.
+        first, rest = home / "first.jsonl", home / "traffic.jsonl"
+        first.write_bytes(as_jsonl(sent[:1]))
+        rest.write_bytes(as_jsonl(sent[1:]) + b"this line is not json\n")
+        for data in (first, rest):
+            subprocess.run([sys.executable, "-m", "service.cli", "produce", str(data)], env=env,
+                           check=True, capture_output=True)  # fmt: skip
+            if data is first:
+                wait_for(lambda: _metric(run["metrics_url"], "fraudwatch_transfers_total") == 1,
+                         timeout_s=90, what="the first transfer scored")  # fmt: skip
         yield Stack(proc, home, run, sent)
     finally:
         if proc.poll() is None:
