@@ -25,8 +25,8 @@ class Reason(msgspec.Struct, omit_defaults=True):
     version: int | None = None
     score: float | None = None
     summary: str | None = None
-    # The party the reason suspects: as the rule declares, or the one the model's strongest
-    # evidence is about.
+    # The party the reason suspects: as the rule declares, or the one the model's raising
+    # signals are about, summed (`models.model.suspected_party`).
     suspect: Party | None = None
 
 
@@ -127,7 +127,7 @@ def rfc3339_now(now: datetime | None = None) -> str:
 
 def suspect_party(reasons: list[Reason]) -> Party:
     """The party an alert suspects: the one its strongest rule declares, or, when only the
-    model alerted, the one the model's strongest evidence is about (the payee when neither
+    model alerted, the one the model's raising signals are about (the payee when neither
     says: the account the money went to)."""
     rules = [reason for reason in reasons if reason.rule != "model" and reason.suspect]
     for reason in rules or reasons:

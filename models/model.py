@@ -23,7 +23,7 @@ from threadpoolctl import ThreadpoolController
 from models.alerts import Reason
 from models.dataset import MODEL_FEATURES, feature_matrix
 from models.explanations import signal
-from models.features import Features, feature_party
+from models.features import Features, Party, feature_party
 from models.forest import CalibratedForest
 
 EVIDENCE_FEATURES = 3  # signals an alert's model reason shows
@@ -140,6 +140,7 @@ class GradientBoostedModel:
         # (a model of an earlier release, still serving while its successor trains) fewer.
         self.features = tuple(features)
         self.forest = CalibratedForest(classifier)
+        self.against_payee = np.array([feature_party(name) == "payee" for name in self.features])
         self.baseline = np.asarray(baseline, dtype=np.float64)
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
@@ -187,12 +188,24 @@ class GradientBoostedModel:
             summary = f"fraud probability {p:.0%}"
             if signals:
                 summary += ": " + "; ".join(text for text in signals if text)
-            # The account the model suspects: the one its strongest raising signal is about.
-            suspect = feature_party(self.features[top[0]]) if top.size else None
+            suspect = suspected_party(self.against_payee, row, pushes)
             reason = Reason("model", title, evidence, score=round(p, 4), summary=summary,
                             suspect=suspect)  # fmt: skip
             explained.append((p, reason))
         return explained
+
+
+def suspected_party(against_payee: np.ndarray, row: np.ndarray, pushes: np.ndarray) -> Party | None:
+    """The party a model alert suspects: the one whose known signals raised the score more in
+    sum (`against_payee` marks the features that are evidence against the payee), `None` when
+    none raised it. Not the party of the single strongest signal: a mule's payout is large, so
+    its amount alone points at the payee, while the payer's outgoing counts together say more.
+    """
+    raised = np.where(~np.isnan(row) & (pushes >= _MIN_PUSH), pushes, 0.0)
+    payee, payer = raised[against_payee].sum(), raised[~against_payee].sum()
+    if payee == payer == 0.0:
+        return None
+    return "payee" if payee > payer else "payer"
 
 
 def _plain(value: float) -> float | int:

@@ -20,10 +20,10 @@ from models.evaluation import (
     score_dataset,
 )
 from models.explanations import describe
-from models.features import FEATURE_NAMES
+from models.features import FEATURE_NAMES, feature_party
 from models.feedback import FeedbackFileError, JsonlFeedback
 from models.jsonl import read_lines
-from models.model import GradientBoostedModel, TrainingParams
+from models.model import GradientBoostedModel, TrainingParams, suspected_party
 from models.registry import ModelArtifactError, load_model, metadata_path, save_model
 from models.scorer import combine
 from models.simulator import SimulationConfig, simulate, write_simulation
@@ -155,6 +155,19 @@ def test_shipped_model_loads_matches_features_and_is_small() -> None:
     assert meta["features"] == list(MODEL_FEATURES)
     assert {"seed", "parameters", "training_data", "libraries", "evaluation"} <= set(meta)
     assert model.name == meta["name"]
+
+
+def test_a_model_alert_suspects_the_party_its_signals_point_at_together() -> None:
+    names = ("amount_minor", "src_out_count_1h", "src_distinct_payees_1h", "dst_account_age_days")
+    against_payee = np.array([feature_party(name) == "payee" for name in names])
+    row = np.array([990000.0, 9.0, 9.0, 3.0])
+    # A mule's payout: the amount is the strongest signal, the payer's counts outweigh it.
+    assert suspected_party(against_payee, row, np.array([1.0, 0.6, 0.6, 0.0])) == "payer"
+    assert suspected_party(against_payee, row, np.array([1.0, 0.3, 0.3, 0.2])) == "payee"
+    # An unknown value is no evidence, a lowering signal counts for neither party.
+    unknown = np.array([990000.0, np.nan, np.nan, 3.0])
+    assert suspected_party(against_payee, unknown, np.array([0.4, 0.6, 0.6, -2.0])) == "payee"
+    assert suspected_party(against_payee, row, np.array([-1.0, -0.2, 0.0, 0.01])) is None
 
 
 def test_combine_is_a_bounded_monotone_blend() -> None:
