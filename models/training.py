@@ -181,30 +181,40 @@ def prediction_fingerprint(model: GradientBoostedModel, matrix: np.ndarray) -> s
 
 def train_model(
     training: TrainingSet,
-    seed: int,
+    seeds: int | Sequence[int],
     params: TrainingParams | None = None,
     *,
     name: str = MODEL_NAME,
     version: str | None = None,
     feedback_sha256: str | None = None,
 ) -> tuple[GradientBoostedModel, dict[str, Any]]:
-    """Fit, calibrate and prepare explanations; return the model and its metadata."""
+    """Fit, calibrate and prepare explanations; return the model and its metadata. Several
+    `seeds` average one fit per seed; the first also draws the importance sample."""
+    fit_seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    seed = fit_seeds[0]
     params = params or TrainingParams()
     if training.labels.min(initial=1) == training.labels.max(initial=0):
         raise ValueError("training data needs both fraudulent and legitimate transfers")
     data_sha256 = sha256_of_files(training.files)
-    classifier = fit_classifier(training.matrix, training.labels, seed, params)
+    classifier = fit_classifier(training.matrix, training.labels, fit_seeds, params)
     baseline = negative_medians(training.matrix, training.labels)
     sample = training.matrix[importance_sample(training.labels, seed)]
     importance = probe_importance(classifier, sample, baseline)
-    # The same data under other features, or marked by another scorer, is another model: the
-    # version hashes all three.
+    # The same data under other features or parameters, or marked by another scorer, is another
+    # model: the version hashes all four.
     marking = orjson.dumps(training.taint_marked_by, option=orjson.OPT_SORT_KEYS).decode()
-    digest = hashlib.sha256("\n".join([data_sha256, *MODEL_FEATURES, marking]).encode())
+    parameters = orjson.dumps(params.as_dict(), option=orjson.OPT_SORT_KEYS).decode()
+    digest = hashlib.sha256(
+        "\n".join([data_sha256, *MODEL_FEATURES, marking, parameters]).encode()
+    )
     digest_hex = digest.hexdigest()
-    model = GradientBoostedModel(name, version or f"s{seed}-{digest_hex[:8]}", classifier, baseline)
+    seeds_tag = "+".join(map(str, fit_seeds))
+    model = GradientBoostedModel(
+        name, version or f"s{seeds_tag}-{digest_hex[:8]}", classifier, baseline
+    )
     metadata: dict[str, Any] = {
         "seed": seed,
+        "fit_seeds": fit_seeds,
         "parameters": params.as_dict(),
         "training_data": {
             "files": [f"{p.parent.name}/{p.name}" for p in training.files],

@@ -57,7 +57,8 @@ def _train(args: argparse.Namespace) -> int:
     if settings.model_path is not None:
         check_marker_unseen(read_metadata(settings.model_path), args.data)
     scorer = build_scorer(settings)
-    marking = PartlyMarkingScorer(scorer, UNMARKED_PAYEE_SHARE, args.seed)
+    seeds = args.seed or [7]
+    marking = PartlyMarkingScorer(scorer, UNMARKED_PAYEE_SHARE, seeds[0])
     replay = partial(replay_features, scorer=marking)
     training = load_training_set(args.data, replay)
     training.taint_marked_by = {
@@ -70,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
         feedback_sha256 = add_feedback(training, JsonlFeedback(source), replay)
     model, metadata = train_model(
         training,
-        args.seed,
+        seeds,
         TrainingParams() if args.max_iter is None else TrainingParams(max_iter=args.max_iter),
         name=args.name,
         version=args.version,
@@ -324,7 +325,13 @@ def register(subparsers: Any) -> None:
         help="a labelled dataset directory (repeatable)",
     )
     train.add_argument("--out", type=Path, required=True, help="model file to write (.skops)")
-    train.add_argument("--seed", type=int, default=7, help="training seed (default 7)")
+    train.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        help="training seed (default 7); repeated, one fit per seed, averaged (the first also "
+        "picks the unmarked accounts)",
+    )
     train.add_argument("--name", default="fraudwatch-gbt", help="model name")
     train.add_argument(
         "--max-iter",

@@ -53,7 +53,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tiny_dir: Path) -> tuple[GradientBoostedModel, dict]:
-    return train_model(load_training_set([tiny_dir], replay_features), seed=5, params=QUICK)
+    return train_model(load_training_set([tiny_dir], replay_features), seeds=5, params=QUICK)
 
 
 def test_model_features_are_known_features_without_outside_knowledge() -> None:
@@ -137,7 +137,7 @@ def test_model_reasons_give_values_in_words_and_never_an_unknown_value(
 
 def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> None:
     model = load_model(DEFAULT_MODEL_PATH)
-    matrix = load_labelled(tiny_dir, replay_features).table.columns()[:2000].copy()
+    matrix = load_labelled(tiny_dir, replay_features).table.columns(model.features)[:2000].copy()
     holes = np.random.default_rng(1).random(matrix.shape) < 0.15
     matrix[holes] = np.nan  # every missing-value branch is taken somewhere
     matrix[:50, :5] = np.inf  # present but infinite: left of a missing-vs-present split
@@ -183,6 +183,21 @@ def test_minutes_to_first_alert_per_ring() -> None:
         ["a", "a", "a", "b", "b"], ts, np.array([False, True, True, False, False])
     )
     assert rings == 2 and delays == [1.0]
+
+
+def test_the_score_never_falls_as_a_payer_pays_out_more(
+    tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
+) -> None:
+    model, metadata = trained
+    rising = metadata["parameters"]["score_rises_with"]
+    assert rising and set(rising) <= set(model.features)
+    matrix = load_labelled(tiny_dir, replay_features).table.columns(model.features)[:500]
+    before = model.probabilities(matrix)
+    for name in rising:
+        more = matrix.copy()
+        column = more[:, model.features.index(name)]
+        column += np.where(np.isnan(column), 0.0, np.maximum(column, 1.0))  # at least doubled
+        assert (model.probabilities(more) >= before - 1e-12).all(), name
 
 
 def test_evaluation_compares_rules_model_and_combined(
@@ -321,6 +336,19 @@ def test_train_command_twice_with_one_seed_reproduces_the_model(
     a, b = (load_model(p) for p in paths)
     np.testing.assert_array_equal(a.probabilities(matrix), b.probabilities(matrix))
     assert a.version == b.version and a.version.startswith("s2-")
+
+
+def test_a_model_of_several_seeds_averages_one_fit_per_seed(tiny_dir: Path) -> None:
+    training = load_training_set([tiny_dir], replay_features)
+    params = TrainingParams(max_iter=10, calibration_folds=2)
+    (one, _), (other, _) = (train_model(training, seed, params) for seed in (3, 4))
+    both, metadata = train_model(training, [3, 4], params)
+    assert both.version.startswith("s3+4-") and metadata["fit_seeds"] == [3, 4]
+    assert len(both.classifier.calibrated_classifiers_) == 4
+    matrix = training.matrix[:500]
+    np.testing.assert_allclose(
+        both.probabilities(matrix), (one.probabilities(matrix) + other.probabilities(matrix)) / 2
+    )
 
 
 def test_train_refuses_to_mark_data_with_a_model_that_learnt_it(
