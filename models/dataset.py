@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.coverage import CoverageView, account_banks, select_profiles
-from models.features import FEATURE_NAMES, Features
+from models.features import FEATURE_NAMES, LONGER_COUNT_FEATURES, Features
 from models.jsonl import read_lines
 
 # The features the model reads, in matrix column order. Spelled out, so that features added to
@@ -26,10 +26,9 @@ from models.jsonl import read_lines
 # by accident, and a shipped model keeps matching until it is retrained on purpose.
 # Left out on purpose: `src_known_days` / `dst_known_days` measure how long fraudwatch has been
 # watching, not how the account behaves, so they would teach the model when recording began.
-# Not yet: the counts of the 6 days before the last 24 hours and the taint features
-# (`src_tainted_*`). Trained on marks from a model that had not learnt the data (README,
-# Detection), a model with them finds more of the layering and low-and-slow at about as many
-# false alerts, but overrules the fan-out rule on a mule's payouts after its tenth.
+# Last, the counts of the 6 days before the last 24 hours and the taint features
+# (`src_tainted_*`): learnt from marks made by a model that had not seen the training data
+# (`models.training.check_marker_unseen`, README Detection).
 MODEL_FEATURES: tuple[str, ...] = (
     "amount_minor",
     "hour_of_day",
@@ -65,6 +64,11 @@ MODEL_FEATURES: tuple[str, ...] = (
     "device_accounts_7d",
     "phone_accounts_7d",
     "ip_accounts_7d",
+    *LONGER_COUNT_FEATURES,
+    "src_tainted_in_amount_24h_minor",
+    "src_tainted_in_count_24h",
+    "src_tainted_in_share_24h",
+    "src_minutes_since_tainted_in",
 )
 
 TRANSFER_FILES = ("transfers.jsonl.gz", "transfers.jsonl")
