@@ -267,17 +267,22 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
 
 Features = dict[str, float]
 
+# How much the payer has paid out lately: what a mule's every payout adds to.
+PAYER_OUTGOING_FEATURES: tuple[str, ...] = (
+    "src_out_count_1h",
+    "src_out_count_24h",
+    "src_distinct_payees_1h",
+    "src_distinct_payees_24h",
+    "src_new_payees_24h",
+    "src_out_amount_24h_minor",
+)
+
 # Features that measure how much of something there is (transfers, counterparties, accounts on
 # a device, money): more is stronger evidence. Ratios, ages, times and flags are not volumes.
 VOLUME_FEATURES: frozenset[str] = frozenset(
     {
         "amount_minor",
-        "src_out_count_1h",
-        "src_out_count_24h",
-        "src_distinct_payees_1h",
-        "src_distinct_payees_24h",
-        "src_new_payees_24h",
-        "src_out_amount_24h_minor",
+        *PAYER_OUTGOING_FEATURES,
         "src_in_count_24h",
         "src_in_amount_24h_minor",
         "src_distinct_payers_24h",

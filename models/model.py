@@ -23,7 +23,7 @@ from threadpoolctl import ThreadpoolController
 from models.alerts import Reason
 from models.dataset import MODEL_FEATURES, feature_matrix
 from models.explanations import signal
-from models.features import Features, Party, feature_party
+from models.features import PAYER_OUTGOING_FEATURES, Features, Party, feature_party
 from models.forest import CalibratedForest
 
 EVIDENCE_FEATURES = 3  # signals an alert's model reason shows
@@ -58,14 +58,7 @@ class TrainingParams:
     # free, the trees learnt that the tenth payout of a fan-out looks less like fraud than the
     # first (in training, ordinary payers with many payees outnumber rings that far along) and
     # the model overruled `fan_out_rapid` on a ring that kept paying out.
-    score_rises_with: tuple[str, ...] = (
-        "src_out_count_1h",
-        "src_out_count_24h",
-        "src_distinct_payees_1h",
-        "src_distinct_payees_24h",
-        "src_new_payees_24h",
-        "src_out_amount_24h_minor",
-    )
+    score_rises_with: tuple[str, ...] = PAYER_OUTGOING_FEATURES
 
     def as_dict(self) -> dict[str, object]:
         """The parameters as a JSON-ready dict."""
