@@ -217,7 +217,8 @@ def suspected_party(against_payee: np.ndarray, row: np.ndarray, pushes: np.ndarr
     """The party a model alert suspects: the one whose known signals raised the score more in
     sum (`against_payee` marks the features that are evidence against the payee), `None` when
     none raised it. Not the party of the single strongest signal: a mule's payout is large, so
-    its amount alone points at the payee, while the payer's outgoing counts together say more.
+    its amount alone points at the payee, while the payer's own signals (money that has just
+    arrived, its outgoing counts) may together say more.
     """
     raised = np.where(~np.isnan(row) & (pushes >= _MIN_PUSH), pushes, 0.0)
     payee, payer = raised[against_payee].sum(), raised[~against_payee].sum()
