@@ -32,6 +32,17 @@ def friendly_errors(run: Runner) -> Runner:
     return guarded
 
 
+def _training_seed(value: str) -> int:
+    """A seed the trees and folds accept, checked before the replays (which take the time)."""
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError("must be at least 0 and below 2**32")
+    return seed
+
+
 def _train(args: argparse.Namespace) -> int:
     from models.feedback import JsonlFeedback
     from models.model import TrainingParams
@@ -58,6 +69,8 @@ def _train(args: argparse.Namespace) -> int:
         check_marker_unseen(read_metadata(settings.model_path), args.data)
     scorer = build_scorer(settings)
     seeds = args.seed or [7]
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"--seed {seeds}: a seed given twice fits the same trees twice")
     marking = PartlyMarkingScorer(scorer, UNMARKED_PAYEE_SHARE, seeds[0])
     replay = partial(replay_features, scorer=marking)
     training = load_training_set(args.data, replay)
@@ -327,7 +340,7 @@ def register(subparsers: Any) -> None:
     train.add_argument("--out", type=Path, required=True, help="model file to write (.skops)")
     train.add_argument(
         "--seed",
-        type=int,
+        type=_training_seed,
         action="append",
         help="training seed (default 7); repeated, one fit per seed, averaged (the first also "
         "picks the unmarked accounts)",

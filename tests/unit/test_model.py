@@ -351,6 +351,19 @@ def test_a_model_of_several_seeds_averages_one_fit_per_seed(tiny_dir: Path) -> N
     )
 
 
+def test_train_refuses_a_bad_seed_before_replaying_anything(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m.skops"
+    argv = ["train", "--data", str(tiny_dir), "--out", str(out)]
+    for seed in ("-1", str(2**32), "seven"):
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--seed", seed])
+        assert exited.value.code == 2 and "--seed" in capsys.readouterr().err
+    assert main([*argv, "--seed", "7", "--seed", "7"]) == 2
+    assert "a seed given twice" in capsys.readouterr().err and not out.exists()
+
+
 def test_train_refuses_to_mark_data_with_a_model_that_learnt_it(
     tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
