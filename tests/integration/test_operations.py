@@ -91,12 +91,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         first, rest = home / "first.jsonl", home / "traffic.jsonl"
         first.write_bytes(as_jsonl(sent[:1]))
         rest.write_bytes(as_jsonl(sent[1:]) + b"this line is not json\n")
-        for data in (first, rest):
-            subprocess.run([sys.executable, "-m", "service.cli", "produce", str(data)], env=env,
-                           check=True, capture_output=True)  # fmt: skip
-            if data is first:
-                wait_for(lambda: _metric(run["metrics_url"], "fraudwatch_transfers_total") == 1,
-                         timeout_s=90, what="the first transfer scored")  # fmt: skip
+        produce = [sys.executable, "-m", "service.cli", "produce"]
+        subprocess.run([*produce, str(first)], env=env, check=True, capture_output=True)
+        wait_for(lambda: _metric(run["metrics_url"], "fraudwatch_transfers_total") == 1,
+                 timeout_s=90, what="the first transfer scored")  # fmt: skip
+        subprocess.run([*produce, str(rest)], env=env, check=True, capture_output=True)
         yield Stack(proc, home, run, sent)
     finally:
         if proc.poll() is None:
