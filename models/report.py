@@ -28,6 +28,7 @@ _COLUMNS = (
     ("alert_rate", "alert rate"),
     ("rings_alerted", "rings alerted"),
     ("median_minutes_to_first_alert", "median min to 1st alert"),
+    ("median_minutes_to_second_transfer", "median min to a ring's 2nd transfer"),
 )
 
 
@@ -59,7 +60,7 @@ def _cell(fig: Figures, field: str) -> str:
         return f"{value}/{fig.rings}"
     if field == "alert_rate":
         return f"{value:.2%}"
-    if field == "median_minutes_to_first_alert":
+    if field.startswith("median_minutes"):
         return f"{value:.1f}"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -144,12 +145,13 @@ def summary_rows(
 def summary_header(conditions: Sequence[Measured]) -> list[str]:
     """Column names of `summary_rows`."""
     return ["coverage", "precision", "recall", "F1", "alert rate", "rings alerted",
-            "median min to 1st alert",
+            "median min to 1st alert", "median min to a ring's 2nd transfer",
             *(f"recall {name}" for name in _typologies(conditions))]  # fmt: skip
 
 
 _SUMMARY_FIELDS = ("precision", "recall", "f1", "alert_rate", "rings_alerted",
-                   "median_minutes_to_first_alert")  # fmt: skip
+                   "median_minutes_to_first_alert",
+                   "median_minutes_to_second_transfer")  # fmt: skip
 
 
 def _typologies(conditions: Sequence[Measured]) -> list[str]:
@@ -170,7 +172,8 @@ def markdown(conditions: Sequence[ConditionResult], context: dict[str, Any]) -> 
         "fraudulent transfers plus every legitimate one (`layering` pools cycle, "
         "scatter-gather, gather-scatter, bipartite and stack); a ring is alerted when one of "
         "its fraudulent transfers is; time to first alert is event time "
-        "from a ring's first fraudulent transfer to its first alerted one. Each profile "
+        "from a ring's first fraudulent transfer to its first alerted one; no alert that "
+        "waits for a ring's pattern comes before its second transfer. Each profile "
         "coverage condition replays the data with that view's profiles only.",
         "",
         "## Summary (combined score)",

@@ -17,6 +17,7 @@ from models.evaluation import (
     LAYERING_TYPOLOGIES,
     evaluate,
     minutes_to_first_alert,
+    minutes_to_second_transfer,
     score_dataset,
 )
 from models.explanations import describe
@@ -185,6 +186,11 @@ def test_minutes_to_first_alert_per_ring() -> None:
     assert rings == 2 and delays == [1.0]
 
 
+def test_minutes_to_a_rings_second_transfer_whatever_the_order() -> None:
+    ts = np.array([120_000, 0, 60_000, 600_000, 5_000])
+    assert minutes_to_second_transfer(["a", "a", "a", "b", "c"], ts) == [1.0]
+
+
 def test_the_score_never_falls_as_a_payer_pays_out_more(
     tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
 ) -> None:
@@ -276,6 +282,15 @@ def test_evaluate_command_compares_with_an_earlier_run(
     assert rows["recall"][-3:] == [f"{recall:.3f}", "→", f"{recall:.3f}"]
     assert rows[f"recall {LAYERING}"][-2] == "→"
     assert rows["rings alerted"][-2] == rows["median min to 1st alert"][-2] == "→"
+    # A recording from before the second-transfer figure was measured still compares.
+    for systems in recorded["conditions"]["all"]["slices"].values():
+        for figures in systems.values():
+            del figures["median_minutes_to_second_transfer"]
+    before.write_text(json.dumps(recorded))
+    assert main(["evaluate", str(tiny_dir), "--compare", str(before)]) == 0
+    compared = capsys.readouterr().out.split("(before → after):")[1].splitlines()
+    rows = {line.split("  ")[0]: line.split() for line in compared if line}
+    assert rows["median min to a ring's 2nd transfer"][-3:-1] == ["–", "→"]
 
 
 def test_evaluate_command_refuses_a_compare_file_that_is_no_evaluation(
