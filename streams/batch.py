@@ -22,7 +22,15 @@ from models.events import (
     parse_account,
     parse_transfer,
 )
-from models.features import NOT_LISTED, Features, ListedParties, Taint, derive_features
+from models.features import (
+    MS_PER_DAY,
+    NOT_LISTED,
+    UNKNOWN,
+    Features,
+    ListedParties,
+    Taint,
+    derive_features,
+)
 from models.scorer import Scorer
 from models.suppression import SuppressedHit, Suppressions
 from models.taint import TaintMark
@@ -87,6 +95,16 @@ class BatchOutcome:
     suppressed: list[SuppressedHit] = field(default_factory=list)
     first_deliveries: int = 0
     redeliveries: int = 0
+    # When the state began observing (the event time of the first transfer it applied).
+    observed_since_ms: int = UNKNOWN
+
+    def observation_days(self) -> float | None:
+        """Event-time days from when the state began observing to the batch's latest
+        transfer (None for a batch without transfers)."""
+        if self.observed_since_ms == UNKNOWN or not self.transfers:
+            return None
+        latest = max(t.ts_ms for t in self.transfers)
+        return max(0, latest - self.observed_since_ms) / MS_PER_DAY
 
     def add(self, other: BatchOutcome) -> None:
         """Append what another (later) part of the same batch did."""
@@ -98,6 +116,7 @@ class BatchOutcome:
         self.features += other.features
         self.first_deliveries += other.first_deliveries
         self.redeliveries += other.redeliveries
+        self.observed_since_ms = max(self.observed_since_ms, other.observed_since_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +268,12 @@ class BatchProcessor:
         self, staged: StagedBatch, carried: MarksByAccount
     ) -> tuple[BatchOutcome, dict[str, list[TaintMark]]]:
         """`finish` with the marks carried from the batch before; the batch's own marks."""
-        outcome = BatchOutcome(rejected=staged.rejected, transfers=staged.transfers)
         facts = staged.facts
+        outcome = BatchOutcome(
+            rejected=staged.rejected,
+            transfers=staged.transfers,
+            observed_since_ms=facts[0].observed_since_ms if facts else UNKNOWN,
+        )
         transfers = outcome.transfers
         listed = (
             self.watchlists.hits(transfers)

@@ -79,6 +79,12 @@ WORKER_STALLED_SECONDS = Gauge(
     "partitions, or a group join not yet complete (0 when caught up)",
     multiprocess_mode="livemax",
 )
+OBSERVATION_DAYS = Gauge(
+    "fraudwatch_observation_days",
+    "Days of event time the state has observed, from the first transfer it applied to the "
+    "latest this worker scored; under 7, whether a payee or payer is new is unknown",
+    multiprocess_mode="livemax",
+)
 SUPPRESSED = Counter(
     "fraudwatch_suppressed",
     "Alerts not raised because investigators dismissed the same pattern for the same suspect "

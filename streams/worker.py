@@ -469,6 +469,8 @@ class Worker:
     def _record(self, number: int, outcome: BatchOutcome, elapsed: float) -> None:
         metrics.BATCH_SECONDS.observe(elapsed)
         metrics.TRANSFERS.inc(outcome.first_deliveries)
+        if (days := outcome.observation_days()) is not None:
+            metrics.OBSERVATION_DAYS.set(days)
         if outcome.redeliveries:
             metrics.DUPLICATES.inc(outcome.redeliveries)
         for rejected in outcome.rejected:

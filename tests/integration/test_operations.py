@@ -134,6 +134,8 @@ def test_prometheus_scrapes_transfers_alerts_and_dead_letters(stack: Stack, tmp_
     metrics_url = stack.run["metrics_url"]
     wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total") == len(stack.sent),
              timeout_s=90, what="all transfers scored")  # fmt: skip
+    # The state began with the ring's payment of eight days before (event time).
+    assert 8 <= _metric(metrics_url, "fraudwatch_observation_days") < 9
     target = urllib.parse.urlparse(metrics_url).netloc
     config = tmp_path / "prometheus.yml"
     config.write_text(
