@@ -172,6 +172,11 @@ def test_an_accounts_windows_and_packed_state_expire_together(redis_client: redi
     redis_client.expire(account["windows"], 3600)
     store.apply_profiles([AccountProfile("acct-t", holder_birth_year=1990)])
     assert redis_client.ttl(account["meta"]) <= 3600
+    # A transfer later in the same event week refreshes neither: once per account-week.
+    store.apply_transfers([
+        _transfer(event("t1b", "acct-t", "payee-3", T0 + timedelta(days=1), "10.00"))
+    ])  # fmt: skip
+    assert max(redis_client.ttl(account["meta"]), redis_client.ttl(account["windows"])) <= 3600
     # The next event week's transfer refreshes both, to the same TTL.
     store.apply_transfers([
         _transfer(event("t2", "acct-t", "payee-2", T0 + timedelta(days=8), "10.00"))

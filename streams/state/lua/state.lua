@@ -216,11 +216,20 @@ end
 -- TTLs: refreshed once per event week for a little more than the state TTL, so an account
 -- idle for STATE_TTL keeps its keys; also when this call created the windows again. Both keys
 -- always get the same TTL at the same moment: the packed state describes the windows, and
--- one must not outlive the other.
-local function keep_alive(windows_key, meta_key, st, ts, created)
+-- one must not outlive the other. `ttl_due` decides (and records the week in the packed
+-- state, so it must run before the state is saved); `keep_alive` refreshes, after the meta
+-- hash is written (a new account's hash does not exist before).
+local function ttl_due(st, ts, created)
   local week = math.floor(ts / WEEK)
-  if week > st[TTL_WEEK] or created then
-    if week > st[TTL_WEEK] then st[TTL_WEEK] = week end
+  if week > st[TTL_WEEK] then
+    st[TTL_WEEK] = week
+    return true
+  end
+  return created
+end
+
+local function keep_alive(windows_key, meta_key, due)
+  if due then
     redis.call('EXPIRE', windows_key, KEY_TTL)
     redis.call('EXPIRE', meta_key, KEY_TTL)
   end
@@ -343,11 +352,12 @@ local function payer(keys, args, dry)
   housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYER_SIDE, staged)
   if ts < facts_floor(st, PAYER_SIDE) then staged[facts_field] = nil end  -- a late event
   if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
+  local due = ttl_due(st, ts, created)
   local fields = {META.state, save_state(st, out_buckets, in_buckets)}
   for field, value in pairs(staged) do fields[#fields + 1] = field; fields[#fields + 1] = value end
   if link > 0 then fields[#fields + 1] = META.chain; fields[#fields + 1] = A_chain end
   redis.call('HSET', K_meta, unpack(fields))
-  keep_alive(K_windows, K_meta, st, ts, created)
+  keep_alive(K_windows, K_meta, due)
   return {1, facts, marks}
 end
 
@@ -412,11 +422,12 @@ local function payee(keys, args, dry)
   housekeeping(K_windows, K_meta, st, math.floor(ts / DAY), PAYEE_SIDE, staged)
   if ts < facts_floor(st, PAYEE_SIDE) then staged[facts_field] = nil end
   if first_seen_ts < st[FIRST_SEEN] or st[FIRST_SEEN] < 0 then st[FIRST_SEEN] = first_seen_ts end
+  local due = ttl_due(st, ts, created)
   local fields = {META.state, save_state(st, out_buckets, in_buckets)}
   if staged[facts_field] then fields[3] = facts_field; fields[4] = facts end
   if link > 0 then fields[#fields + 1] = META.chain; fields[#fields + 1] = A_chain end
   redis.call('HSET', K_meta, unpack(fields))
-  keep_alive(K_windows, K_meta, st, ts, created)
+  keep_alive(K_windows, K_meta, due)
   return facts
 end
 
