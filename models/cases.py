@@ -20,7 +20,12 @@ Grouping, alert by alert in the order they are stored:
    and a victim (whose payments only go out) links nothing but its own alerts to its ring.
 3. Merged cases keep the id of the one opened first (its first event time, then its id), so
    the ring case's id does not depend on which link was seen last.
-4. A hub never links anything: an account with alerted flows to or from more than
+4. A fan-out is one case: when an alert suspects its payer, the cases of that payer's
+   alerted payees (within the link window) that suspect the payee alone, that passed nothing
+   on and that got alerted money from this payer only merge into the payer's. The model may
+   blame a split's first payouts on their payees before the split itself shows; a victim,
+   never suspected, still links nothing, and an ATM other rings pay stays apart.
+5. A hub never links anything: an account with alerted flows to or from more than
    `hub_parties` accounts within the link window (a payment processor, an exchange).
 
 Everything depends on the alerts and their order only (no clock, no investigator), so a
@@ -341,8 +346,27 @@ class _Grouping:
                 other = self._active(account, at, self.settings.link_ms)
                 if other is not None:
                     cases[other.case_id] = other
+        if alert.suspect == alert.payer and (payouts := self._payout_cases(alert.payer, at)):
+            cases[record.case_id] = record
+            cases.update((other.case_id, other) for other in payouts)
         if len(cases) > 1:
             self._merge(list(cases.values()))
+
+    def _payout_cases(self, payer: str, at_ms: int) -> list[CaseRecord]:
+        """The cases of the payer's alerted payees within the link window that suspect that
+        payee alone, which passed nothing on and got alerted money from this payer only: the
+        payouts of a fan-out whose first alerts blamed the payees, before the split itself
+        showed. A hub's payees stay apart, and so does a sink other rings pay (an ATM)."""
+        if self._hub(payer, at_ms):
+            return []
+        found = []
+        for payee in sorted(self._near(payer, "o", at_ms)):
+            if self._passes_on(payee, at_ms) or self._near(payee, "i", at_ms).keys() != {payer}:
+                continue
+            record = self._active(payee, at_ms, self.settings.link_ms)
+            if record is not None and record.suspects == [payee]:
+                found.append(record)
+        return found
 
     def _bridges(self, alert: CaseInput) -> list[tuple[str, str]]:
         """The alerted flows near this alert that link rings: those of its payer and its payee

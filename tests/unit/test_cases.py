@@ -39,6 +39,25 @@ def test_a_24_transfer_split_by_one_mule_is_one_case() -> None:
     assert len(cases.case_accounts[record.case_id]) == 25
 
 
+def test_a_split_first_blamed_on_its_payees_is_one_case_once_its_payer_is_suspected() -> None:
+    # The model names the payees of the first payouts; the split shows from the eighth on.
+    split = [alert(i, "mule", f"layer2-{i}", i / 2, "payee" if i < 7 else "payer")
+             for i in range(12)]  # fmt: skip
+    cases, cased = grouped(split)
+    assert set(cased.values()) == {case_id_for("layer2-0", split[0].alert_id)}
+    (record,) = cases.open_cases()
+    assert record.alerts == 12
+    assert record.suspects == sorted(["mule", *(f"layer2-{i}" for i in range(7))])
+    # An ATM whose alert (another ring's cash-out) blamed the ATM is not pulled in.
+    atm = [alert(30, "other-mule", "atm", 0, "payee"), alert(31, "mule", "atm", 1, "payee")]
+    _, cased = grouped(atm + split)
+    assert cased[atm[0].alert_id] != cased[split[-1].alert_id]
+    # Payouts more than the link window before the payer is suspected stay cases of their own.
+    later = [alert(20, "mule", "layer2-20", 25 * 60), alert(21, "mule", "layer2-21", 25 * 60)]
+    _, cased = grouped(split[:7] + later)
+    assert len(set(cased.values())) == 8
+
+
 def test_the_same_suspect_after_the_window_opens_a_new_case() -> None:
     later = 72 * 60 + 1
     _, cased = grouped([alert(1, "mule", "x", 0), alert(2, "mule", "y", later)])
