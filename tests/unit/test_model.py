@@ -274,10 +274,15 @@ def test_evaluate_command_compares_with_an_earlier_run(
     assert main(["evaluate", str(tiny_dir), "--json"]) == 0
     recorded = json.loads(capsys.readouterr().out)
     recall = recorded["conditions"]["all"]["slices"]["overall"]["combined"]["recall"]
-    before.write_text(json.dumps(recorded))
-    assert main(["evaluate", str(tiny_dir), "--compare", str(before)]) == 0
-    compared = capsys.readouterr().out.split("(before → after):")[1].splitlines()
-    rows = {line.split("  ")[0]: line.split() for line in compared if line}
+
+    def compared_with(recording: dict) -> dict[str, list[str]]:
+        """The summary rows of `evaluate --compare` against `recording`, by name."""
+        before.write_text(json.dumps(recording))
+        assert main(["evaluate", str(tiny_dir), "--compare", str(before)]) == 0
+        lines = capsys.readouterr().out.split("(before → after):")[1].splitlines()
+        return {line.split("  ")[0]: line.split() for line in lines if line}
+
+    rows = compared_with(recorded)
     # The same model and rules on the same data: every figure is what it was.
     assert rows["recall"][-3:] == [f"{recall:.3f}", "→", f"{recall:.3f}"]
     assert rows[f"recall {LAYERING}"][-2] == "→"
@@ -286,10 +291,7 @@ def test_evaluate_command_compares_with_an_earlier_run(
     for systems in recorded["conditions"]["all"]["slices"].values():
         for figures in systems.values():
             del figures["median_minutes_to_second_transfer"]
-    before.write_text(json.dumps(recorded))
-    assert main(["evaluate", str(tiny_dir), "--compare", str(before)]) == 0
-    compared = capsys.readouterr().out.split("(before → after):")[1].splitlines()
-    rows = {line.split("  ")[0]: line.split() for line in compared if line}
+    rows = compared_with(recorded)
     assert rows["median min to a ring's 2nd transfer"][-3:-1] == ["–", "→"]
 
 
