@@ -18,14 +18,13 @@ Grouping, alert by alert in the order they are stored:
    on within the link window. So the layers of a mule chain merge as each mule pays on, while
    a sink (an ATM, a merchant, an exchange's beneficiary) never links the rings that pay it,
    and a victim (whose payments only go out) links nothing but its own alerts to its ring.
+   One more kind of flow links: when an alert suspects its payer, that payer's flows to
+   payees that got alerted money from it alone, so a fan-out whose first alerts blamed its
+   payees (before the split itself showed) ends as one case. A victim is never the suspect,
+   and an ATM other rings pay has other payers.
 3. Merged cases keep the id of the one opened first (its first event time, then its id), so
    the ring case's id does not depend on which link was seen last.
-4. A fan-out is one case: when an alert suspects its payer, the cases of that payer's
-   alerted payees (within the link window) that suspect the payee alone, that passed nothing
-   on and that got alerted money from this payer only merge into the payer's. The model may
-   blame a split's first payouts on their payees before the split itself shows; a victim,
-   never suspected, still links nothing, and an ATM other rings pay stays apart.
-5. A hub never links anything: an account with alerted flows to or from more than
+4. A hub never links anything: an account with alerted flows to or from more than
    `hub_parties` accounts within the link window (a payment processor, an exchange).
 
 Everything depends on the alerts and their order only (no clock, no investigator), so a
@@ -346,42 +345,26 @@ class _Grouping:
                 other = self._active(account, at, self.settings.link_ms)
                 if other is not None:
                     cases[other.case_id] = other
-        if alert.suspect == alert.payer and (payouts := self._payout_cases(alert.payer, at)):
-            cases[record.case_id] = record
-            cases.update((other.case_id, other) for other in payouts)
         if len(cases) > 1:
             self._merge(list(cases.values()))
 
-    def _payout_cases(self, payer: str, at_ms: int) -> list[CaseRecord]:
-        """The cases of the payer's alerted payees within the link window that suspect that
-        payee alone, which passed nothing on and got alerted money from this payer only: the
-        payouts of a fan-out whose first alerts blamed the payees, before the split itself
-        showed. A hub's payees stay apart, and so does a sink other rings pay (an ATM)."""
-        if self._hub(payer, at_ms):
-            return []
-        found = []
-        for payee in sorted(self._near(payer, "o", at_ms)):
-            if self._passes_on(payee, at_ms) or self._near(payee, "i", at_ms).keys() != {payer}:
-                continue
-            record = self._active(payee, at_ms, self.settings.link_ms)
-            if record is not None and record.suspects == [payee]:
-                found.append(record)
-        return found
-
     def _bridges(self, alert: CaseInput) -> list[tuple[str, str]]:
         """The alerted flows near this alert that link rings: those of its payer and its payee
-        (this one included) whose payee passed money on, neither end a hub. Each alert looks
-        again at the flows of both its parties, so a flow into an account links rings as
-        soon as the account pays on, whichever alert says so."""
+        (this one included) whose payee passed money on, or, when the alert suspects its
+        payer, that payer's flows to payees it alone paid alerted money (a fan-out); neither
+        end a hub. Each alert looks again at the flows of both its parties, so a flow into an
+        account links rings as soon as the account pays on, whichever alert says so."""
         at = alert.ts_ms
         flows = set()
         for account in (alert.payer, alert.payee):
             flows |= {(payer, account) for payer in self._near(account, "i", at)}
             flows |= {(account, payee) for payee in self._near(account, "o", at)}
+        splitter = alert.payer if alert.suspect == alert.payer else None
         return sorted(
             (payer, payee) for payer, payee in flows
-            if self._passes_on(payee, at) and not self._hub(payer, at)
-            and not self._hub(payee, at)
+            if (self._passes_on(payee, at)
+                or (payer == splitter and self._near(payee, "i", at).keys() == {payer}))
+            and not self._hub(payer, at) and not self._hub(payee, at)
         )  # fmt: skip
 
     def _merge(self, cases: list[CaseRecord]) -> None:
