@@ -21,7 +21,7 @@ from service.embedded.process import (
     spawn,
     wait_ready,
 )
-from service.embedded.redis_server import debian_binary, redis_binary
+from service.embedded.redis_server import STATE_TUNING, debian_binary, redis_binary
 
 
 def _client(port: int) -> redis.Redis:
@@ -89,7 +89,8 @@ def _start_node(workdir: Path, binary: str, node_timeout_ms: int, durable: bool)
         binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
         "--cluster-port", str(bus), "--cluster-config-file", str(data_dir / "nodes.conf"),
         "--cluster-node-timeout", str(node_timeout_ms), "--save", "",
-        *(persistence or ["--appendonly", "no"]), "--daemonize", "no", "--dir", str(data_dir),
+        *(persistence or ["--appendonly", "no"]), *STATE_TUNING, "--daemonize", "no",
+        "--dir", str(data_dir),
     ]  # fmt: skip
     proc = spawn("redis-server", argv, workdir / f"node-{port}.log", port=port)
     wait_ready(proc, lambda: _answers(port), timeout_s=15, what=f"cluster node on port {port}")

@@ -43,6 +43,12 @@ def _pings(port: int) -> bool:
         client.close()
 
 
+# Account windows of more than 64 entries kept as skip lists rather than listpacks, which
+# Redis scans end to end for every member it looks up: 5 % fewer Redis instructions per
+# transfer for 4 % more memory per account (README, Performance). redis.conf says the same.
+STATE_TUNING = ("--zset-max-listpack-entries", "64")
+
+
 def start_redis(
     workdir: Path, port: int | None = None, *, durable: bool = False, timeout_s: float = 15.0
 ) -> ManagedProcess:
@@ -59,7 +65,7 @@ def start_redis(
     def start(p: int) -> ManagedProcess:
         argv = [binary, "--port", str(p), "--bind", "127.0.0.1", "--save", ""]
         argv += persistence or ["--appendonly", "no"]
-        argv += ["--daemonize", "no", "--dir", str(data_dir)]
+        argv += [*STATE_TUNING, "--daemonize", "no", "--dir", str(data_dir)]
         proc = spawn("redis-server", argv, workdir / "redis.log", port=p)
         wait_ready(proc, lambda: _pings(p), timeout_s=timeout_s, what=f"redis-server on port {p}")
         return proc

@@ -1,14 +1,16 @@
-"""deploy/redis/redis.conf loads in a real redis-server with AOF and without eviction."""
+"""deploy/redis/redis.conf loads in a real redis-server with AOF, without eviction and with the
+embedded Redis's tuning of the state layout."""
 
 from __future__ import annotations
 
 import subprocess
 import time
 
+from service.embedded.redis_server import STATE_TUNING
 from tests.deploy.helpers import REDIS_CONF, require_tool
 
 
-def test_redis_conf_loads_with_aof_and_no_eviction(tmp_path):
+def test_redis_conf_loads_with_aof_no_eviction_and_the_state_tuning(tmp_path):
     server = require_tool("redis-server", "redis-server")
     cli = require_tool("redis-cli", "redis-tools")
     sock = tmp_path / "redis.sock"
@@ -38,6 +40,9 @@ def test_redis_conf_loads_with_aof_and_no_eviction(tmp_path):
         assert get("appendfsync") == "everysec"
         assert get("maxmemory-policy") == "noeviction"
         assert get("maxmemory") == str(64 * 1024 * 1024)
+        # Production runs the state functions on the layout the embedded Redis was measured on.
+        option, value = STATE_TUNING
+        assert get(option.removeprefix("--")) == value
     finally:
         proc.terminate()
         proc.wait(timeout=10)
