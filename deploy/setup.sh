@@ -5,9 +5,9 @@
 set -euo pipefail
 
 # The suite checks Prometheus rules (promtool, prometheus), validates docker-compose.yml
-# (docker-compose) and drives the web console in a browser (chromium); the broker comes from
-# PyPI, Redis from Debian.
-TEST_PACKAGES="redis-server prometheus docker-compose chromium"
+# (docker-compose), drives the web console in a browser (chromium) and counts Redis's
+# instructions under callgrind (valgrind); the broker comes from PyPI, Redis from Debian.
+TEST_PACKAGES="redis-server prometheus docker-compose chromium valgrind"
 DEMO_PACKAGES="redis-server"
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -44,18 +45,26 @@ def _pings(port: int) -> bool:
 
 
 # Account windows of more than 64 entries kept as skip lists rather than listpacks, which
-# Redis scans end to end for every member it looks up: 5 % fewer Redis instructions per
-# transfer for 4 % more memory per account (README, Performance). redis.conf says the same.
+# Redis scans end to end for every member it looks up: 5-6 % fewer Redis instructions per
+# transfer for 4-6 % more memory per account (README, Performance). redis.conf says the same.
 STATE_TUNING = ("--zset-max-listpack-entries", "64")
 
 
 def start_redis(
-    workdir: Path, port: int | None = None, *, durable: bool = False, timeout_s: float = 15.0
+    workdir: Path,
+    port: int | None = None,
+    *,
+    durable: bool = False,
+    timeout_s: float = 15.0,
+    tuning: Sequence[str] = STATE_TUNING,
+    launcher: Sequence[str] = (),
 ) -> ManagedProcess:
     """Start `redis-server` on 127.0.0.1 (`port`, or a free one) and wait until it PINGs.
 
     `durable` keeps an append-only file in `workdir/redis`, synced on every write, so a
     restart on the same directory finds every acknowledged write (as production's AOF does).
+    `tuning` replaces the state layout's settings (benchmarks compare them); `launcher` runs
+    the server under another program (a profiler), which then owns the process id.
     """
     persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else []
     binary = redis_binary()
@@ -63,9 +72,9 @@ def start_redis(
     data_dir.mkdir(parents=True, exist_ok=True)
 
     def start(p: int) -> ManagedProcess:
-        argv = [binary, "--port", str(p), "--bind", "127.0.0.1", "--save", ""]
+        argv = [*launcher, binary, "--port", str(p), "--bind", "127.0.0.1", "--save", ""]
         argv += persistence or ["--appendonly", "no"]
-        argv += [*STATE_TUNING, "--daemonize", "no", "--dir", str(data_dir)]
+        argv += [*tuning, "--daemonize", "no", "--dir", str(data_dir)]
         proc = spawn("redis-server", argv, workdir / "redis.log", port=p)
         wait_ready(proc, lambda: _pings(p), timeout_s=timeout_s, what=f"redis-server on port {p}")
         return proc

@@ -105,3 +105,27 @@ def test_batch_bench_runs_the_workers_batch_path_on_a_fresh_database_each_run() 
     assert commands["min"] > 4  # payer, payee, identifiers, trace record, alerts
     assert abs(commands["median"] - commands["min"]) < 0.1
     assert result["worker_cpu_us_per_transfer"]["min"] > 0
+
+
+def _redis_instructions(*args: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "loadtest.redis_instructions", "--warm", "600", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result: dict = json.loads(completed.stdout)
+    return result
+
+
+def test_redis_instructions_grow_with_the_transfers_measured() -> None:
+    fewer = _redis_instructions("--measure", "100", "--zset-max-listpack-entries", "32")
+    more = _redis_instructions("--measure", "300", "--zset-max-listpack-entries", "32")
+    assert (fewer["measured_transfers"], more["measured_transfers"]) == (100, 300)
+    assert fewer["zset_max_listpack_entries"] == 32
+    # A count per transfer that stays put when three times as many are measured: the count
+    # is of the transfers' calls (several state functions each), not of a fixed cost.
+    per_transfer = fewer["redis_instructions_per_transfer"], more["redis_instructions_per_transfer"]
+    assert min(per_transfer) > 100_000
+    assert 0.8 < per_transfer[0] / per_transfer[1] < 1.25
+    assert fewer["redis_memory_per_account_bytes"] > 0
