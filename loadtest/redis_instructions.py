@@ -23,8 +23,10 @@ from pathlib import Path
 from loadtest.data import load_profiles, prepare
 from models.events import Transfer, parse_transfer
 from service import wiring
+from service.embedded.process import ManagedProcess
 from service.embedded.redis_server import STATE_TUNING, debian_binary, start_redis
 from service.settings import Settings
+from streams.state.pipelines import AnyRedis
 
 _BATCH = 500
 _TOTALS = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
@@ -38,11 +40,15 @@ def callgrind_total(out_file: Path) -> int:
     return int(found[-1])
 
 
-def _apply(redis_url: str, transfers: Sequence[Transfer]) -> None:
-    settings = Settings(redis_url=redis_url)
-    store = wiring.redis_state_store(settings, wiring.redis_client(settings))
+def _apply(settings: Settings, client: AnyRedis, transfers: Sequence[Transfer]) -> None:
+    store = wiring.redis_state_store(settings, client)
     for low in range(0, len(transfers), _BATCH):
         store.apply_transfers(transfers[low : low + _BATCH])
+
+
+def _settings(server: ManagedProcess) -> tuple[Settings, AnyRedis]:
+    settings = Settings(redis_url=f"redis://127.0.0.1:{server.port}/0")
+    return settings, wiring.redis_client(settings)
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -61,10 +67,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         workdir = Path(tmp)
         server = start_redis(workdir, tuning=tuning)
         try:
-            url = f"redis://127.0.0.1:{server.port}/0"
-            client = wiring.redis_client(Settings(redis_url=url))
-            load_profiles(Settings(redis_url=url), client, dataset.profiles)
-            _apply(url, warm)
+            settings, client = _settings(server)
+            load_profiles(settings, client, dataset.profiles)
+            _apply(settings, client, warm)
             memory = int(client.info("memory")["used_memory"])
             client.save()  # the counted server starts from this
         finally:
@@ -74,12 +79,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     f"--callgrind-out-file={out_file}")  # fmt: skip
         counted = start_redis(workdir, tuning=tuning, launcher=launcher, timeout_s=300)
         try:
-            url = f"redis://127.0.0.1:{counted.port}/0"
-            subprocess.run([control, "-i", "on", str(counted.pid)], check=True,
-                           capture_output=True)  # fmt: skip
-            _apply(url, measured)
-            subprocess.run([control, "-i", "off", str(counted.pid)], check=True,
-                           capture_output=True)  # fmt: skip
+            settings, client = _settings(counted)
+            instrument = [control, "-i", "on", str(counted.pid)]
+            subprocess.run(instrument, check=True, capture_output=True)
+            _apply(settings, client, measured)
+            instrument[2] = "off"
+            subprocess.run(instrument, check=True, capture_output=True)
         finally:
             counted.stop(timeout_s=120)  # callgrind writes its file as the server exits
         instructions = callgrind_total(out_file)

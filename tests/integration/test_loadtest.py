@@ -34,20 +34,21 @@ KEYS = (
 )
 
 
-def _loadtest(tmp_path: Path, *args: str) -> dict:
+def _benchmark(module: str, *args: str) -> dict:
+    """Run a benchmark module outside any FRAUDWATCH_ settings of the test session; its JSON."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
     completed = subprocess.run(
-        [sys.executable, "-m", "loadtest", "--json", "--report-dir", str(tmp_path / "report"),
-         "--timeout", "120", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+        [sys.executable, "-m", module, *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     result: dict = json.loads(completed.stdout)
     return result
+
+
+def _loadtest(tmp_path: Path, *args: str) -> dict:
+    return _benchmark("loadtest", "--json", "--report-dir", str(tmp_path / "report"),
+                      "--timeout", "120", *args)  # fmt: skip
 
 
 def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
@@ -91,13 +92,7 @@ def test_loadtest_on_a_local_cluster_shows_each_node(tmp_path: Path) -> None:
 
 
 def test_batch_bench_runs_the_workers_batch_path_on_a_fresh_database_each_run() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "loadtest.batch_bench", "--transfers", "600", "--runs", "2"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout)
+    result = _benchmark("loadtest.batch_bench", "--transfers", "600", "--runs", "2")
     assert result["transfers"] == 600 and result["runs"] == 2
     # Each run starts from an empty database, so both send the same calls (the views of
     # watchlists and suppressions refresh on the clock, a few commands more or less).
@@ -108,14 +103,7 @@ def test_batch_bench_runs_the_workers_batch_path_on_a_fresh_database_each_run() 
 
 
 def _redis_instructions(*args: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "loadtest.redis_instructions", "--warm", "600", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result: dict = json.loads(completed.stdout)
-    return result
+    return _benchmark("loadtest.redis_instructions", "--warm", "600", *args)
 
 
 def test_redis_instructions_grow_with_the_transfers_measured() -> None:
