@@ -59,6 +59,22 @@ def group_member_stable(consumer: KafkaConsumer) -> bool:
     return bool(consumer._coordinator.state is MemberState.STABLE)
 
 
+def release_drained_records(consumer: KafkaConsumer) -> None:
+    """Let records that partitions fetched while paused come back once they are resumed.
+
+    kafka-python 3.0.12 parks such records and gives them back only while its in-line slot
+    is empty (None). A drained batch stays in that slot (falsy, not None) until a fetch
+    response replaces it, and a partition with parked records is not fetched again, so a
+    resumed partition can wait forever (deploy/upstream/kafka-python-resumed-records.md).
+    Emptying the slot of a drained batch is what the fetcher does itself before it takes the
+    next response. tests/integration/test_event_time_merge.py holds us to it.
+    """
+    fetcher = consumer._fetcher
+    in_line = fetcher._next_partition_records
+    if in_line is not None and not in_line:
+        fetcher._next_partition_records = None
+
+
 def close_consumer(consumer: KafkaConsumer, timeout_ms: int = 10_000) -> None:
     """Close without committing; leave the group only as a settled member that is not its
     leader.

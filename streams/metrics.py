@@ -85,6 +85,12 @@ OBSERVATION_DAYS = Gauge(
     "latest this worker scored; under 7, whether a payee or payer is new is unknown",
     multiprocess_mode="livemax",
 )
+MERGE_WAITS_ABANDONED = Counter(
+    "fraudwatch_merge_waits_abandoned",
+    "Times a worker stopped holding its partitions back for one whose records were on the "
+    "broker but did not arrive within FRAUDWATCH_PARTITION_WAIT_MS (read on out of event-time "
+    "order until they arrive)",
+)
 SUPPRESSED = Counter(
     "fraudwatch_suppressed",
     "Alerts not raised because investigators dismissed the same pattern for the same suspect "

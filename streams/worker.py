@@ -24,11 +24,13 @@ from typing import Protocol, TypeVar
 
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from models.alerts import Alert, alert_encoder
+from models.events import transfer_event_time_ms
 from streams import metrics
 from streams.batch import (
     PROCESSING_FAILED,
@@ -41,6 +43,7 @@ from streams.batch import (
     StagedBatch,
 )
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter_value
+from streams.event_time_merge import EventTimeMerge
 from streams.failures import Failure, classify, describe
 from streams.kafka_io import close_consumer, group_member_stable
 from streams.liveness import Liveness
@@ -61,6 +64,8 @@ class WorkerOptions:
     dlq_topic: str
     batch_size: int = 500
     batch_wait_ms: int = 10
+    # How long the partitions wait for one whose records are on the broker but not here.
+    partition_wait_s: float = 1.0
     retry_backoff_s: float = 0.5
     retry_backoff_max_s: float = 5.0
     dlq_original_max_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES
@@ -143,6 +148,16 @@ class Worker:
             options.accounts_topic: "profile",
         }
         self._liveness = Liveness(options.rebalance_timeout_s)
+        self._merge = EventTimeMerge(
+            consumer, self._event_time,
+            buffer_records=options.batch_size, patience_s=options.partition_wait_s,
+        )  # fmt: skip
+
+    def _event_time(self, record: ConsumerRecord) -> int | None:
+        """A transfer's event time; profiles have none and go first (see the merge)."""
+        if self._kinds[record.topic] == "transfer":
+            return transfer_event_time_ms(record.value)
+        return None
 
     def stop(self, *_: object) -> None:
         """Ask the loop to finish its current batch, commit and return."""
@@ -218,32 +233,17 @@ class Worker:
         return 0
 
     def _poll(self, wait_ms: int) -> list[Message]:
-        """Up to `batch_size` messages, waiting at most `wait_ms` for them."""
-        deadline = time.monotonic() + wait_ms / 1000
-        messages: list[Message] = []
-        while len(messages) < self.options.batch_size and not self._stopping:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0 and messages:
-                break
-            try:
-                records = self.consumer.poll(
-                    timeout_ms=max(remaining_ms, 0),
-                    max_records=self.options.batch_size - len(messages),
-                )
-            except KafkaError as error:
-                # The broker, not a message: what was fetched is kept, the rest comes later.
-                log.warning("poll failed", extra={"event": "poll_failed",
-                                                  "error": describe(error)})  # fmt: skip
-                self._pause(self.options.retry_backoff_s)
-                break
-            for tp in sorted(records, key=lambda p: (p.topic, p.partition)):
-                kind = self._kinds[tp.topic]
-                messages.extend(
-                    Message(kind, r.topic, r.partition, r.offset, r.value) for r in records[tp]
-                )
-            if remaining_ms <= 0:
-                break
-        return messages
+        """Up to `batch_size` messages in event-time order across partitions, waiting at most
+        `wait_ms` for them."""
+        try:
+            records = self._merge.poll(wait_ms, self.options.batch_size)
+        except KafkaError as error:
+            # The broker, not a message: what was fetched is kept, the rest comes later.
+            log.warning("poll failed", extra={"event": "poll_failed", "error": describe(error)})
+            self._pause(self.options.retry_backoff_s)
+            return []
+        kinds = self._kinds
+        return [Message(kinds[r.topic], r.topic, r.partition, r.offset, r.value) for r in records]
 
     def _prepare(self, messages: list[Message]) -> _Prepared | None:
         """Validate and encode a polled batch (None when there is none); no I/O."""
@@ -498,7 +498,8 @@ class Worker:
 
     def _report_lag(self) -> None:
         """Lag per assigned partition, and the worker's liveness with it."""
-        lag = 0
+        # Fetched but not yet taken: work in hand, though the broker counts it consumed.
+        lag = self._merge.buffered()
         try:
             for tp in self.consumer.assignment():
                 highwater = self.consumer.highwater(tp)

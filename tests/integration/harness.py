@@ -112,6 +112,11 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 45.0, what: str =
     raise AssertionError(f"timed out waiting for {what or condition}")
 
 
+def committed_total(settings: Settings, topic: str, partitions: int) -> int:
+    """The group's committed offsets summed over a topic's partitions."""
+    return sum(committed(settings, topic, p) for p in range(partitions))
+
+
 def committed(settings: Settings, topic: str, partition: int = 0) -> int:
     """The group's committed offset on a partition (0 when nothing is committed)."""
     consumer = KafkaConsumer(
@@ -229,16 +234,18 @@ def uninterrupted_run(
     make_topics: TopicFactory,
     settings_for: SettingsFactory,
     values: list[bytes],
+    partitions: int = 1,
 ) -> dict[bytes, object]:
-    """Redis after one worker ran over `values` undisturbed (in database 1), comparable."""
+    """Redis after one worker ran over `values` on `partitions` partitions undisturbed (in
+    database 1), comparable."""
     reference_url = services.redis_url.rsplit("/", 1)[0] + "/1"
     reference_db = redis.Redis.from_url(reference_url)
     reference_db.flushdb()
-    topics = make_topics()
+    topics = make_topics(partitions)
     settings = settings_for(topics, batch_size=40, redis_url=reference_url)
     produce(settings.kafka_bootstrap, topics.transfers, values)
     with worker_thread(settings):
-        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+        wait_for(lambda: committed_total(settings, topics.transfers, partitions) == len(values),
                  timeout_s=120, what="uninterrupted run")  # fmt: skip
     return comparable(redis_dump(reference_db))
 

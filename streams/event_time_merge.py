@@ -1,0 +1,203 @@
+"""Reading a worker's partitions merged in event time.
+
+A consumer hands out one partition's fetched records before the next (up to 4 MB of each).
+In live traffic every partition is near its end and the skew between them is a fetch, but a
+worker catching up on a backlog (after downtime, or a bank's first replay) would work through
+one partition's days of event time before another's. Windows that span partitions (a payee's
+payers, a device's accounts, the marks an alert leaves) would then see transfers days out of
+order, and raise other alerts than the same traffic read live.
+
+So the worker takes records from per-partition buffers, always the one whose head is earliest
+in event time, and takes nothing while a partition it holds has an empty buffer but records
+on the broker (as Kafka Streams does). Partitions whose buffer is full are paused, so the
+consumer fetches the ones that are behind. Within a partition the order stays that of its
+offsets. A partition whose records do not arrive within `patience_s` (a broker in trouble)
+stops holding the others back until its records arrive.
+
+The order depends only on the records, not on when they arrived, so a worker that restarts
+from its committed offsets reads a backlog in the same order as one that ran through it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from streams import metrics
+from streams.kafka_io import release_drained_records
+
+log = logging.getLogger("fraudwatch.worker")
+
+# Records without an event time (profiles, and values too broken to hold one) go first:
+# profiles are state as of now, and a broken value only waits for its dead letter.
+FIRST = -(2**63)
+
+EventTime = Callable[[Any], int | None]
+
+
+class EventTimeMerge:
+    """Polls `consumer` and hands out its records in event-time order across partitions.
+
+    `event_time(record)` gives a record's event time in ms (None: it has none); a partition
+    holds at most `buffer_records` before it is paused.
+    """
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        event_time: EventTime,
+        *,
+        buffer_records: int,
+        patience_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.consumer = consumer
+        self.event_time = event_time
+        self.buffer_records = buffer_records
+        self.patience_s = patience_s
+        self.clock = clock
+        self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
+        # The offset after the last record taken from the consumer, per partition.
+        self._next_offset: dict[TopicPartition, int] = {}
+        # Since when a partition with records on the broker has held the others back.
+        self._waiting_since: dict[TopicPartition, float] = {}
+        self._given_up: set[TopicPartition] = set()
+
+    def poll(self, timeout_ms: int, max_records: int) -> list[Any]:
+        """Up to `max_records` records in event-time order, waiting at most `timeout_ms` for
+        them. A broker error is raised only when no record was taken: records taken from
+        the buffers are never dropped."""
+        deadline = self.clock() + timeout_ms / 1000
+        taken: list[Any] = []
+        wait_ms = 0
+        while len(taken) < max_records:
+            try:
+                self._fetch(wait_ms)
+            except KafkaError:
+                if taken:
+                    break
+                raise
+            taken += self._merge(max_records - len(taken))
+            wait_ms = int((deadline - self.clock()) * 1000)
+            if wait_ms <= 0:
+                break
+        return taken
+
+    def _fetch(self, wait_ms: int) -> None:
+        """Poll the consumer for the partitions whose buffers have room."""
+        assigned = self.consumer.assignment()
+        self._forget(set(self._buffers) - assigned)
+        full = {tp for tp in assigned if len(self._buffers.get(tp, ())) >= self.buffer_records}
+        if full:
+            self.consumer.pause(*full)
+        if room := assigned - full:
+            self.consumer.resume(*room)
+            release_drained_records(self.consumer)
+        # Only partitions with room return records; each holds at most one more batch.
+        fetched = self.consumer.poll(timeout_ms=wait_ms, max_records=self.buffer_records)
+        for tp in assigned & set(self._buffers):
+            if tp not in fetched and self._moved(tp):
+                # A rebalance reset the position to the committed offset, or something sought.
+                self._forget({tp})
+        for tp, records in fetched.items():
+            self._take(tp, records)
+
+    def _moved(self, tp: TopicPartition) -> bool:
+        """Whether the consumer's position is no longer where the buffer ends."""
+        try:
+            position = self.consumer.position(tp, timeout_ms=0)
+        except KafkaError:
+            return True
+        return bool(position != self._next_offset.get(tp))
+
+    def buffered(self) -> int:
+        """Records fetched and not yet handed out."""
+        return sum(len(buffer) for buffer in self._buffers.values())
+
+    def _take(self, tp: TopicPartition, records: Iterable[Any]) -> None:
+        records = list(records)
+        if not records:
+            return
+        if records[0].offset != self._next_offset.get(tp, records[0].offset):
+            # Not where the buffer ends (the position was reset): start again from here.
+            self._forget({tp})
+        buffer = self._buffers.setdefault(tp, deque())
+        event_time = self.event_time
+        for record in records:
+            at = event_time(record)
+            buffer.append((FIRST if at is None else at, record))
+        self._next_offset[tp] = records[-1].offset + 1
+        self._waiting_since.pop(tp, None)
+        self._given_up.discard(tp)
+
+    def _forget(self, partitions: set[TopicPartition]) -> None:
+        for tp in partitions:
+            self._buffers.pop(tp, None)
+            self._next_offset.pop(tp, None)
+            self._waiting_since.pop(tp, None)
+            self._given_up.discard(tp)
+
+    def _merge(self, limit: int) -> list[Any]:
+        """Take up to `limit` records, earliest head first, stopping where a partition that
+        may hold earlier records has none buffered."""
+        assigned = sorted(self.consumer.assignment())
+        if any(self._holds_back(tp) for tp in assigned if not self._buffers.get(tp)):
+            return []
+        heads = [
+            (buffer[0][0], order, tp)
+            for order, tp in enumerate(assigned)
+            if (buffer := self._buffers.get(tp))
+        ]
+        heapq.heapify(heads)
+        taken: list[Any] = []
+        while heads and len(taken) < limit:
+            _, order, tp = heads[0]
+            buffer = self._buffers[tp]
+            taken.append(buffer.popleft()[1])
+            if buffer:
+                heapq.heapreplace(heads, (buffer[0][0], order, tp))
+            elif self._holds_back(tp):
+                break
+            else:
+                heapq.heappop(heads)
+        return taken
+
+    def _holds_back(self, tp: TopicPartition) -> bool:
+        """Whether a partition with an empty buffer may still have records on the broker
+        earlier than the others' (and has not yet used up its patience)."""
+        if tp in self._given_up:
+            return False
+        if not self._behind(tp):
+            self._waiting_since.pop(tp, None)
+            return False
+        now = self.clock()
+        since = self._waiting_since.setdefault(tp, now)
+        if now - since < self.patience_s:
+            return True
+        self._given_up.add(tp)
+        metrics.MERGE_WAITS_ABANDONED.inc()
+        log.warning(
+            "a partition's records did not arrive in time; reading on without it",
+            extra={"event": "merge_wait_abandoned", "partition": f"{tp.topic}[{tp.partition}]",
+                   "waited_s": round(now - since, 3)},
+        )  # fmt: skip
+        return False
+
+    def _behind(self, tp: TopicPartition) -> bool:
+        """Whether the broker has records of `tp` that the consumer has not handed out (or
+        does not know yet whether it has)."""
+        highwater = self.consumer.highwater(tp)
+        if highwater is None:
+            return True
+        try:
+            position = self.consumer.position(tp, timeout_ms=0)
+        except KafkaError:
+            return True
+        return position is None or bool(position < highwater)

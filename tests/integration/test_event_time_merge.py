@@ -1,0 +1,168 @@
+"""Reading partitions merged in event time, on the session's broker, and the kafka-python
+behaviour the merge works around."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import REGISTRY
+
+from models.events import transfer_event_time_ms
+from service.embedded import EmbeddedServices
+from streams.event_time_merge import FIRST, EventTimeMerge
+from streams.kafka_io import release_drained_records
+from tests.integration.conftest import TopicFactory
+
+T0_MS = 1_772_323_200_000  # 2026-03-01T00:00:00Z
+MINUTE_MS = 60_000
+
+
+def _transfer(n: int, at_ms: int) -> bytes:
+    ts = datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return orjson.dumps({"transfer_id": f"t{n}", "ts": ts})
+
+
+def _event_time(value: bytes) -> int:
+    at = transfer_event_time_ms(value)
+    return FIRST if at is None else at
+
+
+def _produce(bootstrap: str, topic: str, partitions: list[list[bytes]]) -> None:
+    """One partition's values after another's: a backlog, skewed as far as it can be."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        for partition, values in enumerate(partitions):
+            for value in values:
+                producer.send(topic, value=value, partition=partition)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+@pytest.fixture
+def consumer(services: EmbeddedServices) -> Iterator[KafkaConsumer]:
+    """A consumer outside any group: the merge does not care how partitions were assigned."""
+    client = KafkaConsumer(
+        bootstrap_servers=services.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
+    yield client
+    client.close()
+
+
+def test_a_backlog_is_read_earliest_head_first_and_each_partition_in_offset_order(
+    services: EmbeddedServices, make_topics: TopicFactory, consumer: KafkaConsumer
+) -> None:
+    topic = make_topics(partitions=3).transfers
+    # Partition p holds minutes p, p+3, p+6, ...: read one partition after another, the
+    # first would run 45 hours of event time ahead of the others.
+    partitions = [[_transfer(3 * i + p, T0_MS + (3 * i + p) * MINUTE_MS) for i in range(900)]
+                  for p in range(3)]  # fmt: skip
+    # A transfer arriving 30 minutes late, and a value with no event time.
+    partitions[1][400] = _transfer(10_000, T0_MS + 1000 * MINUTE_MS)
+    partitions[2][600] = b"not json"
+    _produce(services.kafka_bootstrap, topic, partitions)
+    consumer.assign([TopicPartition(topic, p) for p in range(3)])
+    merge = EventTimeMerge(consumer, lambda r: transfer_event_time_ms(r.value),
+                           buffer_records=200, patience_s=30.0)  # fmt: skip
+
+    read: list[ConsumerRecord] = []
+    deadline = time.monotonic() + 60
+    while len(read) < 2700 and time.monotonic() < deadline:
+        read += merge.poll(timeout_ms=50, max_records=150)
+
+    # A partition's records stay in offset order; across partitions the earliest head goes
+    # first (ties to the lower partition): exactly a merge of the partitions by their heads.
+    expected = list(heapq.merge(*partitions, key=_event_time))
+    assert [r.value for r in read] == expected
+    for p in range(3):
+        assert [r.offset for r in read if r.partition == p] == list(range(900))
+    assert merge.buffered() == 0
+
+
+def test_kafka_python_still_parks_a_resumed_partitions_records_behind_a_drained_batch(
+    services: EmbeddedServices, make_topics: TopicFactory, consumer: KafkaConsumer
+) -> None:
+    """kafka-python 3.0.12 keeps the records a partition fetched while it was paused, but
+    gives them back after `resume` only when no drained batch sits in its in-line slot; and
+    it does not fetch that partition again meanwhile. `release_drained_records` clears the
+    slot. When this test fails, kafka-python gives parked records back by itself: drop the
+    workaround (streams/kafka_io.py)."""
+    topic = make_topics(partitions=2).transfers
+    _produce(services.kafka_bootstrap, topic, [[b"a%d" % i for i in range(10)],
+                                                [b"b%d" % i for i in range(10)]])  # fmt: skip
+    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    consumer.assign([first, second])
+    # One fetch answers for both partitions (one broker); take five records of one of them.
+    taken = consumer.poll(timeout_ms=5000, max_records=5)
+    (in_line,) = taken
+    other = second if in_line == first else first
+    # Paused: its five left are parked; the other partition's ten are drained in full.
+    consumer.pause(in_line)
+    assert [r.value[:1] for r in consumer.poll(timeout_ms=1000, max_records=100)[other]] == [
+        b"b" if other == second else b"a"
+    ] * 10
+    consumer.resume(in_line)
+    stuck = [consumer.poll(timeout_ms=100, max_records=100) for _ in range(10)]
+    assert stuck == [{}] * 10
+
+    release_drained_records(consumer)
+    back = consumer.poll(timeout_ms=1000, max_records=100)
+    assert [r.offset for r in back[in_line]] == [5, 6, 7, 8, 9]
+
+
+class _WithheldPartition(KafkaConsumer):  # type: ignore[misc]
+    """A real consumer that keeps one partition paused while `withheld` is set, as a broker
+    that does not serve that partition would."""
+
+    withheld: TopicPartition | None = None
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        super().resume(*(tp for tp in partitions if tp != self.withheld))
+
+
+def test_a_partition_whose_records_do_not_arrive_holds_the_others_back_only_for_a_while(
+    services: EmbeddedServices, make_topics: TopicFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = make_topics(partitions=2).transfers
+    _produce(services.kafka_bootstrap, topic,
+             [[_transfer(2 * i + p, T0_MS + (2 * i + p) * MINUTE_MS) for i in range(50)]
+              for p in range(2)])  # fmt: skip
+    consumer = _WithheldPartition(bootstrap_servers=services.kafka_bootstrap,
+                                  enable_auto_commit=False, auto_offset_reset="earliest",
+                                  fetch_max_wait_ms=20)  # fmt: skip
+    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    try:
+        consumer.assign([first, second])
+        consumer.withheld = second
+        consumer.pause(second)
+        merge = EventTimeMerge(consumer, lambda r: transfer_event_time_ms(r.value),
+                               buffer_records=100, patience_s=1.0)  # fmt: skip
+        abandoned = REGISTRY.get_sample_value("fraudwatch_merge_waits_abandoned_total") or 0.0
+        started = time.monotonic()
+        read: list[ConsumerRecord] = []
+        # The other partition's records are not known to be on the broker until it has been
+        # fetched once; until then, and for patience_s after, nothing is read.
+        while not read and time.monotonic() - started < 30:
+            read = merge.poll(timeout_ms=50, max_records=100)
+        waited = time.monotonic() - started
+        assert waited >= 1.0
+        assert {r.partition for r in read} == {0} and len(read) == 50
+        assert REGISTRY.get_sample_value("fraudwatch_merge_waits_abandoned_total") == abandoned + 1
+        assert "reading on without it" in caplog.text
+
+        consumer.withheld = None
+        while len(read) < 100 and time.monotonic() - started < 30:
+            read += merge.poll(timeout_ms=50, max_records=100)
+        assert [r.offset for r in read if r.partition == 1] == list(range(50))
+    finally:
+        consumer.close()
