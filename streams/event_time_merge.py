@@ -56,13 +56,11 @@ class EventTimeMerge:
         *,
         buffer_records: int,
         patience_s: float,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.consumer = consumer
         self.event_time = event_time
         self.buffer_records = buffer_records
         self.patience_s = patience_s
-        self.clock = clock
         self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
         # The offset after the last record taken from the consumer, per partition.
         self._next_offset: dict[TopicPartition, int] = {}
@@ -74,7 +72,7 @@ class EventTimeMerge:
         """Up to `max_records` records in event-time order, waiting at most `timeout_ms` for
         them. A broker error is raised only when no record was taken: records taken from
         the buffers are never dropped."""
-        deadline = self.clock() + timeout_ms / 1000
+        deadline = time.monotonic() + timeout_ms / 1000
         taken: list[Any] = []
         wait_ms = 0
         while len(taken) < max_records:
@@ -84,8 +82,13 @@ class EventTimeMerge:
                 if taken:
                     break
                 raise
-            taken += self._merge(max_records - len(taken))
-            wait_ms = int((deadline - self.clock()) * 1000)
+            merged = self._merge(max_records - len(taken))
+            taken += merged
+            if merged:
+                # A partition ran dry; the consumer may hold its next records already.
+                wait_ms = 0
+                continue
+            wait_ms = int((deadline - time.monotonic()) * 1000)
             if wait_ms <= 0:
                 break
         return taken
@@ -177,7 +180,7 @@ class EventTimeMerge:
         if not self._behind(tp):
             self._waiting_since.pop(tp, None)
             return False
-        now = self.clock()
+        now = time.monotonic()
         since = self._waiting_since.setdefault(tp, now)
         if now - since < self.patience_s:
             return True
