@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=20000)
     batch_wait_ms: int = Field(10, ge=1, le=10000)
     # A worker reads its partitions merged in event time; it holds the others back at most
-    # this long for one whose records are on the broker but have not arrived.
+    # this long for one whose records are on the broker but have not arrived (or, in a replay
+    # of history, for one that ran dry while its next records may be on their way).
     partition_wait_ms: int = Field(1000, ge=0, le=600_000)
     # Tansu waits this long for group members to (re)join; small keeps rebalances quick.
     max_poll_interval_ms: int = Field(30000, ge=1000)

@@ -14,8 +14,14 @@ consumer fetches the ones that are behind. Within a partition the order stays th
 offsets. A partition whose records do not arrive within `patience_s` (a broker in trouble)
 stops holding the others back until its records arrive.
 
-The order depends only on the records, not on when they arrived, so a worker that restarts
-from its committed offsets reads a backlog in the same order as one that ran through it.
+History produced while the worker runs (a bank's first files through `fraudwatch produce`)
+runs event time far faster than the clock: a partition may run dry just before its next,
+earlier records arrive. For records older than REPLAY_LAG_MS, a partition that ran dry (or
+has had no record yet) also holds back the records later than its latest, for up to
+`patience_s`. Live traffic never waits for a quiet partition.
+
+For a backlog the order depends only on the records, not on when they arrived, so a worker
+that restarts from its committed offsets reads on in the order of one that ran through it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,13 @@ log = logging.getLogger("fraudwatch.worker")
 # Records without an event time (profiles, and values too broken to hold one) go first:
 # profiles are state as of now, and a broken value only waits for its dead letter.
 FIRST = -(2**63)
+LAST = 2**63 - 1
+# Records whose event time is further behind this machine's clock are history being replayed
+# (a bank's first files, a backlog), where event time runs far faster than the clock: a
+# partition that ran dry may have its next, earlier records on their way, so it is waited for
+# (up to `patience_s`). Live traffic is within minutes of the clock (the contract allows 10 minutes
+# out of order) and never waits for a quiet partition: its next records are newer.
+REPLAY_LAG_MS = 15 * 60_000
 
 EventTime = Callable[[Any], int | None]
 
@@ -55,18 +68,26 @@ class EventTimeMerge:
         event_time: EventTime,
         *,
         buffer_records: int,
+        timed_topics: frozenset[str],
         patience_s: float,
     ) -> None:
         self.consumer = consumer
         self.event_time = event_time
         self.buffer_records = buffer_records
+        self.timed_topics = timed_topics
         self.patience_s = patience_s
         self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
         # The offset after the last record taken from the consumer, per partition.
         self._next_offset: dict[TopicPartition, int] = {}
-        # Since when a partition with records on the broker has held the others back.
-        self._waiting_since: dict[TopicPartition, float] = {}
-        self._given_up: set[TopicPartition] = set()
+        # The latest event time among the records fetched of each partition.
+        self._frontier: dict[TopicPartition, int] = {}
+        # Since when a partition with records on the broker has held the others back, and
+        # those that took longer than `patience_s` (until their next records come).
+        self._behind_since: dict[TopicPartition, float] = {}
+        self._late: set[TopicPartition] = set()
+        # The same for partitions waited for because they have been quiet (in a replay).
+        self._quiet_since: dict[TopicPartition, float] = {}
+        self._quiet_given_up: set[TopicPartition] = set()
 
     def poll(self, timeout_ms: int, max_records: int) -> list[Any]:
         """Up to `max_records` records in event-time order, waiting at most `timeout_ms` for
@@ -133,26 +154,42 @@ class EventTimeMerge:
             self._forget({tp})
         buffer = self._buffers.setdefault(tp, deque())
         event_time = self.event_time
+        frontier = self._frontier.get(tp, FIRST)
         for record in records:
             at = event_time(record)
-            buffer.append((FIRST if at is None else at, record))
+            if at is None:
+                at = FIRST
+            elif at > frontier:
+                frontier = at
+            buffer.append((at, record))
+        if frontier != FIRST:
+            self._frontier[tp] = frontier
         self._next_offset[tp] = records[-1].offset + 1
-        self._waiting_since.pop(tp, None)
-        self._given_up.discard(tp)
+        self._clear_waits(tp)
+
+    def _clear_waits(self, tp: TopicPartition) -> None:
+        self._behind_since.pop(tp, None)
+        self._late.discard(tp)
+        self._quiet_since.pop(tp, None)
+        self._quiet_given_up.discard(tp)
 
     def _forget(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self._buffers.pop(tp, None)
             self._next_offset.pop(tp, None)
-            self._waiting_since.pop(tp, None)
-            self._given_up.discard(tp)
+            self._frontier.pop(tp, None)
+            self._clear_waits(tp)
 
     def _merge(self, limit: int) -> list[Any]:
         """Take up to `limit` records, earliest head first, stopping where a partition that
         may hold earlier records has none buffered."""
         assigned = sorted(self.consumer.assignment())
-        if any(self._holds_back(tp) for tp in assigned if not self._buffers.get(tp)):
+        empty = [tp for tp in assigned if not self._buffers.get(tp)]
+        if any(self._behind_and_waited_for(tp) for tp in empty):
             return []
+        quiet = {tp: until for tp in empty if (until := self._quiet_limit(tp)) != LAST}
+        horizon = min(quiet.values(), default=LAST)
+        replayed = time.time_ns() // 1_000_000 - REPLAY_LAG_MS
         heads = [
             (buffer[0][0], order, tp)
             for order, tp in enumerate(assigned)
@@ -161,30 +198,54 @@ class EventTimeMerge:
         heapq.heapify(heads)
         taken: list[Any] = []
         while heads and len(taken) < limit:
-            _, order, tp = heads[0]
+            at, order, tp = heads[0]
+            if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
+                break
             buffer = self._buffers[tp]
             taken.append(buffer.popleft()[1])
             if buffer:
                 heapq.heapreplace(heads, (buffer[0][0], order, tp))
-            elif self._holds_back(tp):
+            elif self._behind_and_waited_for(tp):
                 break
             else:
                 heapq.heappop(heads)
+                if (until := self._quiet_limit(tp)) != LAST:
+                    quiet[tp] = until
+                    horizon = min(horizon, until)
         return taken
 
-    def _holds_back(self, tp: TopicPartition) -> bool:
+    def _quiet_limit(self, tp: TopicPartition) -> int:
+        """How far in event time the others may be read while `tp` has an empty buffer and
+        nothing known on the broker: to its latest record's, or not at all before its first
+        (LAST: no limit, for a topic without event times)."""
+        if tp.topic not in self.timed_topics or tp in self._quiet_given_up:
+            return LAST
+        return self._frontier.get(tp, FIRST)
+
+    def _wait_for_quiet(self, quiet: dict[TopicPartition, int], at: int) -> int:
+        """Start or continue waiting for the quiet partitions that keep a record of event time
+        `at` back; stop waiting for those that have been waited for `patience_s`. The horizon
+        left."""
+        now = time.monotonic()
+        for tp, until in list(quiet.items()):
+            if until < at and now - self._quiet_since.setdefault(tp, now) >= self.patience_s:
+                self._quiet_given_up.add(tp)
+                del quiet[tp]
+        return min(quiet.values(), default=LAST)
+
+    def _behind_and_waited_for(self, tp: TopicPartition) -> bool:
         """Whether a partition with an empty buffer may still have records on the broker
         earlier than the others' (and has not yet used up its patience)."""
-        if tp in self._given_up:
+        if tp in self._late:
             return False
         if not self._behind(tp):
-            self._waiting_since.pop(tp, None)
+            self._behind_since.pop(tp, None)
             return False
         now = time.monotonic()
-        since = self._waiting_since.setdefault(tp, now)
+        since = self._behind_since.setdefault(tp, now)
         if now - since < self.patience_s:
             return True
-        self._given_up.add(tp)
+        self._late.add(tp)
         metrics.MERGE_WAITS_ABANDONED.inc()
         log.warning(
             "a partition's records did not arrive in time; reading on without it",

@@ -151,6 +151,7 @@ class Worker:
         self._merge = EventTimeMerge(
             consumer, self._event_time,
             buffer_records=options.batch_size, patience_s=options.partition_wait_s,
+            timed_topics=frozenset({options.transfers_topic}),
         )  # fmt: skip
 
     def _event_time(self, record: ConsumerRecord) -> int | None:

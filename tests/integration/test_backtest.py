@@ -33,12 +33,21 @@ from tests.integration.harness import (
 
 # A fraud-rich tiny run (real prevalence is far lower): enough alerts to compare.
 TINY = SimulationConfig(seed=5, accounts=400, days=2, fraud_share=0.05)
+# A bank's first week, without profiles, at real prevalence: 31,150 transfers, 32 alerts.
+WEEK = SimulationConfig(seed=55, accounts=3000, days=7, profile_coverage="none")
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
     write_simulation(simulate(TINY), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def week_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("week")
+    write_simulation(simulate(WEEK), out)
     return out
 
 
@@ -110,29 +119,36 @@ def test_backtest_raises_exactly_the_alerts_of_the_streaming_worker(
                       for d in cases.documents()}  # fmt: skip
 
 
-def test_a_backlog_on_three_partitions_raises_the_alerts_of_a_replay_in_event_time_order(
-    services,
+@pytest.mark.parametrize("produced", ["before", "while"], ids=["backlog", "replay-live"])
+def test_history_on_three_partitions_raises_the_backtests_alerts(
+    produced: str,
+    redis_client: redis.Redis,
     make_topics: TopicFactory,
     settings_for: SettingsFactory,
     read_topic: TopicReader,
-    tiny_dir: Path,
+    week_dir: Path,
 ) -> None:
-    """A worker catching up (after downtime, or a bank's first replay) reads its partitions
-    merged in event time, so features that span partitions see what a one-partition replay
-    sees, rather than one partition's days before another's."""
+    """A worker reads its partitions merged in event time, so features that span partitions
+    see what a one-partition replay sees: whether it catches up on a backlog (after downtime)
+    or history is produced while it runs (a bank's first files, event time running far faster
+    than the clock), rather than one partition's days before another's."""
     topics = make_topics(partitions=3)
     settings = settings_for(topics, batch_size=200, model_path=DEFAULT_MODEL_PATH)
-    transfers = list(read_lines(tiny_dir / "transfers.jsonl.gz"))
-    profiles = list(read_lines(tiny_dir / "accounts.jsonl"))
+    transfers = list(read_lines(week_dir / "transfers.jsonl.gz"))
     out = io.BytesIO()
-    run_backtest(transfers, profiles, build_scorer(settings), out, sink=MemoryAlertSink())
+    run_backtest(transfers, [], build_scorer(settings), out, sink=MemoryAlertSink())
     expected = sorted(orjson.loads(line)["alert_id"] for line in out.getvalue().splitlines())
 
-    produce(settings.kafka_bootstrap, topics.accounts, profiles, key_field="account_id")
-    produce(settings.kafka_bootstrap, topics.transfers, transfers)
-    with worker_thread(settings):
+    if produced == "before":
+        produce(settings.kafka_bootstrap, topics.transfers, transfers)
+    with worker_thread(settings) as worker:
+        if produced == "while":
+            wait_for(lambda: bool(worker.consumer.assignment()), what="partitions assigned")
+            # Slower than the worker reads, so it keeps running its partitions dry.
+            for lo in range(0, len(transfers), 250):
+                produce(settings.kafka_bootstrap, topics.transfers, transfers[lo : lo + 250])
         wait_for(lambda: committed_total(settings, topics.transfers, 3) == len(transfers),
                  timeout_s=120, what="transfers")  # fmt: skip
     streamed = sorted(orjson.loads(r.value)["alert_id"] for r in read_topic(topics.alerts))
-    assert len(expected) > 5
+    assert len(expected) > 20
     assert streamed == expected

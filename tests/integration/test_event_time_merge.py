@@ -73,7 +73,8 @@ def test_a_backlog_is_read_earliest_head_first_and_each_partition_in_offset_orde
     _produce(services.kafka_bootstrap, topic, partitions)
     consumer.assign([TopicPartition(topic, p) for p in range(3)])
     merge = EventTimeMerge(consumer, lambda r: transfer_event_time_ms(r.value),
-                           buffer_records=200, patience_s=30.0)  # fmt: skip
+                           buffer_records=200,
+                           timed_topics=frozenset({topic}), patience_s=2.0)  # fmt: skip
 
     read: list[ConsumerRecord] = []
     deadline = time.monotonic() + 60
@@ -146,7 +147,8 @@ def test_a_partition_whose_records_do_not_arrive_holds_the_others_back_only_for_
         consumer.withheld = second
         consumer.pause(second)
         merge = EventTimeMerge(consumer, lambda r: transfer_event_time_ms(r.value),
-                               buffer_records=100, patience_s=1.0)  # fmt: skip
+                               buffer_records=100,
+                               timed_topics=frozenset({topic}), patience_s=1.0)  # fmt: skip
         abandoned = REGISTRY.get_sample_value("fraudwatch_merge_waits_abandoned_total") or 0.0
         started = time.monotonic()
         read: list[ConsumerRecord] = []
