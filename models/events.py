@@ -112,6 +112,10 @@ class EventTimeBounds:
     earliest_ms: int = int(EARLIEST_EVENT_TIME.timestamp() * 1000)
     max_ahead_ms: int = MAX_EVENT_AHEAD_HOURS * 3_600_000
 
+    def contains(self, ts_ms: int, now_ms: int) -> bool:
+        """Whether `ts_ms` lies within the bounds (`check` says why not)."""
+        return self.earliest_ms <= ts_ms <= now_ms + self.max_ahead_ms
+
     def check(self, ts_ms: int, now_ms: int, field: str = "ts") -> None:
         """Raise `InvalidEvent` (`ts_out_of_range`) unless `ts_ms` lies within the bounds."""
         _check_range(ts_ms, self.earliest_ms, now_ms + self.max_ahead_ms, field)

@@ -41,6 +41,7 @@ from streams.batch import (
     PreparedBatch,
     Rejected,
     StagedBatch,
+    wall_clock_ms,
 )
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter_value
 from streams.event_time_merge import EventTimeMerge
@@ -155,10 +156,15 @@ class Worker:
         )  # fmt: skip
 
     def _event_time(self, record: ConsumerRecord) -> int | None:
-        """A transfer's event time; profiles have none and go first (see the merge)."""
-        if self._kinds[record.topic] == "transfer":
-            return transfer_event_time_ms(record.value)
-        return None
+        """A transfer's event time. Profiles have none and go first, and so does a transfer
+        whose time is outside the accepted range: it is dead-lettered, and a year-9999 time
+        must not hold its partition's later transfers back until every other one ran dry."""
+        if self._kinds[record.topic] != "transfer":
+            return None
+        at = transfer_event_time_ms(record.value)
+        if at is None or not self.processor.time_bounds.contains(at, wall_clock_ms()):
+            return None
+        return at
 
     def stop(self, *_: object) -> None:
         """Ask the loop to finish its current batch, commit and return."""

@@ -135,6 +135,11 @@ def test_history_on_three_partitions_raises_the_backtests_alerts(
     topics = make_topics(partitions=3)
     settings = settings_for(topics, batch_size=200, model_path=DEFAULT_MODEL_PATH)
     transfers = list(read_lines(week_dir / "transfers.jsonl.gz"))
+    # Dead-lettered whatever the order: times outside the accepted range must not hold back
+    # (year 9999) or jump ahead of (year 1) the rest of their partition.
+    for at, ts in ((3_000, "9999-12-31T23:59:59+00:00"), (9_000, "0001-01-01T00:00:00+00:00")):
+        hostile = orjson.loads(transfers[at]) | {"transfer_id": f"hostile-{at}", "ts": ts}
+        transfers.insert(at, orjson.dumps(hostile))
     out = io.BytesIO()
     run_backtest(transfers, [], build_scorer(settings), out, sink=MemoryAlertSink())
     expected = sorted(orjson.loads(line)["alert_id"] for line in out.getvalue().splitlines())
