@@ -166,6 +166,22 @@ def kill_at_progress(
         proc.wait()
 
 
+def run_after_kills(
+    settings: Settings, log: Path, client: AnyRedis, progress: tuple[int, ...], total: int
+) -> None:
+    """`kill_at_progress`, then one more worker process until all `total` messages of the
+    transfers topic are committed, stopped by SIGTERM (and exiting 0)."""
+    kill_at_progress(settings, log, client, progress)
+    topic, partitions = settings.topic_transfers, settings.partitions
+    proc = start_worker_process(settings, log)
+    try:
+        wait_for(lambda: committed_total(settings, topic, partitions) == total, timeout_s=120,
+                 what="run after kills")  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
 def redis_dump(client: AnyRedis) -> dict[bytes, object]:
     """Every key's type and content (TTLs aside), for comparing whole states."""
     dump: dict[bytes, object] = {}

@@ -34,13 +34,12 @@ from streams.state.alert_store import ALL_INDEX, index_key
 from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
 from tests.integration.harness import (
     committed,
-    committed_total,
     comparable,
-    kill_at_progress,
     lines,
     produce,
     redis_dump,
     ring_traffic,
+    run_after_kills,
     scored,
     scored_at_least,
     start_worker_process,
@@ -244,7 +243,6 @@ def test_worker_killed_in_its_first_seconds_and_mid_stream_ends_like_an_uninterr
     topics = make_topics()
     settings = settings_for(topics, batch_size=40)
     produce(settings.kafka_bootstrap, topics.transfers, values)
-    done = partial(committed, settings, topics.transfers)
     log = tmp_path / "worker.log"
     for attempt in range(2):
         # SIGKILLed while it joins the group: before it has scored anything.
@@ -253,13 +251,7 @@ def test_worker_killed_in_its_first_seconds_and_mid_stream_ends_like_an_uninterr
                  what="the worker joining its group")  # fmt: skip
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    kill_at_progress(settings, log, redis_client, (300, 800))
-    proc = start_worker_process(settings, log)
-    try:
-        wait_for(lambda: done() == len(values), timeout_s=120, what="run after kills")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    run_after_kills(settings, log, redis_client, (300, 800), len(values))
     assert comparable(redis_dump(redis_client)) == expected
     assert redis_client.zcard(ALL_INDEX) >= 4
 
@@ -277,14 +269,7 @@ def test_worker_killed_mid_backlog_on_three_partitions_ends_like_an_uninterrupte
     settings = settings_for(topics, batch_size=40)
     produce(settings.kafka_bootstrap, topics.transfers, values)
     log = tmp_path / "worker.log"
-    kill_at_progress(settings, log, redis_client, (300, 800))
-    proc = start_worker_process(settings, log)
-    try:
-        wait_for(lambda: committed_total(settings, topics.transfers, 3) == len(values),
-                 timeout_s=120, what="run after kills")  # fmt: skip
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    run_after_kills(settings, log, redis_client, (300, 800), len(values))
     assert comparable(redis_dump(redis_client)) == expected
     assert redis_client.zcard(ALL_INDEX) >= 4
 

@@ -10,7 +10,6 @@ alerts only if the hop before it marked its payer.
 
 from __future__ import annotations
 
-import signal
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -24,15 +23,12 @@ from streams.backtest import run_backtest
 from streams.batch import MemoryAlertSink
 from tests.integration.conftest import SettingsFactory, TopicFactory
 from tests.integration.harness import (
-    committed,
     comparable,
-    kill_at_progress,
     lines,
     produce,
     redis_dump,
-    start_worker_process,
+    run_after_kills,
     uninterrupted_run,
-    wait_for,
 )
 from tests.propagation_rules import write_propagation_rules
 from tests.traffic import background, event
@@ -102,14 +98,7 @@ def test_alerts_follow_the_money_exactly_whatever_the_batches_and_kills(
     settings = configured(topics, batch_size=7)
     produce(settings.kafka_bootstrap, topics.transfers, values)
     log = tmp_path / "worker.log"
-    kill_at_progress(settings, log, redis_client, (150, 450))
-    proc = start_worker_process(settings, log)
-    try:
-        wait_for(lambda: committed(settings, topics.transfers) == len(values), timeout_s=120,
-                 what="run after kills")  # fmt: skip
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    run_after_kills(settings, log, redis_client, (150, 450), len(values))
     assert comparable(redis_dump(redis_client)) == expected
 
     # The backtest, one transfer at a time and in batches of 500, raises the same alerts.
