@@ -34,6 +34,7 @@ from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.case_store import RedisCases
+from streams.state.group_frontier import RedisGroupFrontier
 from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
@@ -242,13 +243,16 @@ def build_worker(settings: Settings) -> Worker:
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
         partition_wait_s=settings.partition_wait_ms / 1000,
+        member_wait_s=(settings.session_timeout_ms + settings.max_poll_interval_ms
+                       + settings.partition_wait_ms) / 1000,
         dlq_original_max_bytes=settings.dlq_original_max_bytes,
         rebalance_timeout_s=settings.max_poll_interval_ms / 1000,
     )
     producer = acked_producer(settings.kafka_bootstrap)
     return Worker(consumer, producer, processor, options, reloader=reloader,
                   housekeeping=purge_schedule(settings, client),
-                  companion=export_loop(settings, producer))  # fmt: skip
+                  companion=export_loop(settings, producer),
+                  group=RedisGroupFrontier(client, settings.consumer_group))  # fmt: skip
 
 
 def webhook_secret_of(settings: Settings) -> Callable[[Webhook], str]:

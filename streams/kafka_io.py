@@ -59,6 +59,12 @@ def group_member_stable(consumer: KafkaConsumer) -> bool:
     return bool(consumer._coordinator.state is MemberState.STABLE)
 
 
+def group_generation(consumer: KafkaConsumer) -> int | None:
+    """The consumer's group generation while it is a settled member (None otherwise)."""
+    generation = consumer._coordinator.generation_if_stable()
+    return None if generation is None else int(generation.generation_id)
+
+
 def release_drained_records(consumer: KafkaConsumer) -> None:
     """Let records that partitions fetched while paused come back once they are resumed.
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import heapq
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
 import pytest
+import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import REGISTRY
 
 from models.events import transfer_event_time_ms
 from service.embedded import EmbeddedServices
-from streams.event_time_merge import FIRST, EventTimeMerge
-from streams.kafka_io import release_drained_records
+from streams.event_time_merge import FIRST, LAST, PEER_SLACK_MS, EventTimeMerge
+from streams.kafka_io import close_consumer, release_drained_records
+from streams.state.group_frontier import RedisGroupFrontier
 from tests.integration.conftest import TopicFactory
 
 T0_MS = 1_772_323_200_000  # 2026-03-01T00:00:00Z
@@ -168,3 +171,107 @@ def test_a_partition_whose_records_do_not_arrive_holds_the_others_back_only_for_
         assert [r.offset for r in read if r.partition == 1] == list(range(50))
     finally:
         consumer.close()
+
+
+def _group_member(bootstrap: str, group: str, topic: str) -> KafkaConsumer:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        auto_offset_reset="earliest", fetch_max_wait_ms=20, session_timeout_ms=6000,
+        heartbeat_interval_ms=1000, max_poll_interval_ms=3000,
+    )  # fmt: skip
+    consumer.subscribe([topic])
+    return consumer
+
+
+def _minutes_by_partition(partitions: int, per_partition: int) -> list[list[bytes]]:
+    """Partition p holds minutes p, p+partitions, ...: history, each partition in time order."""
+    return [
+        [_transfer(partitions * i + p, T0_MS + (partitions * i + p) * MINUTE_MS)
+         for i in range(per_partition)]
+        for p in range(partitions)
+    ]  # fmt: skip
+
+
+def test_nothing_is_read_ahead_of_partitions_held_by_a_member_that_shares_no_limit(
+    services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
+) -> None:
+    """A member that shares nothing (one that died, until its session expires) holds
+    partitions with records the group has not committed: the merge reads none of its own
+    meanwhile, and once those partitions come to it, reads everything as one merge."""
+    topic = make_topics(partitions=3).transfers
+    partitions = _minutes_by_partition(3, 300)
+    _produce(services.kafka_bootstrap, topic, partitions)
+    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
+    silent = _group_member(services.kafka_bootstrap, group, topic)
+    worker = _group_member(services.kafka_bootstrap, group, topic)
+    merge = EventTimeMerge(worker, lambda r: transfer_event_time_ms(r.value),
+                           buffer_records=100, timed_topics=frozenset({topic}), patience_s=1.0,
+                           group=RedisGroupFrontier(redis_client, group),
+                           peer_patience_s=60.0)  # fmt: skip
+    read: list[ConsumerRecord] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not (silent.assignment() and worker.assignment()):
+            assert time.monotonic() < deadline, "the two members did not share the partitions"
+            silent.poll(timeout_ms=50)
+            read += merge.poll(timeout_ms=50, max_records=100)
+        held = time.monotonic() + 3
+        while time.monotonic() < held:
+            silent.poll(timeout_ms=50)
+            read += merge.poll(timeout_ms=50, max_records=100)
+        assert read == [], "read ahead of the silent member's partitions"
+    finally:
+        close_consumer(silent)
+    try:
+        deadline = time.monotonic() + 60
+        while len(read) < 900 and time.monotonic() < deadline:
+            read += merge.poll(timeout_ms=50, max_records=100)
+    finally:
+        worker.close()
+    assert [r.value for r in read] == list(heapq.merge(*partitions, key=_event_time))
+
+
+def test_members_catching_up_on_a_backlog_read_no_further_than_the_others_heads(
+    services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
+) -> None:
+    """Two members of one group share their heads: neither hands out a transfer later than
+    the earliest one the other still has to hand out, give or take PEER_SLACK_MS."""
+    topic = make_topics(partitions=3).transfers
+    partitions = _minutes_by_partition(3, 300)
+    # All end at the same time: how long each waits for the others at the end is not at issue.
+    for p, values in enumerate(partitions):
+        values.append(_transfer(10_000 + p, T0_MS + 10_000 * MINUTE_MS))
+    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
+    frontier = RedisGroupFrontier(redis_client, group)
+    members = [_group_member(services.kafka_bootstrap, group, topic) for _ in range(2)]
+    merges = [EventTimeMerge(m, lambda r: transfer_event_time_ms(r.value), buffer_records=100,
+                             timed_topics=frozenset({topic}), patience_s=5.0, group=frontier,
+                             peer_patience_s=60.0) for m in members]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not all(m.assignment() for m in members):
+            assert time.monotonic() < deadline, "the two members did not share the partitions"
+            for merge in merges:
+                assert merge.poll(timeout_ms=50, max_records=20) == []
+        owned = [{tp.partition for tp in m.assignment()} for m in members]
+        assert owned[0] | owned[1] == {0, 1, 2} and not owned[0] & owned[1]
+        _produce(services.kafka_bootstrap, topic, partitions)
+        # Per partition, how many records its member has handed out.
+        handed = [0, 0, 0]
+        deadline = time.monotonic() + 90
+        while sum(handed) < 903 and time.monotonic() < deadline:
+            for me, merge in enumerate(merges):
+                other = owned[1 - me]
+                for record in merge.poll(timeout_ms=100, max_records=20):
+                    heads = [_event_time(partitions[p][handed[p]])
+                             for p in other if handed[p] < 301]  # fmt: skip
+                    ahead = _event_time(record.value) - min(heads, default=LAST)
+                    assert ahead <= PEER_SLACK_MS, (
+                        f"member {me} read ahead of the other's head"
+                    )
+                    assert record.offset == handed[record.partition]
+                    handed[record.partition] += 1
+        assert handed == [301, 301, 301]
+    finally:
+        for member in members:
+            member.close()

@@ -9,9 +9,11 @@ with scoring resumed within 30 s of the fault's end.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,12 +24,14 @@ import orjson
 import pytest
 import redis
 import redis.cluster
+from kafka import KafkaConsumer
 from prometheus_client import REGISTRY
 
 from service import wiring
 from service.embedded import EmbeddedServices, ManagedProcess, free_port
 from service.embedded.redis_cluster import LocalCluster
 from service.embedded.redis_server import start_redis
+from service.settings import Settings
 from streams.kafka_io import acked_producer
 from streams.state import keys
 from streams.state.alert_store import ALL_INDEX, index_key
@@ -223,6 +227,36 @@ def test_redis_refusing_writes_mid_stream_ends_like_an_uninterrupted_run(
     assert redis_client.zcard(ALL_INDEX) >= 1
 
 
+@contextlib.contextmanager
+def _member_that_dies(settings: Settings) -> Iterator[None]:
+    """A member of the worker's group, holding transfer partitions as long as the block runs,
+    that then dies: it leaves no LeaveGroup, so its partitions stay its own until its session
+    expires, as those of a worker killed while it joined do."""
+    member = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.consumer_group,
+        enable_auto_commit=False, session_timeout_ms=settings.session_timeout_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+    )  # fmt: skip
+    member.subscribe([settings.topic_transfers])
+    stop = threading.Event()
+
+    def stay_in_the_group() -> None:
+        while not stop.is_set():
+            member.poll(timeout_ms=100)
+
+    wait_for(lambda: bool(member.poll(timeout_ms=100) is not None and member.assignment()),
+             timeout_s=60, what="the other member joining")  # fmt: skip
+    thread = threading.Thread(target=stay_in_the_group, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        member._coordinator.reset_generation()  # forgets its member id: no LeaveGroup
+        member.close(autocommit=False)
+
+
 def _joins_begun(log: Path) -> int:
     """How many group joins the worker processes logging to `log` have begun."""
     text = log.read_text(errors="replace") if log.exists() else ""
@@ -261,7 +295,9 @@ def test_worker_killed_mid_backlog_on_three_partitions_ends_like_an_uninterrupte
     settings_for: SettingsFactory, tmp_path: Path,
 ) -> None:  # fmt: skip
     """A backlog is read merged in event time, an order fixed by the records alone: a worker
-    restarted from its commits reads on in the order an undisturbed one would have."""
+    restarted from its commits reads on in the order an undisturbed one would have. The
+    first worker starts while a member that then dies (as one killed while it joined) holds
+    some partitions: until its session expires, the worker reads none of its own."""
     values = ring_traffic(seed=11, count=1200, rings=4)
     expected = uninterrupted_run(services, make_topics, settings_for, values, partitions=3)
 
@@ -269,7 +305,14 @@ def test_worker_killed_mid_backlog_on_three_partitions_ends_like_an_uninterrupte
     settings = settings_for(topics, batch_size=40)
     produce(settings.kafka_bootstrap, topics.transfers, values)
     log = tmp_path / "worker.log"
-    run_after_kills(settings, log, redis_client, (300, 800), len(values))
+    with _member_that_dies(settings):
+        first = start_worker_process(settings, log)
+        wait_for(lambda: '"group_joined"' in log.read_text(errors="replace"), timeout_s=60,
+                 what="the worker joining beside the other member")  # fmt: skip
+    wait_for(partial(scored_at_least, redis_client, 300), timeout_s=120, what="progress to 300")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    run_after_kills(settings, log, redis_client, (800,), len(values))
     assert comparable(redis_dump(redis_client)) == expected
     assert redis_client.zcard(ALL_INDEX) >= 4
 
