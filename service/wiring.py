@@ -34,7 +34,7 @@ from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.case_store import RedisCases
-from streams.state.group_frontier import RedisGroupFrontier
+from streams.state.partition_claims import RedisPartitionClaims
 from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
@@ -252,7 +252,7 @@ def build_worker(settings: Settings) -> Worker:
     return Worker(consumer, producer, processor, options, reloader=reloader,
                   housekeeping=purge_schedule(settings, client),
                   companion=export_loop(settings, producer),
-                  group=RedisGroupFrontier(client, settings.consumer_group))  # fmt: skip
+                  claims=RedisPartitionClaims(client, settings.consumer_group))  # fmt: skip
 
 
 def webhook_secret_of(settings: Settings) -> Callable[[Webhook], str]:

@@ -23,17 +23,13 @@ has had no record yet) also holds back the records later than its latest, for up
 For a backlog the order depends only on the records, not on when they arrived, so a worker
 that restarts from its committed offsets reads on in the order of one that ran through it.
 
-The other members of the group hold the other partitions. Each member shares, per partition
-and tagged with the group generation, how far in event time the others may read for its sake
-(`GroupFrontier`): to its buffer's head, not at all while its records are on their way, to its
-latest record while it is quiet in a replay. In a replay a member reads no further than
-PEER_SLACK_MS past what the others shared, so workers catching up on a backlog keep pace with
-one another. A partition whose holder has shared nothing in the current generation, while the
-group has not committed all its records, holds back everything, live traffic too: its holder
-is a member that died (perhaps while it joined) and keeps it until its session expires. The
-partition then comes to this worker, which reads on merged as if it had never been
-interrupted. A wait for a shared limit ends after `patience_s`, one for a holder that shares
-nothing after `peer_patience_s`.
+A worker restarted after a crash may first be given only some partitions: the dead member
+keeps the rest until its session expires. So each member claims its partitions in every
+generation of the group (`PartitionClaims`), and a partition of a timed topic that nobody
+claimed in the current generation, while the group has records of it not committed, holds
+back everything, live traffic too, for up to `member_patience_s`. The partition then comes to
+this worker, which reads on merged as if it had never been interrupted. Members that all
+claim theirs do not wait for one another: each merges its own partitions.
 """
 
 from __future__ import annotations
@@ -42,7 +38,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
@@ -63,29 +59,22 @@ LAST = 2**63 - 1
 # (up to `patience_s`). Live traffic is within minutes of the clock (the contract allows 10 minutes
 # out of order) and never waits for a quiet partition: its next records are newer.
 REPLAY_LAG_MS = 15 * 60_000
-# How far in event time a member may read ahead of what another shared. Without slack, members
-# whose partitions interleave minute by minute would hand records over one at a time, a round
-# trip through Redis each; with it they go in strides. Live traffic is read up to 10 minutes
-# out of order (the contract), so a replay may be too.
-PEER_SLACK_MS = 5 * 60_000
-
-# How long what the broker said about a partition of another member (whether the group has
-# committed all of its records) is trusted.
+# How long what the broker said about an unclaimed partition (whether the group has committed
+# all of its records) is trusted.
 _PENDING_TTL_S = 0.5
 
 EventTime = Callable[[Any], int | None]
 
 
-class GroupFrontier(Protocol):
-    """Where the members of a consumer group share, per partition, the group generation and
-    the event time up to which the other members may read."""
+class PartitionClaims(Protocol):
+    """Where the members of a consumer group claim their partitions in each generation."""
 
-    def publish(self, generation: int, limits: Mapping[TopicPartition, int]) -> None:
-        """Share this member's limits for its partitions."""
+    def claim(self, generation: int, partitions: Sequence[TopicPartition]) -> bool:
+        """Claim `partitions` for this member in `generation`; False if that failed."""
         ...
 
-    def read(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
-        """The (generation, limit) last shared for each of `partitions` that has one."""
+    def generations(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The generation each of `partitions` was last claimed in (those ever claimed)."""
         ...
 
 
@@ -104,16 +93,16 @@ class EventTimeMerge:
         buffer_records: int,
         timed_topics: frozenset[str],
         patience_s: float,
-        group: GroupFrontier | None = None,
-        peer_patience_s: float = 0.0,
+        claims: PartitionClaims | None = None,
+        member_patience_s: float = 0.0,
     ) -> None:
         self.consumer = consumer
         self.event_time = event_time
         self.buffer_records = buffer_records
         self.timed_topics = timed_topics
         self.patience_s = patience_s
-        self.group = group
-        self.peer_patience_s = peer_patience_s
+        self.claims = claims
+        self.member_patience_s = member_patience_s
         self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
         # The offset after the last record taken from the consumer, per partition.
         self._next_offset: dict[TopicPartition, int] = {}
@@ -126,15 +115,13 @@ class EventTimeMerge:
         # The same for partitions waited for because they have been quiet (in a replay).
         self._quiet_since: dict[TopicPartition, float] = {}
         self._quiet_given_up: set[TopicPartition] = set()
-        # The generation the limits were last shared in, and what they were.
-        self._shared_generation: int | None = None
-        self._shared: dict[TopicPartition, int] = {}
-        # Partitions of other members that hold this one back: the limit last seen (None: its
-        # holder shared none in this generation) and since when; those waited for too long.
-        self._peer_waits: dict[TopicPartition, tuple[int | None, float]] = {}
-        self._peers_given_up: set[TopicPartition] = set()
-        # Whether the group has records of another member's partition not committed, and when
-        # the broker said so.
+        # The generation and the partitions last claimed.
+        self._claimed: tuple[int, frozenset[TopicPartition]] | None = None
+        # Unclaimed partitions holding this member back, since when; those waited for too long.
+        self._unclaimed_since: dict[TopicPartition, float] = {}
+        self._unclaimed_given_up: set[TopicPartition] = set()
+        # Whether the group has records of an unclaimed partition not committed, and when the
+        # broker said so.
         self._pending: dict[TopicPartition, tuple[bool, float]] = {}
 
     def poll(self, timeout_ms: int, max_records: int) -> list[Any]:
@@ -151,11 +138,10 @@ class EventTimeMerge:
                 if taken:
                     break
                 raise
-            self._share()
+            self._claim()
             merged = self._merge(max_records - len(taken))
             taken += merged
             if merged:
-                self._share()
                 # A partition ran dry; the consumer may hold its next records already.
                 wait_ms = 0
                 continue
@@ -246,11 +232,12 @@ class EventTimeMerge:
             if (buffer := self._buffers.get(tp))
         ]
         heapq.heapify(heads)
-        any_limit, replay_limit = self._peer_limits(heads[0][0] if heads else None, replayed)
+        # Only what has no event time goes while a dead member holds partitions.
+        held = bool(heads) and self._held_by_dead_members()
         taken: list[Any] = []
         while heads and len(taken) < limit:
             at, order, tp = heads[0]
-            if at > any_limit or (at < replayed and at > replay_limit):
+            if held and at != FIRST:
                 break
             if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
                 break
@@ -267,113 +254,71 @@ class EventTimeMerge:
                     horizon = min(horizon, until)
         return taken
 
-    def _share(self) -> None:
-        """Share this member's limits with the group, in a new generation or when they
-        changed."""
-        if self.group is None or (generation := group_generation(self.consumer)) is None:
+    def _claim(self) -> None:
+        """Claim this member's partitions of the timed topics, once per generation and
+        assignment."""
+        if self.claims is None or (generation := group_generation(self.consumer)) is None:
             return
-        limits = {
-            tp: self._limit_for_others(tp)
-            for tp in self.consumer.assignment()
-            if tp.topic in self.timed_topics
-        }
-        if generation != self._shared_generation or limits != self._shared:
-            self.group.publish(generation, limits)
-            self._shared_generation, self._shared = generation, limits
+        mine = frozenset(tp for tp in self.consumer.assignment() if tp.topic in self.timed_topics)
+        if (generation, mine) != self._claimed and self.claims.claim(generation, sorted(mine)):
+            self._claimed = (generation, mine)
 
-    def _limit_for_others(self, tp: TopicPartition) -> int:
-        """How far in event time the other members may read for the sake of `tp`: to its
-        buffer's head; not at all while its records are on their way; while it is quiet, to its
-        latest record (they apply it in a replay only, as this member does)."""
-        if buffer := self._buffers.get(tp):
-            return int(buffer[0][0])
-        if tp not in self._late and self._behind(tp):
-            return FIRST
-        return self._quiet_limit(tp)
-
-    def _peer_limits(self, earliest: int | None, replayed: int) -> tuple[int, int]:
-        """How far this member may read for the sake of the other members' partitions, when
-        its earliest head is `earliest` (None: it has none): in any traffic (FIRST while a
-        partition whose holder shared no limit in this generation has records the group has
-        not committed, else LAST), and in a replay (the lowest limit the others shared, plus
-        PEER_SLACK_MS)."""
-        if self.group is None:
-            return LAST, LAST
-        others = self._others_partitions()
-        for tp in set(self._peer_waits) - set(others):
-            self._stop_waiting_for(tp)
-        if not others or earliest is None:
-            return LAST, LAST
-        if (generation := group_generation(self.consumer)) is None:
-            # Rejoining the group: the partitions may be about to change hands, and asking the
-            # coordinator for offsets now would hold the join up.
-            return FIRST, LAST
-        shared = self.group.read(others)
-        any_limit = replay_limit = LAST
-        now = time.monotonic()
-        for tp in others:
-            entry = shared.get(tp)
-            limit = entry[1] if entry is not None and entry[0] == generation else None
-            if limit is not None and FIRST < limit < LAST:
-                limit += PEER_SLACK_MS
-            if limit is None and not self._pending_for(tp, now):
-                self._stop_waiting_for(tp)
-                continue
-            if limit is not None and not limit < earliest < replayed:
-                # It holds back no head now (perhaps records behind one): its wait starts anew.
-                self._stop_waiting_for(tp)
-            elif self._waited_too_long(tp, limit, now):
-                continue
-            if limit is None:
-                any_limit = FIRST
-            else:
-                replay_limit = min(replay_limit, limit)
-        return any_limit, replay_limit
-
-    def _others_partitions(self) -> list[TopicPartition]:
-        """The partitions of the timed topics that other members hold."""
+    def _held_by_dead_members(self) -> bool:
+        """Whether a partition of a timed topic that no member claimed in this generation has
+        records the group has not committed (and has not yet held this member back for
+        `member_patience_s`)."""
+        if self.claims is None:
+            return False
         assigned = self.consumer.assignment()
-        return [
+        others = [
             tp
             for topic in sorted(self.timed_topics)
             for p in sorted(self.consumer.partitions_for_topic(topic) or ())
             if (tp := TopicPartition(topic, p)) not in assigned
         ]
+        for tp in set(self._unclaimed_since) - set(others):
+            self._stop_waiting_for(tp)
+        if not others:
+            return False
+        if (generation := group_generation(self.consumer)) is None:
+            # Rejoining the group: the partitions may be about to change hands, and asking the
+            # coordinator for offsets now would hold the join up.
+            return True
+        claimed = self.claims.generations(others)
+        now = time.monotonic()
+        held = False
+        for tp in others:
+            if claimed.get(tp) == generation or not self._pending_for(tp, now):
+                self._stop_waiting_for(tp)
+            elif not self._waited_too_long(tp, now):
+                held = True
+        return held
 
     def _stop_waiting_for(self, tp: TopicPartition) -> None:
-        self._peer_waits.pop(tp, None)
-        self._peers_given_up.discard(tp)
+        self._unclaimed_since.pop(tp, None)
+        self._unclaimed_given_up.discard(tp)
 
-    def _waited_too_long(self, tp: TopicPartition, limit: int | None, now: float) -> bool:
-        """Whether another member's partition, holding this one back at `limit`, has done so
-        too long without its limit moving (it then stops, until it moves): `patience_s` for a
-        limit its holder shared, as for a partition of this member's; `peer_patience_s` for a
-        holder that shared none (a dead member, until its session expires)."""
-        seen = self._peer_waits.get(tp)
-        if seen is None or seen[0] != limit:
-            self._peer_waits[tp] = (limit, now)
-            self._peers_given_up.discard(tp)
-            return False
-        if tp in self._peers_given_up:
+    def _waited_too_long(self, tp: TopicPartition, now: float) -> bool:
+        """Whether an unclaimed partition has held this member back for `member_patience_s`
+        (it then stops, until it is claimed or all its records are committed)."""
+        if tp in self._unclaimed_given_up:
             return True
-        patience = self.patience_s if limit is not None else self.peer_patience_s
-        if now - seen[1] < patience:
+        since = self._unclaimed_since.setdefault(tp, now)
+        if now - since < self.member_patience_s:
             return False
-        self._peers_given_up.add(tp)
-        if limit is not None:
-            return True
+        self._unclaimed_given_up.add(tp)
         metrics.MERGE_WAITS_ABANDONED.inc()
         log.warning(
-            "a partition held by a group member that shares nothing held this worker's back "
-            "too long; reading on without it",
-            extra={"event": "peer_wait_abandoned", "partition": f"{tp.topic}[{tp.partition}]",
-                   "waited_s": round(now - seen[1], 3)},
+            "a partition no group member claimed held this worker's back too long; reading on "
+            "without it",
+            extra={"event": "member_wait_abandoned", "partition": f"{tp.topic}[{tp.partition}]",
+                   "waited_s": round(now - since, 3)},
         )  # fmt: skip
         return True
 
     def _pending_for(self, tp: TopicPartition, now: float) -> bool:
-        """Whether the group has records of `tp` (another member's) that it has not committed,
-        or the broker cannot tell."""
+        """Whether the group has records of `tp` that it has not committed, or the broker
+        cannot tell."""
         known = self._pending.get(tp)
         if known is not None and now - known[1] < _PENDING_TTL_S:
             return known[0]

@@ -44,7 +44,7 @@ from streams.batch import (
     wall_clock_ms,
 )
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter_value
-from streams.event_time_merge import EventTimeMerge, GroupFrontier
+from streams.event_time_merge import EventTimeMerge, PartitionClaims
 from streams.failures import Failure, classify, describe
 from streams.kafka_io import close_consumer, group_member_stable
 from streams.liveness import Liveness
@@ -67,8 +67,8 @@ class WorkerOptions:
     batch_wait_ms: int = 10
     # How long the partitions wait for one whose records are on the broker but not here.
     partition_wait_s: float = 1.0
-    # How long they wait for a partition held by a group member that shares nothing (one that
-    # died): its session timeout and a rebalance, after which its partitions are handed out.
+    # How long they wait for a partition no group member claimed (held by one that died): its
+    # session timeout and a rebalance, after which its partitions are handed out.
     member_wait_s: float = 41.0
     retry_backoff_s: float = 0.5
     retry_backoff_max_s: float = 5.0
@@ -136,7 +136,7 @@ class Worker:
         reloader: RuleReloader | None = None,
         housekeeping: Callable[[], None] | None = None,
         companion: Companion | None = None,
-        group: GroupFrontier | None = None,
+        claims: PartitionClaims | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -157,7 +157,7 @@ class Worker:
             consumer, self._event_time,
             buffer_records=options.batch_size, patience_s=options.partition_wait_s,
             timed_topics=frozenset({options.transfers_topic}),
-            group=group, peer_patience_s=options.member_wait_s,
+            claims=claims, member_patience_s=options.member_wait_s,
         )  # fmt: skip
 
     def _event_time(self, record: ConsumerRecord) -> int | None:

@@ -22,14 +22,14 @@ from service import wiring
 from service.embedded import EmbeddedServices
 from service.settings import Settings
 from streams.state import spec
-from streams.state.group_frontier import KEY_PREFIX
+from streams.state.partition_claims import KEY_PREFIX
 from streams.state.pipelines import AnyRedis
 from streams.state.windows import applied_transfers
 from streams.worker import Worker
 from tests.integration.conftest import SettingsFactory, TopicFactory
 from tests.traffic import background, fan_out_ring
 
-GROUP_FRONTIER_PREFIX = KEY_PREFIX.encode()
+CLAIMS_PREFIX = KEY_PREFIX.encode()
 
 
 def lines(events: list[dict[str, object]]) -> list[bytes]:
@@ -63,11 +63,11 @@ def without_chain_link(key: bytes, value: object) -> object:
 
 def comparable(dump: dict[bytes, object]) -> dict[bytes, object]:
     """A `redis_dump` with alert bodies without their processing time and state without the
-    chain links, and without the group's read frontier (named after the group); the rest as
-    is."""
+    chain links, and without the group's partition claims (named after the group); the rest
+    as is."""
     out: dict[bytes, object] = {}
     for key, value in dump.items():
-        if key.startswith(GROUP_FRONTIER_PREFIX):
+        if key.startswith(CLAIMS_PREFIX):
             continue
         if key.startswith(b"fw:{al}:a:") and isinstance(value, bytes):
             body = orjson.loads(value)

@@ -18,9 +18,9 @@ from prometheus_client import REGISTRY
 
 from models.events import transfer_event_time_ms
 from service.embedded import EmbeddedServices
-from streams.event_time_merge import FIRST, LAST, PEER_SLACK_MS, EventTimeMerge
+from streams.event_time_merge import FIRST, EventTimeMerge
 from streams.kafka_io import close_consumer, release_drained_records
-from streams.state.group_frontier import RedisGroupFrontier
+from streams.state.partition_claims import RedisPartitionClaims
 from tests.integration.conftest import TopicFactory
 
 T0_MS = 1_772_323_200_000  # 2026-03-01T00:00:00Z
@@ -192,10 +192,10 @@ def _minutes_by_partition(partitions: int, per_partition: int) -> list[list[byte
     ]  # fmt: skip
 
 
-def test_nothing_is_read_ahead_of_partitions_held_by_a_member_that_shares_no_limit(
+def test_nothing_is_read_while_a_member_that_claims_nothing_holds_partitions_with_records(
     services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
 ) -> None:
-    """A member that shares nothing (one that died, until its session expires) holds
+    """A member that claims no partition (one that died, until its session expires) holds
     partitions with records the group has not committed: the merge reads none of its own
     meanwhile, and once those partitions come to it, reads everything as one merge."""
     topic = make_topics(partitions=3).transfers
@@ -206,8 +206,8 @@ def test_nothing_is_read_ahead_of_partitions_held_by_a_member_that_shares_no_lim
     worker = _group_member(services.kafka_bootstrap, group, topic)
     merge = EventTimeMerge(worker, lambda r: transfer_event_time_ms(r.value),
                            buffer_records=100, timed_topics=frozenset({topic}), patience_s=1.0,
-                           group=RedisGroupFrontier(redis_client, group),
-                           peer_patience_s=60.0)  # fmt: skip
+                           claims=RedisPartitionClaims(redis_client, group),
+                           member_patience_s=60.0)  # fmt: skip
     read: list[ConsumerRecord] = []
     try:
         deadline = time.monotonic() + 60
@@ -231,47 +231,35 @@ def test_nothing_is_read_ahead_of_partitions_held_by_a_member_that_shares_no_lim
     assert [r.value for r in read] == list(heapq.merge(*partitions, key=_event_time))
 
 
-def test_members_catching_up_on_a_backlog_read_no_further_than_the_others_heads(
+def test_members_that_claimed_their_partitions_do_not_wait_for_one_another(
     services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
 ) -> None:
-    """Two members of one group share their heads: neither hands out a transfer later than
-    the earliest one the other still has to hand out, give or take PEER_SLACK_MS."""
+    """Each of two live members merges its own partitions of a backlog at once."""
     topic = make_topics(partitions=3).transfers
     partitions = _minutes_by_partition(3, 300)
-    # All end at the same time: how long each waits for the others at the end is not at issue.
-    for p, values in enumerate(partitions):
-        values.append(_transfer(10_000 + p, T0_MS + 10_000 * MINUTE_MS))
     group = f"fw-merge-{uuid.uuid4().hex[:10]}"
-    frontier = RedisGroupFrontier(redis_client, group)
+    claims = RedisPartitionClaims(redis_client, group)
     members = [_group_member(services.kafka_bootstrap, group, topic) for _ in range(2)]
     merges = [EventTimeMerge(m, lambda r: transfer_event_time_ms(r.value), buffer_records=100,
-                             timed_topics=frozenset({topic}), patience_s=5.0, group=frontier,
-                             peer_patience_s=60.0) for m in members]  # fmt: skip
+                             timed_topics=frozenset({topic}), patience_s=1.0, claims=claims,
+                             member_patience_s=60.0) for m in members]  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while not all(m.assignment() for m in members):
             assert time.monotonic() < deadline, "the two members did not share the partitions"
             for merge in merges:
-                assert merge.poll(timeout_ms=50, max_records=20) == []
+                assert merge.poll(timeout_ms=50, max_records=100) == []
         owned = [{tp.partition for tp in m.assignment()} for m in members]
         assert owned[0] | owned[1] == {0, 1, 2} and not owned[0] & owned[1]
         _produce(services.kafka_bootstrap, topic, partitions)
-        # Per partition, how many records its member has handed out.
-        handed = [0, 0, 0]
-        deadline = time.monotonic() + 90
-        while sum(handed) < 903 and time.monotonic() < deadline:
+        read: list[list[ConsumerRecord]] = [[], []]
+        deadline = time.monotonic() + 20
+        while sum(map(len, read)) < 900 and time.monotonic() < deadline:
             for me, merge in enumerate(merges):
-                other = owned[1 - me]
-                for record in merge.poll(timeout_ms=100, max_records=20):
-                    heads = [_event_time(partitions[p][handed[p]])
-                             for p in other if handed[p] < 301]  # fmt: skip
-                    ahead = _event_time(record.value) - min(heads, default=LAST)
-                    assert ahead <= PEER_SLACK_MS, (
-                        f"member {me} read ahead of the other's head"
-                    )
-                    assert record.offset == handed[record.partition]
-                    handed[record.partition] += 1
-        assert handed == [301, 301, 301]
+                read[me] += merge.poll(timeout_ms=50, max_records=100)
     finally:
         for member in members:
             member.close()
+    for me in range(2):
+        mine = [partitions[p] for p in sorted(owned[me])]
+        assert [r.value for r in read[me]] == list(heapq.merge(*mine, key=_event_time))

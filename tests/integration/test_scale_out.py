@@ -65,7 +65,7 @@ from streams.topics import ensure_topics
 from streams.worker import Worker
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicFactory
 from tests.integration.harness import (
-    GROUP_FRONTIER_PREFIX,
+    CLAIMS_PREFIX,
     redis_dump_pipelined,
     start_worker_process_as_configured,
     wait_for,
@@ -368,8 +368,8 @@ def _outcome(dump: dict[bytes, object], seconds: float, timeline: str) -> Outcom
             # The first transfer any worker applies: like the cross-partition features, it
             # depends on which partition is read first (README, Scaling out).
             continue
-        if key.startswith(GROUP_FRONTIER_PREFIX):
-            continue  # the workers' shared read positions, named after their group
+        if key.startswith(CLAIMS_PREFIX):
+            continue  # the workers' partition claims, named after their group
         if key.startswith(_ALERTS):
             if key.startswith(_ALERT_BODY) and isinstance(value, bytes):
                 body = orjson.loads(value)
