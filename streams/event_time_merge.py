@@ -78,6 +78,45 @@ class PartitionClaims(Protocol):
         ...
 
 
+class _Waits:
+    """Partitions waited for and since when; a wait that outlasts `patience_s` is given up
+    (until `end`), and, with `abandoned` (an event and a message), logged and counted."""
+
+    def __init__(self, patience_s: float, abandoned: tuple[str, str] | None = None) -> None:
+        self.patience_s = patience_s
+        self._abandoned = abandoned
+        self._since: dict[TopicPartition, float] = {}
+        self._given_up: set[TopicPartition] = set()
+
+    def given_up(self, tp: TopicPartition) -> bool:
+        """Whether the wait for `tp` was given up."""
+        return tp in self._given_up
+
+    def still_waiting(self, tp: TopicPartition, now: float) -> bool:
+        """Start or go on waiting for `tp`; False once that has outlasted `patience_s`."""
+        if tp in self._given_up:
+            return False
+        since = self._since.setdefault(tp, now)
+        if now - since < self.patience_s:
+            return True
+        self._given_up.add(tp)
+        if self._abandoned is not None:
+            event, message = self._abandoned
+            metrics.MERGE_WAITS_ABANDONED.inc()
+            log.warning(message, extra={"event": event, "waited_s": round(now - since, 3),
+                                        "partition": f"{tp.topic}[{tp.partition}]"})  # fmt: skip
+        return False
+
+    def end(self, tp: TopicPartition) -> None:
+        """No longer wait for `tp` (a later wait starts afresh)."""
+        self._since.pop(tp, None)
+        self._given_up.discard(tp)
+
+    def partitions(self) -> set[TopicPartition]:
+        """The partitions waited for or given up."""
+        return set(self._since)
+
+
 class EventTimeMerge:
     """Polls `consumer` and hands out its records in event-time order across partitions.
 
@@ -100,26 +139,28 @@ class EventTimeMerge:
         self.event_time = event_time
         self.buffer_records = buffer_records
         self.timed_topics = timed_topics
-        self.patience_s = patience_s
         self.claims = claims
-        self.member_patience_s = member_patience_s
         self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
         # The offset after the last record taken from the consumer, per partition.
         self._next_offset: dict[TopicPartition, int] = {}
         # The latest event time among the records fetched of each partition.
         self._frontier: dict[TopicPartition, int] = {}
-        # Since when a partition with records on the broker has held the others back, and
-        # those that took longer than `patience_s` (until their next records come).
-        self._behind_since: dict[TopicPartition, float] = {}
-        self._late: set[TopicPartition] = set()
-        # The same for partitions waited for because they have been quiet (in a replay).
-        self._quiet_since: dict[TopicPartition, float] = {}
-        self._quiet_given_up: set[TopicPartition] = set()
+        # Partitions with records on the broker that hold the others back (given up: until
+        # their next records come).
+        self._behind_waits = _Waits(patience_s, (
+            "merge_wait_abandoned",
+            "a partition's records did not arrive in time; reading on without it",
+        ))  # fmt: skip
+        # Partitions waited for because they have been quiet (in a replay).
+        self._quiet_waits = _Waits(patience_s)
         # The generation and the partitions last claimed.
         self._claimed: tuple[int, frozenset[TopicPartition]] | None = None
-        # Unclaimed partitions holding this member back, since when; those waited for too long.
-        self._unclaimed_since: dict[TopicPartition, float] = {}
-        self._unclaimed_given_up: set[TopicPartition] = set()
+        # Partitions no member claimed that hold this one back (given up: until claimed).
+        self._unclaimed_waits = _Waits(member_patience_s, (
+            "member_wait_abandoned",
+            "a partition no group member claimed held this worker's back too long; reading on "
+            "without it",
+        ))  # fmt: skip
         # Whether the group has records of an unclaimed partition not committed, and when the
         # broker said so.
         self._pending: dict[TopicPartition, tuple[bool, float]] = {}
@@ -204,10 +245,8 @@ class EventTimeMerge:
         self._clear_waits(tp)
 
     def _clear_waits(self, tp: TopicPartition) -> None:
-        self._behind_since.pop(tp, None)
-        self._late.discard(tp)
-        self._quiet_since.pop(tp, None)
-        self._quiet_given_up.discard(tp)
+        self._behind_waits.end(tp)
+        self._quiet_waits.end(tp)
 
     def _forget(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
@@ -276,8 +315,8 @@ class EventTimeMerge:
             for p in sorted(self.consumer.partitions_for_topic(topic) or ())
             if (tp := TopicPartition(topic, p)) not in assigned
         ]
-        for tp in set(self._unclaimed_since) - set(others):
-            self._stop_waiting_for(tp)
+        for tp in self._unclaimed_waits.partitions() - set(others):
+            self._unclaimed_waits.end(tp)
         if not others:
             return False
         if (generation := group_generation(self.consumer)) is None:
@@ -289,32 +328,10 @@ class EventTimeMerge:
         held = False
         for tp in others:
             if claimed.get(tp) == generation or not self._pending_for(tp, now):
-                self._stop_waiting_for(tp)
-            elif not self._waited_too_long(tp, now):
+                self._unclaimed_waits.end(tp)
+            elif self._unclaimed_waits.still_waiting(tp, now):
                 held = True
         return held
-
-    def _stop_waiting_for(self, tp: TopicPartition) -> None:
-        self._unclaimed_since.pop(tp, None)
-        self._unclaimed_given_up.discard(tp)
-
-    def _waited_too_long(self, tp: TopicPartition, now: float) -> bool:
-        """Whether an unclaimed partition has held this member back for `member_patience_s`
-        (it then stops, until it is claimed or all its records are committed)."""
-        if tp in self._unclaimed_given_up:
-            return True
-        since = self._unclaimed_since.setdefault(tp, now)
-        if now - since < self.member_patience_s:
-            return False
-        self._unclaimed_given_up.add(tp)
-        metrics.MERGE_WAITS_ABANDONED.inc()
-        log.warning(
-            "a partition no group member claimed held this worker's back too long; reading on "
-            "without it",
-            extra={"event": "member_wait_abandoned", "partition": f"{tp.topic}[{tp.partition}]",
-                   "waited_s": round(now - since, 3)},
-        )  # fmt: skip
-        return True
 
     def _pending_for(self, tp: TopicPartition, now: float) -> bool:
         """Whether the group has records of `tp` that it has not committed, or the broker
@@ -338,7 +355,7 @@ class EventTimeMerge:
         """How far in event time the others may be read while `tp` has an empty buffer and
         nothing known on the broker: to its latest record's, or not at all before its first
         (LAST: no limit, for a topic without event times)."""
-        if tp.topic not in self.timed_topics or tp in self._quiet_given_up:
+        if tp.topic not in self.timed_topics or self._quiet_waits.given_up(tp):
             return LAST
         return self._frontier.get(tp, FIRST)
 
@@ -348,31 +365,19 @@ class EventTimeMerge:
         left."""
         now = time.monotonic()
         for tp, until in list(quiet.items()):
-            if until < at and now - self._quiet_since.setdefault(tp, now) >= self.patience_s:
-                self._quiet_given_up.add(tp)
+            if until < at and not self._quiet_waits.still_waiting(tp, now):
                 del quiet[tp]
         return min(quiet.values(), default=LAST)
 
     def _behind_and_waited_for(self, tp: TopicPartition) -> bool:
         """Whether a partition with an empty buffer may still have records on the broker
         earlier than the others' (and has not yet used up its patience)."""
-        if tp in self._late:
+        if self._behind_waits.given_up(tp):
             return False
         if not self._behind(tp):
-            self._behind_since.pop(tp, None)
+            self._behind_waits.end(tp)
             return False
-        now = time.monotonic()
-        since = self._behind_since.setdefault(tp, now)
-        if now - since < self.patience_s:
-            return True
-        self._late.add(tp)
-        metrics.MERGE_WAITS_ABANDONED.inc()
-        log.warning(
-            "a partition's records did not arrive in time; reading on without it",
-            extra={"event": "merge_wait_abandoned", "partition": f"{tp.topic}[{tp.partition}]",
-                   "waited_s": round(now - since, 3)},
-        )  # fmt: skip
-        return False
+        return self._behind_waits.still_waiting(tp, time.monotonic())
 
     def _behind(self, tp: TopicPartition) -> bool:
         """Whether the broker has records of `tp` that the consumer has not handed out (or

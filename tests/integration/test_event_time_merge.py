@@ -231,6 +231,46 @@ def test_nothing_is_read_while_a_member_that_claims_nothing_holds_partitions_wit
     assert [r.value for r in read] == list(heapq.merge(*partitions, key=_event_time))
 
 
+def test_a_partition_no_member_claims_holds_the_others_back_only_for_a_while(
+    services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A member that never claims (an older fraudwatch in a rolling upgrade) holds the merge
+    back for `member_patience_s` per partition; then it reads on, logged and counted."""
+    topic = make_topics(partitions=3).transfers
+    _produce(services.kafka_bootstrap, topic, _minutes_by_partition(3, 50))
+    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
+    silent = _group_member(services.kafka_bootstrap, group, topic)
+    worker = _group_member(services.kafka_bootstrap, group, topic)
+    merge = EventTimeMerge(worker, lambda r: transfer_event_time_ms(r.value),
+                           buffer_records=100, timed_topics=frozenset({topic}), patience_s=1.0,
+                           claims=RedisPartitionClaims(redis_client, group),
+                           member_patience_s=1.0)  # fmt: skip
+    abandoned = REGISTRY.get_sample_value("fraudwatch_merge_waits_abandoned_total") or 0.0
+    read: list[ConsumerRecord] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not (silent.assignment() and worker.assignment()):
+            assert time.monotonic() < deadline, "the two members did not share the partitions"
+            silent.poll(timeout_ms=50)
+            read += merge.poll(timeout_ms=50, max_records=100)
+        assert read == []
+        started = time.monotonic()
+        while not read and time.monotonic() - started < 30:
+            silent.poll(timeout_ms=50)
+            read = merge.poll(timeout_ms=50, max_records=100)
+        assert time.monotonic() - started >= 1.0
+        unclaimed = 3 - len(worker.assignment())
+        assert {r.partition for r in read} == {tp.partition for tp in worker.assignment()}
+        assert REGISTRY.get_sample_value("fraudwatch_merge_waits_abandoned_total") == (
+            abandoned + unclaimed
+        )
+        assert "no group member claimed" in caplog.text
+    finally:
+        close_consumer(silent)
+        worker.close()
+
+
 def test_members_that_claimed_their_partitions_do_not_wait_for_one_another(
     services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
 ) -> None:
