@@ -156,7 +156,7 @@ class Worker:
         self._merge = EventTimeMerge(
             consumer, self._event_time,
             buffer_records=options.batch_size, patience_s=options.partition_wait_s,
-            timed_topics=frozenset({options.transfers_topic}),
+            timed_topics=frozenset(t for t, kind in self._kinds.items() if kind == "transfer"),
             claims=claims, member_patience_s=options.member_wait_s,
         )  # fmt: skip
 
