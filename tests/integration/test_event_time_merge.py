@@ -192,6 +192,27 @@ def _minutes_by_partition(partitions: int, per_partition: int) -> list[list[byte
     ]  # fmt: skip
 
 
+def _beside_a_silent_member(
+    bootstrap: str, redis_client: redis.Redis, topic: str, member_patience_s: float
+) -> tuple[KafkaConsumer, KafkaConsumer, EventTimeMerge]:
+    """In a new group, a member that never claims its partitions and a merge over another
+    member's, once the group has given each some partitions (the merge reads nothing meanwhile:
+    the silent member's partitions hold records)."""
+    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
+    silent = _group_member(bootstrap, group, topic)
+    worker = _group_member(bootstrap, group, topic)
+    merge = EventTimeMerge(worker, lambda r: transfer_event_time_ms(r.value),
+                           buffer_records=100, timed_topics=frozenset({topic}), patience_s=1.0,
+                           claims=RedisPartitionClaims(redis_client, group),
+                           member_patience_s=member_patience_s)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (silent.assignment() and worker.assignment()):
+        assert time.monotonic() < deadline, "the two members did not share the partitions"
+        silent.poll(timeout_ms=50)
+        assert merge.poll(timeout_ms=50, max_records=100) == []
+    return silent, worker, merge
+
+
 def test_nothing_is_read_while_a_member_that_claims_nothing_holds_partitions_with_records(
     services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
 ) -> None:
@@ -201,20 +222,10 @@ def test_nothing_is_read_while_a_member_that_claims_nothing_holds_partitions_wit
     topic = make_topics(partitions=3).transfers
     partitions = _minutes_by_partition(3, 300)
     _produce(services.kafka_bootstrap, topic, partitions)
-    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
-    silent = _group_member(services.kafka_bootstrap, group, topic)
-    worker = _group_member(services.kafka_bootstrap, group, topic)
-    merge = EventTimeMerge(worker, lambda r: transfer_event_time_ms(r.value),
-                           buffer_records=100, timed_topics=frozenset({topic}), patience_s=1.0,
-                           claims=RedisPartitionClaims(redis_client, group),
-                           member_patience_s=60.0)  # fmt: skip
+    silent, worker, merge = _beside_a_silent_member(services.kafka_bootstrap, redis_client, topic,
+                                                    member_patience_s=60.0)  # fmt: skip
     read: list[ConsumerRecord] = []
     try:
-        deadline = time.monotonic() + 60
-        while not (silent.assignment() and worker.assignment()):
-            assert time.monotonic() < deadline, "the two members did not share the partitions"
-            silent.poll(timeout_ms=50)
-            read += merge.poll(timeout_ms=50, max_records=100)
         held = time.monotonic() + 3
         while time.monotonic() < held:
             silent.poll(timeout_ms=50)
@@ -239,22 +250,11 @@ def test_a_partition_no_member_claims_holds_the_others_back_only_for_a_while(
     back for `member_patience_s` per partition; then it reads on, logged and counted."""
     topic = make_topics(partitions=3).transfers
     _produce(services.kafka_bootstrap, topic, _minutes_by_partition(3, 50))
-    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
-    silent = _group_member(services.kafka_bootstrap, group, topic)
-    worker = _group_member(services.kafka_bootstrap, group, topic)
-    merge = EventTimeMerge(worker, lambda r: transfer_event_time_ms(r.value),
-                           buffer_records=100, timed_topics=frozenset({topic}), patience_s=1.0,
-                           claims=RedisPartitionClaims(redis_client, group),
-                           member_patience_s=1.0)  # fmt: skip
+    silent, worker, merge = _beside_a_silent_member(services.kafka_bootstrap, redis_client, topic,
+                                                    member_patience_s=1.0)  # fmt: skip
     abandoned = REGISTRY.get_sample_value("fraudwatch_merge_waits_abandoned_total") or 0.0
     read: list[ConsumerRecord] = []
     try:
-        deadline = time.monotonic() + 60
-        while not (silent.assignment() and worker.assignment()):
-            assert time.monotonic() < deadline, "the two members did not share the partitions"
-            silent.poll(timeout_ms=50)
-            read += merge.poll(timeout_ms=50, max_records=100)
-        assert read == []
         started = time.monotonic()
         while not read and time.monotonic() - started < 30:
             silent.poll(timeout_ms=50)
