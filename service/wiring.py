@@ -243,7 +243,7 @@ def build_worker(settings: Settings) -> Worker:
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
         partition_wait_s=settings.partition_wait_ms / 1000,
-        member_wait_s=(settings.session_timeout_ms + settings.max_poll_interval_ms
+        member_wait_s=(2 * settings.session_timeout_ms + settings.max_poll_interval_ms
                        + settings.partition_wait_ms) / 1000,
         dlq_original_max_bytes=settings.dlq_original_max_bytes,
         rebalance_timeout_s=settings.max_poll_interval_ms / 1000,

@@ -89,7 +89,7 @@ MERGE_WAITS_ABANDONED = Counter(
     "fraudwatch_merge_waits_abandoned",
     "Times a worker stopped holding its partitions back for one whose records were on the "
     "broker but did not arrive within FRAUDWATCH_PARTITION_WAIT_MS, or for one with records "
-    "that no member of the group claimed (a dead member's) within the session timeout, "
+    "that no member of the group claimed (a dead member's) within twice the session timeout, "
     "FRAUDWATCH_MAX_POLL_INTERVAL_MS and the partition wait (read on out of event-time order)",
 )
 SUPPRESSED = Counter(

@@ -68,8 +68,9 @@ class WorkerOptions:
     # How long the partitions wait for one whose records are on the broker but not here.
     partition_wait_s: float = 1.0
     # How long they wait for a partition no group member claimed (held by one that died): its
-    # session timeout and a rebalance, after which its partitions are handed out.
-    member_wait_s: float = 41.0
+    # session timeout, as long again for the heartbeat that reports the rebalance (a third of
+    # it) and a margin, and the rebalance, after which its partitions are handed out.
+    member_wait_s: float = 51.0
     retry_backoff_s: float = 0.5
     retry_backoff_max_s: float = 5.0
     dlq_original_max_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES
