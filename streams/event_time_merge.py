@@ -262,6 +262,9 @@ class EventTimeMerge:
         empty = [tp for tp in assigned if not self._buffers.get(tp)]
         if any(self._behind_and_waited_for(tp) for tp in empty):
             return []
+        if len(empty) < len(assigned) and self._held_by_dead_members(set(assigned)):
+            # Like a partition of its own that is behind: nothing goes until they come here.
+            return []
         quiet = {tp: until for tp in empty if (until := self._quiet_limit(tp)) != LAST}
         horizon = min(quiet.values(), default=LAST)
         replayed = time.time_ns() // 1_000_000 - REPLAY_LAG_MS
@@ -271,13 +274,9 @@ class EventTimeMerge:
             if (buffer := self._buffers.get(tp))
         ]
         heapq.heapify(heads)
-        # Only what has no event time goes while a dead member holds partitions.
-        held = bool(heads) and self._held_by_dead_members()
         taken: list[Any] = []
         while heads and len(taken) < limit:
             at, order, tp = heads[0]
-            if held and at != FIRST:
-                break
             if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
                 break
             buffer = self._buffers[tp]
@@ -302,13 +301,12 @@ class EventTimeMerge:
         if (generation, mine) != self._claimed and self.claims.claim(generation, sorted(mine)):
             self._claimed = (generation, mine)
 
-    def _held_by_dead_members(self) -> bool:
-        """Whether a partition of a timed topic that no member claimed in this generation has
-        records the group has not committed (and has not yet held this member back for
-        `member_patience_s`)."""
+    def _held_by_dead_members(self, assigned: set[TopicPartition]) -> bool:
+        """Whether a partition of a timed topic that is not among `assigned` and that no
+        member claimed in this generation has records the group has not committed (and has not
+        yet held this member back for `member_patience_s`)."""
         if self.claims is None:
             return False
-        assigned = self.consumer.assignment()
         others = [
             tp
             for topic in sorted(self.timed_topics)
