@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from models.coverage import CoverageView, account_banks, select_profiles
 from models.features import FEATURE_NAMES, LONGER_COUNT_FEATURES, Features
@@ -157,19 +158,48 @@ class Labels:
     ring: dict[str, str]
     own_bank: str | None = None
     seed: int | None = None  # a simulated dataset's seed
+    # The rings' own accounts (mules, cash-out and collection accounts, not their victims),
+    # where the labels give each account's role; and the fraudulent transfers those accounts
+    # sent (`with_ring_moves`): the ring moving money itself.
+    ring_accounts: frozenset[str] = frozenset()
+    ring_moves: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path) -> Labels:
         """Read a simulator `labels.json`."""
         doc = json.loads(path.read_text(encoding="utf-8"))
         transfers: dict[str, dict[str, str]] = doc.get("transfers", {})
+        accounts: dict[str, dict[str, str]] = doc.get("accounts", {})
         own_bank, seed = doc.get("own_bank"), doc.get("seed")
         return cls(
             {tid: info.get("typology", "unknown") for tid, info in transfers.items()},
             {tid: info.get("ring", "") for tid, info in transfers.items()},
             own_bank if isinstance(own_bank, str) else None,
             seed if isinstance(seed, int) else None,
+            frozenset(
+                account
+                for account, info in accounts.items()
+                if isinstance(info, dict) and info.get("role", "victim") != "victim"
+            ),
         )
+
+    def with_ring_moves(self, transfers: Iterable[bytes]) -> Labels:
+        """These labels with `ring_moves` found in the transfer lines (lines that are not
+        JSON objects are skipped; without ring accounts nothing is read)."""
+        if not self.ring_accounts:
+            return self
+        moves = set()
+        for line in transfers:
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(doc, dict):
+                continue
+            tid = doc.get("transfer_id")
+            if tid in self.typology and doc.get("src_account") in self.ring_accounts:
+                moves.add(tid)
+        return replace(self, ring_moves=frozenset(moves))
 
     def of(self, transfer_ids: Sequence[str]) -> np.ndarray:
         """1 for each fraudulent transfer id, else 0."""
@@ -209,7 +239,9 @@ class LabelledSource:
         self.files = DataFiles.of(directory)
         if self.files.labels is None:
             raise FileNotFoundError(f"{directory}: no {LABELS_FILE}")
-        self.labels = Labels.load(self.files.labels)
+        self.labels = Labels.load(self.files.labels).with_ring_moves(
+            read_lines(self.files.transfers)
+        )
         self.profiles = list(read_lines(self.files.accounts)) if self.files.accounts else []
         self._banks: dict[str, str] | None = None
 
@@ -259,6 +291,8 @@ def concatenate(parts: Sequence[LabelledData]) -> LabelledData:
     labels = Labels(
         {k: v for part in parts for k, v in part.labels.typology.items()},
         {k: f"{n}:{v}" for n, part in enumerate(parts) for k, v in part.labels.ring.items()},
+        ring_accounts=frozenset().union(*(part.labels.ring_accounts for part in parts)),
+        ring_moves=frozenset().union(*(part.labels.ring_moves for part in parts)),
     )
     return LabelledData(
         table,

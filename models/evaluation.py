@@ -89,6 +89,10 @@ class Figures:
     # The same for every system: the earliest an alert can come that does not flag a ring's
     # first transfer (None in recordings made before it was measured).
     median_minutes_to_second_transfer: float | None = None
+    # From the first transfer a ring's own account sent (its victims' payments come before) to
+    # its first alert: how long the money moves unflagged once the ring moves it (None without
+    # account roles in the labels, and in recordings made before it was measured).
+    median_minutes_from_first_move_to_alert: float | None = None
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -118,14 +122,41 @@ def minutes_to_second_transfer(rings: Sequence[str], ts_ms: np.ndarray) -> list[
     return [(t[1] - t[0]) / MS_PER_MINUTE for t in map(sorted, times.values()) if len(t) > 1]
 
 
+def minutes_from_first_move_to_alert(
+    rings: Sequence[str], ts_ms: np.ndarray, moved: np.ndarray, alerted: np.ndarray
+) -> list[float]:
+    """Event-time minutes from each ring's first transfer that one of its own accounts sent
+    (`moved`) to the ring's first alert, 0 where an alert came sooner; a ring that never moved
+    money itself, or never alerted, has none."""
+    first_move: dict[str, int] = {}
+    first_alert: dict[str, int] = {}
+    for ring, ts, move, hit in zip(rings, ts_ms.tolist(), moved.tolist(), alerted.tolist(),
+                                   strict=True):  # fmt: skip
+        if move:
+            first_move[ring] = min(first_move.get(ring, ts), ts)
+        if hit:
+            first_alert[ring] = min(first_alert.get(ring, ts), ts)
+    return [
+        max(0, first_alert[ring] - ts) / MS_PER_MINUTE
+        for ring, ts in first_move.items()
+        if ring in first_alert
+    ]
+
+
 def _median(values: list[float]) -> float | None:
     return round(float(np.median(values)), 1) if values else None
 
 
 def figures(
-    y: np.ndarray, scores: np.ndarray, threshold: float, rings: Sequence[str], ts_ms: np.ndarray
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    rings: Sequence[str],
+    ts_ms: np.ndarray,
+    moved: np.ndarray | None = None,
 ) -> Figures:
-    """Figures of one system on one slice; `rings` and `ts_ms` are the positives' only."""
+    """Figures of one system on one slice; `rings`, `ts_ms` and `moved` (sent by a ring's own
+    account) are the positives' only."""
     alerted = scores >= threshold
     true_alerts = int((alerted & (y == 1)).sum())
     alerts, positives = int(alerted.sum()), int(y.sum())
@@ -144,6 +175,9 @@ def figures(
         rings_alerted=len(delays),
         median_minutes_to_first_alert=_median(delays),
         median_minutes_to_second_transfer=_median(minutes_to_second_transfer(rings, ts_ms)),
+        median_minutes_from_first_move_to_alert=None
+        if moved is None
+        else _median(minutes_from_first_move_to_alert(rings, ts_ms, moved, alerted[y == 1])),
     )
 
 
@@ -155,6 +189,7 @@ def evaluate(
     ids = data.table.transfer_ids
     typology = np.array([data.labels.typology.get(tid, "") for tid in ids])
     ring = np.array([data.labels.ring.get(tid, "") for tid in ids])
+    moved = np.fromiter((tid in data.labels.ring_moves for tid in ids), dtype=bool, count=len(ids))
     legitimate = data.y == 0
     slices = {"overall": np.ones(len(ids), dtype=bool)}
     layering = np.isin(typology, LAYERING_TYPOLOGIES)
@@ -168,7 +203,12 @@ def evaluate(
         positive = mask & (data.y == 1)
         result[name] = {
             system: figures(
-                y, values[mask], threshold, ring[positive].tolist(), data.table.ts_ms[positive]
+                y,
+                values[mask],
+                threshold,
+                ring[positive].tolist(),
+                data.table.ts_ms[positive],
+                moved[positive] if data.labels.ring_accounts else None,
             )
             for system in SYSTEMS
             if (values := scores.of(system)) is not None

@@ -29,7 +29,9 @@ _COLUMNS = (
     ("rings_alerted", "rings alerted"),
     ("median_minutes_to_first_alert", "median min to 1st alert"),
     ("median_minutes_to_second_transfer", "median min to a ring's 2nd transfer"),
+    ("median_minutes_from_first_move_to_alert", "median min from a ring's 1st own move"),
 )
+_LABELS = dict(_COLUMNS)
 
 
 def figures_json(conditions: Sequence[ConditionResult], context: dict[str, Any]) -> dict[str, Any]:
@@ -144,14 +146,13 @@ def summary_rows(
 
 def summary_header(conditions: Sequence[Measured]) -> list[str]:
     """Column names of `summary_rows`."""
-    return ["coverage", "precision", "recall", "F1", "alert rate", "rings alerted",
-            "median min to 1st alert", "median min to a ring's 2nd transfer",
+    return ["coverage", *(_LABELS[field] for field in _SUMMARY_FIELDS),
             *(f"recall {name}" for name in _typologies(conditions))]  # fmt: skip
 
 
 _SUMMARY_FIELDS = ("precision", "recall", "f1", "alert_rate", "rings_alerted",
-                   "median_minutes_to_first_alert",
-                   "median_minutes_to_second_transfer")  # fmt: skip
+                   "median_minutes_to_first_alert", "median_minutes_to_second_transfer",
+                   "median_minutes_from_first_move_to_alert")  # fmt: skip
 
 
 def _typologies(conditions: Sequence[Measured]) -> list[str]:
@@ -173,7 +174,9 @@ def markdown(conditions: Sequence[ConditionResult], context: dict[str, Any]) -> 
         "scatter-gather, gather-scatter, bipartite and stack); a ring is alerted when one of "
         "its fraudulent transfers is; time to first alert is event time "
         "from a ring's first fraudulent transfer to its first alerted one; no alert that "
-        "waits for a ring's pattern comes before its second transfer. Each profile "
+        "waits for a ring's pattern comes before its second transfer; a ring's 1st own "
+        "move is the first transfer one of its own accounts sent (its victims' payments "
+        "come before), where the labels give account roles. Each profile "
         "coverage condition replays the data with that view's profiles only.",
         "",
         "## Summary (combined score)",

@@ -11,11 +11,12 @@ import numpy as np
 import orjson
 import pytest
 
-from models.dataset import MODEL_FEATURES, concatenate, load_labelled
+from models.dataset import MODEL_FEATURES, Labels, concatenate, load_labelled
 from models.evaluation import (
     LAYERING,
     LAYERING_TYPOLOGIES,
     evaluate,
+    minutes_from_first_move_to_alert,
     minutes_to_first_alert,
     minutes_to_second_transfer,
     score_dataset,
@@ -191,6 +192,36 @@ def test_minutes_to_a_rings_second_transfer_whatever_the_order() -> None:
     assert minutes_to_second_transfer(["a", "a", "a", "b", "c"], ts) == [1.0]
 
 
+def test_minutes_from_a_rings_first_own_move_to_its_first_alert() -> None:
+    # Ring a: victims pay at 0 and 1 min, its mule moves money at 5 and 6, the alert is at 8.
+    # Ring b: a victim's payment alerted at 2, before the mule moved at 3. Ring c never alerted;
+    # ring d never moved money itself. Given out of order.
+    rings = ["a", "a", "a", "a", "b", "b", "c", "d"]
+    minutes = np.array([6, 0, 8, 5, 3, 2, 4, 1]) * 60_000
+    moved = np.array([True, False, False, True, True, False, True, False])
+    alerted = np.array([False, False, True, False, False, True, False, True])
+    assert minutes_from_first_move_to_alert(rings, minutes, moved, alerted) == [3.0, 0.0]
+
+
+def test_labels_find_the_transfers_a_rings_own_accounts_sent(tmp_path: Path) -> None:
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({
+        "transfers": {"t1": {"ring": "r", "typology": "mule_chain"},
+                      "t2": {"ring": "r", "typology": "mule_chain"}},
+        "accounts": {"victim": {"ring": "r", "role": "victim"},
+                     "mule": {"ring": "r", "role": "mule"}},
+    }))  # fmt: skip
+    lines = [orjson.dumps({"transfer_id": t, "src_account": src})
+             for t, src in (("t1", "victim"), ("t2", "mule"), ("t3", "mule"))]  # fmt: skip
+    labels = Labels.load(path).with_ring_moves([*lines, b"not json", b"[]"])
+    assert labels.ring_accounts == {"mule"}
+    # t3 is the mule's own business, not labelled fraud: not a move of the ring.
+    assert labels.ring_moves == {"t2"}
+    # Labels without account roles read no transfers and measure no moves.
+    path.write_text(json.dumps({"transfers": {"t1": {"ring": "r", "typology": "x"}}}))
+    assert Labels.load(path).with_ring_moves(iter(())).ring_moves == frozenset()
+
+
 def test_the_score_never_falls_as_a_payer_pays_out_more(
     tiny_dir: Path, trained: tuple[GradientBoostedModel, dict]
 ) -> None:
@@ -287,12 +318,18 @@ def test_evaluate_command_compares_with_an_earlier_run(
     assert rows["recall"][-3:] == [f"{recall:.3f}", "→", f"{recall:.3f}"]
     assert rows[f"recall {LAYERING}"][-2] == "→"
     assert rows["rings alerted"][-2] == rows["median min to 1st alert"][-2] == "→"
-    # A recording from before the second-transfer figure was measured still compares.
+    moved = recorded["conditions"]["all"]["slices"]["overall"]["combined"][
+        "median_minutes_from_first_move_to_alert"
+    ]
+    assert moved is not None and rows["median min from a ring's 1st own move"][-2] == "→"
+    # A recording from before the second-transfer and first-move figures still compares.
     for systems in recorded["conditions"]["all"]["slices"].values():
         for figures in systems.values():
             del figures["median_minutes_to_second_transfer"]
+            del figures["median_minutes_from_first_move_to_alert"]
     rows = compared_with(recorded)
     assert rows["median min to a ring's 2nd transfer"][-3:-1] == ["–", "→"]
+    assert rows["median min from a ring's 1st own move"][-3:-1] == ["–", "→"]
 
 
 def test_evaluate_command_refuses_a_compare_file_that_is_no_evaluation(
