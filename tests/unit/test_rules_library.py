@@ -168,6 +168,21 @@ ALERTED_ONWARD = {
     "src_tainted_in_share_24h": 1.0,
     "src_minutes_since_tainted_in": 25,
 }
+# A low-and-slow mule's hop: 1,500.00 arrived from a victim five hours ago and 98 % of it leaves
+# for the next mule, the only account it paid today, as it did with the victims' money before.
+SLOW_RELAY = features(
+    src_in_count_24h=1,
+    src_in_amount_24h_minor=150_000,
+    src_distinct_payers_24h=1,
+    src_out_count_24h=1,
+    src_out_amount_24h_minor=147_000,
+    src_pass_through_24h=0.98,
+    src_dwell_minutes=300,
+    src_distinct_payees_1h=1,
+    src_distinct_payees_24h=1,
+    is_first_time_payee=0,
+    amount_minor=147_000,
+)
 # Money that alerted on its way in: a legitimate account paid by it, and what it does next.
 PAID_BY_ALERTED = {
     "src_in_count_24h": 1,
@@ -239,6 +254,20 @@ FIRING = {
     "layering_cycle": {
         "loop closes": CYCLE,
         "after the commissions of a long loop": {**CYCLE, "amount_minor": 2_450_000},
+    },
+    "low_and_slow_relay": {
+        "a mule's hop hours later": SLOW_RELAY,
+        "three victims' money passed on the next morning": {
+            **SLOW_RELAY,
+            "src_in_count_24h": 3,
+            "src_distinct_payers_24h": 3,
+            "src_in_amount_24h_minor": 450_000,
+            "src_out_amount_24h_minor": 436_000,
+            "src_pass_through_24h": 436_000 / 450_000,
+            "src_dwell_minutes": 900,
+            "amount_minor": 436_000,
+        },
+        "young personal account": {**SLOW_RELAY, "src_is_business": 0, "src_account_age_days": 20},
     },
     "alerted_money_onward": {
         "next mule of a chain": ALERTED_ONWARD,
@@ -603,6 +632,37 @@ def test_money_forwarded_to_a_new_landlord_is_a_relay_the_model_weighs(ruleset: 
     rent = {**RELAY, "src_in_amount_24h_minor": 300_000, "amount_minor": 300_000,
             "src_out_amount_24h_minor": 300_000, "src_pass_through_24h": 1.0}  # fmt: skip
     assert [hit.rule_id for hit in ruleset.evaluate(rent)] == ["layering_relay"]
+
+
+# What keeps `low_and_slow_relay` quiet: each changes one fact of the mule's hop.
+SLOW_RELAY_NEAR_MISSES = {
+    "within 90 minutes (a fast relay)": {**SLOW_RELAY, "src_dwell_minutes": 60},
+    "the money arrived over a day ago": {**SLOW_RELAY, "src_dwell_minutes": 1_500},
+    "a second payee today": {**SLOW_RELAY, "src_distinct_payees_24h": 2},
+    "a payee it never paid (a first relay)": {**SLOW_RELAY, "is_first_time_payee": 1},
+    "money of its own added": {**SLOW_RELAY, "src_pass_through_24h": 1.2},
+    "most of it kept": {**SLOW_RELAY, "src_pass_through_24h": 0.6},
+    "collected from four payers": {**SLOW_RELAY, "src_distinct_payers_24h": 4},
+    "an established business": {**SLOW_RELAY, "src_is_business": 1, "src_account_age_days": 2_000},
+}
+
+
+@pytest.mark.parametrize("case", SLOW_RELAY_NEAR_MISSES)
+def test_low_and_slow_relay_stays_quiet_on_near_misses(ruleset: RuleSet, case: str) -> None:
+    hits = [hit.rule_id for hit in ruleset.evaluate(SLOW_RELAY_NEAR_MISSES[case])]
+    assert "low_and_slow_relay" not in hits
+
+
+def test_salary_swept_hours_later_is_a_slow_relay_the_model_weighs(ruleset: RuleSet) -> None:
+    # A salary moved to the customer's own account at another bank in the afternoon has the hop's
+    # shape; the rule has no floor, so its hit adds 0.12 to the combined score and the model
+    # decides (pinned like the new landlord above).
+    salary = {**SLOW_RELAY, "src_in_amount_24h_minor": 1_200_000, "amount_minor": 1_150_000,
+              "src_out_amount_24h_minor": 1_150_000, "src_pass_through_24h": 1_150_000 / 1_200_000,
+              "src_dwell_minutes": 240}  # fmt: skip
+    assert [hit.rule_id for hit in ruleset.evaluate(salary)] == ["low_and_slow_relay"]
+    rule = next(rule for rule in ruleset.rules if rule.id == "low_and_slow_relay")
+    assert rule.floor is None
 
 
 # A listing comes from outside (police, anti-fraud centre): it is knowledge, not a pattern.
