@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from models.jsonl import json_objects
+
 PROFILE_COVERAGES: tuple[str, ...] = ("all", "own-bank", "none")
 
 
@@ -35,13 +37,7 @@ def account_banks(transfers: Iterable[bytes]) -> dict[str, str]:
     payer, `dst_bank` of a payee; the first one given), "" where none is given; lines that are
     not JSON objects are skipped."""
     banks: dict[str, str] = {}
-    for line in transfers:
-        try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(doc, dict):
-            continue
+    for doc in json_objects(transfers):
         for account, bank in (("src_account", "src_bank"), ("dst_account", "dst_bank")):
             name, code = doc.get(account), doc.get(bank)
             if isinstance(name, str):

@@ -16,11 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from models.coverage import CoverageView, account_banks, select_profiles
 from models.features import FEATURE_NAMES, LONGER_COUNT_FEATURES, Features
-from models.jsonl import read_lines
+from models.jsonl import json_objects, read_lines
 
 # The features the model reads, in matrix column order. Spelled out, so that features added to
 # the vocabulary later (watchlist hits: outside knowledge, not behaviour) never reach a model
@@ -188,18 +187,13 @@ class Labels:
         JSON objects are skipped; without ring accounts nothing is read)."""
         if not self.ring_accounts:
             return self
-        moves = set()
-        for line in transfers:
-            try:
-                doc = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(doc, dict):
-                continue
-            tid = doc.get("transfer_id")
-            if tid in self.typology and doc.get("src_account") in self.ring_accounts:
-                moves.add(tid)
-        return replace(self, ring_moves=frozenset(moves))
+        moves = frozenset(
+            doc["transfer_id"]
+            for doc in json_objects(transfers)
+            if doc.get("transfer_id") in self.typology
+            and doc.get("src_account") in self.ring_accounts
+        )
+        return replace(self, ring_moves=moves)
 
     def of(self, transfer_ids: Sequence[str]) -> np.ndarray:
         """1 for each fraudulent transfer id, else 0."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -18,3 +21,15 @@ def read_lines(path: Path) -> Iterator[bytes]:
             record = line.rstrip(b"\r\n")
             if record.strip():
                 yield record
+
+
+def json_objects(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The lines that are JSON objects, decoded; the others are skipped (a dataset scan reads
+    what it can and leaves judging bad lines to the replay, which dead-letters them)."""
+    for line in lines:
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(doc, dict):
+            yield doc
