@@ -168,7 +168,9 @@ class Labels:
         """Read a simulator `labels.json`."""
         doc = json.loads(path.read_text(encoding="utf-8"))
         transfers: dict[str, dict[str, str]] = doc.get("transfers", {})
-        accounts: dict[str, dict[str, str]] = doc.get("accounts", {})
+        accounts = doc.get("accounts")
+        if not isinstance(accounts, dict):  # roles are optional; without them, no ring moves
+            accounts = {}
         own_bank, seed = doc.get("own_bank"), doc.get("seed")
         return cls(
             {tid: info.get("typology", "unknown") for tid, info in transfers.items()},
@@ -188,10 +190,12 @@ class Labels:
         if not self.ring_accounts:
             return self
         moves = frozenset(
-            doc["transfer_id"]
+            tid
             for doc in json_objects(transfers)
-            if doc.get("transfer_id") in self.typology
-            and doc.get("src_account") in self.ring_accounts
+            if isinstance(tid := doc.get("transfer_id"), str)
+            and tid in self.typology
+            and isinstance(src := doc.get("src_account"), str)
+            and src in self.ring_accounts
         )
         return replace(self, ring_moves=moves)
 

@@ -213,13 +213,15 @@ def test_labels_find_the_transfers_a_rings_own_accounts_sent(tmp_path: Path) -> 
     }))  # fmt: skip
     lines = [orjson.dumps({"transfer_id": t, "src_account": src})
              for t, src in (("t1", "victim"), ("t2", "mule"), ("t3", "mule"))]  # fmt: skip
-    labels = Labels.load(path).with_ring_moves([*lines, b"not json", b"[]"])
+    hostile = [b"not json", b"[]", b'{"transfer_id": [1], "src_account": {"a": 1}}']
+    labels = Labels.load(path).with_ring_moves([*lines, *hostile])
     assert labels.ring_accounts == {"mule"}
     # t3 is the mule's own business, not labelled fraud: not a move of the ring.
     assert labels.ring_moves == {"t2"}
     # Labels without account roles read no transfers and measure no moves.
-    path.write_text(json.dumps({"transfers": {"t1": {"ring": "r", "typology": "x"}}}))
-    assert Labels.load(path).with_ring_moves(iter(())).ring_moves == frozenset()
+    for roles in ({}, {"accounts": ["mule"]}):
+        path.write_text(json.dumps({"transfers": {"t1": {"ring": "r", "typology": "x"}}, **roles}))
+        assert Labels.load(path).with_ring_moves(iter(())).ring_moves == frozenset()
 
 
 def test_the_score_never_falls_as_a_payer_pays_out_more(
