@@ -164,6 +164,9 @@ class EventTimeMerge:
         # Whether the group has records of an unclaimed partition not committed, and when the
         # broker said so.
         self._pending: dict[TopicPartition, tuple[bool, float]] = {}
+        # The generation and the other members' partitions when all of them were seen claimed:
+        # a claim holds for its generation, so they need not be read again until it changes.
+        self._others_claimed: tuple[int, frozenset[TopicPartition]] | None = None
 
     def poll(self, timeout_ms: int, max_records: int) -> list[Any]:
         """Up to `max_records` records in event-time order, waiting at most `timeout_ms` for
@@ -321,6 +324,8 @@ class EventTimeMerge:
             # Rejoining the group: the partitions may be about to change hands, and asking the
             # coordinator for offsets now would hold the join up.
             return True
+        if self._others_claimed == (generation, frozenset(others)):
+            return False
         claimed = self.claims.generations(others)
         now = time.monotonic()
         held = False
@@ -329,6 +334,8 @@ class EventTimeMerge:
                 self._unclaimed_waits.end(tp)
             elif self._unclaimed_waits.still_waiting(tp, now):
                 held = True
+        if all(claimed.get(tp) == generation for tp in others):
+            self._others_claimed = (generation, frozenset(others))
         return held
 
     def _pending_for(self, tp: TopicPartition, now: float) -> bool:

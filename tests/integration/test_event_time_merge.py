@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import orjson
@@ -271,14 +271,25 @@ def test_a_partition_no_member_claims_holds_the_others_back_only_for_a_while(
         worker.close()
 
 
+class _CountedClaims(RedisPartitionClaims):
+    """Claims that count how often the others' are read."""
+
+    reads = 0
+
+    def generations(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        self.reads += 1
+        return super().generations(partitions)
+
+
 def test_members_that_claimed_their_partitions_do_not_wait_for_one_another(
     services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
 ) -> None:
-    """Each of two live members merges its own partitions of a backlog at once."""
+    """Each of two live members merges its own partitions of a backlog at once, reading the
+    others' claims once per generation rather than on every poll."""
     topic = make_topics(partitions=3).transfers
     partitions = _minutes_by_partition(3, 300)
     group = f"fw-merge-{uuid.uuid4().hex[:10]}"
-    claims = RedisPartitionClaims(redis_client, group)
+    claims = _CountedClaims(redis_client, group)
     members = [_group_member(services.kafka_bootstrap, group, topic) for _ in range(2)]
     merges = [EventTimeMerge(m, lambda r: transfer_event_time_ms(r.value), buffer_records=100,
                              timed_topics=frozenset({topic}), patience_s=1.0, claims=claims,
@@ -293,10 +304,15 @@ def test_members_that_claimed_their_partitions_do_not_wait_for_one_another(
         assert owned[0] | owned[1] == {0, 1, 2} and not owned[0] & owned[1]
         _produce(services.kafka_bootstrap, topic, partitions)
         read: list[list[ConsumerRecord]] = [[], []]
+        reads_before, polls = claims.reads, 0
         deadline = time.monotonic() + 20
         while sum(map(len, read)) < 900 and time.monotonic() < deadline:
             for me, merge in enumerate(merges):
                 read[me] += merge.poll(timeout_ms=50, max_records=100)
+                polls += 1
+        # Once a member has seen the other's partitions claimed in this generation, it does not
+        # ask again (at most twice each: once more if the other had not claimed yet).
+        assert claims.reads - reads_before <= 2 * len(members) < polls
     finally:
         for member in members:
             member.close()
