@@ -189,7 +189,12 @@ def evaluate(
     ids = data.table.transfer_ids
     typology = np.array([data.labels.typology.get(tid, "") for tid in ids])
     ring = np.array([data.labels.ring.get(tid, "") for tid in ids])
-    moved = np.fromiter((tid in data.labels.ring_moves for tid in ids), dtype=bool, count=len(ids))
+    # Which transfers the rings' own accounts sent, where the labels give account roles.
+    moved = (
+        np.fromiter((tid in data.labels.ring_moves for tid in ids), dtype=bool, count=len(ids))
+        if data.labels.ring_accounts
+        else None
+    )
     legitimate = data.y == 0
     slices = {"overall": np.ones(len(ids), dtype=bool)}
     layering = np.isin(typology, LAYERING_TYPOLOGIES)
@@ -208,7 +213,7 @@ def evaluate(
                 threshold,
                 ring[positive].tolist(),
                 data.table.ts_ms[positive],
-                moved[positive] if data.labels.ring_accounts else None,
+                None if moved is None else moved[positive],
             )
             for system in SYSTEMS
             if (values := scores.of(system)) is not None
