@@ -7,6 +7,7 @@ sentence a person can act on. Money is kept as `Decimal` and as integer minor un
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,7 +15,9 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
-TRANSFER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+# `\Z`, not `$`: msgspec matches patterns with `re.search`, where `$` also matches before a
+# trailing newline, and "tx-1\n" would pass as a transfer id the API could never look up.
+TRANSFER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}\Z"
 MAX_AMOUNT = Decimal(10) ** 12
 CHANNELS = ("mobile", "web", "atm", "counter", "pos", "api", "other")
 # Event times outside these bounds are dead-lettered (`ts_out_of_range`): a far-future or
@@ -25,7 +28,7 @@ MAX_EVENT_AHEAD_HOURS = 24
 EARLIEST_OPENED_AT = datetime(1900, 1, 1, tzinfo=UTC)
 
 AccountId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
 Channel = Literal["mobile", "web", "atm", "counter", "pos", "api", "other"]
 
 
@@ -43,8 +46,10 @@ class _TransferWire(msgspec.Struct):
     ts: str
     src_account: AccountId
     dst_account: AccountId
-    amount: Decimal
-    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    # Read as its JSON text (see `_amount_of`): msgspec would take any string Python's
+    # Decimal takes, such as "1_000", " 10 " or "1e3".
+    amount: msgspec.Raw
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
     channel: Channel = "other"
     src_bank: str | None = None
     dst_bank: str | None = None
@@ -153,17 +158,28 @@ _transfer_decoder = msgspec.json.Decoder(_TransferWire)
 _account_decoder = msgspec.json.Decoder(_AccountWire)
 
 
+# RFC 3339's date-time (section 5.6). `datetime.fromisoformat` alone also takes ISO 8601's other
+# forms (week dates, basic format, hours without minutes), which the contract does not allow.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
 def parse_timestamp_ms(value: str, field: str = "ts") -> tuple[int, int]:
     """RFC 3339 with an offset → (ms since epoch, offset in minutes)."""
+    shape = _RFC3339.fullmatch(value)
     try:
-        parsed = datetime.fromisoformat(value)
+        if shape is None:
+            raise ValueError(value)
+        parsed = datetime.fromisoformat(value.upper())  # RFC 3339 allows "t" and "z"
         offset = parsed.utcoffset()
         ts_ms = int(parsed.timestamp() * 1000)
     except (ValueError, OverflowError):
         raise InvalidEvent(
             "bad_timestamp", f"`{field}` is not an RFC 3339 timestamp: {value[:40]!r}"
         ) from None
-    if offset is None or "T" not in value.upper():
+    if offset is None or shape is None or shape.group(2) is None:
         raise InvalidEvent(
             "bad_timestamp",
             f"`{field}` must be an RFC 3339 timestamp with a UTC offset, got {value[:40]!r}",
@@ -193,6 +209,27 @@ def _shown(value: object, limit: int = 40) -> str:
     """A value for an error message, cut so that a hostile one cannot flood logs."""
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+# The contract's amount: a decimal string ("1250.00", a sign only to be refused as not above 0)
+# or a JSON number (exact: read from its text, never through a float).
+_DECIMAL_STRING = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_JSON_NUMBER = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _amount_of(raw: msgspec.Raw) -> Decimal:
+    """The amount a transfer's `amount` field holds, read exactly from its JSON text."""
+    text = bytes(raw)
+    if _JSON_NUMBER.fullmatch(text):
+        return Decimal(text.decode())
+    value = msgspec.json.decode(text) if text.startswith(b'"') else None
+    if isinstance(value, str) and _DECIMAL_STRING.fullmatch(value):
+        return Decimal(value)
+    shown = _shown(text.decode(errors="replace"))
+    raise InvalidEvent(
+        "bad_amount",
+        f'`amount` must be a decimal string like "1250.00" or a JSON number, got {shown}',
+    )
 
 
 def amount_to_minor(amount: Decimal) -> int:
@@ -243,7 +280,8 @@ def parse_transfer(raw: bytes) -> Transfer:
     """Decode one `transfers` message value; raise `InvalidEvent` if it breaks the contract."""
     wire = _decode(_transfer_decoder, raw)
     ts_ms, offset_min = parse_timestamp_ms(wire.ts)
-    amount_minor = amount_to_minor(wire.amount)
+    amount = _amount_of(wire.amount)
+    amount_minor = amount_to_minor(amount)
     if wire.src_account == wire.dst_account:
         raise InvalidEvent("same_account", "`src_account` and `dst_account` must differ")
     if wire.ip is not None:
@@ -258,7 +296,7 @@ def parse_transfer(raw: bytes) -> Transfer:
         utc_offset_min=offset_min,
         src_account=wire.src_account,
         dst_account=wire.dst_account,
-        amount=wire.amount,
+        amount=amount,
         amount_minor=amount_minor,
         currency=wire.currency,
         channel=wire.channel,

@@ -190,3 +190,45 @@ def test_a_transfers_event_time_is_read_without_the_rest_of_it(
     raw: bytes | None, expected: int | None
 ) -> None:
     assert transfer_event_time_ms(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"transfer_id": "tx-1\n"}, "invalid_field"),
+        ({"currency": "CNY\n"}, "invalid_field"),
+        ({"src_country": "CN\n"}, "invalid_field"),
+        ({"amount": "1_000"}, "bad_amount"),
+        ({"amount": " 10 "}, "bad_amount"),
+        ({"amount": "1e3"}, "bad_amount"),
+        ({"amount": "+10"}, "bad_amount"),
+        ({"amount": "NaN"}, "bad_amount"),
+        ({"amount": None}, "bad_amount"),
+        ({"amount": [10]}, "bad_amount"),
+        ({"ts": "2026-W09-7T22:15:03+08:00"}, "bad_timestamp"),
+        ({"ts": "20260301T221503+0800"}, "bad_timestamp"),
+        ({"ts": "2026-03-01T22+08:00"}, "bad_timestamp"),
+        ({"ts": "2026-03-01 22:15:03+08:00"}, "bad_timestamp"),
+    ],
+)
+def test_values_python_would_read_but_the_contract_does_not_allow(
+    changes: dict[str, object], code: str
+) -> None:
+    """A trailing newline passes a `$` pattern under `re.search`; Decimal takes "1_000" and
+    "1e3"; `fromisoformat` takes ISO 8601 forms that are not RFC 3339."""
+    with pytest.raises(InvalidEvent) as rejected:
+        parse_transfer(encode(**changes))
+    assert rejected.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("amount", "minor"), [(b"1e3", 100000), (b"12.5E1", 12500), (b"0.01", 1), (b'"0.01"', 1)]
+)
+def test_a_json_number_in_any_of_its_forms_is_read_exactly(amount: bytes, minor: int) -> None:
+    raw = encode().replace(b'"1250.10"', amount)
+    assert parse_transfer(raw).amount_minor == minor
+
+
+def test_rfc_3339_lower_case_separators_and_z_are_accepted() -> None:
+    t = parse_transfer(encode(ts="2026-03-01t14:15:03.120z"))
+    assert (t.ts_ms, t.utc_offset_min) == (1772374503120, 0)
