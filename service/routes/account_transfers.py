@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Investigator = Annotated[Caller, Depends(require("investigator"))]
 
 
-@router.get("/{account_id}/transfers", summary="Recent transfers of an account",
+@router.get("/{account_id:path}/transfers", summary="Recent transfers of an account",
             response_model=AccountTransferPage)  # fmt: skip
 def account_transfers(
     state: StateDep,

@@ -53,7 +53,7 @@ def _money(minor: int) -> str:
     return f"{Decimal(minor) / 100:.2f}"
 
 
-@router.get("/{account_id}/risk", summary="Early-warning risk of an account",
+@router.get("/{account_id:path}/risk", summary="Early-warning risk of an account",
             response_model=AccountRiskOut)  # fmt: skip
 def account_risk(
     request: Request,

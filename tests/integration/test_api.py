@@ -118,6 +118,15 @@ def test_unknown_account_has_no_risk(api_with_ring: TestClient) -> None:
     assert body["facts"]["as_of"] is None
 
 
+def test_an_account_id_with_a_slash_reaches_its_views(api_with_ring: TestClient) -> None:
+    """The contract allows any 1-64 characters in an account id, `/` too (sent as %2F)."""
+    risk = api_with_ring.get("/v1/accounts/ACME%2F001/risk", headers=AUTH)
+    assert risk.status_code == 200
+    assert risk.json()["account_id"] == "ACME/001"
+    page = api_with_ring.get("/v1/accounts/ACME%2F001/transfers?direction=in", headers=AUTH)
+    assert (page.status_code, page.json()["items"]) == (200, [])
+
+
 def test_health_readiness_metrics_openapi(api_with_ring: TestClient) -> None:
     assert api_with_ring.get("/healthz").json() == {"status": "ok"}
     ready = api_with_ring.get("/readyz").json()
