@@ -58,6 +58,8 @@ class Message:
 # A message that broke no rule of the contract but could not be processed (found by retrying
 # its batch one message at a time); its dead letter says why.
 PROCESSING_FAILED = "processing_failed"
+# The dead-letter code of a transfer whose id another transfer already has.
+DUPLICATE_TRANSFER_ID = "duplicate_transfer_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +149,25 @@ class PreparedBatch:
     prepared: PreparedTransfers
 
     def send(self) -> SentBatch:
-        """Apply its profile updates, then start applying its transfers (once)."""
+        """Apply its profile updates, claim its transfer ids, then start applying its
+        transfers (once). A transfer whose id another transfer holds is rejected instead:
+        counted, it would add a payment that may not exist, and its alert would carry the
+        other one's id (the contract makes ids unique)."""
         self.state.apply_profiles(self.profiles)
-        return SentBatch(self.transfers, self.sources, self.rejected, self.prepared.send())
+        taken = self.state.claim_transfer_ids(self.transfers)
+        if not any(taken):
+            return SentBatch(self.transfers, self.sources, self.rejected, self.prepared.send())
+        kept = [i for i, held in enumerate(taken) if not held]
+        transfers = [self.transfers[i] for i in kept]
+        rejected = self.rejected + [
+            Rejected(source, DUPLICATE_TRANSFER_ID,
+                     f"`transfer_id` {t.transfer_id} already names another transfer (payer, "
+                     "payee, time, amount or currency differ); transfer ids must be unique")
+            for t, source, held in zip(self.transfers, self.sources, taken, strict=True)
+            if held
+        ]  # fmt: skip
+        return SentBatch(transfers, [self.sources[i] for i in kept], rejected,
+                         self.state.prepare_transfers(transfers).send())  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,12 @@ class StateStore(Protocol):
         """Merge account profile updates (later fields replace earlier ones)."""
         ...
 
+    def claim_transfer_ids(self, transfers: Sequence[Transfer]) -> list[bool]:
+        """Keep each transfer's record (who paid whom, when, how much) under its id, unless
+        the id already holds another transfer's; True for those, in input order. The same
+        transfer again (a redelivery) holds its own record: False."""
+        ...
+
     def put_marks(self, marks: Sequence[tuple[str, TaintMark]]) -> None:
         """Mark each payee (account id) with a transfer that alerted and paid it; marking
         twice changes nothing (`models.taint.keep_marks`)."""

@@ -205,6 +205,8 @@ class MemoryStateStore:
         self._accounts: dict[str, _Account] = {}
         self._entities: dict[str, _Entity] = {}
         self._observed_since = UNKNOWN
+        # Each transfer id's payer, payee, time, amount and currency (`claim_transfer_ids`).
+        self._records: dict[str, tuple[str, str, int, int, str]] = {}
 
     def _account(self, account_id: str) -> _Account:
         account = self._accounts.get(account_id)
@@ -222,6 +224,14 @@ class MemoryStateStore:
                 account.birth_year = profile.holder_birth_year
             if profile.kind is not None:
                 account.is_business = int(profile.kind == "business")
+
+    def claim_transfer_ids(self, transfers: Sequence[Transfer]) -> list[bool]:
+        """Keep each transfer under its id unless the id holds another transfer (True)."""
+        taken = []
+        for t in transfers:
+            record = (t.src_account, t.dst_account, t.ts_ms, t.amount_minor, t.currency)
+            taken.append(self._records.setdefault(t.transfer_id, record) != record)
+        return taken
 
     def put_marks(self, marks: Sequence[tuple[str, TaintMark]]) -> None:
         """Mark each payee with a transfer that alerted and paid it (idempotent)."""

@@ -183,14 +183,26 @@ class RedisStateStore:
         and returns without reading a reply: Redis applies them while the caller works, and
         `facts()` then reads the replies."""
         commands, pending = self._calls(transfers, dry=False)
-        for t in transfers:
-            # Idempotent (same value each time); trace starts from it, the retro-hunt reads it.
-            record = orjson.dumps(
-                [t.src_account, t.dst_account, t.ts_ms, t.amount_minor, t.currency]
-            )
-            key = keys.transfer_record_key(t.transfer_id)
-            commands.append(("SET", key, record, "EX", self._transfer_ttl))
         return PreparedCalls(self, commands, pending)
+
+    def claim_transfer_ids(self, transfers: Sequence[Transfer]) -> list[bool]:
+        """Write each transfer's record unless its id has one (SET NX GET: one round trip per
+        node); True where the id held another transfer's. The trace starts from the record,
+        the retro-hunt reads it; a record kept `transfer_ttl_s` answers for the id that long."""
+        if not transfers:
+            return []
+        commands: list[Command] = [
+            ("SET", keys.transfer_record_key(t.transfer_id),
+             orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor, t.currency]),
+             "NX", "GET", "EX", self._transfer_ttl)
+            for t in transfers
+        ]  # fmt: skip
+        replies = self.transport.send(commands).replies()
+        self.round_trips += 1
+        return [
+            held is not None and not _same_transfer(decode_transfer_record(t.transfer_id, held), t)
+            for t, held in zip(transfers, replies, strict=True)
+        ]
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing
@@ -287,6 +299,16 @@ class TransferRecord(NamedTuple):
     ts_ms: int
     amount_minor: int
     currency: str | None
+
+
+def _same_transfer(record: TransferRecord | None, transfer: Transfer) -> bool:
+    """Whether a stored record is this transfer's (a record of a shape this version cannot
+    read cannot tell otherwise; one written before the currency was kept has none)."""
+    if record is None:
+        return True
+    return (record.src, record.dst, record.ts_ms, record.amount_minor) == (
+        transfer.src_account, transfer.dst_account, transfer.ts_ms, transfer.amount_minor
+    ) and record.currency in (None, transfer.currency)
 
 
 def decode_transfer_record(transfer_id: str, raw: bytes | None) -> TransferRecord | None:

@@ -35,6 +35,7 @@ from service.settings import Settings
 from streams.kafka_io import acked_producer
 from streams.state import keys
 from streams.state.alert_store import ALL_INDEX, index_key
+from streams.state.redis_store import read_transfer_record
 from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
 from tests.integration.harness import (
     committed,
@@ -393,6 +394,10 @@ def _hostile(good: dict[str, object]) -> dict[str, tuple[bytes, str]]:
                                         "ts": "0001-01-01T00:00:00+14:00"}).encode(),
                      "ts_out_of_range"),
         "empty": (b"", "malformed_json"),
+        # The first transfer's id again, for another payment: counted, it would add a payment
+        # that may not exist and overwrite the first one's trace record.
+        "reused_id": (json.dumps(good | {"src_account": "someone-else", "amount": "7.00"}).encode(),
+                      "duplicate_transfer_id"),
     }  # fmt: skip
 
 
@@ -428,6 +433,9 @@ def test_hostile_messages_are_dead_lettered_and_everything_else_is_scored(
     assert dead[values.index(hostile["binary"][0])]["original_text"] is None
     assert "nested too deeply" in dead[values.index(hostile["deep"][0])]["reason"]
     assert "after the accepted range" in dead[values.index(hostile["far_future"][0])]["reason"]
+    assert "must be unique" in dead[values.index(hostile["reused_id"][0])]["reason"]
+    first = read_transfer_record(redis_client, str(good[0]["transfer_id"]))
+    assert first is not None and first.src == good[0]["src_account"]
 
 
 def test_a_dead_letter_the_broker_refuses_is_skipped_and_counted(

@@ -71,6 +71,18 @@ def test_replayed_features_count_rejects_and_keep_one_row_per_transfer(lines: li
     assert table.features.shape[0] == 3
 
 
+def test_a_reused_transfer_id_is_rejected_and_the_first_transfer_kept(lines: list[bytes]) -> None:
+    """The same id for another payment is refused (the contract makes ids unique); the same
+    transfer again is a redelivery, counted once."""
+    first = orjson.loads(lines[0])
+    reused = orjson.dumps(first | {"src_account": "someone-else", "amount": "7.00"})
+    table = replay_features([lines[0], reused, lines[0], lines[1]])
+    assert table.rejected == 1
+    assert table.transfer_ids == [first["transfer_id"], orjson.loads(lines[1])["transfer_id"]]
+    summary = run_backtest([lines[0], reused, lines[1]], [], _scorer(), None)
+    assert summary.invalid == {"duplicate_transfer_id": 1}
+
+
 def _scorer() -> Scorer:
     return Scorer(load_rule_library(DEFAULT_RULES_DIR), SeverityBands())
 
