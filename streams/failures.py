@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 
 import redis
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, UnknownError
 
 from streams.state.spec import CHAIN_REFUSED
 
@@ -72,6 +72,10 @@ def classify(error: BaseException) -> Failure:
     if isinstance(error, redis.RedisError):
         # Client-side errors (a value redis-py cannot encode, a reply it cannot parse).
         return Failure.PERMANENT
+    if isinstance(error, UnknownError):
+        # The broker's "unexpected server error" (kafka-python calls it not retriable): a
+        # broker that has just restarted answers it for a topic it is creating again.
+        return Failure.TRANSIENT
     if isinstance(error, KafkaError):
         return Failure.TRANSIENT if error.retriable else Failure.PERMANENT
     return Failure.PERMANENT

@@ -133,10 +133,16 @@ def acked_producer(
     bootstrap: str, client_id: str = "fraudwatch", *, max_request_bytes: int = 1024 * 1024
 ) -> KafkaProducer:
     """A producer whose sends are acknowledged by all in-sync replicas before `flush` returns;
-    a record over `max_request_bytes` is refused at `send`."""
+    a record over `max_request_bytes` is refused at `send`.
+
+    Not idempotent (kafka-python's default since 2.1): a producer id outlives no broker
+    restart that loses it, and the producer then failed every later send with an
+    InitProducerId error, for good. Publishing is at-least-once by design anyway: a
+    redelivered batch publishes its alerts again, under the same alert ids."""
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
+        enable_idempotence=False,
         acks="all",
         linger_ms=5,
         batch_size=256 * 1024,

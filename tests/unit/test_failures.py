@@ -10,6 +10,7 @@ from kafka.errors import (
     MessageSizeTooLargeError,
     NotLeaderForPartitionError,
     TopicAuthorizationFailedError,
+    UnknownError,
 )
 
 from streams.failures import Failure, classify, describe
@@ -37,6 +38,7 @@ from streams.failures import Failure, classify, describe
         KafkaTimeoutError("Batch expired"),
         KafkaConnectionError("broker unreachable"),
         NotLeaderForPartitionError(),
+        UnknownError(),
     ],
     ids=lambda e: type(e).__name__ + ":" + str(e)[:12],
 )
