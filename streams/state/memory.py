@@ -242,14 +242,19 @@ class MemoryStateStore:
                 account.marks = kept
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
-        """Apply each transfer in order; see `streams.state.base` for the semantics."""
+        """Keep each transfer's record and apply it, in order; see `streams.state.base` for the
+        semantics (ids another transfer holds are the batch processor's to refuse)."""
+        self.claim_transfer_ids(transfers)
+        return self._apply(transfers)
+
+    def _apply(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         if transfers and self._observed_since == UNKNOWN:
             self._observed_since = transfers[0].ts_ms
         return [self._transfer(t, self._observed_since, dry=False) for t in transfers]
 
     def prepare_transfers(self, transfers: Sequence[Transfer]) -> ImmediateTransfers:
         """The transfers, applied when sent (nothing here to wait for)."""
-        return ImmediateTransfers(partial(self.apply_transfers, list(transfers)))
+        return ImmediateTransfers(partial(self._apply, list(transfers)))
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing."""

@@ -172,10 +172,12 @@ class RedisStateStore:
         self.round_trips += 1
 
     def apply_transfers(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
-        """Apply the batch in one round trip per node (more if Redis lost the functions or a
-        slot moved meanwhile)."""
+        """Keep the batch's transfer records and apply it, in two round trips per node (more
+        if Redis lost the functions or a slot moved meanwhile). Ids another transfer holds are
+        not checked here: the batch processor refuses those before it applies a batch."""
         if not transfers:
             return []
+        self.claim_transfer_ids(transfers)
         return self.prepare_transfers(transfers).send().facts()
 
     def prepare_transfers(self, transfers: Sequence[Transfer]) -> PreparedCalls:

@@ -9,6 +9,7 @@ import random
 from collections.abc import Sequence
 from decimal import Decimal
 
+import msgspec
 import redis
 from redis.connection import Connection
 
@@ -99,6 +100,12 @@ def test_writes_refused_then_accepted_mid_pipeline_leave_every_owner_in_batch_or
     and the batch sent again ends exactly as an undisturbed one."""
     store = RedisStateStore(redis_client, EntityHasher("order"))
     batch = _batch(seed=2, count=200)
+    # Last, two accounts of their own: their calls, the only ones on their owners, must run
+    # once Redis accepts writes again.
+    batch.append(msgspec.structs.replace(
+        batch[-1], transfer_id="t2-fresh", src_account="fresh-payer", dst_account="fresh-payee",
+        ts_ms=batch[-1].ts_ms + 7_000, device_id=None,
+    ))  # fmt: skip
     expected = _undisturbed(redis_client, batch)
     store.load_functions()
     commands = list(store.prepare_transfers(batch).commands)
