@@ -19,9 +19,11 @@ import signal
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,38 @@ from service.settings import Settings
 
 # The local cluster `up` starts when asked for a cluster without naming one.
 EMBEDDED_CLUSTER_PRIMARIES = 3
+# A part that exits this many times within a minute is not started again: the stack stops.
+RESTARTS_PER_MINUTE = 5
+
+
+@dataclass(eq=False)
+class Supervised:
+    """A part of the stack (the worker, the API, an embedded service) that is started again
+    when it exits: a killed worker must not take the API and the data down with it."""
+
+    proc: ManagedProcess
+    restart: Callable[[], ManagedProcess]
+    # What the operator should know once it runs again (what it kept, what it lost).
+    after_restart: str = ""
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=RESTARTS_PER_MINUTE))
+
+    def check(self) -> bool:
+        """Start it again if it exited (saying so); False if it keeps exiting."""
+        if self.proc.alive():
+            return True
+        print(f"{self.proc.name} exited with code {self.proc.popen.returncode}; its log ends:\n"
+              f"{self.proc.log_tail()}", file=sys.stderr, flush=True)  # fmt: skip
+        now = time.monotonic()
+        if len(self._recent) == RESTARTS_PER_MINUTE and now - self._recent[0] < 60:
+            print(f"{self.proc.name} exited {RESTARTS_PER_MINUTE} times within a minute; "
+                  "stopping the stack", file=sys.stderr, flush=True)  # fmt: skip
+            return False
+        self._recent.append(now)
+        self.proc.stop()  # reaps it (and anything left in its process group)
+        self.proc = self.restart()
+        print(f"{self.proc.name} started again (pid {self.proc.pid}). {self.after_restart}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return True
 
 
 def resolve_settings() -> Settings:
@@ -65,15 +99,15 @@ class StackServices:
     redis_cluster: bool
     kafka_source: str
     redis_source: str
-    processes: list[ManagedProcess] = field(default_factory=list)
+    processes: list[Supervised] = field(default_factory=list)
     clusters: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
         """Stop what was embedded (Redis first, the broker last); safe to call twice."""
         for cluster in self.clusters:
             cluster.stop()
-        for proc in reversed(self.processes):
-            proc.stop()
+        for part in reversed(self.processes):
+            part.proc.stop()
 
 
 def _check_redis(settings: Settings) -> None:
@@ -111,8 +145,20 @@ def provide_services(settings: Settings, workdir: Path) -> StackServices:
             embedded.kafka_source = "configured (FRAUDWATCH_KAFKA_BOOTSTRAP)"
         else:
             broker = start_broker(workdir)
-            embedded.processes.append(broker)
-            embedded.kafka_bootstrap = f"127.0.0.1:{broker.port}"
+            bootstrap = embedded.kafka_bootstrap = f"127.0.0.1:{broker.port}"
+
+            def restart_broker(port: int | None = broker.port) -> ManagedProcess:
+                from streams.topics import ensure_topics
+
+                again = start_broker(workdir, port)
+                ensure_topics(bootstrap, settings.topics(), settings.partitions)
+                return again
+
+            embedded.processes.append(Supervised(broker, restart_broker, (
+                "It keeps nothing in memory across a restart: transfers produced but not yet "
+                "scored before it exited are gone; send them again (`fraudwatch produce`), "
+                "what was scored already changes nothing."
+            )))  # fmt: skip
             embedded.kafka_source = "embedded Tansu broker (in memory)"
         if settings.redis_url:
             _check_redis(settings)
@@ -129,10 +175,17 @@ def provide_services(settings: Settings, workdir: Path) -> StackServices:
                 f"embedded Redis Cluster ({EMBEDDED_CLUSTER_PRIMARIES} primaries, ports {ports})"
             )
         else:
-            server = start_redis(workdir)
-            embedded.processes.append(server)
+            # Durable: a stack restarted, or a Redis that died and was started again, still has
+            # every state update and alert it acknowledged.
+            server = start_redis(workdir, durable=True)
+            embedded.processes.append(Supervised(
+                server, partial(start_redis, workdir, server.port, durable=True),
+                "It read its append-only file back: nothing it acknowledged was lost.",
+            ))  # fmt: skip
             embedded.redis_url = f"redis://127.0.0.1:{server.port}/0"
-            embedded.redis_source = "embedded redis-server (no persistence)"
+            embedded.redis_source = (
+                f"embedded redis-server (append-only file in {workdir / 'redis'})"
+            )
     except BaseException:
         embedded.stop()
         raise
@@ -148,23 +201,23 @@ class RunningStack:
     api_key: str
     services: StackServices
     run_file: Path
-    children: list[ManagedProcess] = field(default_factory=list)
+    children: list[Supervised] = field(default_factory=list)
     # A plain flag, set by the signal handler: setting a threading.Event there deadlocks when
     # the signal lands while this same thread holds the event's lock inside `wait`.
     stop_requested: bool = False
 
+    def supervise(self) -> bool:
+        """Start again every part that exited, embedded services first; False when one keeps
+        exiting (then the stack stops)."""
+        return all(part.check() for part in [*self.services.processes, *self.children])
+
     def wait(self) -> int:
-        """Block until Ctrl-C / SIGTERM (exit 0) or a child dies (exit 1)."""
+        """Block until Ctrl-C / SIGTERM (exit 0) or a part keeps exiting (exit 1), starting
+        again the parts that exit."""
         while not self.stop_requested:
             time.sleep(0.2)
-            for child in self.children:
-                if not child.alive():
-                    print(
-                        f"{child.name} exited with code {child.popen.returncode}; "
-                        f"its log ends:\n{child.log_tail()}",
-                        file=sys.stderr,
-                    )
-                    return 1
+            if not self.supervise():
+                return 1
         return 0
 
 
@@ -219,12 +272,19 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         }
         command = [sys.executable, "-m", "service.cli"]
-        worker = spawn("worker", [*command, "worker"], home / "logs" / "worker.log", env=env)
-        api = spawn("api", [*command, "api"], home / "logs" / "api.log", port=api_port, env=env)
+        start_worker = partial(spawn, "worker", [*command, "worker"], home / "logs" / "worker.log",
+                               env=env)  # fmt: skip
+        start_api = partial(spawn, "api", [*command, "api"], home / "logs" / "api.log",
+                            port=api_port, env=env)  # fmt: skip
+        api = start_api()
+        parts = [
+            Supervised(start_worker(), start_worker,
+                       "It redelivers what was not committed; that changes nothing twice."),
+            Supervised(api, start_api),
+        ]  # fmt: skip
         api_url = f"http://{settings.api_host}:{api_port}"
-        stack = RunningStack(
-            settings, api_url, api_key, services, settings.run_file.resolve(), [worker, api]
-        )
+        stack = RunningStack(settings, api_url, api_key, services, settings.run_file.resolve(),
+                             parts)  # fmt: skip
 
         def request_stop(_signum: int, _frame: object) -> None:
             assert stack is not None
@@ -253,8 +313,8 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if stack is not None:
-            for child in reversed(stack.children):
-                child.stop(timeout_s=15)
+            for part in reversed(stack.children):
+                part.proc.stop(timeout_s=15)
             with contextlib.suppress(OSError):
                 stack.run_file.unlink()
         if services is not None:
@@ -335,10 +395,8 @@ def run_demo_traffic(stack: RunningStack, *, rate: float, seed: int, accounts: i
                     flush=True,
                 )
             last_report = now
-        for child in stack.children:
-            if not child.alive():
-                print(f"\n{child.name} exited:\n{child.log_tail()}", file=sys.stderr)
-                return 1
+        if not stack.supervise():
+            return 1
         time.sleep(0.01)
     producer.flush()
     producer.close()

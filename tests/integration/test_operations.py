@@ -302,6 +302,38 @@ def test_decisions_change_what_happens_next_on_the_running_stack(stack: Stack) -
         receiver.server.shutdown()
 
 
+def test_a_killed_worker_is_started_again_and_scores_what_follows(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """SIGKILL of the worker stops nothing else: `up` starts it again, the API keeps answering
+    and transfers sent afterwards are scored."""
+    metrics_url = stack.run["metrics_url"]
+    wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total") >= len(stack.sent),
+             timeout_s=90, what="all transfers scored")  # fmt: skip
+    alerts = len(_api_alerts(stack))
+
+    def workers() -> set[int]:
+        return {pid for pid in _children(stack.proc.pid) if _alive(pid)
+                and b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes()}  # fmt: skip
+
+    [killed] = workers()
+    os.kill(killed, signal.SIGKILL)
+    wait_for(lambda: bool(workers() - {killed}), timeout_s=30, what="a worker started again")
+    later = background(seed=29, count=40)
+    path = tmp_path / "later.jsonl"
+    path.write_bytes(as_jsonl(later))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDWATCH_")}
+    env["FRAUDWATCH_HOME"] = str(stack.home)
+    subprocess.run([sys.executable, "-m", "service.cli", "produce", str(path)], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    total = len(stack.sent) + len(later)
+    wait_for(lambda: _metric(metrics_url, "fraudwatch_transfers_total") >= total,
+             timeout_s=120, what="the later transfers scored")  # fmt: skip
+    assert stack.proc.poll() is None
+    assert len(_api_alerts(stack)) >= alerts
+    assert "worker started again" in (stack.home / "up.log").read_text()
+
+
 def test_ctrl_c_stops_everything_it_started(stack: Stack) -> None:
     children = _children(stack.proc.pid)
     assert len(children) >= 4  # broker, redis-server, worker, API

@@ -3,6 +3,8 @@ only for what is not configured, said plainly."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -22,11 +24,11 @@ def test_a_configured_redis_is_used_and_only_the_broker_embedded(
         assert provided.redis_url == services.redis_url
         assert provided.redis_source == "configured (FRAUDWATCH_REDIS_URL)"
         assert provided.kafka_source.startswith("embedded Tansu broker")
-        assert [p.name for p in provided.processes] == ["tansu"]
+        assert [p.proc.name for p in provided.processes] == ["tansu"]
         assert provided.kafka_bootstrap != services.kafka_bootstrap
     finally:
         provided.stop()
-    assert not provided.processes[0].alive()
+    assert not provided.processes[0].proc.alive()
 
 
 def test_a_configured_broker_is_used_and_only_redis_embedded(
@@ -37,6 +39,25 @@ def test_a_configured_broker_is_used_and_only_redis_embedded(
         assert provided.kafka_source == "configured (FRAUDWATCH_KAFKA_BOOTSTRAP)"
         assert provided.redis_source.startswith("embedded redis-server")
         assert redis.Redis.from_url(provided.redis_url).ping()
+    finally:
+        provided.stop()
+
+
+def test_an_embedded_redis_that_dies_is_started_again_with_its_data(
+    services: EmbeddedServices, tmp_path: Path
+) -> None:
+    """`up` keeps the embedded Redis's data in an append-only file and starts it again on its
+    port when it dies: state and alerts survive a crash of Redis and a restart of the stack."""
+    provided = provide_services(Settings(kafka_bootstrap=services.kafka_bootstrap), tmp_path)
+    try:
+        [part] = provided.processes
+        client = redis.Redis.from_url(provided.redis_url)
+        client.set("fw:acknowledged", "kept")
+        os.kill(part.proc.pid, signal.SIGKILL)
+        part.proc.popen.wait(timeout=10)
+        assert part.check()
+        assert part.proc.alive()
+        assert client.get("fw:acknowledged") == b"kept"
     finally:
         provided.stop()
 
