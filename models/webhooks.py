@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -71,6 +72,24 @@ def url_problem(url: str) -> str | None:
         return "url must be an absolute http:// or https:// URL"
     if parts.username or parts.password:
         return "url must not carry credentials (the signature authenticates deliveries)"
+    return None
+
+
+def address_problem(address: str, allow_loopback: bool = False) -> str | None:
+    """Why deliveries must not go to this IP address, or None: the machine's own services
+    (loopback, unless allowed: a receiver on the same host in development), the cloud metadata
+    service and other link-local addresses, and addresses no receiver has. A bank's private
+    networks (10/8, 172.16/12, 192.168/16) are allowed: its case system lives there."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback and not allow_loopback:
+        return (f"url resolves to the loopback address {ip}, this machine's own services "
+                "(FRAUDWATCH_WEBHOOK_ALLOW_LOOPBACK=true allows it)")  # fmt: skip
+    if ip.is_link_local:
+        return f"url resolves to the link-local address {ip} (a metadata service, not a receiver)"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return f"url resolves to {ip}, which no receiver has"
     return None
 
 

@@ -24,6 +24,7 @@ from models.alerts import Alert, alert_encoder
 from models.webhooks import SIGNATURE_HEADER, RetrySchedule, delivery_id, signature
 from service import export_metrics as metrics
 from service.feedback import ConsequencesPending, Feedback
+from service.webhook_targets import target_problem
 from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.webhooks import Delivery, Webhook, WebhookStore
@@ -106,6 +107,7 @@ class WebhookDispatcher:
         http: httpx.Client,
         schedule: RetrySchedule,
         clock_ms: Callable[[], int],
+        allow_loopback: bool = False,
     ) -> None:
         self._hooks = hooks
         self._alerts = alerts
@@ -113,6 +115,7 @@ class WebhookDispatcher:
         self._http = http
         self._schedule = schedule
         self._clock_ms = clock_ms
+        self._allow_loopback = allow_loopback
 
     def step(self, batch: int = 20, lease_ms: int = 60_000) -> int:
         """Attempt the deliveries due now; returns how many were attempted."""
@@ -138,12 +141,15 @@ class WebhookDispatcher:
             "User-Agent": "fraudwatch-webhooks/1",
         }
         began = time.perf_counter()
-        status, error = None, None
-        try:
-            response = self._http.post(hook.url, content=body, headers=headers)
-            status = response.status_code
-        except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {str(failure)[:200]}"
+        status, error = None, target_problem(hook.url, self._allow_loopback)
+        if error is None:
+            try:
+                response = self._http.post(hook.url, content=body, headers=headers)
+                status = response.status_code
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {str(failure)[:200]}"
+        else:
+            error = f"not sent: {error}"
         metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - began)
         now = self._clock_ms()
         attempt = delivery.attempts + 1

@@ -43,3 +43,6 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # kafka-python is chatty at INFO about connections; its warnings still come through.
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO: a webhook's URL may carry a token in its
+    # query; the delivery log (`/v1/webhooks/{id}/deliveries`) says what was sent.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     # Webhook deliveries: how long a receiver may take to answer, the pause before the first
     # retry (it doubles, up to an hour), and how long after the first attempt to give up.
     webhook_timeout_s: float = Field(5.0, gt=0.0, le=60.0)
+    # Deliveries to this machine's own addresses (a receiver beside it in development).
+    webhook_allow_loopback: bool = False
     webhook_retry_first_s: float = Field(10.0, gt=0.0, le=3600.0)
     webhook_retry_hours: float = Field(24.0, gt=0.0, le=24 * 14)
     window_cap: int = Field(1000, ge=10, le=32_000)

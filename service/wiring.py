@@ -284,8 +284,9 @@ def export_loop(settings: Settings, producer: KafkaProducer) -> ExportLoop:
         first_s=settings.webhook_retry_first_s, give_up_s=settings.webhook_retry_hours * 3600
     )
     dispatcher = WebhookDispatcher(
-        hooks, alerts, webhook_secret_of(settings), http, schedule, wall_clock_ms
-    )
+        hooks, alerts, webhook_secret_of(settings), http, schedule, wall_clock_ms,
+        settings.webhook_allow_loopback,
+    )  # fmt: skip
     return ExportLoop(reactor, dispatcher, closing=(http.close, client.close))
 
 

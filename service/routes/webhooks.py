@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from models.watchlist import iso_ms, now_ms
-from models.webhooks import SIGNATURE_HEADER, url_problem, webhook_secret
+from models.webhooks import SIGNATURE_HEADER, webhook_secret
 from service.audit import Disclosure
 from service.auth import Caller
 from service.deps import DisclosureDep, require
 from service.errors import InvalidParameter, NotFound
 from service.params import cursor_offset, offset_cursor
+from service.webhook_targets import target_problem
 from streams.state.webhooks import Webhook, WebhookStore
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -110,7 +111,8 @@ def create_webhook(
     each attempt is in the webhook's delivery log. Deliveries may arrive out of order and,
     after a crash, twice: `X-Fraudwatch-Delivery` names each one, and the alert's `status`
     is always its current one."""
-    problem = url_problem(body.url)
+    settings = request.app.state.settings
+    problem = target_problem(body.url, settings.webhook_allow_loopback)
     if problem is not None:
         raise InvalidParameter("url", problem)
     store = _store(request)

@@ -215,7 +215,8 @@ def test_cases_decisions_and_webhooks_on_a_cluster(
 ) -> None:  # fmt: skip
     """The alert and case functions (one `{al}` slot), the suppressions, listings and
     webhooks (each in a slot of its own) work on a cluster as on one Redis."""
-    settings = api_settings(services, tmp_path, redis_url=redis_cluster.url, redis_cluster=True)
+    settings = api_settings(services, tmp_path, redis_url=redis_cluster.url, redis_cluster=True,
+                            webhook_allow_loopback=True)
     processor = BatchProcessor(
         wiring.redis_state_store(settings, cluster_client),
         wiring.alert_sink(settings, cluster_client),

@@ -78,6 +78,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "FRAUDWATCH_API_PORT": str(free_port()),
         "FRAUDWATCH_MAX_POLL_INTERVAL_MS": "3000",
         "FRAUDWATCH_SESSION_TIMEOUT_MS": "6000",
+        # The test's webhook receiver listens on this machine.
+        "FRAUDWATCH_WEBHOOK_ALLOW_LOOPBACK": "true",
     }
     log = (home / "up.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "up"], env=env,
