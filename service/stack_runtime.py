@@ -64,7 +64,12 @@ class Supervised:
             return False
         self._recent.append(now)
         self.proc.stop()  # reaps it (and anything left in its process group)
-        self.proc = self.restart()
+        try:
+            self.proc = self.restart()
+        except Exception as error:  # e.g. its port still taken: tried again on the next check
+            print(f"{self.proc.name} could not be started again: {error}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            return True
         print(f"{self.proc.name} started again (pid {self.proc.pid}). {self.after_restart}",
               file=sys.stderr, flush=True)  # fmt: skip
         return True
