@@ -53,6 +53,9 @@ class Message:
     partition: int
     offset: int
     value: bytes | None
+    # The transfer `value` decodes to, or why it breaks the contract, when the edge already
+    # decoded it (the worker does, to place it in event-time order); None: decode it here.
+    parsed: Transfer | InvalidEvent | None = None
 
 
 # A message that broke no rule of the contract but could not be processed (found by retrying
@@ -262,7 +265,10 @@ class BatchProcessor:
                 if message.value is None:
                     raise InvalidEvent("empty", "message has no value")
                 if message.kind == "transfer":
-                    transfer = parse_transfer(message.value)
+                    if isinstance(message.parsed, InvalidEvent):
+                        raise message.parsed
+                    transfer = (message.parsed if message.parsed is not None
+                                else parse_transfer(message.value))  # fmt: skip
                     self.time_bounds.check(transfer.ts_ms, now_ms)
                     transfers.append(transfer)
                     sources.append(message)

@@ -30,7 +30,7 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from models.alerts import Alert, alert_encoder
-from models.events import transfer_event_time_ms
+from models.events import InvalidEvent, Transfer, parse_transfer
 from streams import metrics
 from streams.batch import (
     PROCESSING_FAILED,
@@ -78,6 +78,12 @@ class WorkerOptions:
     rebalance_timeout_s: float = 30.0
     # How long a publish or a commit may wait on the broker before it counts as failed.
     broker_timeout_s: float = 30.0
+
+
+# Transfers decoded while the event-time merge placed them, kept until they are polled (a
+# bound for the records of partitions revoked meanwhile; a record's bytes never change, so a
+# decoding kept for its offset stays right).
+_DECODED_KEPT = 100_000
 
 
 # A batch failing for good this many times in a row is retried one message at a time.
@@ -154,6 +160,7 @@ class Worker:
             options.accounts_topic: "profile",
         }
         self._liveness = Liveness(options.rebalance_timeout_s)
+        self._decoded: dict[tuple[str, int, int], Transfer | InvalidEvent] = {}
         self._merge = EventTimeMerge(
             consumer, self._event_time,
             buffer_records=options.batch_size, patience_s=options.partition_wait_s,
@@ -163,14 +170,25 @@ class Worker:
 
     def _event_time(self, record: ConsumerRecord) -> int | None:
         """A transfer's event time. Profiles have none and go first, and so does a transfer
-        whose time is outside the accepted range: it is dead-lettered, and a year-9999 time
-        must not hold its partition's later transfers back until every other one ran dry."""
-        if self._kinds[record.topic] != "transfer":
+        that will be dead-lettered (its time outside the accepted range, or anything else
+        wrong with it): a year-9999 time, or a valid one a day ahead on a message with a bad
+        amount, must not hold its partition's later transfers back until every other one ran
+        dry. The transfer is decoded once, here; the batch takes the result (`Message.parsed`)."""
+        if self._kinds[record.topic] != "transfer" or record.value is None:
             return None
-        at = transfer_event_time_ms(record.value)
-        if at is None or not self.processor.time_bounds.contains(at, wall_clock_ms()):
+        try:
+            parsed: Transfer | InvalidEvent = parse_transfer(record.value)
+        except InvalidEvent as invalid:
+            parsed = invalid
+        except Exception:  # a bug met by one record: the batch meets it again and says so
             return None
-        return at
+        if len(self._decoded) >= _DECODED_KEPT:
+            self._decoded.clear()
+        self._decoded[(record.topic, record.partition, record.offset)] = parsed
+        if isinstance(parsed, InvalidEvent):
+            return None
+        at = parsed.ts_ms
+        return at if self.processor.time_bounds.contains(at, wall_clock_ms()) else None
 
     def stop(self, *_: object) -> None:
         """Ask the loop to finish its current batch, commit and return."""
@@ -255,8 +273,15 @@ class Worker:
             log.warning("poll failed", extra={"event": "poll_failed", "error": describe(error)})
             self._pause(self.options.retry_backoff_s)
             return []
-        kinds = self._kinds
-        return [Message(kinds[r.topic], r.topic, r.partition, r.offset, r.value) for r in records]
+        return self._messages(records)
+
+    def _messages(self, records: list[ConsumerRecord]) -> list[Message]:
+        """Polled records as the batch's messages, each transfer with its decoding (if the
+        merge made one)."""
+        kinds, decoded = self._kinds, self._decoded
+        return [Message(kinds[r.topic], r.topic, r.partition, r.offset, r.value,
+                        decoded.pop((r.topic, r.partition, r.offset), None))
+                for r in records]  # fmt: skip
 
     def _prepare(self, messages: list[Message]) -> _Prepared | None:
         """Validate and encode a polled batch (None when there is none); no I/O."""

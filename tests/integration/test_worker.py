@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 from fastapi.testclient import TestClient
+from kafka.consumer.fetcher import ConsumerRecord
 
+from models.events import InvalidEvent, parse_transfer
+from service import wiring
 from service.app import create_app
 from streams.state.alert_store import ALL_INDEX
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicReader, TopicSet
@@ -24,6 +28,7 @@ from tests.integration.harness import (
     worker_thread,
 )
 from tests.traffic import (
+    T0,
     background,
     fan_out_ring,
     merchant,
@@ -138,3 +143,35 @@ def test_sigterm_finishes_the_batch_and_exits_zero(
     done = committed(settings, topics.transfers)
     assert 0 < done <= len(values)
     assert scored(redis_client) == done
+
+
+def test_a_transfer_that_will_be_dead_lettered_does_not_hold_its_partition_back(
+    topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    """The event-time merge places a transfer by its time; one that will be dead-lettered goes
+    first, like a profile, whatever time it carries: a valid time a day ahead on a message
+    with a bad amount would otherwise hold every later transfer of its partition back. It is
+    decoded once, there, and the batch dead-letters it with the same reason."""
+    settings = settings_for(topics)
+    worker = wiring.build_worker(settings)
+    try:
+        good = fan_out_ring("merge")[0]
+        ahead = good | {"transfer_id": "bad-amount", "amount": "12.345",
+                        "ts": (T0 + timedelta(days=1)).isoformat()}  # fmt: skip
+
+        def record(event: dict, offset: int) -> ConsumerRecord:
+            value = json.dumps(event).encode()
+            return ConsumerRecord(settings.topic_transfers, 0, -1, offset, 0, 0, None, value,
+                                  [], None, -1, len(value), -1)  # fmt: skip
+
+        bad, ok = record(ahead, 7), record(good, 8)
+        assert worker._event_time(bad) is None
+        assert worker._event_time(ok) == parse_transfer(ok.value).ts_ms
+        [message, following] = worker._messages([bad, ok])
+        assert isinstance(message.parsed, InvalidEvent) and following.parsed is not None
+        prepared = worker.processor.prepare_state([message, following])
+        assert [r.code for r in prepared.rejected] == ["bad_amount"]
+        assert [t.transfer_id for t in prepared.transfers] == [good["transfer_id"]]
+    finally:
+        worker.consumer.close()
+        worker.producer.close()
