@@ -11,7 +11,12 @@ TRANSFERS = Counter("fraudwatch_transfers", "Valid transfers scored (dead-letter
 ALERTS = Counter(
     "fraudwatch_alerts", "Alerts raised, by rule that fired and severity", ["rule", "severity"]
 )
-DLQ = Counter("fraudwatch_dlq", "Messages sent to the dead-letter topic, by reason", ["reason"])
+DLQ = Counter(
+    "fraudwatch_dlq",
+    "Messages rejected for the dead-letter topic, by reason (those the broker then refused "
+    "are counted again in fraudwatch_dead_letters_dropped_total)",
+    ["reason"],
+)
 BATCH_SECONDS = Histogram(
     "fraudwatch_batch_seconds",
     "Wall time to process one micro-batch, poll to commit",
