@@ -59,6 +59,14 @@ def group_member_stable(consumer: KafkaConsumer) -> bool:
     return bool(consumer._coordinator.state is MemberState.STABLE)
 
 
+def group_coordinator_reachable(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer knows its group's coordinator and is connected to it. While the
+    broker is away (and until the client has found it again) this is false, and nothing is
+    fetched or committed; the lag the client reports is then stale. Same private state as
+    `group_member_stable`."""
+    return not consumer._coordinator.coordinator_unknown()
+
+
 def group_generation(consumer: KafkaConsumer) -> int | None:
     """The consumer's group generation while it is a settled member (None otherwise)."""
     generation = consumer._coordinator.generation_if_stable()
@@ -101,6 +109,11 @@ def close_consumer(consumer: KafkaConsumer, timeout_ms: int = 10_000) -> None:
     consumer.close(autocommit=False, timeout_ms=timeout_ms)
 
 
+# kafka-python backs off up to 30 s between reconnects (the Java client: 1 s): after a broker
+# outage of half a minute, scoring stood still for another ~25 s once the broker was back.
+RECONNECT_BACKOFF_MAX_MS = 1000
+
+
 def worker_consumer(
     bootstrap: str,
     topics: Sequence[str],
@@ -124,6 +137,7 @@ def worker_consumer(
         # A short broker-side wait keeps latency low when traffic is light.
         fetch_max_wait_ms=20,
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
     consumer.subscribe(list(topics), listener=GroupMembershipLog())
     return consumer
@@ -148,4 +162,5 @@ def acked_producer(
         batch_size=256 * 1024,
         retries=5,
         max_request_size=max_request_bytes,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )

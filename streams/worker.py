@@ -46,7 +46,7 @@ from streams.batch import (
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter_value
 from streams.event_time_merge import EventTimeMerge, PartitionClaims
 from streams.failures import Failure, classify, describe
-from streams.kafka_io import close_consumer, group_member_stable
+from streams.kafka_io import close_consumer, group_coordinator_reachable, group_member_stable
 from streams.liveness import Liveness
 from streams.rules_reload import RuleReloader
 
@@ -549,4 +549,5 @@ class Worker:
         except KafkaError as error:
             log.warning("lag unknown", extra={"event": "lag_unknown", "error": describe(error)})
             lag = 1
-        self._liveness.observe(group_member_stable(self.consumer), lag)
+        self._liveness.observe(group_member_stable(self.consumer), lag,
+                               group_coordinator_reachable(self.consumer))  # fmt: skip

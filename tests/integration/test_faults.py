@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import signal
 import threading
@@ -46,6 +47,7 @@ from tests.integration.conftest import (
     TopicFactory,
     TopicReader,
     TopicSet,
+    make_topic_set,
 )
 from tests.integration.harness import (
     committed,
@@ -500,6 +502,45 @@ def test_a_transfer_redis_always_refuses_is_dead_lettered_and_the_rest_scored(
     assert letter["offset"] == 40
     assert "WRONGTYPE" in letter["reason"]
 
+
+
+def test_a_broker_outage_counts_as_a_stall_and_scoring_resumes_when_it_is_back(
+    services: EmbeddedServices, settings_for: SettingsFactory, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """With its broker gone the worker cannot know whether messages wait; the last lag the
+    broker told it (0, caught up) used to keep the stall gauge at 0 for the whole outage. The
+    gauge counts and the log says so; once the broker is back (empty, as the embedded Tansu
+    restarts) the worker rejoins and scores what is sent to it."""
+    broker = start_broker(tmp_path / "broker")
+    bootstrap = f"127.0.0.1:{broker.port}"
+    topics = make_topic_set(bootstrap)
+    settings = settings_for(topics, batch_size=40, kafka_bootstrap=bootstrap)
+    values = ring_traffic(seed=23, count=300, rings=2)
+    half = len(values) // 2
+    client = redis.Redis.from_url(settings.redis_url)
+    before = scored(client)
+    try:
+        with caplog.at_level(logging.INFO, logger="fraudwatch.worker"), worker_thread(settings):
+            produce(bootstrap, topics.transfers, values[:half])
+            wait_for(partial(scored_at_least, client, before + half), what="the first half")
+            os.kill(broker.pid, signal.SIGKILL)
+            broker.popen.wait(timeout=10)
+            wait_for(lambda: _metric("fraudwatch_worker_stalled_seconds") >= 5,
+                     what="the stall gauge counting the outage")  # fmt: skip
+            broker = start_broker(tmp_path / "broker", broker.port)
+            ensure_topics(bootstrap, topics.names, 1)
+            produce(bootstrap, topics.transfers, values[half:])
+            wait_for(partial(scored_at_least, client, before + len(values)), timeout_s=120,
+                     what="scoring after the broker is back")  # fmt: skip
+            wait_for(lambda: _metric("fraudwatch_worker_stalled_seconds") == 0,
+                     what="the stall gauge back to 0")  # fmt: skip
+    finally:
+        broker.stop()
+        client.close()
+    events = [getattr(record, "event", None) for record in caplog.records]
+    assert events.count("broker_unreachable") == 1
+    assert events.count("broker_reachable") == 1
 
 
 def test_the_workers_producer_publishes_again_after_the_broker_restarts(tmp_path: Path) -> None:

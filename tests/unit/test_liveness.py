@@ -61,3 +61,25 @@ def test_a_join_longer_than_the_rebalance_timeout_is_counted_and_logged_once(
     assert events.count("group_join_stalled") == 1
     assert events.count("group_join_late") == 1
     assert _stalled() == 0
+
+
+def test_a_broker_out_of_reach_counts_as_work_and_is_logged_when_it_goes_and_comes_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    liveness = Liveness(join_timeout_s=30, clock=clock)
+    liveness.observe(settled=True, lag=0)
+    with caplog.at_level(logging.INFO, logger="fraudwatch.worker"):
+        for _ in range(6):
+            clock.now += 10
+            # The client still says caught up and settled: the last the broker told it.
+            liveness.observe(settled=True, lag=0, broker_reachable=False)
+        assert _stalled() == 60
+        clock.now += 1
+        liveness.observe(settled=True, lag=0)
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert events.count("broker_unreachable") == 1
+    assert events.count("broker_reachable") == 1
+    # From the first poll that found it gone.
+    assert [getattr(r, "seconds", None) for r in caplog.records][-1] == 51
+    assert _stalled() == 0
