@@ -45,8 +45,8 @@ MessageKind = Literal["transfer", "profile"]
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A consumed record, reduced to what the batch needs; `topic`, `partition` and `offset`
-    say where it came from (for its dead letter)."""
+    """A consumed record, reduced to what the batch needs; `topic`, `partition`, `offset`,
+    `key` and `headers` say where it came from and travel with its dead letter."""
 
     kind: MessageKind
     topic: str
@@ -56,6 +56,8 @@ class Message:
     # The transfer `value` decodes to, or why it breaks the contract, when the edge already
     # decoded it (the worker does, to place it in event-time order); None: decode it here.
     parsed: Transfer | InvalidEvent | None = None
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 # A message that broke no rule of the contract but could not be processed (found by retrying

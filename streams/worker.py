@@ -280,7 +280,8 @@ class Worker:
         merge made one)."""
         kinds, decoded = self._kinds, self._decoded
         return [Message(kinds[r.topic], r.topic, r.partition, r.offset, r.value,
-                        decoded.pop((r.topic, r.partition, r.offset), None))
+                        decoded.pop((r.topic, r.partition, r.offset), None),
+                        r.key, tuple(r.headers or ()))
                 for r in records]  # fmt: skip
 
     def _prepare(self, messages: list[Message]) -> _Prepared | None:
@@ -429,7 +430,9 @@ class Worker:
                 m.value, m.topic, m.partition, m.offset, rejected.code, rejected.reason,
                 original_max_bytes=self.options.dlq_original_max_bytes,
             )  # fmt: skip
-            self._send(sent, rejected, self.options.dlq_topic, None, value)
+            # Its key and headers as they came, so a fixed message sent again from here
+            # lands on its account's partition with what its producer attached.
+            self._send(sent, rejected, self.options.dlq_topic, m.key, value, list(m.headers))
         for alert in outcome.alerts:
             value = alert_encoder.encode(alert)
             self._send(sent, alert, self.options.alerts_topic, alert.src_account.encode(), value,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 from fastapi.testclient import TestClient
+from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from models.events import InvalidEvent, parse_transfer
@@ -92,12 +93,24 @@ def test_bad_events_go_to_the_dead_letter_topic_with_reasons(
     values = [lines(good)[0], broken[0], lines(good)[1], broken[1], lines(good)[2], broken[2]]
     values += [broken[3], *lines(good[3:])]
     produce(settings.kafka_bootstrap, topics.transfers, values)
+    headers = [("traceparent", b"00-4bf92f3577b34da6-00f067aa0ba902b7-01")]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer.send(topics.transfers, b"[]", key=b"ACME/7", headers=headers).get(timeout=10)
+    producer.close()
     with worker_thread(settings):
-        wait_for(lambda: committed(settings, topics.transfers) == len(values), what="commit")
+        wait_for(lambda: committed(settings, topics.transfers) == len(values) + 1, what="commit")
     assert scored(redis_client) == len(good)
-    dead = [orjson.loads(r.value) for r in read_topic(topics.dlq, count=4)]
+    records = read_topic(topics.dlq, count=5)
+    dead = [orjson.loads(r.value) for r in records]
     by_code = {d["reason_code"]: d for d in dead}
-    assert set(by_code) == {"malformed_json", "missing_field", "bad_amount", "bad_timestamp"}
+    assert set(by_code) == {
+        "malformed_json", "missing_field", "bad_amount", "bad_timestamp", "not_an_object",
+    }  # fmt: skip
+    # Each dead letter keeps its message's key and headers.
+    keyed = {orjson.loads(r.value)["reason_code"]: r for r in records}
+    assert keyed["not_an_object"].key == b"ACME/7"
+    assert keyed["not_an_object"].headers == headers
+    assert keyed["bad_amount"].key == good[0]["src_account"].encode()
     assert by_code["malformed_json"]["original_text"] == '{"transfer_id": "broken", "amount": '
     assert "amount" in by_code["missing_field"]["reason"]
     assert "greater than 0" in by_code["bad_amount"]["reason"]
