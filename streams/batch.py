@@ -102,7 +102,7 @@ class BatchOutcome:
     suppressed: list[SuppressedHit] = field(default_factory=list)
     first_deliveries: int = 0
     redeliveries: int = 0
-    # When the state began observing (the event time of the first transfer it applied).
+    # When the newest observation in force for the batch's transfers began.
     observed_since_ms: int = UNKNOWN
 
     def observation_days(self) -> float | None:
@@ -298,7 +298,7 @@ class BatchProcessor:
         outcome = BatchOutcome(
             rejected=staged.rejected,
             transfers=staged.transfers,
-            observed_since_ms=facts[0].observed_since_ms if facts else UNKNOWN,
+            observed_since_ms=max((f.observed_since_ms for f in facts), default=UNKNOWN),
         )
         transfers = outcome.transfers
         listed = (

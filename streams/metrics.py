@@ -86,8 +86,9 @@ WORKER_STALLED_SECONDS = Gauge(
 )
 OBSERVATION_DAYS = Gauge(
     "fraudwatch_observation_days",
-    "Days of event time the state has observed, from the first transfer it applied to the "
-    "latest this worker scored; under 7, whether a payee or payer is new is unknown",
+    "Days of event time the state has observed, from the start of the observation in force "
+    "(the first transfer applied, or the first after a silence longer than every window) to "
+    "the latest this worker scored; under 7, whether a payee or payer is new is unknown",
     multiprocess_mode="livemax",
 )
 MERGE_WAITS_ABANDONED = Counter(

@@ -39,7 +39,7 @@ def _warmup(args: argparse.Namespace) -> int:
         )
     client = redis_client(settings)
     store = redis_state_store(settings, client)
-    since, first = store.observed_since(), _first_event_ms(read_lines(args.file))
+    since, first = store.observation().current_start, _first_event_ms(read_lines(args.file))
     if since is not None and first is not None and since > first:
         raise ValueError(
             f"the live state has been observing since {_utc(since)}, after this file's first "

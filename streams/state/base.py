@@ -26,10 +26,11 @@ parity test and the golden tables in tests/state_golden.py hold them equal):
   transfer id; the account keeps the newest `TAINT_CAP` within a day and an hour of its newest);
   the payer function returns the payer's marks as they stand on every delivery, beside facts
   that a redelivery gets back unchanged;
-- observation starts at the event time of the first transfer ever applied, recorded once and
-  never moved (on Redis, one key outside every account's slot, `spec.OBSERVED_SINCE`, set in
-  the batch's pipeline: the per-account functions never read it, so each still touches one
-  slot).
+- observation starts at the event time of the first transfer ever applied and starts again at
+  a transfer after a silence longer than every window; each transfer is judged by the
+  observation in force at its own time (`streams/state/observation.py`; on Redis, one key
+  outside every account's slot, `spec.OBSERVED_SINCE`, written first in the batch's pipeline:
+  the per-account functions never read it, so each still touches one slot).
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ ENTITY_KINDS = ("device", "phone", "ip")
 
 
 class TransferFacts(NamedTuple):
-    """Facts about one transfer, whether this delivery was its first, and when the state began
-    observing (the event time of the first transfer it ever applied; for a dry run on empty
-    state, the first transfer's own)."""
+    """Facts about one transfer, whether this delivery was its first, and when the observation
+    in force at its event time began (`streams.state.observation`; for a dry run, as applying
+    it would leave the observation)."""
 
     payer: PayerFacts
     payee: PayeeFacts

@@ -33,7 +33,7 @@ from models.features import (
     WINDOW_24H_MS,
 )
 from models.taint import TAINT_CAP, TAINT_KEEP_MS
-from streams.state import spec
+from streams.state import observation, spec
 from streams.state.base import ENTITY_KINDS
 from streams.state.pipelines import AnyRedis
 from streams.state.transport import is_missing_function
@@ -178,6 +178,8 @@ local DEDUPE_HORIZON = {constants.dedupe_horizon_ms}
 local NARROW_LIMIT = {spec.NARROW_LIMIT}
 -- Alert propagation's marks per account (models.taint).
 local TAINT_CAP, TAINT_KEEP = {TAINT_CAP}, {TAINT_KEEP_MS}
+-- Observation begins again after a longer silence; the starts kept (streams/state/observation.py).
+local OBSERVATION_GAP, OBSERVATION_STARTS = {observation.GAP_MS}, {observation.KEPT_STARTS}
 local ENTITY_KINDS = {{{kinds}}}
 local META = {{{meta}}}
 local IDENTIFIER_FIELD = '{spec.IDENTIFIER_FIELD}'

@@ -33,14 +33,14 @@ def transfer_record_key(transfer_id: str) -> str:
     return f"fw:tx:{{{transfer_id}}}"
 
 
-# When observation began (the first event time applied), set once.
+# When observation began and began again (`streams/state/observation.py`).
 OBSERVED_SINCE_KEY = spec.OBSERVED_SINCE
 
 
 def _check_names() -> None:
     """Every key role a state function names is a key this module builds, under the names
     the state functions and their encoders assume (`<tag>:w`, `<tag>:m`)."""
-    built = {*account_keys("-"), "accounts"}
+    built = {*account_keys("-"), "accounts", "observation"}
     for script in spec.SCRIPTS:
         missing = set(script.keys) - built
         if missing:

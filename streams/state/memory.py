@@ -38,6 +38,7 @@ from streams.state.base import (
     entry_member,
     split_member,
 )
+from streams.state.observation import Observation
 from streams.state.spec import BAND, Band, hour_of
 
 _TOP = "\U0010ffff" * 2  # above any member: closes a score range on the right
@@ -204,7 +205,7 @@ class MemoryStateStore:
         self._limits = limits or StateLimits()
         self._accounts: dict[str, _Account] = {}
         self._entities: dict[str, _Entity] = {}
-        self._observed_since = UNKNOWN
+        self._observation = Observation()
         # Each transfer id's payer, payee, time, amount and currency (`claim_transfer_ids`).
         self._records: dict[str, tuple[str, str, int, int, str]] = {}
 
@@ -248,9 +249,8 @@ class MemoryStateStore:
         return self._apply(transfers)
 
     def _apply(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
-        if transfers and self._observed_since == UNKNOWN:
-            self._observed_since = transfers[0].ts_ms
-        return [self._transfer(t, self._observed_since, dry=False) for t in transfers]
+        observation = self._observation = self._observation.applied(t.ts_ms for t in transfers)
+        return [self._transfer(t, observation.since(t.ts_ms), dry=False) for t in transfers]
 
     def prepare_transfers(self, transfers: Sequence[Transfer]) -> ImmediateTransfers:
         """The transfers, applied when sent (nothing here to wait for)."""
@@ -258,11 +258,8 @@ class MemoryStateStore:
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing."""
-        if not transfers:
-            return []
-        observed = self._observed_since
-        since = transfers[0].ts_ms if observed == UNKNOWN else observed
-        return [self._transfer(t, since, dry=True) for t in transfers]
+        observation = self._observation.applied(t.ts_ms for t in transfers)
+        return [self._transfer(t, observation.since(t.ts_ms), dry=True) for t in transfers]
 
     def _transfer(self, transfer: Transfer, observed_since_ms: int, *, dry: bool) -> TransferFacts:
         spec.check_storable(transfer.ts_ms)

@@ -26,6 +26,7 @@ from models.taint import TaintMark, decode_marks
 from streams.state import keys, spec
 from streams.state.base import ENTITY_KINDS, EntityHasher, StateLimits, TransferFacts
 from streams.state.functions import StateConstants, state_library
+from streams.state.observation import Observation, segments
 from streams.state.pipelines import AnyRedis, Pipeline
 from streams.state.transport import (
     SETTLE_TIMEOUT_S,
@@ -46,9 +47,11 @@ _PAYER_ORDER = (("windows", "meta"),
 _PAYEE_ORDER = (("windows", "meta"), ("ts", "tid", "payer", "amount", "chain"))
 _ENTITY_ORDER = (("accounts",), ("ts", "account", "tid", "chain"))
 _MARK_ORDER = (("meta",), ("tid", "ts", "amount", "partition", "offset"))
+_OBSERVE_ORDER = (("observation",), ("first", "last"))
 for _script, (_keys, _args) in ((spec.PAYER, _PAYER_ORDER), (spec.PAYEE, _PAYEE_ORDER),
                                 (spec.ENTITY, _ENTITY_ORDER),
-                                (spec.MARK, _MARK_ORDER)):  # fmt: skip
+                                (spec.MARK, _MARK_ORDER),
+                                (spec.OBSERVE, _OBSERVE_ORDER)):  # fmt: skip
     if (_script.keys, _script.args) != (_keys, _args):
         raise RuntimeError(f"redis_store encodes {_script.name} other than spec.py declares it")
 
@@ -134,10 +137,9 @@ class RedisStateStore:
         if not self._loaded:
             self.load_functions()
 
-    def observed_since(self) -> int | None:
-        """When observation began (the first event time applied), or None before any."""
-        value = self._redis.get(keys.OBSERVED_SINCE_KEY)
-        return None if value is None else int(value)
+    def observation(self) -> Observation:
+        """When observation began and began again, and the latest event time applied."""
+        return Observation.decode(self._redis.get(keys.OBSERVED_SINCE_KEY))
 
     def apply_profiles(self, profiles: Sequence[AccountProfile]) -> None:
         """Merge profile fields into each account's meta hash, in one round trip."""
@@ -234,9 +236,9 @@ class RedisStateStore:
     def _calls(
         self, transfers: Sequence[Transfer], dry: bool
     ) -> tuple[list[Command], PendingFacts]:
-        """The calls of a batch, in order, and how to read their replies: first when
-        observation began (a batch that applies sets it to its first transfer's time unless it
-        is set; a dry run only reads it), then each transfer's function calls."""
+        """The calls of a batch, in order, and how to read their replies: first the
+        observation (a batch that applies it applies its segments; a dry run only reads it),
+        then each transfer's function calls."""
         suffix = "_peek" if dry else ""
         payer, payee, entity = (self.library.name(n + suffix) for n in ("payer", "payee", "entity"))
         # The owners of every call first (payer, payee, then each device, phone and IP present):
@@ -264,17 +266,17 @@ class RedisStateStore:
                     calls.append(_entity_call(entity, kind, pseudonym, t, link))
             presence.append((entities[0] is not None, entities[1] is not None,
                              entities[2] is not None))  # fmt: skip
+        times = tuple(t.ts_ms for t in transfers)
         if not transfers:
-            return [], PendingFacts(presence, UNKNOWN)
+            return [], PendingFacts(presence, times, 0, dry)
         if dry:
             calls = [("FCALL_RO", *call[1:]) for call in calls]
-        first_ts = str(transfers[0].ts_ms)
-        observed: Command = (
-            ("GET", keys.OBSERVED_SINCE_KEY)
-            if dry
-            else ("SET", keys.OBSERVED_SINCE_KEY, first_ts, "NX", "GET")
-        )
-        return [observed, *calls], PendingFacts(presence, transfers[0].ts_ms)
+            observed: list[Command] = [("GET", keys.OBSERVED_SINCE_KEY)]
+        else:
+            observe = self.library.name("observe")
+            observed = [("FCALL", observe, 1, keys.OBSERVED_SINCE_KEY, str(first), str(last))
+                        for first, last in segments(times)]  # fmt: skip
+        return [*observed, *calls], PendingFacts(presence, times, len(observed), dry)
 
 
 _PAYER_FORMAT = struct.Struct(spec.PAYER.wire_format)
@@ -381,27 +383,30 @@ class SentCalls:
 
 @dataclass(frozen=True, slots=True)
 class PendingFacts:
-    """The commands queued for a batch: the observation start's, then per transfer the calls
-    of its payer, payee and the entities it carried."""
+    """The commands queued for a batch: the observation's (`observation_calls` of them), then
+    per transfer the calls of its payer, payee and the entities it carried."""
 
     entity_presence: list[tuple[bool, bool, bool]]
-    first_ts_ms: int  # where observation begins if no batch began it before
+    times: tuple[int, ...]  # the transfers' event times, in order
+    observation_calls: int
+    # A dry run read the observation; the facts take it as applying the batch would leave it.
+    dry: bool
 
     @property
     def replies(self) -> int:
         """How many pipeline replies the queued commands produce."""
-        if not self.entity_presence:
-            return 0
-        return 1 + sum(2 + sum(present) for present in self.entity_presence)
+        return self.observation_calls + sum(2 + sum(present) for present in self.entity_presence)
 
     def facts(self, replies: list[Any]) -> list[TransferFacts]:
         """Each transfer's facts, from the replies of the queued commands."""
         if not self.entity_presence:
             return []
-        observed = self.first_ts_ms if replies[0] is None else int(replies[0])
+        position = self.observation_calls
+        observation = Observation.decode(replies[position - 1])
+        if self.dry:
+            observation = observation.applied(self.times)
         results = []
-        position = 1
-        for presence in self.entity_presence:
+        for ts, presence in zip(self.times, self.entity_presence, strict=True):
             first_flag, packed, marks = replies[position]
             payer = payer_facts(packed)
             payee = payee_facts(replies[position + 1])
@@ -414,5 +419,5 @@ class PendingFacts:
                 else:
                     counts.append(UNKNOWN)
             results.append(TransferFacts(payer, payee, EntityFacts(*counts), bool(first_flag),
-                                         observed, decode_marks(marks)))  # fmt: skip
+                                         observation.since(ts), decode_marks(marks)))  # fmt: skip
         return results

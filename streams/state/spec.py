@@ -16,9 +16,10 @@ Per account (hash tag `{a:<account>}`, one Redis Cluster slot):
 Per device / phone / IP (hash tag `{e:<kind>:<pseudonym>}`): `accounts`, one sorted set of the
 payer accounts by last time seen, one marker member (`ENTITY_MARKER`) and the facts each
 transfer got, kept in the set itself for the dedupe horizon (`entity_facts_score`).
-Global: `OBSERVED_SINCE`, when observation began (the event time of the first transfer ever
-applied), set once by the batch's pipeline (SET NX GET; a dry run only reads it) in its own
-slot: no state function reads it, so each still touches one owner's slot.
+Global: `OBSERVED_SINCE`, when observation began and began again after a long silence, and the
+latest event time applied (`streams/state/observation.py`), written by the `observe` function
+first in the batch's pipeline (a dry run only reads it) in its own slot: no other state
+function reads it, so each still touches one owner's slot.
 
 `SCRIPTS` names each state function's keys, arguments and the order of the facts it returns;
 `streams/state/functions.py` turns them into the Lua bindings and checks the bodies against
@@ -49,7 +50,7 @@ BAND_SPAN = 2**44
 BUCKET_HOURS = 27
 
 
-# When observation began (see above): one global key.
+# When observation began and began again (see above): one global key.
 OBSERVED_SINCE = "fw:observed_since"
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +282,15 @@ MARK = ScriptSpec(
     args=("tid", "ts", "amount", "partition", "offset"),
     facts=("added",),
 )
-SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW, MARK)
+# When observation began and began again (`streams/state/observation.py`): one segment of a
+# batch's event times applied to the global key; returns the observation as stored after it.
+OBSERVE = ScriptSpec(
+    "observe",
+    keys=("observation",),
+    args=("first", "last"),
+    facts=("observation",),
+)
+SCRIPTS: tuple[ScriptSpec, ...] = (PAYER, PAYEE, ENTITY, ACCOUNT_VIEW, MARK, OBSERVE)
 
 # An entity's sorted set: accounts (`ENTITY_ACCOUNT` + account id) scored by the last time
 # seen, all at or above ENTITY_TIME_FLOOR; the marker, whose score packs the event week of

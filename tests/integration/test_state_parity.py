@@ -7,13 +7,16 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import msgspec
 import pytest
 import redis
 
 from models.events import AccountProfile, Transfer
+from models.features import MS_PER_DAY
 from streams.state import keys, spec
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.memory import MemoryStateStore
+from streams.state.observation import Observation
 from streams.state.redis_store import RedisStateStore
 from streams.state.windows import applied_transfers
 
@@ -138,20 +141,68 @@ def test_sent_batches_read_later_and_a_lost_script_cache_change_nothing(
         assert in_redis.apply_transfers(batch) == in_memory.apply_transfers(batch)
 
 
-def test_observation_begins_at_the_first_transfer_applied_in_both_stores(
+def test_observation_begins_at_the_first_transfers_applied_in_both_stores(
     redis_client: redis.Redis,
 ) -> None:
     events, _ = traffic(seed=3, count=300, max_gap_ms=600_000)
     hasher = EntityHasher("parity")
     in_redis = RedisStateStore(redis_client, hasher)
     stores: list[RedisStateStore | MemoryStateStore] = [in_redis, MemoryStateStore(hasher)]
-    # Before anything is applied, a dry run treats its own first transfer as the beginning.
+    # Before anything is applied, a dry run takes the observation as applying would leave it.
+    peeked = events[5:8]
     for store in stores:
-        assert {f.observed_since_ms for f in store.peek(events[5:8])} == {events[5].ts_ms}
+        since = {f.observed_since_ms for f in store.peek(peeked)}
+        assert since == {min(t.ts_ms for t in peeked)}
     late_first = events[1:]  # an earlier event (events[0]) arrives after observation began
+    start = min(t.ts_ms for t in late_first[:100])
+    assert events[0].ts_ms < start
     for store in stores:
         facts = store.apply_transfers(late_first[:100])
         facts += store.apply_transfers([events[0], *late_first[100:]])
-        assert {f.observed_since_ms for f in facts} == {events[1].ts_ms}
-        assert {f.observed_since_ms for f in store.peek(events[:2])} == {events[1].ts_ms}
-    assert in_redis.observed_since() == events[1].ts_ms
+        # What came before observation began counts as not observed (its own time).
+        expected = [start] * 100 + [events[0].ts_ms] + [start] * (len(late_first) - 100)
+        assert [f.observed_since_ms for f in facts] == expected
+        assert {f.observed_since_ms for f in store.peek(late_first[:2])} == {start}
+    assert in_redis.observation().current_start == start
+
+
+def test_observation_begins_again_after_a_silence_longer_than_every_window_in_both_stores(
+    redis_client: redis.Redis,
+) -> None:
+    """One stray event years old as the installation's first: the stream after it begins
+    observation again (before, every account looked observed for years, and first-time
+    payees and new accounts counted as known). Cut anywhere, or applied again after a crash,
+    every transfer gets the same beginning."""
+    events, _ = traffic(seed=4, count=200, max_gap_ms=600_000)
+    stream_start = min(t.ts_ms for t in events)
+    stray = msgspec.structs.replace(events[0], transfer_id="stray",
+                                   ts_ms=stream_start - 5 * 365 * MS_PER_DAY)
+    hasher = EntityHasher("parity")
+    in_redis = RedisStateStore(redis_client, hasher)
+    stores: list[RedisStateStore | MemoryStateStore] = [in_redis, MemoryStateStore(hasher)]
+    expected = [stray.ts_ms] + [stream_start] * len(events)
+    for store in stores:
+        facts = store.apply_transfers([stray, *events[:50]])
+        facts += store.apply_transfers(events[50:])
+        assert [f.observed_since_ms for f in facts] == expected
+        again = store.apply_transfers([stray, *events[:50]])  # a redelivery
+        assert [f.observed_since_ms for f in again] == expected[:51]
+    in_one, in_two = MemoryStateStore(hasher), MemoryStateStore(hasher)
+    in_two.apply_transfers([stray])
+    assert [f.observed_since_ms for f in in_one.apply_transfers([stray, *events])] == expected
+    assert [f.observed_since_ms for f in in_two.apply_transfers(events)] == expected[1:]
+    latest = max(t.ts_ms for t in events)
+    assert in_redis.observation() == Observation((stray.ts_ms, stream_start), latest)
+    stored = redis_client.get(keys.OBSERVED_SINCE_KEY)
+    assert stored == f"{latest},{stray.ts_ms},{stream_start}".encode()
+
+
+def test_an_observation_recorded_before_restarts_existed_goes_on(redis_client: redis.Redis) -> None:
+    """A start stored alone (the layout before restarts) is kept: with no latest time known,
+    no silence can be measured, so the first batch after an upgrade does not begin again."""
+    events, _ = traffic(seed=5, count=50, max_gap_ms=600_000)
+    legacy = min(t.ts_ms for t in events) - 400 * MS_PER_DAY
+    redis_client.set(keys.OBSERVED_SINCE_KEY, str(legacy))
+    store = RedisStateStore(redis_client, EntityHasher("parity"))
+    assert {f.observed_since_ms for f in store.apply_transfers(events)} == {legacy}
+    assert store.observation() == Observation((legacy,), max(t.ts_ms for t in events))

@@ -589,6 +589,31 @@ local function mark(keys, args)
   return facts
 end
 
+-- Observation (streams/state/observation.py, `Observation.after`): one segment of a batch's
+-- event times, from `first` to `last`. A first segment, or one after a silence longer than
+-- OBSERVATION_GAP since the latest time applied, begins observation again; the newest
+-- OBSERVATION_STARTS starts are kept. Stored as `latest,start,...`; a lone number is a start
+-- recorded before restarts existed (latest unknown: no restart until it is known).
+local function observe(keys, args)
+  --@bind observe
+  local stored = redis.call('GET', K_observation)
+  local starts, latest = {}, nil
+  for part in string.gmatch(stored or '', '[^,]+') do starts[#starts + 1] = tonumber(part) end
+  if #starts > 1 then latest = table.remove(starts, 1) end
+  local first, last = tonumber(A_first), tonumber(A_last)
+  if #starts == 0 or (latest and first > latest + OBSERVATION_GAP) then
+    starts[#starts + 1] = first
+  end
+  while #starts > OBSERVATION_STARTS do table.remove(starts, 1) end
+  if (not latest) or last > latest then latest = last end
+  local parts = {int(latest)}
+  for _, start in ipairs(starts) do parts[#parts + 1] = int(start) end
+  local observation = table.concat(parts, ',')
+  --@facts observe
+  if observation ~= stored then redis.call('SET', K_observation, observation) end
+  return facts
+end
+
 register('payer', function(keys, args) return payer(keys, args, false) end)
 register('payer_peek', function(keys, args) return payer(keys, args, true) end, true)
 register('payee', function(keys, args) return payee(keys, args, false) end)
@@ -597,3 +622,4 @@ register('entity', function(keys, args) return entity(keys, args, false) end)
 register('entity_peek', function(keys, args) return entity(keys, args, true) end, true)
 register('account_view', account_view, true)
 register('mark', mark)
+register('observe', observe)
