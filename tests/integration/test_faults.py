@@ -518,7 +518,7 @@ def test_a_broker_outage_counts_as_a_stall_and_scoring_resumes_when_it_is_back(
     settings = settings_for(topics, batch_size=40, kafka_bootstrap=bootstrap)
     values = ring_traffic(seed=23, count=300, rings=2)
     half = len(values) // 2
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(services.redis_url)
     before = scored(client)
     try:
         with caplog.at_level(logging.INFO, logger="fraudwatch.worker"), worker_thread(settings):
