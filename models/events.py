@@ -187,24 +187,6 @@ def parse_timestamp_ms(value: str, field: str = "ts") -> tuple[int, int]:
     return ts_ms, int(offset.total_seconds() // 60)
 
 
-class _EventTimeWire(msgspec.Struct):
-    ts: str
-
-
-_event_time_decoder = msgspec.json.Decoder(_EventTimeWire)
-
-
-def transfer_event_time_ms(raw: bytes | None) -> int | None:
-    """A `transfers` message's event time in ms since the epoch, read without the rest of it;
-    None when it has none that parses (`parse_transfer` then says why)."""
-    if raw is None:
-        return None
-    try:
-        return parse_timestamp_ms(_event_time_decoder.decode(raw).ts)[0]
-    except (msgspec.MsgspecError, InvalidEvent, RecursionError):
-        return None
-
-
 def _shown(value: object, limit: int = 40) -> str:
     """A value for an error message, cut so that a hostile one cannot flood logs."""
     text = str(value)

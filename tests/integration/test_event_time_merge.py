@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import REGISTRY
 
-from models.events import transfer_event_time_ms
+from models.events import InvalidEvent, parse_timestamp_ms
 from service.embedded import EmbeddedServices
 from streams.event_time_merge import FIRST, EventTimeMerge
 from streams.kafka_io import close_consumer, release_drained_records
@@ -32,8 +32,16 @@ def _transfer(n: int, at_ms: int) -> bytes:
     return orjson.dumps({"transfer_id": f"t{n}", "ts": ts})
 
 
+def _record_time(value: bytes | None) -> int | None:
+    """A test record's event time (the records carry an id and a time); None without one."""
+    try:
+        return parse_timestamp_ms(orjson.loads(value or b"")["ts"])[0]
+    except (orjson.JSONDecodeError, KeyError, TypeError, InvalidEvent):
+        return None
+
+
 def _event_time(value: bytes) -> int:
-    at = transfer_event_time_ms(value)
+    at = _record_time(value)
     return FIRST if at is None else at
 
 
@@ -75,7 +83,7 @@ def test_a_backlog_is_read_earliest_head_first_and_each_partition_in_offset_orde
     partitions[2][600] = b"not json"
     _produce(services.kafka_bootstrap, topic, partitions)
     consumer.assign([TopicPartition(topic, p) for p in range(3)])
-    merge = EventTimeMerge(consumer, lambda r: transfer_event_time_ms(r.value),
+    merge = EventTimeMerge(consumer, lambda r: _record_time(r.value),
                            buffer_records=200,
                            timed_topics=frozenset({topic}), patience_s=2.0)  # fmt: skip
 
@@ -149,7 +157,7 @@ def test_a_partition_whose_records_do_not_arrive_holds_the_others_back_only_for_
         consumer.assign([first, second])
         consumer.withheld = second
         consumer.pause(second)
-        merge = EventTimeMerge(consumer, lambda r: transfer_event_time_ms(r.value),
+        merge = EventTimeMerge(consumer, lambda r: _record_time(r.value),
                                buffer_records=100,
                                timed_topics=frozenset({topic}), patience_s=1.0)  # fmt: skip
         abandoned = REGISTRY.get_sample_value("fraudwatch_merge_waits_abandoned_total") or 0.0
@@ -201,7 +209,7 @@ def _beside_a_silent_member(
     group = f"fw-merge-{uuid.uuid4().hex[:10]}"
     silent = _group_member(bootstrap, group, topic)
     worker = _group_member(bootstrap, group, topic)
-    merge = EventTimeMerge(worker, lambda r: transfer_event_time_ms(r.value),
+    merge = EventTimeMerge(worker, lambda r: _record_time(r.value),
                            buffer_records=100, timed_topics=frozenset({topic}), patience_s=1.0,
                            claims=RedisPartitionClaims(redis_client, group),
                            member_patience_s=member_patience_s)  # fmt: skip
@@ -291,7 +299,7 @@ def test_members_that_claimed_their_partitions_do_not_wait_for_one_another(
     group = f"fw-merge-{uuid.uuid4().hex[:10]}"
     claims = _CountedClaims(redis_client, group)
     members = [_group_member(services.kafka_bootstrap, group, topic) for _ in range(2)]
-    merges = [EventTimeMerge(m, lambda r: transfer_event_time_ms(r.value), buffer_records=100,
+    merges = [EventTimeMerge(m, lambda r: _record_time(r.value), buffer_records=100,
                              timed_topics=frozenset({topic}), patience_s=1.0, claims=claims,
                              member_patience_s=60.0) for m in members]  # fmt: skip
     try:

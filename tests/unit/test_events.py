@@ -13,7 +13,6 @@ from models.events import (
     InvalidEvent,
     parse_account,
     parse_transfer,
-    transfer_event_time_ms,
 )
 
 GOOD = {
@@ -171,25 +170,6 @@ def test_nesting_too_deep_for_the_decoder_is_malformed_json(
     with pytest.raises(InvalidEvent) as caught:
         parse(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
     assert caught.value.code == "malformed_json" and "nested too deeply" in caught.value.reason
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (b'{"ts": "2026-03-01T22:15:03.120+08:00", "amount": "1"}', 1772374503120),
-        (b'{"transfer_id": "x", "ts": "2026-03-01T14:15:03Z"}', 1772374503000),
-        (b'{"ts": "2026-03-01 22:15"}', None),
-        (b'{"amount": "1"}', None),
-        (b'{"ts": 5}', None),
-        (b"not json", None),
-        (b"[" * 100_000, None),
-        (None, None),
-    ],
-)
-def test_a_transfers_event_time_is_read_without_the_rest_of_it(
-    raw: bytes | None, expected: int | None
-) -> None:
-    assert transfer_event_time_ms(raw) == expected
 
 
 @pytest.mark.parametrize(
