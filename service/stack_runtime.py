@@ -172,12 +172,22 @@ def provide_services(settings: Settings, workdir: Path) -> StackServices:
                 ", a Redis Cluster)" if settings.redis_cluster else ")"
             )
         elif settings.redis_cluster:
-            cluster = start_redis_cluster(workdir / "redis-cluster", EMBEDDED_CLUSTER_PRIMARIES, 0)
+            # Durable and supervised as the single embedded Redis: a node that dies is started
+            # again with its slots and data (there are no replicas to take over meanwhile).
+            cluster = start_redis_cluster(workdir / "redis-cluster", EMBEDDED_CLUSTER_PRIMARIES, 0,
+                                          durable=True)  # fmt: skip
             embedded.clusters.append(cluster)
+            for node in cluster.nodes:
+                embedded.processes.append(Supervised(
+                    node, partial(cluster.start_again, node.port or 0),
+                    "It read its append-only file back and serves its slots again: nothing it "
+                    "acknowledged was lost.",
+                ))  # fmt: skip
             embedded.redis_url = cluster.url
             ports = ", ".join(str(p) for p in cluster.ports)
             embedded.redis_source = (
-                f"embedded Redis Cluster ({EMBEDDED_CLUSTER_PRIMARIES} primaries, ports {ports})"
+                f"embedded Redis Cluster ({EMBEDDED_CLUSTER_PRIMARIES} primaries, ports {ports}, "
+                f"append-only files in {workdir / 'redis-cluster'})"
             )
         else:
             # Durable: a stack restarted, or a Redis that died and was started again, still has

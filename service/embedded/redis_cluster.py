@@ -11,6 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -38,13 +39,24 @@ def _answers(port: int) -> bool:
         client.close()
 
 
-@dataclass(frozen=True)
+@dataclass
 class LocalCluster:
     """A running local cluster: its node processes (primaries first, as created)."""
 
     workdir: Path
     nodes: tuple[ManagedProcess, ...]
     masters: int
+
+    def start_again(self, port: int) -> ManagedProcess:
+        """Start the node of `port` again after it exited, as it was started: same ports,
+        cluster configuration and data directory, so it rejoins with its slots (and, when
+        durable, its data). It replaces the exited process in `nodes`."""
+        exited = self.node(port)
+        argv = cast("list[str]", exited.popen.args)  # `spawn` passes its argv as a list
+        proc = spawn("redis-server", argv, exited.log_path, port=port)
+        wait_ready(proc, lambda: _answers(port), timeout_s=15, what=f"cluster node on port {port}")
+        self.nodes = tuple(proc if node is exited else node for node in self.nodes)
+        return proc
 
     @property
     def url(self) -> str:

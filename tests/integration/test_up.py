@@ -12,6 +12,7 @@ import redis
 import redis.cluster
 
 from service.embedded import EmbeddedServices, free_port
+from service.embedded.redis_cluster import wait_cluster_ready
 from service.settings import Settings
 from service.stack_runtime import StackRefused, provide_services
 
@@ -73,9 +74,20 @@ def test_a_cluster_asked_for_without_an_address_is_embedded(
         )
         cluster = redis.cluster.RedisCluster.from_url(provided.redis_url)
         assert len(cluster.get_primaries()) == 3
+        # Each node is supervised and durable: one that dies comes back with its slots and data.
+        cluster.set("fw:acknowledged", "kept")
+        port = cluster.get_node_from_key("fw:acknowledged").port
+        [part] = [p for p in provided.processes if p.proc.port == port]
+        os.kill(part.proc.pid, signal.SIGKILL)
+        part.proc.popen.wait(timeout=10)
+        assert part.check()
+        assert part.proc.alive()
+        wait_cluster_ready([p.proc.port or 0 for p in provided.processes], 0)
+        assert cluster.get("fw:acknowledged") == b"kept"
         cluster.close()
     finally:
         provided.stop()
+    assert not any(p.proc.alive() for p in provided.processes)
 
 
 def test_a_configured_redis_that_does_not_answer_is_refused_with_the_reason(
