@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "service.cli.model_cmd",
     "service.cli.warmup_cmd",
     "service.cli.purge_cmd",
+    "service.cli.dlq_cmd",
 )
 
 Runner = Callable[[argparse.Namespace], int]

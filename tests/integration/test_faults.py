@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -31,11 +32,13 @@ from kafka.errors import KafkaError
 from prometheus_client import REGISTRY
 
 from service import wiring
+from service.cli import main as cli_main
 from service.embedded import EmbeddedServices, ManagedProcess, free_port
 from service.embedded.broker import start_broker
 from service.embedded.redis_cluster import LocalCluster
 from service.embedded.redis_server import start_redis
 from service.settings import Settings
+from streams.dead_letter_review import RESENT_HEADER, read_dead_letters
 from streams.failures import Failure, classify
 from streams.kafka_io import acked_producer
 from streams.state import keys
@@ -502,6 +505,51 @@ def test_a_transfer_redis_always_refuses_is_dead_lettered_and_the_rest_scored(
     assert letter["offset"] == 40
     assert "WRONGTYPE" in letter["reason"]
 
+
+
+def test_a_dead_letter_sent_again_once_its_cause_is_fixed_is_scored_once(
+    services: EmbeddedServices, redis_client: redis.Redis, topics: TopicSet,
+    settings_for: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`fraudwatch dlq` reads the dead letters by reason and sends the originals of one reason
+    again, with their keys and headers, to the topic they came from: a transfer dead-lettered
+    while a state key was broken is scored once the key is repaired, and sending it again a
+    second time changes nothing."""
+    settings = settings_for(topics, batch_size=40)
+    good = background(seed=29, count=60)
+    at = T0 + timedelta(minutes=30)
+    poisoned = event("poisoned", "acct-broken", str(good[0]["dst_account"]), at, "100.00")
+    broken = keys.account_keys("acct-broken")["windows"]
+    redis_client.set(broken, "not a sorted set")
+    values = lines(good[:30]) + lines([poisoned]) + lines(good[30:]) + [b"{not json"]
+    for name, value in {"HOME": tmp_path / "home", "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                        "TOPIC_TRANSFERS": topics.transfers, "TOPIC_ACCOUNTS": topics.accounts,
+                        "TOPIC_DLQ": topics.dlq}.items():  # fmt: skip
+        monkeypatch.setenv(f"FRAUDWATCH_{name}", str(value))
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values)
+        wait_for(lambda: committed(settings, topics.transfers) == len(values),
+                 what="every message handled")  # fmt: skip
+        assert cli_main(["dlq", "summary"]) == 0
+        summary = capsys.readouterr().out
+        assert re.search(r"processing_failed +1 ", summary)
+        assert re.search(r"malformed_json +1 ", summary)
+        redis_client.delete(broken)  # the fault repaired
+        assert scored(redis_client) == len(good)
+        for _ in range(2):  # the second time, a redelivery
+            assert cli_main(["dlq", "resend", "--reason", "processing_failed"]) == 0
+            assert "sent 1 dead letters" in capsys.readouterr().out
+        wait_for(lambda: committed(settings, topics.transfers) == len(values) + 2,
+                 what="the originals sent again handled")  # fmt: skip
+    assert scored(redis_client) == len(good) + 1
+    assert len(list(read_dead_letters(services.kafka_bootstrap, topics.dlq))) == 2  # none new
+    consumer = KafkaConsumer(topics.transfers, bootstrap_servers=settings.kafka_bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=5000)  # fmt: skip
+    resent = [r for r in consumer if r.offset >= len(values)]
+    consumer.close()
+    assert [(r.key, r.value) for r in resent] == [(b"acct-broken", lines([poisoned])[0])] * 2
+    assert all(dict(r.headers)[RESENT_HEADER] == b"0:0" for r in resent)
 
 
 def test_a_broker_outage_counts_as_a_stall_and_scoring_resumes_when_it_is_back(
