@@ -21,6 +21,19 @@ TITLE = "Past transfer of an account since put on a watchlist"
 SCORE = 0.85
 
 
+def listing_words(source: str, reason: str) -> str:
+    """A listing in words, as a retro-hunt alert names the one that raised it."""
+    return f"{source}: {reason}"
+
+
+def raised_by(alert: Alert, source: str) -> bool:
+    """Whether `alert` is a retro-hunt alert that a listing from `source` raised."""
+    if len(alert.reasons) != 1 or alert.reasons[0].rule != RULE:
+        return False
+    summary = alert.reasons[0].summary or ""
+    return summary.endswith(")") and f"({listing_words(source, '')}" in summary
+
+
 def _rfc3339(ts_ms: int) -> str:
     moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

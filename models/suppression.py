@@ -9,6 +9,10 @@ the volumes the dismissed alert showed (a count of payees or payers, an amount) 
 
 Suppression is an investigator's decision, like a watchlist: the worker applies it, a
 backtest (which replays history without anyone's decisions) does not.
+
+A party on a watchlist is outside knowledge, not a pattern: a transfer with a listed party
+always alerts, whatever was dismissed, and a dismissal suppresses none of an alert's watchlist
+reasons (lifting a listing is the watchlist's business: `restore`, or an admin).
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ from models.alerts import Alert
 from models.features import VOLUME_FEATURES, Features
 
 GROWTH = 1.5  # evidence "grown by half again"
+# The evidence a watchlist reason shows, and the feature a transfer's listed parties give.
+LISTED_PARTIES = "watchlist_hits"
+
+
+def _listed(values: Mapping[str, object]) -> bool:
+    """Whether evidence or features show a party on a watchlist."""
+    count = values.get(LISTED_PARTIES)
+    return isinstance(count, int | float) and count >= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +59,9 @@ class Suppression:
 
 
 def suppressions_for(alert: Alert, until_ms: int, added_at_ms: int) -> list[Suppression]:
-    """What dismissing `alert` suppresses: each of its reasons, for its suspect account, with
-    the numeric evidence each showed (none for an alert without a suspect)."""
+    """What dismissing `alert` suppresses: each of its reasons but those of a watchlist, for
+    its suspect account, with the numeric evidence each showed (none for an alert without a
+    suspect)."""
     if alert.suspect_account is None:
         return []
     return [
@@ -61,6 +74,7 @@ def suppressions_for(alert: Alert, until_ms: int, added_at_ms: int) -> list[Supp
             added_at_ms,
         )
         for reason in alert.reasons
+        if not _listed(reason.evidence)
     ]
 
 
@@ -98,8 +112,11 @@ class Suppressions:
 
     def suppressed(self, alert: Alert, features: Features) -> SuppressedHit | None:
         """The suppressed hit this alert is, or None when it is to be raised: some reason of it
-        is not suppressed for its suspect at its event time, or has outgrown its dismissal."""
+        is not suppressed for its suspect at its event time, or has outgrown its dismissal,
+        or a party of the transfer is listed."""
         if not self.entries or alert.suspect_account is None or not alert.reasons:
+            return None
+        if _listed(features):
             return None
         matched = []
         for reason in alert.reasons:

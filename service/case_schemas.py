@@ -160,6 +160,9 @@ class CaseConsequencesOut(BaseModel):
         default_factory=list, description="Rules (and `model`) suppressed for the suspects"
     )
     retro_alerts: int = Field(0, description="Past transfers of newly listed accounts flagged")
+    withdrawn_alerts: int = Field(
+        0, description="`restore`: retro-hunt alerts of lifted listings, dismissed with them"
+    )
 
 
 class CaseActionOut(BaseModel):

@@ -5,9 +5,13 @@
   is never replaced); screening then blocks payments to it, its counterparties' risk rises one
   hop out, and the listing's retro-hunt flags its past transfers.
 - `restore` (an appeal upheld) removes that listing, unless another alert still confirms the
-  account as fraud; a listing from another source is never removed.
+  account as fraud; a listing from another source is never removed. The retro-hunt alerts the
+  removed listing raised, and nobody has decided yet, are dismissed with it (by `fraudwatch`,
+  role `system`, the note naming the appeal): they said only that the account was listed, and
+  left open they kept the wrongly restricted customer at high risk for every bank.
 - a move to `dismissed` (`dismiss`, or `restore`) suppresses each of the alert's reasons for
-  its suspect account for `FRAUDWATCH_SUPPRESS_DAYS`.
+  its suspect account for `FRAUDWATCH_SUPPRESS_DAYS` (a watchlist reason never: a listed party
+  always alerts).
 
 The API applies them as it records the decision, and the event reader beside each worker
 applies them from the alert event log (`alert.updated`) when the API did not (it crashed
@@ -29,9 +33,10 @@ import orjson
 
 from models.alerts import Alert, SeverityBands, rfc3339_now
 from models.features import MS_PER_DAY
-from models.retro import retro_alert
+from models.retro import listing_words, raised_by, retro_alert
 from models.suppression import suppressions_for
 from models.watchlist import WatchlistEntry, now_ms
+from models.workflow import Actor
 from streams.batch import AlertSink
 from streams.state.alert_store import AlertStore, index_key
 from streams.state.pipelines import AnyRedis
@@ -49,6 +54,10 @@ KEPT_S = 86_400
 _CLAIMED = b"claimed"
 # Alerts of an account read to find another that still confirms it (newest first).
 _CONFIRMING_SCAN = 2000
+# Who takes the moves a decision entails (the withdrawal of a lifted listing's alerts).
+SYSTEM = Actor("fraudwatch", "fraudwatch", "system")
+# Statuses no one has decided on.
+UNDECIDED = ("open", "escalated")
 
 
 def listing_reason(alert_id: str) -> str:
@@ -65,6 +74,8 @@ class Consequences:
     unlisted: str | None = None
     suppressed: tuple[str, ...] = ()
     retro_alerts: int = 0
+    # The retro-hunt alerts of a lifted listing, dismissed with it.
+    withdrawn_alerts: int = 0
 
 
 class ConsequencesPending(Exception):
@@ -97,7 +108,7 @@ class RetroHunt:
         alerts: dict[str, Alert] = {}
         for account, records in past_transfers(self._redis, list(listed)).items():
             entry = listed[account]
-            words = f"{entry.source}: {entry.reason}"
+            words = listing_words(entry.source, entry.reason)
             for r in records:
                 if r.currency is None:
                     continue  # a record from before currencies were kept cannot make an alert
@@ -149,8 +160,10 @@ class Feedback:
                 return self.after_move(alert_id, action, to_status, move, wait_s)
             if kept != _CLAIMED:
                 data = orjson.loads(kept)
-                return Consequences(data["listed"], data["unlisted"], tuple(data["suppressed"]),
-                                    data["retro_alerts"])  # fmt: skip
+                return Consequences(
+                    data["listed"], data["unlisted"], tuple(data["suppressed"]),
+                    data["retro_alerts"], data.get("withdrawn_alerts", 0),
+                )  # fmt: skip
             if time.monotonic() >= deadline:
                 raise ConsequencesPending(key)
             time.sleep(0.05)
@@ -164,16 +177,20 @@ class Feedback:
             return Consequences()
         if action == "confirm_fraud":
             return self._confirmed(alert)
-        consequences = Consequences()
+        unlisted, withdrawn = None, 0
+        suppressed: tuple[str, ...] = ()
         if action == "restore":
-            consequences = Consequences(unlisted=self._unlist(alert))
+            account = cast(str, alert.suspect_account)
+            unlisted = self._unlist(account)
+            listing = self._lists.get("account", account)
+            if listing is None or listing.source != SOURCE:  # lifted now, or before a crash
+                withdrawn = self._withdraw(account, alert.alert_id)
         if to_status == "dismissed" and self._suppress_ms > 0:
             at = now_ms()
             entries = suppressions_for(alert, at + self._suppress_ms, at)
             self._suppressions.put(entries)  # kept as they are if this alert put them already
             suppressed = tuple(entry.rule for entry in entries)
-            consequences = Consequences(consequences.listed, consequences.unlisted, suppressed)
-        return consequences
+        return Consequences(unlisted=unlisted, suppressed=suppressed, withdrawn_alerts=withdrawn)
 
     def _confirmed(self, alert: Alert) -> Consequences:
         account = cast(str, alert.suspect_account)
@@ -184,21 +201,40 @@ class Feedback:
             return Consequences()
         return Consequences(listed=account, retro_alerts=self._retro.hunt([entry]))
 
-    def _unlist(self, alert: Alert) -> str | None:
-        account = cast(str, alert.suspect_account)
+    def _unlist(self, account: str) -> str | None:
+        """The account, once its investigation listing is removed (None: kept, or none)."""
         entry = self._lists.get("account", account)
         if entry is None or entry.source != SOURCE or self._still_confirmed(account):
             return None
         return account if self._lists.delete("account", account) else None
 
-    def _still_confirmed(self, account: str) -> bool:
-        """Whether another alert suspecting the account is confirmed (or under appeal)."""
-        ids = [
+    def _withdraw(self, account: str, restored_id: str) -> int:
+        """Dismiss the account's undecided retro-hunt alerts that an investigation listing
+        raised, once no such listing stands; how many."""
+        raised = [
+            a.alert_id
+            for a in self._alerts.get_many(self._recent_alert_ids(account))
+            if a.status in UNDECIDED and a.suspect_account == account and raised_by(a, SOURCE)
+        ]
+        if not raised:
+            return 0
+        note = (f"withdrawn: raised only by the account's listing after a confirmed fraud, "
+                f"lifted when the appeal on alert {restored_id} was upheld")  # fmt: skip
+        results = self._alerts.apply_many(raised, "dismiss", SYSTEM, note, rfc3339_now())
+        return sum(result.outcome == "applied" for result in results)
+
+    def _recent_alert_ids(self, account: str) -> list[str]:
+        """The ids of the account's newest alerts (newest first)."""
+        return [
             member.decode()
             for member in cast(list[bytes], self._redis.zrevrange(
                 index_key("account", account), 0, _CONFIRMING_SCAN - 1
             ))
         ]  # fmt: skip
+
+    def _still_confirmed(self, account: str) -> bool:
+        """Whether another alert suspecting the account is confirmed (or under appeal)."""
+        ids = self._recent_alert_ids(account)
         if not ids:
             return False
         pipe = self._redis.pipeline(transaction=False)

@@ -226,6 +226,11 @@ class ConsequencesOut(BaseModel):
     retro_alerts: int = Field(
         0, description="Past transfers of the newly listed account flagged (`watchlist_retro`)"
     )
+    withdrawn_alerts: int = Field(
+        0,
+        description="`restore`: the undecided `watchlist_retro` alerts the lifted listing "
+        "raised, dismissed with it (by `fraudwatch`, role `system`)",
+    )
 
 
 class AlertActionOut(BaseModel):

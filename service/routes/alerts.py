@@ -108,7 +108,8 @@ def act_on_alert(
 
     What the decision changes next is in `consequences`: `confirm_fraud` puts the suspect
     account on the account watchlist (and flags its past transfers), `restore` takes that
-    listing off, `dismiss` suppresses the alert's pattern for the suspect account."""
+    listing off (and dismisses the undecided alerts its retro-hunt raised), `dismiss`
+    suppresses the alert's pattern for the suspect account (never a watchlist's)."""
     actor = Actor(caller.key_id, caller.name, caller.role)
     at = rfc3339_now()
     if store.get(alert_id) is None:
@@ -142,7 +143,7 @@ def act_on_alert(
     )
     consequences = ConsequencesOut(
         listed=done.listed, unlisted=done.unlisted, suppressed=list(done.suppressed),
-        retro_alerts=done.retro_alerts,
+        retro_alerts=done.retro_alerts, withdrawn_alerts=done.withdrawn_alerts,
     )  # fmt: skip
     return AlertActionOut(alert=AlertOut.of(alert), entry=entry, consequences=consequences)
 

@@ -166,13 +166,14 @@ def act_on_case(
     listed: list[str] = []
     unlisted: list[str] = []
     suppressed: set[str] = set()
-    retro = 0
+    retro = withdrawn = 0
     for result in moved:
         done = feedback.after_move(result.alert_id, body.action, target, result.move)
         listed += [done.listed] if done.listed else []
         unlisted += [done.unlisted] if done.unlisted else []
         suppressed.update(done.suppressed)
         retro += done.retro_alerts
+        withdrawn += done.withdrawn_alerts
     if listed or unlisted:
         request.app.state.watchlists.current(force=True)
     skipped = [
@@ -188,5 +189,6 @@ def act_on_case(
                for r in moved],
         skipped=skipped,
         consequences=CaseConsequencesOut(listed=listed, unlisted=unlisted,
-                                         suppressed=sorted(suppressed), retro_alerts=retro),
+                                         suppressed=sorted(suppressed), retro_alerts=retro,
+                                         withdrawn_alerts=withdrawn),
     )  # fmt: skip

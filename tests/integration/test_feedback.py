@@ -96,9 +96,21 @@ def test_an_upheld_appeal_lifts_the_listing_once_nothing_confirms_it(
     assert _act(api, first.alert_id, "restore")["consequences"]["unlisted"] is None
     assert _screen(api, "next-victim", "ring-mule")["decision"] == "block"
     _act(api, second.alert_id, "appeal")
-    assert _act(api, second.alert_id, "restore")["consequences"]["unlisted"] == "ring-mule"
+    retro = {a["alert_id"] for a in _alerts(api, rule="watchlist_retro")}
+    assert retro
+    done = _act(api, second.alert_id, "restore")["consequences"]
+    assert done["unlisted"] == "ring-mule"
     assert _screen(api, "next-victim", "ring-mule")["decision"] != "block"
-    assert api.get("/v1/accounts/ring-mule/risk", headers=ADMIN).json()["listing"] is None
+    risk = api.get("/v1/accounts/ring-mule/risk", headers=ADMIN).json()
+    assert risk["listing"] is None
+    # The alerts the listing's retro-hunt raised said only "since listed": withdrawn with it,
+    # by the system, so they no longer hold the customer at high risk.
+    assert done["withdrawn_alerts"] == len(retro)
+    for alert_id in retro:
+        [entry] = api.get(f"/v1/alerts/{alert_id}/history", headers=ADMIN).json()["items"]
+        assert (entry["to"], entry["by"]["role"]) == ("dismissed", "system")
+        assert second.alert_id in entry["note"]
+    assert not any("since been listed" in r["text"] for r in risk["reasons"])
 
 
 def test_an_outside_listing_is_neither_replaced_nor_lifted_by_a_decision(
@@ -113,6 +125,34 @@ def test_an_outside_listing_is_neither_replaced_nor_lifted_by_a_decision(
     assert _act(api, alert.alert_id, "restore")["consequences"]["unlisted"] is None
     risk = api.get("/v1/accounts/ring-mule/risk", headers=ADMIN).json()
     assert risk["listing"]["source"] == "police notice 11"
+
+
+def test_a_dismissal_never_silences_a_listed_party(
+    api: TestClient, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """A listing is outside knowledge, not a pattern: dismissing (or restoring) an alert of a
+    listed payer suppresses none of its watchlist reasons, and the payer's next transfer
+    alerts, as screening says it would."""
+    listing = {"value": "listed-payer", "source": "police notice 12", "reason": "mule"}
+    assert api.post("/v1/watchlists/account", json=listing, headers=ADMIN).status_code == 201
+    processor = BatchProcessor(
+        wiring.redis_state_store(settings, redis_client),
+        wiring.alert_store(settings, redis_client),
+        wiring.build_scorer(settings),
+        watchlists=wiring.watchlist_view(settings, redis_client),
+        suppressions=wiring.suppression_view(settings, redis_client),
+    )
+    payments = [json.dumps(event(f"listed-{i}", "listed-payer", f"payee-{i}",
+                                 T0 + timedelta(hours=i), "5000.00")).encode()
+                for i in range(2)]  # fmt: skip
+    [first] = processor.process([Message("transfer", "transfers", 0, 0, payments[0])]).new_alerts
+    assert "watchlist_payer" in {r.rule for r in first.reasons}
+    done = _act(api, first.alert_id, "dismiss")["consequences"]
+    assert "watchlist_payer" not in done["suppressed"]
+    assert _screen(api, "listed-payer", "payee-9")["decision"] != "allow"
+    outcome = processor.process([Message("transfer", "transfers", 0, 1, payments[1])])
+    assert [a.transfer_id for a in outcome.new_alerts] == ["listed-1"]
+    assert outcome.suppressed == []
 
 
 def _legs(first: int, last: int) -> list[bytes]:
