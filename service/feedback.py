@@ -77,6 +77,15 @@ class Consequences:
     # The retro-hunt alerts of a lifted listing, dismissed with it.
     withdrawn_alerts: int = 0
 
+    def watchlist_changes(self, decision: str) -> list[str]:
+        """The changes to the account watchlist, in the audit log's words (`decision`: the
+        action and the alert that made them)."""
+        return [
+            f"watchlist account: entry {change} ({account}) by {decision}"
+            for change, account in (("added", self.listed), ("removed", self.unlisted))
+            if account is not None
+        ]
+
 
 class ConsequencesPending(Exception):
     """Another process holds the claim on a move's consequences and has not finished."""

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from models.alerts import rfc3339_now
 from models.workflow import MOVES, Actor, FourEyesRefused, MoveRefused
 from service.auth import Caller
-from service.deps import AlertStoreDep, SettingsDep, require
+from service.deps import AlertStoreDep, DisclosureDep, SettingsDep, require
 from service.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from service.feedback import Feedback
 from service.params import cursor_offset, offset_cursor, timestamp_ms
@@ -96,6 +96,7 @@ def act_on_alert(
     store: AlertStoreDep,
     settings: SettingsDep,
     caller: Investigator,
+    disclosure: DisclosureDep,
     alert_id: Annotated[str, Path(pattern=ALERT_ID)],
     body: AlertActionIn,
 ) -> AlertActionOut:
@@ -127,6 +128,8 @@ def act_on_alert(
     feedback: Feedback = request.app.state.feedback
     target = MOVES[body.action].target
     done = feedback.after_move(alert_id, body.action, target, moved.number)
+    for change in done.watchlist_changes(f"{body.action} on alert {alert_id}"):
+        disclosure.audit(change)
     if done.listed or done.unlisted:
         # This process screens by the new list at once; the others within a refresh.
         request.app.state.watchlists.current(force=True)

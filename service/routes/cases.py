@@ -26,7 +26,7 @@ from service.case_schemas import (
     SkippedOut,
     money,
 )
-from service.deps import AlertStoreDep, RedisDep, SettingsDep, require
+from service.deps import AlertStoreDep, DisclosureDep, RedisDep, SettingsDep, require
 from service.errors import Forbidden, InvalidParameter, NotFound
 from service.feedback import Feedback
 from service.lists import WatchlistViewDep
@@ -144,6 +144,7 @@ def act_on_case(
     alerts: AlertStoreDep,
     settings: SettingsDep,
     caller: Investigator,
+    disclosure: DisclosureDep,
     case_id: Annotated[str, Path(pattern=CASE_ID)],
     body: CaseActionIn,
 ) -> CaseActionOut:
@@ -169,6 +170,8 @@ def act_on_case(
     retro = withdrawn = 0
     for result in moved:
         done = feedback.after_move(result.alert_id, body.action, target, result.move)
+        for change in done.watchlist_changes(f"{body.action} on alert {result.alert_id}"):
+            disclosure.audit(change)
         listed += [done.listed] if done.listed else []
         unlisted += [done.unlisted] if done.unlisted else []
         suppressed.update(done.suppressed)

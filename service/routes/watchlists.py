@@ -105,7 +105,9 @@ def put_entry(
     lists.current(force=True)
     if not new:
         response.status_code = 200
-    disclosure.audit(f"watchlist {kind}: entry {'added' if new else 'replaced'}")
+    # Which account (phones, devices and IPs are personal data: never in the audit log).
+    which = f" ({entry.value})" if kind == "account" else ""
+    disclosure.audit(f"watchlist {kind}: entry {'added' if new else 'replaced'}{which}")
     hunt: RetroHunt = request.app.state.retro_hunt
     retro = hunt.hunt([entry])
     return WatchlistPutOut(**_out(entry, at).model_dump(), retro_alerts=retro)
@@ -128,5 +130,6 @@ def delete_entry(
     lists.current(force=True)
     if kind in PERSONAL_KINDS:  # the path holds the value itself: not in the audit log
         disclosure = replace(disclosure, path=f"/v1/watchlists/{kind}/{{value}}")
-    disclosure.audit(f"watchlist {kind}: entry removed")
+    disclosure.audit(f"watchlist {kind}: entry removed" + (f" ({value})" if kind == "account"
+                                                          else ""))  # fmt: skip
     return Response(status_code=204)

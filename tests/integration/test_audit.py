@@ -103,9 +103,9 @@ def test_watchlist_personal_entries_and_every_change_are_audited(api: TestClient
     assert api.delete("/v1/watchlists/account/acct-1", headers=ADMIN).status_code == 204
     log = api.get("/v1/audit", headers=ADMIN).json()["items"]
     assert [(e["method"], e["path"], e["resource"]) for e in log] == [
-        ("DELETE", "/v1/watchlists/account/acct-1", "watchlist account: entry removed"),
+        ("DELETE", "/v1/watchlists/account/acct-1", "watchlist account: entry removed (acct-1)"),
         ("DELETE", "/v1/watchlists/phone/{value}", "watchlist phone: entry removed"),
-        ("POST", "/v1/watchlists/account", "watchlist account: entry added"),
+        ("POST", "/v1/watchlists/account", "watchlist account: entry added (acct-1)"),
         ("GET", "/v1/watchlists/phone", "watchlist phone: 1 entries"),
         ("POST", "/v1/watchlists/phone", "watchlist phone: entry added"),
     ]

@@ -111,6 +111,12 @@ def test_an_upheld_appeal_lifts_the_listing_once_nothing_confirms_it(
         assert (entry["to"], entry["by"]["role"]) == ("dismissed", "system")
         assert second.alert_id in entry["note"]
     assert not any("since been listed" in r["text"] for r in risk["reasons"])
+    # The listing and its lifting are in the audit log, with the decisions that made them.
+    audited = [e["resource"] for e in api.get("/v1/audit", headers=ADMIN).json()["items"]]
+    added = f"watchlist account: entry added (ring-mule) by confirm_fraud on alert {first.alert_id}"
+    assert added in audited
+    assert (f"watchlist account: entry removed (ring-mule) by restore on alert {second.alert_id}"
+            in audited)  # fmt: skip
 
 
 def test_an_outside_listing_is_neither_replaced_nor_lifted_by_a_decision(
