@@ -91,6 +91,10 @@ def follow(
     seen = {root.transfer_id}
     # Down: when money first reached each frontier account; up: when it last paid on.
     frontier = {first: root.ts_ms}
+    # The time each account's edges were read from. Money that comes back to an account
+    # before that (down; after, up), or to one never read (the trace's start), has it read
+    # again, so a cycle is followed round rather than cut where it closes.
+    read_from: dict[str, int] = {}
     truncated = False
     for depth in range(2, hops + 2):
         if not frontier or truncated:
@@ -99,6 +103,7 @@ def follow(
             ranges = {a: (t, root.ts_ms + window_ms) for a, t in frontier.items()}
         else:
             ranges = {a: (root.ts_ms - window_ms, t) for a, t in frontier.items()}
+        read_from.update(frontier)
         room = max_edges - len(edges)
         layer = fetch(ranges, room + 1)
         # An account that filled its share may hold more edges than were read.
@@ -119,9 +124,10 @@ def follow(
             reached = edge.dst if down else edge.src
             if reached not in nodes:
                 nodes[reached] = Node(reached, depth)
-            if nodes[reached].depth == depth:
-                known = following.get(reached, edge.ts_ms)
-                following[reached] = min(known, edge.ts_ms) if down else max(known, edge.ts_ms)
+            at, before = edge.ts_ms, read_from.get(reached)
+            if before is None or (at < before if down else at > before):
+                known = following.get(reached, at)
+                following[reached] = min(known, at) if down else max(known, at)
         frontier = following
     for edge in edges:
         if edge.src in nodes:

@@ -26,12 +26,12 @@ EDGES = [
 ]
 
 
-def fetcher(direction: str) -> FetchLayer:
+def fetcher(direction: str, edges: list[Edge] = EDGES) -> FetchLayer:
     def fetch(ranges: Mapping[str, tuple[int, int]], limit: int) -> dict[str, list[Edge]]:
         side = "src" if direction == "down" else "dst"
         return {
             account: sorted(
-                (e for e in EDGES if getattr(e, side) == account and low <= e.ts_ms <= high),
+                (e for e in edges if getattr(e, side) == account and low <= e.ts_ms <= high),
                 key=lambda e: (e.ts_ms, e.transfer_id),
             )[:limit]
             for account, (low, high) in ranges.items()
@@ -49,6 +49,21 @@ def test_down_follows_layers_forward_in_time() -> None:
     mule1 = next(n for n in graph.nodes if n.account == "mule1")
     assert (mule1.amount_in_minor, mule1.amount_out_minor) == (5_000_000, 4_800_000)
     assert not graph.truncated
+
+
+def test_money_going_round_a_cycle_is_followed_round_it() -> None:
+    """C1 → C2 → C3 → C1 twice: the second lap leaves C1 (the trace's start) after the money
+    came back to it, so C1 is read again; every account's totals then add up."""
+    names = ["c1", "c2", "c3"]
+    cycle = [Edge(f"cyc-{i}", names[i % 3], names[(i + 1) % 3], 100_000 + i, i * M)
+             for i in range(6)]  # fmt: skip
+    down = follow(cycle[0], "down", 6, 2 * MS_PER_HOUR, 500, fetcher("down", cycle))
+    assert sorted(e.transfer_id for e in down.edges) == [e.transfer_id for e in cycle]
+    for node in down.nodes:
+        assert node.amount_in_minor == sum(e.amount_minor for e in cycle if e.dst == node.account)
+        assert node.amount_out_minor == sum(e.amount_minor for e in cycle if e.src == node.account)
+    up = follow(cycle[-1], "up", 6, 2 * MS_PER_HOUR, 500, fetcher("up", cycle))
+    assert sorted(e.transfer_id for e in up.edges) == [e.transfer_id for e in cycle]
 
 
 def test_hops_window_and_edge_limit_bound_the_graph() -> None:
