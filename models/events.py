@@ -15,6 +15,8 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
+from models.currency import REFERENCE, ScoringRates
+
 # `\Z`, not `$`: msgspec matches patterns with `re.search`, where `$` also matches before a
 # trailing newline, and "tx-1\n" would pass as a transfer id the API could never look up.
 TRANSFER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}\Z"
@@ -62,7 +64,9 @@ class _TransferWire(msgspec.Struct):
 
 
 class Transfer(msgspec.Struct, frozen=True):
-    """A valid transfer, normalised: event time in ms since the epoch, amount in minor units."""
+    """A valid transfer, normalised: event time in ms since the epoch; `amount` and
+    `currency` as sent, `amount_minor` its value in minor units of the scoring currency
+    (`models.currency`), which every window, feature and rule uses."""
 
     transfer_id: str
     ts: str
@@ -82,6 +86,11 @@ class Transfer(msgspec.Struct, frozen=True):
     src_country: str | None = None
     dst_country: str | None = None
     memo: str | None = None
+
+    @property
+    def sent_minor(self) -> int:
+        """The amount as sent, in minor units of its own currency (what its record keeps)."""
+        return int(self.amount * 100)
 
     @property
     def local_hour(self) -> int:
@@ -258,12 +267,14 @@ def _decode(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
         ) from None
 
 
-def parse_transfer(raw: bytes) -> Transfer:
-    """Decode one `transfers` message value; raise `InvalidEvent` if it breaks the contract."""
+def parse_transfer(raw: bytes, rates: ScoringRates = REFERENCE) -> Transfer:
+    """Decode one `transfers` message value, its amount also in the scoring currency at
+    `rates`; raise `InvalidEvent` if it breaks the contract."""
     wire = _decode(_transfer_decoder, raw)
     ts_ms, offset_min = parse_timestamp_ms(wire.ts)
     amount = _amount_of(wire.amount)
-    amount_minor = amount_to_minor(amount)
+    amount_to_minor(amount)  # the contract's checks
+    amount_minor = rates.scoring_minor(amount, wire.currency)
     if wire.src_account == wire.dst_account:
         raise InvalidEvent("same_account", "`src_account` and `dst_account` must differ")
     if wire.ip is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from models.currency import SCORING_CURRENCY
+
 Phrase = Callable[[float], str]
 
 
@@ -24,9 +26,11 @@ def _count(value: float, one: str, many: str) -> str:
 
 
 def _money(minor: float) -> str:
-    # Minor units (fen, cents) to major units with two decimals; the currency is the transfer's.
+    # Minor units (fen) of the scoring currency, which every amount feature is in, to major
+    # units with two decimals and the currency (a transfer sent in another is counted at its
+    # reference value, `models.currency`).
     whole, cents = divmod(round(minor), 100)
-    return f"{whole:,}.{cents:02d}"
+    return f"{SCORING_CURRENCY} {whole:,}.{cents:02d}"
 
 
 def _days(value: float) -> str:

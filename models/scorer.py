@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from models.alerts import Alert, ModelVerdict, Reason, SeverityBands, build_alert
+from models.currency import REFERENCE, ScoringRates
 from models.events import Transfer
 from models.features import Features
 from rules.engine import RuleHit, RuleSet
@@ -76,11 +77,15 @@ class Scorer:
         bands: SeverityBands,
         model: TransferModel | None = None,
         model_weight: float = DEFAULT_MODEL_WEIGHT,
+        rates: ScoringRates = REFERENCE,
     ) -> None:
         self.rules = rules
         self.bands = bands
         self.model = model
         self.model_weight = model_weight
+        # The model and rules are calibrated in the scoring currency: the rates that bring
+        # every transfer's amount into it (`models.currency`).
+        self.rates = rates
 
     def assess(
         self, transfers: Sequence[Transfer], features: Sequence[Features]

@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
         )
         app.state.hasher = wiring.entity_hasher(config)
+        app.state.rates = wiring.scoring_rates(config)
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.reads = StateReads(client, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.currency import SCORING_CURRENCY
+
 StatusName = Literal["open", "escalated", "confirmed", "appealed", "dismissed"]
 
 
@@ -65,6 +67,12 @@ class AccountTransferOut(BaseModel):
         examples=["6222020000000901"], description="payee (out) or payer (in)"
     )
     amount: str = Field(examples=["9900.00"])
+    currency: str = Field(
+        SCORING_CURRENCY,
+        description="the currency of the amounts: the scoring currency; a transfer sent in "
+        "another is counted at its reference value (`FRAUDWATCH_CURRENCY_RATES`)",
+        examples=["CNY"],
+    )
     ts: str = Field(examples=["2026-03-02T01:44:07.120Z"])
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.currency import SCORING_CURRENCY
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
 
 RiskLevel = Literal["none", "low", "medium", "high", "critical"]
@@ -113,6 +114,12 @@ class TraceOut(BaseModel):
     nodes: list[TraceNodeOut]
     edges: list[TraceTransferOut]
     truncated: bool = Field(description="True when the graph was cut at the edge limit")
+    currency: str = Field(
+        SCORING_CURRENCY,
+        description="the currency of the amounts: the scoring currency; a transfer sent in "
+        "another is counted at its reference value (`FRAUDWATCH_CURRENCY_RATES`)",
+        examples=["CNY"],
+    )
 
 
 class WatchlistEntryIn(BaseModel):

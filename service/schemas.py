@@ -8,6 +8,7 @@ import msgspec
 from pydantic import BaseModel, Field
 
 from models.alerts import Alert
+from models.currency import SCORING_CURRENCY
 
 
 class ReasonOut(BaseModel):
@@ -106,6 +107,12 @@ class AccountFactsOut(BaseModel):
     fan_in: dict[str, int]
     amount_out_24h: str
     amount_in_24h: str
+    currency: str = Field(
+        SCORING_CURRENCY,
+        description="the currency of the amounts: the scoring currency; a transfer sent in "
+        "another is counted at its reference value (`FRAUDWATCH_CURRENCY_RATES`)",
+        examples=["CNY"],
+    )
     pass_through_ratio_24h: float | None
     account_age_days: float | None
     holder_birth_year: int | None

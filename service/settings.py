@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.currency import parse_rates
 from models.events import EventTimeBounds
 from models.identifiers import DEFAULT_PHONE_REGION, is_phone_region
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
     model_path: Path | None = DEFAULT_MODEL_PATH
     # The model's share of the combined score (the rules get the rest); see models/scorer.py.
     model_weight: float = Field(0.8, ge=0.0, le=1.0)
+    # Units of the scoring currency (CNY) per unit of other currencies, replacing or adding to
+    # the reference rates (`models.currency`): `USD=7.12,EUR=7.74`.
+    currency_rates: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
@@ -165,6 +169,12 @@ class Settings(BaseSettings):
         if not is_phone_region(value):
             raise ValueError(f"{value!r} is not an ISO 3166-1 region with a phone numbering plan")
         return value.upper()
+
+    @field_validator("currency_rates")
+    @classmethod
+    def _currency_rates_parse(cls, value: str) -> str:
+        parse_rates(value)
+        return value
 
     @field_validator("event_time_earliest")
     @classmethod

@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 
 from models.alerts import SeverityBands
 from models.cases import CaseSettings
+from models.currency import ScoringRates
 from models.features import MS_PER_HOUR
 from models.scorer import Scorer, TransferModel
 from models.webhooks import RetrySchedule, webhook_secret
@@ -180,13 +181,20 @@ def load_model(settings: Settings) -> TransferModel | None:
     return load_artifact(settings.model_path)
 
 
+def scoring_rates(settings: Settings) -> ScoringRates:
+    """The reference currency rates with the configured ones."""
+    return ScoringRates.with_overrides(settings.currency_rates)
+
+
 def build_scorer(settings: Settings, rules: RuleSet | None = None) -> Scorer:
-    """Rules and the model (when one is configured) with the configured bands and blend."""
+    """Rules and the model (when one is configured) with the configured bands, blend and
+    currency rates."""
     return Scorer(
         rules or load_rules(settings),
         severity_bands(settings),
         load_model(settings),
         model_weight=settings.model_weight,
+        rates=scoring_rates(settings),
     )
 
 

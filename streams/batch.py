@@ -270,7 +270,7 @@ class BatchProcessor:
                     if isinstance(message.parsed, InvalidEvent):
                         raise message.parsed
                     transfer = (message.parsed if message.parsed is not None
-                                else parse_transfer(message.value))  # fmt: skip
+                                else parse_transfer(message.value, self.scorer.rates))  # fmt: skip
                     self.time_bounds.check(transfer.ts_ms, now_ms)
                     transfers.append(transfer)
                     sources.append(message)

@@ -37,6 +37,12 @@ REDIS_ERRORS = Counter("fraudwatch_redis_errors", "Failed Redis round trips (ret
 DUPLICATES = Counter(
     "fraudwatch_duplicate_transfers", "Redelivered transfers recognised and not counted twice"
 )
+UNPRICED = Counter(
+    "fraudwatch_unpriced_transfers",
+    "Transfers in a currency without a rate to the scoring currency (FRAUDWATCH_CURRENCY_RATES), "
+    "scored at face value, by currency",
+    ["currency"],
+)
 MODEL_INFO = Gauge(
     "fraudwatch_model_info",
     "The model in service (value 1), by name and version",

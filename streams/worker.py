@@ -16,7 +16,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import FrameType
@@ -161,6 +161,8 @@ class Worker:
         }
         self._liveness = Liveness(options.rebalance_timeout_s)
         self._decoded: dict[tuple[str, int, int], Transfer | InvalidEvent] = {}
+        # Currencies without a rate met so far (said once each).
+        self._unpriced: set[str] = set()
         self._merge = EventTimeMerge(
             consumer, self._event_time,
             buffer_records=options.batch_size, patience_s=options.partition_wait_s,
@@ -177,7 +179,8 @@ class Worker:
         if self._kinds[record.topic] != "transfer" or record.value is None:
             return None
         try:
-            parsed: Transfer | InvalidEvent = parse_transfer(record.value)
+            parsed: Transfer | InvalidEvent = parse_transfer(record.value,
+                                                             self.processor.scorer.rates)
         except InvalidEvent as invalid:
             parsed = invalid
         except Exception:  # a bug met by one record: the batch meets it again and says so
@@ -507,6 +510,22 @@ class Worker:
             return
         self._liveness.committed()
 
+    def _count_unpriced(self, transfers: Sequence[Transfer]) -> None:
+        """Count the transfers scored at face value (no rate for their currency), saying so
+        once per currency."""
+        rates = self.processor.scorer.rates
+        for transfer in transfers:
+            if rates.priced(transfer.currency):
+                continue
+            metrics.UNPRICED.labels(transfer.currency).inc()
+            if transfer.currency not in self._unpriced:
+                self._unpriced.add(transfer.currency)
+                log.warning(
+                    "a currency without a rate to the scoring currency: its amounts are scored "
+                    "at face value; set FRAUDWATCH_CURRENCY_RATES",
+                    extra={"event": "currency_unpriced", "currency": transfer.currency},
+                )
+
     def _record(self, number: int, outcome: BatchOutcome, elapsed: float) -> None:
         metrics.BATCH_SECONDS.observe(elapsed)
         metrics.TRANSFERS.inc(outcome.first_deliveries)
@@ -516,6 +535,7 @@ class Worker:
             metrics.DUPLICATES.inc(outcome.redeliveries)
         for rejected in outcome.rejected:
             metrics.DLQ.labels(rejected.code).inc()
+        self._count_unpriced(outcome.transfers)
         now_ms = time.time() * 1000
         for hit in outcome.suppressed:
             for rule in hit.rules:

@@ -144,7 +144,7 @@ export async function renderAlert(main, ctx, alertId) {
       message ? h("p", { class: "success", tabindex: "-1" }, message) : null,
       h("dl", { class: "facts" },
         h("dt", {}, "Transfer"), h("dd", {}, h("code", {}, current.transfer_id), " ",
-          ctx.caps.trace ? h("a", { href: `#/trace/${encodeURIComponent(current.transfer_id)}?currency=${encodeURIComponent(current.currency)}`, class: "button" }, "Follow the money") : null),
+          ctx.caps.trace ? h("a", { href: `#/trace/${encodeURIComponent(current.transfer_id)}`, class: "button" }, "Follow the money") : null),
         h("dt", {}, "Event time"), h("dd", {}, timeEl(current.ts)),
         h("dt", {}, "Payer"), h("dd", {}, accountLink(ctx, current.src_account)),
         h("dt", {}, "Payee"), h("dd", {}, accountLink(ctx, current.dst_account)),

@@ -149,8 +149,10 @@ function csvCell(value) {
 }
 
 /** One row per transfer that reached an account past the start (down: money received,
- * counterparty = payer; up: money sent, counterparty = payee): what a freezing request needs. */
-export function freezeCsv(trace, direction, currency = "") {
+ * counterparty = payer; up: money sent, counterparty = payee): what a freezing request needs.
+ * Every amount is in the trace's currency (transfers sent in another at their reference value). */
+export function freezeCsv(trace, direction) {
+  const currency = trace.currency ?? "";
   const nodes = new Map(trace.nodes.map((n) => [n.account, n]));
   const side = direction === "up" ? "from" : "to";
   const other = direction === "up" ? "to" : "from";
@@ -184,7 +186,6 @@ function controls(ctx, transferId, direction, hops, window) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const query = new URLSearchParams({ direction: form.querySelector("#t-direction").value, hops: hopsInput.value, window: windowInput.value.trim() });
-    if (ctx.params.get("currency")) query.set("currency", ctx.params.get("currency"));
     ctx.navigate(`#/trace/${encodeURIComponent(transferId)}?${query}`);
   });
   return form;
@@ -235,7 +236,7 @@ export async function renderTrace(main, ctx, transferId) {
   const exportButton = h("button", { type: "button", class: "primary" },
     direction === "down" ? "Export for freezing request (CSV)" : "Export upstream accounts (CSV)");
   exportButton.addEventListener("click", () => {
-    download(`${direction === "down" ? "freeze-request" : "upstream"}-${transferId}.csv`, freezeCsv(trace, direction, ctx.params.get("currency") || ""));
+    download(`${direction === "down" ? "freeze-request" : "upstream"}-${transferId}.csv`, freezeCsv(trace, direction));
     announce("The CSV file was downloaded.");
   });
   main.append(

@@ -54,7 +54,7 @@ def trace(
         window_ms = parse_window_ms(window)
     except ValueError as error:
         raise InvalidParameter("window", str(error)) from None
-    root = state.trace_root(transfer_id)
+    root = state.trace_root(transfer_id, request.app.state.rates)
     if root is None:
         raise NotFound(f"no transfer {transfer_id} in the last trace_ttl_days")
     max_edges = request.app.state.settings.trace_max_edges

@@ -230,7 +230,7 @@ class MemoryStateStore:
         """Keep each transfer under its id unless the id holds another transfer (True)."""
         taken = []
         for t in transfers:
-            record = (t.src_account, t.dst_account, t.ts_ms, t.amount_minor, t.currency)
+            record = (t.src_account, t.dst_account, t.ts_ms, t.sent_minor, t.currency)
             taken.append(self._records.setdefault(t.transfer_id, record) != record)
         return taken
 

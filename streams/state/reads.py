@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from models.currency import ScoringRates
 from models.trace import Direction, Edge, FetchLayer
 from models.watchlist import Watchlists
 from streams.state import trace_graph
@@ -36,9 +37,9 @@ class StateReads:
         """The account's recent transfers out or in, newest first (see `windows`)."""
         return recent_transfers(self._client, account_id, direction, start, limit)
 
-    def trace_root(self, transfer_id: str) -> Edge | None:
+    def trace_root(self, transfer_id: str, rates: ScoringRates) -> Edge | None:
         """The transfer a trace starts from, if still within the trace TTL."""
-        return trace_graph.read_root(self._client, transfer_id)
+        return trace_graph.read_root(self._client, transfer_id, rates)
 
     def trace_layers(self, direction: Direction) -> FetchLayer:
         """Reads one layer of a trace per round trip."""

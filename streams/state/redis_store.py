@@ -197,7 +197,7 @@ class RedisStateStore:
             return []
         commands: list[Command] = [
             ("SET", keys.transfer_record_key(t.transfer_id),
-             orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.amount_minor, t.currency]),
+             orjson.dumps([t.src_account, t.dst_account, t.ts_ms, t.sent_minor, t.currency]),
              "NX", "GET", "EX", self._transfer_ttl)
             for t in transfers
         ]  # fmt: skip
@@ -311,7 +311,7 @@ def _same_transfer(record: TransferRecord | None, transfer: Transfer) -> bool:
     if record is None:
         return True
     return (record.src, record.dst, record.ts_ms, record.amount_minor) == (
-        transfer.src_account, transfer.dst_account, transfer.ts_ms, transfer.amount_minor
+        transfer.src_account, transfer.dst_account, transfer.ts_ms, transfer.sent_minor
     ) and record.currency in (None, transfer.currency)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from models.account_risk import alerts_reason
+from models.currency import SCORING_CURRENCY, ScoringRates
 from models.trace import Direction, Edge, FetchLayer
 from models.watchlist import Watchlists
 from streams.state.alert_store import AlertStore, index_key
@@ -19,13 +21,16 @@ from streams.state.windows import band_entries, queue_band, window_edge
 ALERTS_PER_NODE = 20
 
 
-def read_root(client: AnyRedis, transfer_id: str) -> Edge | None:
+def read_root(client: AnyRedis, transfer_id: str, rates: ScoringRates) -> Edge | None:
     """The transfer a trace starts from, if it is still within the trace TTL (and readable:
-    a record of another shape counts as none)."""
+    a record of another shape counts as none), its amount in the scoring currency as the
+    windows the rest of the trace comes from hold it."""
     record = read_transfer_record(client, transfer_id)
     if record is None:
         return None
-    return Edge(transfer_id, record.src, record.dst, record.amount_minor, record.ts_ms)
+    sent = Decimal(record.amount_minor) / 100
+    amount = rates.scoring_minor(sent, record.currency or SCORING_CURRENCY)
+    return Edge(transfer_id, record.src, record.dst, amount, record.ts_ms)
 
 
 def layer_reader(client: AnyRedis, direction: Direction) -> FetchLayer:

@@ -70,7 +70,7 @@ def test_account_transfers_newest_first_paged(api) -> None:
     ]
     assert page["items"][0] == {"transfer_id": "ring-out-11", "direction": "out",
                                 "counterparty": "ring-layer2-11", "amount": "9900.00",
-                                "ts": "2026-03-02T01:08:30.000Z"}  # fmt: skip
+                                "currency": "CNY", "ts": "2026-03-02T01:08:30.000Z"}  # fmt: skip
     params = {"limit": 50, "cursor": page["next_cursor"]}
     rest = client.get("/v1/accounts/ring-mule/transfers", params=params, headers=desk).json()
     assert len(rest["items"]) == 7 and rest["next_cursor"] is None

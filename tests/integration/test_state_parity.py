@@ -8,16 +8,18 @@ import random
 from decimal import Decimal
 
 import msgspec
+import orjson
 import pytest
 import redis
 
-from models.events import AccountProfile, Transfer
+from models.currency import ScoringRates
+from models.events import AccountProfile, Transfer, parse_transfer
 from models.features import MS_PER_DAY
 from streams.state import keys, spec
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.memory import MemoryStateStore
 from streams.state.observation import Observation
-from streams.state.redis_store import RedisStateStore
+from streams.state.redis_store import RedisStateStore, read_transfer_record
 from streams.state.windows import applied_transfers
 
 BASE_MS = 1772374503000
@@ -206,3 +208,25 @@ def test_an_observation_recorded_before_restarts_existed_goes_on(redis_client: r
     store = RedisStateStore(redis_client, EntityHasher("parity"))
     assert {f.observed_since_ms for f in store.apply_transfers(events)} == {legacy}
     assert store.observation() == Observation((legacy,), max(t.ts_ms for t in events))
+
+
+def test_a_transfer_is_known_by_what_was_sent_whatever_the_rates_in_both_stores(
+    redis_client: redis.Redis,
+) -> None:
+    """A transfer's record keeps its amount and currency as sent: delivered again after the
+    rates changed (a restart with other FRAUDWATCH_CURRENCY_RATES), it is the same transfer,
+    not another under a reused id; its scoring amount is what changed."""
+    raw = orjson.dumps({"transfer_id": "fx-1", "ts": "2026-03-01T10:00:00+08:00",
+                        "src_account": "A1", "dst_account": "A2", "amount": "700.00",
+                        "currency": "USD"})  # fmt: skip
+    before = parse_transfer(raw)
+    after = parse_transfer(raw, ScoringRates.with_overrides("USD=7.12"))
+    assert before.amount_minor != after.amount_minor
+    hasher = EntityHasher("parity")
+    for store in (RedisStateStore(redis_client, hasher), MemoryStateStore(hasher)):
+        assert store.claim_transfer_ids([before]) == [False]
+        assert store.claim_transfer_ids([after]) == [False]
+        other = msgspec.structs.replace(after, amount=Decimal("701.00"))
+        assert store.claim_transfer_ids([other]) == [True]
+    record = read_transfer_record(redis_client, "fx-1")
+    assert record is not None and (record.amount_minor, record.currency) == (70_000, "USD")

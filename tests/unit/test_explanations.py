@@ -28,7 +28,7 @@ PASSED = "payer sent on 97% of what it received in 24 hours"
     [
         ("dst_account_age_days", 2.2, 1.3, "payee's account opened 2 days ago (raises)"),
         ("src_account_age_days", 0.01, 0.4, f"{OPENED} less than an hour ago (raises)"),
-        ("amount_minor", 5_760_050, 0.9, "amount 57,600.50 (raises)"),
+        ("amount_minor", 5_760_050, 0.9, "amount CNY 57,600.50 (raises)"),
         ("src_dwell_minutes", 7.4, 0.6, f"{DWELL} 7 minutes ago (raises)"),
         ("src_dwell_minutes", 4_000, -0.6, f"{DWELL} 3 days ago (lowers)"),
         ("src_pass_through_24h", 0.97, 1.1, f"{PASSED} (raises)"),
