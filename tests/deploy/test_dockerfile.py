@@ -89,6 +89,28 @@ def test_every_package_is_copied():
     assert {"pyproject.toml", "README.md"} <= copied
 
 
+# Files in the packages the code does not read at run time (README pictures, reports).
+NOT_PACKAGE_DATA = ("service/console/screenshots/", "loadtest/report/")
+
+
+def test_every_file_the_packages_read_is_installed_with_them():
+    """A rule, the screening policy, a Lua library, the console, the model: what the code
+    reads must be package data, or the installed copy (the image) runs without it (the
+    screening policy was missing: the image's API never became ready)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    declared = pyproject["tool"]["setuptools"]["package-data"]
+    for package in ("rules", "service", "streams", "models", "loadtest"):
+        for path in (REPO / package).rglob("*"):
+            if not path.is_file() or path.suffix == ".py" or "__pycache__" in path.parts:
+                continue
+            if path.relative_to(REPO).as_posix().startswith(NOT_PACKAGE_DATA):
+                continue
+            inner = path.relative_to(REPO / package).as_posix()
+            assert any(fnmatch.fnmatch(inner, glob_) for glob_ in declared.get(package, [])), (
+                f"{package}/{inner} is not package data in pyproject.toml"
+            )
+
+
 def test_base_images_are_pinned():
     stages: set[str] = set()
     froms = [args for word, args in instructions() if word == "FROM"]
