@@ -10,6 +10,7 @@ Redis Cluster of three primaries. `up` says which it uses.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -34,6 +35,8 @@ from service.embedded.redis_cluster import start_redis_cluster
 from service.embedded.redis_server import start_redis
 from service.settings import Settings
 
+# Held by the `up` that runs on a home (with its pid); see `hold_home`.
+LOCK_FILE = "up.lock"
 # The local cluster `up` starts when asked for a cluster without naming one.
 EMBEDDED_CLUSTER_PRIMARIES = 3
 # A part that exits this many times within a minute is not started again: the stack stops.
@@ -49,7 +52,10 @@ class Supervised:
     restart: Callable[[], ManagedProcess]
     # What the operator should know once it runs again (what it kept, what it lost).
     after_restart: str = ""
-    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=RESTARTS_PER_MINUTE))
+    # When it was started again, the latest RESTARTS_PER_MINUTE - 1 times.
+    _recent: deque[float] = field(
+        default_factory=lambda: deque(maxlen=RESTARTS_PER_MINUTE - 1)
+    )
 
     def check(self) -> bool:
         """Start it again if it exited (saying so); False if it keeps exiting."""
@@ -58,7 +64,7 @@ class Supervised:
         print(f"{self.proc.name} exited with code {self.proc.popen.returncode}; its log ends:\n"
               f"{self.proc.log_tail()}", file=sys.stderr, flush=True)  # fmt: skip
         now = time.monotonic()
-        if len(self._recent) == RESTARTS_PER_MINUTE and now - self._recent[0] < 60:
+        if len(self._recent) == RESTARTS_PER_MINUTE - 1 and now - self._recent[0] < 60:
             print(f"{self.proc.name} exited {RESTARTS_PER_MINUTE} times within a minute; "
                   "stopping the stack", file=sys.stderr, flush=True)  # fmt: skip
             return False
@@ -258,6 +264,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
 
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
+    lock = hold_home(home)
     services: StackServices | None = None
     stack: RunningStack | None = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -334,6 +341,24 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
                 stack.run_file.unlink()
         if services is not None:
             services.stop()
+        os.close(lock)
+
+
+def hold_home(home: Path) -> int:
+    """Hold `home` for one stack; the descriptor to close when it stops (the kernel releases
+    the hold however the process ends). Two stacks on one home would append to one Redis
+    append-only file, and each would take the other's run file and metrics away."""
+    fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StackRefused(f"another `fraudwatch up` (pid {holder}) runs on {home}: stop it, "
+                           "or set FRAUDWATCH_HOME to another directory") from None  # fmt: skip
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 def write_private(path: Path, text: str) -> None:

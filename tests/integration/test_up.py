@@ -12,9 +12,16 @@ import redis
 import redis.cluster
 
 from service.embedded import EmbeddedServices, free_port
+from service.embedded.process import ManagedProcess, spawn
 from service.embedded.redis_cluster import wait_cluster_ready
 from service.settings import Settings
-from service.stack_runtime import StackRefused, provide_services
+from service.stack_runtime import (
+    RESTARTS_PER_MINUTE,
+    StackRefused,
+    Supervised,
+    hold_home,
+    provide_services,
+)
 
 
 def test_a_configured_redis_is_used_and_only_the_broker_embedded(
@@ -104,3 +111,25 @@ def test_a_single_redis_named_as_a_cluster_is_refused_with_a_hint(
     settings = Settings(redis_url=services.redis_url, redis_cluster=True, kafka_bootstrap="x:1")
     with pytest.raises(StackRefused, match="unset FRAUDWATCH_REDIS_CLUSTER for a single Redis"):
         provide_services(settings, tmp_path)
+
+
+def test_one_stack_per_home(tmp_path: Path) -> None:
+    """A second `up` on a home would append to the first's Redis file and take its run file
+    and metrics: refused, naming the holder; the home is free once the first stops."""
+    held = hold_home(tmp_path)
+    with pytest.raises(StackRefused, match=f"pid {os.getpid()}"):
+        hold_home(tmp_path)
+    os.close(held)
+    os.close(hold_home(tmp_path))
+
+
+def test_a_part_that_exits_five_times_within_a_minute_stops_the_stack(tmp_path: Path) -> None:
+    def start() -> ManagedProcess:
+        return spawn("crashing", ["sh", "-c", "exit 3"], tmp_path / "crashing.log")
+
+    part = Supervised(start(), start)
+    for exit_number in range(1, RESTARTS_PER_MINUTE + 1):
+        part.proc.popen.wait(timeout=10)
+        assert part.check() is (exit_number < RESTARTS_PER_MINUTE), exit_number
+    part.proc.stop()
+
