@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +28,15 @@ DEV_PII_KEY = "fraudwatch-dev-only-pii-key"
 # What .env.example ships in place of every secret: never a real one.
 PLACEHOLDER = "replace-me"
 MIB = 1024 * 1024
+
+
+def shown_url(url: str | None) -> str:
+    """A service URL as it may be printed: a password in it masked."""
+    parts = urlsplit(url or "")
+    if not parts.password:
+        return url or ""
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Settings(BaseSettings):
@@ -168,6 +177,13 @@ class Settings(BaseSettings):
     def _known_region(cls, value: str) -> str:
         if not is_phone_region(value):
             raise ValueError(f"{value!r} is not an ISO 3166-1 region with a phone numbering plan")
+        return value.upper()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_known(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
 
     @field_validator("currency_rates")

@@ -43,6 +43,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        problem = operational_problem(error)
+        if problem is None:
+            raise
+        print(f"fraudwatch {args.command}: {problem}", file=sys.stderr)
+        return 2
+
+
+def operational_problem(error: Exception) -> str | None:
+    """What went wrong around a command in one line (a setting that does not read, a service
+    that does not answer, a path that cannot be used); None for anything else (a bug, shown
+    with its traceback)."""
+    import redis
+    from kafka.errors import KafkaError
+    from pydantic import ValidationError
+
+    from service.embedded import ServiceStartError
+    from service.wiring import NotConfigured
+
+    if isinstance(error, ValidationError) and error.title == "Settings":
+        return "; ".join(
+            f"FRAUDWATCH_{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors()
+        )
+    if isinstance(error, redis.RedisError):
+        return f"Redis did not answer as configured: {error}"
+    if isinstance(error, KafkaError):
+        return f"the Kafka broker did not answer as configured: {error}"
+    if isinstance(error, OSError | NotConfigured | ServiceStartError):
+        return str(error)
+    return None
 
 
 if __name__ == "__main__":

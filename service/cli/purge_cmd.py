@@ -12,6 +12,7 @@ def _purge(args: argparse.Namespace) -> int:
     from models.watchlist import now_ms
     from service import wiring
     from service.retention import RetentionPolicy, purge
+    from service.settings import shown_url
     from service.stack_runtime import resolve_settings
 
     settings = resolve_settings()
@@ -25,7 +26,8 @@ def _purge(args: argparse.Namespace) -> int:
     try:
         report = purge(client, RetentionPolicy.of(settings), now_ms())
     except redis.RedisError as error:
-        print(f"Redis at {settings.redis_url} did not answer: {error}", file=sys.stderr)
+        print(f"Redis at {shown_url(settings.redis_url)} did not answer: {error}",
+              file=sys.stderr)  # fmt: skip
         return 2
     finally:
         client.close()

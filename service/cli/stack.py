@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service.settings import Settings
+from service.settings import Settings, shown_url
 from service.stack_runtime import (
     RunningStack,
     StackRefused,
@@ -97,7 +97,7 @@ def _announce(stack: RunningStack) -> None:
     print(f"fraudwatch is running\n  API:      {stack.api_url}  (docs at {stack.api_url}/docs)")
     print(f"  API key:  {stack.api_key}")
     print(f"  Kafka:    {services.kafka_bootstrap}  {services.kafka_source}")
-    print(f"  Redis:    {services.redis_url}  {services.redis_source}")
+    print(f"  Redis:    {shown_url(services.redis_url)}  {services.redis_source}")
     print(f"  run file: {stack.run_file}\nPress Ctrl-C to stop.", flush=True)
 
 

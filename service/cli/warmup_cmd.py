@@ -24,6 +24,7 @@ def _first_event_ms(lines: Iterable[bytes]) -> int | None:
 
 def _warmup(args: argparse.Namespace) -> int:
     from models.jsonl import read_lines
+    from service.settings import shown_url
     from service.stack_runtime import resolve_settings
     from service.wiring import build_scorer, redis_client, redis_state_store
     from streams.backtest import run_backtest
@@ -52,7 +53,7 @@ def _warmup(args: argparse.Namespace) -> int:
                            settings.batch_size, store, partition=HISTORY_PARTITION)  # fmt: skip
     for line in summary.lines(alerts_label="alerts it would have raised (none were raised)"):
         print(line)
-    print(f"live state at {settings.redis_url} now holds this history")
+    print(f"live state at {shown_url(settings.redis_url)} now holds this history")
     return 0
 
 

@@ -21,6 +21,7 @@ def _import(args: argparse.Namespace) -> int:
 
     from models.watchlist import UnreadableCsv, now_ms, parse_csv
     from service import wiring
+    from service.settings import shown_url
     from service.stack_runtime import resolve_settings
     from streams.state.watchlists import WatchlistStore
 
@@ -55,7 +56,8 @@ def _import(args: argparse.Namespace) -> int:
         new = WatchlistStore(client).put(entries)
         retro = wiring.retro_hunt(settings, client).hunt(entries)
     except redis.RedisError as error:
-        print(f"Redis at {settings.redis_url} did not answer: {error}", file=sys.stderr)
+        print(f"Redis at {shown_url(settings.redis_url)} did not answer: {error}",
+              file=sys.stderr)  # fmt: skip
         return 2
     finally:
         client.close()

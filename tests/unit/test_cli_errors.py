@@ -1,0 +1,47 @@
+"""What goes wrong around a command is said in one line naming what to fix, not a traceback;
+a password in a service URL is never printed."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.cli import main
+from service.embedded import free_port
+from service.settings import shown_url
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("FRAUDWATCH_PARTITIONS", "0", "FRAUDWATCH_PARTITIONS: Input should be greater"),
+        ("FRAUDWATCH_LOG_LEVEL", "bogus", "FRAUDWATCH_LOG_LEVEL: Value error, must be DEBUG"),
+        ("FRAUDWATCH_CURRENCY_RATES", "USD", "FRAUDWATCH_CURRENCY_RATES: Value error, 'USD'"),
+    ],
+)
+def test_a_setting_that_does_not_read_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path,
+    variable: str, value: str, said: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))
+    monkeypatch.setenv(variable, value)
+    assert main(["purge"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fraudwatch purge: {said}") and err.count("\n") == 1, err
+
+
+def test_a_redis_that_does_not_answer_is_said_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))
+    monkeypatch.setenv("FRAUDWATCH_REDIS_URL", f"redis://:s3cret@127.0.0.1:{free_port()}/0")
+    assert main(["keys", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fraudwatch keys: Redis did not answer as configured")
+    assert "Traceback" not in err and "s3cret" not in err
+
+
+def test_a_url_is_printed_without_its_password() -> None:
+    assert shown_url("redis://:s3cret@redis:6379/0") == "redis://:****@redis:6379/0"
+    assert shown_url("redis://user:pw@h:1/0") == "redis://user:****@h:1/0"
+    assert shown_url("redis://h:6379/0") == "redis://h:6379/0"
+    assert shown_url(None) == ""
