@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,9 @@ KINDS: tuple[Kind, ...] = ("account", "device", "phone", "ip")
 CSV_COLUMNS = ("kind", "value", "source", "reason", "expires_at")
 MAX_VALUE_LENGTH = {"account": 64, "device": 256, "phone": 32, "ip": 45}
 MAX_TEXT_LENGTH = 200
+# The shortest phone numbers (some national short forms) have this many digits.
+MIN_PHONE_DIGITS = 5
+_DIGITS = re.compile(r"[0-9]")
 
 
 class InvalidEntry(ValueError):
@@ -84,7 +88,15 @@ def _check_value(kind: str, value: str) -> str:
             ipaddress.ip_address(value)
         except ValueError:
             raise InvalidEntry("value", f"{value[:45]!r} is not an IPv4 or IPv6 address") from None
+    # A phone with fewer digits than any number has can never match a transfer's.
+    if kind == "phone" and len(_DIGITS.findall(value)) < MIN_PHONE_DIGITS:
+        raise InvalidEntry("value", f"a phone number has at least {MIN_PHONE_DIGITS} digits")
     return value
+
+
+def check_value(kind: str, value: str) -> None:
+    """Raise `InvalidEntry` unless `value` can be listed as a `kind`."""
+    _check_value(kind, value)
 
 
 def _check_text(field: str, text: str) -> str:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from models.watchlist import (
     InvalidEntry,
     WatchlistEntry,
+    check_value,
     entry_key,
     iso_ms,
     make_entry,
@@ -123,7 +124,12 @@ def delete_entry(
     value: Annotated[str, Path(min_length=1, max_length=256)],
 ) -> Response:
     """Remove the value from the list (404 if it is not on it); audited like every change.
-    A phone or IP matches however it is written (`+86 138 0013 8000`, `13800138000`)."""
+    A phone or IP matches however it is written (`+86 138 0013 8000`, `13800138000`); a
+    value that could not be listed (not an IP, not a phone number) is 422."""
+    try:
+        check_value(kind, value)
+    except InvalidEntry as bad:
+        raise InvalidParameter(bad.field, bad.reason) from None
     if not lists.store.delete(kind, entry_key(kind, value, request.app.state.hasher)):
         shown = value if kind not in PERSONAL_KINDS else "the value"
         raise NotFound(f"{shown[:64]!r} is not on the {kind} list")
