@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from models.alerts import SEVERITIES, Alert
+from models.currency import REFERENCE
 from models.features import MS_PER_HOUR
 
 # A case's status from its alerts': the least settled wins (new work reopens a case).
@@ -75,8 +76,13 @@ def priority(last_ts_ms: int, severity: str, amounts: Mapping[str, int]) -> floa
     per severity step above low and 2 hours per tenfold of the largest amount at risk (in
     major units). So money still moving comes first, and among cases active at the same time
     the worse and the bigger; a case whose money stopped a day ago falls behind fresh ones.
-    In hours since the epoch, to be readable."""
-    largest = max(amounts.values(), default=0) / 100
+    Amounts of different currencies are compared at their reference value in the scoring
+    currency (`models.currency`). In hours since the epoch, to be readable."""
+    largest = max(
+        (REFERENCE.scoring_minor(Decimal(minor) / 100, currency) for currency, minor
+         in amounts.items() if minor > 0),
+        default=0,
+    ) / 100
     bonus_h = 6 * SEVERITIES.index(severity) + 2 * math.log10(max(largest, 1.0))
     return round(last_ts_ms / MS_PER_HOUR + bonus_h, 3)
 

@@ -143,6 +143,8 @@ def test_status_priority_and_severity() -> None:
     assert priority(now - 12 * MS_PER_HOUR, "critical", {"CNY": 10_000}) > fresh
     assert priority(now - 30 * MS_PER_HOUR, "high", {"CNY": 10_000}) < fresh
     assert priority(now, "low", {"CNY": 100_000_000}) > fresh
+    # Yen count at their value in yuan: a million yen (48,000 CNY) is not a million yuan.
+    assert priority(now, "low", {"JPY": 100_000_000}) == priority(now, "low", {"CNY": 4_800_000})
     cases, _ = grouped(
         [alert(1, "m", "a", 0, severity="low"), alert(2, "m", "b", 1, severity="critical")]
     )
