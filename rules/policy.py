@@ -4,14 +4,15 @@ customer. Pure; validated like a rule file (every problem names the file, line a
 `rules/policy.yaml` holds score bands per outcome (`warn`, `hold`, `block`; below `warn` the
 answer is `allow`), lower bands for vulnerable customers (the payer's holder is old or young
 by its profile; without a profile the ordinary bands apply, since absence is no evidence),
-the outcome for a payee on the account watchlist, and the plain-language warnings chosen by
-what the transfer looks like.
+the outcome for a payee on the account watchlist, the least outcome of a first payment far
+beyond what the payer usually pays (a victim told to move their savings), and the
+plain-language warnings chosen by what the transfer looks like.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -104,6 +105,30 @@ class DefaultWarning(BaseModel):
     text: Text
 
 
+class OutsizedFirstPayment(BaseModel):
+    """A payment to a payee the payer has never paid, at least `times_usual` times the payer's
+    average payment of the last 30 days and at least `at_least` (in the scoring currency):
+    its least outcome and the message. Unknown without that history (no evidence)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    times_usual: Annotated[float, Strict(), Field(gt=1)]
+    at_least: Annotated[int, Strict(), Field(gt=0)]
+    decision: Literal["warn", "hold", "block"]
+    code: Code
+    text: Text
+
+    def applies(self, features: Mapping[str, float]) -> bool:
+        """Whether the transfer with these features is such a payment."""
+        multiple = features.get("amount_to_avg_30d", math.nan)
+        return (
+            features.get("is_first_time_payee") == 1
+            and not math.isnan(multiple)
+            and multiple >= self.times_usual
+            and features.get("amount_minor", 0) >= self.at_least * 100
+        )
+
+
 class PolicySpec(BaseModel):
     """The policy file, validated."""
 
@@ -115,6 +140,7 @@ class PolicySpec(BaseModel):
     listed_payee: Literal["warn", "hold", "block"]
     warnings: Annotated[list[Warning], Field(min_length=1)]
     default_warning: DefaultWarning
+    outsized_first_payment: OutsizedFirstPayment | None = None
 
     @model_validator(mode="after")
     def _vulnerable_bands_lower(self) -> PolicySpec:
@@ -160,26 +186,38 @@ class ScreeningPolicy:
         *,
         payee_listed: bool,
         holder_age_years: float,
+        features: Mapping[str, float] | None = None,
     ) -> Outcome:
         """The outcome for a transfer with this combined score, these rules fired (strongest
-        first), its payee listed or not, and its payer's holder age (NaN when unknown)."""
+        first), its payee listed or not, its payer's holder age (NaN when unknown) and its
+        features (for an outsized first payment)."""
         spec = self.spec
         holder = spec.vulnerable.holder(holder_age_years)
         bands = spec.vulnerable.bands if holder is not None else spec.bands
         decision = bands.decide(score)
-        if payee_listed and DECISIONS.index(spec.listed_payee) > DECISIONS.index(decision):
-            decision = spec.listed_payee
+        if payee_listed:
+            decision = _at_least(decision, spec.listed_payee)
+        outsized = spec.outsized_first_payment
+        fallback = spec.default_warning
+        if outsized is not None and features is not None and outsized.applies(features):
+            decision = _at_least(decision, outsized.decision)
+            fallback = DefaultWarning(code=outsized.code, text=outsized.text)
         if decision == "allow":
             return Outcome("allow", None, holder)
-        return Outcome(decision, self._warning(rules, holder), holder)
+        return Outcome(decision, self._warning(rules, holder, fallback), holder)
 
-    def _warning(self, rules: Sequence[str], holder: Holder | None) -> CustomerWarning:
+    def _warning(
+        self, rules: Sequence[str], holder: Holder | None, fallback: DefaultWarning
+    ) -> CustomerWarning:
         for rule in rules:
             for warning in self.spec.warnings:
                 if rule in warning.rules and warning.holder in (None, holder):
                     return CustomerWarning(warning.code, warning.text)
-        fallback = self.spec.default_warning
         return CustomerWarning(fallback.code, fallback.text)
+
+
+def _at_least(decision: Decision, least: Decision) -> Decision:
+    return least if DECISIONS.index(least) > DECISIONS.index(decision) else decision
 
 
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
@@ -187,6 +225,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "bands": tuple(Bands.model_fields),
     "vulnerable": tuple(Vulnerable.model_fields),
     "default_warning": tuple(DefaultWarning.model_fields),
+    "outsized_first_payment": tuple(OutsizedFirstPayment.model_fields),
 }
 
 

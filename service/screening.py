@@ -82,6 +82,7 @@ def screen_transfers(
             [reason.rule for reason in verdict.reasons],
             payee_listed=parties.payee,
             holder_age_years=row["src_holder_age"],
+            features=row,
         )
         for verdict, parties, row in zip(verdicts, listed, features, strict=True)
     ]

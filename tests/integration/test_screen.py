@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
@@ -106,3 +107,21 @@ def test_concurrent_screens_share_batches_and_each_gets_its_own_answer(
         assert any(a["would_alert"] for a in together) and not all(a["would_alert"] for a in alone)
         assert batcher.items - items_before == len(prospective)
         assert batcher.batches - batches_before < len(prospective)  # some requests shared one
+
+
+def test_an_outsized_first_payment_is_warned_before_it_goes(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    """Early warning where the model is calm: a customer who pays around a hundred yuan is
+    about to send 200,000 to an account never paid (a "safe account")."""
+    settings = settings_for(topics, rate_limit_per_minute=0)
+    history = [event(f"saver-{days}", "saver", payee, T0 - timedelta(days=days), amount)
+               for days, payee, amount in ((8, "grocer", "100.00"), (3, "grocer", "80.00"),
+                                           (1, "pharmacy", "120.00"))]  # fmt: skip
+    with worker_thread(settings), TestClient(create_app(settings)) as api:
+        _send(settings, topics, history, len(history))
+        safe_account = event("saver-now", "saver", "stranger", T0, "200000.00")
+        body = api.post("/v1/screen", json=safe_account, headers=AUTH).json()
+        assert (body["decision"], body["warning"]["code"]) == ("warn", "outsized_payment")
+        usual = event("saver-usual", "saver", "pharmacy", T0, "90.00")
+        assert api.post("/v1/screen", json=usual, headers=AUTH).json()["decision"] == "allow"

@@ -118,3 +118,30 @@ def test_a_bad_policy_names_file_line_and_field(
     assert problem.line == line_of(path, marker)
     assert message in problem.message
     assert str(raised.value).startswith("screening policy has 1 problem:")
+
+
+def _payment(first_time: float, times_usual: float, amount_minor: float) -> dict[str, float]:
+    return {"is_first_time_payee": first_time, "amount_to_avg_30d": times_usual,
+            "amount_minor": amount_minor}  # fmt: skip
+
+
+def test_an_outsized_first_payment_is_warned_whatever_the_score(policy: ScreeningPolicy) -> None:
+    """A customer who pays 40-180 yuan sending 200,000 to an account never paid: warned with
+    its own message, though the model scores it low (large first purchases are ordinary)."""
+    outsized = _payment(1, 2000, 20_000_000)
+    outcome = policy.decide(0.16, [], payee_listed=False, holder_age_years=40, features=outsized)
+    assert outcome.decision == "warn"
+    assert outcome.warning is not None and outcome.warning.code == "outsized_payment"
+    # A rule's own warning is more specific; a higher band stays.
+    ruled = policy.decide(0.7, ["fan_in_collection"], payee_listed=False, holder_age_years=40,
+                          features=outsized)  # fmt: skip
+    assert ruled.decision == "hold" and ruled.warning is not None
+    assert ruled.warning.code == "safe_account"
+    for ordinary in (_payment(0, 2000, 20_000_000),  # a payee paid before
+                     _payment(1, 5, 20_000_000),  # five times the usual
+                     _payment(1, 2000, 4_000_000),  # below 50,000
+                     _payment(1, math.nan, 20_000_000),  # no history to compare with
+                     _payment(math.nan, 2000, 20_000_000)):  # first week: new is unknown
+        plain = policy.decide(0.16, [], payee_listed=False, holder_age_years=40,
+                              features=ordinary)  # fmt: skip
+        assert plain.decision == "allow", ordinary
