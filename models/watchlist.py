@@ -142,6 +142,11 @@ class UnreadableCsv(ValueError):
         self.reason = reason
 
 
+class NotAWatchlistFile(UnreadableCsv):
+    """CSV whose header lacks a required column (an empty file has none): nothing of it is
+    imported."""
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
     """A CSV row that was not imported: its line number and why."""
@@ -159,7 +164,8 @@ def parse_csv(
 ) -> tuple[list[WatchlistEntry], list[RowProblem]]:
     """Entries from CSV text with a header row (columns `CSV_COLUMNS`; `kind` may be left out
     when `kind` is given). Every bad row is reported by its line number; good rows are kept.
-    Raises `UnreadableCsv` when the text is not CSV the reader can go on with."""
+    Raises `UnreadableCsv` when the text is not CSV the reader can go on with, and
+    `NotAWatchlistFile` when its header lacks a required column."""
     reader = csv.DictReader(lines)
     try:
         header = [name.strip() for name in reader.fieldnames or []]
@@ -167,7 +173,7 @@ def parse_csv(
         required = [c for c in CSV_COLUMNS if c != "expires_at" and not (c == "kind" and kind)]
         missing = [c for c in required if c not in header]
         if missing:
-            return [], [RowProblem(1, f"header lacks column(s) {', '.join(missing)}")]
+            raise NotAWatchlistFile(1, f"header lacks column(s) {', '.join(missing)}")
         entries: list[WatchlistEntry] = []
         problems: list[RowProblem] = []
         for row in reader:

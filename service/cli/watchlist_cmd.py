@@ -12,14 +12,15 @@ may be left out. Rows are checked one by one: each bad row is reported as FILE:L
 and skipped, good rows are imported (an existing entry of the same kind and value is
 replaced). The imported accounts' past transfers that state still holds are flagged as
 `watchlist_retro` alerts (a second import of the same file flags nothing new). Exit code: 0
-if at least one row was imported (or the file has no rows), 1 if rows were given but none
-could be imported, 2 if the file or Redis could not be used."""
+if at least one row was imported (or the file has a header and no rows), 1 if rows were
+given but none could be imported, 2 if the file (not CSV, or a header without the columns:
+an empty file has none) or Redis could not be used."""
 
 
 def _import(args: argparse.Namespace) -> int:
     import redis
 
-    from models.watchlist import UnreadableCsv, now_ms, parse_csv
+    from models.watchlist import NotAWatchlistFile, UnreadableCsv, now_ms, parse_csv
     from service import wiring
     from service.settings import shown_url
     from service.stack_runtime import resolve_settings
@@ -45,6 +46,9 @@ def _import(args: argparse.Namespace) -> int:
             pseudonymise=wiring.entity_hasher(settings),
             kind=args.kind,
         )
+    except NotAWatchlistFile as error:
+        print(f"{path}:{error.line}: {error.reason}; nothing imported", file=sys.stderr)
+        return 2
     except UnreadableCsv as error:
         print(f"{path}:{error.line}: not readable as CSV ({error.reason}); nothing imported",
               file=sys.stderr)  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from models.watchlist import UnreadableCsv, now_ms, parse_csv
+from models.watchlist import NotAWatchlistFile, UnreadableCsv, now_ms, parse_csv
 from service.audit import Disclosure
 from service.auth import Caller
 from service.console_schemas import ImportProblemOut, WatchlistImportOut
@@ -104,11 +104,10 @@ def _import(
             pseudonymise=request.app.state.hasher,
             kind=kind,
         )
+    except NotAWatchlistFile as error:
+        raise BadFile(str(error)) from None
     except UnreadableCsv as error:
         raise BadFile(f"not readable as CSV at line {error.line}: {error.reason}") from None
-    header = next((p for p in problems if p.line == 1), None)
-    if header is not None:  # not a watchlist file at all: nothing to import
-        raise BadFile(f"line 1: {header.reason}")
     new = lists.store.put(entries)
     retro = 0
     if entries:

@@ -9,6 +9,7 @@ import pytest
 from models.account_risk import AccountFacts, assess_account
 from models.watchlist import (
     InvalidEntry,
+    NotAWatchlistFile,
     UnreadableCsv,
     Watchlists,
     iso_ms,
@@ -84,8 +85,12 @@ def test_csv_kind_option_and_header_check() -> None:
         now_ms=NOW, pseudonymise=pseudo, kind="account",
     )  # fmt: skip
     assert [e.kind for e in entries] == ["account"] and problems == []
-    _, problems = parse_csv(io.StringIO("value,source\nx,y\n"), now_ms=NOW, pseudonymise=pseudo)
-    assert problems[0].line == 1 and "kind" in problems[0].reason
+    for text in ("value,source\nx,y\n", ""):  # an empty file has no header either
+        with pytest.raises(NotAWatchlistFile, match=r"line 1: header lacks column.*kind"):
+            parse_csv(io.StringIO(text), now_ms=NOW, pseudonymise=pseudo)
+    # A header and no rows: nothing to import, nothing wrong.
+    assert parse_csv(io.StringIO("kind,value,source,reason\n"), now_ms=NOW,
+                     pseudonymise=pseudo) == ([], [])  # fmt: skip
 
 
 def test_matching_honours_expiry_at_event_time() -> None:
