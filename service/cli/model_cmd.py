@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import sys
@@ -15,6 +16,7 @@ from service.settings import Settings
 
 if TYPE_CHECKING:
     from models.dataset import LabelledSource
+    from models.report import RecordedCondition
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -148,14 +150,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.dataset import LabelledSource
     from models.evaluation import evaluate_conditions
     from models.registry import load_model
-    from models.report import figures_json, recorded_conditions, write_report
+    from models.report import figures_json, write_report
     from service.wiring import build_scorer, load_rules
     from streams.replay import replay_features
 
     settings = Settings()
     coverages = parse_coverages(args.profile_coverage)
     # Read before the (long) replay, so that a wrong file fails at once.
-    before = recorded_conditions(json.loads(args.compare.read_bytes())) if args.compare else None
+    before = _recorded(args.compare) if args.compare else None
     model_path = args.model or settings.model_path
     model = load_model(model_path) if model_path else None
     # Replayed as the worker runs: the combined score's alerts mark the money they move on.
@@ -281,10 +283,21 @@ def _print_summary(conditions: Sequence[Any], before: Sequence[Any] | None = Non
 
 
 def _open_output(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gz":
         compressed = gzip.GzipFile(filename="", mode="wb", fileobj=path.open("wb"), mtime=0)
         return cast(BinaryIO, compressed)
     return path.open("wb")
+
+
+def _recorded(path: Path) -> list[RecordedCondition]:
+    """The conditions of an earlier `evaluate --json` report, read before the replay."""
+    from models.report import recorded_conditions
+
+    try:
+        return recorded_conditions(json.loads(path.read_bytes()))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not an evaluate --json report ({error})") from None
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -305,20 +318,22 @@ def _backtest(args: argparse.Namespace) -> int:
     # Alerts grouped as the worker groups them, so each line names the case it would.
     cases = MemoryCases(case_settings(settings))
     sink = CasedAlertSink(MemoryAlertSink(), cases)
-    args.alerts_out.parent.mkdir(parents=True, exist_ok=True)
-    with _open_output(args.alerts_out) as out:
+    with contextlib.ExitStack() as outputs:
+        # Both opened before the replay, so that a path that cannot be written fails at once.
+        out, cases_out = (
+            None if path is None else outputs.enter_context(_open_output(path))
+            for path in (args.alerts_out, args.cases_out)
+        )
         summary = run_backtest(read_lines(args.input), profiles, scorer, out, args.batch_size,
                                sink=sink)  # fmt: skip
-    summary.cases = len(cases.open_cases())
-    for line in summary.lines():
-        print(line)
-    print(f"alerts written to {args.alerts_out}")
-    if args.cases_out:
-        args.cases_out.parent.mkdir(parents=True, exist_ok=True)
-        with _open_output(args.cases_out) as out:
+        summary.cases = len(cases.open_cases())
+        for line in summary.lines():
+            print(line)
+        print(f"alerts written to {args.alerts_out}")
+        if cases_out is not None:
             for document in cases.documents():
-                out.write(orjson.dumps(document) + b"\n")
-        print(f"cases written to {args.cases_out}")
+                cases_out.write(orjson.dumps(document) + b"\n")
+            print(f"cases written to {args.cases_out}")
     return 0
 
 

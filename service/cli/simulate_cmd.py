@@ -22,7 +22,8 @@ def _start(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=CN_TZ)
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
+    """An argument that must be a whole number above 0."""
     number = int(value)
     if number <= 0:
         raise argparse.ArgumentTypeError("must be a positive integer")
@@ -72,8 +73,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--seed", type=int, required=True, help="random seed")
-    parser.add_argument("--accounts", type=_positive, default=SimulationConfig.accounts)
-    parser.add_argument("--days", type=_positive, default=SimulationConfig.days)
+    parser.add_argument("--accounts", type=positive_int, default=SimulationConfig.accounts)
+    parser.add_argument("--days", type=positive_int, default=SimulationConfig.days)
     parser.add_argument(
         "--start",
         type=_start,

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service.cli.simulate_cmd import positive_int
 from service.settings import Settings, shown_url
 from service.stack_runtime import (
     RunningStack,
@@ -92,6 +93,17 @@ def _produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(value: str) -> float:
+    """A rate of transfers per second: a number above 0 (checked before the stack starts)."""
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0 < rate < float("inf"):
+        raise argparse.ArgumentTypeError("must be above 0")
+    return rate
+
+
 def _announce(stack: RunningStack) -> None:
     services = stack.services
     print(f"fraudwatch is running\n  API:      {stack.api_url}  (docs at {stack.api_url}/docs)")
@@ -131,10 +143,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     demo = subparsers.add_parser("demo", help="`up` plus a live stream of synthetic traffic")
     demo.add_argument(
-        "--rate", type=float, default=300.0, help="transfers per second (default 300)"
+        "--rate", type=_rate, default=300.0, help="transfers per second (default 300)"
     )
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--accounts", type=int, default=20000, help="simulated accounts")
+    demo.add_argument("--accounts", type=positive_int, default=20000, help="simulated accounts")
     demo.set_defaults(run=_demo)
 
     worker = subparsers.add_parser("worker", help="run one scoring worker")
