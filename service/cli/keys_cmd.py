@@ -1,24 +1,28 @@
 """`fraudwatch keys create|list|revoke`: API keys of the running stack, held hashed in Redis.
 
 Like `produce`, these find the running embedded stack through its run file; with
-FRAUDWATCH_REDIS_URL set they use that Redis instead.
+FRAUDWATCH_REDIS_URL set they use that Redis instead. Creating and revoking a key is audited
+as the API's key routes are, by the operating-system user who ran the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from typing import TYPE_CHECKING
 
 from models.alerts import rfc3339_now
-from service.auth import ROLES
+from service.auth import ROLES, Caller
 
 if TYPE_CHECKING:
+    from service.audit import AuditLog
     from service.keys_store import KeyStore
 
 
-def _store() -> KeyStore | None:
+def _store() -> tuple[KeyStore, AuditLog] | None:
     from service import wiring
+    from service.audit import AuditLog
     from service.keys_store import KeyStore
     from service.stack_runtime import resolve_settings
 
@@ -29,37 +33,48 @@ def _store() -> KeyStore | None:
             file=sys.stderr,
         )
         return None
-    return KeyStore(wiring.redis_client(settings))
+    client = wiring.redis_client(settings)
+    return KeyStore(client), AuditLog(client)
+
+
+def _audit(log: AuditLog, command: str, resource: str) -> None:
+    """Record a change made from the command line (whoever holds the host holds admin)."""
+    log.append(Caller("cli", getpass.getuser(), "admin"), "CLI", f"fraudwatch keys {command}",
+               resource)  # fmt: skip
 
 
 def _create(args: argparse.Namespace) -> int:
-    store = _store()
-    if store is None:
+    opened = _store()
+    if opened is None:
         return 2
+    store, log = opened
     secret, record = store.create(args.role, args.name or args.role, rfc3339_now())
+    _audit(log, "create", f"key {record.key_id} created")
     print(f"created {record.key_id} ({record.role}); the key is shown only now", file=sys.stderr)
     print(secret)
     return 0
 
 
 def _list(_: argparse.Namespace) -> int:
-    store = _store()
-    if store is None:
+    opened = _store()
+    if opened is None:
         return 2
-    for r in store.list():
+    for r in opened[0].list():
         state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
         print(f"{r.key_id}  {r.role:<12}  created {r.created_at}  {state:<32}  {r.name}")
     return 0
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    store = _store()
-    if store is None:
+    opened = _store()
+    if opened is None:
         return 2
+    store, log = opened
     record = store.revoke(args.key_id, rfc3339_now())
     if record is None:
         print(f"no key {args.key_id}", file=sys.stderr)
         return 1
+    _audit(log, "revoke", f"key {record.key_id} revoked")
     print(f"revoked {record.key_id} at {record.revoked_at}; API processes refuse it within "
           "FRAUDWATCH_KEY_CACHE_SECONDS")  # fmt: skip
     return 0

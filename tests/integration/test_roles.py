@@ -137,3 +137,9 @@ def test_keys_cli_finds_the_running_stack(
         assert api.get("/v1/accounts/nobody/risk", headers=bearer).status_code == 200  # cached
     with TestClient(create_app(settings)) as api:
         assert api.get("/v1/accounts/nobody/risk", headers=bearer).status_code == 401
+        # Both changes are in the audit log, by the command line's user.
+        audited = api.get("/v1/audit", params={"key_id": "cli"}, headers=ADMIN).json()["items"]
+    assert [(e["path"], e["resource"]) for e in audited] == [
+        ("fraudwatch keys revoke", f"key {key_id} revoked"),
+        ("fraudwatch keys create", f"key {key_id} created"),
+    ]
