@@ -191,8 +191,9 @@ class Feedback:
         if action == "restore":
             account = cast(str, alert.suspect_account)
             unlisted = self._unlist(account)
-            listing = self._lists.get("account", account)
-            if listing is None or listing.source != SOURCE:  # lifted now, or before a crash
+            # Lifted now or before a crash; an account listed still (another source replaced
+            # the listing) keeps what its listing flagged.
+            if self._lists.get("account", account) is None:
                 withdrawn = self._withdraw(account, alert.alert_id)
         if to_status == "dismissed" and self._suppress_ms > 0:
             at = now_ms()
@@ -219,7 +220,7 @@ class Feedback:
 
     def _withdraw(self, account: str, restored_id: str) -> int:
         """Dismiss the account's undecided retro-hunt alerts that an investigation listing
-        raised, once no such listing stands; how many."""
+        raised, once the account is listed no more; how many."""
         raised = [
             a.alert_id
             for a in self._alerts.get_many(self._recent_alert_ids(account))
