@@ -79,8 +79,8 @@ def priority(last_ts_ms: int, severity: str, amounts: Mapping[str, int]) -> floa
     Amounts of different currencies are compared at their reference value in the scoring
     currency (`models.currency`). In hours since the epoch, to be readable."""
     largest = max(
-        (REFERENCE.scoring_minor(Decimal(minor) / 100, currency) for currency, minor
-         in amounts.items() if minor > 0),
+        (REFERENCE.scoring_minor(minor, currency) for currency, minor in amounts.items()
+         if minor > 0),
         default=0,
     ) / 100
     bonus_h = 6 * SEVERITIES.index(severity) + 2 * math.log10(max(largest, 1.0))

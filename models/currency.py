@@ -41,7 +41,6 @@ REFERENCE_RATES: Mapping[str, str] = {
 }  # fmt: skip
 
 _RATE = re.compile(r"([A-Z]{3})=([0-9]+(?:\.[0-9]+)?)")
-_CENT = Decimal("0.01")
 
 
 def parse_rates(text: str) -> dict[str, Decimal]:
@@ -82,12 +81,13 @@ class ScoringRates:
         """Whether `currency` has a rate (else its amounts are scored at face value)."""
         return currency in self.rates
 
-    def scoring_minor(self, amount: Decimal, currency: str) -> int:
-        """`amount` of `currency` in minor units of the scoring currency, rounded half to
-        even to the cent and at least one (face value for a currency without a rate)."""
-        rate = self.rates.get(currency, Decimal(1))
-        converted = (amount * rate).quantize(_CENT, rounding=ROUND_HALF_EVEN)
-        return max(1, min(int(converted * 100), MAX_SCORING_MINOR))
+    def scoring_minor(self, minor: int, currency: str) -> int:
+        """`minor` units of `currency` in minor units of the scoring currency, rounded half
+        to even and at least one (face value for a currency without a rate)."""
+        if currency == SCORING_CURRENCY or currency not in self.rates:
+            return minor  # every transfer's hot path: no decimal arithmetic
+        converted = (minor * self.rates[currency]).to_integral_value(ROUND_HALF_EVEN)
+        return max(1, min(int(converted), MAX_SCORING_MINOR))
 
 
 REFERENCE = ScoringRates()

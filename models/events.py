@@ -273,8 +273,7 @@ def parse_transfer(raw: bytes, rates: ScoringRates = REFERENCE) -> Transfer:
     wire = _decode(_transfer_decoder, raw)
     ts_ms, offset_min = parse_timestamp_ms(wire.ts)
     amount = _amount_of(wire.amount)
-    amount_to_minor(amount)  # the contract's checks
-    amount_minor = rates.scoring_minor(amount, wire.currency)
+    amount_minor = rates.scoring_minor(amount_to_minor(amount), wire.currency)
     if wire.src_account == wire.dst_account:
         raise InvalidEvent("same_account", "`src_account` and `dst_account` must differ")
     if wire.ip is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 
 from models.account_risk import alerts_reason
 from models.currency import SCORING_CURRENCY, ScoringRates
@@ -28,8 +27,7 @@ def read_root(client: AnyRedis, transfer_id: str, rates: ScoringRates) -> Edge |
     record = read_transfer_record(client, transfer_id)
     if record is None:
         return None
-    sent = Decimal(record.amount_minor) / 100
-    amount = rates.scoring_minor(sent, record.currency or SCORING_CURRENCY)
+    amount = rates.scoring_minor(record.amount_minor, record.currency or SCORING_CURRENCY)
     return Edge(transfer_id, record.src, record.dst, amount, record.ts_ms)
 
 

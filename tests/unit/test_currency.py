@@ -35,9 +35,10 @@ def test_a_banks_rates_replace_and_extend_the_reference_ones() -> None:
 
 
 def test_a_currency_without_a_rate_is_scored_at_face_value_and_never_below_a_cent() -> None:
-    assert REFERENCE.scoring_minor(Decimal("12.34"), "XAF") == 1234
-    assert REFERENCE.scoring_minor(Decimal("0.01"), "VND") == 1
-    assert REFERENCE.scoring_minor(Decimal("999999999999.99"), "KWD") == MAX_SCORING_MINOR
+    assert REFERENCE.scoring_minor(1234, "XAF") == 1234
+    assert REFERENCE.scoring_minor(1, "VND") == 1
+    assert REFERENCE.scoring_minor(99_999_999_999_999, "KWD") == MAX_SCORING_MINOR
+    assert REFERENCE.scoring_minor(250, "USD") == 1800  # 2.50 USD: 18.00 CNY
 
 
 @pytest.mark.parametrize("text", ["USD", "usd=7", "USD=-1", "USD=0", "USD=7,EUR", "US=7"])
