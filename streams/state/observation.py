@@ -18,6 +18,7 @@ than `GAP_MS`. Both stores apply the same update (the Redis function `observe` i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from streams.state.spec import ACCOUNT_RETENTION_MS
 GAP_MS = ACCOUNT_RETENTION_MS
 # Starts kept: the newest; a transfer older than all of them counts as unobserved.
 KEPT_STARTS = 4
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def segments(times: Iterable[int]) -> list[tuple[int, int]]:
@@ -54,11 +56,14 @@ class Observation:
 
     @classmethod
     def decode(cls, stored: bytes | str | None) -> Observation:
-        """An observation as stored (None: nothing applied yet)."""
+        """An observation as stored (None: nothing applied yet). A part that is not a number
+        (a value written by hand) is skipped, as the Redis function skips it."""
         if stored is None:
             return cls()
-        text = stored.decode() if isinstance(stored, bytes) else stored
-        numbers = [int(part) for part in text.split(",")]
+        text = stored.decode(errors="replace") if isinstance(stored, bytes) else stored
+        numbers = [int(part) for part in text.split(",") if _INTEGER.fullmatch(part.strip())]
+        if not numbers:
+            return cls()
         if len(numbers) == 1:
             return cls((numbers[0],))
         return cls(tuple(numbers[1:]), numbers[0])

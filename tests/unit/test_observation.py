@@ -49,6 +49,9 @@ def test_the_stored_text_reads_back_and_a_lone_start_is_the_layout_before_restar
     observation = Observation((T, T + 3 * GAP_MS), T + 4 * GAP_MS)
     assert Observation.decode(observation.encode().encode()) == observation
     assert Observation.decode(None) == Observation()
+    # What is not a number (written by hand) is skipped, as the Redis function skips it.
+    assert Observation.decode(b"garbage") == Observation()
+    assert Observation.decode(f"{T},x".encode()) == Observation((T,))
     legacy = Observation.decode(str(T))
     assert legacy == Observation((T,))
     # No latest time known: no silence can be measured, so it goes on.
