@@ -118,6 +118,10 @@ PHRASES: dict[str, Phrase] = {
     ),
     "watchlist_hits": lambda v: f"{_count(v, 'party', 'parties')} of the transfer on a watchlist",
     "dst_watchlisted": lambda v: "payee's account on the watchlist" if v else "payee not listed",
+    "src_watchlisted": lambda v: "payer's account on the watchlist" if v else "payer not listed",
+    "device_watchlisted": lambda v: "payer's device on the watchlist" if v else "device not listed",
+    "phone_watchlisted": lambda v: "payer's phone on the watchlist" if v else "phone not listed",
+    "ip_watchlisted": lambda v: "payer's IP address on the watchlist" if v else "IP not listed",
     "src_out_count_earlier_6d": lambda v: (
         f"payer made {_count(v, 'transfer', 'transfers')} in the 6 days before today"
     ),

@@ -86,10 +86,14 @@ class PayeeFacts(NamedTuple):
 
 class ListedParties(NamedTuple):
     """A transfer's parties on a watchlist at its event time: how many in all (payer, payee,
-    device, phone, IP), and whether the payee's account is one of them."""
+    device, phone, IP), and which."""
 
     parties: int = 0
     payee: bool = False
+    payer: bool = False
+    device: bool = False
+    phone: bool = False
+    ip: bool = False
 
 
 NOT_LISTED = ListedParties()
@@ -164,6 +168,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "ip_accounts_7d",
     "watchlist_hits",
     "dst_watchlisted",
+    "src_watchlisted",
+    "device_watchlisted",
+    "phone_watchlisted",
+    "ip_watchlisted",
     *LONGER_COUNT_FEATURES,
     "src_tainted_in_amount_24h_minor",
     "src_tainted_in_count_24h",
@@ -232,6 +240,10 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "ip_accounts_7d": "distinct payer accounts on this transfer's IP address in 7 days",
     "watchlist_hits": "parties of this transfer (payer, payee, device, phone, IP) on a watchlist",
     "dst_watchlisted": "1 if the payee's account is on the account watchlist",
+    "src_watchlisted": "1 if the payer's account is on the account watchlist",
+    "device_watchlisted": "1 if the device the payer used is on the device watchlist",
+    "phone_watchlisted": "1 if the payer's phone number is on the phone watchlist",
+    "ip_watchlisted": "1 if the payer's IP address is on the IP watchlist",
     "src_out_count_earlier_6d": (
         "payer's outgoing transfers in the 6 days before the last 24 hours"
     ),
@@ -411,6 +423,10 @@ def derive_features(
         "ip_accounts_7d": _known(entities.ip_accounts_7d),
         "watchlist_hits": float(listed.parties),
         "dst_watchlisted": float(listed.payee),
+        "src_watchlisted": float(listed.payer),
+        "device_watchlisted": float(listed.device),
+        "phone_watchlisted": float(listed.phone),
+        "ip_watchlisted": float(listed.ip),
         # What the account did before today, apart from today's burst: a mule paying twelve
         # new payees in an hour has not had a busy week (a model fed 7-day counts that
         # include the burst learnt that it had).

@@ -231,10 +231,9 @@ class Watchlists:
     ) -> ListedParties:
         """Which of a transfer's parties (payer, payee, device, phone, IP) are listed."""
         payer, payee = (self.listed("account", account, at_ms) for account in accounts)
-        count = payer + payee
-        for kind, key in zip(("device", "phone", "ip"), entities, strict=True):
-            count += self.listed(kind, key, at_ms)
-        return ListedParties(count, payee)
+        kinds = zip(("device", "phone", "ip"), entities, strict=True)
+        device, phone, ip = (self.listed(kind, key, at_ms) for kind, key in kinds)
+        return ListedParties(payer + payee + device + phone + ip, payee, payer, device, phone, ip)
 
     def listed_accounts(self, candidates: Iterable[str], at_ms: int) -> list[str]:
         """Those of `candidates` that are listed accounts in force at `at_ms`, sorted."""

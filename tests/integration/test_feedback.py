@@ -152,7 +152,9 @@ def test_a_dismissal_never_silences_a_listed_party(
                                  T0 + timedelta(hours=i), "5000.00")).encode()
                 for i in range(2)]  # fmt: skip
     [first] = processor.process([Message("transfer", "transfers", 0, 0, payments[0])]).new_alerts
-    assert "watchlist_payer" in {r.rule for r in first.reasons}
+    listed = next(r for r in first.reasons if r.rule == "watchlist_payer")
+    # The investigator sees which party is listed: the payer's account, not its device.
+    assert (listed.evidence["src_watchlisted"], listed.evidence["device_watchlisted"]) == (1, 0)
     done = _act(api, first.alert_id, "dismiss")["consequences"]
     assert "watchlist_payer" not in done["suppressed"]
     assert _screen(api, "listed-payer", "payee-9")["decision"] != "allow"

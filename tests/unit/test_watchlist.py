@@ -7,6 +7,7 @@ import io
 import pytest
 
 from models.account_risk import AccountFacts, assess_account
+from models.features import ListedParties
 from models.watchlist import (
     InvalidEntry,
     NotAWatchlistFile,
@@ -95,11 +96,16 @@ def test_csv_kind_option_and_header_check() -> None:
 
 def test_matching_honours_expiry_at_event_time() -> None:
     lists = Watchlists(3, {"account": {"mule": NOW + 1000, "forever": None}, "device": {"d": None}})
-    assert lists.hits(("payer", "mule"), ("d", None, None), NOW) == (2, True)
-    assert lists.hits(("payer", "mule"), (None, None, None), NOW + 1000) == (0, False)
-    assert lists.hits(("forever", "x"), (None, None, None), NOW + 10**12) == (1, False)
+    # Which parties are listed, each: payee and device here.
+    assert lists.hits(("payer", "mule"), ("d", None, None), NOW) == ListedParties(
+        2, payee=True, device=True
+    )
+    assert lists.hits(("payer", "mule"), (None, None, None), NOW + 1000) == ListedParties()
+    assert lists.hits(("forever", "x"), (None, None, None), NOW + 10**12) == ListedParties(
+        1, payer=True
+    )
     assert lists.listed_accounts(["a", "mule", "forever"], NOW) == ["forever", "mule"]
-    assert Watchlists().hits(("a", "b"), ("d", "p", "i"), NOW) == (0, False)
+    assert Watchlists().hits(("a", "b"), ("d", "p", "i"), NOW) == ListedParties()
 
 
 QUIET = AccountFacts(0, 0, None, 0, 0, None, None)
