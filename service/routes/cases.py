@@ -75,7 +75,9 @@ def list_cases(
     paged by `cursor`. `account` lists the cases the account is in (as a suspect or the
     other party of an alert); `since` and `until` keep cases whose events overlap that range.
     Like the alert queue, a request examines at most `FRAUDWATCH_SCAN_BUDGET` index entries:
-    a rare filter may answer a short page with a `next_cursor`; follow it until null."""
+    a rare filter may answer a short page with a `next_cursor`; follow it until null. The
+    order is the priority, which new activity raises: a case whose money moves again while
+    you page jumps ahead of your cursor and shows on the first page again, not on later ones."""
     filters = CaseFilter(status, severity, account, timestamp_ms(since, "since"),
                          timestamp_ms(until, "until"))  # fmt: skip
     try:
