@@ -100,11 +100,13 @@ class AccountFactsOut(BaseModel):
     """Windowed facts behind the risk level, as of the account's latest transfer."""
 
     as_of: str | None
-    fan_out: dict[str, int] = Field(
+    # `first_time_payees_24h` / `first_time_payers_24h` are null in the first week of the
+    # observation in force: whether a counterparty is new is unknown then, as for the rules.
+    fan_out: dict[str, int | None] = Field(
         examples=[{"transfers_24h": 14, "distinct_payees_1h": 9, "distinct_payees_24h": 12,
                    "first_time_payees_24h": 11}]
     )  # fmt: skip
-    fan_in: dict[str, int]
+    fan_in: dict[str, int | None]
     amount_out_24h: str
     amount_in_24h: str
     currency: str = Field(

@@ -4,6 +4,9 @@ import { api } from "./api.js";
 import { badge, errorBox, formatMoney, h, timeEl } from "./dom.js";
 import { accountLink, topReason } from "./queue.js";
 
+/** How many counterparties were new; null in the first week of observation, when it is unknown. */
+const firstTime = (count) => (count === null ? "first-time unknown in the first week of observation" : `${count} first-time`);
+
 const KIND_LABELS = { device: "Device", phone: "Phone number", ip: "IP address" };
 
 function section(id, title, ...content) {
@@ -21,8 +24,8 @@ function riskPanel(risk) {
     reasons,
     h("dl", { class: "facts" },
       h("dt", {}, "As of"), h("dd", {}, f.as_of ? timeEl(f.as_of) : "no transfers seen"),
-      h("dt", {}, "Sent (24 h)"), h("dd", {}, `${formatMoney(f.amount_out_24h)} in ${f.fan_out.transfers_24h} transfers to ${f.fan_out.distinct_payees_24h} payees (${f.fan_out.first_time_payees_24h} first-time; ${f.fan_out.distinct_payees_1h} in the last hour)`),
-      h("dt", {}, "Received (24 h)"), h("dd", {}, `${formatMoney(f.amount_in_24h)} in ${f.fan_in.transfers_24h} transfers from ${f.fan_in.distinct_payers_24h} payers (${f.fan_in.first_time_payers_24h} first-time; ${f.fan_in.distinct_payers_1h} in the last hour)`),
+      h("dt", {}, "Sent (24 h)"), h("dd", {}, `${formatMoney(f.amount_out_24h)} in ${f.fan_out.transfers_24h} transfers to ${f.fan_out.distinct_payees_24h} payees (${firstTime(f.fan_out.first_time_payees_24h)}; ${f.fan_out.distinct_payees_1h} in the last hour)`),
+      h("dt", {}, "Received (24 h)"), h("dd", {}, `${formatMoney(f.amount_in_24h)} in ${f.fan_in.transfers_24h} transfers from ${f.fan_in.distinct_payers_24h} payers (${firstTime(f.fan_in.first_time_payers_24h)}; ${f.fan_in.distinct_payers_1h} in the last hour)`),
       h("dt", {}, "Passed through (24 h)"), h("dd", {}, ratio),
       h("dt", {}, "Account age"), h("dd", {}, f.account_age_days === null ? "unknown" : `${f.account_age_days} days`),
       h("dt", {}, "Kind"), h("dd", {}, f.kind || "unknown"),

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
+from models.features import COLD_START_MS
 from models.watchlist import iso_ms
 from service.auth import Caller
 from service.deps import DisclosureDep, StateDep, require
@@ -74,6 +75,9 @@ def account_risk(
         disclosure.audit(f"account {account_id}: shared identifiers, holder birth year")
     ratio = snap.pass_through_24h
     listing = risk.listing
+    # In the first week of observation a counterparty first seen is not known to be new.
+    as_of = snap.as_of_ms
+    novelty_known = as_of is not None and as_of >= state.observation().since(as_of) + COLD_START_MS
     return AccountRiskOut(
         account_id=account_id,
         listing=None
@@ -91,13 +95,13 @@ def account_risk(
                 "transfers_24h": snap.out_count_24h,
                 "distinct_payees_1h": snap.distinct_payees_1h,
                 "distinct_payees_24h": snap.distinct_payees_24h,
-                "first_time_payees_24h": snap.new_payees_24h,
+                "first_time_payees_24h": snap.new_payees_24h if novelty_known else None,
             },
             fan_in={
                 "transfers_24h": snap.in_count_24h,
                 "distinct_payers_1h": snap.distinct_payers_1h,
                 "distinct_payers_24h": snap.distinct_payers_24h,
-                "first_time_payers_24h": snap.new_payers_24h,
+                "first_time_payers_24h": snap.new_payers_24h if novelty_known else None,
             },
             amount_out_24h=_money(snap.out_amount_24h_minor),
             amount_in_24h=_money(snap.in_amount_24h_minor),

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Sequence
 from models.currency import ScoringRates
 from models.trace import Direction, Edge, FetchLayer
 from models.watchlist import Watchlists
-from streams.state import trace_graph
+from streams.state import keys, trace_graph
 from streams.state.alert_store import AlertStore
 from streams.state.functions import Library
+from streams.state.observation import Observation
 from streams.state.pipelines import AnyRedis
 from streams.state.risk_read import AccountRisk, read_account_risks
 from streams.state.windows import recent_transfers
@@ -22,6 +23,10 @@ class StateReads:
     def __init__(self, client: AnyRedis, library: Library) -> None:
         self._client = client
         self._library = library
+
+    def observation(self) -> Observation:
+        """When observation began and began again (`streams.state.observation`)."""
+        return Observation.decode(self._client.get(keys.OBSERVED_SINCE_KEY))
 
     def ping(self) -> None:
         """Raise a `redis.RedisError` unless Redis answers (every node of a cluster)."""

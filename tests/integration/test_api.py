@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from models.events import parse_transfer
+from service import wiring
 from service.app import create_app
 from tests.integration.conftest import TEST_API_KEY, make_topic_set, settings_of
 from tests.integration.harness import committed, produce, wait_for, worker_thread
-from tests.traffic import fan_out_ring
+from tests.traffic import T0, event, fan_out_ring
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 
@@ -104,12 +107,34 @@ def test_account_risk_view_of_the_mule(api_with_ring: TestClient) -> None:
     body = api_with_ring.get("/v1/accounts/ring-mule/risk", headers=AUTH).json()
     assert body["risk_level"] in ("high", "critical")
     assert body["facts"]["fan_out"]["distinct_payees_1h"] == 12
+    # Observed for over a week: a payee first seen is known to be new.
+    assert body["facts"]["fan_out"]["first_time_payees_24h"] == 12
     assert body["facts"]["amount_in_24h"] == "120000.00"
     assert body["facts"]["pass_through_ratio_24h"] == pytest.approx(0.99)
     assert {r["code"] for r in body["reasons"]} >= {"alerts", "fan_out", "pass_through"}
     assert len(body["open_alerts"]) >= 3
     kinds = {i["kind"] for i in body["facts"]["shared_identifiers"]}
     assert kinds == {"device", "phone", "ip"}
+
+
+def test_first_time_counts_are_unknown_in_the_first_week_of_observation(
+    services, tmp_path
+) -> None:
+    """As for the rules: a counterparty first seen in the first week may have been there all
+    along."""
+    settings = settings_of(services, make_topic_set(services.kafka_bootstrap), tmp_path,
+                           redis_url=services.redis_url.rsplit("/", 1)[0] + "/3")  # fmt: skip
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+    payments = [event(f"fresh-{i}", "fresh", f"payee-{i}", T0 + timedelta(minutes=i), "100.00")
+                for i in range(3)]  # fmt: skip
+    state = wiring.redis_state_store(settings, client)
+    state.apply_transfers([parse_transfer(json.dumps(e).encode()) for e in payments])
+    with TestClient(create_app(settings)) as api:
+        fan_out = api.get("/v1/accounts/fresh/risk", headers=AUTH).json()["facts"]["fan_out"]
+    client.close()
+    assert fan_out["distinct_payees_24h"] == 3 and fan_out["first_time_payees_24h"] is None
 
 
 def test_unknown_account_has_no_risk(api_with_ring: TestClient) -> None:
