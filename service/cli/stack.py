@@ -54,7 +54,11 @@ def served_app() -> FastAPI:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service import wiring
+
     settings = _logged_settings()
+    # Said here, in one line, rather than as a traceback from inside uvicorn's start-up.
+    wiring.redis_client(settings).close()  # NotConfigured without an address
     # More than one process serves in parallel on more cores; each screens its own batches.
     uvicorn.run(
         "service.cli.stack:served_app",

@@ -45,3 +45,13 @@ def test_a_url_is_printed_without_its_password() -> None:
     assert shown_url("redis://user:pw@h:1/0") == "redis://user:****@h:1/0"
     assert shown_url("redis://h:6379/0") == "redis://h:6379/0"
     assert shown_url(None) == ""
+
+
+@pytest.mark.parametrize("command", ["api", "worker"])
+def test_a_part_without_its_services_says_which_variable_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path, command: str
+) -> None:
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))  # no running stack there
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fraudwatch {command}: FRAUDWATCH_") and "is not set" in err
