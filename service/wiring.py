@@ -223,12 +223,18 @@ def batch_processor(settings: Settings, client: AnyRedis, scorer: Scorer) -> Bat
     )
 
 
-def build_worker(settings: Settings) -> Worker:
-    """A worker wired to the configured broker and Redis."""
+def kafka_bootstrap(settings: Settings) -> str:
+    """The configured broker's address; `NotConfigured` without one."""
     if not settings.kafka_bootstrap:
         raise NotConfigured(
             "FRAUDWATCH_KAFKA_BOOTSTRAP is not set and no embedded stack is running"
         )
+    return settings.kafka_bootstrap
+
+
+def build_worker(settings: Settings) -> Worker:
+    """A worker wired to the configured broker and Redis."""
+    bootstrap = kafka_bootstrap(settings)
     client = redis_client(settings)
     scorer = build_scorer(settings)
     processor = batch_processor(settings, client, scorer)
@@ -236,7 +242,7 @@ def build_worker(settings: Settings) -> Worker:
         client, scorer, lambda: load_rules(settings), settings.rules_check_seconds
     )
     consumer = worker_consumer(
-        settings.kafka_bootstrap,
+        bootstrap,
         [settings.topic_transfers, settings.topic_accounts],
         settings.consumer_group,
         batch_size=settings.batch_size,
@@ -256,7 +262,7 @@ def build_worker(settings: Settings) -> Worker:
         dlq_original_max_bytes=settings.dlq_original_max_bytes,
         rebalance_timeout_s=settings.max_poll_interval_ms / 1000,
     )
-    producer = acked_producer(settings.kafka_bootstrap)
+    producer = acked_producer(bootstrap)
     return Worker(consumer, producer, processor, options, reloader=reloader,
                   housekeeping=purge_schedule(settings, client),
                   companion=export_loop(settings, producer),

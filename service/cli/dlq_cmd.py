@@ -4,10 +4,8 @@ their cause is fixed."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from service.cli.model_cmd import friendly_errors
@@ -24,25 +22,12 @@ def _since_ms(args: argparse.Namespace) -> int | None:
 
 
 def _settings_with_broker() -> tuple[Settings, str]:
-    """The stack's settings and its broker's address."""
+    """The stack's settings and its broker's address (`NotConfigured` without one)."""
     from service.stack_runtime import resolve_settings
+    from service.wiring import kafka_bootstrap
 
     settings = resolve_settings()
-    if not settings.kafka_bootstrap:
-        raise ValueError("no running stack found (start `fraudwatch up`) and "
-                         "FRAUDWATCH_KAFKA_BOOTSTRAP is not set")  # fmt: skip
-    return settings, settings.kafka_bootstrap
-
-
-@contextlib.contextmanager
-def _broker(bootstrap: str) -> Iterator[None]:
-    """The broker not answering, said in one line (as bad input is, by `friendly_errors`)."""
-    from kafka.errors import KafkaError
-
-    try:
-        yield
-    except (KafkaError, TimeoutError) as error:
-        raise ValueError(f"the broker at {bootstrap}: {error}") from error
+    return settings, kafka_bootstrap(settings)
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -54,12 +39,11 @@ def _summary(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     first: dict[str, int] = {}
     last: dict[str, tuple[int, str]] = {}
-    with _broker(bootstrap):
-        for letter in read_dead_letters(bootstrap, settings.topic_dlq, since_ms):
-            code = letter.reason_code
-            counts[code] += 1
-            first.setdefault(code, letter.timestamp_ms)
-            last[code] = (letter.timestamp_ms, letter.source)
+    for letter in read_dead_letters(bootstrap, settings.topic_dlq, since_ms):
+        code = letter.reason_code
+        counts[code] += 1
+        first.setdefault(code, letter.timestamp_ms)
+        last[code] = (letter.timestamp_ms, letter.source)
     if not counts:
         print(f"{settings.topic_dlq}: no dead letters" + (f" in the last {args.since}"
                                                           if args.since else ""))  # fmt: skip
@@ -80,21 +64,19 @@ def _resend(args: argparse.Namespace) -> int:
 
     since_ms = _since_ms(args)
     settings, bootstrap = _settings_with_broker()
-    with _broker(bootstrap):
-        dead = read_dead_letters(bootstrap, settings.topic_dlq, since_ms)
-        letters = [letter for letter in dead if letter.reason_code == args.reason]
+    dead = read_dead_letters(bootstrap, settings.topic_dlq, since_ms)
+    letters = [letter for letter in dead if letter.reason_code == args.reason]
     if args.dry_run:
         truncated = sum(letter.original() is None for letter in letters)
         print(f"would send {len(letters) - truncated} dead letters with reason_code "
               f"{args.reason} again ({truncated} cut to fit, which cannot be)")  # fmt: skip
         return 0
     key_fields = {settings.topic_transfers: "src_account", settings.topic_accounts: "account_id"}
-    with _broker(bootstrap):
-        producer = acked_producer(bootstrap, client_id="fraudwatch-dlq")
-        try:
-            done = resend(letters, producer, key_fields)
-        finally:
-            producer.close()
+    producer = acked_producer(bootstrap, client_id="fraudwatch-dlq")
+    try:
+        done = resend(letters, producer, key_fields)
+    finally:
+        producer.close()
     print(f"sent {done.sent} dead letters with reason_code {args.reason} again to the topics "
           f"they came from")  # fmt: skip
     if done.truncated:

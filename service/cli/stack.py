@@ -73,27 +73,22 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _produce(args: argparse.Namespace) -> int:
+    from service.wiring import kafka_bootstrap
     from streams.produce import produce_accounts_file, produce_file
 
     settings = resolve_settings()
-    if not settings.kafka_bootstrap:
-        print(
-            "no running stack found (start `fraudwatch up`) and FRAUDWATCH_KAFKA_BOOTSTRAP "
-            "is not set",
-            file=sys.stderr,
-        )
-        return 2
+    bootstrap = kafka_bootstrap(settings)
     path = Path(args.file)
     if not path.is_file():
         print(f"{path}: no such file", file=sys.stderr)
         return 2
     if args.accounts:
-        count = produce_accounts_file(path, settings.kafka_bootstrap, settings.topic_accounts)
+        count = produce_accounts_file(path, bootstrap, settings.topic_accounts)
         topic = settings.topic_accounts
     else:
-        count = produce_file(path, settings.kafka_bootstrap, settings.topic_transfers)
+        count = produce_file(path, bootstrap, settings.topic_transfers)
         topic = settings.topic_transfers
-    print(f"sent {count} messages to {topic} at {settings.kafka_bootstrap}")
+    print(f"sent {count} messages to {topic} at {bootstrap}")
     return 0
 
 
