@@ -59,6 +59,8 @@ def parse_rates(text: str) -> dict[str, Decimal]:
             raise ValueError(f"{entry[:30]!r}: the rate is not a number") from None
         if rate <= 0:
             raise ValueError(f"{entry[:30]!r}: the rate must be above 0")
+        if match.group(1) == SCORING_CURRENCY:
+            raise ValueError(f"{entry[:30]!r}: {SCORING_CURRENCY} is the scoring currency itself")
         rates[match.group(1)] = rate
     return rates
 

@@ -41,7 +41,9 @@ def test_a_currency_without_a_rate_is_scored_at_face_value_and_never_below_a_cen
     assert REFERENCE.scoring_minor(250, "USD") == 1800  # 2.50 USD: 18.00 CNY
 
 
-@pytest.mark.parametrize("text", ["USD", "usd=7", "USD=-1", "USD=0", "USD=7,EUR", "US=7"])
+@pytest.mark.parametrize(
+    "text", ["USD", "usd=7", "USD=-1", "USD=0", "USD=7,EUR", "US=7", "CNY=2"]
+)
 def test_rates_that_do_not_read_are_refused_naming_the_entry(text: str) -> None:
     with pytest.raises(ValueError):
         parse_rates(text)
