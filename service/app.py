@@ -21,7 +21,7 @@ from service import wiring
 from service.audit import AuditLog
 from service.auth import Authenticator, ConfiguredKeys, KeyCache
 from service.batcher import RequestBatcher
-from service.errors import Unavailable, install_error_handlers
+from service.errors import Unavailable, document_errors, install_error_handlers
 from service.keys_store import KeyStore
 from service.rate_limit import RateLimit, RateLimiter
 from service.request_limits import RequestLimits
@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    document_errors(app)
 
     @app.exception_handler(redis.RedisError)
     async def redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:

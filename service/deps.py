@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import redis
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.audit import AuditLog, Disclosure
 from service.auth import Authenticator, Caller, Rejected, Role
@@ -59,16 +60,27 @@ KeyStoreDep = Annotated[KeyStore, Depends(_key_store)]
 AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 
 
-async def _caller(request: Request) -> Caller:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if not header:
-        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
-    if scheme.lower() != "bearer" or not key.strip():
+# Declares the scheme in /openapi.json (the docs' "Authorize", clients generated from it); the
+# errors stay ours, so it never refuses by itself.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="api_key",
+    description="An API key (`fraudwatch keys create`, or `POST /v1/keys`), sent as "
+    "`Authorization: Bearer <key>`",
+)
+
+
+async def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+) -> Caller:
+    if credentials is None or not credentials.credentials.strip():
+        if "authorization" not in request.headers:
+            raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
         raise Unauthorized("Authorization must be 'Bearer <key>'")
     authenticator: Authenticator = request.app.state.authenticator
     try:
-        caller = await authenticator.authenticate(key.strip())
+        caller = await authenticator.authenticate(credentials.credentials.strip())
     except Rejected as rejected:
         if rejected.retry_after_s is None:
             raise Unauthorized("unknown or revoked API key") from None

@@ -13,9 +13,10 @@ from models.watchlist import iso_ms
 from service.auth import Caller
 from service.console_schemas import AccountTransferOut, AccountTransferPage
 from service.deps import StateDep, require
+from service.errors import KEYED
 from service.params import cursor_offset, offset_cursor
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=KEYED)
 Investigator = Annotated[Caller, Depends(require("investigator"))]
 
 

@@ -14,6 +14,7 @@ from models.features import COLD_START_MS
 from models.watchlist import iso_ms
 from service.auth import Caller
 from service.deps import DisclosureDep, StateDep, require
+from service.errors import KEYED
 from service.lists import WatchlistViewDep
 from service.schemas import (
     AccountFactsOut,
@@ -28,7 +29,7 @@ from service.schemas import (
 )
 from streams.state.suppressions import SuppressionView
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=KEYED)
 Viewer = Annotated[Caller, Depends(require("investigator", "bank"))]
 
 

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends
 from service.auth import Caller
 from service.console_schemas import AlertCountsOut
 from service.deps import AlertStoreDep, require
+from service.errors import KEYED
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=KEYED)
 Reader = Annotated[Caller, Depends(require("investigator", "analyst"))]
 
 

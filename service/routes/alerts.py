@@ -13,7 +13,7 @@ from models.alerts import rfc3339_now
 from models.workflow import MOVES, Actor, FourEyesRefused, MoveRefused
 from service.auth import Caller
 from service.deps import AlertStoreDep, DisclosureDep, SettingsDep, require
-from service.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from service.errors import KEYED, Conflict, Forbidden, InvalidParameter, NotFound, error_responses
 from service.feedback import Feedback
 from service.params import cursor_offset, offset_cursor, timestamp_ms
 from service.schemas import (
@@ -29,7 +29,7 @@ from service.schemas import (
 from streams.state.alert_scan import BadCursor
 from streams.state.alert_store import AlertFilter, AlertMissing
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=KEYED)
 Reader = Annotated[Caller, Depends(require("investigator", "analyst"))]
 Investigator = Annotated[Caller, Depends(require("investigator"))]
 ALERT_ID = r"^al_[0-9a-f]{24}$"
@@ -69,7 +69,8 @@ def list_alerts(
     return AlertPage(items=[AlertOut.of(a) for a in items], next_cursor=next_cursor)
 
 
-@router.get("/{alert_id}", summary="One alert", response_model=AlertOut)
+@router.get("/{alert_id}", summary="One alert", response_model=AlertOut,
+            responses=error_responses(404, e404="No such alert"))  # fmt: skip
 def get_alert(
     store: AlertStoreDep,
     _: Reader,
@@ -87,9 +88,11 @@ def get_alert(
     "/{alert_id}/actions",
     summary="Record a decision on an alert",
     response_model=AlertActionOut,
-    responses={404: {"description": "No such alert"},
-               403: {"description": "The four-eyes rule forbids this key the action"},
-               409: {"description": "The action is not allowed in the alert's status"}},
+    responses=error_responses(
+        403, 404, 409,
+        e403="The key's role may not act, or the four-eyes rule forbids it this action",
+        e404="No such alert", e409="The action is not allowed in the alert's status",
+    ),
 )  # fmt: skip
 def act_on_alert(
     request: Request,
@@ -152,7 +155,8 @@ def act_on_alert(
 
 
 @router.get("/{alert_id}/history", summary="The decisions taken on an alert",
-            response_model=HistoryPage)  # fmt: skip
+            response_model=HistoryPage,
+            responses=error_responses(404, e404="No such alert"))  # fmt: skip
 def alert_history(
     store: AlertStoreDep,
     _: Reader,

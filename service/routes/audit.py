@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Query
 from service.audit import BadAuditCursor
 from service.auth import Caller
 from service.deps import AuditLogDep, SettingsDep, require
-from service.errors import InvalidParameter
+from service.errors import KEYED, InvalidParameter
 from service.params import timestamp_ms
 from service.schemas import AuditEntryOut, AuditPage
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=KEYED)
 Admin = Annotated[Caller, Depends(require())]
 
 

@@ -27,7 +27,7 @@ from service.case_schemas import (
     money,
 )
 from service.deps import AlertStoreDep, DisclosureDep, RedisDep, SettingsDep, require
-from service.errors import Forbidden, InvalidParameter, NotFound
+from service.errors import KEYED, Forbidden, InvalidParameter, NotFound, error_responses
 from service.feedback import Feedback
 from service.lists import WatchlistViewDep
 from service.params import timestamp_ms
@@ -35,7 +35,7 @@ from service.schemas import AlertOut
 from streams.state.alert_scan import BadCursor
 from streams.state.case_store import CaseFilter, CaseReader
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=KEYED)
 Reader = Annotated[Caller, Depends(require("investigator", "analyst"))]
 Investigator = Annotated[Caller, Depends(require("investigator"))]
 CASE_ID = r"^cs_[0-9a-f]{24}$"
@@ -89,7 +89,8 @@ def list_cases(
 
 
 @router.get("/{case_id}", summary="One case: alerts, accounts, money graph",
-            response_model=CaseDetailOut)  # fmt: skip
+            response_model=CaseDetailOut,
+            responses=error_responses(404, e404="No such case"))  # fmt: skip
 def get_case(
     reader: CaseReaderDep,
     alerts: AlertStoreDep,
@@ -137,8 +138,11 @@ def get_case(
     "/{case_id}/actions",
     summary="Record a decision on every alert of a case",
     response_model=CaseActionOut,
-    responses={404: {"description": "No such case"},
-               403: {"description": "The four-eyes rule forbids this key every alert of it"}},
+    responses=error_responses(
+        403, 404,
+        e403="The key's role may not act, or the four-eyes rule forbids it every alert of it",
+        e404="No such case",
+    ),
 )  # fmt: skip
 def act_on_case(
     request: Request,

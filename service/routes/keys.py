@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from models.alerts import rfc3339_now
 from service.auth import Authenticator, Caller
 from service.deps import AuditLogDep, KeyStoreDep, require
-from service.errors import NotFound
+from service.errors import KEYED, NotFound, error_responses
 from service.keys_store import KeyRecord
 from service.params import cursor_offset, offset_cursor
 from service.schemas import KeyIn, KeyOut, KeyPage, NewKeyOut
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=KEYED)
 Admin = Annotated[Caller, Depends(require())]
 KEY_ID = r"^key_[0-9a-f]{12}$"
 
@@ -53,7 +53,8 @@ def create_key(
     return NewKeyOut(key=secret, **_out(record).model_dump())
 
 
-@router.delete("/{key_id}", summary="Revoke an API key", response_model=KeyOut)
+@router.delete("/{key_id}", summary="Revoke an API key", response_model=KeyOut,
+               responses=error_responses(404, e404="No such key"))  # fmt: skip
 def revoke_key(
     request: Request,
     store: KeyStoreDep,

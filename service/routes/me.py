@@ -13,8 +13,9 @@ from models.workflow import ACTIONS, MOVES
 from rules.engine import RuleSet
 from service.console_schemas import ActionMoveOut, GlossaryOut, MeOut, RuleTitleOut
 from service.deps import CallerDep
+from service.errors import error_responses
 
-router = APIRouter(prefix="/v1", tags=["session"])
+router = APIRouter(prefix="/v1", tags=["session"], responses=error_responses(401, 429, 503))
 
 
 @router.get("/me", summary="The caller's key: id, name and role", response_model=MeOut)

@@ -7,16 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from rules import RuleLibraryError, RuleProblem, RuleSet
 from service import wiring
 from service.auth import Caller
 from service.deps import AuditLogDep, RedisDep, SettingsDep, require
-from service.errors import Unavailable
+from service.errors import KEYED, ErrorOut, Unavailable
 from service.schemas import RuleLibraryOut, RuleOut, RuleReloadOut
 from streams.rules_reload import bump_generation
 
-router = APIRouter(prefix="/v1/rules", tags=["rules"])
+router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=KEYED)
 Analyst = Annotated[Caller, Depends(require("analyst"))]
 Admin = Annotated[Caller, Depends(require())]
 
@@ -26,6 +27,21 @@ INVALID_LIBRARY_EXAMPLE = {
     "problems": [{"file": "fan_out_rapid.yaml", "line": 7, "field": "when.all[0].feature",
                   "message": "unknown feature 'src_payees_1h'"}],
 }  # fmt: skip
+
+
+class RuleProblemOut(BaseModel):
+    """One problem of the rule library or the screening policy."""
+
+    file: str = Field(description="the file, named within the rules directory")
+    line: int | None
+    field: str = Field(description="where in the file, e.g. `when.all[0].feature`")
+    message: str
+
+
+class RuleLibraryErrorOut(ErrorOut):
+    """A reload refused: every problem found, the running rules and policy unchanged."""
+
+    problems: list[RuleProblemOut]
 
 
 def _rule_list(rules: RuleSet) -> list[RuleOut]:
@@ -60,7 +76,8 @@ def list_rules(request: Request, _: Analyst) -> RuleLibraryOut:
     "/reload",
     summary="Reload the rule library everywhere",
     response_model=RuleReloadOut,
-    responses={422: {"description": "The library is invalid; nothing changed",
+    responses={422: {"model": RuleLibraryErrorOut,
+                     "description": "The library is invalid; nothing changed",
                      "content": {"application/json": {"example": INVALID_LIBRARY_EXAMPLE}}}},
 )  # fmt: skip
 def reload_rules(

@@ -12,12 +12,12 @@ from models.watchlist import now_ms
 from service.auth import Caller
 from service.batcher import RequestBatcher
 from service.deps import require
-from service.errors import InvalidParameter
+from service.errors import KEYED, InvalidParameter, error_responses
 from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest, WarningOut
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
 from service.screening import Screened
 
-router = APIRouter(prefix="/v1", tags=["screening"])
+router = APIRouter(prefix="/v1", tags=["screening"], responses=KEYED)
 Screener = Annotated[Caller, Depends(require("bank", "investigator"))]
 _FIELD = re.compile(r"`\$\.([A-Za-z_]+)`|field `([A-Za-z_]+)`|^`([A-Za-z_]+)`")
 
@@ -79,7 +79,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         }
     },
-    422: {"description": "A field breaks the transfer contract (it names the field)"},
+    **error_responses(422, e422="A field breaks the transfer contract (it names the field)"),
 }
 
 

@@ -11,11 +11,11 @@ from models.trace import Edge, follow, parse_window_ms
 from models.watchlist import iso_ms, now_ms
 from service.auth import Caller
 from service.deps import AlertStoreDep, StateDep, require
-from service.errors import InvalidParameter, NotFound
+from service.errors import KEYED, InvalidParameter, NotFound, error_responses
 from service.investigation_schemas import TraceNodeOut, TraceOut, TraceTransferOut
 from service.lists import WatchlistViewDep
 
-router = APIRouter(prefix="/v1/trace", tags=["trace"])
+router = APIRouter(prefix="/v1/trace", tags=["trace"], responses=KEYED)
 Investigator = Annotated[Caller, Depends(require("investigator"))]
 TRANSFER_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -34,7 +34,8 @@ def _transfer(edge: Edge) -> TraceTransferOut:
     )
 
 
-@router.get("/{transfer_id}", summary="Follow the money from a transfer", response_model=TraceOut)
+@router.get("/{transfer_id}", summary="Follow the money from a transfer", response_model=TraceOut,
+            responses=error_responses(404, e404="No such transfer in the trace days"))  # fmt: skip
 def trace(
     request: Request,
     state: StateDep,

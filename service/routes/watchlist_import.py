@@ -17,13 +17,13 @@ from service.audit import Disclosure
 from service.auth import Caller
 from service.console_schemas import ImportProblemOut, WatchlistImportOut
 from service.deps import DisclosureDep, require
-from service.errors import ApiError
+from service.errors import KEYED, ApiError, error_responses
 from service.feedback import RetroHunt
 from service.investigation_schemas import WatchlistKind
 from service.lists import WatchlistViewDep
 from streams.state.watchlists import WatchlistView
 
-router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"])
+router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"], responses=KEYED)
 Admin = Annotated[Caller, Depends(require())]
 CSV_BODY = {
     "required": True,
@@ -49,10 +49,11 @@ class BadFile(ApiError):
     summary="Import watchlist entries from CSV",
     response_model=WatchlistImportOut,
     openapi_extra={"requestBody": CSV_BODY},
-    responses={
-        413: {"description": "Larger than FRAUDWATCH_MAX_IMPORT_BYTES (5 MiB)"},
-        422: {"description": "Not UTF-8, or not readable as CSV"},
-    },
+    responses=error_responses(
+        413, 422,
+        e413="Larger than FRAUDWATCH_MAX_IMPORT_BYTES (5 MiB)",
+        e422="Not UTF-8, not readable as CSV, or a header without the required columns",
+    ),
 )
 async def import_csv(
     request: Request,

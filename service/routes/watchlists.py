@@ -19,7 +19,7 @@ from models.watchlist import (
 )
 from service.auth import Caller
 from service.deps import DisclosureDep, require
-from service.errors import InvalidParameter, NotFound
+from service.errors import KEYED, InvalidParameter, NotFound, error_responses
 from service.feedback import RetroHunt
 from service.investigation_schemas import (
     WatchlistEntryIn,
@@ -31,7 +31,7 @@ from service.investigation_schemas import (
 from service.lists import WatchlistViewDep
 from streams.state.watchlists import BadCursor
 
-router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"])
+router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"], responses=KEYED)
 Admin = Annotated[Caller, Depends(require())]
 # Devices, phones and IPs are personal data: every response that carries them is audited.
 # Every change to any list is audited too: a listing decides whether payments are blocked.
@@ -114,7 +114,8 @@ def put_entry(
     return WatchlistPutOut(**_out(entry, at).model_dump(), retro_alerts=retro)
 
 
-@router.delete("/{kind}/{value:path}", summary="Remove a watchlist entry", status_code=204)
+@router.delete("/{kind}/{value:path}", summary="Remove a watchlist entry", status_code=204,
+               responses=error_responses(404, e404="The value is not on the list"))  # fmt: skip
 def delete_entry(
     request: Request,
     lists: WatchlistViewDep,

@@ -13,12 +13,12 @@ from models.webhooks import SIGNATURE_HEADER, webhook_secret
 from service.audit import Disclosure
 from service.auth import Caller
 from service.deps import DisclosureDep, require
-from service.errors import InvalidParameter, NotFound
+from service.errors import KEYED, InvalidParameter, NotFound, error_responses
 from service.params import cursor_offset, offset_cursor
 from service.webhook_targets import target_problem
 from streams.state.webhooks import Webhook, WebhookStore
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=KEYED)
 Admin = Annotated[Caller, Depends(require())]
 WEBHOOK_ID = r"^wh_[0-9a-f]{16}$"
 EventName = Literal["alert.created", "alert.updated"]
@@ -144,7 +144,8 @@ def list_webhooks(
                        next_cursor=offset_cursor(start + limit) if more else None)  # fmt: skip
 
 
-@router.get("/{webhook_id}", summary="One webhook", response_model=WebhookOut)
+@router.get("/{webhook_id}", summary="One webhook", response_model=WebhookOut,
+            responses=error_responses(404, e404="No such webhook"))  # fmt: skip
 def get_webhook(
     request: Request, _: Admin, webhook_id: Annotated[str, Path(pattern=WEBHOOK_ID)]
 ) -> WebhookOut:
@@ -157,7 +158,8 @@ def get_webhook(
 
 
 @router.get("/{webhook_id}/deliveries", summary="A webhook's delivery log",
-            response_model=DeliveryPage)  # fmt: skip
+            response_model=DeliveryPage,
+            responses=error_responses(404, e404="No such webhook"))  # fmt: skip
 def webhook_deliveries(
     request: Request,
     _: Admin,
@@ -187,7 +189,8 @@ def webhook_deliveries(
     return DeliveryPage(items=items, next_cursor=offset_cursor(start + limit) if more else None)
 
 
-@router.delete("/{webhook_id}", summary="Unsubscribe a webhook", status_code=204)
+@router.delete("/{webhook_id}", summary="Unsubscribe a webhook", status_code=204,
+               responses=error_responses(404, e404="No such webhook"))  # fmt: skip
 def delete_webhook(
     request: Request,
     _: Admin,

@@ -159,3 +159,31 @@ def test_health_readiness_metrics_openapi(api_with_ring: TestClient) -> None:
     assert "fraudwatch_http_requests_total" in api_with_ring.get("/metrics").text
     paths = api_with_ring.get("/openapi.json").json()["paths"]
     assert all(p.startswith("/v1/") or p in ("/healthz", "/readyz", "/metrics") for p in paths)
+
+
+def test_openapi_declares_the_key_and_the_error_body(api_with_ring: TestClient) -> None:
+    document = api_with_ring.get("/openapi.json").json()
+    scheme = document["components"]["securitySchemes"]["api_key"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    schemas = document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            keyed = path.startswith("/v1/")
+            assert (operation.get("security") == [{"api_key": []}]) == keyed, (method, path)
+            statuses = {"401", "429", "503"} if keyed else set()
+            if "422" in operation["responses"]:
+                statuses.add("422")
+            for status in statuses:
+                content = operation["responses"][status]["content"]["application/json"]
+                body = schemas[content["schema"]["$ref"].rsplit("/", 1)[1]]  # ErrorOut or more
+                assert body["required"][:2] == ["error", "detail"], (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_a_method_a_route_does_not_take_is_405_naming_the_ones_it_does(
+    api_with_ring: TestClient,
+) -> None:
+    response = api_with_ring.request("PUT", "/v1/alerts", headers=AUTH)
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET"
