@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class ApiError(Exception):
@@ -170,12 +171,27 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(_body("invalid_request", problems), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _FRAMEWORK_CODES.get(exc.status_code, "http_error")
-        # (a 405 carries `Allow`, which HTTP requires)
-        return JSONResponse(
-            _body(code, exc.detail), status_code=exc.status_code, headers=exc.headers
-        )
+        headers = exc.headers
+        if exc.status_code == 405:  # HTTP requires `Allow`, naming every method of the path
+            headers = {**(headers or {}), "Allow": ", ".join(_methods_of(request))}
+        return JSONResponse(_body(code, exc.detail), status_code=exc.status_code, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (Starlette's own 405 names only
+    those of the first route that matched the path)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    ]  # fmt: skip
 
 
 def document_errors(app: FastAPI) -> None:

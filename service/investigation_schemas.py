@@ -27,11 +27,11 @@ class ScreenRequest(BaseModel):
     channel: Literal["mobile", "web", "atm", "counter", "pos", "api", "other"] = "other"
     src_bank: str | None = None
     dst_bank: str | None = None
-    device_id: str | None = Field(None, examples=["d-7f3a9c"])
-    ip: str | None = Field(None, examples=["203.0.113.9"])
-    phone: str | None = Field(None, examples=["+8613800138000"])
-    src_country: str | None = None
-    dst_country: str | None = None
+    device_id: str | None = Field(None, examples=["d-7f3a9c"], min_length=1, max_length=256)
+    ip: str | None = Field(None, examples=["203.0.113.9"], description="IPv4 or IPv6")
+    phone: str | None = Field(None, examples=["+8613800138000"], min_length=1, max_length=32)
+    src_country: str | None = Field(None, examples=["CN"], pattern=r"^[A-Z]{2}$")
+    dst_country: str | None = Field(None, examples=["CN"], pattern=r"^[A-Z]{2}$")
     memo: str | None = Field(None, max_length=140)
 
 

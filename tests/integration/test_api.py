@@ -183,7 +183,8 @@ def test_openapi_declares_the_key_and_the_error_body(api_with_ring: TestClient) 
 def test_a_method_a_route_does_not_take_is_405_naming_the_ones_it_does(
     api_with_ring: TestClient,
 ) -> None:
-    response = api_with_ring.request("PUT", "/v1/alerts", headers=AUTH)
-    assert response.status_code == 405
-    assert response.json()["error"] == "method_not_allowed"
-    assert response.headers["allow"] == "GET"
+    for path, allowed in (("/v1/alerts", "GET"), ("/v1/watchlists/account", "GET, POST")):
+        response = api_with_ring.request("PUT", path, headers=AUTH)
+        assert response.status_code == 405
+        assert response.json()["error"] == "method_not_allowed"
+        assert response.headers["allow"] == allowed  # every route of the path, not the first
