@@ -19,7 +19,8 @@ class AccountFacts:
     distinct_payees_1h: int
     pass_through_24h: float | None
     in_amount_24h_minor: int
-    accounts_sharing_devices: int
+    # (devices and phone numbers only: IPs are shared by whole networks)
+    accounts_sharing_devices_or_phones: int
     account_age_days: float | None
     is_business: bool | None
     # Why the account itself is on a watchlist (None when it is not), and the listed
@@ -106,11 +107,12 @@ def assess_account(facts: AccountFacts, alerts: Sequence[Alert]) -> tuple[str, l
                 "high" if young else "medium",
             )
         )
-    if facts.accounts_sharing_devices >= 3:
+    if facts.accounts_sharing_devices_or_phones >= 3:
+        others = facts.accounts_sharing_devices_or_phones
         reasons.append(
             RiskReason(
                 "shared_device",
-                f"its devices also operate {facts.accounts_sharing_devices} other accounts",
+                f"its devices or phone numbers are also used by {others} other accounts",
                 "high",
             )
         )

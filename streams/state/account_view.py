@@ -55,6 +55,14 @@ class AccountSnapshot:
         return sorted({a for i in self.identifiers for a in i.other_accounts})
 
     @property
+    def accounts_sharing_devices_or_phones(self) -> list[str]:
+        """Other accounts that used this account's devices or phone numbers (the "two
+        cards" a mule sells with the bank card); not its IPs, which a carrier's or an
+        office's network gives to many customers at once."""
+        shared = (i for i in self.identifiers if i.kind in ("device", "phone"))
+        return sorted({a for i in shared for a in i.other_accounts})
+
+    @property
     def pass_through_24h(self) -> float | None:
         """Money out ÷ money in over 24 hours, or None with no money in."""
         if self.in_amount_24h_minor <= 0:

@@ -155,7 +155,7 @@ def _risk(
             distinct_payees_1h=snap.distinct_payees_1h,
             pass_through_24h=snap.pass_through_24h,
             in_amount_24h_minor=snap.in_amount_24h_minor,
-            accounts_sharing_devices=len(snap.accounts_sharing_identifiers),
+            accounts_sharing_devices_or_phones=len(snap.accounts_sharing_devices_or_phones),
             account_age_days=age_days,
             is_business=snap.is_business,
             watchlisted=listing,

@@ -137,6 +137,38 @@ def test_first_time_counts_are_unknown_in_the_first_week_of_observation(
     assert fan_out["distinct_payees_24h"] == 3 and fan_out["first_time_payees_24h"] is None
 
 
+@pytest.mark.parametrize(
+    ("shared", "risky"), [("ip", False), ("device_id", True), ("phone", True)]
+)
+def test_only_a_shared_device_or_phone_makes_an_account_risky(
+    services, tmp_path, shared: str, risky: bool
+) -> None:
+    """Five customers paying from one office network (or one carrier's address) are
+    ordinary; five accounts run from one handset or SIM are the two cards."""
+    settings = settings_of(services, make_topic_set(services.kafka_bootstrap), tmp_path,
+                           redis_url=services.redis_url.rsplit("/", 1)[0] + "/4")  # fmt: skip
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+    parties = {"ip": "203.0.113.7", "device_id": "handset-1", "phone": "+8613800138000"}
+    payments = [
+        event(f"pay-{i}", f"customer-{i}", f"shop-{i}", T0 + timedelta(minutes=i), "86.00",
+              **{kind: value if kind == shared else f"{value}-{i}" if kind != "ip"
+                 else f"198.51.100.{i}" for kind, value in parties.items()})
+        for i in range(5)
+    ]  # fmt: skip
+    state = wiring.redis_state_store(settings, client)
+    state.apply_transfers([parse_transfer(json.dumps(e).encode()) for e in payments])
+    with TestClient(create_app(settings)) as api:
+        body = api.get("/v1/accounts/customer-0/risk", headers=AUTH).json()
+    client.close()
+    sharing = {i["kind"]: len(i["other_accounts"]) for i in body["facts"]["shared_identifiers"]}
+    assert sharing[{"device_id": "device"}.get(shared, shared)] == 4  # the view shows it
+    reasons = {r["code"]: r for r in body["reasons"]}
+    assert ("shared_device" in reasons) == risky, body
+    assert body["risk_level"] == ("high" if risky else "none"), body
+
+
 def test_unknown_account_has_no_risk(api_with_ring: TestClient) -> None:
     body = api_with_ring.get("/v1/accounts/nobody/risk", headers=AUTH).json()
     assert body["risk_level"] == "none"
