@@ -59,7 +59,11 @@ def read_dead_letters(
     bootstrap: str, topic: str, since_ms: int | None = None, timeout_ms: int = 10_000
 ) -> Iterator[DeadLetter]:
     """Every dead letter from `since_ms` on (broker time; None: from the start) up to the end
-    the topic had when reading began. Reads without a consumer group: nothing is committed."""
+    the topic had when reading began. Reads without a consumer group: nothing is committed.
+
+    The end of a partition is the high-water mark its first fetch reports, not the broker's
+    answer to a list-offsets request: the embedded Tansu answers that with an offset inside
+    the last batch written (5 records at 0-4 give 1), which hid the newest dead letters."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              consumer_timeout_ms=timeout_ms)  # fmt: skip
     try:
@@ -67,26 +71,29 @@ def read_dead_letters(
         if not partitions:
             return
         consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
-        starts = consumer.beginning_offsets(partitions)
-        if since_ms is not None:
+        if since_ms is None:
+            consumer.seek_to_beginning(*partitions)
+            left = set(partitions)
+        else:
             found = consumer.offsets_for_times({tp: since_ms for tp in partitions})
-            starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
-        for tp in partitions:
-            consumer.seek(tp, starts[tp])
-        left = {tp for tp in partitions if starts[tp] < ends[tp]}
+            left = {tp for tp in partitions if found[tp] is not None}
+            for tp in left:
+                consumer.seek(tp, found[tp].offset)
+            consumer.pause(*(set(partitions) - left))
+        ends: dict[TopicPartition, int] = {}
         while left:
             batch = consumer.poll(timeout_ms=timeout_ms)
-            if not batch:
-                raise TimeoutError(f"{topic}: no records within {timeout_ms} ms before its end")
+            for tp in left:  # every fetch answered, even an empty one, tells the mark
+                highwater = consumer.highwater(tp)
+                if tp not in ends and highwater is not None:
+                    ends[tp] = highwater
             for tp, records in batch.items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        continue
-                    yield _dead_letter(record)
-                if consumer.position(tp) >= ends[tp]:
-                    left.discard(tp)
-                    consumer.pause(tp)
+                yield from (_dead_letter(r) for r in records if r.offset < ends[tp])
+            done = {tp for tp in ends.keys() & left if consumer.position(tp) >= ends[tp]}
+            if not batch and not done:
+                raise TimeoutError(f"{topic}: no records within {timeout_ms} ms before its end")
+            left -= done
+            consumer.pause(*done)
     finally:
         consumer.close(autocommit=False)
 

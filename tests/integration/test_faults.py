@@ -27,7 +27,7 @@ import orjson
 import pytest
 import redis
 import redis.cluster
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from prometheus_client import REGISTRY
 
@@ -505,6 +505,24 @@ def test_a_transfer_redis_always_refuses_is_dead_lettered_and_the_rest_scored(
     assert letter["offset"] == 40
     assert "WRONGTYPE" in letter["reason"]
 
+
+
+def test_the_dead_letters_of_one_write_are_all_read(
+    services: EmbeddedServices, topics: TopicSet
+) -> None:
+    """The worker writes a batch's dead letters together: every one is read, the newest too
+    (the embedded broker's list-offsets answer ends inside such a batch)."""
+    producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap, linger_ms=50)
+    for n in range(5):
+        producer.send(topics.dlq, orjson.dumps({"reason_code": "invalid_field", "n": n}))
+    producer.flush()
+    producer.close()
+    letters = list(read_dead_letters(services.kafka_bootstrap, topics.dlq, timeout_ms=5000))
+    assert [letter.envelope["n"] for letter in letters] == [0, 1, 2, 3, 4]
+    producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap)
+    producer.send(topics.dlq, orjson.dumps({"reason_code": "invalid_field", "n": 5})).get(10)
+    producer.close()
+    assert len(list(read_dead_letters(services.kafka_bootstrap, topics.dlq))) == 6
 
 
 def test_a_dead_letter_sent_again_once_its_cause_is_fixed_is_scored_once(
