@@ -97,6 +97,10 @@ class StoredAlert(NamedTuple):
     alert: Alert
 
 
+# Decimals of an alert's score: what people read, and what its severity is judged on.
+SCORE_DIGITS = 4
+
+
 @dataclass(frozen=True, slots=True)
 class SeverityBands:
     """Score thresholds: alert at `alert_threshold`, then medium, high, critical."""
@@ -153,7 +157,7 @@ def build_alert(
         dst_account=transfer.dst_account,
         amount=f"{transfer.amount:.2f}",
         currency=transfer.currency,
-        score=round(score, 4),
+        score=round(score, SCORE_DIGITS),
         severity=severity,
         reasons=reasons,
         model=model,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from models.alerts import Alert, ModelVerdict, Reason, SeverityBands, build_alert
+from models.alerts import SCORE_DIGITS, Alert, ModelVerdict, Reason, SeverityBands, build_alert
 from models.currency import REFERENCE, ScoringRates
 from models.events import Transfer
 from models.features import Features
@@ -142,11 +142,14 @@ def final_score(
     hits: Sequence[RuleHit], model_probability: float | None, model_weight: float
 ) -> float:
     """A transfer's combined score: rules and model blended (rules alone without a model),
-    raised to the highest `floor` among the hits (confirmed knowledge, precise rules)."""
+    raised to the highest `floor` among the hits (confirmed knowledge, precise rules), to the
+    4 decimals an alert shows: its severity and whether it alerts are judged on that figure
+    (0.79998 would show as 0.8 beside severity `medium`)."""
     score = rules_score(hits)
     if model_probability is not None:
         score = combine(score, model_probability, model_weight)
-    return max(score, max((hit.floor for hit in hits if hit.floor is not None), default=0.0))
+    floor = max((hit.floor for hit in hits if hit.floor is not None), default=0.0)
+    return round(max(score, floor), SCORE_DIGITS)
 
 
 def combine(

@@ -120,7 +120,7 @@ async def screen(request: Request, _: Screener) -> ScreenOut:
         decision=outcome.decision,
         warning=None if warning is None else WarningOut(code=warning.code, text=warning.text),
         would_alert=verdict.severity is not None,
-        score=round(verdict.score, 4),
+        score=verdict.score,
         severity=verdict.severity,  # type: ignore[arg-type]
         reasons=[ReasonOut.model_validate(r, from_attributes=True) for r in verdict.reasons],
         model=None

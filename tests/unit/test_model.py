@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
+from models.alerts import SeverityBands
 from models.dataset import MODEL_FEATURES, Labels, concatenate, load_labelled
 from models.evaluation import (
     LAYERING,
@@ -27,7 +28,7 @@ from models.feedback import FeedbackFileError, JsonlFeedback
 from models.jsonl import read_lines
 from models.model import GradientBoostedModel, TrainingParams, suspected_party
 from models.registry import ModelArtifactError, load_model, metadata_path, save_model
-from models.scorer import combine
+from models.scorer import combine, final_score
 from models.simulator import SimulationConfig, simulate, write_simulation
 from models.training import (
     UNMARKED_PAYEE_SHARE,
@@ -177,6 +178,14 @@ def test_combine_is_a_bounded_monotone_blend() -> None:
     assert combine(1.0, 1.0) == pytest.approx(1.0)
     assert combine(0.6, 0.9) > combine(0.0, 0.9) > combine(0.0, 0.5)
     assert combine(0.6, 0.0) < 0.5  # a rule hit the model finds ordinary does not alert alone
+
+
+def test_severity_is_judged_on_the_score_an_alert_shows() -> None:
+    """A model-only alert at probability 0.99998 is 0.79998: shown as 0.8, it is `high`, as
+    the bands say, not `medium`; likewise at the alert threshold."""
+    score = final_score([], 0.99998, 0.8)
+    assert score == 0.8 and SeverityBands().severity(score) == "high"
+    assert SeverityBands().severity(final_score([], 0.62498, 0.8)) == "low"  # 0.49998: 0.5
 
 
 def test_minutes_to_first_alert_per_ring() -> None:
