@@ -16,11 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import msgspec
+
 from models.alerts import Alert, StoredAlert, alert_encoder
 from models.scorer import Scorer
 from streams.batch import AlertSink
 from streams.replay import DEFAULT_BATCH_SIZE, replay
 from streams.state.base import StateStore
+from streams.state.case_memory import MemoryCases
 
 
 @dataclass
@@ -81,6 +84,15 @@ class CountingAlertSink:
             stored.append(StoredAlert(alert.alert_id not in self.alert_ids, alert))
             self.alert_ids.add(alert.alert_id)
         return stored
+
+
+def write_cased_alerts(out: BinaryIO, alerts: Iterable[Alert], cases: MemoryCases) -> None:
+    """Write the alerts, one JSON line each in the order given, each naming the case it is
+    in at the end of the replay: a case merged into another later on (a ring found to be one)
+    is named by the case it went into, as the API and `--cases-out` name it."""
+    for alert in alerts:
+        case_id = cases.case_of_alert(alert.alert_id)
+        out.write(alert_encoder.encode(msgspec.structs.replace(alert, case_id=case_id)) + b"\n")
 
 
 def run_backtest(

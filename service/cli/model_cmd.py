@@ -305,7 +305,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     from models.jsonl import read_lines
     from service.wiring import build_scorer, case_settings
-    from streams.backtest import run_backtest
+    from streams.backtest import run_backtest, write_cased_alerts
     from streams.batch import CasedAlertSink, MemoryAlertSink
     from streams.state.case_memory import MemoryCases
 
@@ -317,15 +317,18 @@ def _backtest(args: argparse.Namespace) -> int:
     profiles = read_lines(args.accounts) if args.accounts else ()
     # Alerts grouped as the worker groups them, so each line names the case it would.
     cases = MemoryCases(case_settings(settings))
-    sink = CasedAlertSink(MemoryAlertSink(), cases)
+    raised = MemoryAlertSink()
+    sink = CasedAlertSink(raised, cases)
     with contextlib.ExitStack() as outputs:
         # Both opened before the replay, so that a path that cannot be written fails at once.
         out, cases_out = (
             None if path is None else outputs.enter_context(_open_output(path))
             for path in (args.alerts_out, args.cases_out)
         )
-        summary = run_backtest(read_lines(args.input), profiles, scorer, out, args.batch_size,
+        summary = run_backtest(read_lines(args.input), profiles, scorer, None, args.batch_size,
                                sink=sink)  # fmt: skip
+        if out is not None:  # once every merge is known: the case each alert ends in
+            write_cased_alerts(out, raised.alerts.values(), cases)
         summary.cases = len(cases.open_cases())
         for line in summary.lines():
             print(line)

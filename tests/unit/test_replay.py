@@ -134,3 +134,22 @@ def test_backtest_command_writes_gzip_alerts_and_a_summary(
 
 def test_backtest_command_refuses_a_missing_input(tmp_path: Path) -> None:
     assert main(["backtest", str(tmp_path / "nope.jsonl"), "--alerts-out", "x.jsonl"]) == 2
+
+
+def test_backtest_alerts_name_the_case_they_end_in(tmp_path: Path) -> None:
+    """Rings found to be one merge their cases as alerts arrive (seed 5 merges several): each
+    alert of `--alerts-out` names the case it ended in, so it joins `--cases-out`."""
+    data = tmp_path / "data"
+    write_simulation(simulate(SimulationConfig(seed=5, accounts=400, days=2, fraud_share=0.05)),
+                     data)  # fmt: skip
+    out, cases_out = tmp_path / "alerts.jsonl", tmp_path / "cases.jsonl"
+    assert main(["backtest", str(data / "transfers.jsonl.gz"), "--accounts",
+                 str(data / "accounts.jsonl"), "--alerts-out", str(out),
+                 "--cases-out", str(cases_out)]) == 0  # fmt: skip
+    alerts = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    cases = [orjson.loads(line) for line in cases_out.read_bytes().splitlines()]
+    named = {c["case_id"]: sorted(c["alert_ids"]) for c in cases}
+    assert len(alerts) > len(cases) > 1
+    assert {a["case_id"] for a in alerts} == set(named)
+    for case_id, alert_ids in named.items():
+        assert sorted(a["alert_id"] for a in alerts if a["case_id"] == case_id) == alert_ids
