@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from models.alerts import Alert
 from models.currency import SCORING_CURRENCY
@@ -178,15 +178,19 @@ class AccountRiskOut(BaseModel):
     )
 
 
+# Stripped first: a note of spaces only is no reason (the console trims too).
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]
+
+
 class AlertActionIn(BaseModel):
     """An investigator's decision on an alert, with the reason for it."""
 
     action: Literal["escalate", "confirm_fraud", "dismiss", "appeal", "restore"] = Field(
         examples=["confirm_fraud"]
     )
-    note: str = Field(
-        min_length=1,
+    note: Note = Field(
         max_length=2000,
+        description="Why: goes into the alert's history and the audit (trimmed; not blank)",
         examples=["Payee confirmed as a rented card by the branch; victim reached by phone."],
     )
 

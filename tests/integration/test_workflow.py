@@ -95,6 +95,8 @@ def test_bad_requests(scored) -> None:
     api, desk, outcome = scored
     alert_id = outcome.new_alerts[0].alert_id
     assert _act(api, desk, alert_id, "escalate", "").status_code == 422
+    blank = _act(api, desk, alert_id, "escalate", " \t\n ")  # no reason given
+    assert blank.status_code == 422 and blank.json()["detail"][0]["parameter"] == "note"
     assert _act(api, desk, alert_id, "escalate", "x" * 2001).status_code == 422
     assert _act(api, desk, alert_id, "freeze").status_code == 422
     missing = _act(api, desk, "al_000000000000000000000000", "escalate")
