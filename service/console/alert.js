@@ -68,7 +68,7 @@ function historyTable(items) {
   );
 }
 
-function decisionForm(ctx, alert, onDone) {
+function decisionForm(ctx, alert, onDone, onStale) {
   const section = h("section", { class: "decide", "aria-labelledby": "decide-title" }, h("h2", { id: "decide-title" }, "Decision"));
   if (!ctx.caps.decide) {
     section.append(h("p", { class: "readonly" },
@@ -108,6 +108,8 @@ function decisionForm(ctx, alert, onDone) {
       announce(words);
       onDone(answer.alert, words);
     } catch (error) {
+      // 409: someone decided since this page was drawn; show the alert as it is now.
+      if (error.status === 409) return onStale(error);
       clear(result).append(errorBox(error));
       for (const button of buttons) button.disabled = !note.value.trim();
     }
@@ -169,6 +171,16 @@ export async function renderAlert(main, ctx, alertId) {
             const fresh = await api(`/v1/alerts/${current.alert_id}/history`, { query: { limit: 500 } }).catch(() => ({ items }));
             draw(updated, fresh.items, words);
             main.querySelector(".success")?.focus();
+          }, async (conflict) => {
+            const [now, fresh] = await Promise.all([
+              api(`/v1/alerts/${current.alert_id}`).catch(() => current),
+              api(`/v1/alerts/${current.alert_id}/history`, { query: { limit: 500 } }).catch(() => ({ items })),
+            ]);
+            draw(now, fresh.items);
+            const box = errorBox(`${conflict.message} (decided meanwhile; the page now shows the alert as it is)`);
+            main.querySelector("#decide-title")?.after(box);
+            box.setAttribute("tabindex", "-1");
+            box.focus();
           }),
           h("section", { "aria-labelledby": "history-title" },
             h("h2", { id: "history-title" }, "History"), historyTable(items)))),

@@ -184,6 +184,18 @@ def test_investigator_works_an_alert_and_follows_the_money(
         assert stored["status"] == "confirmed"
         assert stored["transfer_id"] == "x-victim"
 
+        # A colleague records the customer's appeal meanwhile: this page's own is refused
+        # (409) and the page redraws the alert as it is now, saying why.
+        appeal = {"action": "appeal", "note": "customer called the branch"}
+        colleague = httpx.post(f"{base}/v1/alerts/{alert_id}/actions", json=appeal, headers=ADMIN)
+        assert colleague.status_code == 200
+        page.get_by_label("Note (required)").fill("Customer disputes the restriction.")
+        page.get_by_role("button", name="Record customer appeal").click()
+        expect(page.locator("#alert-status")).to_have_text("appealed")
+        expect(page.locator(".decide .error")).to_contain_text("decided meanwhile")
+        expect(page.locator("table.history")).to_contain_text("customer called the branch")
+        expect(page.get_by_role("button", name="Record customer appeal")).to_have_count(0)
+
         # Follow the money: the layered ring left to right, export, through to a mule.
         page.get_by_role("link", name="Follow the money").click()
         trail = page.locator("svg.trail")
