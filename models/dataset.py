@@ -19,7 +19,7 @@ import numpy as np
 
 from models.coverage import CoverageView, account_banks, select_profiles
 from models.features import FEATURE_NAMES, LONGER_COUNT_FEATURES, Features
-from models.jsonl import json_objects, read_lines
+from models.jsonl import json_objects, lines_digest, read_lines
 
 # The features the model reads, in matrix column order. Spelled out, so that features added to
 # the vocabulary later (watchlist hits: outside knowledge, not behaviour) never reach a model
@@ -162,6 +162,8 @@ class Labels:
     # sent (`with_ring_moves`): the ring moving money itself.
     ring_accounts: frozenset[str] = frozenset()
     ring_moves: frozenset[str] = frozenset()
+    # `models.jsonl.lines_digest` of the transfers labelled (the simulator writes it).
+    transfers_digest: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> Labels:
@@ -171,7 +173,7 @@ class Labels:
         accounts = doc.get("accounts")
         if not isinstance(accounts, dict):  # roles are optional; without them, no ring moves
             accounts = {}
-        own_bank, seed = doc.get("own_bank"), doc.get("seed")
+        own_bank, seed, digest = doc.get("own_bank"), doc.get("seed"), doc.get("transfers_digest")
         return cls(
             {tid: info.get("typology", "unknown") for tid, info in transfers.items()},
             {tid: info.get("ring", "") for tid, info in transfers.items()},
@@ -182,6 +184,7 @@ class Labels:
                 for account, info in accounts.items()
                 if isinstance(info, dict) and info.get("role", "victim") != "victim"
             ),
+            transfers_digest=digest if isinstance(digest, str) else None,
         )
 
     def with_ring_moves(self, transfers: Iterable[bytes]) -> Labels:
@@ -240,6 +243,13 @@ class LabelledSource:
         self.labels = Labels.load(self.files.labels).with_ring_moves(
             read_lines(self.files.transfers)
         )
+        digest = self.labels.transfers_digest
+        if digest is not None and lines_digest(read_lines(self.files.transfers)) != digest:
+            raise ValueError(
+                f"{self.files.labels}: written for other transfers than "
+                f"{self.files.transfers} (their digest differs); figures from them would "
+                "be wrong: use the labels written with these transfers"
+            )
         self.profiles = list(read_lines(self.files.accounts)) if self.files.accounts else []
         self._banks: dict[str, str] | None = None
 
@@ -257,6 +267,11 @@ class LabelledSource:
     def replay(self, profiles: CoverageView) -> LabelledData:
         """Replay the transfers from empty state with these profiles."""
         table = self._replay_features(read_lines(self.files.transfers), profiles.profiles)
+        if self.labels.typology and not self.labels.of(table.transfer_ids).any():
+            raise ValueError(
+                f"{self.files.labels}: none of its {len(self.labels.typology):,} fraudulent "
+                f"transfers is in {self.files.transfers}: the labels belong to other data"
+            )
         return LabelledData(
             table, self.labels, self.labels.of(table.transfer_ids), [self.files], [profiles]
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,15 @@ def read_lines(path: Path) -> Iterator[bytes]:
             record = line.rstrip(b"\r\n")
             if record.strip():
                 yield record
+
+
+def lines_digest(lines: Iterable[bytes]) -> str:
+    """SHA-256 of the lines as `read_lines` gives them, each ended by a newline: the same for a
+    file plain or gzipped, with CRLF or LF endings."""
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line + b"\n")
+    return digest.hexdigest()
 
 
 def json_objects(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:

@@ -7,6 +7,7 @@ file name in its header, labels serialised with sorted keys.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,8 +69,10 @@ def iter_transfer_dicts(
 
 
 def write_simulation(sim: Simulation, out_dir: Path) -> None:
-    """Write transfers.jsonl.gz, accounts.jsonl and labels.json into `out_dir`."""
+    """Write transfers.jsonl.gz, accounts.jsonl and labels.json into `out_dir`; the labels
+    carry the digest of the transfers they label (`models.jsonl.lines_digest`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
     with (
         open(out_dir / "transfers.jsonl.gz", "wb") as raw,
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as gz,
@@ -78,13 +81,18 @@ def write_simulation(sim: Simulation, out_dir: Path) -> None:
         for doc in sim.iter_transfers():
             buffer.append(orjson.dumps(doc))
             if len(buffer) >= 8192:
-                gz.write(b"\n".join(buffer) + b"\n")
+                chunk = b"\n".join(buffer) + b"\n"
+                gz.write(chunk)
+                digest.update(chunk)
                 buffer.clear()
         if buffer:
-            gz.write(b"\n".join(buffer) + b"\n")
+            chunk = b"\n".join(buffer) + b"\n"
+            gz.write(chunk)
+            digest.update(chunk)
     with open(out_dir / "accounts.jsonl", "wb") as fh:
         for profile in sim.accounts:
             fh.write(orjson.dumps(profile) + b"\n")
     with open(out_dir / "labels.json", "w", encoding="utf-8") as fh:
-        json.dump(sim.labels, fh, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        labels = {**sim.labels, "transfers_digest": digest.hexdigest()}
+        json.dump(labels, fh, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         fh.write("\n")

@@ -358,6 +358,25 @@ def test_evaluate_command_refuses_an_unknown_coverage(
     assert "unknown profile coverage partial" in capsys.readouterr().err
 
 
+def test_evaluate_command_refuses_labels_of_other_transfers(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels beside transfers they were not written with give figures that look plausible
+    and are wrong: refused, whether the transfers differ (the digest) or are none at all."""
+    other = tmp_path / "other"
+    write_simulation(simulate(replace(TINY, days=3)), other)  # same seed: the same ids
+    (other / "labels.json").write_bytes((tiny_dir / "labels.json").read_bytes())
+    assert main(["evaluate", str(other), "--profile-coverage", "none"]) == 2
+    assert "written for other transfers" in capsys.readouterr().err
+    undigested = orjson.loads((tiny_dir / "labels.json").read_bytes())
+    del undigested["transfers_digest"]  # labels written by other tools carry none
+    (other / "labels.json").write_bytes(orjson.dumps(undigested))
+    (other / "transfers.jsonl.gz").unlink()
+    (other / "transfers.jsonl").write_text("")
+    assert main(["evaluate", str(other), "--profile-coverage", "none"]) == 2
+    assert "none of its" in capsys.readouterr().err
+
+
 def test_feedback_file_labels_and_training_with_it(tiny_dir: Path, tmp_path: Path) -> None:
     transfers = [orjson.loads(line) for line in read_lines(tiny_dir / "transfers.jsonl.gz")]
     path = tmp_path / "feedback.jsonl"
