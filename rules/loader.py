@@ -44,7 +44,10 @@ def check_rule_library(directory: Path) -> list[RuleProblem]:
 def _load(directory: Path) -> tuple[list[Rule], list[RuleProblem]]:
     if not directory.is_dir():
         return [], [RuleProblem(directory, None, "", "rule library directory not found")]
-    files = sorted(p for p in directory.iterdir() if p.suffix in RULE_SUFFIXES and p.is_file())
+    # (any case: `FAN.YAML` saved by a Windows editor is a rule file too, not one skipped)
+    files = sorted(
+        p for p in directory.iterdir() if p.suffix.lower() in RULE_SUFFIXES and p.is_file()
+    )
     if not files:
         return [], [RuleProblem(directory, None, "", "no rule files (*.yaml) in directory")]
     rules: list[Rule] = []

@@ -98,9 +98,12 @@ def write(directory: Path, name: str, text: str) -> Path:
 def test_valid_library_has_no_problems(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", VALID_RULE.format(id="rule_a"))
     write(tmp_path, "b.yml", VALID_RULE.format(id="rule_b"))
+    write(tmp_path, "C.YAML", VALID_RULE.format(id="rule_c"))  # saved by another editor
     write(tmp_path, "notes.txt", "not a rule")
     assert check_rule_library(tmp_path) == []
-    assert [rule.id for rule in load_rule_library(tmp_path).rules] == ["rule_a", "rule_b"]
+    assert sorted(rule.id for rule in load_rule_library(tmp_path).rules) == [
+        "rule_a", "rule_b", "rule_c"
+    ]
 
 
 RULE = VALID_RULE.format(id="a")
