@@ -51,7 +51,7 @@ def alerts_reason(alerts: Sequence[Alert]) -> RiskReason | None:
     worst = max(live, key=lambda a: SEVERITIES.index(a.severity))
     confirmed = [a for a in live if a.status == "confirmed"]
     level = "critical" if confirmed else worst.severity
-    text = f"{len(live)} unresolved alert(s), worst {worst.severity}"
+    text = f"{len(live)} alert(s) not dismissed, worst {worst.severity}"
     if confirmed:
         text += f"; {len(confirmed)} confirmed as fraud"
     return RiskReason("alerts", text, level)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,18 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_lines(path: Path) -> Iterator[bytes]:
-    """The non-blank lines of a JSON Lines file (plain or gzip), without line endings."""
+    """The non-blank lines of a JSON Lines file (plain or gzip), without line endings; a
+    damaged or cut gzip file raises OSError naming the file."""
     with path.open("rb") as probe:
         is_gzip = probe.read(2) == _GZIP_MAGIC
     with gzip.open(path, "rb") if is_gzip else path.open("rb") as lines:
-        for line in lines:
-            record = line.rstrip(b"\r\n")
-            if record.strip():
-                yield record
+        try:
+            for line in lines:
+                record = line.rstrip(b"\r\n")
+                if record.strip():
+                    yield record
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise OSError(f"{path}: not a readable gzip file ({error})") from None
 
 
 def lines_digest(lines: Iterable[bytes]) -> str:

@@ -311,7 +311,8 @@ def _backtest(args: argparse.Namespace) -> int:
 
     for path in (args.input, args.accounts):
         if path is not None and not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
+            what = "a directory, not a file" if path.is_dir() else "no such file"
+            raise FileNotFoundError(f"{path}: {what}")
     settings = Settings()
     scorer = build_scorer(settings)
     profiles = read_lines(args.accounts) if args.accounts else ()

@@ -57,7 +57,8 @@ def trace(
         raise InvalidParameter("window", str(error)) from None
     root = state.trace_root(transfer_id, request.app.state.rates)
     if root is None:
-        raise NotFound(f"no transfer {transfer_id} in the last trace_ttl_days")
+        days = request.app.state.settings.trace_ttl_days
+        raise NotFound(f"no transfer {transfer_id} in the last {days} days (the trace keeps)")
     max_edges = request.app.state.settings.trace_max_edges
     graph = follow(root, direction, hops, window_ms, max_edges, state.trace_layers(direction))
     accounts = (n.account for n in graph.nodes)

@@ -56,6 +56,18 @@ def test_read_lines_reads_plain_and_gzip_and_skips_blank_lines(tmp_path: Path) -
     assert list(read_lines(tmp_path / "packed.jsonl.gz")) == expected
 
 
+@pytest.mark.parametrize(
+    "damage", [b"\x1f\x8b\x09\x00", b"\x1f\x8b\x08\x00garbage", "cut"],
+    ids=["unknown-method", "corrupt", "cut-short"],
+)
+def test_a_damaged_gzip_file_is_an_error_naming_it(tmp_path: Path, damage: bytes | str) -> None:
+    path = tmp_path / "transfers.jsonl.gz"
+    whole = gzip.compress(b'{"a": 1}\n' * 1000)
+    path.write_bytes(whole[: len(whole) // 2] if damage == "cut" else damage)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match=f"{path}: not a readable gzip file"):
+        list(read_lines(path))
+
+
 def test_features_do_not_depend_on_batch_boundaries(lines: list[bytes], tiny_dir: Path) -> None:
     one_by_one = _table(lines[:300], tiny_dir, batch_size=1)
     in_batches = _table(lines[:300], tiny_dir, batch_size=128)
