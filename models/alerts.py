@@ -55,8 +55,9 @@ class Alert(msgspec.Struct, omit_defaults=True):
     status: str
     created_at: str
     ts_ms: int
-    # The account the alert suspects (None only on alerts stored before it was recorded).
-    # After `created_at`: the workflow script rewrites the status just before that field.
+    # The account the alert suspects (None only on alerts stored before it was recorded, which
+    # `with_suspect` completes on reading). After `created_at`: the workflow script rewrites
+    # the status just before that field.
     suspect_account: str | None = None
     # The case it belongs to: kept beside the alert, not in its stored body (merging cases
     # moves alerts), and filled in wherever an alert is shown or published.
@@ -140,6 +141,21 @@ def suspect_party(reasons: list[Reason]) -> Party:
     return "payee"
 
 
+def suspect_account_of(src_account: str, dst_account: str, reasons: list[Reason]) -> str:
+    """The account an alert with these reasons suspects (see `suspect_party`)."""
+    return src_account if suspect_party(reasons) == "payer" else dst_account
+
+
+def with_suspect(alert: Alert) -> Alert:
+    """The alert with its suspect account: one stored by a release before suspects were
+    recorded gets the one its reasons name, as it would have been raised now (the payee when
+    none names one), so decisions on it list and suppress, and views show it."""
+    if alert.suspect_account is not None:
+        return alert
+    suspect = suspect_account_of(alert.src_account, alert.dst_account, alert.reasons)
+    return msgspec.structs.replace(alert, suspect_account=suspect)
+
+
 def build_alert(
     transfer: Transfer,
     score: float,
@@ -164,9 +180,7 @@ def build_alert(
         status="open",
         created_at=created_at,
         ts_ms=transfer.ts_ms,
-        suspect_account=transfer.src_account
-        if suspect_party(reasons) == "payer"
-        else transfer.dst_account,
+        suspect_account=suspect_account_of(transfer.src_account, transfer.dst_account, reasons),
     )
 
 

@@ -22,6 +22,7 @@ from models.alerts import (
     StoredAlert,
     alert_decoder,
     alert_encoder,
+    with_suspect,
 )
 from models.cases import STATUS_ORDER
 from models.workflow import MOVES, Action, Actor, FourEyesRefused, MoveRefused, four_eyes_refusal
@@ -112,7 +113,8 @@ class AlertFilter:
 
 def decode_stored(raw: bytes | str) -> Alert | None:
     """A stored alert body, or None (logged) when it is damaged, of a shape this version
-    cannot read, or holds values outside the contract: views skip it rather than fail."""
+    cannot read, or holds values outside the contract: views skip it rather than fail. One
+    stored before suspects were recorded gets its suspect (`with_suspect`)."""
     try:
         alert = alert_decoder.decode(raw)
     except msgspec.DecodeError as error:
@@ -122,7 +124,7 @@ def decode_stored(raw: bytes | str) -> Alert | None:
     if not valid:
         log.warning("stored alert outside the contract", extra={"alert_id": alert.alert_id})
         return None
-    return alert
+    return with_suspect(alert)
 
 
 def _entries(alert_id: str, rows: Iterable[bytes | str]) -> list[dict[str, Any]]:

@@ -167,3 +167,31 @@ def test_profile_fields_scoring_cannot_read_are_unknown_not_a_stall(
             -1, -1, -1)  # fmt: skip
         assert (facts.payee.opened_at, facts.payee.birth_year, facts.payee.is_business) == (
             -1, -1, -1)  # fmt: skip
+
+
+def test_an_alert_stored_before_suspects_were_recorded_is_shown_and_decided(
+    services, redis_client: redis.Redis, tmp_path
+) -> None:
+    """Alerts of a release before `suspect_account` existed: shown (not a 500), and a
+    confirmation lists the account its reasons suspect, so screening blocks payments to it."""
+    settings = api_settings(services, tmp_path, rate_limit_per_minute=0)
+    transfer = parse_transfer(json.dumps(event("pre-upgrade", "old-victim", "old-mule", T0,
+                                               "5000.00")).encode())  # fmt: skip
+    reason = Reason(rule="fan_in_collection", title="Fan-in collection", evidence={"x": 1})
+    raised = build_alert(transfer, 0.9, "high", [reason], None, "2026-11-26T00:00:00.000Z")
+    old = msgspec.structs.replace(raised, suspect_account=None)  # stored without the field
+    AlertStore(redis_client).put_alerts([old])
+    stored = redis_client.get(alert_key(old.alert_id))
+    assert isinstance(stored, bytes) and b"suspect_account" not in stored
+    with TestClient(create_app(settings)) as api:
+        shown = api.get(f"/v1/alerts/{old.alert_id}", headers=ADMIN)
+        assert (shown.status_code, shown.json()["suspect_account"]) == (200, "old-mule")
+        assert api.get("/v1/accounts/old-mule/risk", headers=ADMIN).status_code == 200
+        assert api.get("/v1/alerts?status=open", headers=ADMIN).status_code == 200
+        confirm = {"action": "confirm_fraud", "note": "rented card, branch confirmed"}
+        decided = api.post(f"/v1/alerts/{old.alert_id}/actions", json=confirm, headers=ADMIN)
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["consequences"]["listed"] == "old-mule"
+        payment = event("after-upgrade", "customer", "old-mule", T0, "300.00")
+        screened = api.post("/v1/screen", json=payment, headers=ADMIN).json()
+        assert screened["decision"] == "block"
