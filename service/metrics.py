@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 
 import redis
 from prometheus_client import (
@@ -49,6 +50,30 @@ CASES_OPEN = Gauge(
 UNDECIDED = ("open", "escalated", "appealed")
 
 
+# A live gauge's file in the multiprocess directory: `gauge_livemax_<pid>.db` and the like.
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def forget_dead_processes(path: str) -> None:
+    """Drop the live gauges of processes that are gone. A worker that `up` (or anyone) started
+    again leaves its old file behind, and a `livemax` gauge reads the largest value of every
+    file: its stall gauge would stay at what it was when it died, paging for good."""
+    for name in os.listdir(path):
+        match = _LIVE_GAUGE_FILE.fullmatch(name)
+        if match and not _alive(int(match.group(1))):
+            multiprocess.mark_process_dead(int(match.group(1)), path)
+
+
 def render_metrics(client: redis.Redis) -> tuple[bytes, str]:
     """The exposition text; Redis memory and the case queue are read at scrape time."""
     # /readyz reports Redis; a scrape should still return the other metrics without it.
@@ -57,7 +82,8 @@ def render_metrics(client: redis.Redis) -> tuple[bytes, str]:
         REDIS_MEMORY.set(float(memory["used_memory"]))
         REDIS_MAXMEMORY.set(float(memory["maxmemory"]))
         CASES_OPEN.set(CaseReader(client).count(UNDECIDED))
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        forget_dead_processes(path)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

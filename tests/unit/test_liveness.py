@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from prometheus_client import REGISTRY
@@ -83,3 +84,37 @@ def test_a_broker_out_of_reach_counts_as_work_and_is_logged_when_it_goes_and_com
     # From the first poll that found it gone.
     assert [getattr(r, "seconds", None) for r in caplog.records][-1] == 51
     assert _stalled() == 0
+
+
+def test_the_stall_gauge_of_a_worker_that_is_gone_is_not_read(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the embedded stack's shared metrics directory a `livemax` gauge reads the largest
+    value of every process's file: a worker that stalled, was killed and started again must
+    not page for good with its dead predecessor's figure."""
+    import os
+    import subprocess
+    import sys
+
+    import redis
+
+    from service.metrics import render_metrics
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    setting = "from streams import metrics; metrics.WORKER_STALLED_SECONDS.set({})"
+    subprocess.run([sys.executable, "-c", setting.format(130.3)], env=env, check=True)  # died
+    alive = subprocess.Popen([sys.executable, "-c", setting.format(1.5) + "; import time; "
+                              "time.sleep(60)"], env=env)  # fmt: skip
+    try:
+        for _ in range(100):  # until the living one has written its figure
+            if len(list(tmp_path.glob("gauge_livemax_*.db"))) == 2:
+                break
+            time.sleep(0.05)
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        offline = redis.Redis(port=1, socket_connect_timeout=0.1)  # (not needed here)
+        text = render_metrics(offline)[0].decode()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert "fraudwatch_worker_stalled_seconds 1.5" in text, text
+    assert "130.3" not in text
