@@ -221,10 +221,6 @@ class EventTimeMerge:
             return True
         return bool(position != self._next_offset.get(tp))
 
-    def buffered(self) -> int:
-        """Records fetched and not yet handed out."""
-        return sum(len(buffer) for buffer in self._buffers.values())
-
     def _take(self, tp: TopicPartition, records: Iterable[Any]) -> None:
         records = list(records)
         if not records:

@@ -29,7 +29,8 @@ EVENT_TO_ALERT_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge(
     "fraudwatch_consumer_lag",
-    "Messages behind the partition's high watermark (0 = caught up)",
+    "Messages between the last committed offset and the partition's high watermark (0 = "
+    "caught up); what the worker fetched but has not scored counts",
     ["topic", "partition"],
     multiprocess_mode="livemax",
 )

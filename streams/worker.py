@@ -155,6 +155,9 @@ class Worker:
         self.housekeeping = housekeeping
         self._stopping = False
         self._batch_number = 0
+        # Per assigned partition, the offset after the last this worker committed (or the
+        # group's when it was assigned): what a restart would read from.
+        self._committed: dict[TopicPartition, int] = {}
         self._kinds: dict[str, MessageKind] = {
             options.transfers_topic: "transfer",
             options.accounts_topic: "profile",
@@ -498,6 +501,7 @@ class Worker:
             return
         try:
             self.consumer.commit(offsets, timeout_ms=int(self.options.broker_timeout_s * 1000))
+            self._committed.update((tp, at.offset) for tp, at in offsets.items())
         except CommitFailedError:
             # The group rebalanced mid-batch; the new owner redelivers it, idempotently.
             log.warning("commit refused after a rebalance", extra={"event": "commit_failed"})
@@ -509,6 +513,15 @@ class Worker:
                                                 "error": describe(error)})  # fmt: skip
             return
         self._liveness.committed()
+
+    def _group_offset(self, tp: TopicPartition, position: int) -> int:
+        """The group's committed offset of a partition just assigned (one broker call), or
+        the position when there is none or the broker does not say."""
+        try:
+            committed = self.consumer.committed(tp, timeout_ms=1000)
+        except KafkaError:
+            return position
+        return position if committed is None else int(committed)
 
     def _count_unpriced(self, transfers: Sequence[Transfer]) -> None:
         """Count the transfers scored at face value (no rate for their currency), saying so
@@ -558,15 +571,22 @@ class Worker:
         )
 
     def _report_lag(self) -> None:
-        """Lag per assigned partition, and the worker's liveness with it."""
-        # Fetched but not yet taken: work in hand, though the broker counts it consumed.
-        lag = self._merge.buffered()
+        """Lag per assigned partition, and the worker's liveness with it. Counted from what
+        is committed, not from the consumer's position: records fetched and held (buffered
+        by the merge, or in a batch Redis keeps refusing) are work not done."""
+        lag = 0
         try:
-            for tp in self.consumer.assignment():
+            assignment = self.consumer.assignment()
+            for tp in self._committed.keys() - assignment:
+                del self._committed[tp]
+            for tp in assignment:
                 highwater = self.consumer.highwater(tp)
                 if highwater is None:
                     continue
-                behind = max(0, highwater - self.consumer.position(tp))
+                position = self.consumer.position(tp)
+                if tp not in self._committed:
+                    self._committed[tp] = self._group_offset(tp, position)
+                behind = max(0, highwater - min(self._committed[tp], position))
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
                 lag += behind
         except KafkaError as error:

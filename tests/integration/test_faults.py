@@ -146,6 +146,28 @@ def test_redis_shut_down_and_restarted_mid_stream_ends_like_an_uninterrupted_run
     assert own_redis.client.zcard(ALL_INDEX) >= 2
 
 
+def test_records_fetched_but_not_scored_while_redis_is_away_are_lag(
+    own_redis: RestartableRedis, make_topics: TopicFactory, settings_for: SettingsFactory
+) -> None:
+    """The lag gauge counts from what is committed: records a worker fetched before Redis
+    went away (in the batches in hand, or buffered by the merge) are still to do
+    (FraudwatchNoTransfers fires on lag above 0; counted from the position, a worker that had
+    fetched everything read 0)."""
+    values = ring_traffic(seed=23, count=700, rings=2)
+    topics = make_topics()
+    settings = settings_for(topics, batch_size=40, redis_url=own_redis.url)
+    done = partial(committed, settings, topics.transfers)
+    with worker_thread(settings):
+        produce(settings.kafka_bootstrap, topics.transfers, values)
+        wait_for(partial(scored_at_least, own_redis.client, 150), what="first 150")
+        own_redis.shut_down()
+        time.sleep(3)
+        lag = _metric("fraudwatch_consumer_lag", topic=topics.transfers, partition="0")
+        assert lag == len(values) - done(), (lag, done())  # in hand and buffered included
+        own_redis.start()
+        wait_for(lambda: done() == len(values), timeout_s=120, what="the rest")
+
+
 def test_a_cluster_failover_mid_stream_ends_like_an_uninterrupted_run(
     services: EmbeddedServices, make_topics: TopicFactory, settings_for: SettingsFactory,
     redis_cluster: LocalCluster, cluster_client: redis.cluster.RedisCluster,
