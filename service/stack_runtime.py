@@ -257,6 +257,22 @@ def _wait_for_api(url: str, proc: ManagedProcess, timeout_s: float = 60.0) -> No
     raise RuntimeError(f"the API did not become ready in {timeout_s:.0f} s:\n{proc.log_tail()}")
 
 
+def _check_layout(settings: Settings, services: StackServices) -> None:
+    """Refuse, before any worker starts, a Redis holding state of another layout (an
+    upgrade that changed it): the worker would refuse it anyway, started again and again."""
+    from service import wiring
+    from streams.state.layout import LayoutMismatch, ensure_layout
+
+    used = {"redis_url": services.redis_url, "redis_cluster": services.redis_cluster}
+    client = wiring.redis_client(settings.model_copy(update=used))
+    try:
+        ensure_layout(client)
+    except LayoutMismatch as mismatch:
+        raise StackRefused(str(mismatch)) from None
+    finally:
+        client.close()
+
+
 @contextlib.contextmanager
 def start_stack(settings: Settings) -> Iterator[RunningStack]:
     """Start whatever is needed, yield the running stack, and stop all of it on exit."""
@@ -276,6 +292,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
         except Exception as error:
             raise StackRefused(f"the Kafka broker at {kafka} ({services.kafka_source}) "
                                f"does not serve topics: {error}") from error  # fmt: skip
+        _check_layout(settings, services)
 
         api_key = (settings.bootstrap_api_keys() or [secrets.token_urlsafe(24)])[0]
         api_port = settings.api_port if not port_open(settings.api_port) else free_port()

@@ -35,6 +35,7 @@ from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.case_store import RedisCases
+from streams.state.layout import ensure_layout
 from streams.state.partition_claims import RedisPartitionClaims
 from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
@@ -236,6 +237,7 @@ def build_worker(settings: Settings) -> Worker:
     """A worker wired to the configured broker and Redis."""
     bootstrap = kafka_bootstrap(settings)
     client = redis_client(settings)
+    ensure_layout(client)  # never write windows into state of a layout it cannot read
     scorer = build_scorer(settings)
     processor = batch_processor(settings, client, scorer)
     reloader = RuleReloader(

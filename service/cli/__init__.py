@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "service.cli.warmup_cmd",
     "service.cli.purge_cmd",
     "service.cli.dlq_cmd",
+    "service.cli.layout_cmd",
 )
 
 Runner = Callable[[argparse.Namespace], int]
@@ -61,6 +62,7 @@ def operational_problem(error: Exception) -> str | None:
 
     from service.embedded import ServiceStartError
     from service.wiring import NotConfigured
+    from streams.state.layout import LayoutMismatch
 
     if isinstance(error, ValidationError) and error.title == "Settings":
         return "; ".join(
@@ -71,7 +73,7 @@ def operational_problem(error: Exception) -> str | None:
         return f"Redis did not answer as configured: {error}"
     if isinstance(error, KafkaError):
         return f"the Kafka broker did not answer as configured: {error}"
-    if isinstance(error, OSError | NotConfigured | ServiceStartError):
+    if isinstance(error, OSError | NotConfigured | ServiceStartError | LayoutMismatch):
         return str(error)
     return None
 

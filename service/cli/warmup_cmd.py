@@ -29,6 +29,7 @@ def _warmup(args: argparse.Namespace) -> int:
     from service.wiring import build_scorer, redis_client, redis_state_store
     from streams.backtest import run_backtest
     from streams.replay import HISTORY_PARTITION
+    from streams.state.layout import ensure_layout
 
     for path in (args.file, args.accounts):
         if path is not None and not path.is_file():
@@ -39,6 +40,7 @@ def _warmup(args: argparse.Namespace) -> int:
             "no running stack found (start `fraudwatch up`) and FRAUDWATCH_REDIS_URL is not set"
         )
     client = redis_client(settings)
+    ensure_layout(client)
     store = redis_state_store(settings, client)
     since, first = store.observation().current_start, _first_event_ms(read_lines(args.file))
     if since is not None and first is not None and since > first:

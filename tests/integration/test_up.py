@@ -133,3 +133,17 @@ def test_a_part_that_exits_five_times_within_a_minute_stops_the_stack(tmp_path: 
         assert part.check() is (exit_number < RESTARTS_PER_MINUTE), exit_number
     part.proc.stop()
 
+
+
+def test_a_redis_holding_an_earlier_state_layout_is_refused_before_anything_starts(
+    services: EmbeddedServices, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """After an upgrade that changed the state layout, `up` says what to do instead of
+    starting a worker that would refuse the state again and again."""
+    from service.stack_runtime import start_stack
+
+    redis_client.hset("fw:{a:6222020000000001}:meta", "opened_at_ms", "1")  # layout 1
+    settings = Settings(home=tmp_path, redis_url=services.redis_url,
+                        kafka_bootstrap=services.kafka_bootstrap)  # fmt: skip
+    with pytest.raises(StackRefused, match="Upgrading fraudwatch"), start_stack(settings):
+        pytest.fail("the stack started")

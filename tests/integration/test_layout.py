@@ -1,0 +1,45 @@
+"""The state layout marker on a real Redis: a new installation records it, state of another
+layout (an upgrade that changed it) is refused by the worker, `warmup` and `up`'s check until
+`fraudwatch layout --adopt`."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from service.cli import main
+from streams.state import keys
+from streams.state.layout import LAYOUT_KEY, LAYOUT_VERSION, LayoutMismatch, ensure_layout
+
+
+def test_a_new_installation_records_the_layout_and_keeps_it(redis_client: redis.Redis) -> None:
+    ensure_layout(redis_client)
+    assert redis_client.get(LAYOUT_KEY) == str(LAYOUT_VERSION).encode()
+    redis_client.hset(keys.account_keys("acct")["meta"], "by", "1990")  # this layout's keys
+    ensure_layout(redis_client)
+
+
+@pytest.mark.parametrize("earlier", ["unmarked", "recorded"])
+def test_state_of_an_earlier_layout_is_refused_until_adopted(
+    services, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tmp_path, earlier: str,
+) -> None:  # fmt: skip
+    """Layout 1 (before 2026-12-06) kept an account's profile and counters in `:meta`; the
+    current layout reads none of it."""
+    redis_client.hset("fw:{a:6222020000000001}:meta", mapping={"opened_at_ms": "1"})
+    if earlier == "recorded":
+        redis_client.set(LAYOUT_KEY, 1)
+    with pytest.raises(LayoutMismatch, match="layout 1; this release keeps layout 2"):
+        ensure_layout(redis_client)
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))  # no running stack to find
+    monkeypatch.setenv("FRAUDWATCH_REDIS_URL", services.redis_url)
+    monkeypatch.setenv("FRAUDWATCH_KAFKA_BOOTSTRAP", services.kafka_bootstrap)
+    assert main(["worker"]) == 2
+    assert "Upgrading fraudwatch" in capsys.readouterr().err
+    assert main(["layout"]) == 0
+    how = "recognised by its keys" if earlier == "unmarked" else "recorded"
+    assert f"state of layout 1 ({how})" in capsys.readouterr().out
+    assert main(["layout", "--adopt"]) == 0
+    assert "layout 2 adopted" in capsys.readouterr().out
+    ensure_layout(redis_client)
+    assert redis_client.get(LAYOUT_KEY) == b"2"
