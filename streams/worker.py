@@ -155,8 +155,8 @@ class Worker:
         self.housekeeping = housekeeping
         self._stopping = False
         self._batch_number = 0
-        # Per assigned partition, the offset after the last this worker committed (or the
-        # group's when it was assigned): what a restart would read from.
+        # Per assigned partition, the offset after the last this worker committed, or before
+        # its first commit the first offset it took: what a restart would read from.
         self._committed: dict[TopicPartition, int] = {}
         self._kinds: dict[str, MessageKind] = {
             options.transfers_topic: "transfer",
@@ -279,7 +279,10 @@ class Worker:
             log.warning("poll failed", extra={"event": "poll_failed", "error": describe(error)})
             self._pause(self.options.retry_backoff_s)
             return []
-        return self._messages(records)
+        messages = self._messages(records)
+        for m in messages:  # (no broker call: the group's offset is where these begin)
+            self._committed.setdefault(TopicPartition(m.topic, m.partition), m.offset)
+        return messages
 
     def _messages(self, records: list[ConsumerRecord]) -> list[Message]:
         """Polled records as the batch's messages, each transfer with its decoding (if the
@@ -514,15 +517,6 @@ class Worker:
             return
         self._liveness.committed()
 
-    def _group_offset(self, tp: TopicPartition, position: int) -> int:
-        """The group's committed offset of a partition just assigned (one broker call), or
-        the position when there is none or the broker does not say."""
-        try:
-            committed = self.consumer.committed(tp, timeout_ms=1000)
-        except KafkaError:
-            return position
-        return position if committed is None else int(committed)
-
     def _count_unpriced(self, transfers: Sequence[Transfer]) -> None:
         """Count the transfers scored at face value (no rate for their currency), saying so
         once per currency."""
@@ -584,9 +578,7 @@ class Worker:
                 if highwater is None:
                     continue
                 position = self.consumer.position(tp)
-                if tp not in self._committed:
-                    self._committed[tp] = self._group_offset(tp, position)
-                behind = max(0, highwater - min(self._committed[tp], position))
+                behind = max(0, highwater - min(self._committed.get(tp, position), position))
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
                 lag += behind
         except KafkaError as error:
