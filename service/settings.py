@@ -27,6 +27,10 @@ DEFAULT_MODEL_PATH = (
 DEV_PII_KEY = "fraudwatch-dev-only-pii-key"
 # What .env.example ships in place of every secret: never a real one.
 PLACEHOLDER = "replace-me"
+# The shortest secrets production takes: the PII key guards every pseudonym (a short one is
+# guessed, and then every phone and IP with it), an API key an admin's access.
+MIN_PII_KEY_CHARS = 32
+MIN_API_KEY_CHARS = 16
 MIB = 1024 * 1024
 
 
@@ -202,11 +206,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_prod(self) -> Settings:
         if self.env == "prod":
-            unsafe = self.placeholder_secrets()
+            unsafe = self.unsafe_secrets()
             if unsafe:
                 raise ValueError(
                     f"{', '.join(unsafe)} must be set to real secrets when FRAUDWATCH_ENV=prod "
-                    f"(not the development default or a '{PLACEHOLDER}' value from .env.example)"
+                    f"(not the development default or a '{PLACEHOLDER}' value from .env.example; "
+                    f"a PII key of at least {MIN_PII_KEY_CHARS} characters, API keys of at least "
+                    f"{MIN_API_KEY_CHARS}: e.g. `openssl rand -base64 32`)"
                 )
         if not (
             self.alert_threshold
@@ -220,16 +226,22 @@ class Settings(BaseSettings):
             )
         return self
 
-    def placeholder_secrets(self) -> list[str]:
-        """The variables whose secret is the development default or a placeholder."""
+    def unsafe_secrets(self) -> list[str]:
+        """The variables whose secret is the development default, a placeholder (in any
+        case), or too short to be one."""
+
+        def placeholder(secret: str) -> bool:
+            return PLACEHOLDER in secret.lower() or secret.strip() == DEV_PII_KEY
+
         pii = self.pii_key.get_secret_value()
         unsafe = []
-        if pii == DEV_PII_KEY or PLACEHOLDER in pii:
+        if placeholder(pii) or len(pii.strip()) < MIN_PII_KEY_CHARS:
             unsafe.append("FRAUDWATCH_PII_KEY")
-        if any(PLACEHOLDER in key for key in self.bootstrap_api_keys()):
+        keys = self.bootstrap_api_keys()
+        if any(placeholder(key) or len(key) < MIN_API_KEY_CHARS for key in keys):
             unsafe.append("FRAUDWATCH_API_KEYS")
         url_password = unquote(urlsplit(self.redis_url or "").password or "")
-        if PLACEHOLDER in self.redis_password.get_secret_value() or PLACEHOLDER in url_password:
+        if placeholder(self.redis_password.get_secret_value()) or placeholder(url_password):
             unsafe.append("FRAUDWATCH_REDIS_PASSWORD")
         return unsafe
 

@@ -18,7 +18,7 @@ REAL: dict[str, Any] = {
 
 
 def test_prod_starts_with_real_secrets() -> None:
-    assert Settings(**REAL).placeholder_secrets() == []
+    assert Settings(**REAL).unsafe_secrets() == []
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,11 @@ def test_prod_starts_with_real_secrets() -> None:
     [
         ({"pii_key": SecretStr(DEV_PII_KEY)}, "FRAUDWATCH_PII_KEY"),
         ({"pii_key": SecretStr("replace-me-pii-key")}, "FRAUDWATCH_PII_KEY"),
+        ({"pii_key": SecretStr("")}, "FRAUDWATCH_PII_KEY"),
+        ({"pii_key": SecretStr("x" * 31)}, "FRAUDWATCH_PII_KEY"),  # guessable: too short
+        ({"pii_key": SecretStr("REPLACE-ME" + "9f2c" * 8)}, "FRAUDWATCH_PII_KEY"),
+        ({"pii_key": SecretStr(f" {DEV_PII_KEY} ")}, "FRAUDWATCH_PII_KEY"),
+        ({"api_keys": SecretStr("a")}, "FRAUDWATCH_API_KEYS"),
         ({"api_keys": SecretStr("good-key-1234567,replace-me-admin-key")}, "FRAUDWATCH_API_KEYS"),
         ({"redis_password": SecretStr("replace-me-redis-password")}, "FRAUDWATCH_REDIS_PASSWORD"),
         (
