@@ -75,14 +75,23 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+# Cloud platforms' metadata and platform services outside link-local: Alibaba Cloud's, AWS's
+# over IPv6, Azure's wire server (the link-local ones, 169.254.169.254 too, are refused whole).
+PLATFORM_SERVICES = frozenset(
+    ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254", "168.63.129.16")
+)
+
+
 def address_problem(address: str, allow_loopback: bool = False) -> str | None:
     """Why deliveries must not go to this IP address, or None: the machine's own services
     (loopback, unless allowed: a receiver on the same host in development), the cloud metadata
-    service and other link-local addresses, and addresses no receiver has. A bank's private
-    networks (10/8, 172.16/12, 192.168/16) are allowed: its case system lives there."""
+    services (link-local and `PLATFORM_SERVICES`), and addresses no receiver has. A bank's
+    private networks (10/8, 172.16/12, 192.168/16) are allowed: its case system lives there."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if ip in PLATFORM_SERVICES:
+        return f"url resolves to {ip}, a cloud platform's metadata service, not a receiver"
     if ip.is_loopback and not allow_loopback:
         return (f"url resolves to the loopback address {ip}, this machine's own services "
                 "(FRAUDWATCH_WEBHOOK_ALLOW_LOOPBACK=true allows it)")  # fmt: skip

@@ -113,6 +113,10 @@ def create_webhook(
     is always its current one."""
     settings = request.app.state.settings
     problem = target_problem(body.url, settings.webhook_allow_loopback)
+    if problem is None and settings.env == "prod" and not body.url.lower().startswith("https:"):
+        # Deliveries carry accounts and amounts: the signature proves who sent them, only TLS
+        # keeps them from being read on the way.
+        problem = "url must be https:// when FRAUDWATCH_ENV=prod (alerts are sent in it)"
     if problem is not None:
         raise InvalidParameter("url", problem)
     store = _store(request)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from service.app import create_app
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicReader, TopicSet
@@ -142,3 +143,20 @@ def test_webhooks_refuse_what_cannot_take_deliveries(
         investigator = api.post("/v1/keys", json={"role": "investigator"}, headers=AUTH).json()
         denied = api.get("/v1/webhooks", headers={"Authorization": f"Bearer {investigator['key']}"})
         assert denied.status_code == 403
+
+
+def test_in_production_webhooks_deliver_over_tls_only(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    """Deliveries carry accounts and amounts: the signature proves the sender, TLS alone keeps
+    them from being read on the way."""
+    key = "production-admin-key-0123"
+    settings = settings_for(topics, env="prod", pii_key=SecretStr("9f2c" * 16),
+                            api_keys=SecretStr(key))  # fmt: skip
+    admin = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(settings)) as api:
+        plain = {"url": "http://cases.bank.invalid/hook", "events": ["alert.created"]}
+        refused = api.post("/v1/webhooks", json=plain, headers=admin)
+        assert refused.status_code == 422 and "https://" in refused.json()["detail"]
+        tls = {**plain, "url": "https://cases.bank.invalid/hook"}
+        assert api.post("/v1/webhooks", json=tls, headers=admin).status_code == 201

@@ -3,6 +3,8 @@ receiver beside it), never the metadata service; a bank's private networks are f
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from service.webhook_targets import target_problem
@@ -12,6 +14,9 @@ from service.webhook_targets import target_problem
     ("url", "fragment"),
     [
         ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://100.100.100.200/latest/meta-data/", "metadata"),
+        ("http://[fd00:ec2::254]/latest/meta-data/", "metadata"),
+        ("http://168.63.129.16/machine?comp=goalstate", "metadata"),
         ("http://[fe80::1]/hook", "link-local"),
         ("http://127.0.0.1:8000/v1/watchlists", "loopback"),
         ("http://localhost:6379/", "loopback"),
@@ -34,6 +39,18 @@ def test_deliveries_never_go_to_the_machine_itself_or_its_metadata_service(
 )  # fmt: skip
 def test_a_banks_private_network_and_names_not_resolvable_yet_are_accepted(url: str) -> None:
     assert target_problem(url) is None
+
+
+def test_this_machines_own_addresses_are_refused_not_only_loopback() -> None:
+    """The host's interface address reaches its own services as loopback does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.200", 9))  # (no packet is sent) the route's source address
+        own = probe.getsockname()[0]
+    if own.startswith("127."):
+        pytest.skip("this machine has no address but loopback")
+    problem = target_problem(f"http://{own}:18761/hook")
+    assert problem is not None and "an address of this machine" in problem
+    assert target_problem(f"http://{own}:18761/hook", allow_loopback=True) is None
 
 
 def test_loopback_is_allowed_when_configured() -> None:
