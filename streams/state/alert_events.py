@@ -67,14 +67,16 @@ class AlertEventLog:
 
     def read(self, count: int, block_ms: int) -> list[AlertEvent]:
         """Up to `count` entries: first any that a dead reader left unacknowledged for
-        longer than a minute, then new ones (waiting up to `block_ms` for them)."""
+        longer than a minute, then new ones (waiting up to `block_ms` for them; 0: not at
+        all)."""
         self._ensure_group()
         try:
             claimed = self._claim(count)
             if claimed:
                 return claimed
+            # (BLOCK 0 would wait for ever: until a new event, or the socket's timeout)
             reply = self._redis.xreadgroup(
-                self.group, self.consumer, {EVENTS_KEY: ">"}, count=count, block=block_ms
+                self.group, self.consumer, {EVENTS_KEY: ">"}, count=count, block=block_ms or None
             )
         except redis.ResponseError as error:
             if "NOGROUP" not in str(error):

@@ -8,11 +8,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from service.app import create_app
+from streams.state.alert_events import AlertEventLog
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicReader, TopicSet
 from tests.integration.harness import committed, produce, wait_for, worker_thread
 from tests.integration.webhook_receiver import Receiver
@@ -160,3 +162,13 @@ def test_in_production_webhooks_deliver_over_tls_only(
         assert refused.status_code == 422 and "https://" in refused.json()["detail"]
         tls = {**plain, "url": "https://cases.bank.invalid/hook"}
         assert api.post("/v1/webhooks", json=tls, headers=admin).status_code == 201
+
+
+def test_a_read_of_the_event_log_that_may_not_wait_does_not_wait(services, redis_client) -> None:
+    """The export loop reads without waiting while deliveries are due; Redis takes BLOCK 0
+    for 'wait for ever', which held the loop until its socket timed out (10 s per round)."""
+    quick = redis.Redis.from_url(services.redis_url, socket_timeout=1)
+    try:
+        assert AlertEventLog(quick, "export-test", "reader-1").read(10, 0) == []
+    finally:
+        quick.close()
