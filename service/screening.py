@@ -18,7 +18,7 @@ from models.scorer import Assessment, Scorer
 from models.taint import OUTSIDE_INPUT, taint_of
 from rules.policy import Outcome, ScreeningPolicy
 from streams.state.pipelines import AnyRedis
-from streams.state.redis_store import PendingFacts, RedisStateStore
+from streams.state.redis_store import PendingFacts, RedisStateStore, held_by_another
 from streams.state.risk_read import AccountRisk, PendingRisks
 from streams.state.watchlists import WatchlistView
 
@@ -33,6 +33,8 @@ class Screened:
     outcome: Outcome
     payee: AccountRisk
     already_processed: bool
+    # Its id already names another transfer: the worker would dead-letter it.
+    reused_id: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +65,15 @@ def screen_transfers(
     def first() -> tuple[PendingFacts, list[Any]]:
         pipe = context.client.pipeline(transaction=False)
         dry_run = context.state.queue_peek(pipe, transfers)
+        context.state.queue_transfer_records(pipe, transfers)
         risks.queue(pipe)
         return dry_run, pipe.execute()
 
     # The dry run calls the state functions: a Redis that lost them gets them again.
     dry_run, replies = context.state.library.calling(context.client, first)
     facts = dry_run.facts(replies[: dry_run.replies])
+    records_end = dry_run.replies + len(transfers)
+    records = replies[dry_run.replies : records_end]
     listed = context.lists.hits(transfers, lists)
     features = [
         derive_features(t, f.payer, f.payee, f.entities, hits, f.observed_since_ms,
@@ -86,9 +91,11 @@ def screen_transfers(
         )
         for verdict, parties, row in zip(verdicts, listed, features, strict=True)
     ]
-    payee_risks = risks.follow_up(replies[dry_run.replies :]).read(context.client)
+    payee_risks = risks.follow_up(replies[records_end:]).read(context.client)
     by_payee = dict(zip(payees, payee_risks, strict=True))
     return [
-        Screened(t, verdict, outcome, by_payee[t.dst_account], not f.first_delivery)
-        for t, verdict, outcome, f in zip(transfers, verdicts, outcomes, facts, strict=True)
-    ]
+        Screened(t, verdict, outcome, by_payee[t.dst_account], not f.first_delivery,
+                 held_by_another(t, stored))
+        for t, verdict, outcome, f, stored in zip(transfers, verdicts, outcomes, facts, records,
+                                                  strict=True)
+    ]  # fmt: skip

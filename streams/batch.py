@@ -67,6 +67,12 @@ PROCESSING_FAILED = "processing_failed"
 DUPLICATE_TRANSFER_ID = "duplicate_transfer_id"
 
 
+def duplicate_reason(transfer_id: str) -> str:
+    """Why a transfer whose id names another transfer is refused (dead letter, screening)."""
+    return (f"`transfer_id` {transfer_id} already names another transfer (payer, payee, time, "
+            "amount or currency differ); transfer ids must be unique")  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """A message that broke the contract, with its reason."""
@@ -165,12 +171,10 @@ class PreparedBatch:
         kept = [i for i, held in enumerate(taken) if not held]
         transfers = [self.transfers[i] for i in kept]
         rejected = self.rejected + [
-            Rejected(source, DUPLICATE_TRANSFER_ID,
-                     f"`transfer_id` {t.transfer_id} already names another transfer (payer, "
-                     "payee, time, amount or currency differ); transfer ids must be unique")
+            Rejected(source, DUPLICATE_TRANSFER_ID, duplicate_reason(t.transfer_id))
             for t, source, held in zip(self.transfers, self.sources, taken, strict=True)
             if held
-        ]  # fmt: skip
+        ]
         return SentBatch(transfers, [self.sources[i] for i in kept], rejected,
                          self.state.prepare_transfers(transfers).send())  # fmt: skip
 

@@ -16,6 +16,7 @@ from service.errors import KEYED, InvalidParameter, error_responses
 from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest, WarningOut
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
 from service.screening import Screened
+from streams.batch import DUPLICATE_TRANSFER_ID, duplicate_reason
 
 router = APIRouter(prefix="/v1", tags=["screening"], responses=KEYED)
 Screener = Annotated[Caller, Depends(require("bank", "investigator"))]
@@ -113,6 +114,9 @@ async def screen(request: Request, _: Screener) -> ScreenOut:
         ) from None
     batcher: RequestBatcher[Transfer, Screened] = request.app.state.screening
     screened = await batcher.submit(transfer)
+    if screened.reused_id:
+        raise InvalidParameter("transfer_id", duplicate_reason(transfer.transfer_id),
+                               reason_code=DUPLICATE_TRANSFER_ID)  # fmt: skip
     verdict, payee, outcome = screened.verdict, screened.payee, screened.outcome
     warning = outcome.warning
     return ScreenOut(

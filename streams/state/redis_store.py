@@ -203,10 +203,14 @@ class RedisStateStore:
         ]  # fmt: skip
         replies = self.transport.send(commands).replies()
         self.round_trips += 1
-        return [
-            held is not None and not _same_transfer(decode_transfer_record(t.transfer_id, held), t)
-            for t, held in zip(transfers, replies, strict=True)
-        ]
+        return [held_by_another(t, held) for t, held in zip(transfers, replies, strict=True)]
+
+    def queue_transfer_records(self, pipe: Pipeline, transfers: Sequence[Transfer]) -> int:
+        """Queue a read of each transfer's record on a shared pipeline (screening: does its id
+        already name another transfer?); how many replies they take."""
+        for t in transfers:
+            pipe.get(keys.transfer_record_key(t.transfer_id))
+        return len(transfers)
 
     def peek(self, transfers: Sequence[Transfer]) -> list[TransferFacts]:
         """The facts each transfer would get if applied now on its own, changing nothing
@@ -303,6 +307,13 @@ class TransferRecord(NamedTuple):
     ts_ms: int
     amount_minor: int
     currency: str | None
+
+
+def held_by_another(transfer: Transfer, stored: bytes | None) -> bool:
+    """Whether the record stored under the transfer's id (None: none) is another transfer's."""
+    return stored is not None and not _same_transfer(
+        decode_transfer_record(transfer.transfer_id, stored), transfer
+    )
 
 
 def _same_transfer(record: TransferRecord | None, transfer: Transfer) -> bool:

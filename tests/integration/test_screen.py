@@ -54,6 +54,12 @@ def test_screen_changes_nothing_and_agrees_with_the_worker(
 
         again = api.post("/v1/screen", json=last, headers=AUTH).json()
         assert again["already_processed"] and _verdict(again) == _verdict(body)
+        # The same id on another payment is what the worker dead-letters: said before it goes.
+        for change in ({"amount": "1.00"}, {"src_account": "other-payer"}):
+            reused = api.post("/v1/screen", json={**last, **change}, headers=AUTH)
+            assert reused.status_code == 422, reused.text
+            assert reused.json()["reason_code"] == "duplicate_transfer_id"
+            assert reused.json()["parameter"] == "transfer_id"
 
         # A new victim about to pay the mule: the payee's risk is what the bank needs.
         victim = event("new-victim-1", "new-victim", "ring-mule", T0, "30000.00")
