@@ -52,7 +52,8 @@ class _TransferWire(msgspec.Struct):
     # Decimal takes, such as "1_000", " 10 " or "1e3".
     amount: msgspec.Raw
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
-    channel: Channel = "other"
+    # null is absent, as for every other optional field (serialisers that write nulls send it)
+    channel: Channel | None = None
     src_bank: str | None = None
     dst_bank: str | None = None
     device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
@@ -291,7 +292,7 @@ def parse_transfer(raw: bytes, rates: ScoringRates = REFERENCE) -> Transfer:
         amount=amount,
         amount_minor=amount_minor,
         currency=wire.currency,
-        channel=wire.channel,
+        channel=wire.channel or "other",
         src_bank=wire.src_bank,
         dst_bank=wire.dst_bank,
         device_id=wire.device_id,

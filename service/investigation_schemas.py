@@ -24,7 +24,9 @@ class ScreenRequest(BaseModel):
     dst_account: str = Field(examples=["6222020000000777"], min_length=1, max_length=64)
     amount: str = Field(examples=["49900.00"])
     currency: str = Field(examples=["CNY"], pattern=r"^[A-Z]{3}$")
-    channel: Literal["mobile", "web", "atm", "counter", "pos", "api", "other"] = "other"
+    channel: Literal["mobile", "web", "atm", "counter", "pos", "api", "other"] | None = Field(
+        "other", description="absent or null: other"
+    )
     src_bank: str | None = None
     dst_bank: str | None = None
     device_id: str | None = Field(None, examples=["d-7f3a9c"], min_length=1, max_length=256)

@@ -40,6 +40,14 @@ def test_valid_transfer_is_normalised() -> None:
     assert t.channel == "other"
 
 
+def test_optional_fields_sent_as_null_are_absent() -> None:
+    """Serialisers that write every field send null for what is not there."""
+    nulls = {f: None for f in ("channel", "src_bank", "device_id", "ip", "phone", "memo")}
+    t = parse_transfer(encode(**nulls))
+    assert (t.channel, t.device_id, t.ip, t.phone) == ("other", None, None, None)
+    assert parse_transfer(encode(channel="atm")).channel == "atm"
+
+
 def test_json_number_amount_is_exact() -> None:
     raw = encode().replace(b'"1250.10"', b"1250.10")
     assert parse_transfer(raw).amount_minor == 125010
