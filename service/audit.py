@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import getpass
 import re
 from dataclasses import dataclass
 
@@ -20,6 +21,13 @@ from streams.state.pipelines import AnyRedis
 STREAM = "fw:audit"
 CLEAR_ROLES: tuple[Role, ...] = ("admin", "investigator")
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+def record_cli_change(client: AnyRedis, command: str, resource: str) -> None:
+    """Audit a change made from the command line (`fraudwatch COMMAND`), by the operating-system
+    user who ran it: whoever holds the host holds admin."""
+    caller = Caller("cli", getpass.getuser(), "admin")
+    AuditLog(client).append(caller, "CLI", f"fraudwatch {command}", resource)
 
 
 class BadAuditCursor(ValueError):

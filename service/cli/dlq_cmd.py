@@ -79,11 +79,28 @@ def _resend(args: argparse.Namespace) -> int:
         producer.close()
     print(f"sent {done.sent} dead letters with reason_code {args.reason} again to the topics "
           f"they came from")  # fmt: skip
+    _audit_resend(settings, f"dlq resend: {done.sent} dead letters of {args.reason}")
     if done.truncated:
         print(f"{done.truncated} were not sent: their envelopes hold only the beginning of the "
               "message (FRAUDWATCH_DLQ_ORIGINAL_MAX_BYTES); have the producer send them again",
               file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _audit_resend(settings: Settings, resource: str) -> None:
+    """Audit a resend in the stack's Redis, where the audit log is (none configured: the
+    command reaches only the broker, and says it could not)."""
+    from service import wiring
+    from service.audit import record_cli_change
+
+    if not settings.redis_url:
+        print("not audited: no Redis is configured (FRAUDWATCH_REDIS_URL)", file=sys.stderr)
+        return
+    client = wiring.redis_client(settings)
+    try:
+        record_cli_change(client, "dlq resend", resource)
+    finally:
+        client.close()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -8,21 +8,20 @@ as the API's key routes are, by the operating-system user who ran the command.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import TYPE_CHECKING
 
 from models.alerts import rfc3339_now
-from service.auth import ROLES, Caller
+from service.audit import record_cli_change
+from service.auth import ROLES
 
 if TYPE_CHECKING:
-    from service.audit import AuditLog
     from service.keys_store import KeyStore
+    from streams.state.pipelines import AnyRedis
 
 
-def _store() -> tuple[KeyStore, AuditLog] | None:
+def _store() -> tuple[KeyStore, AnyRedis] | None:
     from service import wiring
-    from service.audit import AuditLog
     from service.keys_store import KeyStore
     from service.stack_runtime import resolve_settings
 
@@ -34,22 +33,16 @@ def _store() -> tuple[KeyStore, AuditLog] | None:
         )
         return None
     client = wiring.redis_client(settings)
-    return KeyStore(client), AuditLog(client)
-
-
-def _audit(log: AuditLog, command: str, resource: str) -> None:
-    """Record a change made from the command line (whoever holds the host holds admin)."""
-    log.append(Caller("cli", getpass.getuser(), "admin"), "CLI", f"fraudwatch keys {command}",
-               resource)  # fmt: skip
+    return KeyStore(client), client
 
 
 def _create(args: argparse.Namespace) -> int:
     opened = _store()
     if opened is None:
         return 2
-    store, log = opened
+    store, client = opened
     secret, record = store.create(args.role, args.name or args.role, rfc3339_now())
-    _audit(log, "create", f"key {record.key_id} created")
+    record_cli_change(client, "keys create", f"key {record.key_id} created")
     print(f"created {record.key_id} ({record.role}); the key is shown only now", file=sys.stderr)
     print(secret)
     return 0
@@ -69,12 +62,12 @@ def _revoke(args: argparse.Namespace) -> int:
     opened = _store()
     if opened is None:
         return 2
-    store, log = opened
+    store, client = opened
     record = store.revoke(args.key_id, rfc3339_now())
     if record is None:
         print(f"no key {args.key_id}", file=sys.stderr)
         return 1
-    _audit(log, "revoke", f"key {record.key_id} revoked")
+    record_cli_change(client, "keys revoke", f"key {record.key_id} revoked")
     print(f"revoked {record.key_id} at {record.revoked_at}; API processes refuse it within "
           "FRAUDWATCH_KEY_CACHE_SECONDS")  # fmt: skip
     return 0

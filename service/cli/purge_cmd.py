@@ -11,6 +11,7 @@ def _purge(args: argparse.Namespace) -> int:
 
     from models.watchlist import now_ms
     from service import wiring
+    from service.audit import record_cli_change
     from service.retention import RetentionPolicy, purge
     from service.settings import shown_url
     from service.stack_runtime import resolve_settings
@@ -25,6 +26,10 @@ def _purge(args: argparse.Namespace) -> int:
     client = wiring.redis_client(settings)
     try:
         report = purge(client, RetentionPolicy.of(settings), now_ms())
+        # After the purge, so that its own record stays: a purge of the audit is audited.
+        record_cli_change(client, "purge", f"purged {report.closed_alerts} closed alerts, "
+                          f"{report.audit_entries} audit entries, {report.watchlist_entries} "
+                          f"watchlist entries, {report.suppressions} suppressions")  # fmt: skip
     except redis.RedisError as error:
         print(f"Redis at {shown_url(settings.redis_url)} did not answer: {error}",
               file=sys.stderr)  # fmt: skip

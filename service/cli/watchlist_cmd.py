@@ -22,6 +22,7 @@ def _import(args: argparse.Namespace) -> int:
 
     from models.watchlist import NotAWatchlistFile, UnreadableCsv, now_ms, parse_csv
     from service import wiring
+    from service.audit import record_cli_change
     from service.settings import shown_url
     from service.stack_runtime import resolve_settings
     from streams.state.watchlists import WatchlistStore
@@ -58,6 +59,10 @@ def _import(args: argparse.Namespace) -> int:
     client = wiring.redis_client(settings)
     try:
         new = WatchlistStore(client).put(entries)
+        if entries:  # as the API's import: counts and kinds (no phone, device or IP)
+            kinds = ", ".join(sorted({e.kind for e in entries}))
+            record_cli_change(client, "watchlist import",
+                              f"watchlist import: {len(entries)} entries ({kinds})")  # fmt: skip
         retro = wiring.retro_hunt(settings, client).hunt(entries)
     except redis.RedisError as error:
         print(f"Redis at {shown_url(settings.redis_url)} did not answer: {error}",

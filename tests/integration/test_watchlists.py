@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from models.watchlist import WatchlistEntry, now_ms
 from service.app import create_app
+from service.audit import STREAM
 from service.cli import main
 from streams.state.watchlists import WatchlistStore
 from tests.integration.conftest import TEST_API_KEY, SettingsFactory, TopicSet
@@ -48,6 +49,21 @@ def test_import_reports_bad_rows_by_line(imported: str, tmp_path: Path) -> None:
     lines = imported.splitlines()
     assert [line.split(":")[1] for line in lines] == ["4", "6"]
     assert "`reason`" in lines[0] and "IPv4 or IPv6" in lines[1]
+
+
+def test_changes_from_the_command_line_are_audited(
+    imported: str, redis_client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As through the API: the import (counts and kinds, no phone or device), and a purge,
+    which could otherwise erase the audit log without a trace of its own."""
+    assert main(["purge"]) == 0
+    capsys.readouterr()
+    entries = [fields for _, fields in redis_client.xrange(STREAM)]
+    done = [(e[b"key_id"], e[b"path"], e[b"resource"].decode()) for e in entries]
+    assert done[0][:2] == (b"cli", b"fraudwatch watchlist import")
+    assert done[0][2] == "watchlist import: 3 entries (account, device)"
+    assert done[1][:2] == (b"cli", b"fraudwatch purge")
+    assert b"+8613800000000" not in b"".join(e[b"resource"] for e in entries)
 
 
 def test_import_with_only_bad_rows_fails(imported: str, tmp_path: Path) -> None:
