@@ -77,6 +77,14 @@ def _watchlist_reasons(facts: AccountFacts) -> list[RiskReason]:
     return reasons
 
 
+def without_listing_text(reasons: Sequence[RiskReason], source: str | None) -> list[RiskReason]:
+    """The reasons as a role without need of a listing's free text sees them (the bank's): the
+    watchlist reason names the listing's source only, since its reason may quote a police
+    report or a holder's details."""
+    shown = f"on a watchlist ({source})" if source else "on a watchlist"
+    return [RiskReason(r.code, shown, r.level) if r.code == "watchlisted" else r for r in reasons]
+
+
 def assess_account(facts: AccountFacts, alerts: Sequence[Alert]) -> tuple[str, list[RiskReason]]:
     """Risk level (none…critical) and its reasons, strongest first."""
     reasons = _watchlist_reasons(facts)

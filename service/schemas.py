@@ -127,7 +127,10 @@ class ListingOut(BaseModel):
     """The account's own entry on the account watchlist."""
 
     source: str = Field(examples=["investigation"])
-    reason: str = Field(examples=["confirmed fraud in alert al_3f1c9a0b7d2e4f5a6b7c8d9e"])
+    reason: str | None = Field(
+        description="Free text that may quote personal data: null for the bank role",
+        examples=["confirmed fraud in alert al_3f1c9a0b7d2e4f5a6b7c8d9e"],
+    )
     added_at: str | None = Field(examples=["2026-03-02T09:41:07.215Z"])
     expires_at: str | None
 
@@ -168,7 +171,10 @@ class AccountRiskOut(BaseModel):
     account_id: str
     risk_level: Literal["none", "low", "medium", "high", "critical"]
     reasons: list[RiskReasonOut]
-    open_alerts: list[AlertOut]
+    open_alerts: list[AlertOut] = Field(
+        description="Its open and escalated alerts; empty for the bank role (the reasons count "
+        "them; their counterparties and evidence are investigators' material)"
+    )
     facts: AccountFactsOut
     listing: ListingOut | None = Field(
         None, description="Its entry on the account watchlist (payments to it are blocked)"

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
+from models.account_risk import without_listing_text
 from models.features import COLD_START_MS
 from models.watchlist import iso_ms
 from service.auth import Caller
@@ -67,7 +68,8 @@ def account_risk(
 ) -> AccountRiskOut:
     """Risk level with reasons, unresolved alerts, the windowed facts behind them, its
     watchlist entry, and (for investigators) the patterns dismissed for it and the hits they
-    held back. Shared identifiers and the birth year are masked for the bank role."""
+    held back. Shared identifiers and the birth year are masked for the bank role, which gets
+    no alert details and no listing's free text."""
     (risk,) = state.account_risks(lists.current(), [account_id])
     snap, alerts, age_days = risk.snapshot, risk.alerts, risk.age_days
     level, reasons = risk.level, risk.reasons
@@ -76,6 +78,9 @@ def account_risk(
         disclosure.audit(f"account {account_id}: shared identifiers, holder birth year")
     ratio = snap.pass_through_24h
     listing = risk.listing
+    bank = caller.role == "bank"  # a listing's free text is not the bank's to see
+    if bank:
+        reasons = without_listing_text(reasons, listing.source if listing else None)
     # In the first week of observation a counterparty first seen is not known to be new.
     as_of = snap.as_of_ms
     novelty_known = as_of is not None and as_of >= state.observation().since(as_of) + COLD_START_MS
@@ -83,13 +88,17 @@ def account_risk(
         account_id=account_id,
         listing=None
         if listing is None
-        else ListingOut(source=listing.source, reason=listing.reason,
+        else ListingOut(source=listing.source, reason=None if bank else listing.reason,
                         added_at=iso_ms(listing.added_at_ms),
                         expires_at=iso_ms(listing.expires_at_ms)),
-        suppression=None if caller.role == "bank" else _suppression(request, account_id),
+        suppression=None if bank else _suppression(request, account_id),
         risk_level=level,  # type: ignore[arg-type]
         reasons=[RiskReasonOut(code=r.code, text=r.text, level=r.level) for r in reasons],
-        open_alerts=[AlertOut.of(a) for a in alerts if a.status in ("open", "escalated")],
+        # Investigators' material (other customers' accounts, evidence quoting listings): the
+        # bank's systems get the level and its reasons, which count the alerts.
+        open_alerts=[] if bank else [
+            AlertOut.of(a) for a in alerts if a.status in ("open", "escalated")
+        ],
         facts=AccountFactsOut(
             as_of=iso_ms(snap.as_of_ms),
             fan_out={

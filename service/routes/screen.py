@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from models.account_risk import without_listing_text
 from models.events import InvalidEvent, Transfer, parse_transfer
 from models.watchlist import now_ms
 from service.auth import Caller
@@ -96,7 +97,7 @@ def _field_of(invalid: InvalidEvent) -> str:
     openapi_extra={"requestBody": _BODY},
     responses=_RESPONSES,
 )
-async def screen(request: Request, _: Screener) -> ScreenOut:
+async def screen(request: Request, caller: Screener) -> ScreenOut:
     """Score the transfer on the state as it stands, as the worker would, without storing
     anything; answer what the bank should do (`decision`: allow, warn, hold or block, by the
     screening policy) and what to tell the customer (`warning`), with the payee's risk. A
@@ -118,6 +119,10 @@ async def screen(request: Request, _: Screener) -> ScreenOut:
         raise InvalidParameter("transfer_id", duplicate_reason(transfer.transfer_id),
                                reason_code=DUPLICATE_TRANSFER_ID)  # fmt: skip
     verdict, payee, outcome = screened.verdict, screened.payee, screened.outcome
+    payee_reasons = payee.reasons
+    if caller.role == "bank":  # a listing's free text is not the bank's to see
+        source = payee.listing.source if payee.listing else None
+        payee_reasons = without_listing_text(payee_reasons, source)
     warning = outcome.warning
     return ScreenOut(
         transfer_id=transfer.transfer_id,
@@ -135,7 +140,7 @@ async def screen(request: Request, _: Screener) -> ScreenOut:
         payee_risk=PayeeRiskOut(
             account_id=transfer.dst_account,
             risk_level=payee.level,  # type: ignore[arg-type]
-            reasons=[RiskReasonOut(code=r.code, text=r.text, level=r.level) for r in payee.reasons],
+            reasons=[RiskReasonOut(code=r.code, text=r.text, level=r.level) for r in payee_reasons],
         ),
         already_processed=screened.already_processed,
     )

@@ -110,3 +110,24 @@ def test_watchlist_personal_entries_and_every_change_are_audited(api: TestClient
         ("POST", "/v1/watchlists/phone", "watchlist phone: entry added"),
     ]
     assert "13900139000" not in json.dumps(log) and "0013 9000" not in json.dumps(log)
+
+
+def test_a_listings_free_text_is_not_shown_to_the_bank(api: TestClient) -> None:
+    """A police notice's reason may name the holder and a phone: the bank's risk answers and
+    screening say that the payee is listed, and by whom, not why."""
+    reason = "collection account; holder Li Si, tel +86 139 2222 3333"
+    listed = api.post("/v1/watchlists/account", headers=ADMIN, json={
+        "value": "ring-mule", "source": "police notice 11", "reason": reason})  # fmt: skip
+    assert listed.status_code in (200, 201), listed.text
+    bank = key_for(api, "bank")
+    body = api.get(RISK, headers=bank).json()
+    assert body["listing"]["source"] == "police notice 11" and body["listing"]["reason"] is None
+    payment = {"transfer_id": "pay-1", "ts": "2026-03-02T09:41:07+08:00", "amount": "300.00",
+               "src_account": "customer", "dst_account": "ring-mule",
+               "currency": "CNY"}  # fmt: skip
+    screened = api.post("/v1/screen", json=payment, headers=bank).json()
+    for shown in (json.dumps(body), json.dumps(screened)):
+        assert "Li Si" not in shown and "2222" not in shown, shown
+    assert "on a watchlist (police notice 11)" in json.dumps(screened["payee_risk"])
+    desk = key_for(api, "investigator")
+    assert api.get(RISK, headers=desk).json()["listing"]["reason"] == reason
