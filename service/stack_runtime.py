@@ -279,8 +279,16 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
     from streams.topics import ensure_topics
 
     home = settings.home.resolve()
+    # The home holds personal data (the embedded Redis's append-only file: raw phones, IPs,
+    # device ids) and the logs: this user's alone, and so is all that the stack writes in it.
+    umask = os.umask(0o077)
     home.mkdir(parents=True, exist_ok=True)
-    lock = hold_home(home)
+    home.chmod(0o700)
+    try:
+        lock = hold_home(home)
+    except BaseException:
+        os.umask(umask)
+        raise
     services: StackServices | None = None
     stack: RunningStack | None = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -359,6 +367,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
         if services is not None:
             services.stop()
         os.close(lock)
+        os.umask(umask)
 
 
 def hold_home(home: Path) -> int:

@@ -147,3 +147,5 @@ def test_a_redis_holding_an_earlier_state_layout_is_refused_before_anything_star
                         kafka_bootstrap=services.kafka_bootstrap)  # fmt: skip
     with pytest.raises(StackRefused, match="Upgrading fraudwatch"), start_stack(settings):
         pytest.fail("the stack started")
+    # (and its home, which holds the AOF's personal data, is its user's alone)
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
