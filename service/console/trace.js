@@ -144,7 +144,8 @@ const CSV_COLUMNS = ["account", "layer", "amount", "currency", "at", "counterpar
 
 function csvCell(value) {
   let text = String(value ?? "");
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`; // never a formula in a spreadsheet
+  // Never a formula in a spreadsheet, even after the blanks some importers trim first.
+  if (/^\s*[=+\-@]/.test(text) || /^[\t\r\n]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
