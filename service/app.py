@@ -26,6 +26,7 @@ from service.keys_store import KeyStore
 from service.rate_limit import RateLimit, RateLimiter
 from service.request_limits import RequestLimits
 from service.request_metrics import RequestMetrics
+from service.response_headers import ResponseHeaders
 from service.routes import (
     account_transfers,
     accounts,
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         per_path={"/v1/watchlists/import": config.max_import_bytes},
     )
     app.add_middleware(RequestMetrics)
+    app.add_middleware(ResponseHeaders)
 
     app.include_router(health.router)
     app.include_router(me.router)

@@ -183,6 +183,21 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an ISO 3166-1 region with a phone numbering plan")
         return value.upper()
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_reads(cls, value: str | None) -> str | None:
+        # What the client would fail on later, with a traceback: said here, in one line.
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # raises for a port out of range or not a number
+        except ValueError as error:
+            raise ValueError(f"not a Redis URL: {error}") from None
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+            raise ValueError("must look like redis://HOST:PORT/DB (or rediss://, unix://)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level_known(cls, value: str) -> str:

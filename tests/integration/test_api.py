@@ -193,6 +193,16 @@ def test_health_readiness_metrics_openapi(api_with_ring: TestClient) -> None:
     assert all(p.startswith("/v1/") or p in ("/healthz", "/readyz", "/metrics") for p in paths)
 
 
+def test_answers_that_may_hold_personal_data_are_not_cached(api_with_ring: TestClient) -> None:
+    for path, headers in (("/v1/alerts", AUTH), ("/v1/alerts", {}), ("/v1/nowhere", AUTH)):
+        answer = api_with_ring.get(path, headers=headers)
+        assert answer.headers["cache-control"] == "no-store", path
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    health = api_with_ring.get("/healthz")
+    assert "cache-control" not in health.headers
+    assert health.headers["x-content-type-options"] == "nosniff"
+
+
 def test_openapi_declares_the_key_and_the_error_body(api_with_ring: TestClient) -> None:
     document = api_with_ring.get("/openapi.json").json()
     scheme = document["components"]["securitySchemes"]["api_key"]

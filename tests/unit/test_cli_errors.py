@@ -16,6 +16,9 @@ from service.settings import shown_url
         ("FRAUDWATCH_PARTITIONS", "0", "FRAUDWATCH_PARTITIONS: Input should be greater"),
         ("FRAUDWATCH_LOG_LEVEL", "bogus", "FRAUDWATCH_LOG_LEVEL: Value error, must be DEBUG"),
         ("FRAUDWATCH_CURRENCY_RATES", "USD", "FRAUDWATCH_CURRENCY_RATES: Value error, 'USD'"),
+        ("FRAUDWATCH_REDIS_URL", "redis://u:s3cret@127.0.0.1:99999/0",
+         "FRAUDWATCH_REDIS_URL: Value error, not a Redis URL: Port out of range"),
+        ("FRAUDWATCH_REDIS_URL", "http://cache:6379", "FRAUDWATCH_REDIS_URL: Value error, must"),
     ],
 )
 def test_a_setting_that_does_not_read_is_named_in_one_line(
