@@ -123,11 +123,23 @@ _WHEN = {
 }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds until the key may ask again",
+        "schema": {"type": "integer"},
+    }
+}
+
+
 def error_responses(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for error statuses, each with the `ErrorOut` body: the standard
     description, or the one given as `e<status>=` (`e404="No such alert"`)."""
     return {
-        status: {"model": ErrorOut, "description": described.get(f"e{status}", _WHEN[status])}
+        status: {
+            "model": ErrorOut,
+            "description": described.get(f"e{status}", _WHEN[status]),
+            **({"headers": _RETRY_AFTER} if status == 429 else {}),
+        }
         for status in statuses
     }
 

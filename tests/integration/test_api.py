@@ -220,6 +220,8 @@ def test_openapi_declares_the_key_and_the_error_body(api_with_ring: TestClient) 
                 body = schemas[content["schema"]["$ref"].rsplit("/", 1)[1]]  # ErrorOut or more
                 assert body["required"][:2] == ["error", "detail"], (method, path, status)
     assert "HTTPValidationError" not in document["components"]["schemas"]
+    limited = document["paths"]["/v1/screen"]["post"]["responses"]["429"]
+    assert limited["headers"]["Retry-After"]["schema"] == {"type": "integer"}
 
 
 def test_a_method_a_route_does_not_take_is_405_naming_the_ones_it_does(
