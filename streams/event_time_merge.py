@@ -168,10 +168,11 @@ class EventTimeMerge:
         # a claim holds for its generation, so they need not be read again until it changes.
         self._others_claimed: tuple[int, frozenset[TopicPartition]] | None = None
 
-    def poll(self, timeout_ms: int, max_records: int) -> list[Any]:
+    def poll(self, timeout_ms: int, max_records: int, fill_ms: int | None = None) -> list[Any]:
         """Up to `max_records` records in event-time order, waiting at most `timeout_ms` for
-        them. A broker error is raised only when no record was taken: records taken from
-        the buffers are never dropped."""
+        them, and once the first is taken at most `fill_ms` more (None: the same deadline).
+        A broker error is raised only when no record was taken: records taken from the
+        buffers are never dropped."""
         deadline = time.monotonic() + timeout_ms / 1000
         taken: list[Any] = []
         wait_ms = 0
@@ -184,6 +185,8 @@ class EventTimeMerge:
                 raise
             self._claim()
             merged = self._merge(max_records - len(taken))
+            if merged and not taken and fill_ms is not None:
+                deadline = min(deadline, time.monotonic() + fill_ms / 1000)
             taken += merged
             if merged:
                 # A partition ran dry; the consumer may hold its next records already.
