@@ -29,6 +29,7 @@ MAX_TEXT_LENGTH = 200
 # The shortest phone numbers (some national short forms) have this many digits.
 MIN_PHONE_DIGITS = 5
 _DIGITS = re.compile(r"[0-9]")
+_PHONE_CHARACTERS = re.compile(r"[0-9+\-./() ]+")
 
 
 class InvalidEntry(ValueError):
@@ -88,9 +89,14 @@ def _check_value(kind: str, value: str) -> str:
             ipaddress.ip_address(value)
         except ValueError:
             raise InvalidEntry("value", f"{value[:45]!r} is not an IPv4 or IPv6 address") from None
-    # A phone with fewer digits than any number has can never match a transfer's.
+    # A phone with fewer digits than any number has can never match a transfer's; one with
+    # words in it is a note, not a number (its digits alone would list another number).
     if kind == "phone" and len(_DIGITS.findall(value)) < MIN_PHONE_DIGITS:
         raise InvalidEntry("value", f"a phone number has at least {MIN_PHONE_DIGITS} digits")
+    if kind == "phone" and not _PHONE_CHARACTERS.fullmatch(value):
+        raise InvalidEntry(
+            "value", "a phone number holds digits, spaces, `+`, `-`, `.`, `/` and brackets only"
+        )
     return value
 
 

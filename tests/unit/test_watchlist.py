@@ -43,6 +43,7 @@ def test_entries_are_keyed_by_pseudonym_except_accounts() -> None:
         ("ip", "999.1.1.1", "s", None, "value"),
         ("phone", "not a phone", "s", None, "value"),  # can never match a transfer's phone
         ("phone", "ext. 12", "s", None, "value"),
+        ("phone", "not a phone +86 139 6666", "s", None, "value"),  # a note with digits in it
         ("account", "a", " ", None, "source"),
         ("account", "a", "s", NOW - 1, "expires_at"),
     ],
