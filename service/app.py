@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         # Its own, not app.state's at exit: a second lifespan on another loop (a test's ASGI
         # transport) replaces app.state.screening, and each must stop the batcher it started.
-        screening = RequestBatcher(screen_on_thread)
+        screening = RequestBatcher(screen_on_thread, max_waiting=config.screen_max_waiting)
         app.state.screening = screening
         screening.start()
         rekeying = asyncio.create_task(_rekey_watchlists(app.state.watchlists, app.state.hasher))

@@ -21,18 +21,29 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+class Overloaded(Exception):
+    """More requests wait than `max_waiting`: this one is refused at once, not queued."""
+
+
 class RequestBatcher(Generic[Item, Result]):
     """Awaits `work` over the items submitted while the previous batch ran (at most `max_batch`).
 
     `work` returns one result per item, in order; if it raises, every request in that batch
-    gets the exception. Start and stop it inside the event loop that serves the requests.
+    gets the exception. A request submitted while `max_waiting` others wait is refused with
+    `Overloaded`: a caller with a timeout of seconds is better told at once to try again than
+    answered after it gave up, and the queue cannot grow without bound. Start and stop it
+    inside the event loop that serves the requests.
     """
 
     def __init__(
-        self, work: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]], max_batch: int = 64
+        self,
+        work: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
+        max_batch: int = 64,
+        max_waiting: int | None = None,
     ) -> None:
         self._work = work
         self._max_batch = max_batch
+        self._max_waiting = max_waiting
         self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -49,7 +60,9 @@ class RequestBatcher(Generic[Item, Result]):
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def submit(self, item: Item) -> Result:
-        """The item's result, computed in the next batch."""
+        """The item's result, computed in the next batch; `Overloaded` when too many wait."""
+        if self._max_waiting is not None and self._queue.qsize() >= self._max_waiting:
+            raise Overloaded(f"{self._queue.qsize()} requests wait already")
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, future))
         return await future

@@ -119,7 +119,7 @@ _WHEN = {
     413: "The body is larger than this route accepts (`FRAUDWATCH_MAX_BODY_BYTES`)",
     422: "A parameter or the body does not validate, or makes no sense",
     429: "The key's request budget is spent; `Retry-After` says when to retry",
-    503: "Redis did not answer",
+    503: "Redis did not answer, or (screening) too many requests wait: `Retry-After` says when",
 }
 
 

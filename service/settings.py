@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     # Processes serving the API (uvicorn workers); each uses about one core under load.
     api_workers: int = Field(1, ge=1, le=64)
+    # Screening requests that may wait for a batch in one API process; more are answered 503.
+    screen_max_waiting: int = Field(512, ge=1)
     # Comma-separated bootstrap keys with the admin role; more keys come from `fraudwatch keys`.
     api_keys: SecretStr = SecretStr("")
     # Keys from `fraudwatch keys` are cached this long per API process: a revocation takes

@@ -11,9 +11,9 @@ from models.account_risk import without_listing_text
 from models.events import InvalidEvent, Transfer, parse_transfer
 from models.watchlist import now_ms
 from service.auth import Caller
-from service.batcher import RequestBatcher
+from service.batcher import Overloaded, RequestBatcher
 from service.deps import require
-from service.errors import KEYED, InvalidParameter, error_responses
+from service.errors import KEYED, InvalidParameter, Unavailable, error_responses
 from service.investigation_schemas import PayeeRiskOut, ScreenOut, ScreenRequest, WarningOut
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
 from service.screening import Screened
@@ -114,7 +114,13 @@ async def screen(request: Request, caller: Screener) -> ScreenOut:
             _field_of(invalid), invalid.reason, reason_code=invalid.code
         ) from None
     batcher: RequestBatcher[Transfer, Screened] = request.app.state.screening
-    screened = await batcher.submit(transfer)
+    try:
+        screened = await batcher.submit(transfer)
+    except Overloaded as overloaded:
+        raise Unavailable(
+            f"screening is behind ({overloaded}; FRAUDWATCH_SCREEN_MAX_WAITING): retry in a "
+            "second, or decide by your own fallback", headers={"Retry-After": "1"},
+        ) from None
     if screened.reused_id:
         raise InvalidParameter("transfer_id", duplicate_reason(transfer.transfer_id),
                                reason_code=DUPLICATE_TRANSFER_ID)  # fmt: skip

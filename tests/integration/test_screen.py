@@ -115,6 +115,22 @@ def test_concurrent_screens_share_batches_and_each_gets_its_own_answer(
         assert batcher.batches - batches_before < len(prospective)  # some requests shared one
 
 
+def test_screening_that_falls_behind_refuses_at_once_with_retry_after(
+    services, redis_client, topics: TopicSet, settings_for: SettingsFactory
+) -> None:
+    """With at most one request waiting, a burst gets some answers and the rest a 503 at
+    once, never a queue that grows past what a payment system's timeout allows."""
+    settings = settings_for(topics, rate_limit_per_minute=0, screen_max_waiting=1)
+    burst = [event(f"burst-{i}", f"payer-{i}", "shop", T0, "90.00") for i in range(24)]
+    with TestClient(create_app(settings)) as api, ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda t: api.post("/v1/screen", json=t, headers=AUTH), burst))
+    statuses = {a.status_code for a in answers}
+    assert statuses == {200, 503}, statuses
+    refused = next(a for a in answers if a.status_code == 503)
+    assert refused.headers["retry-after"] == "1"
+    assert "FRAUDWATCH_SCREEN_MAX_WAITING" in refused.json()["detail"]
+
+
 def test_an_outsized_first_payment_is_warned_before_it_goes(
     services, redis_client, topics: TopicSet, settings_for: SettingsFactory
 ) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from service.batcher import RequestBatcher
+from service.batcher import Overloaded, RequestBatcher
 
 
 def test_requests_arriving_during_a_batch_share_the_next_one() -> None:
@@ -79,3 +79,34 @@ def test_a_request_that_gave_up_is_left_out_of_the_batch() -> None:
 
     assert asyncio.run(scenario()) == [1, 3]
     assert seen == [[1, 3]]
+
+
+def test_a_request_beyond_the_waiting_bound_is_refused_at_once() -> None:
+    """While a batch runs, two requests may wait; the third is told at once, and once the
+    queue drains requests are taken again."""
+
+    async def scenario() -> tuple[list[int], bool, int]:
+        release = asyncio.Event()
+
+        async def work(items: Sequence[int]) -> list[int]:
+            await release.wait()
+            return list(items)
+
+        batcher: RequestBatcher[int, int] = RequestBatcher(work, max_batch=1, max_waiting=2)
+        batcher.start()
+        running = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)  # the first batch runs, waiting for release
+        waiting = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
+        await asyncio.sleep(0)
+        try:
+            await batcher.submit(3)
+            refused = False
+        except Overloaded:
+            refused = True
+        release.set()
+        done = await asyncio.gather(running, *waiting)
+        later = await batcher.submit(4)
+        await batcher.stop()
+        return done, refused, later
+
+    assert asyncio.run(scenario()) == ([0, 1, 2], True, 4)
