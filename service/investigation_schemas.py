@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from models.currency import SCORING_CURRENCY
 from service.schemas import ModelOut, ReasonOut, RiskReasonOut
@@ -22,7 +22,11 @@ class ScreenRequest(BaseModel):
     ts: str = Field(examples=["2026-03-02T09:41:07.120+08:00"])
     src_account: str = Field(examples=["6222020000000001"], min_length=1, max_length=64)
     dst_account: str = Field(examples=["6222020000000777"], min_length=1, max_length=64)
-    amount: str = Field(examples=["49900.00"])
+    amount: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?$")] | float = Field(
+        examples=["49900.00"],
+        description="a decimal string like \"49900.00\" (recommended) or a JSON number, read "
+        "exactly from its text (never as a float); > 0, at most 2 decimal places, < 10^12",
+    )
     currency: str = Field(examples=["CNY"], pattern=r"^[A-Z]{3}$")
     channel: Literal["mobile", "web", "atm", "counter", "pos", "api", "other"] | None = Field(
         "other", description="absent or null: other"

@@ -53,7 +53,10 @@ def read_layout(client: AnyRedis) -> LayoutState:
     """The layout recorded in Redis, or recognised from its keys when none is recorded."""
     stored = client.get(LAYOUT_KEY)
     if stored is not None:
-        return LayoutState(int(stored), True)
+        try:
+            return LayoutState(int(stored), True)
+        except ValueError:  # written by hand: a layout no release keeps, refused as such
+            return LayoutState(0, True)
     # Once per installation (the marker is written after): a scan of the keyspace.
     for _ in client.scan_iter(match=_LAYOUT_1_KEYS, count=1000):
         return LayoutState(1, False)

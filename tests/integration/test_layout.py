@@ -12,6 +12,12 @@ from streams.state import keys
 from streams.state.layout import LAYOUT_KEY, LAYOUT_VERSION, LayoutMismatch, ensure_layout
 
 
+def test_a_marker_that_is_not_a_layout_is_refused_by_name(redis_client: redis.Redis) -> None:
+    redis_client.set(LAYOUT_KEY, "two")
+    with pytest.raises(LayoutMismatch, match="layout 0"):
+        ensure_layout(redis_client)
+
+
 def test_a_new_installation_records_the_layout_and_keeps_it(redis_client: redis.Redis) -> None:
     ensure_layout(redis_client)
     assert redis_client.get(LAYOUT_KEY) == str(LAYOUT_VERSION).encode()
