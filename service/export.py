@@ -108,6 +108,7 @@ class WebhookDispatcher:
         schedule: RetrySchedule,
         clock_ms: Callable[[], int],
         allow_loopback: bool = False,
+        require_https: bool = False,
     ) -> None:
         self._hooks = hooks
         self._alerts = alerts
@@ -116,6 +117,7 @@ class WebhookDispatcher:
         self._schedule = schedule
         self._clock_ms = clock_ms
         self._allow_loopback = allow_loopback
+        self._require_https = require_https
 
     def step(self, batch: int = 20, lease_ms: int = 60_000) -> int:
         """Attempt the deliveries due now; returns how many were attempted."""
@@ -141,7 +143,9 @@ class WebhookDispatcher:
             "User-Agent": "fraudwatch-webhooks/1",
         }
         began = time.perf_counter()
-        status, error = None, target_problem(hook.url, self._allow_loopback)
+        status, error = None, target_problem(
+            hook.url, self._allow_loopback, self._require_https
+        )
         if error is None:
             try:
                 response = self._http.post(hook.url, content=body, headers=headers)

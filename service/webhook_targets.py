@@ -11,11 +11,17 @@ from urllib.parse import urlsplit
 from models.webhooks import address_problem, url_problem
 
 
-def target_problem(url: str, allow_loopback: bool = False) -> str | None:
-    """Why deliveries must not be sent to `url` now, or None."""
+def target_problem(
+    url: str, allow_loopback: bool = False, require_https: bool = False
+) -> str | None:
+    """Why deliveries must not be sent to `url` now, or None. `require_https` (production):
+    deliveries carry accounts and amounts, and the signature proves who sent them, but only
+    TLS keeps them from being read on the way."""
     problem = url_problem(url)
     if problem is not None:
         return problem
+    if require_https and not url.lower().startswith("https:"):
+        return "url must be https:// when FRAUDWATCH_ENV=prod (alerts are sent in it)"
     parts = urlsplit(url)
     assert parts.hostname is not None  # url_problem holds a URL to have one
     try:

@@ -301,7 +301,7 @@ def export_loop(settings: Settings, producer: KafkaProducer) -> ExportLoop:
     )
     dispatcher = WebhookDispatcher(
         hooks, alerts, webhook_secret_of(settings), http, schedule, wall_clock_ms,
-        settings.webhook_allow_loopback,
+        settings.webhook_allow_loopback, settings.env == "prod",
     )  # fmt: skip
     return ExportLoop(reactor, dispatcher, closing=(http.close, client.close))
 
