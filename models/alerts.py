@@ -164,7 +164,8 @@ def build_alert(
     model: ModelVerdict | None,
     created_at: str,
 ) -> Alert:
-    """The alert for a transfer that crossed the threshold (status starts `open`)."""
+    """The alert for a transfer that crossed the threshold (status starts `open`); `score` as
+    `models.scorer.final_score` gives it, to the digits shown."""
     return Alert(
         alert_id=alert_id_for(transfer.transfer_id),
         transfer_id=transfer.transfer_id,
@@ -173,7 +174,7 @@ def build_alert(
         dst_account=transfer.dst_account,
         amount=f"{transfer.amount:.2f}",
         currency=transfer.currency,
-        score=round(score, SCORE_DIGITS),
+        score=score,
         severity=severity,
         reasons=reasons,
         model=model,

@@ -287,8 +287,11 @@ class Worker:
             self._pause(self.options.retry_backoff_s)
             return []
         messages = self._messages(records)
-        for m in messages:  # (no broker call: the group's offset is where these begin)
-            self._committed.setdefault(TopicPartition(m.topic, m.partition), m.offset)
+        # A partition assigned since its last commit starts where the first record taken
+        # of it is (the group's offset; no broker call). Steady state: no per-message work.
+        if len(self._committed) < len(self.consumer.assignment()):
+            for m in messages:
+                self._committed.setdefault(TopicPartition(m.topic, m.partition), m.offset)
         return messages
 
     def _messages(self, records: list[ConsumerRecord]) -> list[Message]:
