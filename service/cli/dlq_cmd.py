@@ -42,8 +42,10 @@ def _summary(args: argparse.Namespace) -> int:
     for letter in read_dead_letters(bootstrap, settings.topic_dlq, since_ms):
         code = letter.reason_code
         counts[code] += 1
-        first.setdefault(code, letter.timestamp_ms)
-        last[code] = (letter.timestamp_ms, letter.source)
+        # (partitions are read one after another: earliest and latest by the broker's time)
+        first[code] = min(first.get(code, letter.timestamp_ms), letter.timestamp_ms)
+        last[code] = max(last.get(code, (letter.timestamp_ms, letter.source)),
+                         (letter.timestamp_ms, letter.source))  # fmt: skip
     if not counts:
         print(f"{settings.topic_dlq}: no dead letters" + (f" in the last {args.since}"
                                                           if args.since else ""))  # fmt: skip

@@ -547,6 +547,28 @@ def test_the_dead_letters_of_one_write_are_all_read(
     assert len(list(read_dead_letters(services.kafka_bootstrap, topics.dlq))) == 6
 
 
+def test_the_summary_gives_each_reasons_earliest_and_latest_over_partitions(
+    services: EmbeddedServices, make_topics: TopicFactory, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Partitions are read one after another: the later letter of partition 0 must not be
+    shown as the first, nor the earlier of partition 1 as the last."""
+    topics = make_topics(partitions=2)
+    producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap)
+    at = {0: 1_800_000_000_000, 1: 1_700_000_000_000}  # partition 0 holds the later one
+    for partition, ts in at.items():
+        envelope = {"reason_code": "invalid_field", "partition": partition, "offset": 0}
+        producer.send(topics.dlq, orjson.dumps(envelope), partition=partition, timestamp_ms=ts)
+    producer.flush()
+    producer.close()
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))
+    monkeypatch.setenv("FRAUDWATCH_KAFKA_BOOTSTRAP", services.kafka_bootstrap)
+    monkeypatch.setenv("FRAUDWATCH_TOPIC_DLQ", topics.dlq)
+    assert cli_main(["dlq", "summary"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:4] == ["invalid_field", "2", "2023-11-14T22:13:20.000Z", "2027-01-15T08:00:00.000Z"]
+
+
 def test_a_dead_letter_sent_again_once_its_cause_is_fixed_is_scored_once(
     services: EmbeddedServices, redis_client: redis.Redis, topics: TopicSet,
     settings_for: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
