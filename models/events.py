@@ -252,6 +252,28 @@ def _validation_code(message: str) -> str:
 
 _Wire = TypeVar("_Wire")
 
+# A `\uD800`-`\uDBFF` escape (not itself escaped) that something other than a `\u`
+# escape follows (at the very end the message is truncated indeed).
+_LONE_HIGH_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u)(?=[\s\S])"
+)
+
+
+def _decode_problem(raw: bytes, exc: msgspec.DecodeError) -> str:
+    """The decoder's complaint, unless it calls a complete message with a lone high
+    surrogate escape "truncated" (msgspec does): then what is wrong, and where."""
+    message = str(exc)
+    if "truncated" in message:
+        lone = _LONE_HIGH_SURROGATE.search(raw)
+        if lone is not None:
+            at = lone.end() - 6
+            escape = raw[at : lone.end()].decode()
+            return (
+                f"invalid utf-16 surrogate pair: {escape} without a low surrogate after it "
+                f"(byte {at})"
+            )
+    return message
+
 
 def _decode(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
     """Decode a message value; every way it can fail is an `InvalidEvent`."""
@@ -261,7 +283,9 @@ def _decode(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
         message = str(exc)
         raise InvalidEvent(_validation_code(message), message) from None
     except msgspec.DecodeError as exc:
-        raise InvalidEvent("malformed_json", f"not valid JSON: {exc}") from None
+        raise InvalidEvent(
+            "malformed_json", f"not valid JSON: {_decode_problem(raw, exc)}"
+        ) from None
     except RecursionError:
         raise InvalidEvent(
             "malformed_json", "not valid JSON for this contract: nested too deeply"

@@ -181,6 +181,23 @@ def test_nesting_too_deep_for_the_decoder_is_malformed_json(
 
 
 @pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (rb'{"transfer_id": "a\ud800"}', "\\ud800 without a low surrogate after it (byte 18)"),
+        (rb'{"transfer_id": "a\uDBFFx"}', "\\uDBFF without a low surrogate after it (byte 18)"),
+        (rb'{"transfer_id": "a\ud800', "truncated"),
+        (rb'{"transfer_id": "a', "truncated"),
+    ],
+)
+def test_a_lone_high_surrogate_escape_is_named_not_called_truncated(
+    raw: bytes, reason: str
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_transfer(raw)
+    assert caught.value.code == "malformed_json" and reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
     ("changes", "code"),
     [
         ({"transfer_id": "tx-1\n"}, "invalid_field"),
