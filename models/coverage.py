@@ -77,11 +77,11 @@ class CoverageView:
     accounts: int  # accounts the transfers name
 
     def describe(self) -> str:
-        """`own-bank (ICBC): profiles for 1,241 of 5,131 accounts`."""
+        """`own-bank (ICBC): profiles for 1,241 of the 5,131 accounts in the transfers`."""
         bank = f" ({self.own_bank})" if self.coverage == "own-bank" and self.own_bank else ""
         return (
-            f"{self.coverage}{bank}: profiles for {self.profiled_accounts:,} of "
-            f"{self.accounts:,} accounts"
+            f"{self.coverage}{bank}: profiles for {self.profiled_accounts:,} of the "
+            f"{self.accounts:,} accounts in the transfers"
         )
 
 

@@ -218,8 +218,8 @@ class LabelledData:
     views: list[CoverageView]
 
     def describe(self) -> str:
-        """What the replay saw, e.g. `own-bank (ICBC): profiles for 1,241 of 5,131 accounts`
-        (summed over pooled datasets)."""
+        """What the replay saw, e.g. `own-bank (ICBC): profiles for 1,241 of the 5,131
+        accounts in the transfers` (summed over pooled datasets)."""
         first = self.views[0]
         pooled = CoverageView(
             first.coverage,

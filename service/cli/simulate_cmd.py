@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.coverage import PROFILE_COVERAGES
 from models.simulator import DEFAULT_START, SimulationConfig, simulate, write_simulation
 from models.simulator.config import CN_TZ, DEFAULT_FRAUD_SHARE, OWN_BANK
@@ -55,10 +57,14 @@ def run(args: argparse.Namespace) -> int:
     write_simulation(sim, args.out)
     fraud = len(sim.labels["transfers"])
     total = int(sim.rank.size)
+    # What `evaluate` counts: the accounts the transfers name (some generated ones never pay).
+    named = {sim.table.ids[i] for i in np.union1d(sim.columns["src"], sim.columns["dst"])}
+    profiled_named = sum(str(profile["account_id"]) in named for profile in sim.accounts)
     print(
         f"wrote {total} transfers ({fraud} fraudulent, {fraud / max(total, 1):.2%}), "
         f"{len(sim.labels['rings'])} rings; profiles for {len(sim.accounts)} of "
-        f"{len(sim.table)} accounts ({config.profile_coverage}) to {args.out} "
+        f"{len(sim.table)} accounts ({config.profile_coverage}), {profiled_named} of the "
+        f"{len(named)} accounts in the transfers, to {args.out} "
         f"in {time.perf_counter() - began:.1f} s"
     )
     return 0

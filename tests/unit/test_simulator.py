@@ -12,9 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from models.coverage import account_banks, select_profiles
 from models.events import Transfer, parse_account, parse_transfer
 from models.simulator import TYPOLOGIES, Simulation, SimulationConfig, simulate, write_simulation
 from models.simulator.config import CN_TZ
+from service.cli import main
 
 # Starts on a Thursday so that the two days include a Friday (weekly payroll runs); fraud-rich
 # (real prevalence is far lower) so that one ring of every typology fits in.
@@ -163,6 +165,21 @@ def test_profile_coverage_gives_every_customer_one_bank_or_none(tmp_path: Path) 
     write_simulation(none, tmp_path)
     assert (tmp_path / "accounts.jsonl").read_bytes() == b""
     assert json.loads((tmp_path / "labels.json").read_text())["profile_coverage"] == "none"
+
+
+def test_simulate_counts_the_accounts_in_the_transfers_as_evaluate_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, coverage = ["--out", str(tmp_path)], ["--profile-coverage", "own-bank"]
+    assert (
+        main(["simulate", *out, "--seed", "5", "--accounts", "300", "--days", "2", *coverage]) == 0
+    )
+    lines = gzip.decompress((tmp_path / "transfers.jsonl.gz").read_bytes()).splitlines()
+    profiles = (tmp_path / "accounts.jsonl").read_bytes().splitlines()
+    view = select_profiles(profiles, "all", account_banks(lines))
+    said = f"{view.profiled_accounts} of the {view.accounts} accounts in the transfers"
+    assert said in capsys.readouterr().out
+    assert said in view.describe()
 
 
 def test_an_unprofiled_or_external_payee_says_little_about_fraud(bank_day: Simulation) -> None:
