@@ -155,11 +155,15 @@ class RedisStateStore:
             if profile.kind is not None:
                 fields[_META["is_business"]] = "1" if profile.kind == "business" else "0"
             if fields:
-                meta = keys.account_keys(profile.account_id)["meta"]
-                pipe.hset(meta, mapping=fields)
-                # Only a new hash (no transfer yet) gets a TTL here: the state functions set
-                # the meta hash's and the windows' together, and one must not outlive the other.
-                pipe.expire(meta, self._state_ttl, nx=True)
+                account = keys.account_keys(profile.account_id)
+                pipe.hset(account["meta"], mapping=fields)
+                # A profile is activity: a customer who rarely pays keeps it for the state TTL
+                # from its latest update. A new hash gets the TTL (NX); otherwise the meta
+                # hash and the windows, which the state functions keep at one TTL (one must
+                # not outlive the other), are both raised to it, never lowered (GT).
+                pipe.expire(account["meta"], self._state_ttl, nx=True)
+                pipe.expire(account["meta"], self._state_ttl, gt=True)
+                pipe.expire(account["windows"], self._state_ttl, gt=True)
         pipe.execute()
         self.round_trips += 1
 

@@ -162,7 +162,7 @@ def test_raw_identifiers_beyond_the_window_cap_are_dropped_with_it(
 def test_an_accounts_windows_and_packed_state_expire_together(redis_client: redis.Redis) -> None:
     # The packed state (meta hash) describes the windows: if one outlived the other after a
     # quiet spell, the account would be counted from a state that no longer matches its
-    # windows. A profile update must not move the meta hash's TTL away from the windows'.
+    # windows. A profile update refreshes both (it is activity), to the same TTL.
     store = RedisStateStore(redis_client, EntityHasher("retention"))
     account = keys.account_keys("acct-t")
     store.apply_profiles([AccountProfile("acct-t", opened_at_ms=T0_MS - 400 * MS_PER_DAY)])
@@ -171,7 +171,10 @@ def test_an_accounts_windows_and_packed_state_expire_together(redis_client: redi
     redis_client.expire(account["meta"], 3600)  # as if the last refresh were long ago
     redis_client.expire(account["windows"], 3600)
     store.apply_profiles([AccountProfile("acct-t", holder_birth_year=1990)])
-    assert redis_client.ttl(account["meta"]) <= 3600
+    ttls = {redis_client.ttl(account["meta"]), redis_client.ttl(account["windows"])}
+    assert len(ttls) == 1 and ttls.pop() > 34 * 86400
+    redis_client.expire(account["meta"], 3600)
+    redis_client.expire(account["windows"], 3600)
     # A transfer later in the same event week refreshes neither: once per account-week.
     store.apply_transfers([
         _transfer(event("t1b", "acct-t", "payee-3", T0 + timedelta(days=1), "10.00"))
@@ -183,6 +186,22 @@ def test_an_accounts_windows_and_packed_state_expire_together(redis_client: redi
     ])  # fmt: skip
     ttls = {redis_client.ttl(account["meta"]), redis_client.ttl(account["windows"])}
     assert len(ttls) == 1 and ttls.pop() > 35 * 86400
+
+
+def test_a_profile_resent_keeps_a_quiet_customer_for_the_state_ttl(
+    redis_client: redis.Redis,
+) -> None:
+    # An elderly customer who rarely pays: the bank sends the profile again (its birth year
+    # drives the vulnerable-customer rule); the profile must not expire 35 days after the first.
+    store = RedisStateStore(redis_client, EntityHasher("retention"))
+    meta = keys.account_keys("acct-quiet")["meta"]
+    store.apply_profiles([AccountProfile("acct-quiet", holder_birth_year=1950)])
+    redis_client.expire(meta, 3600)  # as if sent a month ago
+    store.apply_profiles([AccountProfile("acct-quiet", holder_birth_year=1950)])
+    assert redis_client.ttl(meta) > 34 * 86400
+    redis_client.expire(meta, 90 * 86400)  # a longer TTL (the state functions') stays
+    store.apply_profiles([AccountProfile("acct-quiet", holder_birth_year=1950)])
+    assert redis_client.ttl(meta) > 89 * 86400
 
 
 def _transfer(event_json: dict[str, object]) -> Transfer:
