@@ -45,8 +45,12 @@ def canonical_ip(value: str) -> str:
 @lru_cache(maxsize=8192)
 def canonical_phone(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
     """E.164 (`+8613800138000`) of a phone number written in any usual way; a number without
-    `+` or an international prefix is read as one of `region`."""
+    `+` or `00` in front is read as one of `region`."""
     text = value.strip()
+    # `00` is the international prefix as the README promises it, whatever `region` dials
+    # abroad with (libphonenumber read `0086 139…` as +61 39… for HK, as national for JP).
+    if text.startswith("00"):
+        text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

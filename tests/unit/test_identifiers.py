@@ -44,6 +44,12 @@ def test_a_chinese_mobile_written_any_usual_way_is_one_number(written: str) -> N
     assert canonical_phone(written, "CN") == "+8613800138000"
 
 
+@pytest.mark.parametrize("region", ["CN", "HK", "JP", "US", "GB"])
+def test_00_is_the_international_prefix_in_every_region(region: str) -> None:
+    assert canonical_phone("0086 139 1234 5678", region) == "+8613912345678"
+    assert canonical_phone("+86 139 1234 5678", region) == "+8613912345678"
+
+
 def test_national_numbers_are_read_in_the_configured_region() -> None:
     assert canonical_phone("010-6552 9988", "CN") == "+861065529988"  # trunk 0 dropped
     assert canonical_phone("06 6988 1234", "IT") == "+390669881234"  # Italy keeps its 0
