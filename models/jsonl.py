@@ -12,17 +12,21 @@ from typing import Any
 import orjson
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def read_lines(path: Path) -> Iterator[bytes]:
-    """The non-blank lines of a JSON Lines file (plain or gzip), without line endings; a
-    damaged or cut gzip file raises OSError naming the file."""
+    """The non-blank lines of a JSON Lines file (plain or gzip), without line endings and
+    without the UTF-8 byte-order mark some exports begin with; a damaged or cut gzip file
+    raises OSError naming the file."""
     with path.open("rb") as probe:
         is_gzip = probe.read(2) == _GZIP_MAGIC
     with gzip.open(path, "rb") if is_gzip else path.open("rb") as lines:
         try:
-            for line in lines:
+            for number, line in enumerate(lines):
                 record = line.rstrip(b"\r\n")
+                if number == 0:
+                    record = record.removeprefix(_UTF8_BOM)
                 if record.strip():
                     yield record
         except (gzip.BadGzipFile, EOFError, zlib.error) as error:

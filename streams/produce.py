@@ -6,28 +6,14 @@ so lines are never parsed-and-reserialised; a line is parsed only to find its ke
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
 from kafka import KafkaProducer
 
+from models.jsonl import read_lines
 from streams.kafka_io import acked_producer
-
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def iter_lines(path: Path) -> Iterator[bytes]:
-    """The non-blank lines of a JSON Lines file (plain or gzip), without their line endings."""
-    with path.open("rb") as raw:
-        is_gzip = raw.read(2) == _GZIP_MAGIC
-    opener = gzip.open if is_gzip else open
-    with opener(path, "rb") as lines:
-        for line in lines:
-            record = line.rstrip(b"\r\n")
-            if record.strip():
-                yield record
 
 
 def key_of(line: bytes, key_field: str) -> bytes | None:
@@ -76,7 +62,7 @@ def produce_file(
     """Send a JSON Lines file (plain or .gz) of transfers to `topic`; return how many were sent."""
     producer = acked_producer(bootstrap, client_id="fraudwatch-produce")
     try:
-        return produce_lines(iter_lines(path), topic, key_field=key_field, producer=producer)
+        return produce_lines(read_lines(path), topic, key_field=key_field, producer=producer)
     finally:
         producer.close()
 

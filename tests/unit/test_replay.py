@@ -56,6 +56,16 @@ def test_read_lines_reads_plain_and_gzip_and_skips_blank_lines(tmp_path: Path) -
     assert list(read_lines(tmp_path / "packed.jsonl.gz")) == expected
 
 
+def test_read_lines_drops_a_byte_order_mark_before_the_first_line(tmp_path: Path) -> None:
+    # Exports from Windows tools begin with one; it is the file's, not the first record's.
+    body = b'\xef\xbb\xbf{"a": 1}\r\n{"b": "\xef\xbb\xbf"}\n'
+    (tmp_path / "bom.jsonl").write_bytes(body)
+    (tmp_path / "bom.jsonl.gz").write_bytes(gzip.compress(body))
+    expected = [b'{"a": 1}', b'{"b": "\xef\xbb\xbf"}']
+    assert list(read_lines(tmp_path / "bom.jsonl")) == expected
+    assert list(read_lines(tmp_path / "bom.jsonl.gz")) == expected
+
+
 @pytest.mark.parametrize(
     "damage", [b"\x1f\x8b\x09\x00", b"\x1f\x8b\x08\x00garbage", "cut"],
     ids=["unknown-method", "corrupt", "cut-short"],
