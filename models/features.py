@@ -340,7 +340,12 @@ def _ratio(numerator: int, denominator: int) -> float:
 
 
 def _days_since(ts_ms: int, then_ms: int) -> float:
-    return MISSING if then_ms == UNKNOWN else max(0, ts_ms - then_ms) / MS_PER_DAY
+    """Days from an account's opening to the transfer; unknown without an opening date, or
+    with one more than a day after the transfer (a wrong date must not make an old account
+    look brand new; within a day it is a date's time of day or zone)."""
+    if then_ms == UNKNOWN or then_ms - ts_ms > MS_PER_DAY:
+        return MISSING
+    return max(0, ts_ms - then_ms) / MS_PER_DAY
 
 
 def _known_for(ts_ms: int, first_seen_ms: int, observed_since_ms: int) -> float:

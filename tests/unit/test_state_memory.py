@@ -3,10 +3,18 @@ parity test in tests/integration)."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
-from models.events import Transfer
-from models.features import MS_PER_HOUR, MS_PER_MINUTE, NOT_LISTED, UNKNOWN, derive_features
+from models.events import AccountProfile, Transfer
+from models.features import (
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    MS_PER_MINUTE,
+    NOT_LISTED,
+    UNKNOWN,
+    derive_features,
+)
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.memory import MemoryStateStore
 
@@ -62,6 +70,21 @@ def test_pass_through_and_dwell() -> None:
     )
     assert features["src_pass_through_24h"] == 0.96
     assert features["src_dwell_minutes"] == 7.0
+
+
+def test_an_opening_date_after_the_transfer_is_unknown_not_brand_new() -> None:
+    def age(opened_at_ms: int) -> float:
+        s = store()
+        s.apply_profiles([AccountProfile("A", opened_at_ms=opened_at_ms)])
+        facts = s.apply_transfers([transfer("t1", "A", "B", 0)])[0]
+        features = derive_features(
+            transfer("t1", "A", "B", 0), *facts[:3], NOT_LISTED, facts.observed_since_ms
+        )
+        return features["src_account_age_days"]
+
+    assert age(T0 - 3 * MS_PER_DAY) == 3.0
+    assert age(T0 + 8 * MS_PER_HOUR) == 0.0  # a date at midnight in another zone: opened today
+    assert math.isnan(age(T0 + 30 * MS_PER_DAY))  # a wrong date: unknown
 
 
 def test_shared_device_counts_distinct_payers() -> None:
