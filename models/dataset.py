@@ -167,9 +167,28 @@ class Labels:
 
     @classmethod
     def load(cls, path: Path) -> Labels:
-        """Read a simulator `labels.json`."""
+        """Read a `labels.json`: the simulator's, or a bank's own with `transfers` an object
+        of fraudulent transfer ids (each with an optional `typology` and `ring`) or a list of
+        them; a file of another shape is a ValueError naming the file and field."""
         doc = json.loads(path.read_text(encoding="utf-8"))
-        transfers: dict[str, dict[str, str]] = doc.get("transfers", {})
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: not a JSON object with a `transfers` field")
+        transfers = doc.get("transfers")
+        if isinstance(transfers, list) and all(isinstance(tid, str) for tid in transfers):
+            transfers = {tid: {} for tid in transfers}
+        if not isinstance(transfers, dict):
+            raise ValueError(
+                f"{path}: `transfers` must name the fraudulent transfers: an object of "
+                'transfer ids (each {"typology": ..., "ring": ...}) or a list of transfer ids'
+            )
+        for tid, info in transfers.items():
+            if not isinstance(info, dict) or not all(
+                isinstance(info.get(field, ""), str) for field in ("typology", "ring")
+            ):
+                raise ValueError(
+                    f"{path}: `transfers.{tid}` must be an object whose `typology` and `ring` "
+                    "are strings"
+                )
         accounts = doc.get("accounts")
         if not isinstance(accounts, dict):  # roles are optional; without them, no ring moves
             accounts = {}

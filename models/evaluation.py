@@ -161,7 +161,11 @@ def figures(
     true_alerts = int((alerted & (y == 1)).sum())
     alerts, positives = int(alerted.sum()), int(y.sum())
     precision, recall = _ratio(true_alerts, alerts), _ratio(true_alerts, positives)
-    ring_count, delays = minutes_to_first_alert(rings, ts_ms, alerted[y == 1])
+    # Fraud labelled without a ring (a bank's labels often name none) is no ring of its own.
+    in_ring = np.fromiter((ring != "" for ring in rings), dtype=bool, count=len(rings))
+    ring_ids = [ring for ring in rings if ring]
+    ring_ts, ring_alerted = ts_ms[in_ring], alerted[y == 1][in_ring]
+    ring_count, delays = minutes_to_first_alert(ring_ids, ring_ts, ring_alerted)
     return Figures(
         transfers=len(y),
         positives=positives,
@@ -174,10 +178,12 @@ def figures(
         rings=ring_count,
         rings_alerted=len(delays),
         median_minutes_to_first_alert=_median(delays),
-        median_minutes_to_second_transfer=_median(minutes_to_second_transfer(rings, ts_ms)),
+        median_minutes_to_second_transfer=_median(minutes_to_second_transfer(ring_ids, ring_ts)),
         median_minutes_from_first_move_to_alert=None
         if moved is None
-        else _median(minutes_from_first_move_to_alert(rings, ts_ms, moved, alerted[y == 1])),
+        else _median(
+            minutes_from_first_move_to_alert(ring_ids, ring_ts, moved[in_ring], ring_alerted)
+        ),
     )
 
 

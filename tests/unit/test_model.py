@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
+from models import evaluation
 from models.alerts import SeverityBands
 from models.dataset import MODEL_FEATURES, Labels, concatenate, load_labelled
 from models.evaluation import (
@@ -356,6 +357,42 @@ def test_evaluate_command_refuses_an_unknown_coverage(
 ) -> None:
     assert main(["evaluate", str(tiny_dir), "--profile-coverage", "all,partial"]) == 2
     assert "unknown profile coverage partial" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ([], "not a JSON object"),
+        ({}, "`transfers` must name"),
+        ({"transfers": "t1"}, "`transfers` must name"),
+        ({"transfers": {"t1": ["ring-1"]}}, "`transfers.t1` must be an object"),
+        ({"transfers": {"t1": {"ring": 7}}}, "`transfers.t1` must be an object"),
+    ],
+)
+def test_labels_of_another_shape_are_refused_naming_the_field(
+    tmp_path: Path, doc: object, field: str
+) -> None:
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=field) as refused:
+        Labels.load(path)
+    assert str(path) in str(refused.value)
+
+
+def test_a_bank_s_labels_may_list_fraud_without_rings(tmp_path: Path) -> None:
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({"transfers": ["t1", "t2"]}))
+    labels = Labels.load(path)
+    assert labels.typology == {"t1": "unknown", "t2": "unknown"}
+    # Fraud without a ring is no ring: no ring figures, rather than one ring of everything.
+    y, scores = np.array([1, 1, 1, 0]), np.array([0.9, 0.1, 0.9, 0.1])
+    ts = np.array([0, 60_000, 120_000])
+    ringless = evaluation.figures(y, scores, 0.5, ["", "", ""], ts)
+    assert (ringless.recall, ringless.rings, ringless.rings_alerted) == (0.6667, 0, 0)
+    assert ringless.median_minutes_to_first_alert is None
+    mixed = evaluation.figures(y, scores, 0.5, ["r", "", "r"], ts, np.array([True, True, False]))
+    assert (mixed.rings, mixed.rings_alerted) == (1, 1)
+    assert mixed.median_minutes_to_second_transfer == 2.0
 
 
 def test_evaluate_command_refuses_labels_of_other_transfers(
