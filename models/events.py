@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 
@@ -95,7 +95,8 @@ class Transfer(msgspec.Struct, frozen=True):
 
     @property
     def local_hour(self) -> int:
-        """Hour of day in the payer's own clock (the offset the event carries)."""
+        """Hour of day on the payer's clock: the offset the event carries, or the configured
+        zone's (`FRAUDWATCH_LOCAL_TIMEZONE`, for feeds that send every time in UTC)."""
         return ((self.ts_ms // 60000 + self.utc_offset_min) // 60) % 24
 
 
@@ -292,11 +293,22 @@ def _decode(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
         ) from None
 
 
-def parse_transfer(raw: bytes, rates: ScoringRates = REFERENCE) -> Transfer:
+def zone_offset_min(ts_ms: int, zone: tzinfo) -> int:
+    """The UTC offset in minutes of `zone`'s clock at `ts_ms` (daylight saving included)."""
+    offset = datetime.fromtimestamp(ts_ms // 1000, tz=zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) // 60
+
+
+def parse_transfer(
+    raw: bytes, rates: ScoringRates = REFERENCE, local_zone: tzinfo | None = None
+) -> Transfer:
     """Decode one `transfers` message value, its amount also in the scoring currency at
-    `rates`; raise `InvalidEvent` if it breaks the contract."""
+    `rates` and its hour of day on the clock of `local_zone` (None: the offset it carries);
+    raise `InvalidEvent` if it breaks the contract."""
     wire = _decode(_transfer_decoder, raw)
     ts_ms, offset_min = parse_timestamp_ms(wire.ts)
+    if local_zone is not None:
+        offset_min = zone_offset_min(ts_ms, local_zone)
     amount = _amount_of(wire.amount)
     amount_minor = rates.scoring_minor(amount_to_minor(amount), wire.currency)
     if wire.src_account == wire.dst_account:

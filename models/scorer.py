@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Protocol
 
 from models.alerts import SCORE_DIGITS, Alert, ModelVerdict, Reason, SeverityBands, build_alert
@@ -78,6 +79,7 @@ class Scorer:
         model: TransferModel | None = None,
         model_weight: float = DEFAULT_MODEL_WEIGHT,
         rates: ScoringRates = REFERENCE,
+        local_zone: tzinfo | None = None,
     ) -> None:
         self.rules = rules
         self.bands = bands
@@ -86,6 +88,9 @@ class Scorer:
         # The model and rules are calibrated in the scoring currency: the rates that bring
         # every transfer's amount into it (`models.currency`).
         self.rates = rates
+        # The model learnt the hour of day on the payer's clock: a feed in UTC needs the
+        # bank's zone, or every hour would be read hours off (`models.events.parse_transfer`).
+        self.local_zone = local_zone
 
     def assess(
         self, transfers: Sequence[Transfer], features: Sequence[Features]

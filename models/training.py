@@ -131,7 +131,7 @@ class PartlyMarkingScorer(Scorer):
 
     def __init__(self, scorer: Scorer, unmarked_share: float, seed: int) -> None:
         super().__init__(scorer.rules, scorer.bands, scorer.model, scorer.model_weight,
-                         scorer.rates)
+                         scorer.rates, scorer.local_zone)
         self._unmarked_below = int(unmarked_share * 2**64)
         self._salt = f"{seed}:".encode()
 

@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.hasher = wiring.entity_hasher(config)
         app.state.rates = wiring.scoring_rates(config)
+        app.state.local_zone = config.local_zone()
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.reads = StateReads(client, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -88,6 +89,10 @@ class Settings(BaseSettings):
     # Units of the scoring currency (CNY) per unit of other currencies, replacing or adding to
     # the reference rates (`models.currency`): `USD=7.12,EUR=7.74`.
     currency_rates: str = ""
+    # IANA zone (`Asia/Shanghai`) whose clock the model reads a transfer's hour of day on,
+    # whatever offset the event carries: for feeds that send every time in UTC. Empty: the
+    # offset each event carries (the payer's own clock).
+    local_timezone: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
@@ -213,6 +218,18 @@ class Settings(BaseSettings):
         parse_rates(value)
         return value
 
+    @field_validator("local_timezone")
+    @classmethod
+    def _local_timezone_known(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    "must be an IANA time zone such as Asia/Shanghai, or empty"
+                ) from None
+        return value
+
     @field_validator("event_time_earliest")
     @classmethod
     def _earliest_has_offset(cls, value: datetime) -> datetime:
@@ -266,6 +283,10 @@ class Settings(BaseSettings):
     def four_eyes_rule(self) -> bool:
         """Whether the four-eyes rule is in force (`four_eyes`, or by default in prod)."""
         return self.env == "prod" if self.four_eyes is None else self.four_eyes
+
+    def local_zone(self) -> ZoneInfo | None:
+        """The zone hours of day are read in, or None for each event's own offset."""
+        return ZoneInfo(self.local_timezone) if self.local_timezone else None
 
     def event_time_bounds(self) -> EventTimeBounds:
         """The accepted event-time window, for the worker and for screening."""

@@ -188,14 +188,15 @@ def scoring_rates(settings: Settings) -> ScoringRates:
 
 
 def build_scorer(settings: Settings, rules: RuleSet | None = None) -> Scorer:
-    """Rules and the model (when one is configured) with the configured bands, blend and
-    currency rates."""
+    """Rules and the model (when one is configured) with the configured bands, blend,
+    currency rates and local zone."""
     return Scorer(
         rules or load_rules(settings),
         severity_bands(settings),
         load_model(settings),
         model_weight=settings.model_weight,
         rates=scoring_rates(settings),
+        local_zone=settings.local_zone(),
     )
 
 

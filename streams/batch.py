@@ -274,7 +274,8 @@ class BatchProcessor:
                     if isinstance(message.parsed, InvalidEvent):
                         raise message.parsed
                     transfer = (message.parsed if message.parsed is not None
-                                else parse_transfer(message.value, self.scorer.rates))  # fmt: skip
+                                else parse_transfer(message.value, self.scorer.rates,
+                                                    self.scorer.local_zone))  # fmt: skip
                     self.time_bounds.check(transfer.ts_ms, now_ms)
                     transfers.append(transfer)
                     sources.append(message)

@@ -188,8 +188,9 @@ class Worker:
         if self._kinds[record.topic] != "transfer" or record.value is None:
             return None
         try:
-            parsed: Transfer | InvalidEvent = parse_transfer(record.value,
-                                                             self.processor.scorer.rates)
+            scorer = self.processor.scorer
+            parsed: Transfer | InvalidEvent = parse_transfer(record.value, scorer.rates,
+                                                             scorer.local_zone)
         except InvalidEvent as invalid:
             parsed = invalid
         except Exception:  # a bug met by one record: the batch meets it again and says so

@@ -204,7 +204,9 @@ def _scorer_with(scorer: Any, model: Any) -> Any:
     """The configured scorer with `model` in place of the configured one."""
     from models.scorer import Scorer
 
-    return Scorer(scorer.rules, scorer.bands, model, scorer.model_weight, scorer.rates)
+    return Scorer(
+        scorer.rules, scorer.bands, model, scorer.model_weight, scorer.rates, scorer.local_zone
+    )
 
 
 def _case_figures(

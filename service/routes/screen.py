@@ -107,8 +107,9 @@ async def screen(request: Request, caller: Screener) -> ScreenOut:
     A transfer the worker would dead-letter is 422 with the worker's `reason_code`, e.g.
     `ts_out_of_range` for a time before 2000 or more than a day ahead (configurable)."""
     try:
-        transfer = parse_transfer(await request.body(), request.app.state.rates)
-        request.app.state.settings.event_time_bounds().check(transfer.ts_ms, now_ms())
+        app_state = request.app.state
+        transfer = parse_transfer(await request.body(), app_state.rates, app_state.local_zone)
+        app_state.settings.event_time_bounds().check(transfer.ts_ms, now_ms())
     except InvalidEvent as invalid:
         raise InvalidParameter(
             _field_of(invalid), invalid.reason, reason_code=invalid.code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -178,6 +179,20 @@ def test_nesting_too_deep_for_the_decoder_is_malformed_json(
     with pytest.raises(InvalidEvent) as caught:
         parse(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
     assert caught.value.code == "malformed_json" and "nested too deeply" in caught.value.reason
+
+
+def test_a_configured_zone_reads_the_hour_of_day_whatever_offset_the_event_carries() -> None:
+    # One instant, 00:00:47 in Shanghai, written in three offsets: a UTC feed scores the same.
+    written = ["2026-03-01T00:00:47.527+08:00", "2026-02-28T16:00:47.527Z",
+               "2026-02-28T11:00:47.527-05:00"]  # fmt: skip
+    shanghai = ZoneInfo("Asia/Shanghai")
+    hours = {ts: parse_transfer(encode(ts=ts), local_zone=shanghai).local_hour for ts in written}
+    assert set(hours.values()) == {0}
+    assert [parse_transfer(encode(ts=ts)).local_hour for ts in written] == [0, 16, 11]
+    # Daylight saving: New York is UTC-4 in July, UTC-5 in January.
+    new_york = ZoneInfo("America/New_York")
+    assert parse_transfer(encode(ts="2026-07-01T12:00:00Z"), local_zone=new_york).local_hour == 8
+    assert parse_transfer(encode(ts="2026-01-01T12:00:00Z"), local_zone=new_york).local_hour == 7
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
@@ -107,6 +109,28 @@ def test_a_reused_transfer_id_is_rejected_and_the_first_transfer_kept(lines: lis
 
 def _scorer() -> Scorer:
     return Scorer(load_rule_library(DEFAULT_RULES_DIR), SeverityBands())
+
+
+def test_a_feed_in_utc_replays_as_one_in_local_time_with_the_zone_configured(
+    lines: list[bytes], tiny_dir: Path
+) -> None:
+    # The same history with every `ts` rewritten to UTC (`Z`), the same instants.
+    def in_utc(line: bytes) -> bytes:
+        doc = orjson.loads(line)
+        instant = datetime.fromisoformat(doc["ts"]).astimezone(UTC)
+        return orjson.dumps(doc | {"ts": instant.isoformat(timespec="milliseconds")})
+
+    utc_lines = [in_utc(line) for line in lines[:400]]
+    profiles = list(read_lines(tiny_dir / "accounts.jsonl"))
+    rules = load_rule_library(DEFAULT_RULES_DIR)
+    shanghai = Scorer(rules, SeverityBands(), local_zone=ZoneInfo("Asia/Shanghai"))
+    local = replay_features(lines[:400], profiles, _scorer())
+    utc = replay_features(utc_lines, profiles, shanghai)
+    hour = FEATURE_NAMES.index("hour_of_day")
+    assert local.transfer_ids == utc.transfer_ids
+    np.testing.assert_array_equal(local.features, utc.features)
+    unzoned = replay_features(utc_lines, profiles, _scorer())
+    assert (unzoned.features[:, hour] != local.features[:, hour]).all()  # 8 hours off
 
 
 def test_backtest_writes_each_alert_once_and_counts_invalid_lines(

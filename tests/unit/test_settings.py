@@ -68,6 +68,15 @@ def test_phone_region_must_have_a_numbering_plan() -> None:
         Settings(phone_region="XX")
 
 
+def test_local_timezone_is_an_iana_zone_or_none() -> None:
+    assert Settings().local_zone() is None
+    zone = Settings(local_timezone="Asia/Shanghai").local_zone()
+    assert zone is not None and str(zone) == "Asia/Shanghai"
+    for bad in ("Mars/Base", "../etc/localtime", "+08:00"):
+        with pytest.raises(ValidationError, match="IANA time zone"):
+            Settings(local_timezone=bad)
+
+
 def test_an_empty_variable_leaves_a_setting_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUDWATCH_FOUR_EYES", "")
     monkeypatch.setenv("FRAUDWATCH_MODEL_PATH", "")
