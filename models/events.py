@@ -30,6 +30,27 @@ MAX_EVENT_AHEAD_HOURS = 24
 EARLIEST_OPENED_AT = datetime(1900, 1, 1, tzinfo=UTC)
 
 AccountId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def account_id_problem(account: str) -> str | None:
+    """Why `account` (already without surrounding blanks) cannot name an account, or None:
+    a blank or a control character (a NUL, a line break) names nobody and breaks the logs,
+    CSV exports and console that show it."""
+    if not account:
+        return "is blank"
+    if _CONTROL_CHARACTER.search(account):
+        return "contains a control character"
+    return None
+
+
+def _account_id(field: str, value: str) -> str:
+    # Surrounding blanks are a padded export's, not the account's: the watchlists strip them
+    # too, so a listed account matches whichever way the bank's systems pad it.
+    account = value.strip()
+    if (problem := account_id_problem(account)) is not None:
+        raise InvalidEvent("invalid_field", f"`{field}` {problem}")
+    return account
 Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
 Channel = Literal["mobile", "web", "atm", "counter", "pos", "api", "other"]
 
@@ -311,7 +332,9 @@ def parse_transfer(
         offset_min = zone_offset_min(ts_ms, local_zone)
     amount = _amount_of(wire.amount)
     amount_minor = rates.scoring_minor(amount_to_minor(amount), wire.currency)
-    if wire.src_account == wire.dst_account:
+    src_account = _account_id("src_account", wire.src_account)
+    dst_account = _account_id("dst_account", wire.dst_account)
+    if src_account == dst_account:
         raise InvalidEvent("same_account", "`src_account` and `dst_account` must differ")
     if wire.ip is not None:
         try:
@@ -323,8 +346,8 @@ def parse_transfer(
         ts=wire.ts,
         ts_ms=ts_ms,
         utc_offset_min=offset_min,
-        src_account=wire.src_account,
-        dst_account=wire.dst_account,
+        src_account=src_account,
+        dst_account=dst_account,
         amount=amount,
         amount_minor=amount_minor,
         currency=wire.currency,
@@ -347,7 +370,7 @@ def parse_account(raw: bytes) -> AccountProfile:
     if wire.opened_at is not None:
         opened_at_ms, _ = parse_timestamp_ms(wire.opened_at, "opened_at")
     return AccountProfile(
-        account_id=wire.account_id,
+        account_id=_account_id("account_id", wire.account_id),
         opened_at_ms=opened_at_ms,
         holder_birth_year=wire.holder_birth_year,
         kind=wire.kind,

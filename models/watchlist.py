@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from models.events import account_id_problem
 from models.features import ListedParties
 
 Kind = Literal["account", "device", "phone", "ip"]
@@ -84,6 +85,8 @@ def _check_value(kind: str, value: str) -> str:
         raise InvalidEntry(
             "value", f"`value` must be 1–{MAX_VALUE_LENGTH[kind]} characters for a {kind}"
         )
+    if kind == "account" and (problem := account_id_problem(value)) is not None:
+        raise InvalidEntry("value", f"an account id that {problem} names no account")
     if kind == "ip":
         try:
             ipaddress.ip_address(value)

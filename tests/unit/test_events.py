@@ -181,6 +181,23 @@ def test_nesting_too_deep_for_the_decoder_is_malformed_json(
     assert caught.value.code == "malformed_json" and "nested too deeply" in caught.value.reason
 
 
+def test_account_ids_lose_padding_like_the_watchlists_and_must_name_someone() -> None:
+    # A padded export's " WL-1 " is the account a watchlist lists as "WL-1".
+    padded = parse_transfer(encode(src_account=" A1 ", dst_account="B1\t"))
+    assert (padded.src_account, padded.dst_account) == ("A1", "B1")
+    assert parse_account(b'{"account_id": "  X-9 "}').account_id == "X-9"
+    for changes, reason in [
+        ({"src_account": "   "}, "`src_account` is blank"),
+        ({"dst_account": "B\x001"}, "`dst_account` contains a control character"),
+        ({"dst_account": " A1"}, "must differ"),
+    ]:
+        with pytest.raises(InvalidEvent) as refused:
+            parse_transfer(encode(**changes))
+        assert reason in refused.value.reason
+    with pytest.raises(InvalidEvent, match="control character"):
+        parse_account(b'{"account_id": "X\\u00079"}')
+
+
 def test_a_configured_zone_reads_the_hour_of_day_whatever_offset_the_event_carries() -> None:
     # One instant, 00:00:47 in Shanghai, written in three offsets: a UTC feed scores the same.
     written = ["2026-03-01T00:00:47.527+08:00", "2026-02-28T16:00:47.527Z",

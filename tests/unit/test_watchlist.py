@@ -40,6 +40,7 @@ def test_entries_are_keyed_by_pseudonym_except_accounts() -> None:
     [
         ("card", "x", "s", None, "kind"),
         ("account", "", "s", None, "value"),
+        ("account", "acct\x001", "s", None, "value"),  # names no account, breaks exports
         ("ip", "999.1.1.1", "s", None, "value"),
         ("phone", "not a phone", "s", None, "value"),  # can never match a transfer's phone
         ("phone", "ext. 12", "s", None, "value"),
