@@ -17,13 +17,20 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import msgspec
+import orjson
 
 from models.alerts import Alert, StoredAlert, alert_encoder
 from models.scorer import Scorer
-from streams.batch import AlertSink
+from streams.batch import AlertSink, Rejected
 from streams.replay import DEFAULT_BATCH_SIZE, replay
 from streams.state.base import StateStore
 from streams.state.case_memory import MemoryCases
+
+# The contract lets events arrive up to 10 minutes out of order; a history further out of
+# order (sorted by account, say) is counted into windows it does not belong to.
+OUT_OF_ORDER_MS = 10 * 60_000
+# How many invalid lines a summary names (the rest are counted by reason).
+REJECTS_NAMED = 10
 
 
 @dataclass
@@ -34,6 +41,10 @@ class BacktestSummary:
     redeliveries: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
     invalid_profiles: int = 0
+    # The first REJECTS_NAMED invalid lines: where (record number), which id, and why.
+    rejects_named: list[str] = field(default_factory=list)
+    # Transfers more than OUT_OF_ORDER_MS older than one before them in the file.
+    out_of_order: int = 0
     alerts: int = 0
     cases: int = 0
     severities: Counter[str] = field(default_factory=Counter)
@@ -57,11 +68,41 @@ class BacktestSummary:
         out.append(f"invalid lines: {invalid}" + (f" ({_counts(self.invalid)})" if invalid else ""))
         if self.invalid_profiles:
             out.append(f"invalid account lines: {self.invalid_profiles}")
+        out.extend(f"  {named}" for named in self.rejects_named)
+        if (unnamed := invalid + self.invalid_profiles - len(self.rejects_named)) > 0:
+            out.append(f"  and {unnamed} more (records count non-blank lines from 1)")
+        if self.out_of_order:
+            out.append(
+                f"warning: {self.out_of_order} transfers are more than "
+                f"{OUT_OF_ORDER_MS // 60_000} minutes older than one before them in the file: "
+                "the history is not in event-time order, and their windows count what came "
+                "after them; sort it by ts"
+            )
         took = f"took {self.seconds:.1f} s"
         if self.seconds > 0:
             took += f" ({(self.transfers + self.redeliveries) / self.seconds:,.0f} transfers/s)"
         out.append(took)
         return out
+
+
+def _named(rejected: Rejected) -> str:
+    """`transfers record 17 (tx-9): missing_field: ...`: where, which id when it has one, and
+    why; never the line's content (it may hold phones, IPs and device ids)."""
+    message = rejected.message
+    kind = "accounts" if message.kind == "profile" else "transfers"
+    field_name = "account_id" if message.kind == "profile" else "transfer_id"
+    key = _id_of(message.value, field_name)
+    which = f" ({key})" if key else ""
+    return f"{kind} record {message.offset + 1}{which}: {rejected.code}: {rejected.reason}"
+
+
+def _id_of(line: bytes | None, field_name: str) -> str | None:
+    try:
+        doc = orjson.loads(line or b"")
+    except orjson.JSONDecodeError:
+        return None
+    value = doc.get(field_name) if isinstance(doc, dict) else None
+    return value[:64] if isinstance(value, str) else None
 
 
 def _counts(counter: Counter[str]) -> str:
@@ -114,6 +155,7 @@ def run_backtest(
         sink = CountingAlertSink()
     batches = replay(transfers, profiles, store=store, scorer=scorer, sink=sink,
                      batch_size=batch_size, partition=partition)  # fmt: skip
+    latest_ms = None
     for outcome in batches:
         summary.transfers += outcome.first_deliveries
         summary.redeliveries += outcome.redeliveries
@@ -122,6 +164,12 @@ def run_backtest(
                 summary.invalid_profiles += 1
             else:
                 summary.invalid[rejected.code] += 1
+            if len(summary.rejects_named) < REJECTS_NAMED:
+                summary.rejects_named.append(_named(rejected))
+        for transfer in outcome.transfers:
+            if latest_ms is not None and transfer.ts_ms < latest_ms - OUT_OF_ORDER_MS:
+                summary.out_of_order += 1
+            latest_ms = transfer.ts_ms if latest_ms is None else max(latest_ms, transfer.ts_ms)
         for alert in outcome.new_alerts:
             if out is not None:
                 out.write(alert_encoder.encode(alert) + b"\n")

@@ -133,6 +133,31 @@ def test_a_feed_in_utc_replays_as_one_in_local_time_with_the_zone_configured(
     assert (unzoned.features[:, hour] != local.features[:, hour]).all()  # 8 hours off
 
 
+def test_backtest_names_its_first_invalid_lines_and_warns_of_an_unsorted_history(
+    lines: list[bytes],
+) -> None:
+    bad = [b"{broken", json.dumps({"transfer_id": "tx-neg", "phone": "+8613800138000"}).encode()]
+    summary = run_backtest([*lines[:50], *bad, *lines[50:100]], [b'{"account_id": 7}'],
+                           _scorer(), None)  # fmt: skip
+    assert summary.rejects_named == [
+        "accounts record 1: invalid_field: Expected `str`, got `int` - at `$.account_id`",
+        "transfers record 51: malformed_json: not valid JSON: JSON is malformed: object keys "
+        "must be strings (byte 1)",
+        "transfers record 52 (tx-neg): missing_field: Object missing required field `ts`",
+    ]
+    text = "\n".join(summary.lines())
+    assert "transfers record 52 (tx-neg): missing_field" in text
+    assert "+8613800138000" not in text  # a line's content is never shown
+    assert "not in event-time order" not in text
+    # The same history sorted by payer, as a per-account export is.
+    by_payer = sorted(lines[:300], key=lambda line: orjson.loads(line)["src_account"])
+    unsorted = run_backtest(by_payer, [], _scorer(), None)
+    assert unsorted.out_of_order > 0
+    assert "not in event-time order" in "\n".join(unsorted.lines())
+    many = run_backtest([b"{"] * 15, [], _scorer(), None)
+    assert len(many.rejects_named) == 10 and "and 5 more" in "\n".join(many.lines())
+
+
 def test_backtest_writes_each_alert_once_and_counts_invalid_lines(
     lines: list[bytes], tiny_dir: Path
 ) -> None:
