@@ -45,6 +45,8 @@ class BacktestSummary:
     rejects_named: list[str] = field(default_factory=list)
     # Transfers more than OUT_OF_ORDER_MS older than one before them in the file.
     out_of_order: int = 0
+    # The latest event time of a valid transfer (None: none was valid).
+    latest_ms: int | None = None
     alerts: int = 0
     cases: int = 0
     severities: Counter[str] = field(default_factory=Counter)
@@ -155,7 +157,6 @@ def run_backtest(
         sink = CountingAlertSink()
     batches = replay(transfers, profiles, store=store, scorer=scorer, sink=sink,
                      batch_size=batch_size, partition=partition)  # fmt: skip
-    latest_ms = None
     for outcome in batches:
         summary.transfers += outcome.first_deliveries
         summary.redeliveries += outcome.redeliveries
@@ -167,9 +168,10 @@ def run_backtest(
             if len(summary.rejects_named) < REJECTS_NAMED:
                 summary.rejects_named.append(_named(rejected))
         for transfer in outcome.transfers:
+            latest_ms = summary.latest_ms
             if latest_ms is not None and transfer.ts_ms < latest_ms - OUT_OF_ORDER_MS:
                 summary.out_of_order += 1
-            latest_ms = transfer.ts_ms if latest_ms is None else max(latest_ms, transfer.ts_ms)
+            summary.latest_ms = max(latest_ms or transfer.ts_ms, transfer.ts_ms)
         for alert in outcome.new_alerts:
             if out is not None:
                 out.write(alert_encoder.encode(alert) + b"\n")

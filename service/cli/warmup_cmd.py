@@ -23,7 +23,9 @@ def _first_event_ms(lines: Iterable[bytes]) -> int | None:
 
 
 def _warmup(args: argparse.Namespace) -> int:
+    from models.features import MS_PER_DAY, RETENTION_MS
     from models.jsonl import read_lines
+    from models.watchlist import now_ms
     from service.settings import shown_url
     from service.stack_runtime import resolve_settings
     from service.wiring import build_scorer, redis_client, redis_state_store
@@ -56,6 +58,12 @@ def _warmup(args: argparse.Namespace) -> int:
     for line in summary.lines(alerts_label="alerts it would have raised (none were raised)"):
         print(line)
     print(f"live state at {shown_url(settings.redis_url)} now holds this history")
+    if summary.latest_ms is not None and now_ms() - summary.latest_ms > RETENTION_MS:
+        print(
+            f"warning: this history ends at {_utc(summary.latest_ms)}, more than "
+            f"{RETENTION_MS // MS_PER_DAY} days ago: the windows keep that much event time, "
+            "so none of it will count for live transfers; warm up with the latest history"
+        )
     return 0
 
 

@@ -80,6 +80,8 @@ def test_warmup_then_live_scores_the_live_part_as_one_backtest_over_both(
     printed = capsys.readouterr().out
     assert f"transfers scored: {len(history)} " in printed
     assert f"alerts it would have raised (none were raised): {history_alerts} " in printed
+    # The simulated history is from March: too old for live traffic now, and warmup says so.
+    assert "more than 30 days ago: the windows keep that much event time" in printed
     assert not list(redis_client.scan_iter(match="fw:{al}*")), "warmup stored an alert"
     # Running it again changes no account's state: a transfer whose facts are still kept (the
     # dedupe horizon, in event time) is recognised, an older one is counted again but finds its
