@@ -180,7 +180,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 FEATURE_DESCRIPTIONS: dict[str, str] = {
-    "amount_minor": "amount of this transfer in minor units",
+    "amount_minor": "amount of this transfer, whatever currency it was sent in (CNY fen)",
     "hour_of_day": "hour of day in the payer's local time",
     "is_first_time_payee": (
         "1 if the payer has never paid this payee before (unknown in the first week of "
@@ -200,10 +200,10 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
         "week of observation)"
     ),
     "src_out_amount_24h_minor": (
-        "money the payer sent this clock hour and the 23 before (minor units)"
+        "money the payer sent this clock hour and the 23 before (CNY fen)"
     ),
     "src_in_count_24h": "transfers the payer received in the last 24 hours",
-    "src_in_amount_24h_minor": "money the payer received in the last 24 hours (minor units)",
+    "src_in_amount_24h_minor": "money the payer received in the last 24 hours (CNY fen)",
     "src_distinct_payers_24h": "distinct accounts that paid the payer in the last 24 hours",
     "src_pass_through_24h": "money out ÷ money in for the payer over 24 hours",
     "src_dwell_minutes": "minutes since money last arrived in the payer's account",
@@ -225,8 +225,8 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
         "payers that paid the payee for the first time in the last 24 hours (unknown in the "
         "first week of observation)"
     ),
-    "dst_in_amount_24h_minor": "money the payee received in the last 24 hours (minor units)",
-    "dst_out_amount_24h_minor": "money the payee sent on in the last 24 hours (minor units)",
+    "dst_in_amount_24h_minor": "money the payee received in the last 24 hours (CNY fen)",
+    "dst_out_amount_24h_minor": "money the payee sent on in the last 24 hours (CNY fen)",
     "dst_pass_through_24h": "money out ÷ money in for the payee over 24 hours",
     "dst_account_age_days": "days since the payee's account was opened",
     "dst_known_days": (
@@ -265,7 +265,7 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     ),
     "src_tainted_in_amount_24h_minor": (
         "money that reached the payer in the last 24 hours through transfers that alerted "
-        "(minor units)"
+        "(CNY fen)"
     ),
     "src_tainted_in_count_24h": "transfers that alerted and paid the payer in the last 24 hours",
     "src_tainted_in_share_24h": (

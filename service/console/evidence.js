@@ -6,8 +6,8 @@ import { formatMoney, h } from "./dom.js";
 export function featureLabel(glossary, name) {
   const text = glossary.features[name];
   if (!text) return name.replaceAll("_", " ");
-  // Amounts are shown as money, so "(minor units)" no longer applies.
-  const label = text.replace(/\s*\(minor units\)/, "").replace(/ in minor units$/, "");
+  // Amounts are shown as money in the scoring currency: yuan, not the fen they are kept in.
+  const label = text.replace(/\(CNY fen\)/, "(CNY)");
   return label.charAt(0).toUpperCase() + label.slice(1);
 }
 

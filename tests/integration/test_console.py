@@ -388,6 +388,9 @@ def test_analyst_reads_only_and_a_bank_key_is_refused(
         expect(model).to_contain_text("fraud probability 91%")
         expect(model.locator("tr", has_text="payees the payer last paid")).to_contain_text("8")
         expect(model.locator("tr", has_text="money the payer sent")).to_contain_text("79,200.00")
+        # Kept in fen, shown as money: the label names the currency, not its minor unit.
+        expect(model.locator("tr", has_text="money the payer sent")).to_contain_text("(CNY)")
+        expect(model).not_to_contain_text("fen")
         expect(page.locator("dl.facts")).to_contain_text("91% fraud probability")
 
         # Forcing the action anyway: the API refuses it, and nothing changes.

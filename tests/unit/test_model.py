@@ -136,7 +136,7 @@ def test_model_reasons_give_values_in_words_and_never_an_unknown_value(
         assert len(signals) == len(reason.evidence)
         assert all(s.endswith((" (raises)", " (lowers)")) for s in signals)
         # Words, not feature names or their glossary descriptions.
-        assert "_" not in reason.summary and "minor units" not in reason.summary
+        assert "_" not in reason.summary and "fen" not in reason.summary
 
 
 def test_flat_forest_scores_bit_identically_to_scikit_learn(tiny_dir: Path) -> None:
