@@ -30,6 +30,9 @@ _TRANSIENT_REPLIES = (
     "NOREPLICAS",
     "NOPERM",
     "NOSCRIPT",
+    # Redis refuses writes while it cannot persist them (a full disk under its AOF or RDB):
+    # it heals when the disk does, and no message is at fault.
+    "MISCONF",
     # A state call refused because the one before it in its batch was (spec.chain_link).
     CHAIN_REFUSED,
 )

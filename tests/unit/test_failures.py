@@ -29,6 +29,9 @@ from streams.failures import Failure, classify, describe
         redis.exceptions.ResponseError("CLUSTERDOWN The cluster is down"),
         redis.exceptions.ResponseError("TRYAGAIN Multiple keys request during rehashing"),
         redis.exceptions.ResponseError("BUSY Redis is busy running a script"),
+        redis.exceptions.ResponseError(
+            "MISCONF Errors writing to the AOF file: No space left on device"
+        ),
         redis.exceptions.ResponseError("Function not found"),
         redis.exceptions.MovedError("2 127.0.0.1:7001"),
         redis.exceptions.AskError("2 127.0.0.1:7001"),
