@@ -78,18 +78,29 @@ def redis_client(settings: Settings) -> AnyRedis:
     )
 
 
+# Connections an API process opens to Redis (per node of a cluster). A request beyond them
+# waits for one (up to the socket timeout) instead of failing: redis-py's asyncio pool
+# refused the 101st at once, and 300 concurrent requests got 503s from a healthy Redis.
+API_REDIS_CONNECTIONS = 128
+
+
 def async_redis_client(settings: Settings) -> AnyAsyncRedis:
     """The same, for coroutines on the API's event loop (a hung Redis must not stall it)."""
     if settings.redis_cluster:
+        # The cluster client has no waiting pool: a wider one instead.
         return redis.asyncio.cluster.RedisCluster.from_url(
-            _redis_url(settings), password=redis_password(settings), socket_timeout=10
-        )
-    return redis.asyncio.Redis.from_url(
+            _redis_url(settings), password=redis_password(settings), socket_timeout=10,
+            max_connections=8 * API_REDIS_CONNECTIONS,
+        )  # fmt: skip
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         _redis_url(settings),
         password=redis_password(settings),
         socket_timeout=10,
         health_check_interval=30,
+        max_connections=API_REDIS_CONNECTIONS,
+        timeout=10,
     )
+    return redis.asyncio.Redis.from_pool(pool)  # closed with the client
 
 
 def severity_bands(settings: Settings) -> SeverityBands:

@@ -3,6 +3,7 @@ started here, so pausing it disturbs no other test)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+from service import wiring
 from service.embedded.process import ManagedProcess
 from service.embedded.redis_server import start_redis
 from tests.integration.conftest import TopicSet, settings_of
@@ -68,6 +70,21 @@ def test_healthz_answers_while_redis_hangs(services, own_redis: ManagedProcess, 
             os.kill(own_redis.pid, signal.SIGCONT)
         # Redis is back within the clients' 10 s timeout: every waiting request completes.
         assert [request.result().status_code for request in waiting] == [200, 200, 200]
+
+
+def test_more_concurrent_requests_than_connections_wait_for_one(services, tmp_path) -> None:
+    # 300 concurrent API requests on a healthy Redis got 503s: the pool refused the 101st.
+    settings = api_settings(services, tmp_path)
+
+    async def burst() -> list[bool]:
+        client = wiring.async_redis_client(settings)
+        try:
+            pings = (client.ping() for _ in range(3 * wiring.API_REDIS_CONNECTIONS))
+            return await asyncio.gather(*pings)
+        finally:
+            await client.aclose()
+
+    assert all(asyncio.run(burst()))
 
 
 def test_a_redis_password_reaches_every_client(
