@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from tests.deploy.helpers import DOCKERFILE, REPO
+from tests.deploy.helpers import DOCKERFILE, REPO, RUNBOOK
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -141,6 +141,12 @@ def test_entrypoint_and_healthcheck():
     entry = [args for word, args in ins if word == "ENTRYPOINT"]
     assert entry and json.loads(entry[-1]) == ["fraudwatch"]
     assert any(word == "HEALTHCHECK" and "NONE" not in args for word, args in ins)
+
+
+def test_the_runbook_runs_commands_through_the_entrypoint():
+    # `docker compose run api fraudwatch layout` ran `fraudwatch fraudwatch layout`: refused.
+    runs = re.findall(r"docker compose run [^\n]*?(?:api|worker) \\?\s*(\S+)", RUNBOOK.read_text())
+    assert runs and "fraudwatch" not in runs
 
 
 @pytest.mark.parametrize("dev_tool", ["pytest", "ruff", "mypy", "[dev]", "httpx"])
