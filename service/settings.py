@@ -44,6 +44,12 @@ def shown_url(url: str | None) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_INT32_MAX = 2**31 - 1
+# Longest TTL or retention (about 27 years): a longer one reaches back before 1970, which Redis
+# refuses as an expiry or a stream id, blamed on Redis rather than on the setting.
+_MAX_DAYS = 10_000
+
+
 class Settings(BaseSettings):
     """Runtime configuration, read once per process from the environment."""
 
@@ -76,8 +82,9 @@ class Settings(BaseSettings):
     # of history, for one that ran dry while its next records may be on their way).
     partition_wait_ms: int = Field(1000, ge=0, le=600_000)
     # Tansu waits this long for group members to (re)join; small keeps rebalances quick.
-    max_poll_interval_ms: int = Field(30000, ge=1000)
-    session_timeout_ms: int = Field(10000, ge=1000)
+    # Kafka carries both as 32-bit integers: a larger one never joins the group.
+    max_poll_interval_ms: int = Field(30000, ge=1000, le=_INT32_MAX)
+    session_timeout_ms: int = Field(10000, ge=1000, le=_INT32_MAX)
 
     rules_dir: Path = DEFAULT_RULES_DIR
     # What screening answers (allow, warn, hold, block) and the customer's warning.
@@ -123,11 +130,11 @@ class Settings(BaseSettings):
 
     worker_metrics_port: int = Field(9464, ge=0, le=65535)
 
-    state_ttl_days: int = Field(35, ge=1)
+    state_ttl_days: int = Field(35, ge=1, le=_MAX_DAYS)
     # How long (event time) a transfer's facts are kept for its redeliveries; within the
     # 30-day windows that hold its entries.
     dedupe_ttl_hours: int = Field(72, ge=1, le=720)
-    trace_ttl_days: int = Field(30, ge=1)
+    trace_ttl_days: int = Field(30, ge=1, le=_MAX_DAYS)
     # A trace stops (and says `truncated`) at this many transfers.
     trace_max_edges: int = Field(500, ge=10, le=10000)
     # Workers and API processes check the watchlist (and suppression) version at most this often.
@@ -164,9 +171,9 @@ class Settings(BaseSettings):
     # Retention: closed (confirmed or dismissed) alerts with their history and features, the
     # audit log, and watchlist entries after their expiry; purged by the workers at most once
     # per interval across all of them (0 = only `fraudwatch purge`).
-    alert_retention_days: int = Field(1825, ge=1)
-    audit_retention_days: int = Field(1095, ge=1)
-    watchlist_expired_retention_days: int = Field(365, ge=1)
+    alert_retention_days: int = Field(1825, ge=1, le=_MAX_DAYS)
+    audit_retention_days: int = Field(1095, ge=1, le=_MAX_DAYS)
+    watchlist_expired_retention_days: int = Field(365, ge=1, le=_MAX_DAYS)
     purge_interval_minutes: int = Field(60, ge=0)
 
     # Keys personal data (device ids, phones, IPs) before they reach Redis or logs.

@@ -303,7 +303,9 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
         _check_layout(settings, services)
 
         api_key = (settings.bootstrap_api_keys() or [secrets.token_urlsafe(24)])[0]
-        api_port = settings.api_port if not port_open(settings.api_port) else free_port()
+        # 0 (any port) must become a real one: `up` waits for the API on it.
+        taken = settings.api_port == 0 or port_open(settings.api_port)
+        api_port = free_port() if taken else settings.api_port
         metrics_dir = home / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()

@@ -68,6 +68,22 @@ def test_phone_region_must_have_a_numbering_plan() -> None:
         Settings(phone_region="XX")
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_poll_interval_ms", 2**31),  # Kafka's int32: the worker never joined its group
+        ("session_timeout_ms", 2**31),
+        ("state_ttl_days", 10_001),  # reaches before 1970: Redis refused, blamed on Redis
+        ("audit_retention_days", 99_999_999),
+    ],
+)
+def test_timeouts_and_retentions_beyond_what_kafka_and_redis_take_are_refused(
+    name: str, value: int
+) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings.model_validate({name: value})
+
+
 def test_local_timezone_is_an_iana_zone_or_none() -> None:
     assert Settings().local_zone() is None
     zone = Settings(local_timezone="Asia/Shanghai").local_zone()
