@@ -257,6 +257,22 @@ def _wait_for_api(url: str, proc: ManagedProcess, timeout_s: float = 60.0) -> No
     raise RuntimeError(f"the API did not become ready in {timeout_s:.0f} s:\n{proc.log_tail()}")
 
 
+def _check_scoring(settings: Settings) -> None:
+    """Refuse, before anything starts, rules, a screening policy or a model that the worker
+    and the API could not load: they would exit at once, again and again, while `up` waited
+    a minute for an API that never came."""
+    from models.registry import ModelArtifactError
+    from rules.problems import RuleLibraryError
+    from service import wiring
+
+    try:
+        rules = wiring.load_rules(settings)
+        wiring.load_policy(settings, rules)
+        wiring.load_model(settings)
+    except (RuleLibraryError, ModelArtifactError) as error:
+        raise StackRefused(str(error)) from None
+
+
 def _check_layout(settings: Settings, services: StackServices) -> None:
     """Refuse, before any worker starts, a Redis holding state of another layout (an
     upgrade that changed it): the worker would refuse it anyway, started again and again."""
@@ -293,6 +309,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
     stack: RunningStack | None = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        _check_scoring(settings)
         services = provide_services(settings, home / "services")
         kafka, redis_url = services.kafka_bootstrap, services.redis_url
         try:

@@ -60,6 +60,8 @@ def operational_problem(error: Exception) -> str | None:
     from kafka.errors import KafkaError
     from pydantic import ValidationError
 
+    from models.registry import ModelArtifactError
+    from rules.problems import RuleLibraryError
     from service.embedded import ServiceStartError
     from service.wiring import NotConfigured
     from streams.state.layout import LayoutMismatch
@@ -73,7 +75,8 @@ def operational_problem(error: Exception) -> str | None:
         return f"Redis did not answer as configured: {error}"
     if isinstance(error, KafkaError):
         return f"the Kafka broker did not answer as configured: {error}"
-    if isinstance(error, OSError | NotConfigured | ServiceStartError | LayoutMismatch):
+    if isinstance(error, OSError | NotConfigured | ServiceStartError | LayoutMismatch
+                  | RuleLibraryError | ModelArtifactError):  # fmt: skip
         return str(error)
     return None
 

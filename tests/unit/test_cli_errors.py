@@ -58,3 +58,35 @@ def test_a_part_without_its_services_says_which_variable_is_missing(
     assert main([command]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"fraudwatch {command}: FRAUDWATCH_") and "is not set" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("FRAUDWATCH_RULES_DIR", "/nonexistent", "rule library directory not found"),
+        ("FRAUDWATCH_POLICY_PATH", "/nonexistent.yaml", "/nonexistent.yaml"),
+        ("FRAUDWATCH_MODEL_PATH", "/nonexistent.skops", "/nonexistent.skops: no model file"),
+    ],
+)
+def test_up_refuses_rules_a_policy_or_a_model_it_cannot_load_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path,
+    variable: str, value: str, said: str,
+) -> None:  # fmt: skip
+    # It waited a minute for an API that exited at once, then printed a traceback.
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))
+    monkeypatch.setenv(variable, value)
+    assert main(["up"]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+    assert not (tmp_path / "services").exists()  # no broker or Redis was started
+
+
+def test_a_backtest_with_a_rule_library_it_cannot_load_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text("")
+    monkeypatch.setenv("FRAUDWATCH_RULES_DIR", str(tmp_path / "no-rules"))
+    assert main(["backtest", str(history), "--alerts-out", str(tmp_path / "a.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "rule library directory not found" in err and "Traceback" not in err
