@@ -20,6 +20,7 @@ from prometheus_client import (
 )
 
 from streams.state.case_store import CaseReader
+from streams.state.eviction import SAFE_POLICY
 
 HTTP_REQUESTS = Counter(
     "fraudwatch_http_requests", "HTTP requests served", ["route", "method", "status"]
@@ -38,6 +39,18 @@ REDIS_MEMORY = Gauge(
 REDIS_MAXMEMORY = Gauge(
     "fraudwatch_redis_maxmemory_bytes",
     "Redis's memory limit (0 = none); at the limit it refuses writes",
+    multiprocess_mode="livemax",
+)
+
+REDIS_EVICTING = Gauge(
+    "fraudwatch_redis_evicting",
+    "1 when Redis's maxmemory-policy evicts keys (anything but noeviction): fraud state, "
+    "alerts and dedupe records would vanish at the memory limit",
+    multiprocess_mode="livemax",
+)
+REDIS_EVICTED_KEYS = Gauge(
+    "fraudwatch_redis_evicted_keys",
+    "Keys Redis has evicted since it started (INFO stats evicted_keys); any is lost state",
     multiprocess_mode="livemax",
 )
 
@@ -81,6 +94,9 @@ def render_metrics(client: redis.Redis) -> tuple[bytes, str]:
         memory = client.info("memory")
         REDIS_MEMORY.set(float(memory["used_memory"]))
         REDIS_MAXMEMORY.set(float(memory["maxmemory"]))
+        # Checked at start-up too (streams.state.eviction); CONFIG SET can change it later.
+        REDIS_EVICTING.set(float(memory["maxmemory_policy"] != SAFE_POLICY))
+        REDIS_EVICTED_KEYS.set(float(client.info("stats")["evicted_keys"]))
         CASES_OPEN.set(CaseReader(client).count(UNDECIDED))
     if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         forget_dead_processes(path)

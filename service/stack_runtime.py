@@ -277,14 +277,15 @@ def _check_layout(settings: Settings, services: StackServices) -> None:
     """Refuse, before any worker starts, a Redis holding state of another layout (an
     upgrade that changed it): the worker would refuse it anyway, started again and again."""
     from service import wiring
+    from streams.state.eviction import EvictingRedis
     from streams.state.layout import LayoutMismatch, ensure_layout
 
     used = {"redis_url": services.redis_url, "redis_cluster": services.redis_cluster}
     client = wiring.redis_client(settings.model_copy(update=used))
     try:
         ensure_layout(client)
-    except LayoutMismatch as mismatch:
-        raise StackRefused(str(mismatch)) from None
+    except (LayoutMismatch, EvictingRedis) as refused:
+        raise StackRefused(str(refused)) from None
     finally:
         client.close()
 

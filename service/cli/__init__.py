@@ -64,6 +64,7 @@ def operational_problem(error: Exception) -> str | None:
     from rules.problems import RuleLibraryError
     from service.embedded import ServiceStartError
     from service.wiring import NotConfigured
+    from streams.state.eviction import EvictingRedis
     from streams.state.layout import LayoutMismatch
 
     if isinstance(error, ValidationError) and error.title == "Settings":
@@ -76,7 +77,7 @@ def operational_problem(error: Exception) -> str | None:
     if isinstance(error, KafkaError):
         return f"the Kafka broker did not answer as configured: {error}"
     if isinstance(error, OSError | NotConfigured | ServiceStartError | LayoutMismatch
-                  | RuleLibraryError | ModelArtifactError):  # fmt: skip
+                  | EvictingRedis | RuleLibraryError | ModelArtifactError):  # fmt: skip
         return str(error)
     return None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.state.eviction import refuse_eviction
 from streams.state.pipelines import AnyRedis
 
 # Bump when a change to spec.py makes state written before it unreadable (and say so in the
@@ -66,7 +67,8 @@ def read_layout(client: AnyRedis) -> LayoutState:
 def ensure_layout(client: AnyRedis) -> None:
     """Record this release's layout in a Redis that holds no state of another one (a new
     installation, or state of this layout written before the marker existed); raise
-    `LayoutMismatch` for one that does."""
+    `LayoutMismatch` for one that does, and `EvictingRedis` for one that would evict it."""
+    refuse_eviction(client)
     state = read_layout(client)
     if state.found is not None and state.found != LAYOUT_VERSION:
         raise LayoutMismatch(state.found)
