@@ -35,14 +35,14 @@ from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.case_store import RedisCases
-from streams.state.layout import ensure_layout
+from streams.state.layout import StateWatch, ensure_layout
 from streams.state.partition_claims import RedisPartitionClaims
 from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
 from streams.state.watchlists import WatchlistStore, WatchlistView
 from streams.state.webhooks import Webhook, WebhookStore
-from streams.worker import Worker, WorkerOptions
+from streams.worker import Worker, WorkerOptions, report_state_lost
 
 if TYPE_CHECKING:
     from service.export import ExportLoop
@@ -284,7 +284,8 @@ def build_worker(settings: Settings) -> Worker:
     )
     producer = acked_producer(bootstrap)
     return Worker(consumer, producer, processor, options, reloader=reloader,
-                  housekeeping=purge_schedule(settings, client),
+                  housekeeping=_chores(purge_schedule(settings, client),
+                                       StateWatch(client, report_state_lost).between_batches),
                   companion=export_loop(settings, producer),
                   claims=RedisPartitionClaims(client, settings.consumer_group))  # fmt: skip
 
@@ -322,6 +323,10 @@ def export_loop(settings: Settings, producer: KafkaProducer) -> ExportLoop:
         settings.webhook_allow_loopback, settings.env == "prod",
     )  # fmt: skip
     return ExportLoop(reactor, dispatcher, closing=(http.close, client.close))
+
+
+def _chores(*chores: Callable[[], None] | None) -> list[Callable[[], None]]:
+    return [chore for chore in chores if chore is not None]
 
 
 def purge_schedule(settings: Settings, client: AnyRedis) -> Callable[[], None] | None:

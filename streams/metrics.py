@@ -35,6 +35,11 @@ CONSUMER_LAG = Gauge(
     multiprocess_mode="livemax",
 )
 REDIS_ERRORS = Counter("fraudwatch_redis_errors", "Failed Redis round trips (retried)")
+STATE_LOST = Counter(
+    "fraudwatch_state_lost",
+    "Times a worker found Redis emptied under it (the layout marker gone): scoring went on "
+    "from empty windows and profiles",
+)
 DUPLICATES = Counter(
     "fraudwatch_duplicate_transfers", "Redelivered transfers recognised and not counted twice"
 )

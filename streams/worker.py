@@ -130,6 +130,16 @@ class Companion(Protocol):
         ...
 
 
+def report_state_lost() -> None:
+    """Say that Redis lost fraudwatch's state under this worker (`StateWatch`)."""
+    metrics.STATE_LOST.inc()
+    log.error(
+        "Redis lost fraudwatch's state under this worker (layout marker gone): scoring goes on "
+        "from empty windows and profiles; see deploy/RUNBOOK.md, FraudwatchStateLost",
+        extra={"event": "state_lost"},
+    )
+
+
 def _alert_rule(alert: Alert) -> str:
     """The label an alert is counted under: its strongest rule, or `model` when no rule fired
     (operators watch rules; the model's reason is often the strongest)."""
@@ -147,7 +157,7 @@ class Worker:
         options: WorkerOptions,
         on_batch: Callable[[BatchOutcome], None] | None = None,
         reloader: RuleReloader | None = None,
-        housekeeping: Callable[[], None] | None = None,
+        housekeeping: Sequence[Callable[[], None]] = (),
         companion: Companion | None = None,
         claims: PartitionClaims | None = None,
     ) -> None:
@@ -158,6 +168,8 @@ class Worker:
         self.options = options
         self.on_batch = on_batch
         self.reloader = reloader
+        # Chores between batches (the retention purge, the state watch), each deciding
+        # itself whether it is due.
         self.housekeeping = housekeeping
         self._stopping = False
         self._batch_number = 0
@@ -245,8 +257,8 @@ class Worker:
         while not self._stopping:
             if self.reloader is not None:
                 self.reloader.between_batches()
-            if self.housekeeping is not None:
-                self.housekeeping()
+            for chore in self.housekeeping:
+                chore()
             # With a batch in flight, take only what is already fetched: waiting for more
             # would hold back that batch's alerts when traffic is light.
             prepared = self._prepare(self._poll(0 if in_flight else IDLE_WAIT_MS))

@@ -13,7 +13,11 @@ State written before the marker existed is recognised by its keys: the layout be
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import redis
 
 from streams.state.eviction import refuse_eviction
 from streams.state.pipelines import AnyRedis
@@ -82,3 +86,38 @@ def adopt_layout(client: AnyRedis) -> LayoutState:
     before = read_layout(client)
     client.set(LAYOUT_KEY, LAYOUT_VERSION)
     return before
+
+
+class StateWatch:
+    """Notices, between batches, that Redis lost fraudwatch's state under a running worker: its
+    layout marker gone (a restart without persistence, a flush, a failover to an empty
+    replica). The worker would otherwise score on from empty windows without a word; this
+    says so (log `state_lost`, `fraudwatch_state_lost_total`, FraudwatchStateLost) and records
+    the layout again, so the next loss is noticed too."""
+
+    def __init__(
+        self,
+        client: AnyRedis,
+        on_lost: Callable[[], None],
+        interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._on_lost = on_lost
+        self._interval_s = interval_s
+        self._clock = clock
+        self._next_check = clock() + interval_s
+
+    def between_batches(self) -> None:
+        """Check the marker if a check is due; a Redis that does not answer is the retries'."""
+        now = self._clock()
+        if now < self._next_check:
+            return
+        self._next_check = now + self._interval_s
+        try:
+            if self._client.exists(LAYOUT_KEY):
+                return
+            self._on_lost()
+            ensure_layout(self._client)
+        except redis.RedisError:
+            return

@@ -11,7 +11,13 @@ from service.cli import main
 from service.metrics import render_metrics
 from streams.state import keys
 from streams.state.eviction import EvictingRedis
-from streams.state.layout import LAYOUT_KEY, LAYOUT_VERSION, LayoutMismatch, ensure_layout
+from streams.state.layout import (
+    LAYOUT_KEY,
+    LAYOUT_VERSION,
+    LayoutMismatch,
+    StateWatch,
+    ensure_layout,
+)
 
 
 def test_a_marker_that_is_not_a_layout_is_refused_by_name(redis_client: redis.Redis) -> None:
@@ -75,3 +81,25 @@ def test_a_redis_that_would_evict_state_is_refused_by_every_writer(
         redis_client.config_set("maxmemory-policy", "noeviction")
     ensure_layout(redis_client)
     assert b"fraudwatch_redis_evicting 0.0" in render_metrics(redis_client)[0]
+
+
+def test_a_redis_emptied_under_a_running_worker_is_noticed_once(
+    redis_client: redis.Redis,
+) -> None:
+    # Redis restarted empty under live traffic: the worker scored on from nothing, silently.
+    now = [0.0]
+    lost: list[float] = []
+    ensure_layout(redis_client)
+    watch = StateWatch(
+        redis_client, lambda: lost.append(now[0]), interval_s=10, clock=lambda: now[0]
+    )
+    redis_client.flushdb()
+    now[0] = 5.0
+    watch.between_batches()
+    assert lost == []  # not due yet: one EXISTS per interval, not per batch
+    now[0] = 10.0
+    watch.between_batches()
+    assert lost == [10.0] and redis_client.get(LAYOUT_KEY) == str(LAYOUT_VERSION).encode()
+    now[0] = 20.0
+    watch.between_batches()
+    assert lost == [10.0]  # recorded again: the next loss is noticed, this one once
