@@ -53,6 +53,9 @@ from streams.state.reads import StateReads
 from streams.state.watchlists import WatchlistView
 from streams.state.webhooks import WebhookStore
 
+# Seconds /readyz and /metrics wait for Redis: well within a probe's or a scrape's timeout.
+PROBE_TIMEOUT_S = 2.0
+
 DESCRIPTION = """Real-time monitoring of bank transfers for telecom-fraud patterns: alerts for
 investigators, an early-warning view of accounts for banks, metrics for operators.
 Every `/v1` route needs `Authorization: Bearer <key>`."""
@@ -117,6 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.local_zone = config.local_zone()
         app.state.state_store = wiring.redis_state_store(config, client)
         app.state.reads = StateReads(client, app.state.state_store.library)
+        # /readyz and /metrics answer within a probe's and a scrape's timeout (Prometheus
+        # waits 10 s) even while Redis hangs: a slow probe read as the API down.
+        app.state.probe_redis = wiring.redis_client(config, socket_timeout_s=PROBE_TIMEOUT_S)
+        app.state.probe_reads = StateReads(app.state.probe_redis, app.state.state_store.library)
         app.state.watchlists = wiring.watchlist_view(config, client)
         app.state.suppressions = wiring.suppression_view(config, client)
         app.state.webhooks = WebhookStore(client)
@@ -153,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.gather(rekeying, return_exceptions=True)
         await async_client.aclose()
         client.close()
+        app.state.probe_redis.close()
 
     app = FastAPI(
         title="fraudwatch",

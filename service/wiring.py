@@ -63,17 +63,18 @@ def redis_password(settings: Settings) -> str | None:
     return settings.redis_password.get_secret_value() or None
 
 
-def redis_client(settings: Settings) -> AnyRedis:
+def redis_client(settings: Settings, socket_timeout_s: float = 10.0) -> AnyRedis:
     """A Redis client for the configured URL and password: a cluster client (the URL names
     any node) with `redis_cluster`."""
     if settings.redis_cluster:
         return redis.cluster.RedisCluster.from_url(
-            _redis_url(settings), password=redis_password(settings), socket_timeout=10
-        )
+            _redis_url(settings), password=redis_password(settings),
+            socket_timeout=socket_timeout_s,
+        )  # fmt: skip
     return redis.Redis.from_url(
         _redis_url(settings),
         password=redis_password(settings),
-        socket_timeout=10,
+        socket_timeout=socket_timeout_s,
         health_check_interval=30,
     )
 

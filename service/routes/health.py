@@ -6,7 +6,6 @@ import redis
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.deps import StateDep
 from service.metrics import render_metrics
 
 router = APIRouter(tags=["operations"])
@@ -20,12 +19,12 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Redis answers; the rule library and policy are loaded")
-def readyz(request: Request, state: StateDep) -> JSONResponse:
+def readyz(request: Request) -> JSONResponse:
     """200 when Redis answers PING and the rules and the screening policy are loaded, else
     503 naming what is missing."""
     checks: dict[str, str] = {}
     try:
-        state.ping()
+        request.app.state.probe_reads.ping()
         checks["redis"] = "ok"
     except redis.RedisError as error:
         checks["redis"] = f"unreachable: {type(error).__name__}"
@@ -42,5 +41,5 @@ def readyz(request: Request, state: StateDep) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
     """Text exposition of this process's metrics (and the workers' in the embedded stack)."""
-    body, content_type = render_metrics(request.app.state.redis)
+    body, content_type = render_metrics(request.app.state.probe_redis)
     return Response(body, media_type=content_type)

@@ -65,6 +65,12 @@ def test_healthz_answers_while_redis_hangs(services, own_redis: ManagedProcess, 
             for _ in range(10):
                 health = httpx.get(f"{base}/healthz", timeout=5)
                 assert health.json() == {"status": "ok"}
+            # Readiness and a scrape answer within a probe's and Prometheus's timeout (they
+            # took the clients' 10 s, and a failed scrape reads as the API down).
+            ready = httpx.get(f"{base}/readyz", timeout=8)
+            assert ready.status_code == 503 and "unreachable" in ready.json()["checks"]["redis"]
+            scrape = httpx.get(f"{base}/metrics", timeout=8)
+            assert scrape.status_code == 200 and b"fraudwatch_http_requests" in scrape.content
             assert not any(request.done() for request in waiting)
         finally:
             os.kill(own_redis.pid, signal.SIGCONT)
