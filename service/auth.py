@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import redis
 
 from streams.state.pipelines import AnyAsyncRedis
 
@@ -96,6 +98,24 @@ class KeyCache:
                 del self._entries[digest]
 
 
+def _answer(reply: Any) -> Any:
+    """A pipeline reply, or the error it carries raised."""
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
+
+
+def _writes_refused(replies: Sequence[object]) -> bool:
+    """Whether Redis refused the rate-limit counters as writes (memory or disk full, a
+    read-only replica): they cannot count then, and refusing every caller would take the
+    read-only API (screening, the alert queue) down with them, so the request goes on."""
+    return any(
+        isinstance(reply, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError)
+        or (isinstance(reply, redis.ResponseError) and str(reply).startswith("MISCONF"))
+        for reply in replies
+    )
+
+
 class Authenticator:
     """Turns a presented key into a caller, counting it against its rate limit, in at most
     one Redis round trip (none when the key is cached and no limit is set)."""
@@ -127,14 +147,14 @@ class Authenticator:
             self._store.queue_lookup(pipe, digest)
         if self._limiter is not None:
             self._limiter.queue(pipe, digest[:20], now_s)
-        replies = await pipe.execute() if len(pipe) else []
+        replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
         if not hit:
-            caller = self._store.caller_from(replies.pop(0))
+            caller = self._store.caller_from(_answer(replies.pop(0)))
             self.cache.put(digest, caller)
         if caller is None:
             raise Rejected()
-        if self._limiter is not None:
-            retry = self._limiter.judge(replies, now_s)
+        if self._limiter is not None and not _writes_refused(replies):
+            retry = self._limiter.judge([_answer(reply) for reply in replies], now_s)
             if retry is not None:
                 raise Rejected(retry)
         return caller

@@ -78,6 +78,27 @@ def test_healthz_answers_while_redis_hangs(services, own_redis: ManagedProcess, 
         assert [request.result().status_code for request in waiting] == [200, 200, 200]
 
 
+def test_a_redis_refusing_writes_still_serves_screening_and_reads(
+    services, own_redis: ManagedProcess, tmp_path
+) -> None:
+    # At its memory limit Redis refuses writes; the rate-limit counters are writes, and every
+    # authenticated request answered 503, screening (which only reads) included.
+    settings = api_settings(services, tmp_path, redis_url=_url(own_redis))
+    screen = event("oom-1", "payer-o", "payee-o", T0, "100.00")
+    direct = redis.Redis.from_url(_url(own_redis))
+    with api_server(settings) as base:
+        assert httpx.post(f"{base}/v1/screen", json=screen, headers=ADMIN).status_code == 200
+        direct.config_set("maxmemory", 1)
+        try:
+            with pytest.raises(redis.exceptions.OutOfMemoryError):
+                direct.set("probe", "1")
+            screened = httpx.post(f"{base}/v1/screen", json=screen, headers=ADMIN)
+            assert screened.status_code == 200, screened.text
+            assert httpx.get(f"{base}/v1/alerts", headers=ADMIN).status_code == 200
+        finally:
+            direct.config_set("maxmemory", 0)
+
+
 def test_more_concurrent_requests_than_connections_wait_for_one(services, tmp_path) -> None:
     # 300 concurrent API requests on a healthy Redis got 503s: the pool refused the 101st.
     settings = api_settings(services, tmp_path)
