@@ -186,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestLimits,
         max_bytes=config.max_body_bytes,
         idle_timeout_s=config.body_timeout_s,
+        deadline_s=config.body_deadline_s,
         per_path={"/v1/watchlists/import": config.max_import_bytes},
     )
     app.add_middleware(RequestMetrics)

@@ -7,8 +7,9 @@ A plain ASGI middleware in front of the app:
   the body or calling the app (so before authentication too); a malformed one is 400;
 - bytes are counted as they stream in (a chunked body, or one longer than declared), and the
   moment the count passes the limit the client gets 413 and the app sees a disconnect;
-- a body that stops arriving for `idle_timeout_s` is answered 408, so a truncated or dripped
-  body cannot hold a request open.
+- a body that stops arriving for `idle_timeout_s`, or is not whole `deadline_s` after the
+  request began (a byte every few seconds), is answered 408, so a truncated or dripped body
+  cannot hold a request open.
 Every answer is JSON like the API's other errors.
 """
 
@@ -26,18 +27,21 @@ MAX_HEADER_BYTES = 64 * 1024
 
 class RequestLimits:
     """Caps headers at `MAX_HEADER_BYTES` and request bodies at `max_bytes` (or
-    `per_path[path]`), and waits at most `idle_timeout_s` for each part of a body."""
+    `per_path[path]`), and waits at most `idle_timeout_s` for each part of a body and
+    `deadline_s` for all of it."""
 
     def __init__(
         self,
         app: ASGIApp,
         max_bytes: int,
         idle_timeout_s: float,
+        deadline_s: float,
         per_path: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.idle_timeout_s = idle_timeout_s
+        self.deadline_s = deadline_s
         self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,7 +63,7 @@ class RequestLimits:
             if int(declared[0]) > limit:
                 await _answer(send, 413, "payload_too_large", _too_large(limit))
                 return
-        stream = _LimitedBody(receive, send, limit, self.idle_timeout_s)
+        stream = _LimitedBody(receive, send, limit, self.idle_timeout_s, self.deadline_s)
         try:
             await self.app(scope, stream.receive, stream.send)
         except Exception:
@@ -75,11 +79,15 @@ def _too_large(limit: int) -> str:
 class _LimitedBody:
     """One request's body, counted as it arrives; the app's view of receive and send."""
 
-    def __init__(self, receive: Receive, send: Send, limit: int, idle_timeout_s: float) -> None:
+    def __init__(
+        self, receive: Receive, send: Send, limit: int, idle_timeout_s: float, deadline_s: float
+    ) -> None:
         self._receive = receive
         self._send = send
         self._limit = limit
         self._idle_timeout_s = idle_timeout_s
+        self._deadline_s = deadline_s
+        self._deadline = asyncio.get_running_loop().time() + deadline_s
         self._received = 0
         self._complete = False
         self._started = False
@@ -90,12 +98,17 @@ class _LimitedBody:
             return {"type": "http.disconnect"}
         if self._complete:  # only a disconnect can follow: wait for it as long as it takes
             return await self._receive()
+        idle_until = asyncio.get_running_loop().time() + self._idle_timeout_s
         try:
-            # asyncio.timeout, not wait_for: no task per call (this runs on every request).
-            async with asyncio.timeout(self._idle_timeout_s):
+            # asyncio.timeout_at, not wait_for: no task per call (this runs on every request).
+            async with asyncio.timeout_at(min(idle_until, self._deadline)):
                 message = await self._receive()
         except TimeoutError:
-            detail = f"the request body stopped arriving for {self._idle_timeout_s:g} s"
+            detail = (
+                f"the request body stopped arriving for {self._idle_timeout_s:g} s"
+                if idle_until <= self._deadline
+                else f"the request body was not whole within {self._deadline_s:g} s"
+            )
             return await self._refuse(408, "request_timeout", detail)
         if message["type"] == "http.request":
             self._received += len(message.get("body", b""))

@@ -116,10 +116,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=0)
     rate_limit_burst: int = Field(200, ge=1)
     # Request bodies: larger ones get 413 before anything parses them or checks the key; a
-    # body that stops arriving for `body_timeout_s` gets 408. The CSV import has its own cap.
+    # body that stops arriving for `body_timeout_s`, or is not whole after `body_deadline_s`
+    # (a drip of a byte every few seconds), gets 408. The CSV import has its own cap.
     max_body_bytes: int = Field(MIB, ge=1024, le=64 * MIB)
     max_import_bytes: int = Field(5 * MIB, ge=1024, le=256 * MIB)
     body_timeout_s: float = Field(4.0, gt=0.0, le=300.0)
+    body_deadline_s: float = Field(60.0, gt=0.0, le=3600.0)
     # Most index entries one alert-list or audit request examines; a rare filter then answers
     # a short (even empty) page with a cursor to continue, never a scan of the whole index.
     scan_budget: int = Field(10_000, ge=100, le=1_000_000)

@@ -55,6 +55,7 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service import wiring
+    from service.http_protocol import BoundedHttpToolsProtocol
 
     settings = _logged_settings()
     # Said here, in one line, rather than as a traceback from inside uvicorn's start-up.
@@ -66,6 +67,7 @@ def _api(args: argparse.Namespace) -> int:
         workers=settings.api_workers,
         host=settings.api_host,
         port=settings.api_port,
+        http=BoundedHttpToolsProtocol,
         log_config=None,
         access_log=False,
     )

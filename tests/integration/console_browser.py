@@ -14,6 +14,7 @@ import uvicorn
 
 from service.app import create_app
 from service.embedded import free_port
+from service.http_protocol import BoundedHttpToolsProtocol
 from service.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,8 +46,9 @@ def api_server(settings: Settings) -> Iterator[str]:
     """`create_app(settings)` served by uvicorn in a thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+        http=BoundedHttpToolsProtocol,  # as `fraudwatch api` serves it
+    )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

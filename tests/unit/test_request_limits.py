@@ -31,6 +31,8 @@ def call(
     headers: list[tuple[bytes, bytes]] | None = None,
     path: str = "/v1/screen",
     stall_after: int | None = None,
+    deadline_s: float = 5.0,
+    drip_s: float = 0.0,
 ) -> tuple[int, Any, int]:
     """Send the body in `parts` (stalling after `stall_after` of them); the status, the body
     and how many parts the app was handed."""
@@ -42,6 +44,7 @@ def call(
         nonlocal handed
         if stall_after is not None and handed == stall_after:
             await asyncio.sleep(60)
+        await asyncio.sleep(drip_s)
         handed += 1
         chunk = next(chunks, b"")
         return {"type": "http.request", "body": chunk, "more_body": handed < len(parts)}
@@ -51,7 +54,9 @@ def call(
 
     scope = {"type": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
              "method": "POST", "headers": headers or []}  # fmt: skip
-    middleware = RequestLimits(echo_length, 100, 0.2, per_path={"/v1/watchlists/import": 1000})
+    middleware = RequestLimits(
+        echo_length, 100, 0.2, deadline_s, per_path={"/v1/watchlists/import": 1000}
+    )
     asyncio.run(middleware(scope, receive, send))
     status = sent[0]["status"]
     body = b"".join(m.get("body", b"") for m in sent[1:])
@@ -90,6 +95,13 @@ def test_a_route_with_its_own_cap_gets_it() -> None:
 def test_a_body_that_stops_arriving_is_answered_408() -> None:
     status, body, _ = call([b"x" * 10, b"y" * 10], stall_after=1)
     assert status == 408 and body["error"] == "request_timeout"
+
+
+def test_a_body_dripped_within_each_wait_is_answered_408_at_the_deadline() -> None:
+    # One byte every 0.1 s never trips the 0.2 s wait between parts; the whole has a deadline.
+    status, body, handed = call([b"x"] * 50, deadline_s=1.0, drip_s=0.1)
+    assert status == 408 and "not whole within 1 s" in body["detail"] and handed < 20
+    assert call([b"x"] * 5, deadline_s=1.0, drip_s=0.1)[:2] == (200, 5)
 
 
 def test_a_malformed_content_length_is_400() -> None:
