@@ -50,8 +50,9 @@ class Liveness:
         self.report()
 
     def report(self) -> None:
-        """Publish the stall gauge (also while a batch is being retried)."""
+        """Publish the stall gauge (also while a batch is being retried) and the heartbeat."""
         metrics.WORKER_STALLED_SECONDS.set(round(self._clock() - self._progress_at, 1))
+        metrics.WORKER_HEARTBEAT.set(time.time())
 
     def _watch_join(self, settled: bool, now: float) -> None:
         if settled:

@@ -96,6 +96,12 @@ WORKER_STALLED_SECONDS = Gauge(
     "partitions, or a group join not yet complete (0 when caught up)",
     multiprocess_mode="livemax",
 )
+WORKER_HEARTBEAT = Gauge(
+    "fraudwatch_worker_heartbeat_timestamp_seconds",
+    "Unix time of this worker loop's latest turn: a worker frozen or hung keeps its other "
+    "gauges as they were (a stall of 0 included), but this stops moving",
+    multiprocess_mode="liveall",
+)
 OBSERVATION_DAYS = Gauge(
     "fraudwatch_observation_days",
     "Days of event time the state has observed, from the start of the observation in force "

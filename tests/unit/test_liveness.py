@@ -44,6 +44,15 @@ def test_a_caught_up_worker_is_not_stalled_and_one_with_work_is() -> None:
     assert _stalled() == 0
 
 
+def test_every_turn_of_the_loop_moves_the_heartbeat() -> None:
+    # A frozen worker keeps a stall of 0; only a heartbeat that stops moving tells.
+    liveness = Liveness(join_timeout_s=30, clock=Clock())
+    before = time.time()
+    liveness.observe(settled=True, lag=0)
+    beat = REGISTRY.get_sample_value("fraudwatch_worker_heartbeat_timestamp_seconds")
+    assert beat is not None and before <= beat <= time.time()
+
+
 def test_a_join_longer_than_the_rebalance_timeout_is_counted_and_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
