@@ -97,6 +97,11 @@ def resolve_settings() -> Settings:
     return settings.model_copy(update=updates)
 
 
+def http_url(host: str, port: int) -> str:
+    """The base URL of an HTTP server on `host` (an IPv6 address in brackets) and `port`."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 class StackRefused(RuntimeError):
     """`up` cannot run with this configuration; the message says why and what to do."""
 
@@ -349,7 +354,7 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
                        "It redelivers what was not committed; that changes nothing twice."),
             Supervised(api, start_api),
         ]  # fmt: skip
-        api_url = f"http://{settings.api_host}:{api_port}"
+        api_url = http_url(settings.api_host, api_port)
         stack = RunningStack(settings, api_url, api_key, services, settings.run_file.resolve(),
                              parts)  # fmt: skip
 

@@ -8,6 +8,7 @@ import pytest
 from service.cli import main
 from service.embedded import free_port
 from service.settings import shown_url
+from service.stack_runtime import http_url
 
 
 @pytest.mark.parametrize(
@@ -90,3 +91,9 @@ def test_a_backtest_with_a_rule_library_it_cannot_load_says_so_in_one_line(
     assert main(["backtest", str(history), "--alerts-out", str(tmp_path / "a.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "rule library directory not found" in err and "Traceback" not in err
+
+
+def test_the_api_url_up_prints_and_waits_on_brackets_an_ipv6_host() -> None:
+    # FRAUDWATCH_API_HOST=::1 gave http://::1:8000, which no client reads.
+    assert http_url("::1", 8000) == "http://[::1]:8000"
+    assert http_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
