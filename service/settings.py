@@ -5,6 +5,9 @@ The README's configuration table lists each field with its default; keep the two
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +51,17 @@ _INT32_MAX = 2**31 - 1
 # Longest TTL or retention (about 27 years): a longer one reaches back before 1970, which Redis
 # refuses as an expiry or a stream id, blamed on Redis rather than on the setting.
 _MAX_DAYS = 10_000
+
+
+# FRAUDWATCH_* variables that are no setting of the service: those only docker-compose.yml
+# reads (the services get the whole env file, so these reach them too), the image's
+# health-check URL and the test suite's knobs.
+OTHER_VARIABLES = frozenset({
+    "FRAUDWATCH_ENV_FILE", "FRAUDWATCH_IMAGE_TAG", "FRAUDWATCH_API_PUBLISH_PORT",
+    "FRAUDWATCH_REPLICATION_FACTOR", "FRAUDWATCH_MIN_INSYNC_REPLICAS",
+    "FRAUDWATCH_HEALTHCHECK_URL",
+    "FRAUDWATCH_FUZZ_EXAMPLES", "FRAUDWATCH_FUZZ_HOSTILE", "FRAUDWATCH_UPDATE_SCREENSHOTS",
+})  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -212,6 +226,30 @@ class Settings(BaseSettings):
             raise ValueError(f"not a Redis URL: {error}") from None
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
             raise ValueError("must look like redis://HOST:PORT/DB (or rediss://, unix://)")
+        # redis-py reads a database that is not a number as 0, silently.
+        if parts.scheme != "unix" and not re.fullmatch(r"/?(\d+)?", parts.path):
+            raise ValueError(
+                f"the database must be a number (redis://HOST:PORT/0), not {parts.path!r}"
+            )
+        return value
+
+    @field_validator("topic_transfers", "topic_accounts", "topic_alerts", "topic_dlq")
+    @classmethod
+    def _topic_name_legal(cls, value: str) -> str:
+        # Kafka's own rule: the worker otherwise starts and fails on every call, again and again.
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value) or value in (".", ".."):
+            raise ValueError("a Kafka topic name: 1-249 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_reads(cls, value: str | None) -> str | None:
+        if not value:  # unset: `up` embeds a broker
+            return value
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"must be HOST:PORT[,HOST:PORT...], not {server.strip()!r}")
         return value
 
     @field_validator("log_level")
@@ -323,3 +361,15 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings (read once; tests build their own `Settings`)."""
     return Settings()
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`FRAUDWATCH_*` variables that name no setting (a misspelt one is otherwise ignored
+    without a word), each with the setting it most likely meant."""
+    known = {f"FRAUDWATCH_{name.upper()}" for name in Settings.model_fields}
+    said = []
+    for name in sorted(environ):
+        if name.startswith("FRAUDWATCH_") and name not in known | OTHER_VARIABLES:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            said.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return said

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -40,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fraudwatch` console script."""
     args = build_parser().parse_args(argv)
     run: Runner = args.run
+    from service.settings import unknown_variables
+
+    if unknown := unknown_variables(os.environ):
+        print(f"fraudwatch {args.command}: no such setting, ignored: {', '.join(unknown)}",
+              file=sys.stderr)  # fmt: skip
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -20,6 +20,13 @@ from service.stack_runtime import http_url
         ("FRAUDWATCH_REDIS_URL", "redis://u:s3cret@127.0.0.1:99999/0",
          "FRAUDWATCH_REDIS_URL: Value error, not a Redis URL: Port out of range"),
         ("FRAUDWATCH_REDIS_URL", "http://cache:6379", "FRAUDWATCH_REDIS_URL: Value error, must"),
+        # Each was accepted and failed later: db 0 used silently, the worker crash-looping,
+        # a traceback from produce.
+        ("FRAUDWATCH_REDIS_URL", "redis://h:6379/abc",
+         "FRAUDWATCH_REDIS_URL: Value error, the database must be a number"),
+        ("FRAUDWATCH_TOPIC_DLQ", "bad topic!", "FRAUDWATCH_TOPIC_DLQ: Value error, a Kafka topic"),
+        ("FRAUDWATCH_TOPIC_TRANSFERS", "", "FRAUDWATCH_TOPIC_TRANSFERS: Value error, a Kafka"),
+        ("FRAUDWATCH_KAFKA_BOOTSTRAP", "kafka:abc", "FRAUDWATCH_KAFKA_BOOTSTRAP: Value error"),
     ],
 )
 def test_a_setting_that_does_not_read_is_named_in_one_line(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from service.settings import DEV_PII_KEY, Settings
+from service.settings import DEV_PII_KEY, Settings, unknown_variables
 
 REAL: dict[str, Any] = {
     "env": "prod",
@@ -82,6 +84,30 @@ def test_timeouts_and_retentions_beyond_what_kafka_and_redis_take_are_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=name):
         Settings.model_validate({name: value})
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_meant() -> None:
+    environ = {"FRAUDWATCH_BATCHSIZE": "3", "FRAUDWATCH_BATCH_SIZE": "3", "FRAUDWATCH_ZZZ": "1",
+               "FRAUDWATCH_IMAGE_TAG": "0.1.0", "PATH": "/bin"}  # fmt: skip
+    assert unknown_variables(environ) == [
+        "FRAUDWATCH_BATCHSIZE (did you mean FRAUDWATCH_BATCH_SIZE?)",
+        "FRAUDWATCH_ZZZ",
+    ]
+
+
+def test_every_variable_the_project_names_is_a_setting_or_known_to_be_none() -> None:
+    root = Path(__file__).resolve().parents[2]
+    named = set()
+    for folder in ("service", "streams", "models", "loadtest", "deploy", "tests"):
+        for path in (root / folder).rglob("*"):
+            mentioned = path.suffix in {".py", ".sh", ".yml", ".md", ""} and path.is_file()
+            if mentioned and path != Path(__file__).resolve():  # this file misspells on purpose
+                named |= set(
+                    re.findall(r"FRAUDWATCH_[A-Z_]*[A-Z]", path.read_text("utf-8", "replace"))
+                )
+    for path in (root / "docker-compose.yml", root / ".env.example", root / "README.md"):
+        named |= set(re.findall(r"FRAUDWATCH_[A-Z_]*[A-Z]", path.read_text()))
+    assert unknown_variables(dict.fromkeys(named, "")) == []
 
 
 def test_local_timezone_is_an_iana_zone_or_none() -> None:
