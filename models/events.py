@@ -30,6 +30,19 @@ MAX_EVENT_AHEAD_HOURS = 24
 EARLIEST_OPENED_AT = datetime(1900, 1, 1, tzinfo=UTC)
 
 AccountId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
+Channel = Literal["mobile", "web", "atm", "counter", "pos", "api", "other"]
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract; `code` labels metrics, `reason` is for people."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -51,17 +64,6 @@ def _account_id(field: str, value: str) -> str:
     if (problem := account_id_problem(account)) is not None:
         raise InvalidEvent("invalid_field", f"`{field}` {problem}")
     return account
-Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
-Channel = Literal["mobile", "web", "atm", "counter", "pos", "api", "other"]
-
-
-class InvalidEvent(ValueError):
-    """An event that breaks the contract; `code` labels metrics, `reason` is for people."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 class _TransferWire(msgspec.Struct):
