@@ -43,17 +43,14 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def account_id_problem(account: str) -> str | None:
     """Why `account` (already without surrounding blanks) cannot name an account, or None:
-    a blank or a control character (a NUL, a line break) names nobody and breaks the logs,
-    CSV exports and console that show it."""
+    a blank or an unprintable character (a NUL, a line break, a zero-width space) names
+    nobody and breaks the logs, CSV exports and console that show it."""
     if not account:
         return "is blank"
-    if _CONTROL_CHARACTER.search(account):
-        return "contains a control character"
+    if not account.isprintable():
+        return "contains an unprintable character"
     return None
 
 

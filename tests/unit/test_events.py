@@ -188,13 +188,13 @@ def test_account_ids_lose_padding_like_the_watchlists_and_must_name_someone() ->
     assert parse_account(b'{"account_id": "  X-9 "}').account_id == "X-9"
     for changes, reason in [
         ({"src_account": "   "}, "`src_account` is blank"),
-        ({"dst_account": "B\x001"}, "`dst_account` contains a control character"),
+        ({"dst_account": "B\x001"}, "`dst_account` contains an unprintable character"),
         ({"dst_account": " A1"}, "must differ"),
     ]:
         with pytest.raises(InvalidEvent) as refused:
             parse_transfer(encode(**changes))
         assert reason in refused.value.reason
-    with pytest.raises(InvalidEvent, match="control character"):
+    with pytest.raises(InvalidEvent, match="unprintable character"):
         parse_account(b'{"account_id": "X\\u00079"}')
 
 
