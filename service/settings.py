@@ -282,6 +282,8 @@ class Settings(BaseSettings):
     def _earliest_has_offset(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2000-01-01T00:00:00Z")
+        if value > datetime.now(UTC):  # every transfer would be dead-lettered
+            raise ValueError("must be in the past: every transfer before it is refused")
         return value
 
     @model_validator(mode="after")
@@ -302,8 +304,9 @@ class Settings(BaseSettings):
             <= self.severity_critical
         ):
             raise ValueError(
-                "severity bands must rise: alert_threshold <= severity_medium "
-                "<= severity_high <= severity_critical"
+                "severity bands must rise: FRAUDWATCH_ALERT_THRESHOLD <= "
+                "FRAUDWATCH_SEVERITY_MEDIUM <= FRAUDWATCH_SEVERITY_HIGH <= "
+                "FRAUDWATCH_SEVERITY_CRITICAL"
             )
         return self
 

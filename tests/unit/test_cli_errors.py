@@ -27,6 +27,10 @@ from service.stack_runtime import http_url
         ("FRAUDWATCH_TOPIC_DLQ", "bad topic!", "FRAUDWATCH_TOPIC_DLQ: Value error, a Kafka topic"),
         ("FRAUDWATCH_TOPIC_TRANSFERS", "", "FRAUDWATCH_TOPIC_TRANSFERS: Value error, a Kafka"),
         ("FRAUDWATCH_KAFKA_BOOTSTRAP", "kafka:abc", "FRAUDWATCH_KAFKA_BOOTSTRAP: Value error"),
+        ("FRAUDWATCH_EVENT_TIME_EARLIEST", "2100-01-01T00:00:00Z",
+         "FRAUDWATCH_EVENT_TIME_EARLIEST: Value error, must be in the past"),
+        ("FRAUDWATCH_SEVERITY_HIGH", "0.5",
+         "Value error, severity bands must rise: FRAUDWATCH_ALERT_THRESHOLD <="),
     ],
 )
 def test_a_setting_that_does_not_read_is_named_in_one_line(
