@@ -265,6 +265,15 @@ class Settings(BaseSettings):
         parse_rates(value)
         return value
 
+    @field_validator("rules_dir", "policy_path", "home", mode="before")
+    @classmethod
+    def _path_named(cls, value: object) -> object:
+        # An empty variable would be the current directory: the rules read from wherever the
+        # command runs (docker-compose.yml parsed as a rule file).
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a path (unset it for the default)")
+        return value
+
     @field_validator("local_timezone")
     @classmethod
     def _local_timezone_known(cls, value: str) -> str:

@@ -304,6 +304,8 @@ def start_stack(settings: Settings) -> Iterator[RunningStack]:
     # The home holds personal data (the embedded Redis's append-only file: raw phones, IPs,
     # device ids) and the logs: this user's alone, and so is all that the stack writes in it.
     umask = os.umask(0o077)
+    if home.exists() and not home.is_dir():
+        raise StackRefused(f"FRAUDWATCH_HOME={home} is a file, not a directory")
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
     try:

@@ -29,6 +29,7 @@ from service.stack_runtime import http_url
         ("FRAUDWATCH_KAFKA_BOOTSTRAP", "kafka:abc", "FRAUDWATCH_KAFKA_BOOTSTRAP: Value error"),
         ("FRAUDWATCH_EVENT_TIME_EARLIEST", "2100-01-01T00:00:00Z",
          "FRAUDWATCH_EVENT_TIME_EARLIEST: Value error, must be in the past"),
+        ("FRAUDWATCH_RULES_DIR", "", "FRAUDWATCH_RULES_DIR: Value error, must name a path"),
         ("FRAUDWATCH_SEVERITY_HIGH", "0.5",
          "Value error, severity bands must rise: FRAUDWATCH_ALERT_THRESHOLD <="),
     ],
@@ -108,3 +109,13 @@ def test_the_api_url_up_prints_and_waits_on_brackets_an_ipv6_host() -> None:
     # FRAUDWATCH_API_HOST=::1 gave http://::1:8000, which no client reads.
     assert http_url("::1", 8000) == "http://[::1]:8000"
     assert http_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+
+
+def test_up_says_a_home_that_is_a_file_is_not_a_directory(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("")
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(home))
+    assert main(["up"]) == 2
+    assert f"FRAUDWATCH_HOME={home} is a file, not a directory" in capsys.readouterr().err
