@@ -108,6 +108,9 @@ class BatchOutcome:
     suppressed: list[SuppressedHit] = field(default_factory=list)
     first_deliveries: int = 0
     redeliveries: int = 0
+    # The transfer ids of the batch that were only redelivered, first delivered before it (their
+    # alerts, raised again, are no new ones, whatever a sink that does not remember them says).
+    redelivered: set[str] = field(default_factory=set)
     # When the newest observation in force for the batch's transfers began.
     observed_since_ms: int = UNKNOWN
 
@@ -127,6 +130,7 @@ class BatchOutcome:
         self.rejected += other.rejected
         self.transfers += other.transfers
         self.features += other.features
+        self.redelivered |= other.redelivered
         self.first_deliveries += other.first_deliveries
         self.redeliveries += other.redeliveries
         self.observed_since_ms = max(self.observed_since_ms, other.observed_since_ms)
@@ -331,8 +335,11 @@ class BatchProcessor:
         )
         # Before the batch commits: a restart re-scores it and writes the same marks again.
         self.state.put_marks([(payee, mark) for payee, kept in marks.items() for mark in kept])
-        outcome.first_deliveries = sum(f.first_delivery for f in facts)
-        outcome.redeliveries = len(facts) - outcome.first_deliveries
+        delivered = list(zip(transfers, facts, strict=True))
+        first = {t.transfer_id for t, f in delivered if f.first_delivery}
+        outcome.redelivered = {t.transfer_id for t, f in delivered if not f.first_delivery} - first
+        outcome.first_deliveries = len(first)
+        outcome.redeliveries = len(facts) - len(first)
         if self.suppressions is not None and any(raised):
             outcome.suppressed = self._suppress(raised, outcome.features, facts)
         unique: dict[str, tuple[Alert, Features]] = {}

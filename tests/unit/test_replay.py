@@ -23,7 +23,7 @@ from rules.loader import load_rule_library
 from service.cli import main
 from service.settings import DEFAULT_RULES_DIR
 from streams.backtest import run_backtest
-from streams.replay import replay, replay_features
+from streams.replay import memory_store, replay, replay_features
 
 TINY = SimulationConfig(seed=3, accounts=400, days=2, fraud_share=0.05)
 
@@ -156,6 +156,19 @@ def test_backtest_names_its_first_invalid_lines_and_warns_of_an_unsorted_history
     assert "not in event-time order" in "\n".join(unsorted.lines())
     many = run_backtest([b"{"] * 15, [], _scorer(), None)
     assert len(many.rejects_named) == 10 and "and 5 more" in "\n".join(many.lines())
+
+
+def test_a_warm_up_run_again_counts_no_alert_it_counted_before(
+    lines: list[bytes], tiny_dir: Path
+) -> None:
+    # The second run printed "transfers scored: 0 (… repeated ids ignored)" and then "alerts
+    # it would have raised: 13": its counting sink did not know the first run's alerts.
+    store = memory_store()
+    profiles = list(read_lines(tiny_dir / "accounts.jsonl"))
+    first = run_backtest(lines, profiles, _scorer(), None, store=store)
+    again = run_backtest(lines, profiles, _scorer(), None, store=store)
+    assert first.alerts > 0 and first.transfers == len(lines)
+    assert (again.transfers, again.redeliveries, again.alerts) == (0, len(lines), 0)
 
 
 def test_backtest_writes_each_alert_once_and_counts_invalid_lines(
