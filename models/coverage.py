@@ -78,7 +78,10 @@ class CoverageView:
 
     def describe(self) -> str:
         """`own-bank (ICBC): profiles for 1,241 of the 5,131 accounts in the transfers`."""
-        bank = f" ({self.own_bank})" if self.coverage == "own-bank" and self.own_bank else ""
+        bank = ""
+        if self.coverage == "own-bank":
+            # Without src_bank / dst_bank (or labels naming one) there is no bank to keep.
+            bank = f" ({self.own_bank or 'no bank named in the transfers or labels'})"
         return (
             f"{self.coverage}{bank}: profiles for {self.profiled_accounts:,} of the "
             f"{self.accounts:,} accounts in the transfers"

@@ -260,3 +260,13 @@ def test_every_typology_has_legitimate_look_alikes(bank_day: Simulation) -> None
     # cycles: money lent and paid back
     pairs = {(t["src_account"], t["dst_account"]) for t in legit}
     assert sum((b, a) in pairs for a, b in pairs) >= 20
+
+
+def test_own_bank_coverage_says_when_no_bank_is_named() -> None:
+    line = b'{"transfer_id": "t1", "src_account": "A", "dst_account": "B"}'
+    profile = b'{"account_id": "A", "holder_birth_year": 1950}'
+    view = select_profiles([profile], "own-bank", account_banks([line]))
+    assert view.describe() == (
+        "own-bank (no bank named in the transfers or labels): profiles for 0 of the 2 "
+        "accounts in the transfers"
+    )
