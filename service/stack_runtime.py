@@ -263,19 +263,23 @@ def _wait_for_api(url: str, proc: ManagedProcess, timeout_s: float = 60.0) -> No
 
 
 def _check_scoring(settings: Settings) -> None:
-    """Refuse, before anything starts, rules, a screening policy or a model that the worker
-    and the API could not load: they would exit at once, again and again, while `up` waited
-    a minute for an API that never came."""
-    from models.registry import ModelArtifactError
+    """Refuse, before anything starts, rules, a screening policy or a model file that the
+    worker and the API could not load: they would exit at once, again and again, while `up`
+    waited a minute for an API that never came. The model's file is verified, not loaded:
+    this process would keep scikit-learn's memory for as long as the stack runs."""
+    from models.artifact import ModelArtifactError, verify_artifact
     from rules.problems import RuleLibraryError
     from service import wiring
 
     try:
-        rules = wiring.load_rules(settings)
-        wiring.load_policy(settings, rules)
-        wiring.load_model(settings)
-    except (RuleLibraryError, ModelArtifactError) as error:
+        wiring.load_policy(settings, wiring.load_rules(settings))
+    except RuleLibraryError as error:
         raise StackRefused(str(error)) from None
+    try:
+        if settings.model_path is not None:
+            verify_artifact(settings.model_path)
+    except ModelArtifactError as error:
+        raise StackRefused(f"{error}; set by FRAUDWATCH_MODEL_PATH (empty: rules alone)") from None
 
 
 def _check_layout(settings: Settings, services: StackServices) -> None:

@@ -189,14 +189,8 @@ def load_model(settings: Settings) -> TransferModel | None:
     if settings.model_path is None:
         return None
     # Imported here: scikit-learn is heavy and only the scoring processes need it.
-    from models.registry import ModelArtifactError
     from models.registry import load_model as load_artifact
 
-    if not settings.model_path.is_file():
-        raise ModelArtifactError(
-            f"{settings.model_path}: no model file there (FRAUDWATCH_MODEL_PATH; set it empty "
-            "to score with the rules alone)"
-        )
     return load_artifact(settings.model_path)
 
 

@@ -66,7 +66,7 @@ def operational_problem(error: Exception) -> str | None:
     from kafka.errors import KafkaError
     from pydantic import ValidationError
 
-    from models.registry import ModelArtifactError
+    from models.artifact import ModelArtifactError
     from rules.problems import RuleLibraryError
     from service.embedded import ServiceStartError
     from service.wiring import NotConfigured

@@ -46,9 +46,10 @@ def _training_seed(value: str) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from models.artifact import read_metadata
     from models.feedback import JsonlFeedback
     from models.model import TrainingParams
-    from models.registry import read_metadata, save_model
+    from models.registry import save_model
     from models.training import (
         UNMARKED_PAYEE_SHARE,
         PartlyMarkingScorer,
