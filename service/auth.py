@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import redis
-
+from streams.failures import refuses_writes
 from streams.state.pipelines import AnyAsyncRedis
 
 if TYPE_CHECKING:
@@ -106,14 +105,10 @@ def _answer(reply: Any) -> Any:
 
 
 def _writes_refused(replies: Sequence[object]) -> bool:
-    """Whether Redis refused the rate-limit counters as writes (memory or disk full, a
-    read-only replica): they cannot count then, and refusing every caller would take the
-    read-only API (screening, the alert queue) down with them, so the request goes on."""
-    return any(
-        isinstance(reply, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError)
-        or (isinstance(reply, redis.ResponseError) and str(reply).startswith("MISCONF"))
-        for reply in replies
-    )
+    """Whether Redis refused the rate-limit counters as writes: they cannot count then, and
+    refusing every caller would take the read-only API (screening, the alert queue) down
+    with them, so the request goes on."""
+    return any(isinstance(reply, BaseException) and refuses_writes(reply) for reply in replies)
 
 
 class Authenticator:

@@ -16,13 +16,16 @@ from kafka.errors import KafkaError, UnknownError
 
 from streams.state.spec import CHAIN_REFUSED
 
+# Error replies of a Redis that takes no writes for now: its memory is full, it is a
+# read-only replica, or it cannot persist them (a full disk under its AOF or RDB, MISCONF).
+_WRITE_REFUSALS = ("OOM", "READONLY", "MISCONF")
+
 # Redis error replies that describe the server's state, not the command's input.
 _TRANSIENT_REPLIES = (
-    "OOM",
+    *_WRITE_REFUSALS,
     "LOADING",
     "BUSY",
     "MASTERDOWN",
-    "READONLY",
     "TRYAGAIN",
     "CLUSTERDOWN",
     "MOVED",
@@ -30,9 +33,6 @@ _TRANSIENT_REPLIES = (
     "NOREPLICAS",
     "NOPERM",
     "NOSCRIPT",
-    # Redis refuses writes while it cannot persist them (a full disk under its AOF or RDB):
-    # it heals when the disk does, and no message is at fault.
-    "MISCONF",
     # A state call refused because the one before it in its batch was (spec.chain_link).
     CHAIN_REFUSED,
 )
@@ -63,13 +63,25 @@ class Failure(enum.Enum):
 _TRANSIENT_TEXT = ("Function not found", "not served by this node", "non local key")
 
 
+def refuses_writes(error: BaseException) -> bool:
+    """Whether Redis answered that it takes no writes for now (memory or disk full, a
+    read-only replica): the server's state, which passes, not the command's fault."""
+    if isinstance(error, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError):
+        return True
+    return isinstance(error, redis.ResponseError) and _first_word(error) in _WRITE_REFUSALS
+
+
+def _first_word(error: redis.ResponseError) -> str:
+    return str(error).split(" ", 1)[0].upper()
+
+
 def classify(error: BaseException) -> Failure:
     """Transient for failures of the services a batch uses, permanent for everything else."""
     if isinstance(error, _TRANSIENT_REDIS):
         return Failure.TRANSIENT
     if isinstance(error, redis.ResponseError):
-        first_word = str(error).split(" ", 1)[0].upper()
-        if first_word in _TRANSIENT_REPLIES or any(t in str(error) for t in _TRANSIENT_TEXT):
+        text = str(error)
+        if _first_word(error) in _TRANSIENT_REPLIES or any(t in text for t in _TRANSIENT_TEXT):
             return Failure.TRANSIENT
         return Failure.PERMANENT
     if isinstance(error, redis.RedisError):

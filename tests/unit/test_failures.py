@@ -13,7 +13,7 @@ from kafka.errors import (
     UnknownError,
 )
 
-from streams.failures import Failure, classify, describe
+from streams.failures import Failure, classify, describe, refuses_writes
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,23 @@ def test_a_description_names_the_error_and_is_bounded() -> None:
     text = describe(redis.exceptions.ResponseError("WRONGTYPE " + "x" * 1000))
     assert text.startswith("ResponseError: WRONGTYPE")
     assert len(text) == 300
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (
+            redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'"),
+            True,
+        ),
+        (redis.exceptions.ReadOnlyError("You can't write against a read only replica."), True),
+        (redis.exceptions.ResponseError("MISCONF Errors writing to the AOF file"), True),
+        (redis.exceptions.ResponseError("BUSY Redis is busy running a script"), False),
+        (redis.ConnectionError("Connection refused"), False),
+    ],
+    ids=lambda e: str(e)[:12],
+)
+def test_a_redis_refusing_writes_is_told_from_one_that_is_down(
+    error: Exception, refused: bool
+) -> None:
+    assert refuses_writes(error) is refused
