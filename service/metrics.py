@@ -91,12 +91,12 @@ def render_metrics(client: redis.Redis) -> tuple[bytes, str]:
     """The exposition text; Redis memory and the case queue are read at scrape time."""
     # /readyz reports Redis; a scrape should still return the other metrics without it.
     with contextlib.suppress(redis.RedisError):
-        memory = client.info("memory")
-        REDIS_MEMORY.set(float(memory["used_memory"]))
-        REDIS_MAXMEMORY.set(float(memory["maxmemory"]))
+        info = client.info()  # its default sections hold memory and stats: one round trip
+        REDIS_MEMORY.set(float(info["used_memory"]))
+        REDIS_MAXMEMORY.set(float(info["maxmemory"]))
         # Checked at start-up too (streams.state.eviction); CONFIG SET can change it later.
-        REDIS_EVICTING.set(float(memory["maxmemory_policy"] != SAFE_POLICY))
-        REDIS_EVICTED_KEYS.set(float(client.info("stats")["evicted_keys"]))
+        REDIS_EVICTING.set(float(info["maxmemory_policy"] != SAFE_POLICY))
+        REDIS_EVICTED_KEYS.set(float(info["evicted_keys"]))
         CASES_OPEN.set(CaseReader(client).count(UNDECIDED))
     if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         forget_dead_processes(path)
