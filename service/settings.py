@@ -379,9 +379,10 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """`FRAUDWATCH_*` variables that name no setting (a misspelt one is otherwise ignored
     without a word), each with the setting it most likely meant."""
     known = {f"FRAUDWATCH_{name.upper()}" for name in Settings.model_fields}
+    accepted = known | OTHER_VARIABLES
     said = []
     for name in sorted(environ):
-        if name.startswith("FRAUDWATCH_") and name not in known | OTHER_VARIABLES:
+        if name.startswith("FRAUDWATCH_") and name not in accepted:
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
             said.append(f"{name} (did you mean {close[0]}?)" if close else name)
     return said
