@@ -341,7 +341,9 @@ def week_of(ts_ms: int) -> int:
 # attempt runs only after call k-1 of the same attempt wrote the owner. Otherwise, when a
 # refusal clears while Redis still works through the pipeline (memory freed, functions loaded
 # by another worker, a replica promoted), a later transfer of an account would be applied
-# before an earlier one that was refused, and retried after it. A link packs a random attempt
+# before an earlier one that was refused, and retried after it. Another writer between two
+# calls (another worker's batch on a shared payee or device) also refuses the later call; the
+# transport then sends the owner's calls again from its first. A link packs a random attempt
 # token and the call's position: `token * CHAIN_SPAN + position`, position from 1; 0 means
 # unchained (dry runs). Links stay below ENTITY_TIME_FLOOR, as an entity's set requires.
 CHAIN_SPAN = 2**16

@@ -13,6 +13,13 @@ sent again, to where the slot is now, after the functions are loaded. Every comm
 sends is idempotent, so sending again what a server may already have applied changes nothing;
 and a state call refused because the call before it on the same account or entity did not run
 (`spec.chain_link`) goes again with it, so no owner ever applies a later transfer first.
+
+A call is also refused when the call before it did run but another writer (another worker's
+batch on the same payee or device) wrote the owner in between. Then the owner's calls go
+again from its first in the batch: those that ran answer as a redelivery and set the chain
+back (their first replies stand), and the refused ones run after them. Sending the whole
+batch again instead would pause the worker, and with several workers on shared owners
+every batch would be retried.
 Other error replies are raised (the first in batch order) once the batch is settled.
 """
 
@@ -173,6 +180,45 @@ def _with_followers(positions: list[int], replies: list[Any]) -> list[int]:
     return sorted({*positions, *(i for i, r in enumerate(replies) if _out_of_order(r))})
 
 
+@dataclass(frozen=True, slots=True)
+class _ChainRestart:
+    """The calls to send again when the only refusals are for order: each refused call's
+    owner's calls from its first in the batch, in batch order; `standing` are the replies of
+    those that ran (a redelivery's reply is not its first delivery's: it says redelivered)."""
+
+    positions: list[int]
+    standing: dict[int, Any]
+
+
+def _keep_standing(replies: list[Any], standing: dict[int, Any]) -> None:
+    """Put the standing replies back over what a second run answered, unless that was an
+    error of its own (sent again if it is a redirect, else raised with the batch)."""
+    for position, reply in standing.items():
+        again = replies[position]
+        if not isinstance(again, (redis.RedisError, _Pending)) or _out_of_order(again):
+            replies[position] = reply
+
+
+def _chain_restart(commands: Sequence[Command], replies: list[Any]) -> _ChainRestart | None:
+    """What to send again for calls refused because another writer came between calls of the
+    batch on their owner (None: no refusal for order, or another error the batch raises)."""
+    refused = [i for i, reply in enumerate(replies) if _out_of_order(reply)]
+    if not refused or any(
+        isinstance(reply, (redis.RedisError, _Pending)) and not _out_of_order(reply)
+        for reply in replies
+    ):
+        return None
+    last_refused: dict[bytes | str, int] = {}
+    for i in refused:
+        last_refused[_first_key(commands[i])] = i
+    positions = [
+        i for i, command in enumerate(commands)
+        if command[0] == "FCALL" and i <= last_refused.get(_first_key(command), -1)
+    ]  # fmt: skip
+    standing = {i: replies[i] for i in positions if not _out_of_order(replies[i])}
+    return _ChainRestart(positions, standing)
+
+
 def _raise_first(replies: list[Any]) -> list[Any]:
     """The replies, unless one is an error: then the first that is a command's own (a call
     refused for order only follows an error before it)."""
@@ -185,9 +231,12 @@ def _raise_first(replies: list[Any]) -> list[Any]:
 class SingleNodeTransport:
     """One server: one pipeline per batch on a pooled connection of its own."""
 
-    def __init__(self, client: redis.Redis, reload: Callable[[], None]) -> None:
+    def __init__(self, client: redis.Redis, reload: Callable[[], None],
+                 settle_timeout_s: float = SETTLE_TIMEOUT_S) -> None:  # fmt: skip
         self._client = client
         self._reload = reload
+        self._settle_timeout_s = settle_timeout_s
+        self.resent = 0  # commands sent again after another writer broke a chain (tests, logs)
 
     def describe(self) -> str:
         """Host and port of the server."""
@@ -208,14 +257,28 @@ class _SingleInFlight:
     written: _Written
 
     def replies(self) -> list[Any]:
-        """The replies; a server that lost the functions gets them and the batch again."""
+        """The replies; a server that lost the functions gets them and the batch again, and
+        an owner whose chain another writer broke gets its calls again."""
         replies: list[Any] = [_PENDING] * len(self.commands)
         _read(self.written, replies)
+        pool = self.transport._client.connection_pool
         missing = [i for i, reply in enumerate(replies) if is_missing_function(reply)]
         if missing:
             self.transport._reload()
-            again = _with_followers(missing, replies)
-            _read(_write(self.transport._client.connection_pool, self.commands, again), replies)
+            _read(_write(pool, self.commands, _with_followers(missing, replies)), replies)
+        deadline = time.monotonic() + self.transport._settle_timeout_s
+        attempt = 0
+        while (restart := _chain_restart(self.commands, replies)) is not None:
+            if time.monotonic() > deadline:
+                break
+            if attempt:
+                time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
+            attempt += 1
+            self.transport.resent += len(restart.positions)
+            log.debug("state calls resent after another writer", extra={
+                "event": "chain_restart", "commands": len(restart.positions)})  # fmt: skip
+            _read(_write(pool, self.commands, restart.positions), replies)
+            _keep_standing(replies, restart.standing)
         for reply in replies:
             if isinstance(reply, (redis.ConnectionError, redis.TimeoutError)):
                 raise reply
@@ -306,12 +369,25 @@ class _ClusterInFlight:
         replies: list[Any] = [_PENDING] * len(self.commands)
         deadline = time.monotonic() + self.transport._settle_timeout_s
         attempt = 0
+        standing: dict[int, Any] = {}  # first replies of calls run again for a chain
         while True:
             self._collect(replies)
+            _keep_standing(replies, standing)
             retry = [i for i, r in enumerate(replies) if _resend(r) or _dropped(r)]
             missing = [i for i, r in enumerate(replies) if is_missing_function(r)]
             if not retry and not missing:
-                return _raise_first(replies)
+                restart = _chain_restart(self.commands, replies)
+                if restart is None or time.monotonic() > deadline:
+                    return _raise_first(replies)
+                if attempt:
+                    time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
+                attempt += 1
+                self.transport.resent += len(restart.positions)
+                standing.update(restart.standing)
+                for i in restart.positions:
+                    replies[i] = _PENDING
+                self.write(restart.positions)
+                continue
             if time.monotonic() > deadline:
                 raise next(replies[i] for i in sorted(retry + missing))
             # ASK names the node importing the slot: the call goes there, after ASKING.
@@ -359,4 +435,4 @@ def transport_for(
     `settle_timeout_s` fails), or a single server's."""
     if isinstance(client, RedisCluster):
         return ClusterTransport(client, reload, settle_timeout_s)
-    return SingleNodeTransport(client, reload)
+    return SingleNodeTransport(client, reload, settle_timeout_s)

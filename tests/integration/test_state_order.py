@@ -10,14 +10,17 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import msgspec
+import pytest
 import redis
 from redis.connection import Connection
 
 from models.events import Transfer
+from streams.state import spec
 from streams.state.base import EntityHasher
-from streams.state.redis_store import RedisStateStore
+from streams.state.pipelines import AnyRedis
+from streams.state.redis_store import PendingFacts, RedisStateStore
 from streams.state.spec import CHAIN_REFUSED
-from streams.state.transport import packed
+from streams.state.transport import ClusterTransport, SingleNodeTransport, packed
 from tests.integration.harness import comparable, redis_dump
 
 BASE_MS = 1772374503000
@@ -128,6 +131,55 @@ def test_writes_refused_then_accepted_mid_pipeline_leave_every_owner_in_batch_or
     assert any(not isinstance(r, redis.ResponseError) for r in second)
     store.apply_transfers(batch)
     assert comparable(redis_dump(redis_client)) == expected
+
+
+@pytest.mark.parametrize("target", ["redis_client", "cluster_client"])
+def test_another_writer_between_a_batchs_calls_on_one_owner_costs_no_retry(
+    target: str, redis_client: redis.Redis, request: pytest.FixtureRequest
+) -> None:
+    """Another worker's call on a shared payee or device lands between two calls of this
+    batch on it (as two workers' pipelines interleave): the later call is refused for order,
+    but the transport runs the owner's calls again from its first instead of failing the
+    batch, on one Redis and on a cluster. Facts, first-delivery flags and state end as in an
+    undisturbed run."""
+    batch = _batch(seed=3, count=60)
+    expected_state = _undisturbed(redis_client, batch)
+    expected_facts = RedisStateStore(redis_client, EntityHasher("order")).apply_transfers(batch)
+    client: AnyRedis = request.getfixturevalue(target)
+    client.flushdb()
+
+    store = RedisStateStore(client, EntityHasher("order"))
+    store.load_functions()
+    store.claim_transfer_ids(batch)
+    commands = list(store.prepare_transfers(batch).commands)
+    # Another writer's chain link, written into each owner's chain after the batch's first
+    # third of calls: the owners' later calls in the batch are refused for order.
+    foreign = spec.chain_link(spec.CHAIN_TOKENS - 1, 1)
+    third = len(commands) // 3
+    owners = {str(c[3]) for c in commands[1:third] if c[0] == "FCALL"}
+    writes = [
+        ("ZADD", owner, foreign, spec.ENTITY_CHAIN) if "{e:" in owner
+        else ("HSET", owner[:-1] + "m", spec.META_FIELDS["chain"], foreign)
+        for owner in sorted(owners)
+    ]  # fmt: skip
+    disturbed = [*commands[:third], *writes, *commands[third:]]
+    if target == "redis_client":  # (the refusals themselves, seen without the transport)
+        assert any(_refused_for_order(r) for r in _replies(redis_client, disturbed))
+        redis_client.flushdb()
+        store.load_functions()
+        store.claim_transfer_ids(batch)
+
+    transport = store.transport
+    assert isinstance(transport, SingleNodeTransport | ClusterTransport)
+    replies = transport.send(disturbed).replies()
+    facts = PendingFacts.facts(store._calls(batch, dry=False)[1], [
+        r for i, r in enumerate(replies) if not third <= i < third + len(writes)
+    ])  # fmt: skip
+
+    assert transport.resent > 0
+    assert facts == expected_facts
+    assert all(f.first_delivery for f in facts)
+    assert comparable(redis_dump(client)) == expected_state
 
 
 def _reply(connection: Connection) -> object:
