@@ -1,7 +1,8 @@
 """Every account and entity applies a batch's transfers in batch order, even when Redis refuses
 some calls of a pipeline and accepts later ones (a refusal that clears while Redis still works
 through the pipeline): the later calls on the same owner are refused too (`spec.chain_link`),
-and the batch sent again ends exactly as an undisturbed one."""
+and the batch sent again ends exactly as an undisturbed one. Calls refused because another
+writer came between them go again without failing the batch."""
 
 from __future__ import annotations
 
