@@ -28,6 +28,7 @@ from rules.policy import ScreeningPolicy
 from rules.policy import load_policy as load_policy_file
 from service.feedback import Feedback, RetroHunt
 from service.settings import Settings
+from streams import metrics
 from streams.batch import BatchProcessor, CasedAlertSink, wall_clock_ms
 from streams.kafka_io import acked_producer, worker_consumer
 from streams.rules_reload import RuleReloader
@@ -222,6 +223,7 @@ def redis_state_store(settings: Settings, client: AnyRedis) -> RedisStateStore:
         transfer_ttl_s=settings.trace_ttl_days * 86400,
         # A worker waiting on a cluster batch does not poll (see SETTLE_TIMEOUT_S).
         settle_timeout_s=settings.max_poll_interval_ms / 3000,
+        on_resend=metrics.count_state_resends,
     )
 
 

@@ -35,6 +35,18 @@ CONSUMER_LAG = Gauge(
     multiprocess_mode="livemax",
 )
 REDIS_ERRORS = Counter("fraudwatch_redis_errors", "Failed Redis round trips (retried)")
+STATE_CALLS_RESENT = Counter(
+    "fraudwatch_state_calls_resent",
+    "State calls of a batch sent again within the same attempt, by reason: another_writer "
+    "(another worker wrote the same account or device between two of the batch's calls), "
+    "redirect (a cluster slot moved or a node failed over), functions (Redis had lost them)",
+    ["reason"],
+)
+
+
+def count_state_resends(reason: str, commands: int) -> None:
+    """Count state calls a batch sent again (`streams.state.transport.ResendCounter`)."""
+    STATE_CALLS_RESENT.labels(reason).inc(commands)
 STATE_LOST = Counter(
     "fraudwatch_state_lost",
     "Times a worker found Redis emptied under it (the layout marker gone): scoring went on "

@@ -32,6 +32,7 @@ from streams.state.transport import (
     SETTLE_TIMEOUT_S,
     Command,
     InFlight,
+    ResendCounter,
     Transport,
     transport_for,
 )
@@ -113,6 +114,7 @@ class RedisStateStore:
         state_ttl_s: int = 35 * 86400,
         transfer_ttl_s: int = 30 * 86400,
         settle_timeout_s: float = SETTLE_TIMEOUT_S,
+        on_resend: ResendCounter | None = None,
     ) -> None:
         self._redis = client
         self._hasher = hasher
@@ -123,7 +125,9 @@ class RedisStateStore:
             StateConstants(self._limits.window_cap, state_ttl_s, self._limits.dedupe_horizon_ms)
         )
         self._loaded = False
-        self.transport: Transport = transport_for(client, self.load_functions, settle_timeout_s)
+        self.transport: Transport = transport_for(
+            client, self.load_functions, settle_timeout_s, on_resend
+        )
         self.round_trips = 0
 
     def load_functions(self) -> None:

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # One Redis command: its name and arguments.
 Command = tuple[str | bytes | int, ...]
+# Told how many commands of a batch went again and why: `another_writer` (a chain broken by
+# another writer), `redirect` (a cluster slot moved, a node failed over or dropped the link),
+# `functions` (the server had lost the functions).
+ResendCounter = Callable[[str, int], None]
 
 # Redirects and refusals that mean "not here, not now" while a cluster changes shape (redis-py
 # parses most into these types; a script's inner call can fail with the others' text).
@@ -232,11 +236,19 @@ class SingleNodeTransport:
     """One server: one pipeline per batch on a pooled connection of its own."""
 
     def __init__(self, client: redis.Redis, reload: Callable[[], None],
-                 settle_timeout_s: float = SETTLE_TIMEOUT_S) -> None:  # fmt: skip
+                 settle_timeout_s: float = SETTLE_TIMEOUT_S,
+                 on_resend: ResendCounter | None = None) -> None:  # fmt: skip
         self._client = client
         self._reload = reload
         self._settle_timeout_s = settle_timeout_s
-        self.resent = 0  # commands sent again after another writer broke a chain (tests, logs)
+        self._on_resend = on_resend
+        self.resent = 0  # commands sent again (for tests)
+
+    def count_resent(self, reason: str, commands: int) -> None:
+        """Count commands sent again (see `ResendCounter`)."""
+        self.resent += commands
+        if self._on_resend is not None:
+            self._on_resend(reason, commands)
 
     def describe(self) -> str:
         """Host and port of the server."""
@@ -265,7 +277,9 @@ class _SingleInFlight:
         missing = [i for i, reply in enumerate(replies) if is_missing_function(reply)]
         if missing:
             self.transport._reload()
-            _read(_write(pool, self.commands, _with_followers(missing, replies)), replies)
+            again = _with_followers(missing, replies)
+            self.transport.count_resent("functions", len(again))
+            _read(_write(pool, self.commands, again), replies)
         deadline = time.monotonic() + self.transport._settle_timeout_s
         attempt = 0
         while (restart := _chain_restart(self.commands, replies)) is not None:
@@ -274,9 +288,7 @@ class _SingleInFlight:
             if attempt:
                 time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
             attempt += 1
-            self.transport.resent += len(restart.positions)
-            log.debug("state calls resent after another writer", extra={
-                "event": "chain_restart", "commands": len(restart.positions)})  # fmt: skip
+            self.transport.count_resent("another_writer", len(restart.positions))
             _read(_write(pool, self.commands, restart.positions), replies)
             _keep_standing(replies, restart.standing)
         for reply in replies:
@@ -289,11 +301,19 @@ class ClusterTransport:
     """A Redis Cluster: one pipeline per node, commands routed by the slot of their first key."""
 
     def __init__(self, cluster: RedisCluster, reload: Callable[[], None],
-                 settle_timeout_s: float = SETTLE_TIMEOUT_S) -> None:  # fmt: skip
+                 settle_timeout_s: float = SETTLE_TIMEOUT_S,
+                 on_resend: ResendCounter | None = None) -> None:  # fmt: skip
         self._cluster = cluster
         self._reload = reload
         self._settle_timeout_s = settle_timeout_s
-        self.resent = 0  # commands sent again after a redirect or a failover (for tests, logs)
+        self._on_resend = on_resend
+        self.resent = 0  # commands sent again (for tests)
+
+    def count_resent(self, reason: str, commands: int) -> None:
+        """Count commands sent again (see `ResendCounter`)."""
+        self.resent += commands
+        if self._on_resend is not None:
+            self._on_resend(reason, commands)
 
     def describe(self) -> str:
         """The primaries the cluster has now."""
@@ -382,7 +402,7 @@ class _ClusterInFlight:
                 if attempt:
                     time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
                 attempt += 1
-                self.transport.resent += len(restart.positions)
+                self.transport.count_resent("another_writer", len(restart.positions))
                 standing.update(restart.standing)
                 for i in restart.positions:
                     replies[i] = _PENDING
@@ -403,7 +423,8 @@ class _ClusterInFlight:
                 time.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
                 self.transport.refresh()
             attempt += 1
-            self.transport.resent += len(retry) + len(missing)
+            self.transport.count_resent("redirect", len(retry))
+            self.transport.count_resent("functions", len(missing))
             log.info(
                 "cluster batch resent",
                 extra={"event": "cluster_resend", "commands": len(retry) + len(missing),
@@ -429,10 +450,13 @@ def _dropped(reply: Any) -> bool:
 
 
 def transport_for(
-    client: Any, reload: Callable[[], None], settle_timeout_s: float = SETTLE_TIMEOUT_S
+    client: Any,
+    reload: Callable[[], None],
+    settle_timeout_s: float = SETTLE_TIMEOUT_S,
+    on_resend: ResendCounter | None = None,
 ) -> Transport:
-    """The transport for a client: a cluster's (a batch that has not settled within
-    `settle_timeout_s` fails), or a single server's."""
+    """The transport for a client: a cluster's or a single server's (a batch that has not
+    settled within `settle_timeout_s` fails); `on_resend` counts what went again."""
     if isinstance(client, RedisCluster):
-        return ClusterTransport(client, reload, settle_timeout_s)
-    return SingleNodeTransport(client, reload, settle_timeout_s)
+        return ClusterTransport(client, reload, settle_timeout_s, on_resend)
+    return SingleNodeTransport(client, reload, settle_timeout_s, on_resend)
