@@ -18,6 +18,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("redis_roundtrips_per_transfer", "Redis round trips per transfer", ""),
     ("redis_roundtrips_per_batch", "Redis round trips per batch", ""),
     ("redis_commands_per_transfer", "Redis commands per transfer", ""),
+    ("state_calls_resent_per_1k", "state calls sent again per 1,000 transfers", ""),
     ("redis_bytes_per_transfer", "Redis bytes (in + out) per transfer", "bytes"),
     ("transfers_per_batch", "transfers per batch", ""),
     ("cpu_s_per_1k", "worker CPU per 1,000 transfers (steady)", "s"),

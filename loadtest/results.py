@@ -20,6 +20,9 @@ LATENCY_NOTE = (
 _TIMELINE_POINTS = 240
 # Shares of the input at which worker memory is reported (growth would show between them).
 _PROGRESS = (0.1, 0.5, 1.0)
+# The workers' count of state calls sent again (streams.metrics.STATE_CALLS_RESENT), summed
+# over its reasons.
+RESENT_COUNTER = "fraudwatch_state_calls_resent_total"
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -106,10 +109,17 @@ def _near_max(latency: LatencyResult | None, share: float) -> dict[str, object] 
     }
 
 
+def _resent_per_1k(run: PipelineResult) -> float | None:
+    """State calls the workers sent again within a batch (another worker came between two of
+    its calls on a shared account or device, a cluster redirect), per 1,000 transfers."""
+    return _per(run.counters.get(RESENT_COUNTER, 0.0) * 1000, run.transfers, 2)
+
+
 def _run_summary(run: PipelineResult) -> dict[str, object]:
     return {
         "pipeline_tps": _round(run.tps),
         "pipeline_steady_tps": _round(run.steady_tps),
+        "state_calls_resent_per_1k": _resent_per_1k(run),
         "elapsed_s": round(run.elapsed_s, 2),
         "lost": run.lost,
         "duplicated": run.duplicated,
@@ -158,6 +168,7 @@ def build_result(
         "redis_roundtrips_source": round_trips_source,
         "redis_roundtrips_per_batch": _per(main.round_trips or 0, batches, 2),
         "redis_commands_per_transfer": _per(main.redis.commands, n, 2),
+        "state_calls_resent_per_1k": _resent_per_1k(main),
         "redis_bytes_per_transfer": _per(redis_bytes, n, 1),
         "redis_bytes_in_per_transfer": _per(main.redis.net_input_bytes, n, 1),
         "redis_bytes_out_per_transfer": _per(main.redis.net_output_bytes, n, 1),

@@ -22,6 +22,7 @@ KEYS = (
     "redis_roundtrips_per_transfer",
     "redis_bytes_per_transfer",
     "redis_commands_per_transfer",
+    "state_calls_resent_per_1k",
     "redis_nodes",
     "cpu_s_per_1k",
     "redis_memory_per_account_bytes",
@@ -76,6 +77,8 @@ def test_loadtest_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert result["cpu_bound_tps"] > 0
     assert "throughput with every core busy at this CPU cost" in report
     assert result["redis_nodes"] == 1
+    assert result["state_calls_resent_per_1k"] == 0  # one worker: nobody comes between
+    assert "state calls sent again per 1,000 transfers" in report
 
 
 def test_loadtest_on_a_local_cluster_shows_each_node(tmp_path: Path) -> None:
