@@ -47,6 +47,10 @@ Command = tuple[str | bytes | int, ...]
 # `functions` (the server had lost the functions).
 ResendCounter = Callable[[str, int], None]
 
+
+def _uncounted(reason: str, commands: int) -> None:
+    """A `ResendCounter` that keeps no count."""
+
 # Redirects and refusals that mean "not here, not now" while a cluster changes shape (redis-py
 # parses most into these types; a script's inner call can fail with the others' text).
 _RESEND_ERRORS = (
@@ -241,14 +245,7 @@ class SingleNodeTransport:
         self._client = client
         self._reload = reload
         self._settle_timeout_s = settle_timeout_s
-        self._on_resend = on_resend
-        self.resent = 0  # commands sent again (for tests)
-
-    def count_resent(self, reason: str, commands: int) -> None:
-        """Count commands sent again (see `ResendCounter`)."""
-        self.resent += commands
-        if self._on_resend is not None:
-            self._on_resend(reason, commands)
+        self.count_resent: ResendCounter = on_resend or _uncounted
 
     def describe(self) -> str:
         """Host and port of the server."""
@@ -306,14 +303,7 @@ class ClusterTransport:
         self._cluster = cluster
         self._reload = reload
         self._settle_timeout_s = settle_timeout_s
-        self._on_resend = on_resend
-        self.resent = 0  # commands sent again (for tests)
-
-    def count_resent(self, reason: str, commands: int) -> None:
-        """Count commands sent again (see `ResendCounter`)."""
-        self.resent += commands
-        if self._on_resend is not None:
-            self._on_resend(reason, commands)
+        self.count_resent: ResendCounter = on_resend or _uncounted
 
     def describe(self) -> str:
         """The primaries the cluster has now."""
