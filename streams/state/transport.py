@@ -17,9 +17,9 @@ and a state call refused because the call before it on the same account or entit
 A call is also refused when the call before it did run but another writer (another worker's
 batch on the same payee or device) wrote the owner in between. Then the owner's calls go
 again from its first in the batch: those that ran answer as a redelivery and set the chain
-back (their first replies stand), and the refused ones run after them. Sending the whole
-batch again instead would pause the worker, and with several workers on shared owners
-every batch would be retried.
+back (their first replies stand), and the refused ones run after them, for a few rounds.
+Sending the whole batch again instead would pause the worker, and with several workers on
+shared owners every batch would be retried.
 Other error replies are raised (the first in batch order) once the batch is settled.
 """
 
@@ -66,6 +66,10 @@ _RESEND_REPLIES = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "LOADI
 # does not poll within max.poll.interval.ms leaves its group; its own retries poll.
 SETTLE_TIMEOUT_S = 10.0
 _BACKOFF_S = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+# Rounds of sending calls again after another writer broke their chains (see above), after
+# the first a little apart; contention that outlasts them (well under a second) fails the
+# batch, whose retry keeps the worker in its group while it waits.
+_CHAIN_RESTARTS = 5
 
 
 def packed(commands: Sequence[Command]) -> bytes:
@@ -240,11 +244,9 @@ class SingleNodeTransport:
     """One server: one pipeline per batch on a pooled connection of its own."""
 
     def __init__(self, client: redis.Redis, reload: Callable[[], None],
-                 settle_timeout_s: float = SETTLE_TIMEOUT_S,
                  on_resend: ResendCounter | None = None) -> None:  # fmt: skip
         self._client = client
         self._reload = reload
-        self._settle_timeout_s = settle_timeout_s
         self.count_resent: ResendCounter = on_resend or _uncounted
 
     def describe(self) -> str:
@@ -277,14 +279,12 @@ class _SingleInFlight:
             again = _with_followers(missing, replies)
             self.transport.count_resent("functions", len(again))
             _read(_write(pool, self.commands, again), replies)
-        deadline = time.monotonic() + self.transport._settle_timeout_s
-        attempt = 0
-        while (restart := _chain_restart(self.commands, replies)) is not None:
-            if time.monotonic() > deadline:
+        for attempt in range(_CHAIN_RESTARTS):
+            restart = _chain_restart(self.commands, replies)
+            if restart is None:
                 break
             if attempt:
-                time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
-            attempt += 1
+                time.sleep(_BACKOFF_S[attempt - 1])
             self.transport.count_resent("another_writer", len(restart.positions))
             _read(_write(pool, self.commands, restart.positions), replies)
             _keep_standing(replies, restart.standing)
@@ -380,6 +380,7 @@ class _ClusterInFlight:
         deadline = time.monotonic() + self.transport._settle_timeout_s
         attempt = 0
         standing: dict[int, Any] = {}  # first replies of calls run again for a chain
+        restarts = 0
         while True:
             self._collect(replies)
             _keep_standing(replies, standing)
@@ -387,11 +388,11 @@ class _ClusterInFlight:
             missing = [i for i, r in enumerate(replies) if is_missing_function(r)]
             if not retry and not missing:
                 restart = _chain_restart(self.commands, replies)
-                if restart is None or time.monotonic() > deadline:
+                if restart is None or restarts == _CHAIN_RESTARTS:
                     return _raise_first(replies)
-                if attempt:
-                    time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
-                attempt += 1
+                if restarts:
+                    time.sleep(_BACKOFF_S[restarts - 1])
+                restarts += 1
                 self.transport.count_resent("another_writer", len(restart.positions))
                 standing.update(restart.standing)
                 for i in restart.positions:
@@ -445,8 +446,8 @@ def transport_for(
     settle_timeout_s: float = SETTLE_TIMEOUT_S,
     on_resend: ResendCounter | None = None,
 ) -> Transport:
-    """The transport for a client: a cluster's or a single server's (a batch that has not
-    settled within `settle_timeout_s` fails); `on_resend` counts what went again."""
+    """The transport for a client: a cluster's (a batch that has not settled within
+    `settle_timeout_s` fails) or a single server's; `on_resend` counts what went again."""
     if isinstance(client, RedisCluster):
         return ClusterTransport(client, reload, settle_timeout_s, on_resend)
-    return SingleNodeTransport(client, reload, settle_timeout_s, on_resend)
+    return SingleNodeTransport(client, reload, on_resend)
