@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,12 +31,31 @@ def _logged_settings() -> Settings:
     return settings
 
 
+def _metrics_port_free(port: int) -> None:
+    """Refuse a metrics port that another process (a second worker on this host) listens on,
+    naming the setting, before the worker connects to anything."""
+    from service.wiring import NotConfigured
+
+    with socket.socket() as probe:
+        # As the metrics server binds: a port whose last connections are closing is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as error:
+            raise NotConfigured(
+                f"FRAUDWATCH_WORKER_METRICS_PORT={port} cannot be used ({error.strerror}): each "
+                "worker on a host needs a port of its own, or 0 for no metrics endpoint"
+            ) from error
+
+
 def _worker(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     from service import wiring
 
     settings = _logged_settings()
+    if settings.worker_metrics_port:
+        _metrics_port_free(settings.worker_metrics_port)
     worker = wiring.build_worker(settings)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0")

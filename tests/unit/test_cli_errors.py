@@ -3,6 +3,8 @@ a password in a service URL is never printed."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from service.cli import main
@@ -68,9 +70,25 @@ def test_a_part_without_its_services_says_which_variable_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path, command: str
 ) -> None:
     monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))  # no running stack there
+    monkeypatch.setenv("FRAUDWATCH_WORKER_METRICS_PORT", "0")  # whatever listens on 9464
     assert main([command]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"fraudwatch {command}: FRAUDWATCH_") and "is not set" in err
+
+
+def test_a_second_worker_on_a_metrics_port_in_use_is_told_which_setting_to_change(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    with socket.socket() as first_worker:  # another worker's metrics endpoint on this host
+        first_worker.bind(("0.0.0.0", 0))
+        first_worker.listen()
+        port = first_worker.getsockname()[1]
+        monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path))
+        monkeypatch.setenv("FRAUDWATCH_WORKER_METRICS_PORT", str(port))
+        assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fraudwatch worker: FRAUDWATCH_WORKER_METRICS_PORT={port} cannot be")
+    assert err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize(
