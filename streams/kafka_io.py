@@ -4,7 +4,7 @@ and a group membership that is logged and never left half-joined."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import MemberState
@@ -47,9 +47,35 @@ class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-def _forget_lag(partitions: Sequence[TopicPartition]) -> None:
+def _forget_lag(partitions: Iterable[TopicPartition]) -> None:
     for tp in partitions:
         metrics.forget_partition_lag(tp.topic, tp.partition)
+
+
+def report_partition_lag(consumer: KafkaConsumer, committed: dict[TopicPartition, int]) -> int:
+    """Set each assigned partition's lag gauge and return their sum. Lag is counted from what
+    is committed (`committed`, whose entries of partitions no longer assigned are dropped), not
+    from the consumer's position: records fetched and held are work not done.
+
+    The rebalance listener forgets a revoked partition's gauge on kafka-python's I/O thread,
+    maybe just before this sets it from the assignment it read: what is no longer assigned
+    afterwards is forgotten again, so no stale lag lingers."""
+    assignment = consumer.assignment()
+    for tp in committed.keys() - assignment:
+        del committed[tp]
+    lag = 0
+    reported = set()
+    for tp in assignment:
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        position = consumer.position(tp)
+        behind = max(0, highwater - min(committed.get(tp, position), position))
+        metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
+        reported.add(tp)
+        lag += behind
+    _forget_lag(reported - consumer.assignment())
+    return lag
 
 
 def group_member_stable(consumer: KafkaConsumer) -> bool:

@@ -46,7 +46,12 @@ from streams.batch import (
 from streams.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter_value
 from streams.event_time_merge import EventTimeMerge, PartitionClaims
 from streams.failures import Failure, classify, describe
-from streams.kafka_io import close_consumer, group_coordinator_reachable, group_member_stable
+from streams.kafka_io import (
+    close_consumer,
+    group_coordinator_reachable,
+    group_member_stable,
+    report_partition_lag,
+)
 from streams.liveness import Liveness
 from streams.rules_reload import RuleReloader
 
@@ -588,22 +593,9 @@ class Worker:
         )
 
     def _report_lag(self) -> None:
-        """Lag per assigned partition, and the worker's liveness with it. Counted from what
-        is committed, not from the consumer's position: records fetched and held (buffered
-        by the merge, or in a batch Redis keeps refusing) are work not done."""
-        lag = 0
+        """Lag per assigned partition, and the worker's liveness with it."""
         try:
-            assignment = self.consumer.assignment()
-            for tp in self._committed.keys() - assignment:
-                del self._committed[tp]
-            for tp in assignment:
-                highwater = self.consumer.highwater(tp)
-                if highwater is None:
-                    continue
-                position = self.consumer.position(tp)
-                behind = max(0, highwater - min(self._committed.get(tp, position), position))
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
-                lag += behind
+            lag = report_partition_lag(self.consumer, self._committed)
         except KafkaError as error:
             log.warning("lag unknown", extra={"event": "lag_unknown", "error": describe(error)})
             lag = 1
