@@ -250,8 +250,11 @@ class Worker:
         model = self.processor.scorer.model
         if model is not None:
             metrics.MODEL_INFO.labels(model.name, model.version).set(1)
-        # Exported at 0 from the start, so the first one shows as an increase.
+        # Exported at 0 from the start, so the first one shows as an increase (and the
+        # runbook's rate of retries reads 0 rather than nothing).
         metrics.DLQ.labels(PROCESSING_FAILED)
+        for failure in Failure:
+            metrics.BATCH_RETRIES.labels(failure.value)
         log.info("worker started", extra={"event": "worker_started"})
         # Start-up's objects (model, rules, clients) live as long as the process: out of the
         # collector's sight, a full collection no longer walks them between batches.

@@ -138,6 +138,12 @@ def test_prometheus_scrapes_transfers_alerts_and_dead_letters(stack: Stack, tmp_
              timeout_s=90, what="all transfers scored")  # fmt: skip
     # The state began with the ring's payment of eight days before (event time).
     assert 8 <= _metric(metrics_url, "fraudwatch_observation_days") < 9
+    # Retries are exported before the first one, so a rate() of them reads 0, not nothing.
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        exported = response.read().decode().splitlines()
+    kinds = {line.split('"')[1] for line in exported
+             if line.startswith("fraudwatch_batch_retries_total{")}  # fmt: skip
+    assert kinds == {"transient", "permanent"}, kinds
     target = urllib.parse.urlparse(metrics_url).netloc
     config = tmp_path / "prometheus.yml"
     config.write_text(
