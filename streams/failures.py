@@ -15,6 +15,7 @@ import redis
 from kafka.errors import KafkaError, UnknownError
 
 from streams.state.spec import CHAIN_REFUSED
+from streams.state.transport import first_word
 
 # Error replies of a Redis that takes no writes for now: its memory is full, it is a
 # read-only replica, or it cannot persist them (a full disk under its AOF or RDB, MISCONF).
@@ -68,11 +69,7 @@ def refuses_writes(error: BaseException) -> bool:
     read-only replica): the server's state, which passes, not the command's fault."""
     if isinstance(error, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError):
         return True
-    return isinstance(error, redis.ResponseError) and _first_word(error) in _WRITE_REFUSALS
-
-
-def _first_word(error: redis.ResponseError) -> str:
-    return str(error).split(" ", 1)[0].upper()
+    return isinstance(error, redis.ResponseError) and first_word(error) in _WRITE_REFUSALS
 
 
 def classify(error: BaseException) -> Failure:
@@ -81,7 +78,7 @@ def classify(error: BaseException) -> Failure:
         return Failure.TRANSIENT
     if isinstance(error, redis.ResponseError):
         text = str(error)
-        if _first_word(error) in _TRANSIENT_REPLIES or any(t in text for t in _TRANSIENT_TEXT):
+        if first_word(error) in _TRANSIENT_REPLIES or any(t in text for t in _TRANSIENT_TEXT):
             return Failure.TRANSIENT
         return Failure.PERMANENT
     if isinstance(error, redis.RedisError):

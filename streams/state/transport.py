@@ -77,7 +77,8 @@ def packed(commands: Sequence[Command]) -> bytes:
     return b"".join(hiredis.pack_command(c) for c in commands)  # type: ignore[arg-type]
 
 
-def _first_word(error: BaseException) -> str:
+def first_word(error: BaseException) -> str:
+    """The first word of an error reply (Redis's error code: MOVED, OOM, ...), upper-cased."""
     return str(error).split(" ", 1)[0].upper()
 
 
@@ -89,7 +90,7 @@ def is_missing_function(reply: Any) -> bool:
 def _resend(reply: Any) -> bool:
     if isinstance(reply, _RESEND_ERRORS):
         return True
-    return isinstance(reply, redis.ResponseError) and _first_word(reply) in _RESEND_REPLIES
+    return isinstance(reply, redis.ResponseError) and first_word(reply) in _RESEND_REPLIES
 
 
 class InFlight(Protocol):
@@ -182,7 +183,7 @@ _PENDING = _Pending()
 def _out_of_order(reply: Any) -> bool:
     """A call refused because the call before it on the same owner did not run (see
     `spec.chain_link`): it runs once that one is sent again."""
-    return isinstance(reply, redis.ResponseError) and _first_word(reply) == CHAIN_REFUSED
+    return isinstance(reply, redis.ResponseError) and first_word(reply) == CHAIN_REFUSED
 
 
 def _with_followers(positions: list[int], replies: list[Any]) -> list[int]:
