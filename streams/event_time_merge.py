@@ -30,6 +30,19 @@ claimed in the current generation, while the group has records of it not committ
 back everything, live traffic too, for up to `member_patience_s`. The partition then comes to
 this worker, which reads on merged as if it had never been interrupted. Members that all
 claim theirs do not wait for one another: each merges its own partitions.
+
+A member that dies keeps its claim for the rest of the generation, while live traffic goes on
+arriving on its partitions. So each member also says, a few times a second, where each of its
+partitions stands in event time: the head of its buffer, or caught up (`exchange_heads`).
+Live records later than the earliest head another member said, by more than LIVE_SKEW_MS,
+wait, as do those later than when a member last said anything new (a member silent for
+`member_silent_s` is taken to have stopped). Live members' heads move with the traffic and
+hold nothing back; a dead member's stop, and the survivors wait for its partitions rather
+than score the payouts of money whose arrival it holds. Once the group has given them to a
+member, that member's heads move from where the dead one stopped, and the others read on as
+it catches up. A head that does not move for `member_patience_s` holds nothing back until it
+moves. A backlog's records are not held back (see the README's "Catch up on a backlog with
+one worker"): members reading history would wait on one another at every step.
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
@@ -59,6 +72,15 @@ LAST = 2**63 - 1
 # (up to `patience_s`). Live traffic is within minutes of the clock (the contract allows 10 minutes
 # out of order) and never waits for a quiet partition: its next records are newer.
 REPLAY_LAG_MS = 15 * 60_000
+# Live records of two members' partitions are read in event-time order to within this: about a
+# batch, what a member's last word on its head may be behind.
+LIVE_SKEW_MS = 1_000
+# How often a member says where its partitions stand, and reads where the others' stand.
+_HEADS_EVERY_S = 0.2
+# A member that has said nothing new of a partition for this long has stopped reading it: a
+# live one says something every _HEADS_EVERY_S between batches, and a batch takes well under
+# a second.
+MEMBER_SILENT_S = 2.0
 # How long what the broker said about an unclaimed partition (whether the group has committed
 # all of its records) is trusted.
 _PENDING_TTL_S = 0.5
@@ -75,6 +97,13 @@ class PartitionClaims(Protocol):
 
     def generations(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The generation each of `partitions` was last claimed in (those ever claimed)."""
+        ...
+
+    def exchange_heads(
+        self, mine: Mapping[TopicPartition, int], others: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        """Say where this member's partitions stand in event time (`mine`); what was last said
+        of `others`: per partition, its head and when that was said."""
         ...
 
 
@@ -134,12 +163,14 @@ class EventTimeMerge:
         patience_s: float,
         claims: PartitionClaims | None = None,
         member_patience_s: float = 0.0,
+        member_silent_s: float = MEMBER_SILENT_S,
     ) -> None:
         self.consumer = consumer
         self.event_time = event_time
         self.buffer_records = buffer_records
         self.timed_topics = timed_topics
         self.claims = claims
+        self.member_silent_s = member_silent_s
         self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
         # The offset after the last record taken from the consumer, per partition.
         self._next_offset: dict[TopicPartition, int] = {}
@@ -167,6 +198,19 @@ class EventTimeMerge:
         # The generation and the other members' partitions when all of them were seen claimed:
         # a claim holds for its generation, so they need not be read again until it changes.
         self._others_claimed: tuple[int, frozenset[TopicPartition]] | None = None
+        # When the heads were last exchanged, and what the others last said of theirs: head,
+        # when it was said, and when (here) that last changed.
+        self._heads_exchanged = -float("inf")
+        self._said: dict[TopicPartition, tuple[int, int, float]] = {}
+        # How far the others' partitions let live records be read: the head said, or, once
+        # its member fell silent, no later than when it last spoke.
+        self._others_heads: dict[TopicPartition, int] = {}
+        # Others' partitions that hold live records back (given up: until their head moves).
+        self._head_waits = _Waits(member_patience_s, (
+            "member_wait_abandoned",
+            "another member's partition stood still behind this worker's live records too "
+            "long; reading on without it",
+        ))  # fmt: skip
 
     def poll(self, timeout_ms: int, max_records: int, fill_ms: int | None = None) -> list[Any]:
         """Up to `max_records` records in event-time order, waiting at most `timeout_ms` for
@@ -184,6 +228,7 @@ class EventTimeMerge:
                     break
                 raise
             self._claim()
+            self._exchange_heads()
             merged = self._merge(max_records - len(taken))
             if merged and not taken and fill_ms is not None:
                 deadline = min(deadline, time.monotonic() + fill_ms / 1000)
@@ -270,6 +315,8 @@ class EventTimeMerge:
         quiet = {tp: until for tp in empty if (until := self._quiet_limit(tp)) != LAST}
         horizon = min(quiet.values(), default=LAST)
         replayed = time.time_ns() // 1_000_000 - REPLAY_LAG_MS
+        mine = set(assigned)
+        live = self._live_limit(mine)
         heads = [
             (buffer[0][0], order, tp)
             for order, tp in enumerate(assigned)
@@ -280,6 +327,8 @@ class EventTimeMerge:
         while heads and len(taken) < limit:
             at, order, tp = heads[0]
             if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
+                break
+            if at > live and at >= replayed and at > (live := self._live_limit(mine, at)):
                 break
             buffer = self._buffers[tp]
             taken.append(buffer.popleft()[1])
@@ -309,12 +358,7 @@ class EventTimeMerge:
         yet held this member back for `member_patience_s`)."""
         if self.claims is None:
             return False
-        others = [
-            tp
-            for topic in sorted(self.timed_topics)
-            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
-            if (tp := TopicPartition(topic, p)) not in assigned
-        ]
+        others = self._others(assigned)
         for tp in self._unclaimed_waits.partitions() - set(others):
             self._unclaimed_waits.end(tp)
         if not others:
@@ -336,6 +380,60 @@ class EventTimeMerge:
         if all(claimed.get(tp) == generation for tp in others):
             self._others_claimed = (generation, frozenset(others))
         return held
+
+    def _others(self, assigned: set[TopicPartition]) -> list[TopicPartition]:
+        """The partitions of the timed topics that are not among `assigned`."""
+        return [
+            tp
+            for topic in sorted(self.timed_topics)
+            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+            if (tp := TopicPartition(topic, p)) not in assigned
+        ]
+
+    def _exchange_heads(self) -> None:
+        """Say where this member's partitions of the timed topics stand, and read where the
+        others' stand, at most every _HEADS_EVERY_S."""
+        now = time.monotonic()
+        if self.claims is None or now - self._heads_exchanged < _HEADS_EVERY_S:
+            return
+        self._heads_exchanged = now
+        assigned = self.consumer.assignment()
+        mine = {tp: self._head(tp) for tp in assigned if tp.topic in self.timed_topics}
+        said = self.claims.exchange_heads(mine, self._others(assigned))
+        heads: dict[TopicPartition, int] = {}
+        for tp, (at, when) in said.items():
+            known = self._said.get(tp)
+            changed = now if known is None or known[:2] != (at, when) else known[2]
+            self._said[tp] = (at, when, changed)
+            heads[tp] = at if now - changed <= self.member_silent_s else min(at, when)
+        for tp in self._head_waits.partitions():
+            if heads.get(tp) != self._others_heads.get(tp):
+                self._head_waits.end(tp)
+        self._others_heads = heads
+
+    def _head(self, tp: TopicPartition) -> int:
+        """Where `tp` stands in event time: its buffer's head; LAST when nothing is left on
+        the broker; else no further than its latest record fetched (FIRST: none yet)."""
+        if buffer := self._buffers.get(tp):
+            return buffer[0][0]
+        if not self._behind(tp):
+            return LAST
+        return self._frontier.get(tp, FIRST)
+
+    def _live_limit(self, assigned: set[TopicPartition], at: int | None = None) -> int:
+        """How far in event time live records may be read: to within LIVE_SKEW_MS of the
+        others' heads. With `at` (a record held back), start or go on waiting for the heads
+        that hold it back, leaving out those waited for `member_patience_s`."""
+        now = time.monotonic()
+        limit = LAST
+        for tp, head in self._others_heads.items():
+            if tp in assigned or self._head_waits.given_up(tp):
+                continue
+            bound = head + LIVE_SKEW_MS
+            if at is not None and bound < at and not self._head_waits.still_waiting(tp, now):
+                continue
+            limit = min(limit, bound)
+        return limit
 
     def _pending_for(self, tp: TopicPartition, now: float) -> bool:
         """Whether the group has records of `tp` that it has not committed, or the broker

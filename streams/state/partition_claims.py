@@ -1,12 +1,14 @@
 """Which partitions the members of a consumer group have claimed in its current generation,
-kept in Redis. A partition that nobody claimed in this generation, while the group has
-records of it not committed, is held by a member that died and keeps it until its session
-expires (see `streams.event_time_merge`)."""
+and how far in event time each member has read them, kept in Redis. A partition that nobody
+claimed in this generation, while the group has records of it not committed, is held by a
+member that died and keeps it until its session expires; a partition whose head stops
+moving holds the others' live records back (see `streams.event_time_merge`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 import redis
 from kafka import TopicPartition
@@ -27,8 +29,13 @@ def _field(tp: TopicPartition) -> str:
     return f"{tp.topic}:{tp.partition}"
 
 
+def _head_field(tp: TopicPartition) -> str:
+    return f"h:{tp.topic}:{tp.partition}"
+
+
 class RedisPartitionClaims:
-    """One hash per consumer group: per partition, the last generation a member claimed it in.
+    """One hash per consumer group: per partition, the last generation a member claimed it in,
+    and its member's last word on its head (`h:` fields: event time, then when it was said).
 
     Redis being unreachable is not an error here: a claim not written leaves the others
     waiting for this member's partitions a while, a claim not read leaves this member waiting.
@@ -65,3 +72,37 @@ class RedisPartitionClaims:
                                                           "error": describe(error)})  # fmt: skip
             return {}
         return {tp: int(v) for tp, v in zip(partitions, values, strict=True) if v is not None}
+
+    def exchange_heads(
+        self, mine: Mapping[TopicPartition, int], others: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        """Say where this member's partitions (`mine`) stand in event time and read, in the same
+        round trip, what the members holding `others` last said of theirs: per partition (those
+        ever said), its head in ms and when it was said (ms since the epoch, the sayer's clock).
+        Nothing is read when Redis does not answer: the others then hold nothing back."""
+        said_at = time.time_ns() // 1_000_000
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                if mine:
+                    pipe.hset(self._key, mapping={
+                        _head_field(tp): f"{at}:{said_at}" for tp, at in mine.items()
+                    })  # fmt: skip
+                    pipe.pexpire(self._key, _KEEP_MS)
+                if others:
+                    pipe.hmget(self._key, [_head_field(tp) for tp in others])
+                replies = pipe.execute()
+        except redis.RedisError as error:
+            log.debug(
+                "partition heads not exchanged",
+                extra={"event": "heads_unexchanged", "error": describe(error)},
+            )
+            return {}
+        if not others:
+            return {}
+        heads: dict[TopicPartition, tuple[int, int]] = {}
+        for tp, value in zip(others, replies[-1], strict=True):
+            if value is not None:
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                at, _, when = text.partition(":")
+                heads[tp] = (int(at), int(when))
+        return heads

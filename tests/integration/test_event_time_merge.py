@@ -327,3 +327,48 @@ def test_members_that_claimed_their_partitions_do_not_wait_for_one_another(
     for me in range(2):
         mine = [partitions[p] for p in sorted(owned[me])]
         assert [r.value for r in read[me]] == list(heapq.merge(*mine, key=_event_time))
+
+
+def test_a_member_that_stops_reading_holds_the_others_live_records_back(
+    services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
+) -> None:
+    """A member that stops reading (killed: the group keeps it, and its claim, until its
+    session expires) holds the other member's live records back from when it fell silent;
+    once its partitions come to that member, it reads everything merged in event time, as one
+    member would have. Without that, the survivor would score a mule's payouts on its own
+    partitions before the arrivals on the dead member's."""
+    topic = make_topics(partitions=3).transfers
+    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
+    claims = RedisPartitionClaims(redis_client, group)
+    dying, survivor = (_group_member(services.kafka_bootstrap, group, topic) for _ in range(2))
+    merges = [EventTimeMerge(m, lambda r: _record_time(r.value), buffer_records=100,
+                             timed_topics=frozenset({topic}), patience_s=1.0, claims=claims,
+                             member_patience_s=60.0, member_silent_s=0.5)
+              for m in (dying, survivor)]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (dying.assignment() and survivor.assignment()):
+            assert time.monotonic() < deadline, "the two members did not share the partitions"
+            for merge in merges:
+                assert merge.poll(timeout_ms=50, max_records=100) == []
+        said = time.monotonic() + 0.5  # both say their partitions are caught up
+        while time.monotonic() < said:
+            for merge in merges:
+                assert merge.poll(timeout_ms=50, max_records=100) == []
+        silent = time.monotonic() + 1.0  # the dying member falls silent; the other reads on
+        while time.monotonic() < silent:
+            assert merges[1].poll(timeout_ms=50, max_records=100) == []
+        now_ms = time.time_ns() // 1_000_000
+        partitions = [
+            [_transfer(3 * i + p, now_ms + 2_000 + (3 * i + p) * 100) for i in range(20)]
+            for p in range(3)
+        ]
+        _produce(services.kafka_bootstrap, topic, partitions)
+        read: list[ConsumerRecord] = []
+        deadline = time.monotonic() + 60
+        while len(read) < 60 and time.monotonic() < deadline:
+            read += merges[1].poll(timeout_ms=50, max_records=100)
+    finally:
+        close_consumer(dying)
+        survivor.close()
+    assert [r.value for r in read] == list(heapq.merge(*partitions, key=_event_time))
