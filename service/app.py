@@ -49,6 +49,7 @@ from service.routes.docs import install_docs
 from service.screening import Screened, ScreeningContext, screen_transfers
 from service.settings import Settings
 from streams.state.base import EntityHasher
+from streams.state.pii_key import key_fingerprint
 from streams.state.reads import StateReads
 from streams.state.watchlists import WatchlistView
 from streams.state.webhooks import WebhookStore
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             None if app.state.rules is None else wiring.build_scorer(config, app.state.rules)
         )
         app.state.hasher = wiring.entity_hasher(config)
+        app.state.pii_key_fingerprint = key_fingerprint(config.pii_key.get_secret_value())
         app.state.rates = wiring.scoring_rates(config)
         app.state.local_zone = config.local_zone()
         app.state.state_store = wiring.redis_state_store(config, client)

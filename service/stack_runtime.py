@@ -284,16 +284,19 @@ def _check_scoring(settings: Settings) -> None:
 
 def _check_layout(settings: Settings, services: StackServices) -> None:
     """Refuse, before any worker starts, a Redis holding state of another layout (an
-    upgrade that changed it): the worker would refuse it anyway, started again and again."""
+    upgrade that changed it) or of another PII key: the worker would refuse it anyway, started
+    again and again."""
     from service import wiring
     from streams.state.eviction import EvictingRedis
     from streams.state.layout import LayoutMismatch, ensure_layout
+    from streams.state.pii_key import PiiKeyMismatch, ensure_pii_key
 
     used = {"redis_url": services.redis_url, "redis_cluster": services.redis_cluster}
     client = wiring.redis_client(settings.model_copy(update=used))
     try:
         ensure_layout(client)
-    except (LayoutMismatch, EvictingRedis) as refused:
+        ensure_pii_key(client, settings.pii_key.get_secret_value())
+    except (LayoutMismatch, PiiKeyMismatch, EvictingRedis) as refused:
         raise StackRefused(str(refused)) from None
     finally:
         client.close()

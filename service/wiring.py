@@ -38,6 +38,7 @@ from streams.state.base import EntityHasher, StateLimits
 from streams.state.case_store import RedisCases
 from streams.state.layout import StateWatch, ensure_layout
 from streams.state.partition_claims import RedisPartitionClaims
+from streams.state.pii_key import ensure_pii_key
 from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
@@ -253,6 +254,7 @@ def build_worker(settings: Settings) -> Worker:
     bootstrap = kafka_bootstrap(settings)
     client = redis_client(settings)
     ensure_layout(client)  # never write windows into state of a layout it cannot read
+    ensure_pii_key(client, settings.pii_key.get_secret_value())  # nor pseudonyms of another key
     scorer = build_scorer(settings)
     processor = batch_processor(settings, client, scorer)
     reloader = RuleReloader(

@@ -72,6 +72,7 @@ def operational_problem(error: Exception) -> str | None:
     from service.wiring import NotConfigured
     from streams.state.eviction import EvictingRedis
     from streams.state.layout import LayoutMismatch
+    from streams.state.pii_key import PiiKeyMismatch
 
     if isinstance(error, ValidationError) and error.title == "Settings":
         return "; ".join(
@@ -83,7 +84,8 @@ def operational_problem(error: Exception) -> str | None:
     if isinstance(error, KafkaError):
         return f"the Kafka broker did not answer as configured: {error}"
     if isinstance(error, OSError | NotConfigured | ServiceStartError | LayoutMismatch
-                  | EvictingRedis | RuleLibraryError | ModelArtifactError):  # fmt: skip
+                  | PiiKeyMismatch | EvictingRedis | RuleLibraryError
+                  | ModelArtifactError):  # fmt: skip
         return str(error)
     return None
 

@@ -25,6 +25,7 @@ def _import(args: argparse.Namespace) -> int:
     from service.audit import record_cli_change
     from service.settings import shown_url
     from service.stack_runtime import resolve_settings
+    from streams.state.pii_key import PiiKeyMismatch, ensure_pii_key
     from streams.state.watchlists import WatchlistStore
 
     settings = resolve_settings()
@@ -58,6 +59,7 @@ def _import(args: argparse.Namespace) -> int:
         print(f"{path}:{problem.line}: {problem.reason}", file=sys.stderr)
     client = wiring.redis_client(settings)
     try:
+        ensure_pii_key(client, settings.pii_key.get_secret_value())
         new = WatchlistStore(client).put(entries)
         if entries:  # as the API's import: counts and kinds (no phone, device or IP)
             kinds = ", ".join(sorted({e.kind for e in entries}))
@@ -67,6 +69,9 @@ def _import(args: argparse.Namespace) -> int:
     except redis.RedisError as error:
         print(f"Redis at {shown_url(settings.redis_url)} did not answer: {error}",
               file=sys.stderr)  # fmt: skip
+        return 2
+    except PiiKeyMismatch as error:
+        print(f"{error}; nothing imported", file=sys.stderr)
         return 2
     finally:
         client.close()

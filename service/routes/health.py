@@ -18,16 +18,25 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis answers; the rule library and policy are loaded")
+@router.get("/readyz", summary="Redis answers, of this PII key; rules and policy are loaded")
 def readyz(request: Request) -> JSONResponse:
-    """200 when Redis answers PING and the rules and the screening policy are loaded, else
-    503 naming what is missing."""
+    """200 when Redis answers PING, holds no state pseudonymised with another
+    `FRAUDWATCH_PII_KEY`, and the rules and the screening policy are loaded, else 503 naming
+    what is missing."""
     checks: dict[str, str] = {}
+    reads = request.app.state.probe_reads
     try:
-        request.app.state.probe_reads.ping()
+        reads.ping()
         checks["redis"] = "ok"
+        recorded = reads.pii_key_fingerprint()
     except redis.RedisError as error:
         checks["redis"] = f"unreachable: {type(error).__name__}"
+    else:
+        checks["pii_key"] = (
+            "ok" if recorded in (None, request.app.state.pii_key_fingerprint) else
+            "another key: the state was pseudonymised with another FRAUDWATCH_PII_KEY, so this "
+            "API's screening and watchlists would miss every phone, IP and device id in it"
+        )  # fmt: skip
     rules, policy = request.app.state.rules, request.app.state.policy
     checks["rules"] = f"ok: {len(rules)} rules ({rules.fingerprint})" if rules else "not loaded"
     checks["policy"] = f"ok: screening policy v{policy.version}" if policy else "not loaded"

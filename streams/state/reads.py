@@ -12,6 +12,7 @@ from streams.state import keys, trace_graph
 from streams.state.alert_store import AlertStore
 from streams.state.functions import Library
 from streams.state.observation import Observation
+from streams.state.pii_key import recorded_fingerprint
 from streams.state.pipelines import AnyRedis
 from streams.state.risk_read import AccountRisk, read_account_risks
 from streams.state.windows import recent_transfers
@@ -31,6 +32,11 @@ class StateReads:
     def ping(self) -> None:
         """Raise a `redis.RedisError` unless Redis answers (every node of a cluster)."""
         self._client.ping()
+
+    def pii_key_fingerprint(self) -> str | None:
+        """The fingerprint of the key the state was pseudonymised with (`streams.state.pii_key`;
+        None: none recorded yet)."""
+        return recorded_fingerprint(self._client)
 
     def account_risks(self, lists: Watchlists, account_ids: Sequence[str]) -> list[AccountRisk]:
         """Each account's risk now (see `risk_read`)."""
