@@ -22,12 +22,21 @@ class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
     """Logs every rebalance and assignment, and drops the lag gauge of partitions this worker
     gave up, so no stale value lingers."""
 
+    # Set by `close_consumer`: the partitions are then given up to leave, not to join again.
+    leaving = False
+
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        """Called by the consumer as a (re)join of the group begins."""
-        log.info(
-            "joining the consumer group",
-            extra={"event": "group_joining", "revoked": _partition_names(revoked)},
-        )
+        """Called by the consumer as a (re)join of the group begins, and as it closes."""
+        if self.leaving:
+            log.info(
+                "leaving the consumer group",
+                extra={"event": "group_leaving", "revoked": _partition_names(revoked)},
+            )
+        else:
+            log.info(
+                "joining the consumer group",
+                extra={"event": "group_joining", "revoked": _partition_names(revoked)},
+            )
         _forget_lag(revoked)
 
     def on_partitions_lost(self, lost: Sequence[TopicPartition]) -> None:
@@ -42,9 +51,11 @@ class GroupMembershipLog(ConsumerRebalanceListener):  # type: ignore[misc]
         """Called by the consumer once the join completed with this worker's partitions."""
         metrics.GROUP_REBALANCES.inc()
         log.info(
-            "joined the consumer group",
+            "joined the consumer group" if assigned else
+            "joined the consumer group with no partition: the group has more workers than the "
+            "topics have partitions, and this one stands by until another leaves",
             extra={"event": "group_joined", "assigned": _partition_names(assigned)},
-        )
+        )  # fmt: skip
 
 
 def _forget_lag(partitions: Iterable[TopicPartition]) -> None:
@@ -126,6 +137,9 @@ def close_consumer(consumer: KafkaConsumer, timeout_ms: int = 10_000) -> None:
     broker expire it after the session timeout, as if the worker had died, and the group
     heals. A settled follower's leave is safe and hands its partitions over at once.
     """
+    listener = consumer._subscription.rebalance_listener
+    if isinstance(listener, GroupMembershipLog):
+        listener.leaving = True
     coordinator = consumer._coordinator
     with coordinator._lock:
         # Read before close(): it clears the leader flag before it leaves.

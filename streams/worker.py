@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
@@ -536,9 +536,11 @@ class Worker:
         try:
             self.consumer.commit(offsets, timeout_ms=int(self.options.broker_timeout_s * 1000))
             self._committed.update((tp, at.offset) for tp, at in offsets.items())
-        except CommitFailedError:
-            # The group rebalanced mid-batch; the new owner redelivers it, idempotently.
-            log.warning("commit refused after a rebalance", extra={"event": "commit_failed"})
+        except (CommitFailedError, RebalanceInProgressError):
+            # The group rebalanced mid-batch (or is rebalancing): whoever owns the partitions
+            # next redelivers what is not committed, idempotently. Routine: not a failure.
+            log.info("commit refused: the group is rebalancing",
+                     extra={"event": "commit_refused_rebalance"})  # fmt: skip
             return
         except KafkaError as error:
             # The next batch's commit covers these offsets; a restart redelivers, idempotently.
