@@ -101,8 +101,12 @@ class RedisPartitionClaims:
             return {}
         heads: dict[TopicPartition, tuple[int, int]] = {}
         for tp, value in zip(others, replies[-1], strict=True):
-            if value is not None:
-                text = value.decode() if isinstance(value, bytes) else str(value)
-                at, _, when = text.partition(":")
+            if value is None:
+                continue
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            at, _, when = text.partition(":")
+            try:
                 heads[tp] = (int(at), int(when))
+            except ValueError:  # not a head this release writes: nothing to hold back for
+                continue
         return heads

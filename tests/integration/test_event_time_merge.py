@@ -372,3 +372,17 @@ def test_a_member_that_stops_reading_holds_the_others_live_records_back(
         close_consumer(dying)
         survivor.close()
     assert [r.value for r in read] == list(heapq.merge(*partitions, key=_event_time))
+
+
+def test_heads_are_said_and_read_in_one_round_trip_and_a_foreign_one_is_skipped(
+    redis_client: redis.Redis,
+) -> None:
+    """What a member reads of the others' heads: those said, with when; a value this release
+    does not write (by hand, another release) holds nothing back rather than stop the worker."""
+    claims = RedisPartitionClaims(redis_client, "heads")
+    mine, said, foreign, unsaid = (TopicPartition("t", p) for p in range(4))
+    assert claims.exchange_heads({said: 1_000}, []) == {}
+    redis_client.hset("fw:{claims:heads}", "h:t:2", "soon")
+    heads = claims.exchange_heads({mine: 2_000}, [said, foreign, unsaid])
+    assert list(heads) == [said] and heads[said][0] == 1_000
+    assert heads[said][1] == pytest.approx(time.time() * 1000, abs=60_000)
