@@ -41,8 +41,11 @@ hold nothing back; a dead member's stop, and the survivors wait for its partitio
 than score the payouts of money whose arrival it holds. Once the group has given them to a
 member, that member's heads move from where the dead one stopped, and the others read on as
 it catches up. A head that does not move for `member_patience_s` holds nothing back until it
-moves. A backlog's records are not held back (see the README's "Catch up on a backlog with
-one worker"): members reading history would wait on one another at every step.
+moves. Only records younger than `member_patience_s` wait for other members, the longest a
+survivor's records are held: members catching up on older traffic (history, or after an
+outage) would wait on one another within a second of event time at every step (measured:
+40,000 transfers of the last 10 minutes took three workers 255 s instead of 12 s), and run at
+their own pace instead (see the README's "Catch up on a backlog with one worker").
 """
 
 from __future__ import annotations
@@ -171,6 +174,7 @@ class EventTimeMerge:
         self.timed_topics = timed_topics
         self.claims = claims
         self.member_silent_s = member_silent_s
+        self._member_patience_ms = int(member_patience_s * 1000)
         self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
         # The offset after the last record taken from the consumer, per partition.
         self._next_offset: dict[TopicPartition, int] = {}
@@ -314,7 +318,9 @@ class EventTimeMerge:
             return []
         quiet = {tp: until for tp in empty if (until := self._quiet_limit(tp)) != LAST}
         horizon = min(quiet.values(), default=LAST)
-        replayed = time.time_ns() // 1_000_000 - REPLAY_LAG_MS
+        now_ms = time.time_ns() // 1_000_000
+        replayed = now_ms - REPLAY_LAG_MS
+        fresh = now_ms - self._member_patience_ms
         mine = set(assigned)
         live = self._live_limit(mine)
         heads = [
@@ -328,7 +334,7 @@ class EventTimeMerge:
             at, order, tp = heads[0]
             if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
                 break
-            if at > live and at >= replayed and at > (live := self._live_limit(mine, at)):
+            if at > live and at >= fresh and at > (live := self._live_limit(mine, at)):
                 break
             buffer = self._buffers[tp]
             taken.append(buffer.popleft()[1])
