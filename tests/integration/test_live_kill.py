@@ -28,7 +28,7 @@ from tests.integration.conftest import SettingsFactory, TopicFactory
 from tests.integration.harness import (
     committed_total,
     redis_dump,
-    start_worker_process,
+    start_worker_process_as_configured,
     wait_for,
     worker_thread,
 )
@@ -80,7 +80,7 @@ def test_a_worker_killed_in_live_traffic_costs_no_alert(
         return committed_total(settings, topics.transfers, 3) == len(sent)
 
     with worker_thread(settings) as survivor:
-        victim = start_worker_process(settings, tmp_path / "victim.log")
+        victim = start_worker_process_as_configured(settings, tmp_path / "victim.log")
         replacement = None
         try:
 
@@ -108,7 +108,7 @@ def test_a_worker_killed_in_live_traffic_costs_no_alert(
             for n in range(3):  # and leaves from the survivor's partition
                 send(mine[0], event(f"out-{n}", "mule", f"cash-{n}", _now(), "3500.00"))
             time.sleep(2.0)
-            replacement = start_worker_process(settings, tmp_path / "replacement.log")
+            replacement = start_worker_process_as_configured(settings, tmp_path / "replacement.log")
             wait_for(all_committed, timeout_s=120, what="every transfer scored")
         finally:
             for proc in (victim, replacement):
