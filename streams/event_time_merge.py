@@ -33,12 +33,14 @@ claim theirs do not wait for one another: each merges its own partitions.
 
 A member that dies keeps its claim for the rest of the generation, while live traffic goes on
 arriving on its partitions. So each member also says, a few times a second, where each of its
-partitions stands in event time: the head of its buffer, or caught up (`exchange_heads`).
-Live records later than the earliest head another member said, by more than LIVE_SKEW_MS,
-wait, as do those later than when a member last said anything new (a member silent for
-`member_silent_s` is taken to have stopped). Live members' heads move with the traffic and
-hold nothing back; a dead member's stop, and the survivors wait for its partitions rather
-than score the payouts of money whose arrival it holds. Once the group has given them to a
+partitions stands in event time: its earliest record handed out and not yet `settled` (its
+state not yet written) or buffered, or caught up (`exchange_heads`). Live records later than
+the earliest head another member said, by more than LIVE_SKEW_MS, wait, as do those later
+than when a member last said anything new (a member silent for `member_silent_s` is taken to
+have stopped; a head not seen to move yet, perhaps a dead member's last word, counts as
+silent). Live members' heads move with the traffic and hold nothing back; a dead member's
+stop, and the survivors wait for its partitions rather than score the payouts of money whose
+arrival it holds. Once the group has given them to a
 member, that member's heads move from where the dead one stopped, and the others read on as
 it catches up. A head that does not move for `member_patience_s` holds nothing back until it
 moves. Only records younger than `member_patience_s` wait for other members, the longest a
@@ -180,6 +182,11 @@ class EventTimeMerge:
         self._next_offset: dict[TopicPartition, int] = {}
         # The latest event time among the records fetched of each partition.
         self._frontier: dict[TopicPartition, int] = {}
+        # Records handed out and not yet settled by the caller (`settled`), per partition and
+        # merge: the offset after the last and the earliest event time. Until their state is
+        # written, they hold the partition's head back: another member reading past them
+        # would score transfers whose windows miss them.
+        self._unsettled: dict[TopicPartition, deque[tuple[int, int]]] = {}
         # Partitions with records on the broker that hold the others back (given up: until
         # their next records come).
         self._behind_waits = _Waits(patience_s, (
@@ -249,7 +256,7 @@ class EventTimeMerge:
     def _fetch(self, wait_ms: int) -> None:
         """Poll the consumer for the partitions whose buffers have room."""
         assigned = self.consumer.assignment()
-        self._forget(set(self._buffers) - assigned)
+        self._forget((set(self._buffers) | set(self._unsettled)) - assigned)
         full = {tp for tp in assigned if len(self._buffers.get(tp, ())) >= self.buffer_records}
         if full:
             self.consumer.pause(*full)
@@ -304,6 +311,7 @@ class EventTimeMerge:
             self._buffers.pop(tp, None)
             self._next_offset.pop(tp, None)
             self._frontier.pop(tp, None)
+            self._unsettled.pop(tp, None)
             self._clear_waits(tp)
 
     def _merge(self, limit: int) -> list[Any]:
@@ -330,6 +338,7 @@ class EventTimeMerge:
         ]
         heapq.heapify(heads)
         taken: list[Any] = []
+        handed: dict[TopicPartition, tuple[int, int]] = {}
         while heads and len(taken) < limit:
             at, order, tp = heads[0]
             if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
@@ -337,7 +346,10 @@ class EventTimeMerge:
             if at > live and at >= fresh and at > (live := self._live_limit(mine, at)):
                 break
             buffer = self._buffers[tp]
-            taken.append(buffer.popleft()[1])
+            record = buffer.popleft()[1]
+            taken.append(record)
+            earliest = handed[tp][1] if tp in handed else at
+            handed[tp] = (record.offset + 1, min(earliest, at))
             if buffer:
                 heapq.heapreplace(heads, (buffer[0][0], order, tp))
             elif self._behind_and_waited_for(tp):
@@ -347,7 +359,17 @@ class EventTimeMerge:
                 if (until := self._quiet_limit(tp)) != LAST:
                     quiet[tp] = until
                     horizon = min(horizon, until)
+        for tp, unsettled in handed.items():
+            self._unsettled.setdefault(tp, deque()).append(unsettled)
         return taken
+
+    def settled(self, ends: Mapping[TopicPartition, int]) -> None:
+        """The records handed out before `ends` (per partition, the offset after the last)
+        are applied: they no longer hold their partitions' heads back."""
+        for tp, end in ends.items():
+            unsettled = self._unsettled.get(tp)
+            while unsettled and unsettled[0][0] <= end:
+                unsettled.popleft()
 
     def _claim(self) -> None:
         """Claim this member's partitions of the timed topics, once per generation and
@@ -409,7 +431,12 @@ class EventTimeMerge:
         heads: dict[TopicPartition, int] = {}
         for tp, (at, when) in said.items():
             known = self._said.get(tp)
-            changed = now if known is None or known[:2] != (at, when) else known[2]
+            if known is None:
+                # Seen for the first time: it may be a dead member's last word (a member that
+                # just joined must not read on past it), so it counts as silent until it moves.
+                changed = -float("inf")
+            else:
+                changed = now if known[:2] != (at, when) else known[2]
             self._said[tp] = (at, when, changed)
             heads[tp] = at if now - changed <= self.member_silent_s else min(at, when)
         for tp in self._head_waits.partitions():
@@ -418,13 +445,15 @@ class EventTimeMerge:
         self._others_heads = heads
 
     def _head(self, tp: TopicPartition) -> int:
-        """Where `tp` stands in event time: its buffer's head; LAST when nothing is left on
-        the broker; else no further than its latest record fetched (FIRST: none yet)."""
+        """Where `tp` stands in event time: its earliest record handed out and not settled,
+        or its buffer's head; LAST when nothing is left on the broker; else no further than
+        its latest record fetched (FIRST: none yet)."""
+        unsettled = min((at for _, at in self._unsettled.get(tp, ())), default=LAST)
         if buffer := self._buffers.get(tp):
-            return buffer[0][0]
+            return min(unsettled, buffer[0][0])
         if not self._behind(tp):
-            return LAST
-        return self._frontier.get(tp, FIRST)
+            return unsettled
+        return min(unsettled, self._frontier.get(tp, FIRST))
 
     def _live_limit(self, assigned: set[TopicPartition], at: int | None = None) -> int:
         """How far in event time live records may be read: to within LIVE_SKEW_MS of the

@@ -151,6 +151,11 @@ def _alert_rule(alert: Alert) -> str:
     return next((r.rule for r in alert.reasons if r.rule != "model"), "model")
 
 
+def _ends(messages: list[Message]) -> dict[TopicPartition, int]:
+    """Per partition, the offset after a batch's last message."""
+    return {TopicPartition(m.topic, m.partition): m.offset + 1 for m in messages}
+
+
 class Worker:
     """Runs the consume → process → publish → commit loop until asked to stop."""
 
@@ -382,7 +387,10 @@ class Worker:
         if outcome is None:
             # Left uncommitted: the next worker redelivers it, idempotently.
             return False
-        self._commit(batch.prepared.messages)
+        ends = _ends(batch.prepared.messages)
+        self._commit(ends)
+        # Other members may now read past these records (the merge's heads).
+        self._merge.settled(ends)
         self._record(batch.number, outcome, time.perf_counter() - batch.prepared.started)
         if self.on_batch is not None:
             self.on_batch(outcome)
@@ -522,15 +530,11 @@ class Worker:
                        "error": describe(error)},
             )  # fmt: skip
 
-    def _commit(self, messages: list[Message]) -> None:
+    def _commit(self, ends: dict[TopicPartition, int]) -> None:
         # A rebalance while the batch was in hand may have moved some of its partitions to
         # another worker, which redelivers them: committing those could move it backwards.
         owned = self.consumer.assignment()
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for m in messages:
-            tp = TopicPartition(m.topic, m.partition)
-            if tp in owned:
-                offsets[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
+        offsets = {tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items() if tp in owned}
         if not offsets:
             return
         try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import heapq
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 import orjson
 import pytest
@@ -327,6 +328,115 @@ def test_members_that_claimed_their_partitions_do_not_wait_for_one_another(
     for me in range(2):
         mine = [partitions[p] for p in sorted(owned[me])]
         assert [r.value for r in read[me]] == list(heapq.merge(*mine, key=_event_time))
+
+
+def _two_members_said(
+    bootstrap: str, redis_client: redis.Redis, topic: str
+) -> tuple[list[KafkaConsumer], list[EventTimeMerge]]:
+    """Two members of a new group sharing `topic`'s partitions, with a merge each that has
+    said for a second that its partitions are caught up, and read what the other said."""
+    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
+    members = [_group_member(bootstrap, group, topic) for _ in range(2)]
+    merges = [_merge_said_to(redis_client, group, m, topic) for m in members]
+    deadline = time.monotonic() + 60
+    while not all(m.assignment() for m in members):
+        assert time.monotonic() < deadline, "the two members did not share the partitions"
+        for merge in merges:
+            assert merge.poll(timeout_ms=50, max_records=100) == []
+    said = time.monotonic() + 1.0
+    while time.monotonic() < said:
+        for merge in merges:
+            assert merge.poll(timeout_ms=50, max_records=100) == []
+    return members, merges
+
+
+def _merge_said_to(
+    redis_client: redis.Redis, group: str, member: KafkaConsumer, topic: str
+) -> EventTimeMerge:
+    """A merge over `member` that says its heads in `group`'s claims hash."""
+    return EventTimeMerge(member, lambda r: _record_time(r.value), buffer_records=100,
+                          timed_topics=frozenset({topic}), patience_s=1.0,
+                          claims=RedisPartitionClaims(redis_client, group),
+                          member_patience_s=60.0, member_silent_s=0.5)  # fmt: skip
+
+
+def _live_on(member: KafkaConsumer, n: int, later_ms: int) -> list[list[bytes]]:
+    """`n` live transfers `later_ms` from now on `member`'s first partition of two."""
+    now_ms = time.time_ns() // 1_000_000
+    partitions: list[list[bytes]] = [[], []]
+    partitions[min(tp.partition for tp in member.assignment())] = [
+        _transfer(later_ms + i, now_ms + later_ms + i) for i in range(n)
+    ]
+    return partitions
+
+
+def _read_for(
+    merge: EventTimeMerge, seconds: float, beside: Callable[[], object]
+) -> list[ConsumerRecord]:
+    """What `merge` reads in `seconds`, calling `beside` (another member's poll) between."""
+    read: list[ConsumerRecord] = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        read += merge.poll(timeout_ms=50, max_records=100)
+        beside()
+    return read
+
+
+def test_records_handed_out_hold_their_partition_back_until_settled(
+    services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
+) -> None:
+    """A member says where its partitions stand from the records it handed out and has not
+    settled (their state is not written yet), not from its buffers alone: the other member's
+    later live records wait for that, or they would be scored without those."""
+    topic = make_topics(partitions=2).transfers
+    (first_member, second_member), (first, second) = _two_members_said(
+        services.kafka_bootstrap, redis_client, topic
+    )
+    try:
+        earlier = _live_on(first_member, 3, 2_000)
+        later = _live_on(second_member, 3, 4_000)
+        _produce(services.kafka_bootstrap, topic,
+                 [a + b for a, b in zip(earlier, later, strict=True)])  # fmt: skip
+        handed: list[ConsumerRecord] = []
+        deadline = time.monotonic() + 10
+        while len(handed) < 3:
+            assert time.monotonic() < deadline, "the first member's records did not come"
+            handed += first.poll(timeout_ms=50, max_records=100)
+        saying = partial(first.poll, timeout_ms=50, max_records=100)  # and reading nothing
+        assert _read_for(first, 0.5, lambda: None) == []  # says where it stands meanwhile
+        held = _read_for(second, 1.0, saying)
+        first.settled({TopicPartition(topic, handed[-1].partition): handed[-1].offset + 1})
+        read = _read_for(second, 3.0, saying)
+    finally:
+        for member in (first_member, second_member):
+            member.close()
+    assert held == []
+    assert [r.value for r in read] == next(values for values in later if values)
+
+
+def test_a_member_new_to_the_group_does_not_take_a_silent_member_at_its_last_word(
+    services: EmbeddedServices, make_topics: TopicFactory, redis_client: redis.Redis
+) -> None:
+    """A worker that starts after another stopped (a replacement) first reads the stopped
+    one's last word: its partitions were caught up. Taken at its word, the new worker would
+    read its own live records past what arrived on those partitions since; it waits until
+    that member says something new."""
+    topic = make_topics(partitions=2).transfers
+    (stopped, member), _ = _two_members_said(services.kafka_bootstrap, redis_client, topic)
+    group = member.config["group_id"]
+    try:
+        time.sleep(0.7)  # the stopped member's merge is silent from here on
+        merge = _merge_said_to(redis_client, group, member, topic)  # the new worker's
+        live = _live_on(member, 3, 2_000)
+        _produce(services.kafka_bootstrap, topic, live)
+        held = _read_for(merge, 1.0, partial(stopped.poll, timeout_ms=0))  # a member, silent
+        woken = _merge_said_to(redis_client, group, stopped, topic)
+        read = _read_for(merge, 3.0, partial(woken.poll, timeout_ms=0, max_records=100))
+    finally:
+        for consumer in (stopped, member):
+            consumer.close()
+    assert held == []
+    assert [r.value for r in read] == next(values for values in live if values)
 
 
 def test_a_member_that_stops_reading_holds_the_others_live_records_back(
