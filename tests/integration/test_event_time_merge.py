@@ -448,23 +448,8 @@ def test_a_member_that_stops_reading_holds_the_others_live_records_back(
     member would have. Without that, the survivor would score a mule's payouts on its own
     partitions before the arrivals on the dead member's."""
     topic = make_topics(partitions=3).transfers
-    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
-    claims = RedisPartitionClaims(redis_client, group)
-    dying, survivor = (_group_member(services.kafka_bootstrap, group, topic) for _ in range(2))
-    merges = [EventTimeMerge(m, lambda r: _record_time(r.value), buffer_records=100,
-                             timed_topics=frozenset({topic}), patience_s=1.0, claims=claims,
-                             member_patience_s=60.0, member_silent_s=0.5)
-              for m in (dying, survivor)]  # fmt: skip
+    (dying, survivor), merges = _two_members_said(services.kafka_bootstrap, redis_client, topic)
     try:
-        deadline = time.monotonic() + 60
-        while not (dying.assignment() and survivor.assignment()):
-            assert time.monotonic() < deadline, "the two members did not share the partitions"
-            for merge in merges:
-                assert merge.poll(timeout_ms=50, max_records=100) == []
-        said = time.monotonic() + 1.0  # each sees the other say its partitions are caught up
-        while time.monotonic() < said:
-            for merge in merges:
-                assert merge.poll(timeout_ms=50, max_records=100) == []
         silent = time.monotonic() + 1.0  # the dying member falls silent; the other reads on
         while time.monotonic() < silent:
             assert merges[1].poll(timeout_ms=50, max_records=100) == []
@@ -506,23 +491,8 @@ def test_a_member_that_reads_slowly_holds_no_one_back(
     workers 255 s instead of 12 s over 10 minutes of traffic. Only records younger than the
     member wait wait for other members."""
     topic = make_topics(partitions=3).transfers
-    group = f"fw-merge-{uuid.uuid4().hex[:10]}"
-    claims = RedisPartitionClaims(redis_client, group)
-    members = [_group_member(services.kafka_bootstrap, group, topic) for _ in range(2)]
-    fast, slow = (EventTimeMerge(m, lambda r: _record_time(r.value), buffer_records=100,
-                                 timed_topics=frozenset({topic}), patience_s=1.0, claims=claims,
-                                 member_patience_s=60.0, member_silent_s=0.5)
-                  for m in members)  # fmt: skip
+    members, (fast, slow) = _two_members_said(services.kafka_bootstrap, redis_client, topic)
     try:
-        deadline = time.monotonic() + 60
-        while not all(m.assignment() for m in members):
-            assert time.monotonic() < deadline, "the two members did not share the partitions"
-            for merge in (fast, slow):
-                assert merge.poll(timeout_ms=50, max_records=100) == []
-        said = time.monotonic() + 1.0
-        while time.monotonic() < said:
-            for merge in (fast, slow):
-                assert merge.poll(timeout_ms=50, max_records=100) == []
         start_ms = time.time_ns() // 1_000_000 - 10 * MINUTE_MS  # the last 10 minutes
         partitions = [
             [_transfer(3 * i + p, start_ms + (3 * i + p) * 1_000) for i in range(150)]
