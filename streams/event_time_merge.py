@@ -32,7 +32,7 @@ this worker, which reads on merged as if it had never been interrupted. Members 
 claim theirs do not wait for one another: each merges its own partitions.
 
 A member that dies keeps its claim for the rest of the generation, while live traffic goes on
-arriving on its partitions. So each member also says, a few times a second, where each of its
+arriving on its partitions. So each member also says, every _HEADS_EVERY_S, where each of its
 partitions stands in event time: its earliest record handed out and not yet `settled` (its
 state not yet written) or buffered, or caught up (`exchange_heads`). Live records later than
 the earliest head another member said, by more than LIVE_SKEW_MS, wait, as do those later
@@ -40,14 +40,14 @@ than when a member last said anything new (a member silent for `member_silent_s`
 have stopped; a head not seen to move yet, perhaps a dead member's last word, counts as
 silent). Live members' heads move with the traffic and hold nothing back; a dead member's
 stop, and the survivors wait for its partitions rather than score the payouts of money whose
-arrival it holds. Once the group has given them to a
-member, that member's heads move from where the dead one stopped, and the others read on as
-it catches up. A head that does not move for `member_patience_s` holds nothing back until it
-moves. Only records younger than `member_patience_s` wait for other members, the longest a
-survivor's records are held: members catching up on older traffic (history, or after an
-outage) would wait on one another within a second of event time at every step (measured:
-40,000 transfers of the last 10 minutes took three workers 255 s instead of 12 s), and run at
-their own pace instead (see the README's "Catch up on a backlog with one worker").
+arrival it holds. Once the group has given them to a member, that member's heads move from
+where the dead one stopped, and the others read on as it catches up. A head that does not
+move for `member_patience_s` holds nothing back until it moves. Members catching up on the
+last minutes (after an outage) read in step the same way, as one member would; each second
+of event time waits for a word from every member, which is why they speak every
+_HEADS_EVERY_S, and a member held back asks again as often. A backlog's records (older than
+REPLAY_LAG_MS) are not held back by the others' heads (see the README's "Catch up on a
+backlog with one worker"): members reading history would wait on one another at every step.
 """
 
 from __future__ import annotations
@@ -80,8 +80,10 @@ REPLAY_LAG_MS = 15 * 60_000
 # Live records of two members' partitions are read in event-time order to within this: about a
 # batch, what a member's last word on its head may be behind.
 LIVE_SKEW_MS = 1_000
-# How often a member says where its partitions stand, and reads where the others' stand.
-_HEADS_EVERY_S = 0.2
+# How often a member says where its partitions stand, and reads where the others' stand. Members
+# catching up read in step, each at most LIVE_SKEW_MS past the others: every second of event
+# time then waits for a word from each, so this bounds how fast they catch up.
+_HEADS_EVERY_S = 0.02
 # A member that has said nothing new of a partition for this long has stopped reading it: a
 # live one says something every _HEADS_EVERY_S between batches, and a batch takes well under
 # a second.
@@ -176,7 +178,6 @@ class EventTimeMerge:
         self.timed_topics = timed_topics
         self.claims = claims
         self.member_silent_s = member_silent_s
-        self._member_patience_ms = int(member_patience_s * 1000)
         self._buffers: dict[TopicPartition, deque[tuple[int, Any]]] = {}
         # The offset after the last record taken from the consumer, per partition.
         self._next_offset: dict[TopicPartition, int] = {}
@@ -212,6 +213,8 @@ class EventTimeMerge:
         # When the heads were last exchanged, and what the others last said of theirs: head,
         # when it was said, and when (here) that last changed.
         self._heads_exchanged = -float("inf")
+        # Whether the last merge stopped at a record the others' heads held back.
+        self._held_by_heads = False
         self._said: dict[TopicPartition, tuple[int, int, float]] = {}
         # How far the others' partitions let live records be read: the head said, or, once
         # its member fell silent, no later than when it last spoke.
@@ -240,6 +243,7 @@ class EventTimeMerge:
                 raise
             self._claim()
             self._exchange_heads()
+            self._held_by_heads = False
             merged = self._merge(max_records - len(taken))
             if merged and not taken and fill_ms is not None:
                 deadline = min(deadline, time.monotonic() + fill_ms / 1000)
@@ -251,6 +255,9 @@ class EventTimeMerge:
             wait_ms = int((deadline - time.monotonic()) * 1000)
             if wait_ms <= 0:
                 break
+            if self._held_by_heads:
+                # The others' next word may free these records: ask again soon.
+                wait_ms = min(wait_ms, int(_HEADS_EVERY_S * 1000))
         return taken
 
     def _fetch(self, wait_ms: int) -> None:
@@ -326,9 +333,7 @@ class EventTimeMerge:
             return []
         quiet = {tp: until for tp in empty if (until := self._quiet_limit(tp)) != LAST}
         horizon = min(quiet.values(), default=LAST)
-        now_ms = time.time_ns() // 1_000_000
-        replayed = now_ms - REPLAY_LAG_MS
-        fresh = now_ms - self._member_patience_ms
+        replayed = time.time_ns() // 1_000_000 - REPLAY_LAG_MS
         mine = set(assigned)
         live = self._live_limit(mine)
         heads = [
@@ -343,7 +348,8 @@ class EventTimeMerge:
             at, order, tp = heads[0]
             if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
                 break
-            if at > live and at >= fresh and at > (live := self._live_limit(mine, at)):
+            if at > live and at >= replayed and at > (live := self._live_limit(mine, at)):
+                self._held_by_heads = True
                 break
             buffer = self._buffers[tp]
             record = buffer.popleft()[1]
