@@ -288,14 +288,13 @@ def _check_layout(settings: Settings, services: StackServices) -> None:
     again and again."""
     from service import wiring
     from streams.state.eviction import EvictingRedis
-    from streams.state.layout import LayoutMismatch, ensure_layout
-    from streams.state.pii_key import PiiKeyMismatch, ensure_pii_key
+    from streams.state.layout import LayoutMismatch, ensure_state_is_ours
+    from streams.state.pii_key import PiiKeyMismatch
 
     used = {"redis_url": services.redis_url, "redis_cluster": services.redis_cluster}
     client = wiring.redis_client(settings.model_copy(update=used))
     try:
-        ensure_layout(client)
-        ensure_pii_key(client, settings.pii_key.get_secret_value())
+        ensure_state_is_ours(client, settings.pii_key.get_secret_value())
     except (LayoutMismatch, PiiKeyMismatch, EvictingRedis) as refused:
         raise StackRefused(str(refused)) from None
     finally:

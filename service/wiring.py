@@ -36,9 +36,8 @@ from streams.state.alert_events import AlertEventLog
 from streams.state.alert_store import AlertStore
 from streams.state.base import EntityHasher, StateLimits
 from streams.state.case_store import RedisCases
-from streams.state.layout import StateWatch, ensure_layout
+from streams.state.layout import StateWatch, ensure_state_is_ours
 from streams.state.partition_claims import RedisPartitionClaims
-from streams.state.pii_key import ensure_pii_key
 from streams.state.pipelines import AnyAsyncRedis, AnyRedis
 from streams.state.redis_store import RedisStateStore
 from streams.state.suppressions import SuppressionStore, SuppressionView
@@ -253,8 +252,8 @@ def build_worker(settings: Settings) -> Worker:
     """A worker wired to the configured broker and Redis."""
     bootstrap = kafka_bootstrap(settings)
     client = redis_client(settings)
-    ensure_layout(client)  # never write windows into state of a layout it cannot read
-    ensure_pii_key(client, settings.pii_key.get_secret_value())  # nor pseudonyms of another key
+    # Never write windows into state of a layout it cannot read, nor pseudonyms of another key.
+    ensure_state_is_ours(client, settings.pii_key.get_secret_value())
     scorer = build_scorer(settings)
     processor = batch_processor(settings, client, scorer)
     reloader = RuleReloader(
@@ -284,7 +283,8 @@ def build_worker(settings: Settings) -> Worker:
     producer = acked_producer(bootstrap)
     return Worker(consumer, producer, processor, options, reloader=reloader,
                   housekeeping=_chores(purge_schedule(settings, client),
-                                       StateWatch(client, report_state_lost).between_batches),
+                                       StateWatch(client, settings.pii_key.get_secret_value(),
+                                                  report_state_lost).between_batches),
                   companion=export_loop(settings, producer),
                   claims=RedisPartitionClaims(client, settings.consumer_group))  # fmt: skip
 

@@ -31,8 +31,7 @@ def _warmup(args: argparse.Namespace) -> int:
     from service.wiring import build_scorer, redis_client, redis_state_store
     from streams.backtest import run_backtest
     from streams.replay import HISTORY_PARTITION
-    from streams.state.layout import ensure_layout
-    from streams.state.pii_key import ensure_pii_key
+    from streams.state.layout import ensure_state_is_ours
 
     for path in (args.file, args.accounts):
         if path is not None and not path.is_file():
@@ -43,8 +42,7 @@ def _warmup(args: argparse.Namespace) -> int:
             "no running stack found (start `fraudwatch up`) and FRAUDWATCH_REDIS_URL is not set"
         )
     client = redis_client(settings)
-    ensure_layout(client)
-    ensure_pii_key(client, settings.pii_key.get_secret_value())
+    ensure_state_is_ours(client, settings.pii_key.get_secret_value())
     store = redis_state_store(settings, client)
     since, first = store.observation().current_start, _first_event_ms(read_lines(args.file))
     if since is not None and first is not None and since > first:

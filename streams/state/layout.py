@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import redis
 
 from streams.state.eviction import refuse_eviction
+from streams.state.pii_key import ensure_pii_key
 from streams.state.pipelines import AnyRedis
 
 # Bump when a change to spec.py makes state written before it unreadable (and say so in the
@@ -80,6 +81,14 @@ def ensure_layout(client: AnyRedis) -> None:
         ensure_layout(client)  # another process recorded one meanwhile: judge that one
 
 
+def ensure_state_is_ours(client: AnyRedis, pii_key: str) -> None:
+    """Before writing: refuse state of another layout (`ensure_layout`) or pseudonymised with
+    another key (`ensure_pii_key`), and record this release's layout and `pii_key`'s
+    fingerprint in a Redis that holds neither."""
+    ensure_layout(client)
+    ensure_pii_key(client, pii_key)
+
+
 def adopt_layout(client: AnyRedis) -> LayoutState:
     """Record this release's layout whatever Redis holds (what it held, returned): from now
     on the windows start from what this layout finds, the earlier layout's keys expire."""
@@ -93,16 +102,19 @@ class StateWatch:
     layout marker gone (a restart without persistence, a flush, a failover to an empty
     replica). The worker would otherwise score on from empty windows without a word; this
     says so (log `state_lost`, `fraudwatch_state_lost_total`, FraudwatchStateLost) and records
-    the layout again, so the next loss is noticed too."""
+    the layout and the PII key's fingerprint again, so the next loss is noticed too and a
+    process with another key is refused as before."""
 
     def __init__(
         self,
         client: AnyRedis,
+        pii_key: str,
         on_lost: Callable[[], None],
         interval_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._pii_key = pii_key
         self._on_lost = on_lost
         self._interval_s = interval_s
         self._clock = clock
@@ -118,6 +130,6 @@ class StateWatch:
             if self._client.exists(LAYOUT_KEY):
                 return
             self._on_lost()
-            ensure_layout(self._client)
+            ensure_state_is_ours(self._client, self._pii_key)
         except redis.RedisError:
             return

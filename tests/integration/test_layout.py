@@ -96,7 +96,7 @@ def test_a_redis_emptied_under_a_running_worker_is_noticed_once(
     lost: list[float] = []
     ensure_layout(redis_client)
     watch = StateWatch(
-        redis_client, lambda: lost.append(now[0]), interval_s=10, clock=lambda: now[0]
+        redis_client, FIRST_KEY, lambda: lost.append(now[0]), interval_s=10, clock=lambda: now[0]
     )
     redis_client.flushdb()
     now[0] = 5.0
@@ -105,6 +105,8 @@ def test_a_redis_emptied_under_a_running_worker_is_noticed_once(
     now[0] = 10.0
     watch.between_batches()
     assert lost == [10.0] and redis_client.get(LAYOUT_KEY) == str(LAYOUT_VERSION).encode()
+    with pytest.raises(PiiKeyMismatch):  # the key recorded again too: another is refused
+        ensure_pii_key(redis_client, OTHER_KEY)
     now[0] = 20.0
     watch.between_batches()
     assert lost == [10.0]  # recorded again: the next loss is noticed, this one once
