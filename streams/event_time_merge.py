@@ -243,7 +243,6 @@ class EventTimeMerge:
                 raise
             self._claim()
             self._exchange_heads()
-            self._held_by_heads = False
             merged = self._merge(max_records - len(taken))
             if merged and not taken and fill_ms is not None:
                 deadline = min(deadline, time.monotonic() + fill_ms / 1000)
@@ -324,6 +323,7 @@ class EventTimeMerge:
     def _merge(self, limit: int) -> list[Any]:
         """Take up to `limit` records, earliest head first, stopping where a partition that
         may hold earlier records has none buffered."""
+        self._held_by_heads = False
         assigned = sorted(self.consumer.assignment())
         empty = [tp for tp in assigned if not self._buffers.get(tp)]
         if any(self._behind_and_waited_for(tp) for tp in empty):
@@ -343,7 +343,8 @@ class EventTimeMerge:
         ]
         heapq.heapify(heads)
         taken: list[Any] = []
-        handed: dict[TopicPartition, tuple[int, int]] = {}
+        # Per partition, the earliest event time handed out.
+        handed: dict[TopicPartition, int] = {}
         while heads and len(taken) < limit:
             at, order, tp = heads[0]
             if at > horizon and at < replayed and at > (horizon := self._wait_for_quiet(quiet, at)):
@@ -352,10 +353,9 @@ class EventTimeMerge:
                 self._held_by_heads = True
                 break
             buffer = self._buffers[tp]
-            record = buffer.popleft()[1]
-            taken.append(record)
-            earliest = handed[tp][1] if tp in handed else at
-            handed[tp] = (record.offset + 1, min(earliest, at))
+            taken.append(buffer.popleft()[1])
+            if at < handed.get(tp, LAST):
+                handed[tp] = at
             if buffer:
                 heapq.heapreplace(heads, (buffer[0][0], order, tp))
             elif self._behind_and_waited_for(tp):
@@ -365,8 +365,11 @@ class EventTimeMerge:
                 if (until := self._quiet_limit(tp)) != LAST:
                     quiet[tp] = until
                     horizon = min(horizon, until)
-        for tp, unsettled in handed.items():
-            self._unsettled.setdefault(tp, deque()).append(unsettled)
+        for tp, earliest in handed.items():
+            # The offset after the last taken: the next one buffered, or after the last fetched.
+            buffer = self._buffers[tp]
+            end = buffer[0][1].offset if buffer else self._next_offset[tp]
+            self._unsettled.setdefault(tp, deque()).append((end, earliest))
         return taken
 
     def settled(self, ends: Mapping[TopicPartition, int]) -> None:
