@@ -96,7 +96,7 @@ def _api(args: argparse.Namespace) -> int:
 
 def _produce(args: argparse.Namespace) -> int:
     from service.wiring import kafka_bootstrap
-    from streams.produce import produce_accounts_file, produce_file
+    from streams.produce import LinesTooLarge, produce_accounts_file, produce_file
 
     settings = resolve_settings()
     bootstrap = kafka_bootstrap(settings)
@@ -104,12 +104,13 @@ def _produce(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"{path}: no such file", file=sys.stderr)
         return 2
-    if args.accounts:
-        count = produce_accounts_file(path, bootstrap, settings.topic_accounts)
-        topic = settings.topic_accounts
-    else:
-        count = produce_file(path, bootstrap, settings.topic_transfers)
-        topic = settings.topic_transfers
+    send, topic = ((produce_accounts_file, settings.topic_accounts) if args.accounts
+                   else (produce_file, settings.topic_transfers))  # fmt: skip
+    try:
+        count = send(path, bootstrap, topic)
+    except LinesTooLarge as refused:
+        print(f"{path}: {refused}", file=sys.stderr)
+        return 1
     print(f"sent {count} messages to {topic} at {bootstrap}")
     return 0
 

@@ -20,7 +20,7 @@ from service.embedded import EmbeddedServices, ServiceStartError, embedded_servi
 from service.embedded.broker import start_broker
 from service.embedded.process import port_open
 from service.settings import Settings
-from streams.produce import produce_accounts_file, produce_file
+from streams.produce import LinesTooLarge, produce_accounts_file, produce_file
 from streams.topics import ensure_topics
 from tests.integration.conftest import SettingsFactory, TopicFactory, TopicReader, TopicSet
 
@@ -108,6 +108,23 @@ def test_produce_file_sends_the_exact_bytes(
     assert sent == len(LINES)
     records = read_topic(topics.transfers)
     assert [(r.value, r.key) for r in records] == LINES
+
+
+def test_a_line_too_large_for_a_message_is_named_and_the_others_are_sent(
+    tmp_path: Path, services: EmbeddedServices, topics: TopicSet, read_topic: TopicReader
+) -> None:
+    """A bank's file with one 2 MB line: `produce` stopped there with "the Kafka broker did not
+    answer", leaving the rest of the file unsent."""
+    huge = b'{"transfer_id":"memo","memo":"' + b"x" * 2_000_000 + b'"}'
+    good = [line for line, _ in LINES[:2]]
+    path = tmp_path / "transfers.jsonl"
+    _write_jsonl(path, [good[0], huge, good[1]])
+
+    with pytest.raises(LinesTooLarge, match=r"line 2 \(2,000,032 bytes\)") as refused:
+        produce_file(path, services.kafka_bootstrap, topics.transfers)
+
+    assert refused.value.sent == 2 and refused.value.too_large == [(2, len(huge))]
+    assert [r.value for r in read_topic(topics.transfers)] == good
 
 
 def test_produce_accounts_file_keys_by_account_id(
